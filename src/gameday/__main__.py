@@ -1,0 +1,5 @@
+import sys
+
+from gameday.cli import main
+
+sys.exit(main())

@@ -1,0 +1,55 @@
+"""Settings, read once from the environment (prefix ``GAMEDAY_``) and passed explicitly.
+
+Every variable is documented in ``.env.example``. Secrets (Slack token, webhook URL,
+chaos token) are ``SecretStr`` so they never print in logs, journals or reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gameday.paths import REPO_ROOT, REPORTS_DIR, STATE_DIR
+
+__all__ = ["Settings", "get_settings"]
+
+TargetName = Literal["local", "compose"]
+
+
+class Settings(BaseSettings):
+    """Harness configuration. Construct with keyword overrides in tests."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GAMEDAY_",
+        env_file=REPO_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    target: TargetName = "local"
+    host: str = "127.0.0.1"
+    #: First inventory port; every other port of the local stack is derived from it.
+    base_port: int = Field(5001, ge=1024, le=65000)
+    state_dir: Path = STATE_DIR
+    reports_dir: Path = REPORTS_DIR
+    #: Sent as X-Chaos-Token on fault injection; the local stack is started with it.
+    chaos_token: SecretStr | None = None
+    #: Default time-to-live of every injected fault when the runbook names none.
+    fault_ttl_s: float = Field(60.0, gt=0)
+    #: Compose project whose containers the compose target drives.
+    compose_project: str = "gameday"
+    compose_file: Path = REPO_ROOT / "docker-compose.yml"
+
+    slack_webhook_url: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_channel: str | None = None
+    #: Base URL of Slack's Web API (tests point it at a local server); must end in "/".
+    slack_api_url: str = "https://slack.com/api/"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, applying keyword overrides."""
+    return Settings(**overrides)  # type: ignore[arg-type]
