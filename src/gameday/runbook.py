@@ -1,0 +1,359 @@
+"""Runbooks: a GameDay as validated data.
+
+A runbook is a YAML file validated into :class:`Runbook`. Every model forbids unknown
+fields. :func:`load_runbook` turns every problem (missing file, YAML syntax, wrong type,
+out-of-range value, unknown field, duplicate phase name, blast radius) into one
+:class:`~gameday.errors.RunbookError` whose message names the file, the field path and what
+is allowed, one line per problem::
+
+    runbooks/x.yaml: phases[2].fault.latency_ms: must be ≥ 0 (got -5)
+
+Recovery defaults depend on the fault: a ``crash`` is rolled back by ``restart``, every
+other fault by ``clear``; a phase without a fault needs no recovery (``none``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gameday.errors import RunbookError
+
+__all__ = [
+    "FAULT_TYPES",
+    "REPLICAS",
+    "FaultType",
+    "Fault",
+    "Recovery",
+    "Phase",
+    "LoadSpec",
+    "SloSpec",
+    "SafetySpec",
+    "Runbook",
+    "load_runbook",
+    "parse_runbook",
+    "runbook_sha256",
+    "plan",
+    "max_concurrent_faults",
+]
+
+FaultType = Literal["crash", "latency", "intermittent", "incorrect_response"]
+FAULT_TYPES: tuple[str, ...] = ("crash", "latency", "intermittent", "incorrect_response")
+REPLICAS: tuple[str, ...] = ("1", "2", "3")
+DEFAULT_PRODUCTS = ["PROD-001", "PROD-002", "PROD-003"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Fault(_Model):
+    """One fault on one replica. Parameters that do not apply to the type are ignored."""
+
+    type: FaultType
+    replica: Literal["1", "2", "3"]
+    latency_ms: float = Field(1000.0, ge=0, le=60_000)
+    probability: float = Field(0.5, ge=0, le=1)
+    product_id: str = "PROD-001"
+    #: Time-to-live sent with the fault; None → ``safety.fault_ttl_s``.
+    ttl_s: float | None = Field(None, gt=0)
+
+    @field_validator("replica", mode="before")
+    @classmethod
+    def _replica_as_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    def params(self) -> dict[str, Any]:
+        """The type's own parameters, as sent to ``POST /inject-failure`` (no ttl)."""
+        if self.type == "latency":
+            return {"latency_ms": self.latency_ms}
+        if self.type == "intermittent":
+            return {"probability": self.probability}
+        if self.type == "incorrect_response":
+            return {"product_id": self.product_id}
+        return {}
+
+    def describe(self) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in self.params().items())
+        return f"{self.type} on replica {self.replica}" + (f" ({extra})" if extra else "")
+
+
+class Recovery(_Model):
+    """How a phase's fault is rolled back, and how long to wait for the replica to be ON."""
+
+    action: Literal["clear", "restart", "none"] = "clear"
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class Phase(_Model):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    fault: Fault | None = None
+    duration_s: float = Field(gt=0, le=3600)
+    recovery: Recovery = Field(default_factory=Recovery)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_recovery(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "recovery" not in data:
+            fault = data.get("fault")
+            ftype = fault.get("type") if isinstance(fault, dict) else None
+            action = "none" if fault is None else ("restart" if ftype == "crash" else "clear")
+            data = {**data, "recovery": {"action": action}}
+        return data
+
+    @model_validator(mode="after")
+    def _crash_needs_restart(self) -> Phase:
+        crash = self.fault is not None and self.fault.type == "crash"
+        if crash and self.recovery.action == "clear":
+            raise ValueError(
+                "recovery.action: a crash fault is rolled back by 'restart' or 'none' (got 'clear')"
+            )
+        return self
+
+
+class LoadSpec(_Model):
+    """Open-loop client load: ``rate`` requests/s, ``read_ratio`` of them voter reads.
+
+    The rest are order writes (``POST /orders`` quantity 1), each cancelled
+    ``cancel_after_s`` later so that stock stays stable.
+    """
+
+    rate: float = Field(gt=0, le=5000)
+    read_ratio: float = Field(0.8, ge=0, le=1)
+    products: list[str] = Field(default_factory=lambda: list(DEFAULT_PRODUCTS), min_length=1)
+    timeout_s: float = Field(1.0, gt=0, le=60)
+    cancel_after_s: float = Field(1.0, ge=0, le=60)
+    #: "uniform": every 1/rate s; "poisson": exponential gaps drawn from the runbook seed.
+    arrival: Literal["uniform", "poisson"] = "uniform"
+
+
+def _default_ttd() -> dict[str, float]:
+    return {"crash": 0.8, "latency": 1.0, "intermittent": 1.0, "incorrect_response": 0.5}
+
+
+class SloSpec(_Model):
+    """Service-level targets checked per phase (see :func:`gameday.metrics.evaluate`)."""
+
+    availability: float = Field(0.999, ge=0, le=1)
+    #: p95 of a fault phase ≤ ratio × baseline p95 (or ≤ latency_p95_min_ms, the larger).
+    latency_p95_ratio: float = Field(1.5, gt=0)
+    #: Absolute floor of the p95 target, for baselines of a few ms where noise dominates.
+    latency_p95_min_ms: float = Field(0.0, ge=0)
+    latency_p99_ms: float | None = Field(None, gt=0)
+    ttd_s: dict[FaultType, float] = Field(default_factory=_default_ttd)
+    ttr_s: float = Field(5.0, gt=0)
+    quorum_rate: float = Field(0.99, ge=0, le=1)
+    wrong_answers: int = Field(0, ge=0)
+
+    @field_validator("ttd_s", mode="after")
+    @classmethod
+    def _fill_ttd(cls, v: dict[str, float]) -> dict[str, float]:
+        return {**_default_ttd(), **v}
+
+
+class SafetySpec(_Model):
+    max_faulted_replicas: int = Field(1, ge=0, le=3)
+    abort_availability_floor: float = Field(0.9, ge=0, le=1)
+    abort_window_s: float = Field(5.0, gt=0)
+    #: Requests the window must hold before the floor can abort (one early failure can't).
+    abort_min_samples: int = Field(20, ge=1)
+    fault_ttl_s: float = Field(60.0, gt=0)
+
+
+class Runbook(_Model):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    target: Literal["local", "compose"] = "local"
+    seed: int = 0
+    load: LoadSpec
+    slo: SloSpec = Field(default_factory=SloSpec)
+    safety: SafetySpec = Field(default_factory=SafetySpec)
+    phases: list[Phase] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_phases(self) -> Runbook:
+        seen: dict[str, int] = {}
+        for i, ph in enumerate(self.phases):
+            if ph.name in seen:
+                raise ValueError(
+                    f"phases[{i}].name: phase names must be unique ('{ph.name}' is also "
+                    f"phases[{seen[ph.name]}])"
+                )
+            seen[ph.name] = i
+        worst, at = max_concurrent_faults(self.phases)
+        if worst > self.safety.max_faulted_replicas:
+            raise ValueError(
+                f"phases[{at}].fault: {worst} replicas would be faulted at once, "
+                f"safety.max_faulted_replicas allows {self.safety.max_faulted_replicas} "
+                "(roll back the earlier fault with recovery.action 'clear' or 'restart')"
+            )
+        return self
+
+    def fault_ttl(self, fault: Fault) -> float:
+        """The ttl_s sent with ``fault``: its own, else ``safety.fault_ttl_s``."""
+        return fault.ttl_s if fault.ttl_s is not None else self.safety.fault_ttl_s
+
+
+def max_concurrent_faults(phases: list[Phase]) -> tuple[int, int]:
+    """Most replicas faulted at once over the phase sequence, and the phase index where.
+
+    A fault whose phase has recovery ``none`` stays in force through later phases (a
+    conservative reading: its TTL may end it sooner).
+    """
+    faulted: set[str] = set()
+    worst, at = 0, 0
+    for i, ph in enumerate(phases):
+        if ph.fault is not None:
+            faulted.add(ph.fault.replica)
+            if len(faulted) > worst:
+                worst, at = len(faulted), i
+            if ph.recovery.action != "none":
+                faulted.discard(ph.fault.replica)
+    return worst, at
+
+
+_ALLOWED = {
+    "greater_than_equal": "must be ≥ {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be ≤ {le}",
+    "less_than": "must be < {lt}",
+    "literal_error": "must be one of {expected}",
+    "missing": "is required",
+    "too_short": "must have at least {min_length} item(s)",
+    "string_too_short": "must not be empty",
+    "string_pattern_mismatch": "must match {pattern}",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
+    "model_type": "must be a mapping",
+}
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _fields_of(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Allowed field names of the model at ``loc`` (for 'unknown field' messages)."""
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = cur.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        cur = next(
+            (a for a in (ann, *getattr(ann, "__args__", ()))
+             if isinstance(a, type) and issubclass(a, BaseModel)),
+            None,
+        )
+        if cur is None:
+            return []
+    return list(cur.model_fields)
+
+
+def _message(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    etype = err["type"]
+    ctx = err.get("ctx") or {}
+    if etype == "extra_forbidden":
+        allowed = _fields_of(Runbook, loc[:-1])
+        return f"{_loc(loc)}: unknown field; allowed: {', '.join(allowed)}"
+    if etype == "value_error":
+        text = str(ctx.get("error", err["msg"]))
+        if ":" in text.split(" ")[0]:  # the validator named the field itself
+            prefix = _loc(loc)
+            return f"{prefix}.{text}" if prefix else text
+        return f"{_loc(loc) or 'runbook'}: {text}"
+    if etype == "literal_error":
+        # "Input should be 'a', 'b' or 'c'" → "'a', 'b', 'c'"
+        expected = str(ctx.get("expected", "")).replace(" or ", ", ")
+        return f"{_loc(loc)}: must be one of {expected} (got {err.get('input')!r})"
+    template = _ALLOWED.get(etype)
+    nums = {k: (f"{v:g}" if isinstance(v, float) else v) for k, v in ctx.items()}
+    text = template.format(**nums) if template else err["msg"]
+    got = "" if etype == "missing" else f" (got {err.get('input')!r})"
+    return f"{_loc(loc)}: {text}{got}"
+
+
+def parse_runbook(data: Any, source: str = "<runbook>") -> Runbook:
+    """Validate already-parsed YAML data. Raises RunbookError naming ``source``."""
+    if not isinstance(data, dict):
+        raise RunbookError(f"{source}: the runbook must be a mapping (got {type(data).__name__})")
+    try:
+        return Runbook.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {_message(e)}" for e in exc.errors(include_url=False)]  # type: ignore[arg-type]
+        raise RunbookError("\n".join(lines)) from None
+
+
+def load_runbook(path: str | Path) -> Runbook:
+    """Read and validate a runbook file.
+
+    Raises RunbookError (file missing or unreadable, YAML syntax, validation) whose
+    message starts with the path as given.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunbookError(f"{source}: cannot read the runbook ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RunbookError(f"{source}: YAML syntax error at {where}{problem}") from None
+    return parse_runbook(data, source)
+
+
+def runbook_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of the runbook file's bytes (the journal records it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def plan(runbook: Runbook) -> str:
+    """A human-readable plan of what the GameDay will do (for ``--dry-run``)."""
+    ld, slo, sf = runbook.load, runbook.slo, runbook.safety
+    total = sum(p.duration_s for p in runbook.phases)
+    lines = [
+        f"GameDay '{runbook.name}' on target {runbook.target} (seed {runbook.seed})",
+        *( [f"  {runbook.description.strip()}"] if runbook.description.strip() else [] ),
+        f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), {ld.read_ratio:.0%} voter reads, "
+        f"{1 - ld.read_ratio:.0%} order writes cancelled after {ld.cancel_after_s:g} s; "
+        f"products {', '.join(ld.products)}; timeout {ld.timeout_s:g} s",
+        f"SLO: availability ≥ {slo.availability:.3%}, p95 ≤ {slo.latency_p95_ratio:g}× baseline, "
+        f"quorum ≥ {slo.quorum_rate:.1%}, wrong answers ≤ {slo.wrong_answers}, "
+        f"TTR ≤ {slo.ttr_s:g} s, TTD " + ", ".join(f"{k} ≤ {v:g} s" for k, v in slo.ttd_s.items()),
+        f"Safety: ≤ {sf.max_faulted_replicas} replica(s) faulted at once; abort when availability "
+        f"over {sf.abort_window_s:g} s < {sf.abort_availability_floor:.0%}; fault TTL "
+        f"{sf.fault_ttl_s:g} s",
+        f"Phases ({len(runbook.phases)}, {total:g} s of load):",
+    ]
+    for i, ph in enumerate(runbook.phases, 1):
+        what = "no fault" if ph.fault is None else (
+            f"inject {ph.fault.describe()}, ttl {runbook.fault_ttl(ph.fault):g} s"
+        )
+        rec = "" if ph.recovery.action == "none" else (
+            f"; then {ph.recovery.action} and wait ≤ {ph.recovery.timeout_s:g} s for ON"
+        )
+        lines.append(f"  {i}. {ph.name}: {ph.duration_s:g} s, {what}{rec}")
+    return "\n".join(lines)
