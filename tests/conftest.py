@@ -1,0 +1,123 @@
+"""Shared fixtures: the session-scoped local stack every end-to-end test runs against.
+
+``local_stack`` starts one local stack (real Postgres, broker and services) on a free
+range of 8 ports on 127.0.0.1, never the default ports, with chaos token "test-token",
+and stops it at the end of the session. Knobs for a quicker edit-test loop:
+
+- ``GAMEDAY_TEST_BASE_PORT=N``: use base port N instead of a random free one;
+- ``GAMEDAY_TEST_KEEP_STACK=1``: leave the stack running at the end (the next session
+  with the same base port reuses it, with whatever data it holds).
+
+Logs of the test stack: ``.gameday/stack-<base port>/logs/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parents[1]
+try:  # the package is normally installed (make install); work from a bare checkout too
+    import gameday  # noqa: F401
+except ModuleNotFoundError:  # pragma: no cover - depends on the environment
+    sys.path[:0] = [str(_REPO / "src"), str(_REPO)]
+
+from gameday.config import Settings, get_settings  # noqa: E402
+from gameday.targets.base import StackUrls  # noqa: E402
+
+TEST_CHAOS_TOKEN = "test-token"
+_AVOID = {*range(5001, 5007), 9092, 5432}
+_STACK_PORTS = 8
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """What a test needs of the running stack."""
+
+    urls: StackUrls
+    target: object  # gameday.targets.local.LocalTarget
+    chaos_token: str
+    settings: Settings
+
+    @property
+    def base_port(self) -> int:
+        return self.settings.base_port
+
+    @property
+    def chaos_headers(self) -> dict[str, str]:
+        return {"X-Chaos-Token": self.chaos_token}
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(count: int = _STACK_PORTS) -> int:
+    """A base port B such that B..B+count-1 are all free on 127.0.0.1.
+
+    Drawn at random below the kernel's ephemeral range (32768+), so two test sessions
+    rarely collide and outgoing connections never take one of the ports.
+    """
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(15000, 32700 - count)
+        ports = range(base, base + count)
+        if not _AVOID.intersection(ports) and all(_bindable(p) for p in ports):
+            return base
+    raise RuntimeError("no free range of ports found on 127.0.0.1")
+
+
+def clear_faults(stack: LocalStack, *, timeout_s: float = 2.0) -> None:
+    """POST {"type": "clear"} to every replica; a replica that does not answer is skipped."""
+    import httpx
+
+    for replica in stack.urls.inventory:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{replica}/inject-failure", json={"type": "clear"},
+                       headers=stack.chaos_headers, timeout=timeout_s)
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    """One local stack for the whole session (≈ 5-10 s to start), stopped at the end."""
+    from gameday.targets.local import LocalTarget
+
+    base = int(os.environ.get("GAMEDAY_TEST_BASE_PORT") or free_base_port())
+    settings = get_settings(base_port=base, chaos_token=TEST_CHAOS_TOKEN)
+    target = LocalTarget(settings)
+    try:
+        target.start(timeout_s=90)
+    except BaseException:
+        target.stop()
+        raise
+    stack = LocalStack(urls=target.urls, target=target, chaos_token=TEST_CHAOS_TOKEN,
+                       settings=settings)
+    try:
+        yield stack
+    finally:
+        if os.environ.get("GAMEDAY_TEST_KEEP_STACK") != "1":
+            target.stop()
+            shutil.rmtree(target.dir / "pgdata", ignore_errors=True)
+
+
+@pytest.fixture
+def clean_faults(local_stack: LocalStack) -> Iterator[LocalStack]:
+    """Yield the stack; afterwards clear every fault on every replica."""
+    try:
+        yield local_stack
+    finally:
+        clear_faults(local_stack)
