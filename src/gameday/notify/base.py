@@ -1,0 +1,140 @@
+"""The notifier contract and the record each notification leaves in the journal.
+
+A notifier is told about a GameDay at four moments, each with plain journal-shaped
+dicts (see ``docs/architecture.md``): ``start(run)``, ``phase_end(phase)``,
+``abort(info)`` and ``verdict(summary)``. Every call returns a
+:class:`NotificationRecord` and appends it to ``notifier.records``; the flow writes
+``[r.to_journal() for r in notifier.records]`` into ``journal["notifications"]``.
+
+A notifier never raises and never blocks a GameDay for long: delivery failures become
+``ok=False`` records, logged without secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from gameday.notify.messages import (
+    Message,
+    abort_message,
+    phase_message,
+    start_message,
+    verdict_message,
+)
+from gameday.notify.redact import scrub
+
+__all__ = [
+    "Channel",
+    "Kind",
+    "NotificationRecord",
+    "Notifier",
+    "DeliveryError",
+    "BaseNotifier",
+]
+
+Channel = Literal["slack-bot", "slack-webhook", "console"]
+Kind = Literal["start", "phase_end", "abort", "verdict"]
+
+logger = logging.getLogger(__name__)
+
+
+class NotificationRecord(BaseModel):
+    """One notification as the journal keeps it: ``{at, channel, kind, ok, error?}``."""
+
+    at: str
+    channel: Channel
+    kind: Kind
+    ok: bool
+    error: str | None = None
+
+    def to_journal(self) -> dict[str, Any]:
+        """The record as plain JSON for ``journal["notifications"]`` (no ``error`` if ok)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """What the flow calls. Every method takes plain dicts and never raises."""
+
+    records: list[NotificationRecord]
+
+    def start(self, run: Mapping[str, Any]) -> NotificationRecord: ...
+
+    def phase_end(self, phase: Mapping[str, Any]) -> NotificationRecord: ...
+
+    def abort(self, info: Mapping[str, Any]) -> NotificationRecord: ...
+
+    def verdict(self, summary: Mapping[str, Any]) -> NotificationRecord: ...
+
+
+class DeliveryError(Exception):
+    """A message was not delivered; the message is already free of secrets."""
+
+
+class BaseNotifier:
+    """Builds the message for each moment, delivers it, records the outcome.
+
+    Subclasses set ``channel`` and implement :meth:`_deliver`, which raises on failure
+    (any exception). Calls are serialised so a thread's replies keep their order.
+    """
+
+    channel: Channel
+
+    def __init__(self) -> None:
+        self.records: list[NotificationRecord] = []
+        self._lock = threading.Lock()
+
+    def start(self, run: Mapping[str, Any]) -> NotificationRecord:
+        return self._notify("start", start_message, run)
+
+    def phase_end(self, phase: Mapping[str, Any]) -> NotificationRecord:
+        return self._notify("phase_end", phase_message, phase)
+
+    def abort(self, info: Mapping[str, Any]) -> NotificationRecord:
+        return self._notify("abort", abort_message, info)
+
+    def verdict(self, summary: Mapping[str, Any]) -> NotificationRecord:
+        return self._notify("verdict", verdict_message, summary)
+
+    def journal_records(self) -> list[dict[str, Any]]:
+        """``records`` as the journal's ``notifications`` list."""
+        return [record.to_journal() for record in self.records]
+
+    def _deliver(self, kind: Kind, message: Message) -> None:
+        raise NotImplementedError
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Strings that must never appear in an error or a log line."""
+        return ()
+
+    def _notify(self, kind: Kind, build: Any, data: Mapping[str, Any]) -> NotificationRecord:
+        at = datetime.now(UTC).isoformat()
+        error: str | None = None
+        with self._lock:
+            try:
+                message = build(data if isinstance(data, Mapping) else {})
+                self._deliver(kind, message)
+            except Exception as exc:  # a notification must never fail the GameDay
+                error = scrub(_describe(exc), self._secrets())
+                logger.warning("%s notification %r not delivered: %s", self.channel, kind, error)
+        record = NotificationRecord(
+            at=at, channel=self.channel, kind=kind, ok=error is None, error=error
+        )
+        self.records.append(record)
+        return record
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(records={len(self.records)})"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DeliveryError):
+        return str(exc)
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
