@@ -1,0 +1,136 @@
+"""The one HTTP helper of the harness.
+
+Every client has an explicit :class:`httpx.Timeout` and an injectable transport
+(``httpx.MockTransport`` or ``httpx.ASGITransport`` in tests). :func:`classify` is the one
+place that maps an outcome to an error class. httpx's exception tree, as far as it
+matters here::
+
+    httpx.HTTPError
+     ├── httpx.TransportError
+     │    ├── httpx.TimeoutException → "timeout"
+     │    │    (ConnectTimeout, ReadTimeout, WriteTimeout, PoolTimeout)
+     │    ├── httpx.NetworkError
+     │    │    ├── httpx.ConnectError → "connect"
+     │    │    ├── httpx.ReadError / WriteError → "network"
+     │    │    └── httpx.CloseError → "network"
+     │    ├── httpx.ProtocolError → "protocol" (RemoteProtocolError: peer closed mid-answer)
+     │    └── httpx.ProxyError / UnsupportedProtocol → "transport"
+     ├── httpx.DecodingError → "protocol"
+     └── httpx.HTTPStatusError → "http_4xx" / "http_5xx"
+    ValueError (bad JSON body) → "bad_body"; anything else → "other"
+
+A :class:`httpx.Response` classifies as "" (success, 2xx/3xx), "http_4xx" or "http_5xx".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "ERROR_CLASSES",
+    "make_timeout",
+    "client",
+    "async_client",
+    "classify",
+    "is_transient",
+]
+
+ERROR_CLASSES: tuple[str, ...] = (
+    "timeout",
+    "connect",
+    "network",
+    "protocol",
+    "transport",
+    "http_4xx",
+    "http_5xx",
+    "bad_body",
+    "other",
+)
+
+
+def make_timeout(total_s: float, connect_s: float | None = None) -> httpx.Timeout:
+    """An explicit timeout: ``total_s`` for read/write/pool, ``connect_s`` (≤ total) to connect."""
+    return httpx.Timeout(total_s, connect=min(connect_s or total_s, total_s))
+
+
+def client(
+    base_url: str = "",
+    *,
+    timeout_s: float = 2.0,
+    transport: httpx.BaseTransport | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Client:
+    """A synchronous client for probes and fault control. Caller closes it (``with``)."""
+    return httpx.Client(
+        base_url=base_url,
+        timeout=make_timeout(timeout_s),
+        transport=transport,
+        headers=headers,
+        trust_env=False,  # loopback only: never route through an environment proxy
+    )
+
+
+def async_client(
+    *,
+    timeout_s: float = 1.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_connections: int = 1000,
+) -> httpx.AsyncClient:
+    """An async client for the load generator, with generous connection limits so that
+    slow answers never make new requests wait for a free connection."""
+    return httpx.AsyncClient(
+        timeout=make_timeout(timeout_s),
+        transport=transport,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        trust_env=False,
+    )
+
+
+def classify(outcome: BaseException | httpx.Response | None) -> str:
+    """The error class of a response or exception; "" for a successful response or None."""
+    if outcome is None:
+        return ""
+    if isinstance(outcome, httpx.Response):
+        code = outcome.status_code
+        if code >= 500:
+            return "http_5xx"
+        if code >= 400:
+            return "http_4xx"
+        return ""
+    if isinstance(outcome, httpx.HTTPStatusError):
+        return classify(outcome.response)
+    if isinstance(outcome, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(outcome, httpx.ConnectError):
+        return "connect"
+    if isinstance(outcome, httpx.NetworkError):
+        return "network"
+    if isinstance(outcome, (httpx.ProtocolError, httpx.DecodingError)):
+        return "protocol"
+    if isinstance(outcome, httpx.TransportError):
+        return "transport"
+    if isinstance(outcome, TimeoutError):
+        return "timeout"
+    if isinstance(outcome, ValueError):
+        return "bad_body"
+    return "other"
+
+
+def is_transient(error_class: str) -> bool:
+    """Whether retrying may help: timeouts, connection trouble and 5xx are transient."""
+    return error_class in {"timeout", "connect", "network", "protocol", "http_5xx"}
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """The response's JSON body, or None when it has none or it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+__all__ += ["json_or_none"]
