@@ -215,7 +215,8 @@ class LocalTarget(Target):
         alive = self._supervisor_alive(state)
         entries = list(state.get("services", {}).items())
         with ThreadPoolExecutor(max_workers=len(entries) or 1) as pool:
-            services = list(pool.map(lambda item: self._service_status(*item, alive), entries))
+            services = list(pool.map(
+                lambda item: self._service_status(item[0], item[1], alive), entries))
         order = {n: i for i, n in enumerate(
             [*(f"inventory-{i}" for i in REPLICAS), "monitor", "voter", "orders", "kafka",
              "postgres"])}
