@@ -67,14 +67,22 @@ def test_abort_message_is_prominent_and_says_what_was_rolled_back():
 
 
 def test_abort_message_reads_journal_rollback_entries():
-    info = {"reason": "r", "rollbacks": [{"activity": {"name": "clear-faults"}, "status": "succeeded"}]}
+    info = {
+        "reason": "r",
+        "rollbacks": [{"activity": {"name": "clear-faults"}, "status": "succeeded"}],
+    }
     assert "clear-faults: succeeded" in _all_text(abort_message(info).blocks)
 
 
 def test_verdict_message_gives_score_verdict_duration_and_report_path():
     message = verdict_message(sample_verdict())
     text = _all_text(message.blocks)
-    for expected in ("FAILED", "75 %", "1 min 36 s", "reports/20261122T073000Z-standard/report.html"):
+    for expected in (
+        "FAILED",
+        "75 %",
+        "1 min 36 s",
+        "reports/20261122T073000Z-standard/report.html",
+    ):
         assert expected in text
     assert "availability: 0.9987" in text
     assert "report.html" in message.text
@@ -110,10 +118,21 @@ def test_huge_inputs_stay_within_slack_limits():
     phase = {"name": long, "fault": {"type": long}, "passed": False, "checks": checks}
     abort = {"reason": long, "phase": long, "at": long, "rolled_back": [long] * 500}
     verdict = {
-        "passed": False, "score": long, "runbook": long, "status": long, "run_id": long,
-        "failing_checks": checks, "report_path": long, "report_url": "https://x/" + long,
+        "passed": False,
+        "score": long,
+        "runbook": long,
+        "status": long,
+        "run_id": long,
+        "failing_checks": checks,
+        "report_path": long,
+        "report_url": "https://x/" + long,
     }
-    for message in (start_message(run), phase_message(phase), abort_message(abort), verdict_message(verdict)):
+    for message in (
+        start_message(run),
+        phase_message(phase),
+        abort_message(abort),
+        verdict_message(verdict),
+    ):
         assert_within_slack_limits(message.blocks, message.text)
     plan = _all_text(start_message(run).blocks)
     assert "phase-0-" in plan and "more" in plan  # the first phases shown, the rest counted
