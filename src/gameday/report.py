@@ -1,0 +1,373 @@
+"""Report rendering: run the analysis notebooks with papermill and export offline HTML.
+
+``render_report(run_dir)`` executes ``notebooks/report.ipynb`` for one run folder into
+``run_dir/report.ipynb`` and exports ``run_dir/report.html`` (code hidden, plotly.js
+inlined, no network URL that a browser would fetch), then refreshes
+``reports/index.html``. ``render_index(reports_dir)`` writes that index,
+``render_trends(reports_dir)`` executes ``notebooks/trends.ipynb`` across every run.
+
+Errors: a failing notebook cell raises :class:`gameday.errors.ReportError` naming the
+cell (its index and the first line of its source) and the error. That failure is
+*deterministic* (same data, same notebook, same error): callers such as the Prefect flow
+must treat it as final and must not retry it. The run's ``journal.json`` and raw data are
+only ever read here, never written.
+
+Progress is logged on the ``gameday.report`` logger at INFO (silent unless the caller
+configures logging) and passed to an optional ``progress`` callback.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gameday.errors import ReportError
+from gameday.paths import NOTEBOOKS_DIR, REPORTS_DIR
+
+__all__ = [
+    "render_report",
+    "render_index",
+    "render_trends",
+    "execute_notebook",
+    "export_html",
+    "check_offline",
+    "read_summary",
+    "list_runs",
+    "SUMMARY_MIMETYPE",
+]
+
+log = logging.getLogger("gameday.report")
+
+#: Mimetype of the machine-readable summary a report notebook displays (HTML ignores it).
+SUMMARY_MIMETYPE = "application/vnd.gameday.summary+json"
+
+REPORT_NOTEBOOK = NOTEBOOKS_DIR / "report.ipynb"
+TRENDS_NOTEBOOK = NOTEBOOKS_DIR / "trends.ipynb"
+
+Progress = Callable[[str], None] | None
+
+# nbconvert's lab template loads require.js, MathJax, mermaid and the widget manager from
+# CDNs.
+# The report needs none of them: plotly.js is inlined by gameday.plots' renderer.
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+
+
+def _step(message: str, progress: Progress) -> None:
+    log.info(message)
+    if progress is not None:
+        progress(message)
+
+
+def _kernel_name() -> str:
+    """The kernel of the current environment ("python3" resolves to sys.executable)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().get_all_specs()
+    for name, spec in specs.items():
+        argv = spec.get("spec", {}).get("argv", [])
+        if argv and Path(argv[0]).resolve() == Path(sys.executable).resolve():
+            return name
+    return "python3"
+
+
+@contextmanager
+def _kernel_sees_this_package() -> Iterator[None]:
+    """Put the directory holding this ``gameday`` package first on the kernel's PYTHONPATH.
+
+    The kernel is a child process that inherits the environment; without this it would
+    import an installed copy (or none, when the package runs from a source checkout).
+    """
+    root = str(Path(__file__).resolve().parents[1])
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, *([old] if old else [])])
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def execute_notebook(
+    notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path
+) -> None:
+    """Execute ``notebook`` into ``output`` with papermill; raise ReportError on failure.
+
+    The output notebook is saved even when a cell fails, so the error can be read there.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        with _kernel_sees_this_package():
+            pm.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters=parameters,
+                kernel_name=_kernel_name(),
+                cwd=str(cwd),
+                progress_bar=False,
+                log_output=False,
+            )
+    except PapermillExecutionError as exc:
+        raise ReportError(_describe_failure(notebook, output, exc)) from exc
+    except Exception as exc:  # kernel died, notebook missing or unreadable
+        raise ReportError(f"{notebook.name}: could not be executed: {exc}") from exc
+
+
+def _describe_failure(notebook: Path, output: Path, exc: Any) -> str:
+    """'report.ipynb: cell 7 (`fig = plots.x(...)`) failed: KeyError: 'p95''."""
+    index = exc.exec_count
+    first_line = ""
+    try:
+        import nbformat
+
+        nb = nbformat.read(str(output), as_version=4)
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        failed = [
+            (i, c)
+            for i, c in enumerate(nb.cells)
+            if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+        ]
+        if failed:
+            index, cell = failed[0]
+        else:
+            cell = code_cells[exc.cell_index] if exc.cell_index < len(code_cells) else None
+            index = exc.cell_index
+        if cell is not None:
+            lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+            first_line = lines[0].strip() if lines else ""
+    except Exception:  # the message must not hide the original failure
+        pass
+    evalue = str(exc.evalue).strip().splitlines()[0] if exc.evalue else ""
+    return (
+        f"{notebook.name}: cell {index} (`{first_line}`) failed: {exc.ename}: {evalue}"
+        f" (executed notebook saved at {output})"
+    )
+
+
+def check_offline(page: str) -> list[str]:
+    """Return the network references a browser could fetch from ``page`` (empty = offline).
+
+    The inlined plotly.js bundle is excluded verbatim: it contains URL strings for map
+    tiles and fonts (maplibre, geo plots) that are only fetched by map traces, which the
+    reports never draw. Everything else must carry no ``https://cdn`` and no
+    ``src``/``href``/``url()`` pointing at http(s).
+    """
+    from plotly.offline import get_plotlyjs
+
+    stripped = page.replace(get_plotlyjs(), "")
+    problems = []
+    for pattern in (
+        r"https?://cdn[^\s\"'<>]*",
+        r"<script[^>]+src=[\"']?(?:https?:)?//[^\"'\s>]+",
+        r"<link[^>]+href=[\"']?(?:https?:)?//[^\"'\s>]+",
+        r"<img[^>]+src=[\"']?(?:https?:)?//[^\"'\s>]+",
+        r"url\(\s*[\"']?(?:https?:)?//[^)]+\)",
+        r"@import\s+[\"'](?:https?:)?//[^\"']+",
+    ):
+        problems.extend(m.group(0)[:160] for m in re.finditer(pattern, stripped))
+    return problems
+
+
+def export_html(notebook: Path, output: Path) -> Path:
+    """Export an executed notebook to self-contained HTML with code hidden."""
+    import nbformat
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:  # the machine-readable summary has no HTML form: leave it out
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs if SUMMARY_MIMETYPE not in o.get("data", {})]
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"gameday_offline.html.j2": _OFFLINE_TEMPLATE})],
+        template_file="gameday_offline.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    problems = check_offline(body)
+    if problems:
+        raise ReportError(
+            f"{output.name}: the exported HTML would load from the network: {problems[:3]}"
+        )
+    output.write_text(body, encoding="utf-8")
+    return output
+
+
+def read_summary(executed: Path) -> dict[str, Any]:
+    """The summary dict a report/trends notebook displayed under SUMMARY_MIMETYPE."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if SUMMARY_MIMETYPE in data:
+                value = data[SUMMARY_MIMETYPE]
+                return json.loads(value) if isinstance(value, str) else dict(value)
+    raise ReportError(f"{executed}: no summary output ({SUMMARY_MIMETYPE}) found")
+
+
+def render_report(
+    run_dir: str | Path,
+    *,
+    reports_dir: str | Path | None = None,
+    notebook: str | Path | None = None,
+    refresh_index: bool = True,
+    progress: Progress = None,
+) -> Path:
+    """Render ``run_dir/report.ipynb`` and ``run_dir/report.html``; return the HTML path.
+
+    Raises ReportError (final: do not retry) when the run folder has no journal, a cell
+    fails, or the HTML would not work offline. ``reports_dir`` (default: the parent of
+    ``run_dir``) receives a refreshed ``index.html`` unless ``refresh_index`` is false.
+    """
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / "journal.json").is_file():
+        raise ReportError(f"{run_dir}: no journal.json; is this a GameDay run folder?")
+    source = Path(notebook) if notebook else REPORT_NOTEBOOK
+    executed = run_dir / "report.ipynb"
+    _step(f"executing notebook {source.name} for {run_dir.name}…", progress)
+    execute_notebook(source, executed, {"run_dir": str(run_dir)}, cwd=run_dir)
+    _step(f"exporting HTML {run_dir / 'report.html'}…", progress)
+    page = export_html(executed, run_dir / "report.html")
+    if refresh_index:
+        render_index(Path(reports_dir) if reports_dir else run_dir.parent, progress=progress)
+    _step(f"report ready: {page}", progress)
+    return page
+
+
+# ---------------------------------------------------------------------------- index
+
+
+def list_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per run folder holding a journal.json, newest first.
+
+    Row: run_id, dir, start, status, passed, score, name, has_report. Unreadable
+    journals are listed with status "unreadable" instead of hiding the folder.
+    """
+    rows = []
+    for journal_path in sorted(Path(reports_dir).glob("*/journal.json")):
+        run = journal_path.parent
+        try:
+            journal = json.loads(journal_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            journal = {"status": "unreadable", "error": str(exc)}
+        verdict = journal.get("verdict") or {}
+        runbook = journal.get("runbook") or {}
+        rows.append(
+            {
+                "run_id": journal.get("run_id") or run.name,
+                "dir": run.name,
+                "start": journal.get("start") or "",
+                "status": journal.get("status", "unknown"),
+                "passed": verdict.get("passed"),
+                "score": verdict.get("score"),
+                "name": runbook.get("name", ""),
+                "has_report": (run / "report.html").is_file(),
+            }
+        )
+    rows.sort(key=lambda r: (r["start"], r["dir"]), reverse=True)
+    return rows
+
+
+def _verdict_label(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL"}.get(passed, "—")  # type: ignore[arg-type]
+
+
+def render_index(reports_dir: str | Path | None = None, *, progress: Progress = None) -> Path:
+    """Write ``reports_dir/index.html``: every run newest first, relative links, offline."""
+    reports_dir = Path(reports_dir) if reports_dir else REPORTS_DIR
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    _step(f"writing index {reports_dir / 'index.html'}…", progress)
+    rows = []
+    for r in list_runs(reports_dir):
+        e = {k: html.escape(str(v)) for k, v in r.items()}
+        link = (
+            f'<a href="{html.escape(r["dir"])}/report.html">{e["run_id"]}</a>'
+            if r["has_report"]
+            else f"{e['run_id']} <small>(no report)</small>"
+        )
+        score = "—" if r["score"] is None else f"{float(r['score']):.0f}"
+        verdict = _verdict_label(r["passed"])
+        rows.append(
+            f'<tr class="{verdict.lower() if r["passed"] is not None else "none"}">'
+            f"<td>{link}</td><td>{e['name']}</td><td>{e['start'][:19].replace('T', ' ')}</td>"
+            f"<td>{e['status']}</td><td class='verdict'>{verdict}</td><td>{score}</td></tr>"
+        )
+    trends = (
+        '<p><a href="trends.html">Trends across runs</a></p>'
+        if (reports_dir / "trends.html").is_file()
+        else ""
+    )
+    body = "\n".join(rows) or '<tr><td colspan="6">No runs yet.</td></tr>'
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>GameDay reports</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ padding: .35em .9em; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.pass .verdict {{ color: #1a7f37; font-weight: bold; }}
+tr.fail .verdict {{ color: #cf222e; font-weight: bold; }}
+</style></head><body>
+<h1>GameDay reports</h1>
+{trends}
+<table><thead><tr><th>run</th><th>runbook</th><th>started (UTC)</th><th>status</th>
+<th>verdict</th><th>score</th></tr></thead>
+<tbody>
+{body}
+</tbody></table>
+</body></html>
+"""
+    out = reports_dir / "index.html"
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+# --------------------------------------------------------------------------- trends
+
+
+def render_trends(
+    reports_dir: str | Path | None = None,
+    *,
+    notebook: str | Path | None = None,
+    margin: float = 0.25,
+    progress: Progress = None,
+) -> Path:
+    """Execute the trends notebook into ``reports_dir/trends.ipynb`` and ``trends.html``.
+
+    A value is flagged as a regression when it is worse than the median of the previous
+    runs of the same phase by more than ``margin`` (see gameday.plots.flag_regressions).
+    Raises ReportError (final) on a failing cell or when there is no run to compare.
+    """
+    reports_dir = (Path(reports_dir) if reports_dir else REPORTS_DIR).resolve()
+    if not list(reports_dir.glob("*/journal.json")):
+        raise ReportError(f"{reports_dir}: no run folders with a journal.json to compare")
+    source = Path(notebook) if notebook else TRENDS_NOTEBOOK
+    executed = reports_dir / "trends.ipynb"
+    _step(f"executing notebook {source.name} over {reports_dir}…", progress)
+    execute_notebook(
+        source, executed, {"reports_dir": str(reports_dir), "margin": margin}, cwd=reports_dir
+    )
+    _step(f"exporting HTML {reports_dir / 'trends.html'}…", progress)
+    page = export_html(executed, reports_dir / "trends.html")
+    render_index(reports_dir, progress=progress)
+    return page
