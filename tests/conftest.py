@@ -19,7 +19,7 @@ import random
 import shutil
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +89,12 @@ def clear_faults(stack: LocalStack, *, timeout_s: float = 2.0) -> None:
         with contextlib.suppress(httpx.HTTPError):
             httpx.post(f"{replica}/inject-failure", json={"type": "clear"},
                        headers=stack.chaos_headers, timeout=timeout_s)
+
+
+@pytest.fixture(name="free_base_port")
+def free_base_port_fixture() -> Callable[[], int]:
+    """The :func:`free_base_port` function, for tests that start a stack of their own."""
+    return free_base_port
 
 
 @pytest.fixture(scope="session")

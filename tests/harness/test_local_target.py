@@ -1,0 +1,242 @@
+"""The local target: a supervised stack of real processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import psutil
+import pytest
+
+from gameday.config import get_settings
+from gameday.errors import StackNotRunning, TargetError
+from gameday.targets.local import LocalTarget
+from gameday.targets.localplan import STACK_TAG_ENV, StackPorts, build_spec
+
+if TYPE_CHECKING:
+    from conftest import LocalStack
+
+TEST_CHAOS_TOKEN = "test-token"
+
+SERVICES = {"inventory-1", "inventory-2", "inventory-3", "monitor", "voter", "orders",
+            "kafka", "postgres"}
+
+
+def wait_until(predicate: Callable[[], object], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def replica_pid(target: LocalTarget, instance_id: str) -> int | None:
+    entry = {s.name: s for s in target.status().services}[f"inventory-{instance_id}"]
+    return entry.pid if entry.healthy else None
+
+
+def stack_processes(target: LocalTarget) -> set[int]:
+    """Every live pid of a stack: from state.json, their children, and the env tag."""
+    state = json.loads((target.dir / "state.json").read_text())
+    pids = {state["supervisor_pid"]} | {
+        s["pid"] for s in state["services"].values() if s["pid"]}
+    for pid in list(pids):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            pids |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(STACK_TAG_ENV) == str(target.dir):
+                pids.add(proc.pid)
+        except psutil.Error:
+            pass
+    return {pid for pid in pids if not gone(pid)}
+
+
+@pytest.fixture
+def spare_target(tmp_path: Path, free_base_port: Callable[[], int]) -> Iterator[LocalTarget]:
+    """A second stack on its own base port and state dir; always stopped afterwards."""
+    settings = get_settings(base_port=free_base_port(), chaos_token=TEST_CHAOS_TOKEN,
+                            state_dir=tmp_path / "state")
+    target = LocalTarget(settings)
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
+# --- the plan (no processes) -------------------------------------------------------------
+def test_ports_follow_the_base_port_and_keep_the_defaults_at_5001() -> None:
+    default = StackPorts(5001).by_service()
+    assert default == {"inventory-1": 5001, "inventory-2": 5002, "inventory-3": 5003,
+                       "monitor": 5004, "voter": 5005, "orders": 5006, "kafka": 9092,
+                       "postgres": 5432}
+    other = StackPorts(21000).by_service()
+    assert (other["kafka"], other["postgres"], other["orders"]) == (21006, 21007, 21005)
+
+
+def test_spec_wires_the_services_without_writing_the_chaos_token(tmp_path: Path) -> None:
+    spec = build_spec(base_port=21000, directory=tmp_path, chaos_token="s3cret",
+                      keep_data=False)
+    by_name = {s["name"]: s for s in spec["services"]}
+    assert set(by_name) == SERVICES
+    assert "s3cret" not in json.dumps(spec)
+    inv2 = by_name["inventory-2"]
+    assert inv2["argv"][-2:] == ["-m", "stack.inventory"]
+    assert inv2["env"]["INSTANCE_ID"] == "2"
+    assert inv2["env"]["SERVICE_PORT"] == "21001"
+    assert inv2["env"]["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:21006"
+    assert inv2["env"]["DATABASE_URL"] == "postgresql://postgres@127.0.0.1:21007/experimento"
+    assert "CHAOS_TOKEN" in inv2["secret_env"]
+    voter = by_name["voter"]["env"]
+    assert voter["INVENTORY_URLS"] == ",".join(
+        f"http://127.0.0.1:{p}" for p in (21000, 21001, 21002))
+    assert voter["MONITOR_URL"] == "http://127.0.0.1:21003"
+    assert by_name["kafka"]["argv"][1:3] == ["broker", "--listener-url"]
+
+
+def test_kafka_broker_binary_can_be_overridden(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAMEDAY_KAFKA_BROKER_BIN", "/opt/other/broker")
+    spec = build_spec(base_port=21000, directory=tmp_path, chaos_token=None, keep_data=True)
+    kafka = next(s for s in spec["services"] if s["name"] == "kafka")
+    assert kafka["argv"][0] == "/opt/other/broker"
+
+
+def test_a_stack_that_never_ran_is_reported_down_and_cannot_be_controlled(
+    tmp_path: Path, free_base_port: Callable[[], int]
+) -> None:
+    target = LocalTarget(get_settings(base_port=free_base_port(), state_dir=tmp_path))
+    status = target.status()
+    assert not status.healthy
+    assert {s.name for s in status.services} == SERVICES
+    with pytest.raises(StackNotRunning, match="gameday stack up"):
+        target.kill_replica("1")
+    with pytest.raises(TargetError, match="allowed: 1, 2, 3"):
+        target.kill_replica("7")
+    target.stop()  # stopping nothing is fine
+
+
+def test_start_refuses_a_port_already_in_use_and_names_it(
+    tmp_path: Path, free_base_port: Callable[[], int]
+) -> None:
+    base = free_base_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", base + 4))
+        busy.listen()
+        target = LocalTarget(get_settings(base_port=base, state_dir=tmp_path))
+        with pytest.raises(TargetError, match=rf"port {base + 4} .*voter.* already in use"):
+            target.start(timeout_s=5)
+
+
+# --- the session stack -------------------------------------------------------------------
+def test_every_service_is_up_and_healthy(local_stack: LocalStack) -> None:
+    status = local_stack.target.status()
+    assert status.healthy, status
+    assert {s.name for s in status.services} == SERVICES
+    assert all(s.running and s.pid for s in status.services)
+    base = local_stack.base_port
+    assert local_stack.urls.replica("3") == f"http://127.0.0.1:{base + 2}"
+    for url in (*local_stack.urls.inventory, local_stack.urls.monitor, local_stack.urls.voter,
+                local_stack.urls.orders):
+        assert httpx.get(f"{url}/health", timeout=2).status_code == 200
+
+
+def test_start_again_with_the_same_settings_keeps_the_running_stack(
+    local_stack: LocalStack,
+) -> None:
+    before = {s.name: s.pid for s in local_stack.target.status().services}
+    again = LocalTarget(local_stack.settings).start(timeout_s=30)
+    assert again.healthy
+    assert {s.name: s.pid for s in again.services} == before
+
+
+def test_the_replicas_get_the_chaos_token(clean_faults: LocalStack) -> None:
+    url = f"{clean_faults.urls.replica('1')}/inject-failure"
+    assert httpx.post(url, json={"type": "clear"}, timeout=2).status_code == 401
+    ok = httpx.post(url, json={"type": "clear"}, headers=clean_faults.chaos_headers, timeout=2)
+    assert ok.status_code == 200
+
+
+@pytest.mark.slow
+def test_a_killed_replica_is_restarted_by_the_supervisor(local_stack: LocalStack) -> None:
+    target = local_stack.target
+    old = replica_pid(target, "2")
+    assert old
+    target.kill_replica("2")
+    assert gone(old)
+    wait_until(lambda: replica_pid(target, "2") not in (None, old), 30,
+               "replica 2 to be restarted and healthy")
+
+
+@pytest.mark.slow
+def test_a_replica_killed_on_hold_stays_down_until_restarted(local_stack: LocalStack) -> None:
+    target = local_stack.target
+    old = replica_pid(target, "3")
+    target.kill_replica("3", hold=True)
+    time.sleep(1.5)  # three restart delays
+    entry = {s.name: s for s in target.status().services}["inventory-3"]
+    assert not entry.running and "held" in entry.detail
+    target.restart_replica("3", timeout_s=30)
+    assert replica_pid(target, "3") not in (None, old)
+
+
+@pytest.mark.slow
+def test_a_crash_fault_ends_the_replica_and_the_supervisor_restarts_it(
+    clean_faults: LocalStack,
+) -> None:
+    target = clean_faults.target
+    old = replica_pid(target, "1")
+    assert old
+    answer = httpx.post(f"{clean_faults.urls.replica('1')}/inject-failure",
+                        json={"type": "crash"}, headers=clean_faults.chaos_headers, timeout=2)
+    assert answer.status_code == 200
+    wait_until(lambda: gone(old), 5, "the crashed replica to exit")
+    wait_until(lambda: replica_pid(target, "1") not in (None, old), 30,
+               "replica 1 to be restarted and healthy")
+    target.restart_replica("1")  # already running: returns at once
+
+
+# --- more stacks -------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_second_stack_runs_beside_the_first_and_down_leaves_nothing(
+    local_stack: LocalStack, spare_target: LocalTarget
+) -> None:
+    assert spare_target.start(timeout_s=90).healthy
+    assert local_stack.target.status().healthy
+    spare_target.kill_replica("1")
+    spare_target.restart_replica("1", timeout_s=30)
+    processes = stack_processes(spare_target)
+    assert len(processes) >= 9  # supervisor, postgres (+ its backends), kafka, 6 services
+    spare_target.stop()
+    assert not [pid for pid in processes if not gone(pid)]
+    assert not stack_processes(spare_target)
+    assert not spare_target.status().healthy
+    assert local_stack.target.status().healthy
+
+
+@pytest.mark.slow
+def test_down_cleans_up_after_a_dead_supervisor(spare_target: LocalTarget) -> None:
+    spare_target.start(timeout_s=90)
+    processes = stack_processes(spare_target)
+    supervisor = json.loads((spare_target.dir / "state.json").read_text())["supervisor_pid"]
+    os.kill(supervisor, signal.SIGKILL)
+    wait_until(lambda: gone(supervisor), 5, "the supervisor to die")
+    assert not spare_target.status().healthy  # nobody supervises it any more
+    spare_target.stop()
+    assert not [pid for pid in processes if not gone(pid)]
+    assert not stack_processes(spare_target)
