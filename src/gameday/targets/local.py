@@ -162,7 +162,9 @@ class LocalTarget(Target):
         status = self.status()
         while True:
             state = self._state() or {}
-            if state.get("phase") == "failed" or (state and not self._supervisor_alive(state)):
+            launched_and_gone = self._supervisor is not None and self._supervisor.poll() is not None
+            if (state.get("phase") == "failed" or launched_and_gone
+                    or (state and not self._supervisor_alive(state))):
                 error = state.get("error") or "the supervisor exited"
                 raise TargetError(
                     f"the local stack failed to start: {error}\n"

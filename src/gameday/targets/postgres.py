@@ -23,6 +23,7 @@ from pathlib import Path
 __all__ = [
     "SUPERUSER",
     "system_user",
+    "run_as",
     "prepare_data_dir",
     "server_argv",
     "create_database",
@@ -44,6 +45,15 @@ def _bin_dir() -> Path:
 def system_user() -> str | None:
     """The system user the server runs as: None (this user) unless we are root."""
     return _ROOT_RUNS_AS if os.geteuid() == 0 else None
+
+
+def run_as(user: str | None) -> dict[str, object]:
+    """``subprocess`` keyword arguments that run a process as ``user`` with its own group."""
+    if user is None:
+        return {}
+    import pwd
+
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def _ensure_access(pgdata: Path, user: str) -> None:
@@ -86,7 +96,7 @@ def prepare_data_dir(pgdata: Path, *, fresh: bool) -> None:
     subprocess.run(
         [str(_bin_dir() / "initdb"), "-D", str(pgdata), "--auth=trust", "--auth-local=trust",
          "--encoding=utf8", "-U", SUPERUSER, "--no-sync"],
-        check=True, capture_output=True, text=True, timeout=120, user=user,
+        check=True, capture_output=True, text=True, timeout=120, **run_as(user),  # type: ignore[call-overload]
     )
 
 
@@ -130,7 +140,8 @@ def stop(pgdata: Path, *, timeout_s: float = 10.0) -> bool:
         result = subprocess.run(
             [str(_bin_dir() / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w",
              "-t", str(int(max(timeout_s, 1))), "stop"],
-            capture_output=True, text=True, timeout=timeout_s + 5, user=system_user(),
+            capture_output=True, text=True, timeout=timeout_s + 5,
+            **run_as(system_user()),  # type: ignore[call-overload]
         )
     except (subprocess.TimeoutExpired, OSError):
         return False

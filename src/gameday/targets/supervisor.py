@@ -121,8 +121,8 @@ class Supervisor:
             out.flush()
             child.proc = subprocess.Popen(
                 spec["argv"], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                user=spec.get("user"), close_fds=True,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                **postgres.run_as(spec.get("user")),  # type: ignore[call-overload]
             )
         child.restarts += 1
         child.started_at = time.time()
