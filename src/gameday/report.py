@@ -42,6 +42,8 @@ __all__ = [
     "read_summary",
     "list_runs",
     "SUMMARY_MIMETYPE",
+    "TREND_METRICS",
+    "trend_table",
 ]
 
 log = logging.getLogger("gameday.report")
@@ -355,7 +357,7 @@ def render_trends(
     """Execute the trends notebook into ``reports_dir/trends.ipynb`` and ``trends.html``.
 
     A value is flagged as a regression when it is worse than the median of the previous
-    runs of the same phase by more than ``margin`` (see gameday.plots.flag_regressions).
+    runs of the same phase by more than ``margin`` (see :func:`trend_table`).
     Raises ReportError (final) on a failing cell or when there is no run to compare.
     """
     reports_dir = (Path(reports_dir) if reports_dir else REPORTS_DIR).resolve()
@@ -371,3 +373,75 @@ def render_trends(
     page = export_html(executed, reports_dir / "trends.html")
     render_index(reports_dir, progress=progress)
     return page
+
+
+#: How a trend metric is judged: metric -> (badness from value, floor of a regression).
+#: Badness grows as the metric gets worse: TTD/TTR themselves (s), unavailability
+#: (1 − availability), score lost (100 − score).
+TREND_METRICS: dict[str, tuple[Callable[[float], float], float]] = {
+    "ttd_s": (lambda v: v, 0.05),
+    "ttr_s": (lambda v: v, 0.05),
+    "availability": (lambda v: 1.0 - v, 0.0005),
+    "score": (lambda v: 100.0 - v, 2.0),
+}
+
+
+def trend_table(reports_dir: str | Path, margin: float = 0.25) -> Any:
+    """Every run's TTD, TTR and availability per fault phase, and its score, over time.
+
+    Columns: run_id, start (UTC datetime), runbook, phase ("(run)" for the score),
+    fault, metric, value, baseline (median of the previous runs' values), regression.
+
+    A value is a **regression** when its badness (see TREND_METRICS) exceeds
+    ``(1 + margin) × median badness of the previous runs of that phase + floor``; a
+    fault that went undetected / unrecovered (value missing) after previous runs
+    measured it is a regression too. The first run of a phase has no baseline.
+    """
+    import pandas as pd
+
+    rows = []
+    for journal_path in Path(reports_dir).glob("*/journal.json"):
+        try:
+            journal = json.loads(journal_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        base = {
+            "run_id": journal.get("run_id") or journal_path.parent.name,
+            "start": pd.Timestamp(journal.get("start")),
+            "runbook": (journal.get("runbook") or {}).get("name", ""),
+        }
+        score = (journal.get("verdict") or {}).get("score")
+        rows.append({**base, "phase": "(run)", "fault": "", "metric": "score", "value": score})
+        for ph in journal.get("phases", []):
+            fault = ph.get("fault")
+            if not fault:
+                continue
+            m = ph.get("metrics") or {}
+            for metric in ("ttd_s", "ttr_s", "availability"):
+                rows.append({**base, "phase": ph["name"], "fault": fault.get("type", ""),
+                             "metric": metric, "value": m.get(metric)})
+    cols = ["run_id", "start", "runbook", "phase", "fault", "metric", "value", "baseline",
+            "regression"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame(rows)
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    df = df.sort_values(["start", "run_id"], kind="stable").reset_index(drop=True)
+    df["baseline"] = float("nan")
+    df["regression"] = False
+    for (_, metric), group in df.groupby(["phase", "metric"], sort=False):
+        badness, floor = TREND_METRICS[metric]
+        previous: list[float] = []
+        for idx in group.index:
+            value = df.at[idx, "value"]
+            if previous:
+                median = float(pd.Series(previous).median())
+                df.at[idx, "baseline"] = median
+                if pd.isna(value):
+                    df.at[idx, "regression"] = True
+                else:
+                    limit = (1.0 + margin) * badness(median) + floor
+                    df.at[idx, "regression"] = bool(badness(float(value)) > limit)
+            if not pd.isna(value):
+                previous.append(float(value))
+    return df[cols]

@@ -1,0 +1,74 @@
+"""``gameday report RUN_ID|PATH``, ``gameday report --index``, ``gameday report --trends``.
+
+Renders a run's report (executed notebook + offline HTML) into its run folder and
+refreshes ``reports/index.html``; ``--index`` only rewrites the index; ``--trends``
+renders ``reports/trends.html`` across every run. A failing notebook cell exits 1 with
+a message naming the cell (the executed notebook is kept for reading).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "report",
+        help="render a run's HTML report, the runs index or the trends page",
+        description="Render a run's report (report.ipynb + report.html in its folder), "
+        "the index of every run (reports/index.html) or the trends page (reports/trends.html).",
+    )
+    parser.add_argument("run", nargs="?", metavar="RUN_ID|PATH",
+                        help="a run id under the reports folder, or a run folder path")
+    parser.add_argument("--index", action="store_true",
+                        help="only rewrite the index of every run (reports/index.html)")
+    parser.add_argument("--trends", action="store_true",
+                        help="render trends across every run (reports/trends.html)")
+    parser.add_argument("--margin", type=float, default=0.25, metavar="FRACTION",
+                        help="with --trends: how much worse than the median of previous "
+                             "runs counts as a regression (default 0.25)")
+    parser.add_argument("--reports-dir", type=Path, default=None, metavar="DIR",
+                        help="the reports folder (default: reports/, or GAMEDAY_REPORTS_DIR)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the result")
+    parser.set_defaults(func=_report, _parser=parser)
+
+
+def _resolve_run(run: str, reports_dir: Path) -> Path:
+    from gameday.errors import ReportError
+
+    candidates = [Path(run), reports_dir / run]
+    for path in candidates:
+        if (path / "journal.json").is_file():
+            return path.resolve()
+    matches = sorted(p.parent for p in reports_dir.glob(f"*{run}*/journal.json"))
+    if len(matches) == 1:
+        return matches[0].resolve()
+    if len(matches) > 1:
+        names = ", ".join(m.name for m in matches[:5])
+        raise ReportError(f"'{run}' matches several runs in {reports_dir}: {names}")
+    raise ReportError(
+        f"'{run}' is neither a run folder nor a run id under {reports_dir} "
+        "(a run folder holds journal.json)"
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gameday import report
+    from gameday.config import get_settings
+
+    reports_dir = args.reports_dir or get_settings().reports_dir
+    progress = None if args.quiet else (lambda message: print(message, flush=True))
+    if args.run is None and not (args.index or args.trends):
+        args._parser.error("give a RUN_ID or PATH, or --index, or --trends")
+    if args.run is not None:
+        run_dir = _resolve_run(args.run, reports_dir)
+        # the index refreshed is the one beside the run folder (reports_dir for a run id)
+        print(report.render_report(run_dir, progress=progress))
+    if args.trends:
+        print(report.render_trends(reports_dir, margin=args.margin, progress=progress))
+    if args.index:
+        print(report.render_index(reports_dir, progress=progress))
+    return 0
