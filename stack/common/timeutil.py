@@ -1,0 +1,32 @@
+"""Timestamps: always timezone-aware UTC, rendered as ISO 8601."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ["utcnow", "iso", "now_iso", "parse_iso"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC, or None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def now_iso() -> str:
+    return utcnow().isoformat()
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp; a naive one is taken as UTC. Raises ValueError."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "+"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,172 @@
+"""inventory-svc HTTP API: health, stock reads, fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from stack.common.batch import BatchWriter
+from stack.common.db import ensure_schema, open_pool
+from stack.common.errors import ApiError, install_error_handlers
+from stack.common.health import health_payload
+from stack.common.kafka import ensure_topics, start_producer
+from stack.common.metrics import METRICS_INSERT, RequestMetricsMiddleware
+from stack.common.settings import Settings
+from stack.common.timeutil import iso, now_iso
+from stack.inventory import state
+from stack.inventory.consumer import SERVICE, EventConsumer
+from stack.inventory.faults import FaultState, InjectedFailure, parse_fault
+
+__all__ = ["create_app"]
+
+CRASH_DELAY_S = 0.05
+CRASH_EXIT_CODE = 3
+
+
+async def _exit_soon() -> None:
+    # Runs after the 200 has been sent: the client sees the answer, then the process dies.
+    await asyncio.sleep(CRASH_DELAY_S)
+    os._exit(CRASH_EXIT_CODE)
+
+
+def _row(row: dict[str, Any], available: int, instance_id: str) -> dict[str, Any]:
+    return {
+        "product_id": row["product_id"],
+        "available_quantity": available,
+        "reserved_quantity": row["reserved_quantity"],
+        "last_updated": iso(row["updated_at"]),
+        "instance_id": instance_id,
+    }
+
+
+def create_app(settings: Settings) -> FastAPI:
+    instance_id = settings.instance_id
+    faults = FaultState()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings.database_url)
+        await ensure_schema(pool)
+        await state.seed_replica(pool, instance_id)
+        await ensure_topics(settings.kafka_bootstrap_servers)
+        producer = await start_producer(settings.kafka_bootstrap_servers)
+        consumer = EventConsumer(
+            pool, producer, settings.kafka_bootstrap_servers, instance_id, faults
+        )
+        await consumer.start()
+        app.state.pool = pool
+        app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)
+        app.state.metrics_writer.start()
+        try:
+            yield
+        finally:
+            faults.clear()
+            await consumer.stop()
+            await producer.stop()
+            await app.state.metrics_writer.stop()
+            await pool.close()
+
+    app = FastAPI(title=f"inventory-svc {instance_id}", lifespan=lifespan)
+    app.add_middleware(RequestMetricsMiddleware, service_name=SERVICE)
+    install_error_handlers(app)
+
+    async def hooked() -> None:
+        try:
+            await faults.hook()
+        except InjectedFailure as exc:
+            raise ApiError(500, str(exc), instance_id=instance_id) from exc
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        try:
+            await faults.hook()
+        except InjectedFailure as exc:
+            body = {"status": "DOWN", "service": SERVICE, "error": str(exc), "timestamp": now_iso()}
+            return JSONResponse({**body, "instance_id": instance_id}, status_code=500)
+        fault = faults.current
+        return JSONResponse(
+            health_payload(
+                SERVICE,
+                instance_id=instance_id,
+                failure_injected=fault is not None,
+                failure_type=fault.type if fault else None,
+            )
+        )
+
+    @app.get("/inventory")
+    async def list_inventory(request: Request) -> dict[str, Any]:
+        await hooked()
+        rows = await state.list_rows(request.app.state.pool, instance_id)
+        # Only GET /inventory/{product} is wrong under incorrect_response: list the truth.
+        items = [_row(r, r["available_quantity"], instance_id) for r in rows]
+        return {"inventory": items, "instance_id": instance_id, "timestamp": now_iso()}
+
+    @app.get("/inventory/{product_id}")
+    async def get_inventory(product_id: str, request: Request) -> dict[str, Any]:
+        await hooked()
+        row = await state.get_row(request.app.state.pool, instance_id, product_id)
+        if row is None:
+            raise ApiError(404, "Product not found", instance_id=instance_id)
+        return {
+            "product_id": product_id,
+            "available_quantity": faults.reported_available(product_id, row["available_quantity"]),
+            "reserved_quantity": row["reserved_quantity"],
+            "instance_id": instance_id,
+            "timestamp": now_iso(),
+        }
+
+    @app.get("/inject-failure")
+    async def get_fault() -> dict[str, Any]:
+        fault = faults.current
+        return {
+            "failure_injected": fault is not None,
+            "failure_type": fault.type if fault else None,
+            "fault": fault.to_json() if fault else None,
+            "expires_at": iso(fault.expires_at) if fault else None,
+            "instance_id": instance_id,
+            "timestamp": now_iso(),
+        }
+
+    @app.post("/inject-failure")
+    async def inject(request: Request, background: BackgroundTasks) -> dict[str, Any]:
+        if settings.chaos_token is not None:
+            given = request.headers.get("x-chaos-token", "")
+            if not hmac.compare_digest(given.encode(), settings.chaos_token.encode()):
+                raise ApiError(401, "missing or wrong X-Chaos-Token header")
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            body = None
+        kind, params, ttl_s, seed = parse_fault(body, settings.fault_default_ttl_s)
+        if kind == "clear":
+            had = faults.clear()
+            message = "Failure cleared" if had else "No failure injected (already clear)"
+            return {
+                "message": message,
+                "failure_injected": False,
+                "failure_type": None,
+                "instance_id": instance_id,
+            }
+        fault = faults.set(kind, params, ttl_s, seed)
+        if kind == "crash":
+            background.add_task(_exit_soon)
+        return {
+            "message": f"Failure injected: {kind}",
+            "failure_injected": True,
+            "failure_type": kind,
+            "params": params,
+            "ttl_s": ttl_s,
+            "expires_at": iso(fault.expires_at),
+            "instance_id": instance_id,
+        }
+
+    return app

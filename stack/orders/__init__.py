@@ -1,0 +1,1 @@
+"""orders-svc: the order API; publishes order events, tracks replica results."""

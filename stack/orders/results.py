@@ -1,0 +1,106 @@
+"""Consume ``inventory-results``: two successes confirm an order, two failures reject it.
+
+Each replica's result is stored once per (order, replica, action), so a result delivered
+twice counts once. Only a PENDING order changes status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from stack.common.kafka import INVENTORY_RESULTS, decode, start_consumer
+
+__all__ = ["ResultsConsumer", "record_result", "QUORUM"]
+
+log = logging.getLogger("stack.orders.results")
+
+QUORUM = 2
+GROUP_ID = "orders-svc"
+
+
+async def record_result(pool: AsyncConnectionPool, result: dict[str, Any]) -> str | None:
+    """Store one replica's reserve result; return the order's new status if it changed."""
+    order_id, instance_id = result.get("order_id"), result.get("instance_id")
+    if result.get("action") != "reserve_result" or not order_id or instance_id is None:
+        return None
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO order_results (order_id, instance_id, action, success)"
+            " VALUES (%s, %s, 'reserve', %s) ON CONFLICT DO NOTHING",
+            (str(order_id), str(instance_id), bool(result.get("success"))),
+        )
+        cur = await conn.execute(
+            "SELECT count(*) FILTER (WHERE success) AS ok,"
+            " count(*) FILTER (WHERE NOT success) AS ko"
+            " FROM order_results WHERE order_id = %s AND action = 'reserve'",
+            (str(order_id),),
+        )
+        counts = await cur.fetchone()
+        status = (
+            "CONFIRMED"
+            if counts["ok"] >= QUORUM
+            else "REJECTED"
+            if counts["ko"] >= QUORUM
+            else None
+        )
+        if status is None:
+            return None
+        cur = await conn.execute(
+            "UPDATE orders SET status = %s, updated_at = now()"
+            " WHERE order_id = %s AND status = 'PENDING'",
+            (status, str(order_id)),
+        )
+        return status if cur.rowcount else None
+
+
+class ResultsConsumer:
+    def __init__(self, pool: AsyncConnectionPool, bootstrap: str) -> None:
+        self.pool = pool
+        self.bootstrap = bootstrap
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._consumer, self._partition = await start_consumer(
+            self.bootstrap, INVENTORY_RESULTS, GROUP_ID
+        )
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                batch = await self._consumer.getmany(
+                    self._partition, timeout_ms=200, max_records=500
+                )
+                messages = batch.get(self._partition, [])
+                for message in messages:
+                    result = decode(message.value)
+                    if result is not None:
+                        await self._record(result)
+                if messages:
+                    await self._consumer.commit({self._partition: messages[-1].offset + 1})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("results loop error, retrying: %s", exc)
+                await asyncio.sleep(0.2)
+
+    async def _record(self, result: dict[str, Any]) -> None:
+        while True:
+            try:
+                await record_result(self.pool, result)
+                return
+            except Exception as exc:
+                log.warning("could not record result, retrying: %s", exc)
+                await asyncio.sleep(0.2)

@@ -1,0 +1,1 @@
+"""voter-svc: majority voting over the inventory replicas."""

@@ -1,0 +1,236 @@
+"""voter-svc HTTP API: voted reads of one product or of the whole inventory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from stack.common.batch import BatchWriter
+from stack.common.db import ensure_schema, open_pool
+from stack.common.errors import install_error_handlers
+from stack.common.health import health_payload
+from stack.common.metrics import METRICS_INSERT, RequestMetricsMiddleware
+from stack.common.settings import Settings
+from stack.common.timeutil import now_iso, utcnow
+from stack.voter.stats import VotingStats
+from stack.voter.vote import NOT_FOUND, QUORUM, Ballot, fan_out, inventory_value, product_value
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("stack.voter")
+
+SERVICE = "voter-svc"
+RETRY_DELAY_S = 0.03
+VOTING_INSERT = (
+    "INSERT INTO voting_events (request_id, product_id, quorum_achieved, successful_responses,"
+    " failed_responses, outliers, total_time_ms, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def _first_differing_product(ballot: Ballot) -> str | None:
+    """For a whole-inventory vote: a product on which an outlier differs (to report it)."""
+    winner = dict((row[0], row) for row in ballot.winner or ())
+    for reply in ballot.outliers:
+        for row in reply.value or ():
+            if winner.get(row[0]) != row:
+                return row[0]
+    return None
+
+
+def create_app(settings: Settings) -> FastAPI:
+    stats = VotingStats()
+    background: set[asyncio.Task[Any]] = set()
+    targets = dict(zip(settings.replica_ids(), settings.inventory_urls, strict=True))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings.database_url, max_size=4)
+        await ensure_schema(pool)
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        app.state.client = httpx.AsyncClient(timeout=settings.voter_timeout_s, limits=limits)
+        app.state.reporter = httpx.AsyncClient(timeout=1.0)
+        app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)
+        app.state.voting_writer = BatchWriter(pool, VOTING_INSERT)
+        app.state.metrics_writer.start()
+        app.state.voting_writer.start()
+        try:
+            yield
+        finally:
+            for task in list(background):
+                task.cancel()
+            await app.state.client.aclose()
+            await app.state.reporter.aclose()
+            await app.state.metrics_writer.stop()
+            await app.state.voting_writer.stop()
+            await pool.close()
+
+    app = FastAPI(title="voter-svc", lifespan=lifespan)
+    app.add_middleware(RequestMetricsMiddleware, service_name=SERVICE)
+    install_error_handlers(app)
+
+    async def _post_report(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+        try:
+            await client.post(f"{settings.monitor_url}/reports", json=body)
+        except httpx.HTTPError as exc:
+            log.info("report to monitor failed: %s", exc)
+
+    def report(request: Request, ballot: Ballot, product_id: str | None) -> None:
+        """Tell the monitor about outliers and failures; fire-and-forget."""
+        bodies = [
+            {
+                "instance_id": r.instance_id,
+                "reason": "incorrect_response",
+                "product_id": product_id,
+                "detail": f"answered {r.value}, majority {ballot.winner}",
+            }
+            for r in ballot.outliers
+        ] + [
+            {
+                "instance_id": r.instance_id,
+                "reason": r.failure,
+                "product_id": product_id,
+                "detail": r.detail,
+            }
+            for r in ballot.failed
+        ]
+        for body in bodies:
+            stats.reports_sent += 1
+            task = asyncio.create_task(_post_report(request.app.state.reporter, body))
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+    async def vote(
+        request: Request, path: str, value_of: Callable[[dict[str, Any]], Hashable]
+    ) -> tuple[Ballot, str, float]:
+        request_id = str(uuid.uuid4())
+        start = time.perf_counter()
+        urls = {i: f"{u}{path}" for i, u in targets.items()}
+        ballot = await fan_out(request.app.state.client, urls, value_of)
+        if ballot.disagreement:  # replicas briefly out of step under writes: ask once more
+            stats.retries += 1
+            await asyncio.sleep(RETRY_DELAY_S)
+            ballot = await fan_out(request.app.state.client, urls, value_of)
+        return ballot, request_id, (time.perf_counter() - start) * 1000.0
+
+    def envelope(ballot: Ballot, request_id: str, total_ms: float) -> dict[str, Any]:
+        received = ballot.replies
+        times = [r.elapsed_ms for r in received]
+        outliers = [r.instance_id for r in ballot.outliers]
+        return {
+            "quorum_achieved": ballot.winner is not None,
+            "successful_responses": len(ballot.answered),
+            "failed_responses": len(ballot.failed),
+            "outliers_detected": outliers or None,
+            "voting_metrics": {
+                "avg_response_time_ms": sum(times) / len(times) if times else None,
+                "max_response_time_ms": max(times) if times else None,
+                "participating_instances": [r.instance_id for r in ballot.answered],
+                "agreeing_instances": [r.instance_id for r in ballot.agreeing],
+                "cancelled_instances": ballot.unanswered,
+            },
+            "total_time_ms": total_ms,
+            "request_id": request_id,
+        }
+
+    def finish(
+        request: Request,
+        ballot: Ballot,
+        request_id: str,
+        total_ms: float,
+        product_id: str | None,
+        data: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> JSONResponse:
+        quorum = ballot.winner is not None
+        not_found = ballot.winner == NOT_FOUND
+        outliers = [r.instance_id for r in ballot.outliers]
+        stats.record(
+            quorum=quorum,
+            outliers=outliers,
+            failed=[r.instance_id for r in ballot.failed],
+            total_ms=total_ms,
+            not_found=not_found,
+        )
+        request.app.state.voting_writer.add(
+            (
+                request_id,
+                product_id,
+                quorum,
+                len(ballot.answered),
+                len(ballot.failed),
+                ",".join(outliers) or None,
+                total_ms,
+                utcnow(),
+            )
+        )
+        report(request, ballot, product_id)
+        body = envelope(ballot, request_id, total_ms)
+        if not quorum:
+            detail = (
+                "no two replicas agreed"
+                if ballot.disagreement
+                else "fewer than two replicas answered"
+            )
+            return JSONResponse(
+                {
+                    "success": False,
+                    "error": "Insufficient responses for quorum",
+                    "detail": detail,
+                    "required_quorum": QUORUM,
+                    **body,
+                },
+                status_code=503,
+            )
+        if not_found:
+            return JSONResponse(
+                {"success": False, "error": "Product not found", **body}, status_code=404
+            )
+        return JSONResponse({"success": True, "data": data(ballot.agreeing[0].body or {}), **body})
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return health_payload(SERVICE)
+
+    @app.get("/inventory/{product_id}")
+    async def voted_product(product_id: str, request: Request) -> JSONResponse:
+        ballot, request_id, total_ms = await vote(
+            request, f"/inventory/{product_id}", product_value
+        )
+
+        def data(body: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "product_id": product_id,
+                "available_quantity": body["available_quantity"],
+                "reserved_quantity": body["reserved_quantity"],
+                "timestamp": now_iso(),
+                "voted_by": "majority",
+            }
+
+        return finish(request, ballot, request_id, total_ms, product_id, data)
+
+    @app.get("/inventory")
+    async def voted_inventory(request: Request) -> JSONResponse:
+        ballot, request_id, total_ms = await vote(request, "/inventory", inventory_value)
+
+        def data(body: dict[str, Any]) -> dict[str, Any]:
+            rows = [
+                {k: row[k] for k in ("product_id", "available_quantity", "reserved_quantity")}
+                for row in body["inventory"]
+            ]
+            return {"inventory": rows, "timestamp": now_iso(), "voted_by": "majority"}
+
+        return finish(request, ballot, request_id, total_ms, _first_differing_product(ballot), data)
+
+    @app.get("/voting-stats")
+    async def voting_stats() -> dict[str, Any]:
+        return {"voting_stats": stats.to_json(), "timestamp": now_iso()}
+
+    return app

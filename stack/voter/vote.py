@@ -1,0 +1,139 @@
+"""One vote: ask every replica in parallel, answer as soon as two return equal values.
+
+A value is what a reply says about the stock (``available_quantity`` and
+``reserved_quantity``; "not found" is a value too). Replies that are errors or time out
+count as failures. Replicas still unanswered when a majority exists are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+__all__ = ["Reply", "Ballot", "NOT_FOUND", "fan_out", "product_value", "inventory_value"]
+
+NOT_FOUND = ("NOT_FOUND",)
+QUORUM = 2
+
+
+@dataclass(frozen=True)
+class Reply:
+    instance_id: str
+    elapsed_ms: float
+    value: Hashable | None = None  # None when the replica failed
+    body: dict[str, Any] | None = None
+    failure: str | None = None  # "timeout" | "error"
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+@dataclass
+class Ballot:
+    replies: list[Reply] = field(default_factory=list)
+    winner: Hashable | None = None
+    unanswered: list[str] = field(default_factory=list)
+
+    @property
+    def answered(self) -> list[Reply]:
+        return [r for r in self.replies if r.ok]
+
+    @property
+    def failed(self) -> list[Reply]:
+        return [r for r in self.replies if not r.ok]
+
+    @property
+    def agreeing(self) -> list[Reply]:
+        return (
+            [r for r in self.answered if r.value == self.winner] if self.winner is not None else []
+        )
+
+    @property
+    def outliers(self) -> list[Reply]:
+        if self.winner is None:
+            return []
+        return [r for r in self.answered if r.value != self.winner]
+
+    @property
+    def disagreement(self) -> bool:
+        """Two or more answers and no majority among them: replicas out of step."""
+        return self.winner is None and len(self.answered) >= QUORUM
+
+
+def product_value(body: dict[str, Any]) -> Hashable:
+    return (body["available_quantity"], body["reserved_quantity"])
+
+
+def inventory_value(body: dict[str, Any]) -> Hashable:
+    rows = body["inventory"]
+    return tuple(
+        sorted((r["product_id"], r["available_quantity"], r["reserved_quantity"]) for r in rows)
+    )
+
+
+def _majority(replies: list[Reply]) -> Hashable | None:
+    counts = Counter(r.value for r in replies if r.ok)
+    for value, count in counts.most_common(1):
+        if count >= QUORUM:
+            return value
+    return None
+
+
+async def _ask(
+    client: httpx.AsyncClient,
+    instance_id: str,
+    url: str,
+    value_of: Callable[[dict[str, Any]], Hashable],
+) -> Reply:
+    start = time.perf_counter()
+
+    def ms() -> float:
+        return (time.perf_counter() - start) * 1000.0
+
+    try:
+        response = await client.get(url)
+    except httpx.TimeoutException:
+        return Reply(instance_id, ms(), failure="timeout", detail="no answer within the timeout")
+    except httpx.HTTPError as exc:
+        return Reply(instance_id, ms(), failure="error", detail=type(exc).__name__)
+    if response.status_code == 404:
+        return Reply(instance_id, ms(), value=NOT_FOUND)
+    try:
+        body = response.json()
+        if response.status_code != 200:
+            return Reply(instance_id, ms(), failure="error", detail=f"HTTP {response.status_code}")
+        return Reply(instance_id, ms(), value=value_of(body), body=body)
+    except (ValueError, KeyError, TypeError) as exc:
+        return Reply(instance_id, ms(), failure="error", detail=f"bad answer: {exc}")
+
+
+async def fan_out(
+    client: httpx.AsyncClient,
+    targets: dict[str, str],
+    value_of: Callable[[dict[str, Any]], Hashable],
+) -> Ballot:
+    """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal."""
+    tasks = {asyncio.create_task(_ask(client, i, url, value_of)): i for i, url in targets.items()}
+    ballot = Ballot()
+    pending = set(tasks)
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            ballot.replies.extend(t.result() for t in done)
+            ballot.winner = _majority(ballot.replies)
+            if ballot.winner is not None:
+                break
+    finally:
+        for task in pending:
+            task.cancel()
+        ballot.unanswered = sorted(tasks[t] for t in pending)
+    ballot.replies.sort(key=lambda r: r.instance_id)
+    return ballot
