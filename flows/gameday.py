@@ -1,0 +1,243 @@
+"""The GameDay flow: a runbook executed as retryable Prefect tasks against a target.
+
+Each phase is a group of tasks — inject, observe under load, roll back, wait for recovery —
+from :mod:`gameday.engine`. Only transient work is retried (injection and rollback calls,
+recovery polling); the rollback runs whatever happens (``finally`` here, and the flow's
+state hooks if the process itself fails). A GameDay that misses an SLO, aborts or breaks
+ends in a Failed state; one that passes ends Completed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed
+
+from gameday import engine
+from gameday.config import Settings, get_settings
+from gameday.errors import FaultError, GameDayError, ReportError, TargetError
+from gameday.paths import REPO_ROOT
+from gameday.runbook import Phase, load_runbook
+from gameday.safety import TargetLock
+from gameday.summary import markdown_summary, phase_rows
+from gameday.targets import get_target
+
+__all__ = ["gameday_flow", "FLOW_NAME"]
+
+FLOW_NAME = "gameday"
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may pass on a second try (not safety refusals or bad input)."""
+    try:
+        state.result()
+    except (FaultError, TargetError) as exc:
+        return getattr(exc, "transient", True)
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+_RETRY = dict(retries=3, retry_delay_seconds=[1, 2, 5], retry_condition_fn=_transient,
+              cache_policy=NO_CACHE)
+
+
+@task(name="preflight", **_RETRY)
+def preflight(run: engine.GameDayRun) -> dict[str, Any]:
+    return engine.preflight(run)
+
+
+@task(name="inject", **_RETRY)
+def inject(run: engine.GameDayRun, phase: Phase) -> float:
+    return engine.inject(run, phase)
+
+
+@task(name="observe", cache_policy=NO_CACHE)
+def observe(run: engine.GameDayRun, phase: Phase) -> str | None:
+    return engine.observe(run, phase)
+
+
+@task(name="rollback", **_RETRY)
+def rollback(run: engine.GameDayRun, phase: Phase) -> float | None:
+    return engine.rollback(run, phase)
+
+
+@task(name="wait-recovery", **_RETRY)
+def wait_recovery(run: engine.GameDayRun, phase: Phase) -> float | None:
+    return engine.wait_recovery(run, phase)
+
+
+@task(name="finish-phase", cache_policy=NO_CACHE)
+def finish_phase(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes) -> dict:
+    return engine.finish_phase(run, phase, times)
+
+
+def _settings(target: str | None, base_port: int | None) -> Settings:
+    overrides: dict[str, Any] = {}
+    if target:
+        overrides["target"] = target
+    if base_port:
+        overrides["base_port"] = base_port
+    return get_settings(**overrides)
+
+
+def _emergency_rollback(flow: Any, flow_run: Any, state: Any) -> None:
+    """State hook (failure, crash, cancellation): clear every fault, restart the killed.
+
+    Runs outside the run context, so it rebuilds the target from the run's parameters and
+    prints instead of using the run logger.
+    """
+    params = dict(getattr(flow_run, "parameters", {}) or {})
+    try:
+        settings = _settings(params.get("target"), params.get("base_port"))
+        target = get_target(settings.target, settings)
+        from gameday.faults import FaultClient
+
+        token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
+        FaultClient(target.urls, token, settings.fault_ttl_s).clear_all()
+        for svc in target.status().services:
+            if svc.name.startswith("inventory-") and not svc.running:
+                target.restart_replica(svc.name.split("-", 1)[1])
+        print(f"gameday: state hook ({state.type.value}): faults cleared on {target.name}")
+    except Exception as exc:  # noqa: BLE001 - a hook must not raise
+        print(f"gameday: state hook could not roll back: {exc}")
+
+
+def _run_phase(run: engine.GameDayRun, phase: Phase) -> dict[str, Any]:
+    run.progress(f"▶ phase {phase.name}: "
+                 f"{phase.fault.describe() if phase.fault else 'no fault'}, {phase.duration_s:g}s")
+    times = engine.PhaseTimes(start=time.time())
+    try:
+        if phase.fault is not None:
+            times.injected_at = inject(run, phase)
+        times.aborted = observe(run, phase)
+        times.end = time.time()
+    finally:
+        if phase.fault is not None:
+            times.rolled_back_at = rollback(run, phase)
+    if phase.fault is not None and not times.aborted:
+        wait_recovery(run, phase)
+    record = finish_phase(run, phase, times)
+    m = record["metrics"]
+    av = m.get("availability")
+    run.progress(
+        f"  {'✔' if record['passed'] else '✘'} {phase.name}: availability "
+        f"{'—' if av is None else f'{av:.2%}'}, p95 {m.get('latency_p95_ms') or 0:.1f} ms"
+        + (f", TTD {m['ttd_s']:.2f}s" if m.get("ttd_s") is not None else "")
+        + (f", TTR {m['ttr_s']:.2f}s" if m.get("ttr_s") is not None else ""))
+    return record
+
+
+@flow(name=FLOW_NAME, on_failure=[_emergency_rollback], on_crashed=[_emergency_rollback],
+      on_cancellation=[_emergency_rollback])
+def gameday_flow(
+    runbook: str = "runbooks/standard.yaml",
+    target: str | None = None,
+    seed: int | None = None,
+    base_port: int | None = None,
+    start_stack: bool = False,
+    report: bool = True,
+    started_by: str | None = None,
+) -> Any:
+    """Run ``runbook`` against ``target`` ("local" or "compose"; default: the runbook's).
+
+    ``start_stack`` starts the target first and stops it at the end (``make gameday``).
+    Returns the verdict dict; the final state is Failed when the GameDay did not pass.
+    """
+    path = Path(runbook)
+    path = path if path.is_absolute() else (REPO_ROOT / path if not path.exists() else path)
+    rb = load_runbook(path)
+    settings = _settings(target or rb.target, base_port)
+    tgt = get_target(settings.target, settings)
+    started_here = False
+    with TargetLock(settings.state_dir, f"{tgt.name}:{settings.base_port}"):
+        if start_stack:
+            print(f"gameday: starting the {tgt.name} stack…")
+            tgt.start()
+            started_here = True
+        try:
+            return _gameday(settings, rb, path, tgt, seed, report, started_by)
+        finally:
+            if started_here:
+                print(f"gameday: stopping the {tgt.name} stack…")
+                tgt.stop()
+
+
+def _gameday(settings: Settings, rb: Any, path: Path, tgt: Any, seed: int | None,
+             report: bool, started_by: str | None) -> Any:
+    run = engine.open_run(settings, rb, path, tgt, seed=seed,
+                          progress=lambda line: print(line, flush=True))
+    run.progress(f"gameday: run {run.journal.run_id} — {rb.name} on {tgt.name}, "
+                 f"{len(rb.phases)} phases, seed {run.seed}")
+    run.journal.start()
+    run.notifier.start({
+        "run_id": run.journal.run_id, "name": rb.name, "description": rb.description,
+        "target": tgt.name, "seed": run.seed,
+        "phases": [{"name": p.name, "fault": p.fault.type if p.fault else None} for p in rb.phases],
+        "started_by": started_by or os.environ.get("GAMEDAY_STARTED_BY") or "gameday flow",
+    })
+    status = "completed"
+    try:
+        preflight(run)
+        for phase in rb.phases:
+            record = _run_phase(run, phase)
+            if record.get("aborted"):
+                status = "aborted"
+                run.journal.abort(record["aborted"], phase.name)
+                break
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except GameDayError as exc:
+        status = "failed"
+        run.journal.set("error", str(exc))
+        run.progress(f"gameday: {exc}")
+    finally:
+        rolled = engine.rollback_everything(run)
+        if status == "aborted":
+            run.notifier.abort({"reason": run.journal.data["abort"]["reason"],
+                                "phase": run.journal.data["abort"]["phase"],
+                                "rolled_back": rolled, "run_id": run.journal.run_id})
+        if status == "interrupted":
+            engine.conclude(run, status)
+    verdict = engine.conclude(run, status)
+    html = None
+    if report:
+        try:
+            from gameday.report import render_report
+
+            html = render_report(run.run_dir, progress=run.progress)
+        except ReportError as exc:  # deterministic: never retried
+            verdict["report_error"] = str(exc)
+            run.journal.set("report_error", str(exc))
+            run.journal.write(run.run_dir)
+    verdict["report"] = str(html) if html else None
+    verdict["journal"] = str(run.run_dir / "journal.json")
+    run.notifier.verdict({**verdict, "name": rb.name, "duration_s": run.journal.data["duration"]})
+    for rec in run.notifier.journal_records():
+        run.journal.data["notifications"].append(rec)
+    run.journal.write(run.run_dir)
+    _artifacts(run, verdict)
+    run.progress(f"gameday: {'PASSED' if verdict['passed'] else 'FAILED'} "
+                 f"(score {verdict['score']:.0f}/100) — journal {verdict['journal']}"
+                 + (f", report {html}" if html else ""))
+    if verdict["passed"] and not verdict.get("report_error"):
+        return Completed(message="GameDay passed", data=verdict)
+    reason = verdict.get("report_error") or "; ".join(verdict["failing_checks"][:5])
+    return Failed(message=f"GameDay {verdict['status']}: {reason}", data=verdict)
+
+
+def _artifacts(run: engine.GameDayRun, verdict: dict[str, Any]) -> None:
+    try:
+        create_markdown_artifact(key="gameday-summary", markdown=markdown_summary(
+            run.journal.to_dict(), verdict), description=f"GameDay {run.journal.run_id}")
+        create_table_artifact(key="gameday-phases", table=phase_rows(run.phases),
+                              description="Per-phase metrics")
+    except Exception as exc:  # noqa: BLE001 - artifacts are a convenience, never fatal
+        run.progress(f"gameday: could not create Prefect artifacts: {exc}")

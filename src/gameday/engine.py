@@ -1,0 +1,291 @@
+"""The steps of a GameDay, as plain functions over one :class:`GameDayRun`.
+
+The Prefect flow (``flows/gameday.py``) wraps each step in a retryable task; the
+JupyterLab session notebook calls the same functions. Every step is safe to repeat:
+injection is clear-then-set, rollback of an already-clear fault succeeds, and waiting for
+recovery only polls.
+
+Times are epoch seconds (floats) inside; ISO 8601 strings in the journal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gameday import metrics, probes
+from gameday.config import Settings
+from gameday.errors import FaultError, SafetyError
+from gameday.faults import FaultClient
+from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso
+from gameday.load import LoadGenerator
+from gameday.notify import BaseNotifier, get_notifier
+from gameday.runbook import Phase, Runbook, runbook_sha256
+from gameday.safety import AvailabilityGuard
+from gameday.targets.base import Target
+from gameday.truth import Truth
+
+__all__ = ["GameDayRun", "PhaseTimes", "open_run", "preflight", "inject", "observe",
+           "rollback", "wait_recovery", "finish_phase", "rollback_everything", "conclude"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PhaseTimes:
+    """When things happened in one phase (epoch seconds; None = did not happen)."""
+
+    start: float
+    end: float | None = None
+    injected_at: float | None = None
+    rolled_back_at: float | None = None
+    recovered_at: float | None = None
+    aborted: str | None = None
+
+
+@dataclass
+class GameDayRun:
+    """Everything one GameDay needs, built once by :func:`open_run`."""
+
+    settings: Settings
+    runbook: Runbook
+    runbook_path: Path
+    target: Target
+    faults: FaultClient
+    journal: Journal
+    run_dir: Path
+    seed: int
+    notifier: BaseNotifier
+    progress: Progress = print
+    load: LoadGenerator | None = None
+    faulted: set[str] = field(default_factory=set)
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    started_s: float = field(default_factory=time.time)
+
+    @property
+    def urls(self) -> Any:
+        return self.target.urls
+
+
+def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: Target, *,
+             seed: int | None = None, run_id: str | None = None,
+             notifier: BaseNotifier | None = None, progress: Progress = print) -> GameDayRun:
+    """Create the run folder and journal; touches nothing on the target."""
+    seed = runbook.seed if seed is None else seed
+    run_id = run_id or new_run_id(runbook.name)
+    env = environment_fingerprint(target.name, runbook_path)
+    journal = Journal(run_id, runbook.model_dump(mode="json"), runbook_path,
+                      target=target.name, seed=seed, environment=env)
+    journal.set("runbook_sha256", runbook_sha256(runbook_path))
+    token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
+    faults = FaultClient(target.urls, token, runbook.safety.fault_ttl_s)
+    run_dir = Path(settings.reports_dir) / run_id
+    return GameDayRun(settings, runbook, Path(runbook_path), target, faults, journal, run_dir,
+                      seed, notifier or get_notifier(settings), progress)
+
+
+def preflight(run: GameDayRun, *, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Steady state before: every service healthy, every replica ON, no fault left over.
+    Seeds the truth for wrong-answer judgement from the orders ledger."""
+    with run.journal.activity("steady state before", "probe") as out:
+        run.faults.clear_all()
+        state = probes.wait_steady(run.urls, timeout_s=timeout_s)
+        out.update(state)
+    run.journal.steady_state("before", state)
+    ledger = probes.ledger(run.urls)
+    truth = Truth.from_ledger(ledger)
+    run.load = LoadGenerator(run.urls, run.runbook.load, run.seed, truth=truth)
+    run.journal.set("ledger_before", ledger)
+    return state
+
+
+def inject(run: GameDayRun, phase: Phase) -> float:
+    """Inject ``phase.fault``; returns the time the injection was sent."""
+    fault = phase.fault
+    assert fault is not None
+    replicas = run.faulted | {fault.replica}
+    if len(replicas) > run.runbook.safety.max_faulted_replicas:
+        raise SafetyError(
+            f"phase {phase.name}: injecting on replica {fault.replica} would fault "
+            f"{len(replicas)} replicas at once; safety.max_faulted_replicas is "
+            f"{run.runbook.safety.max_faulted_replicas}")
+    with run.journal.activity(f"inject {fault.describe()}", "action", phase.name) as out:
+        sent = time.time()
+        out["response"] = run.faults.inject(fault.replica, fault, ttl_s=run.runbook.fault_ttl(fault))
+        out["ttl_s"] = run.runbook.fault_ttl(fault)
+    run.faulted.add(fault.replica)
+    return sent
+
+
+def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> str | None:
+    """Send the runbook's load for ``phase.duration_s``; returns the abort reason, if any.
+
+    Prints progress (phase, time left, live availability) every ``report_every_s``.
+    """
+    assert run.load is not None, "preflight() seeds the load generator"
+    safety = run.runbook.safety
+    guard = AvailabilityGuard(safety.abort_availability_floor, safety.abort_window_s,
+                              min_samples=safety.abort_min_samples)
+    load, reason = run.load, None
+
+    def should_abort() -> bool:
+        nonlocal reason
+        reason = guard.check(load)
+        return reason is not None
+
+    done = threading.Event()
+    started = time.monotonic()
+
+    def report() -> None:
+        while not done.wait(report_every_s):
+            left = max(0.0, phase.duration_s - (time.monotonic() - started))
+            av = load.window_availability(safety.abort_window_s)
+            av_txt = "—" if av is None else f"{av:.2%}"
+            run.progress(f"  [{phase.name}] {left:4.0f}s left · availability({safety.abort_window_s:g}s) "
+                         f"{av_txt} · {load.achieved_rate:.0f} req/s")
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    try:
+        with run.journal.activity(f"observe {phase.name} under load", "probe", phase.name) as out:
+            records = load.run_sync(phase.name, phase.duration_s, should_abort)
+            run.journal.add_requests(records)
+            out.update(requests=len(records), achieved_rate=round(load.achieved_rate, 2),
+                       aborted=reason)
+    finally:
+        done.set()
+        reporter.join(timeout=1)
+    return reason
+
+
+def rollback(run: GameDayRun, phase: Phase) -> float | None:
+    """Roll back ``phase.fault`` per its recovery action; returns when it began."""
+    fault = phase.fault
+    if fault is None:
+        return None
+    began = time.time()
+    with run.journal.activity(f"roll back {fault.describe()}", "action", phase.name,
+                              rollback=True) as out:
+        if phase.recovery.action == "restart":
+            run.target.restart_replica(fault.replica, timeout_s=phase.recovery.timeout_s)
+            out["restarted"] = fault.replica
+        if phase.recovery.action != "none":
+            out["cleared"] = run.faults.clear(fault.replica)
+    if phase.recovery.action != "none":
+        run.faulted.discard(fault.replica)
+    return began
+
+
+def wait_recovery(run: GameDayRun, phase: Phase) -> float | None:
+    """Wait until the faulted replica is ON again in the monitor; returns when it was seen."""
+    if phase.fault is None or phase.recovery.action == "none":
+        return None
+    with run.journal.activity(f"wait for replica {phase.fault.replica} ON", "probe",
+                              phase.name) as out:
+        seen = probes.wait_replica_on(run.urls, phase.fault.replica,
+                                      timeout_s=phase.recovery.timeout_s)
+        out["on_at"] = utc_iso(seen)
+    return seen
+
+
+def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> dict[str, Any]:
+    """Compute the phase's metrics and checks from the recorded data; journal and notify."""
+    times.end = times.end or time.time()
+    trans = probes.transitions(run.urls, utc_iso(run.started_s - 1))
+    run.journal.set_transitions(trans)
+    record: dict[str, Any] = {
+        "name": phase.name,
+        "description": phase.description,
+        "fault": phase.fault.model_dump(mode="json") if phase.fault else None,
+        "duration_s": phase.duration_s,
+        "start": utc_iso(times.start),
+        "end": utc_iso(times.end),
+        "injected_at": _iso(times.injected_at),
+        "rolled_back_at": _iso(times.rolled_back_at),
+        "recovered_at": None,
+        "detected_at": None,
+    }
+    req_df = metrics.requests_frame(run.journal.requests)
+    tr_df = metrics.transitions_frame(trans)
+    m = metrics.phase_metrics(req_df, tr_df, record)
+    if phase.fault is not None:
+        rep = phase.fault.replica
+        if m["ttd_s"] is not None and times.injected_at is not None:
+            record["detected_at"] = utc_iso(times.injected_at + m["ttd_s"])
+        if m["ttr_s"] is not None and times.rolled_back_at is not None:
+            record["recovered_at"] = utc_iso(times.rolled_back_at + m["ttr_s"])
+        record["replica"] = rep
+    baseline = next((p["metrics"] for p in run.phases if p.get("fault") is None), None)
+    checks = metrics.evaluate(m, run.runbook.slo, phase.fault.type if phase.fault else None,
+                              baseline)
+    if times.aborted:
+        checks.append({"name": "not_aborted", "target": "no abort", "value": times.aborted,
+                       "passed": False})
+    record.update(metrics=m, checks=checks, passed=all(c["passed"] for c in checks),
+                  aborted=times.aborted)
+    run.phases.append(record)
+    run.journal.add_phase(record)
+    run.journal.write(run.run_dir)
+    run.notifier.phase_end(record)
+    return record
+
+
+def rollback_everything(run: GameDayRun) -> dict[str, Any]:
+    """Clear every fault on every replica and start any replica that is not running.
+    Best effort, never raises: it runs in ``finally`` and in Prefect state hooks."""
+    out: dict[str, Any] = {}
+    with run.journal.activity("roll back everything", "action", rollback=True) as entry:
+        try:
+            for svc in run.target.status().services:
+                if svc.name.startswith("inventory-") and not svc.running:
+                    rid = svc.name.split("-", 1)[1]
+                    run.target.restart_replica(rid)
+                    out.setdefault("restarted", []).append(rid)
+        except Exception as exc:  # noqa: BLE001 - rollback must go on
+            out["restart_error"] = str(exc)
+        try:
+            out["cleared"] = run.faults.clear_all()
+        except FaultError as exc:
+            out["clear_error"] = str(exc)
+        run.faulted.clear()
+        entry.update(out)
+    return out
+
+
+def conclude(run: GameDayRun, status: str, *, consistency_timeout_s: float = 30.0) -> dict[str, Any]:
+    """Steady state after, consistency, verdict; writes the journal. Returns the verdict."""
+    consistency: dict[str, Any] | None = None
+    if status in ("completed", "aborted"):
+        with run.journal.activity("consistency check", "probe") as out:
+            consistency = probes.consistency(run.urls, timeout_s=consistency_timeout_s)
+            out.update(ok=consistency.get("ok"), mismatches=consistency.get("mismatches"))
+        run.journal.set("consistency", consistency)
+        try:
+            after = probes.wait_steady(run.urls, timeout_s=15)
+        except Exception as exc:  # noqa: BLE001 - recorded, judged below
+            after = {"ok": False, "error": str(exc)}
+        run.journal.steady_state("after", after)
+    failing = [f"{p['name']}: {c['name']} {c['value']!r} (target {c['target']})"
+               for p in run.phases for c in p["checks"] if not c["passed"]]
+    if consistency is not None and not consistency.get("ok"):
+        failing.append("consistency: replicas disagree with the ledger")
+    if status != "completed":
+        failing.append(f"run {status}")
+    passed = not failing
+    score = metrics.resilience_score(run.phases)
+    run.journal.verdict(passed, score, failing)
+    final = "completed" if status == "completed" and passed else status
+    if status == "completed" and not passed:
+        final = "failed"
+    run.journal.end(final, deviated=not passed)  # type: ignore[arg-type]
+    run.journal.write(run.run_dir)
+    return {"passed": passed, "score": score, "failing_checks": failing, "status": final,
+            "run_id": run.journal.run_id, "run_dir": str(run.run_dir)}
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else utc_iso(t)
