@@ -1,0 +1,287 @@
+"""Open-loop load generator: requests on a fixed schedule, latency from the intended time.
+
+Contract:
+
+- Requests are scheduled at intended times ``t_i``: every ``1/rate`` s (``uniform``) or
+  with exponential gaps drawn from ``Random(f"{seed}:{phase}")`` (``poisson``). Each is
+  sent as its own asyncio task, so a slow answer never delays the next send; when the
+  generator itself falls behind it sends late (never skips) and records ``send_lag_s``.
+- ``latency_s`` runs from the *intended* send time to the answer or the failure (no
+  coordinated omission). Each request has a total deadline of ``spec.timeout_s`` from its
+  send; a timeout is a failure recorded at its elapsed time.
+- Kind and product are drawn from the same seeded RNG: a share ``read_ratio`` of voter
+  reads ``GET {voter}/inventory/{product}`` (ok = 200; ``quorum`` = the body's
+  ``quorum_achieved``, False without an answer; ``value`` = ``data.available_quantity``;
+  ``wrong`` judged by the :class:`~gameday.truth.Truth` given, see there), the rest order
+  writes ``POST {orders}/orders`` ``{"product_id", "quantity": 1}`` (ok = 201), each
+  cancelled ``cancel_after_s`` later by ``POST {orders}/orders/{id}/cancel`` (kind
+  ``cancel``, ok = 200). When a run ends, pending cancels are sent at once and awaited, so
+  stock is back where it was.
+
+:meth:`LoadGenerator.run` never raises for a failed request (it is a record); it returns
+early when ``should_abort()`` turns true or :meth:`stop` is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from gameday.http import async_client, classify, json_or_none
+from gameday.records import RequestRecord
+from gameday.runbook import LoadSpec
+from gameday.targets.base import StackUrls
+from gameday.truth import Truth
+
+__all__ = ["LoadGenerator", "run_coroutine"]
+
+_STATS_HORIZON_S = 120.0
+_SHARDS = 16
+_MAX_CONNECTIONS = 2048
+
+
+def run_coroutine(coro: Any) -> Any:
+    """Run ``coro`` to completion on a fresh event loop (uvloop when installed)."""
+    try:
+        import uvloop
+
+        factory: Any = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+class LoadGenerator:
+    """Open-loop load against the voter (reads) and orders (writes + cancels).
+
+    Live statistics (:meth:`window_availability`, :attr:`achieved_rate`, :attr:`counts`)
+    may be read from another thread while :meth:`run` is going.
+    """
+
+    def __init__(
+        self,
+        urls: StackUrls,
+        spec: LoadSpec,
+        seed: int,
+        *,
+        truth: Truth | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.urls = urls
+        self.spec = spec
+        self.seed = seed
+        self.truth = truth
+        self._transport = transport
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._done: deque[tuple[float, bool]] = deque()  # (monotonic done time, ok)
+        self._counts = {"scheduled": 0, "completed": 0, "ok": 0, "failed": 0}
+        self._run_start: float | None = None
+        self._run_end: float | None = None
+        self._run_sent = 0
+
+    # ---- live statistics -------------------------------------------------------------
+    def window_stats(self, window_s: float) -> tuple[int, int]:
+        """``(ok, total)`` of requests completed in the last ``window_s`` seconds."""
+        since = time.monotonic() - window_s
+        ok = total = 0
+        with self._lock:
+            for t, good in reversed(self._done):
+                if t < since:
+                    break
+                total += 1
+                ok += good
+        return ok, total
+
+    def window_availability(self, window_s: float, min_samples: int = 1) -> float | None:
+        """Share ok over the last ``window_s`` s; None with fewer than ``min_samples``."""
+        ok, total = self.window_stats(window_s)
+        return None if total < max(1, min_samples) else ok / total
+
+    @property
+    def achieved_rate(self) -> float:
+        """Scheduled requests actually sent per second in the current (or last) run."""
+        if self._run_start is None:
+            return 0.0
+        end = self._run_end or time.monotonic()
+        return self._run_sent / max(end - self._run_start, 1e-9)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Totals since construction: scheduled, completed, ok, failed, in_flight."""
+        with self._lock:
+            c = dict(self._counts)
+        c["in_flight"] = c["scheduled"] - c["completed"]
+        return c
+
+    def stop(self) -> None:
+        """Ask a running :meth:`run` to stop scheduling (thread-safe)."""
+        self._stop.set()
+
+    # ---- running ---------------------------------------------------------------------
+    def run_sync(
+        self, phase: str, duration_s: float, should_abort: Callable[[], bool] | None = None
+    ) -> list[RequestRecord]:
+        """:meth:`run` on its own event loop, for synchronous callers (Prefect tasks)."""
+        return run_coroutine(self.run(phase, duration_s, should_abort))  # type: ignore[no-any-return]
+
+    async def run(
+        self, phase: str, duration_s: float, should_abort: Callable[[], bool] | None = None
+    ) -> list[RequestRecord]:
+        """Send load for ``duration_s`` seconds labelled ``phase``; return every record
+        (reads, writes and their cancels) once all of them completed."""
+        self._stop.clear()
+        rng = random.Random(f"{self.seed}:{phase}")
+        spec = self.spec
+        records: list[RequestRecord] = []
+        tasks: set[asyncio.Task[None]] = set()
+        cancels: set[asyncio.Task[None]] = set()
+        flush = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        async with contextlib.AsyncExitStack() as stack:
+            # httpcore's pool scans every connection per request: shard the connections
+            # over several clients so that a burst of slow answers stays cheap to serve.
+            shards = [
+                await stack.enter_async_context(async_client(
+                    timeout_s=spec.timeout_s, transport=self._transport,
+                    max_connections=_MAX_CONNECTIONS // _SHARDS,
+                ))
+                for _ in range(_SHARDS)
+            ]
+            t0_wall, t0 = time.time(), loop.time()
+            self._run_start, self._run_end, self._run_sent = time.monotonic(), None, 0
+            offset = 0.0
+            while offset < duration_s:
+                if self._stop.is_set() or (should_abort is not None and should_abort()):
+                    break
+                delay = t0 + offset - loop.time()
+                await asyncio.sleep(delay if delay > 0 else 0)
+                lag = max(0.0, loop.time() - (t0 + offset))
+                product = spec.products[rng.randrange(len(spec.products))]
+                is_read = rng.random() < spec.read_ratio
+                http = shards[self._run_sent % _SHARDS]
+                coro = (self._read if is_read else self._write)(
+                    http, phase, product, t0_wall + offset, t0 + offset, lag, records,
+                    cancels, flush,
+                )
+                task = loop.create_task(coro)
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                self._run_sent += 1
+                with self._lock:
+                    self._counts["scheduled"] += 1
+                offset += (rng.expovariate(spec.rate) if spec.arrival == "poisson"
+                           else 1.0 / spec.rate)
+            self._run_end = time.monotonic()
+            while tasks:
+                await asyncio.gather(*list(tasks))
+            flush.set()
+            while cancels:
+                await asyncio.gather(*list(cancels))
+        if self.truth is not None:
+            self.truth.prune(time.time() - _STATS_HORIZON_S)
+        records.sort(key=lambda r: r.intended_s)
+        return records
+
+    def _finish(self, rec: RequestRecord, records: list[RequestRecord]) -> None:
+        records.append(rec)
+        now = time.monotonic()
+        with self._lock:
+            self._done.append((now, rec.ok))
+            while self._done and self._done[0][0] < now - _STATS_HORIZON_S:
+                self._done.popleft()
+            self._counts["completed"] += 1
+            self._counts["ok" if rec.ok else "failed"] += 1
+
+    async def _send(
+        self, http: httpx.AsyncClient, method: str, url: str, body: Any = None
+    ) -> tuple[httpx.Response | None, str]:
+        try:
+            async with asyncio.timeout(self.spec.timeout_s):
+                resp = await http.request(method, url, json=body)
+            return resp, classify(resp)
+        except Exception as exc:  # every failure is data, classified in one place
+            return None, classify(exc)
+
+    async def _read(
+        self, http: httpx.AsyncClient, phase: str, product: str, intended: float,
+        intended_mono: float, lag: float, records: list[RequestRecord], *_: Any,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        sent_wall = time.time()
+        resp, err = await self._send(http, "GET", f"{self.urls.voter}/inventory/{product}")
+        latency = loop.time() - intended_mono
+        body = json_or_none(resp) if resp is not None else None
+        body = body if isinstance(body, dict) else {}
+        ok = resp is not None and resp.status_code == 200
+        value = (body.get("data") or {}).get("available_quantity") if ok else None
+        wrong = None
+        if ok and self.truth is not None:
+            wrong = self.truth.is_wrong(product, value, sent_wall, time.time())
+        self._finish(RequestRecord(
+            phase, "read", product, intended, latency,
+            resp.status_code if resp is not None else 0, ok, err,
+            bool(body.get("quorum_achieved", False)),
+            float(value) if value is not None else None, wrong, lag,
+        ), records)
+
+    async def _write(
+        self, http: httpx.AsyncClient, phase: str, product: str, intended: float,
+        intended_mono: float, lag: float, records: list[RequestRecord],
+        cancels: set[asyncio.Task[None]], flush: asyncio.Event,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        token = self.truth.order_sent(product, 1, time.time()) if self.truth else None
+        resp, err = await self._send(
+            http, "POST", f"{self.urls.orders}/orders", {"product_id": product, "quantity": 1}
+        )
+        latency = loop.time() - intended_mono
+        ok = resp is not None and resp.status_code == 201
+        body = json_or_none(resp) if resp is not None else None
+        order_id = body.get("order_id") if ok and isinstance(body, dict) else None
+        if token is not None and self.truth is not None:
+            if resp is not None and 400 <= resp.status_code < 500:
+                self.truth.order_refused(token)
+            elif order_id is None:
+                self.truth.order_unknown(token)
+        self._finish(RequestRecord(
+            phase, "write", product, intended, latency,
+            resp.status_code if resp is not None else 0, ok, err, send_lag_s=lag,
+        ), records)
+        if order_id is not None:
+            task = loop.create_task(
+                self._cancel(http, phase, product, order_id, token, records, flush)
+            )
+            cancels.add(task)
+            task.add_done_callback(cancels.discard)
+
+    async def _cancel(
+        self, http: httpx.AsyncClient, phase: str, product: str, order_id: str,
+        token: int | None, records: list[RequestRecord], flush: asyncio.Event,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(flush.wait(), self.spec.cancel_after_s)
+        intended_mono, intended = loop.time(), time.time()
+        resp, err = await self._send(http, "POST", f"{self.urls.orders}/orders/{order_id}/cancel")
+        latency = loop.time() - intended_mono
+        code = resp.status_code if resp is not None else 0
+        ended = code == 200 or code == 400  # 400: "Order already cancelled"
+        if token is not None and self.truth is not None:
+            if ended:
+                self.truth.order_ended(token, time.time())
+            else:
+                self.truth.order_unknown(token)
+        self._finish(RequestRecord(
+            phase, "cancel", product, intended, latency, code, code == 200, err,
+        ), records)
+
