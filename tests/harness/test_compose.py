@@ -350,6 +350,8 @@ def _test_compose_file(image: str, ports: dict[str, int]) -> str:
             "    network_mode: host",
             f"    command: {json.dumps(_httpd(port))}",
             "    restart: unless-stopped",
+            # busybox httpd as PID 1 ignores SIGTERM: skip `down`'s 10 s grace period.
+            "    stop_signal: SIGKILL",
             "    healthcheck:",
             f"      test: {json.dumps(_health_test(port))}",
             "      interval: 1s",
