@@ -27,12 +27,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 from gameday.config import Settings
@@ -51,10 +50,10 @@ from gameday.targets.localplan import (
     url,
     write_json,
 )
+from gameday.targets.localprocs import alive, http_health, sweep, tagged, tcp_open
 
 __all__ = ["LocalTarget"]
 
-_HEALTH_TIMEOUT = httpx.Timeout(1.0, connect=0.5)
 _LOG_TAIL_LINES = 15
 
 
@@ -95,18 +94,36 @@ class LocalTarget(Target):
         return token.get_secret_value() if token is not None else None
 
     # --- start -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One start/stop of this stack at a time, across processes."""
+        import fcntl
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def start(self, *, timeout_s: float = 60.0) -> StackStatus:
-        state = self._state()
-        if state is not None and self._supervisor_alive(state):
-            if state.get("fingerprint") == fingerprint(self.settings.base_port, self._token()):
-                self.progress(f"a stack already runs at base port {self.ports.base}")
-                return self._wait_healthy(timeout_s)
-            self.progress("a stack with other settings runs here; stopping it")
-            self.stop()
-        else:
-            self._sweep()  # whatever a dead supervisor left behind
-        self._check_ports_free()
-        self._launch()
+        with self._lock():
+            state = self._state()
+            running = state is not None and self._supervisor_alive(state)
+            same = running and (state or {}).get("fingerprint") == fingerprint(
+                self.settings.base_port, self._token())
+            if running and not same:
+                self.progress("a stack with other settings runs here; stopping it")
+                self._stop_unlocked()
+            elif not running:
+                self._sweep()  # whatever a dead supervisor left behind
+            if not same:
+                self._check_ports_free()
+                self._launch()
+        if same:
+            self.progress(f"a stack already runs at base port {self.ports.base}")
+            return self._wait_healthy(timeout_s)
         try:
             return self._wait_healthy(timeout_s)
         except BaseException:
@@ -155,11 +172,17 @@ class LocalTarget(Target):
                 cwd=str(self.dir), env=env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
             )
+        # claim the stack at once; the supervisor replaces this within a second
+        write_json(self.dir / "state.json", {
+            "version": 1, "supervisor_pid": self._supervisor.pid, "phase": "launching",
+            "error": None, "fingerprint": spec["fingerprint"], "services": {},
+        })
 
     def _wait_healthy(self, timeout_s: float) -> StackStatus:
         deadline = time.monotonic() + timeout_s
         reported: set[str] = set()
         status = self.status()
+        next_note = time.monotonic() + 5
         while True:
             state = self._state() or {}
             launched_and_gone = self._supervisor is not None and self._supervisor.poll() is not None
@@ -188,6 +211,10 @@ class LocalTarget(Target):
                     f"the local stack did not become healthy within {timeout_s:.0f} s: "
                     f"{names} not healthy\n{logs}"
                 )
+            if time.monotonic() > next_note:
+                next_note += 5
+                waiting = [s.name for s in status.services if not s.healthy]
+                self.progress(f"waiting for {', '.join(waiting) or 'the supervisor'}")
             time.sleep(0.2)
             status = self.status()
 
@@ -206,10 +233,10 @@ class LocalTarget(Target):
     def _state(self) -> dict[str, Any] | None:
         return read_json(self.dir / "state.json")
 
-    @staticmethod
-    def _supervisor_alive(state: dict[str, Any]) -> bool:
+    def _supervisor_alive(self, state: dict[str, Any]) -> bool:
         pid = state.get("supervisor_pid")
-        return isinstance(pid, int) and _alive(pid, "gameday.targets.supervisor")
+        return (isinstance(pid, int) and alive(pid, "gameday.targets.supervisor")
+                and tagged(pid, str(self.dir)))
 
     def status(self) -> StackStatus:
         state = self._state()
@@ -218,27 +245,27 @@ class LocalTarget(Target):
                      "kafka", "postgres"]
             return StackStatus(self.name, tuple(
                 ServiceStatus(n, False, False, detail="not started") for n in names))
-        alive = self._supervisor_alive(state)
+        supervised = self._supervisor_alive(state)
         entries = list(state.get("services", {}).items())
         with ThreadPoolExecutor(max_workers=len(entries) or 1) as pool:
             services = list(pool.map(
-                lambda item: self._service_status(item[0], item[1], alive), entries))
+                lambda item: self._service_status(item[0], item[1], supervised), entries))
         order = {n: i for i, n in enumerate(
             [*(f"inventory-{i}" for i in REPLICAS), "monitor", "voter", "orders", "kafka",
              "postgres"])}
         services.sort(key=lambda s: order.get(s.name, 99))
         return StackStatus(self.name, tuple(services))
 
-    def _service_status(self, name: str, entry: dict[str, Any], alive: bool) -> ServiceStatus:
+    def _service_status(self, name: str, entry: dict[str, Any], supervised: bool) -> ServiceStatus:
         pid = entry.get("pid")
-        running = alive and isinstance(pid, int) and _alive(pid)
+        running = supervised and isinstance(pid, int) and alive(pid)
         svc_url = entry.get("url")
         detail = "" if running else ("held down" if entry.get("held") else "not running")
         healthy = False
         if running and svc_url:
-            healthy, detail = _http_health(svc_url)
+            healthy, detail = http_health(svc_url)
         elif running:
-            healthy = _tcp_open(entry["port"])
+            healthy = tcp_open(entry["port"])
             detail = "" if healthy else f"port {entry['port']} closed"
         if entry.get("restarts"):
             detail = f"{detail}; restarts={entry['restarts']}".lstrip("; ")
@@ -272,7 +299,7 @@ class LocalTarget(Target):
         if hold:
             self._control("hold", name)
         pid = entry.get("pid")
-        if isinstance(pid, int) and _alive(pid):
+        if isinstance(pid, int) and alive(pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             # gone = reaped by the supervisor (a zombie counts as gone after 2 s)
@@ -288,7 +315,7 @@ class LocalTarget(Target):
         while True:
             entry = (self._state() or {}).get("services", {}).get(name, {})
             pid = entry.get("pid")
-            if isinstance(pid, int) and _alive(pid) and _http_health(replica_url)[0]:
+            if isinstance(pid, int) and alive(pid) and http_health(replica_url)[0]:
                 return
             if time.monotonic() > deadline:
                 raise TargetError(
@@ -298,13 +325,17 @@ class LocalTarget(Target):
 
     # --- stop ------------------------------------------------------------------------
     def stop(self, *, timeout_s: float = 30.0) -> None:
+        with self._lock():
+            self._stop_unlocked(timeout_s)
+
+    def _stop_unlocked(self, timeout_s: float = 30.0) -> None:
         state = self._state()
         if state is not None and self._supervisor_alive(state):
             pid = state["supervisor_pid"]
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
         if self._supervisor is not None:  # we started it: reap it, leave no zombie
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -314,69 +345,4 @@ class LocalTarget(Target):
 
     def _sweep(self, state: dict[str, Any] | None = None) -> None:
         """Kill every process of this stack that is still alive: by pid, group and tag."""
-        state = state or self._state() or {}
-        victims: list[psutil.Process] = []
-        pids = [state.get("supervisor_pid")] + [
-            s.get("pid") for s in state.get("services", {}).values()]
-        tag = str(self.dir)
-        for pid in pids:  # a group leader's whole group, if the pid is still ours
-            if isinstance(pid, int) and pid != os.getpid() and _tagged(pid, tag):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-        for proc in psutil.process_iter():
-            if proc.pid == os.getpid():
-                continue
-            with contextlib.suppress(psutil.Error):
-                if proc.environ().get(STACK_TAG_ENV) == tag:
-                    victims.append(proc)
-        for proc in victims:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        psutil.wait_procs(victims, timeout=5)
-        pgdata = self.dir / "pgdata" / "postmaster.pid"
-        with contextlib.suppress(OSError):
-            pgdata.unlink()
-        if state:
-            state = dict(state, phase="stopped")
-            with contextlib.suppress(OSError):
-                write_json(self.dir / "state.json", state)
-
-
-def _alive(pid: int, cmdline_contains: str | None = None) -> bool:
-    """True when ``pid`` runs (a zombie does not count)."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if cmdline_contains is not None:
-            return any(cmdline_contains in part for part in proc.cmdline())
-        return True
-    except psutil.Error:
-        return False
-
-
-def _tagged(pid: int, tag: str) -> bool:
-    try:
-        return psutil.Process(pid).environ().get(STACK_TAG_ENV) == tag
-    except psutil.Error:
-        return False
-
-
-def _tcp_open(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _http_health(base_url: str) -> tuple[bool, str]:
-    try:
-        response = httpx.get(f"{base_url}/health", timeout=_HEALTH_TIMEOUT)
-    except httpx.HTTPError as exc:
-        return False, f"GET /health: {type(exc).__name__}"
-    if response.status_code == 200:
-        return True, ""
-    return False, f"GET /health: HTTP {response.status_code}"
+        sweep(self.dir, state or self._state() or {})

@@ -1,0 +1,92 @@
+"""Process and socket probes of the local target, and the sweep that leaves nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from gameday.targets.localplan import HOST, STACK_TAG_ENV, write_json
+
+__all__ = ["alive", "tagged", "tcp_open", "http_health", "sweep"]
+
+_HEALTH_TIMEOUT = httpx.Timeout(1.0, connect=0.5)
+
+
+def alive(pid: int, cmdline_contains: str | None = None) -> bool:
+    """True when ``pid`` runs (a zombie does not count), optionally with that command line."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if cmdline_contains is not None:
+            return any(cmdline_contains in part for part in proc.cmdline())
+        return True
+    except psutil.Error:
+        return False
+
+
+def tagged(pid: int, tag: str) -> bool:
+    """True when ``pid`` belongs to the stack whose directory is ``tag`` (pids get reused)."""
+    try:
+        return psutil.Process(pid).environ().get(STACK_TAG_ENV) == tag
+    except psutil.Error:
+        return False
+
+
+def tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def http_health(base_url: str) -> tuple[bool, str]:
+    """(healthy, why not): ``GET /health`` answered 200 within a second."""
+    try:
+        response = httpx.get(f"{base_url}/health", timeout=_HEALTH_TIMEOUT)
+    except httpx.HTTPError as exc:
+        return False, f"GET /health: {type(exc).__name__}"
+    if response.status_code == 200:
+        return True, ""
+    return False, f"GET /health: HTTP {response.status_code}"
+
+
+def sweep(directory: Path, state: dict[str, Any]) -> None:
+    """SIGKILL every process of the stack in ``directory``: recorded groups, then the tag.
+
+    Every process the stack starts carries ``GAMEDAY_STACK_DIR=<directory>`` in its
+    environment (children inherit it), so this finds them even when the supervisor died
+    and its state file is stale.
+    """
+    tag = str(directory)
+    me = os.getpid()
+    pids = [state.get("supervisor_pid")] + [
+        s.get("pid") for s in state.get("services", {}).values()]
+    for pid in pids:  # a group leader's whole group, if the pid is still ours
+        if isinstance(pid, int) and pid != me and tagged(pid, tag):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+    victims: list[psutil.Process] = []
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get(STACK_TAG_ENV) == tag:
+                victims.append(proc)
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(victims, timeout=5)
+    with contextlib.suppress(OSError):
+        (directory / "pgdata" / "postmaster.pid").unlink()
+    if state:
+        with contextlib.suppress(OSError):
+            write_json(directory / "state.json", dict(state, phase="stopped"))
