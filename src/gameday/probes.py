@@ -30,6 +30,7 @@ __all__ = [
     "wait_replica_on",
     "consistency",
     "steady_state",
+    "wait_steady",
 ]
 
 T = TypeVar("T")
@@ -126,15 +127,14 @@ def wait_until(
 
 
 def wait_replica_on(
-    urls: StackUrls, replica: str, timeout: float, *, interval: float = 0.1,
+    urls: StackUrls, replica: str, timeout_s: float = 30.0, *, interval: float = 0.1,
     transport: httpx.BaseTransport | None = None,
 ) -> float:
-    """Wait until the monitor reports ``replica`` ON; returns the seconds waited.
+    """Wait until the monitor reports ``replica`` ON; returns the epoch time it was seen.
     Raises TimeoutError."""
-    t0 = time.monotonic()
     wait_until(lambda: replica_states(urls, transport=transport).get(str(replica)) == "ON",
-               timeout, interval, what=f"replica {replica} ON per the monitor")
-    return time.monotonic() - t0
+               timeout_s, interval, what=f"replica {replica} ON per the monitor")
+    return time.time()
 
 
 def _compare(led: dict, replicas: dict[str, Any]) -> list[dict]:
@@ -209,3 +209,22 @@ def steady_state(urls: StackUrls, *, transport: httpx.BaseTransport | None = Non
         if states and states.get(str(i)) != "ON":
             problems.append(f"replica {i} is {states.get(str(i), 'unknown')} per the monitor")
     return {"ok": not problems, "services": services, "replicas": states, "problems": problems}
+
+
+def wait_steady(
+    urls: StackUrls, timeout_s: float = 30.0, *, interval: float = 0.25,
+    transport: httpx.BaseTransport | None = None,
+) -> dict:
+    """Poll :func:`steady_state` until ok; returns it. Raises TimeoutError listing the
+    problems still seen after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = steady_state(urls, transport=transport)
+        if state["ok"]:
+            return state
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"the stack is not in its steady state after {timeout_s:g} s: "
+                + "; ".join(state["problems"])
+            )
+        time.sleep(interval)

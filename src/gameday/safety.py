@@ -44,6 +44,7 @@ class TargetLock:
         self.run_id = run_id
         self.path = lock_path(state_dir, target_key)
         self._file: IO[str] | None = None
+        self._since = ""
 
     @property
     def held(self) -> bool:
@@ -58,17 +59,14 @@ class TargetLock:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
-            info = self.holder() or {}
+            info = TargetLock.holder(self.path.parent.parent, self.target_key) or {}
             raise TargetLocked(
                 f"a GameDay is already running against {self.target_key} "
                 f"(pid {info.get('pid', '?')}, run {info.get('run_id') or '?'}, "
                 f"since {info.get('since', '?')}); wait for it or run `gameday abort`"
             ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps({"pid": os.getpid(), "run_id": self.run_id,
-                            "target": self.target_key, "since": utc_iso()}))
-        f.flush()
+        self._since = utc_iso()
+        self._write_info(f)
         self._file = f
         return self
 
@@ -84,11 +82,14 @@ class TargetLock:
             self._file.close()
             self._file = None
 
-    def holder(self) -> dict[str, Any] | None:
-        """Who holds the lock: ``{pid, run_id, target, since}``, or None when it is free."""
-        if not self.path.exists():
+    @staticmethod
+    def holder(state_dir: str | Path, target_key: str) -> dict[str, Any] | None:
+        """Who holds the lock of ``target_key``: ``{pid, run, run_id, target, since}``, or
+        None when nobody does (works from any process, e.g. ``gameday abort``)."""
+        path = lock_path(state_dir, target_key)
+        if not path.exists():
             return None
-        with open(self.path, "a+", encoding="utf-8") as f:
+        with open(path, "a+", encoding="utf-8") as f:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -99,6 +100,19 @@ class TargetLock:
                     return {}
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
             return None
+
+    def set_run_id(self, run_id: str) -> None:
+        """Record the run id in the held lock (shown to anyone refused the lock)."""
+        self.run_id = run_id
+        if self._file is not None:
+            self._write_info(self._file)
+
+    def _write_info(self, f: IO[str]) -> None:
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps({"pid": os.getpid(), "run": self.run_id, "run_id": self.run_id,
+                            "target": self.target_key, "since": self._since}))
+        f.flush()
 
     def __enter__(self) -> TargetLock:
         return self.acquire()
@@ -136,13 +150,13 @@ class AvailabilityGuard:
         s = runbook.safety
         return cls(s.abort_availability_floor, s.abort_window_s, min_samples=s.abort_min_samples)
 
-    def check(self, source: _WindowSource) -> bool:
-        """True when the run must abort (and from then on)."""
+    def check(self, source: _WindowSource) -> str | None:
+        """The abort reason when the run must abort (and from then on), else None."""
         if self.reason is not None:
-            return True
+            return self.reason
         now = time.monotonic()
         if now < self._next:
-            return False
+            return None
         self._next = now + self.check_interval_s
         ok, total = source.window_stats(self.window_s)
         if total >= self.min_samples and ok / total < self.floor:
@@ -150,12 +164,11 @@ class AvailabilityGuard:
                 f"availability {ok / total:.1%} over the last {self.window_s:g} s "
                 f"({ok}/{total} requests ok) fell below the floor {self.floor:.1%}"
             )
-            return True
-        return False
+        return self.reason
 
     def bind(self, source: _WindowSource) -> Any:
         """A ``should_abort`` callable for :meth:`gameday.load.LoadGenerator.run`."""
-        return lambda: self.check(source)
+        return lambda: self.check(source) is not None
 
 
 def check_blast_radius(runbook: Runbook) -> None:
