@@ -178,6 +178,21 @@ def test_services_get_the_environment_contract(compose_config: dict[str, Any]) -
     assert services["postgres"]["environment"]["POSTGRES_DB"] == "experimento"
 
 
+def test_chaos_token_falls_back_to_the_harness_setting(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAOS_TOKEN", "GAMEDAY_CHAOS_TOKEN")}
+    project = tmp_path / "project"
+    project.mkdir()  # no .env beside the file: only the environment given here counts
+    (project / "docker-compose.yml").write_text(COMPOSE_FILE.read_text())
+    (project / "stack").mkdir()
+    unset = json.loads(_config(project / "docker-compose.yml", env).stdout)
+    assert unset["services"]["inventory-1"]["environment"]["CHAOS_TOKEN"] == ""
+    env["GAMEDAY_CHAOS_TOKEN"] = "from-gameday"
+    fallback = json.loads(_config(project / "docker-compose.yml", env).stdout)
+    assert fallback["services"]["inventory-1"]["environment"]["CHAOS_TOKEN"] == "from-gameday"
+
+
 # -- the driver without an engine ---------------------------------------------------------
 
 
