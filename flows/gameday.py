@@ -121,9 +121,16 @@ def _run_phase(run: engine.GameDayRun, phase: Phase) -> dict[str, Any]:
     finally:
         if phase.fault is not None:
             times.rolled_back_at = rollback(run, phase)
+    unrecovered: Exception | None = None
     if phase.fault is not None and not times.aborted:
-        wait_recovery(run, phase)
+        try:
+            wait_recovery(run, phase)
+        except Exception as exc:  # noqa: BLE001 - judged below, after the phase is recorded
+            unrecovered = exc
     record = finish_phase(run, phase, times)
+    if unrecovered is not None:
+        raise GameDayError(f"phase {phase.name}: replica {phase.fault.replica} did not "  # type: ignore[union-attr]
+                           f"recover: {unrecovered}; stopping before the next fault")
     m = record["metrics"]
     av = m.get("availability")
     run.progress(
@@ -156,13 +163,13 @@ def gameday_flow(
     settings = _settings(target or rb.target, base_port)
     tgt = get_target(settings.target, settings)
     started_here = False
-    with TargetLock(settings.state_dir, f"{tgt.name}:{settings.base_port}"):
+    with TargetLock(settings.state_dir, f"{tgt.name}:{settings.base_port}") as lock:
         if start_stack:
             print(f"gameday: starting the {tgt.name} stack…")
             tgt.start()
             started_here = True
         try:
-            return _gameday(settings, rb, path, tgt, seed, report, started_by)
+            return _gameday(settings, rb, path, tgt, seed, report, started_by, lock)
         finally:
             if started_here:
                 print(f"gameday: stopping the {tgt.name} stack…")
@@ -170,9 +177,10 @@ def gameday_flow(
 
 
 def _gameday(settings: Settings, rb: Any, path: Path, tgt: Any, seed: int | None,
-             report: bool, started_by: str | None) -> Any:
+             report: bool, started_by: str | None, lock: TargetLock) -> Any:
     run = engine.open_run(settings, rb, path, tgt, seed=seed,
                           progress=lambda line: print(line, flush=True))
+    lock.set_run_id(run.journal.run_id)
     run.progress(f"gameday: run {run.journal.run_id} — {rb.name} on {tgt.name}, "
                  f"{len(rb.phases)} phases, seed {run.seed}")
     run.journal.start()
@@ -194,10 +202,11 @@ def _gameday(settings: Settings, rb: Any, path: Path, tgt: Any, seed: int | None
     except KeyboardInterrupt:
         status = "interrupted"
         raise
-    except GameDayError as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure ends the GameDay as failed, journaled
         status = "failed"
-        run.journal.set("error", str(exc))
-        run.progress(f"gameday: {exc}")
+        message = str(exc) if isinstance(exc, GameDayError) else f"{type(exc).__name__}: {exc}"
+        run.journal.set("error", message)
+        run.progress(f"gameday: error: {message}")
     finally:
         rolled = engine.rollback_everything(run)
         if status == "aborted":

@@ -1,0 +1,185 @@
+"""The GameDay flow end to end: real Prefect (test harness), real local stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def flow_env(local_stack, tmp_path, monkeypatch):
+    """Point the flow at the session's test stack, with reports in a temporary folder."""
+    monkeypatch.setenv("GAMEDAY_CHAOS_TOKEN", local_stack.chaos_token)
+    monkeypatch.setenv("GAMEDAY_BASE_PORT", str(local_stack.base_port))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(local_stack.settings.state_dir))
+    for name in ("GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "reports"
+
+
+def _faults_in_force(local_stack) -> dict[str, object]:
+    out = {}
+    for i, url in enumerate(local_stack.urls.inventory, start=1):
+        body = httpx.get(f"{url}/inject-failure", timeout=2).json()
+        out[str(i)] = body.get("failure_type") if body.get("failure_injected") else None
+    return out
+
+
+def _run_dirs(reports: Path) -> list[Path]:
+    return sorted(p.parent for p in reports.glob("*/journal.json"))
+
+
+def test_six_phase_gameday_records_detection_masking_and_recovery(
+    prefect_harness, local_stack, flow_env, tmp_path, write_runbook, six_phases
+):
+    from flows.gameday import gameday_flow
+
+    phases = six_phases
+    phases[3] = {**phases[3], "fault": {**phases[3]["fault"], "probability": 0.8}}
+    runbook = write_runbook(tmp_path / "six.yaml", phases)
+    state = gameday_flow(runbook=str(runbook), report=False, return_state=True)
+
+    [run_dir] = _run_dirs(flow_env)
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert [p["name"] for p in journal["phases"]] == [p["name"] for p in six_phases]
+    for phase in journal["phases"]:
+        m = phase["metrics"]
+        assert m["requests"] > 0, phase["name"]
+        assert 0.0 <= m["availability"] <= 1.0
+        assert m["latency_p50_ms"] <= m["latency_p95_ms"] <= m["latency_p99_ms"]
+        if phase["fault"]:
+            assert m["ttd_s"] is not None and m["ttd_s"] > 0, phase["name"]
+            assert m["ttr_s"] is not None and m["ttr_s"] > 0, phase["name"]
+            assert phase["injected_at"] < phase["detected_at"], phase["name"]
+            assert phase["rolled_back_at"] < phase["recovered_at"], phase["name"]
+    # The voter outvotes the replica that lies: no wrong answer reaches a client.
+    assert journal["phases"][4]["metrics"]["wrong_answers"] == 0
+    assert journal["consistency"]["ok"], journal["consistency"]
+    assert journal["status"] in ("completed", "failed")
+    assert state.is_completed() == journal["verdict"]["passed"]
+    # Raw data beside the journal: every request, every monitor transition.
+    requests = pd.read_csv(run_dir / "requests.csv")
+    assert set(requests["phase"]) == {p["name"] for p in six_phases}
+    assert len(requests) == sum(p["metrics"]["requests"] for p in journal["phases"])
+    transitions = pd.read_csv(run_dir / "transitions.csv")
+    assert {"OFF", "ON"} <= set(transitions["status"])
+    assert _faults_in_force(local_stack) == {"1": None, "2": None, "3": None}
+    # Chaos Toolkit shape: every activity has its timing and status.
+    for entry in journal["run"] + journal["rollbacks"]:
+        assert {"activity", "start", "end", "duration", "status"} <= set(entry)
+
+
+def test_transient_injection_failure_is_retried(
+    prefect_harness, local_stack, flow_env, tmp_path, write_runbook
+):
+    """The replica is down when the injection is first sent; the task's retry succeeds once
+    the supervisor has restarted it."""
+    from flows.gameday import inject
+    from prefect import flow
+
+    from gameday import engine
+    from gameday.config import get_settings
+    from gameday.runbook import load_runbook
+
+    runbook = write_runbook(tmp_path / "retry.yaml", [
+        {"name": "latency", "fault": {"type": "latency", "replica": "1", "latency_ms": 200,
+                                      "ttl_s": 10}, "duration_s": 1}])
+    rb = load_runbook(runbook)
+
+    @flow
+    def inject_after_kill() -> tuple[float, int]:
+        run = engine.open_run(get_settings(), rb, runbook, local_stack.target)
+        local_stack.target.kill_replica("1")
+        sent = inject(run, rb.phases[0])
+        attempts = [e for e in run.journal.data["run"] if e["activity"]["name"].startswith("inject")]
+        return sent, len(attempts)
+
+    try:
+        sent, attempts = inject_after_kill()
+        assert attempts >= 2  # the first attempt failed, a retry succeeded
+        assert _faults_in_force(local_stack)["1"] == "latency"
+    finally:
+        local_stack.target.restart_replica("1")
+        httpx.post(f"{local_stack.urls.replica('1')}/inject-failure", json={"type": "clear"},
+                   headers=local_stack.chaos_headers, timeout=2)
+
+
+def test_unreachable_availability_floor_aborts_and_rolls_back(
+    prefect_harness, local_stack, flow_env, tmp_path, write_runbook
+):
+    from flows.gameday import gameday_flow
+
+    # A 1 ms client deadline: no request can succeed, so availability falls below the floor.
+    runbook = write_runbook(
+        tmp_path / "abort.yaml",
+        [{"name": "baseline", "duration_s": 2},
+         {"name": "latency", "fault": {"type": "latency", "replica": "2", "latency_ms": 300},
+          "duration_s": 20}],
+        load={"timeout_s": 0.001},
+        safety={"abort_availability_floor": 0.99, "abort_window_s": 1, "abort_min_samples": 5},
+    )
+    started = time.monotonic()
+    state = gameday_flow(runbook=str(runbook), report=False, return_state=True)
+    assert state.is_failed()
+    [run_dir] = _run_dirs(flow_env)
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert journal["status"] == "aborted"
+    assert journal["abort"]["phase"] in ("baseline", "latency")
+    assert "availability" in journal["abort"]["reason"]
+    assert time.monotonic() - started < 20 + 15  # did not sit through the 20 s phase
+    assert any(e["activity"]["name"] == "roll back everything" for e in journal["rollbacks"])
+    assert _faults_in_force(local_stack) == {"1": None, "2": None, "3": None}
+
+
+def test_killed_gameday_leaves_the_stack_clean_after_the_fault_ttl(
+    local_stack, flow_env, tmp_path, write_runbook
+):
+    runbook = write_runbook(tmp_path / "kill.yaml", [
+        {"name": "latency", "fault": {"type": "latency", "replica": "3", "latency_ms": 300,
+                                      "ttl_s": 4}, "duration_s": 60}])
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"),
+           "PREFECT_API_URL": ""}
+    env.pop("PREFECT_API_URL")
+    proc = subprocess.Popen([sys.executable, "-m", "gameday", "run", str(runbook), "--no-report"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _faults_in_force(local_stack)["3"] != "latency":
+            assert proc.poll() is None, "the GameDay ended before injecting"
+            assert time.monotonic() < deadline, "the fault was never injected"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)  # no finally, no hook: only the TTL is left
+        proc.wait(timeout=10)
+        assert _faults_in_force(local_stack)["3"] == "latency"
+        time.sleep(4.5)
+        assert _faults_in_force(local_stack) == {"1": None, "2": None, "3": None}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_dry_run_changes_nothing(local_stack, flow_env, tmp_path, write_runbook, six_phases):
+    runbook = write_runbook(tmp_path / "dry.yaml", six_phases)
+    before = httpx.get(f"{local_stack.urls.monitor}/transitions", timeout=2).json()["transitions"]
+    out = subprocess.run([sys.executable, "-m", "gameday", "run", str(runbook), "--dry-run"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "crash" in out.stdout and "incorrect_response" in out.stdout
+    assert "nothing was started" in out.stdout
+    assert not flow_env.exists() or not _run_dirs(flow_env)
+    assert _faults_in_force(local_stack) == {"1": None, "2": None, "3": None}
+    after = httpx.get(f"{local_stack.urls.monitor}/transitions", timeout=2).json()["transitions"]
+    assert after == before
