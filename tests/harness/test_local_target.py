@@ -240,3 +240,62 @@ def test_down_cleans_up_after_a_dead_supervisor(spare_target: LocalTarget) -> No
     spare_target.stop()
     assert not [pid for pid in processes if not gone(pid)]
     assert not stack_processes(spare_target)
+
+
+def _has_marker_table(target: LocalTarget) -> bool:
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", port=target.ports.postgres, user="postgres",
+                         dbname="experimento", connect_timeout=3) as conn:
+        row = conn.execute("SELECT to_regclass('public.gameday_marker')").fetchone()
+    return row is not None and row[0] is not None
+
+
+@pytest.mark.slow
+def test_each_start_has_fresh_data_unless_asked_to_keep_it(spare_target: LocalTarget) -> None:
+    import psycopg
+
+    spare_target.start(timeout_s=90)
+    with psycopg.connect(host="127.0.0.1", port=spare_target.ports.postgres, user="postgres",
+                         dbname="experimento", connect_timeout=3, autocommit=True) as conn:
+        conn.execute("CREATE TABLE gameday_marker (id int)")
+    spare_target.stop()
+    kept = LocalTarget(spare_target.settings, keep_data=True)
+    kept.start(timeout_s=90)
+    assert _has_marker_table(kept)
+    kept.stop()
+    spare_target.start(timeout_s=90)
+    assert not _has_marker_table(spare_target)
+
+
+# --- the command line --------------------------------------------------------------------
+def test_cli_status_exits_non_zero_when_no_stack_runs(
+    tmp_path: Path, free_base_port: Callable[[], int], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gameday.cli import main
+
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path))
+    assert main(["stack", "status", "--base-port", str(free_base_port())]) == 1
+    assert "NOT healthy" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cli_up_status_down(
+    tmp_path: Path, free_base_port: Callable[[], int], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gameday.cli import main
+
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path))
+    port = str(free_base_port())
+    try:
+        assert main(["stack", "up", "--base-port", port]) == 0
+        out = capsys.readouterr().out
+        assert "voter is healthy" in out
+        assert f"http://127.0.0.1:{int(port) + 4}" in out
+        assert main(["stack", "status", "--base-port", port]) == 0
+    finally:
+        assert main(["stack", "down", "--base-port", port]) == 0
+    assert main(["stack", "status", "--base-port", port]) == 1
+    assert "stopped" in capsys.readouterr().out

@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     down = actions.add_parser("down", help="stop the stack; leave no process behind")
     _common(down)
+    down.add_argument("--all", action="store_true",
+                      help="stop every local stack in the state folder, whatever its base port")
     down.set_defaults(func=_down)
 
     status = actions.add_parser("status", help="show each service; exit 1 unless all healthy")
@@ -90,6 +92,15 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    if args.all:
+        from gameday.config import get_settings
+        from gameday.targets.local import LocalTarget
+
+        settings = get_settings()
+        for port in LocalTarget.stack_ports(settings.state_dir):
+            LocalTarget(settings.model_copy(update={"base_port": port})).stop()
+            print(f"the local stack at base port {port} is stopped", flush=True)
+        return 0
     target = _target(args)
     target.stop()
     print(f"the {target.name} stack is stopped", flush=True)

@@ -76,6 +76,16 @@ class LocalTarget(Target):
         self.dir = stack_dir(settings.state_dir, settings.base_port)
         self._supervisor: subprocess.Popen[bytes] | None = None
 
+    @staticmethod
+    def stack_ports(state_dir: Path) -> list[int]:
+        """Base ports of every local stack that has a folder in ``state_dir``."""
+        ports = []
+        for path in Path(state_dir).glob("stack-*"):
+            suffix = path.name.removeprefix("stack-")
+            if path.is_dir() and suffix.isdigit():
+                ports.append(int(suffix))
+        return sorted(ports)
+
     # --- addresses -------------------------------------------------------------------
     @property
     def urls(self) -> StackUrls:
