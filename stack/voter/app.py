@@ -22,7 +22,15 @@ from stack.common.metrics import METRICS_INSERT, RequestMetricsMiddleware
 from stack.common.settings import Settings
 from stack.common.timeutil import now_iso, utcnow
 from stack.voter.stats import VotingStats
-from stack.voter.vote import NOT_FOUND, QUORUM, Ballot, fan_out, inventory_value, product_value
+from stack.voter.vote import (
+    NOT_FOUND,
+    QUORUM,
+    Ballot,
+    Reply,
+    fan_out,
+    inventory_value,
+    product_value,
+)
 
 __all__ = ["create_app"]
 
@@ -83,30 +91,60 @@ def create_app(settings: Settings) -> FastAPI:
         except httpx.HTTPError as exc:
             log.info("report to monitor failed: %s", exc)
 
+    def spawn(coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    def report_bodies(ballot: Ballot, replies: list[Reply], product_id: str | None) -> list[dict]:
+        bodies = []
+        for r in replies:
+            if r.ok and ballot.winner is not None and r.value != ballot.winner:
+                detail = f"answered {r.value}, majority {ballot.winner}"
+                bodies.append(
+                    {
+                        "instance_id": r.instance_id,
+                        "reason": "incorrect_response",
+                        "product_id": product_id,
+                        "detail": detail,
+                    }
+                )
+            elif not r.ok:
+                bodies.append(
+                    {
+                        "instance_id": r.instance_id,
+                        "reason": r.failure,
+                        "product_id": product_id,
+                        "detail": r.detail,
+                    }
+                )
+        return bodies
+
     def report(request: Request, ballot: Ballot, product_id: str | None) -> None:
         """Tell the monitor about outliers and failures; fire-and-forget."""
-        bodies = [
-            {
-                "instance_id": r.instance_id,
-                "reason": "incorrect_response",
-                "product_id": product_id,
-                "detail": f"answered {r.value}, majority {ballot.winner}",
-            }
-            for r in ballot.outliers
-        ] + [
-            {
-                "instance_id": r.instance_id,
-                "reason": r.failure,
-                "product_id": product_id,
-                "detail": r.detail,
-            }
-            for r in ballot.failed
-        ]
-        for body in bodies:
+        reporter = request.app.state.reporter
+        for body in report_bodies(ballot, ballot.replies, product_id):
             stats.reports_sent += 1
-            task = asyncio.create_task(_post_report(request.app.state.reporter, body))
-            background.add(task)
-            task.add_done_callback(background.discard)
+            spawn(_post_report(reporter, body))
+        if ballot.late:
+            spawn(follow_late(reporter, ballot, product_id))
+
+    async def follow_late(reporter: httpx.AsyncClient, ballot: Ballot, product_id: str | None):
+        """After the answer: replicas that were still answering may be wrong or failing."""
+        replies = [
+            r
+            for r in await asyncio.gather(*ballot.late, return_exceptions=True)
+            if isinstance(r, Reply)
+        ]
+        if product_id is None and ballot.winner is not None:  # whole inventory: name a product
+            product_id = _first_differing_product(Ballot(replies=replies, winner=ballot.winner))
+        for body in report_bodies(ballot, replies, product_id):
+            stats.late_findings += 1
+            if body["reason"] == "incorrect_response":
+                stats.outliers_detected += 1
+                stats.outliers_by_instance[body["instance_id"]] += 1
+            stats.reports_sent += 1
+            await _post_report(reporter, body)
 
     async def vote(
         request: Request, path: str, value_of: Callable[[dict[str, Any]], Hashable]
@@ -114,11 +152,11 @@ def create_app(settings: Settings) -> FastAPI:
         request_id = str(uuid.uuid4())
         start = time.perf_counter()
         urls = {i: f"{u}{path}" for i, u in targets.items()}
-        ballot = await fan_out(request.app.state.client, urls, value_of)
+        ballot = await fan_out(request.app.state.client, urls, value_of, keep_late=True)
         if ballot.disagreement:  # replicas briefly out of step under writes: ask once more
             stats.retries += 1
             await asyncio.sleep(RETRY_DELAY_S)
-            ballot = await fan_out(request.app.state.client, urls, value_of)
+            ballot = await fan_out(request.app.state.client, urls, value_of, keep_late=True)
         return ballot, request_id, (time.perf_counter() - start) * 1000.0
 
     def envelope(ballot: Ballot, request_id: str, total_ms: float) -> dict[str, Any]:
@@ -135,7 +173,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "max_response_time_ms": max(times) if times else None,
                 "participating_instances": [r.instance_id for r in ballot.answered],
                 "agreeing_instances": [r.instance_id for r in ballot.agreeing],
-                "cancelled_instances": ballot.unanswered,
+                "late_instances": ballot.unanswered,
             },
             "total_time_ms": total_ms,
             "request_id": request_id,

@@ -2,7 +2,10 @@
 
 A value is what a reply says about the stock (``available_quantity`` and
 ``reserved_quantity``; "not found" is a value too). Replies that are errors or time out
-count as failures. Replicas still unanswered when a majority exists are cancelled.
+count as failures. Requests still open when a majority exists no longer delay the answer:
+with ``keep_late`` they are handed back unfinished (``Ballot.late``) so the caller can
+still learn, in the background, whether that replica was wrong or failing; otherwise
+they are cancelled.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Ballot:
     replies: list[Reply] = field(default_factory=list)
     winner: Hashable | None = None
     unanswered: list[str] = field(default_factory=list)
+    late: list[asyncio.Task[Reply]] = field(default_factory=list)
 
     @property
     def answered(self) -> list[Reply]:
@@ -119,6 +123,8 @@ async def fan_out(
     client: httpx.AsyncClient,
     targets: dict[str, str],
     value_of: Callable[[dict[str, Any]], Hashable],
+    *,
+    keep_late: bool = False,
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal."""
     tasks = {asyncio.create_task(_ask(client, i, url, value_of)): i for i, url in targets.items()}
@@ -133,7 +139,10 @@ async def fan_out(
                 break
     finally:
         for task in pending:
-            task.cancel()
+            if keep_late and ballot.winner is not None:
+                ballot.late.append(task)
+            else:
+                task.cancel()
         ballot.unanswered = sorted(tasks[t] for t in pending)
     ballot.replies.sort(key=lambda r: r.instance_id)
     return ballot
