@@ -26,10 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from docker.errors import DockerException
-
-import docker
 
 __all__ = [
     "BUSYBOX_IMAGE",

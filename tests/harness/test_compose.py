@@ -1,5 +1,5 @@
 """docker-compose.yml checked by Docker Compose itself, and the compose target driven
-against a real Docker engine (started by tests/docker/engine.py when none runs).
+against a real Docker engine (started by tests/dockerd/engine.py when none runs).
 
 No registry is reachable here, so the engine tests never pull: they build a FROM scratch
 busybox image and run containers with host networking that serve HTTP on free loopback
@@ -42,10 +42,12 @@ CONTRACT_PORTS = {
 
 
 def _load_engine_helpers() -> Any:
-    # tests/docker has no __init__.py (a package named "docker" would shadow the SDK).
+    # tests/dockerd has no __init__.py: import by path, whatever sys.path holds.
     name = "gameday_tests_docker_engine"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "docker" / "engine.py")
+        spec = importlib.util.spec_from_file_location(
+            name, REPO / "tests" / "dockerd" / "engine.py"
+        )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -361,6 +363,9 @@ def test_a_replica_without_a_container_is_stack_not_running(docker_client: Any) 
     status = target.status()
     assert not status.healthy
     assert all(not s.running and s.detail == "no container" for s in status.services)
+    urls = {s.name: s.url for s in status.services}
+    assert urls["inventory-1"] == "http://127.0.0.1:5001"
+    assert (urls["kafka"], urls["postgres"]) == ("tcp://127.0.0.1:9092", "tcp://127.0.0.1:5432")
     with pytest.raises(StackNotRunning, match="no container for inventory-1"):
         target.restart_replica("1")
 

@@ -200,7 +200,7 @@ class ComposeTarget(Target):
         urls = self.urls_by_service()
         services = []
         for service in SERVICES:
-            url = urls.get(service)
+            url = urls.get(service) or f"tcp://{self.settings.host}:{HOST_PORTS[service]}"
             container = containers.get(service)
             if container is None:
                 services.append(
