@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from gameday import metrics
+from gameday.records import RequestRecord
+from gameday.runbook import SloSpec
+
+T0 = 1_700_000_000.0
+
+
+def _req(i: int, latency: float, ok: bool = True, kind: str = "read", phase: str = "p",
+         quorum: bool | None = True, wrong: bool | None = False, status: int = 200,
+         error: str = "") -> RequestRecord:
+    return RequestRecord(phase, kind, "PROD-001", T0 + i * 0.1, latency, status, ok, error,
+                         quorum if kind == "read" else None, 1000.0 if ok else None,
+                         wrong if kind == "read" else None)
+
+
+@pytest.fixture
+def ten() -> pd.DataFrame:
+    # latencies 10..90 ms ok, plus one 1 s timeout (a failure at its elapsed time)
+    rows = [_req(i, (i + 1) / 100) for i in range(9)]
+    rows.append(_req(9, 1.0, ok=False, quorum=False, wrong=None, status=0, error="timeout"))
+    return metrics.requests_frame(rows)
+
+
+def test_availability_counts_a_timeout_as_a_failure(ten: pd.DataFrame) -> None:
+    assert metrics.availability(ten) == pytest.approx(0.9)
+
+
+def test_availability_of_nothing_is_none() -> None:
+    assert metrics.availability(metrics.requests_frame([])) is None
+
+
+def test_percentiles_include_failures_at_their_elapsed_time(ten: pd.DataFrame) -> None:
+    # sorted ms: 10,20,...,90,1000; linear interpolation at q·(n−1):
+    # p50 at 4.5 → 50+0.5·10 = 55; p95 at 8.55 → 90+0.55·910 = 590.5;
+    # p99 at 8.91 → 90+0.91·910 = 918.1
+    p = metrics.latency_percentiles(ten)
+    assert p["p50"] == pytest.approx(55.0)
+    assert p["p95"] == pytest.approx(590.5)
+    assert p["p99"] == pytest.approx(918.1)
+
+
+def test_quorum_rate_counts_failed_reads_as_no_quorum(ten: pd.DataFrame) -> None:
+    assert metrics.quorum_rate(ten) == pytest.approx(0.9)
+
+
+def test_quorum_rate_ignores_writes() -> None:
+    df = metrics.requests_frame([_req(0, 0.01), _req(1, 0.01, quorum=False),
+                                 _req(2, 0.01, kind="write", status=201)])
+    assert metrics.quorum_rate(df) == pytest.approx(0.5)
+
+
+def test_wrong_answers_counts_flagged_reads() -> None:
+    df = metrics.requests_frame([_req(0, 0.01, wrong=True), _req(1, 0.01),
+                                 _req(2, 0.01, wrong=True), _req(3, 0.01, kind="write")])
+    assert metrics.wrong_answers(df) == 2
+
+
+def test_achieved_rate_over_the_phase_duration(ten: pd.DataFrame) -> None:
+    assert metrics.achieved_rate(ten, 2.0) == pytest.approx(5.0)
+    # without a duration: n / (span · n/(n−1)) = 10 / (0.9·10/9) = 10 req/s
+    assert metrics.achieved_rate(ten) == pytest.approx(10.0)
+
+
+TRANS = metrics.transitions_frame([
+    {"service_name": "inventory-svc", "instance_id": "1", "status": "OFF", "at_s": T0 + 1.0},
+    {"service_name": "inventory-svc", "instance_id": "1", "status": "ON", "at_s": T0 + 3.0},
+    {"service_name": "inventory-svc", "instance_id": "2", "status": "OFF", "at_s": T0 + 10.6},
+    {"service_name": "inventory-svc", "instance_id": "2", "status": "ON", "at_s": T0 + 23.5},
+    {"service_name": "inventory-svc", "instance_id": "2", "status": "OFF", "at_s": T0 + 30.0},
+])
+
+
+def test_ttd_is_the_first_off_of_that_replica_after_injection() -> None:
+    # replica 1's earlier OFF and transitions before injection are ignored
+    assert metrics.ttd(TRANS, "2", T0 + 10.0) == pytest.approx(0.6)
+    assert metrics.ttd(TRANS, "3", T0 + 10.0) is None
+    assert metrics.ttd(TRANS, "2", None) is None
+
+
+def test_ttr_and_outage_run_to_the_first_on_after_rollback() -> None:
+    assert metrics.ttr(TRANS, "2", T0 + 22.0) == pytest.approx(1.5)
+    assert metrics.outage(TRANS, "2", T0 + 10.0, T0 + 22.0) == pytest.approx(13.5)
+    assert metrics.ttr(TRANS, "2", T0 + 24.0) is None
+
+
+def test_transitions_from_the_monitor_api_use_iso_times_and_drop_other_services() -> None:
+    df = metrics.transitions_frame([
+        {"service_name": "inventory-svc", "instance_id": 2, "status": "off",
+         "at": "2023-11-14T22:13:20.5+00:00", "reason": "health"},
+        {"service_name": "voter-svc", "instance_id": "1", "status": "OFF",
+         "at": "2023-11-14T22:13:21+00:00"},
+    ])
+    assert df.to_dict("records") == [
+        {"instance_id": "2", "status": "OFF", "at_s": T0 + 0.5, "reason": "health"}]
+
+
+def test_phase_metrics_of_a_fault_phase() -> None:
+    rows = [_req(i, 0.01, phase="crash") for i in range(20)] + [_req(0, 0.5, phase="other")]
+    df = metrics.requests_frame(rows)
+    record = {"name": "crash", "fault": {"type": "crash", "replica": "2"},
+              "start": T0, "end": T0 + 4.0, "injected_at": T0 + 10.0,
+              "rolled_back_at": "2023-11-14T22:13:42+00:00"}  # T0 + 22
+    m = metrics.phase_metrics(df, TRANS, record)
+    assert m["requests"] == 20
+    assert m["availability"] == 1.0
+    assert m["latency_p95_ms"] == pytest.approx(10.0)
+    assert m["ttd_s"] == pytest.approx(0.6)
+    assert m["ttr_s"] == pytest.approx(1.5)
+    assert m["outage_s"] == pytest.approx(13.5)
+    assert m["achieved_rate"] == pytest.approx(5.0)
+    assert m["wrong_answers"] == 0 and m["quorum_rate"] == 1.0
+    assert set(m) == {"requests", "availability", "latency_p50_ms", "latency_p95_ms",
+                      "latency_p99_ms", "quorum_rate", "wrong_answers", "ttd_s", "ttr_s",
+                      "outage_s", "achieved_rate"}
+
+
+def _by_name(checks: list[dict]) -> dict[str, dict]:
+    return {c["name"]: c for c in checks}
+
+
+def test_evaluate_a_fault_phase_against_the_slo_and_the_baseline() -> None:
+    m = {"availability": 0.9995, "quorum_rate": 1.0, "wrong_answers": 0,
+         "latency_p95_ms": 16.0, "latency_p99_ms": 40.0, "ttd_s": 0.9, "ttr_s": 2.0}
+    checks = _by_name(metrics.evaluate(m, SloSpec(), "crash", {"latency_p95_ms": 10.0}))
+    assert checks["availability"]["passed"]
+    assert not checks["latency_p95_ms"]["passed"]  # 16 > 1.5 × 10
+    assert checks["latency_p95_ms"]["target"] == "≤ 15.0"
+    assert not checks["ttd_s"]["passed"]  # 0.9 > 0.8 for a crash
+    assert checks["ttr_s"]["passed"]
+    assert "latency_p99_ms" not in checks  # no p99 target in the SLO
+
+
+def test_evaluate_an_undetected_fault_fails_ttd_and_skips_ttr() -> None:
+    m = {"availability": 1.0, "quorum_rate": 1.0, "wrong_answers": 3, "latency_p95_ms": 5.0,
+         "ttd_s": None, "ttr_s": None}
+    checks = _by_name(metrics.evaluate(m, SloSpec(), "incorrect_response", None))
+    assert not checks["ttd_s"]["passed"] and not checks["wrong_answers"]["passed"]
+    assert "ttr_s" not in checks and "latency_p95_ms" not in checks
+
+
+def test_evaluate_a_phase_without_fault_checks_only_service_levels() -> None:
+    checks = metrics.evaluate({"availability": 0.99, "quorum_rate": 0.98, "wrong_answers": 0},
+                              SloSpec(), None)
+    assert [(c["name"], c["passed"]) for c in checks] == [
+        ("availability", False), ("quorum_rate", False), ("wrong_answers", True)]
+
+
+def test_resilience_score_weighs_fault_phases_double() -> None:
+    phases = [
+        {"fault": None, "checks": [{"passed": True}, {"passed": True}]},        # 1 × 1
+        {"fault": {"type": "crash"}, "checks": [{"passed": True}, {"passed": False}]},  # 2 × .5
+        {"fault": {"type": "latency"}, "checks": []},                          # 2 × 0
+    ]
+    assert metrics.resilience_score(phases) == pytest.approx(100 * 2 / 5)
+    assert metrics.resilience_score([]) == 0.0
+
+
+def test_rolling_availability_over_a_time_window() -> None:
+    rows = [_req(i, 0.01, ok=i != 2) for i in range(5)]  # at 0, .1, .2 (fail), .3, .4 s
+    out = metrics.rolling_availability(metrics.requests_frame(rows), window_s=0.25)
+    # window (t−0.25, t]: t=.2 → {0, .1, .2} → 2/3; t=.3 → {.1, .2, .3} → 2/3;
+    # t=.4 → {.2, .3, .4} → 2/3
+    assert list(out["availability"].round(4)) == [1.0, 1.0, 0.6667, 0.6667, 0.6667]
+    assert list(out["t_s"].round(6)) == [0.0, 0.1, 0.2, 0.3, 0.4]
+
+
+def test_latency_over_time_bins_by_intended_time() -> None:
+    rows = [_req(i, (i + 1) / 1000) for i in range(20)]  # 2 s, 1..20 ms
+    out = metrics.latency_over_time(metrics.requests_frame(rows), bin_s=1.0)
+    assert list(out["t_s"]) == [0.0, 1.0]
+    assert list(out["requests"]) == [10, 10]
+    assert out["p50_ms"].tolist() == pytest.approx([5.5, 15.5])
+
+
+def test_requests_frame_reads_back_its_csv(tmp_path, ten: pd.DataFrame) -> None:
+    path = tmp_path / "r.csv"
+    ten.to_csv(path, index=False)
+    back = metrics.requests_frame(path)
+    pd.testing.assert_frame_equal(back, ten)

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gameday.errors import RunbookError
+from gameday.paths import RUNBOOKS_DIR
+from gameday.runbook import load_runbook, plan, runbook_sha256
+
+MINIMAL = {
+    "name": "mini",
+    "load": {"rate": 10},
+    "phases": [
+        {"name": "baseline", "duration_s": 1},
+        {"name": "crash", "duration_s": 1, "fault": {"type": "crash", "replica": "2"}},
+        {"name": "slow", "duration_s": 1,
+         "fault": {"type": "latency", "replica": "3", "latency_ms": 200}},
+    ],
+}
+
+
+def _write(tmp_path: Path, data: object, name: str = "x.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def _error(tmp_path: Path, data: object) -> str:
+    path = _write(tmp_path, data)
+    with pytest.raises(RunbookError) as exc:
+        load_runbook(path)
+    return str(exc.value).replace(str(path), "x.yaml")
+
+
+def _mutate(**changes: object) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node = data
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        if value is KeyError:
+            del node[last if not last.isdigit() else int(last)]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+    return data
+
+
+@pytest.mark.parametrize("name", ["standard", "nightly", "smoke"])
+def test_shipped_runbooks_load_and_plan(name: str) -> None:
+    rb = load_runbook(RUNBOOKS_DIR / f"{name}.yaml")
+    assert rb.name == name
+    text = plan(rb)
+    assert all(ph.name in text for ph in rb.phases)
+
+
+def test_standard_runbook_has_the_six_phases_and_fits_the_two_minute_budget() -> None:
+    rb = load_runbook(RUNBOOKS_DIR / "standard.yaml")
+    assert [p.name for p in rb.phases] == [
+        "baseline", "crash", "latency", "intermittent", "incorrect_response", "recovery"]
+    assert sum(p.duration_s for p in rb.phases) <= 80
+    assert {p.fault.type for p in rb.phases if p.fault} == {
+        "crash", "latency", "intermittent", "incorrect_response"}
+
+
+def test_negative_latency_names_file_field_and_bound(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(phases__2__fault__latency_ms=-5))
+    assert msg == "x.yaml: phases[2].fault.latency_ms: must be ≥ 0 (got -5)"
+
+
+def test_replica_outside_one_to_three_lists_the_allowed_values(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(phases__1__fault__replica="4"))
+    assert msg == "x.yaml: phases[1].fault.replica: must be one of '1', '2', '3' (got '4')"
+
+
+def test_integer_replica_is_accepted_as_its_string(tmp_path: Path) -> None:
+    rb = load_runbook(_write(tmp_path, _mutate(phases__1__fault__replica=2)))
+    assert rb.phases[1].fault is not None and rb.phases[1].fault.replica == "2"
+
+
+def test_unknown_fault_type_lists_the_fault_types(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(phases__1__fault__type="meltdown"))
+    assert msg == ("x.yaml: phases[1].fault.type: must be one of 'crash', 'latency', "
+                   "'intermittent', 'incorrect_response' (got 'meltdown')")
+
+
+def test_unknown_field_is_refused_with_the_allowed_fields(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(phases__0__durration_s=3))
+    assert msg == ("x.yaml: phases[0].durration_s: unknown field; allowed: name, description, "
+                   "fault, duration_s, recovery")
+
+
+def test_unknown_top_level_field_is_refused(tmp_path: Path) -> None:
+    assert "x.yaml: bogus: unknown field; allowed: name, description, target, seed" in _error(
+        tmp_path, _mutate(bogus=1))
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    assert _error(tmp_path, _mutate(load__rate=KeyError)) == "x.yaml: load.rate: is required"
+
+
+def test_rate_must_be_positive_and_read_ratio_a_share(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(load__rate=0, load__read_ratio=1.5))
+    assert msg.splitlines() == [
+        "x.yaml: load.rate: must be > 0 (got 0)",
+        "x.yaml: load.read_ratio: must be ≤ 1 (got 1.5)",
+    ]
+
+
+def test_probability_must_be_a_share(tmp_path: Path) -> None:
+    data = _mutate(phases__2__fault={"type": "intermittent", "replica": "1", "probability": 2})
+    assert _error(tmp_path, data) == "x.yaml: phases[2].fault.probability: must be ≤ 1 (got 2)"
+
+
+def test_duplicate_phase_names_are_refused(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(phases__2__name="crash"))
+    assert msg == ("x.yaml: phases[2].name: phase names must be unique "
+                   "('crash' is also phases[1])")
+
+
+def test_blast_radius_counts_faults_left_in_force(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(phases__1__recovery={"action": "none"}))
+    assert msg == (
+        "x.yaml: phases[2].fault: 2 replicas would be faulted at once, "
+        "safety.max_faulted_replicas allows 1 (roll back the earlier fault with "
+        "recovery.action 'clear' or 'restart')")
+
+
+def test_blast_radius_of_two_is_allowed_when_the_runbook_says_so(tmp_path: Path) -> None:
+    data = _mutate(phases__1__recovery={"action": "none"})
+    data["safety"] = {"max_faulted_replicas": 2}
+    assert load_runbook(_write(tmp_path, data)).safety.max_faulted_replicas == 2
+
+
+def test_crash_cannot_be_rolled_back_by_clear(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(phases__1__recovery={"action": "clear"}))
+    assert msg == ("x.yaml: phases[1].recovery.action: a crash fault is rolled back by "
+                   "'restart' or 'none' (got 'clear')")
+
+
+def test_recovery_defaults_follow_the_fault() -> None:
+    from gameday.runbook import parse_runbook
+
+    rb = parse_runbook(MINIMAL)
+    assert [p.recovery.action for p in rb.phases] == ["none", "restart", "clear"]
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    msg = _error(tmp_path, "name: x\nload: {rate: 1\nphases: []\n")
+    assert msg.startswith("x.yaml: YAML syntax error at line ")
+
+
+def test_missing_file_is_a_runbook_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(RunbookError, match=r"nope\.yaml: cannot read the runbook"):
+        load_runbook(tmp_path / "nope.yaml")
+
+
+def test_a_list_is_not_a_runbook(tmp_path: Path) -> None:
+    assert _error(tmp_path, "- a\n- b\n") == "x.yaml: the runbook must be a mapping (got list)"
+
+
+def test_sha256_changes_with_the_bytes(tmp_path: Path) -> None:
+    a = _write(tmp_path, MINIMAL, "a.yaml")
+    b = _write(tmp_path, {**MINIMAL, "seed": 3}, "b.yaml")
+    assert len(runbook_sha256(a)) == 64
+    assert runbook_sha256(a) != runbook_sha256(b)
+    assert runbook_sha256(a) == runbook_sha256(a)
+
+
+def test_ttd_targets_keep_defaults_for_types_not_given(tmp_path: Path) -> None:
+    rb = load_runbook(_write(tmp_path, {**MINIMAL, "slo": {"ttd_s": {"crash": 2}}}))
+    assert rb.slo.ttd_s == {"crash": 2, "latency": 1.0, "intermittent": 1.0,
+                            "incorrect_response": 0.5}
