@@ -131,28 +131,31 @@ def execute_notebook(
         raise ReportError(f"{notebook.name}: could not be executed: {exc}") from exc
 
 
+#: Cells papermill adds to the executed notebook; skipped so indexes match the source.
+_PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
 def _describe_failure(notebook: Path, output: Path, exc: Any) -> str:
-    """'report.ipynb: cell 7 (`fig = plots.x(...)`) failed: KeyError: 'p95''."""
-    index = exc.exec_count
+    """'report.ipynb: cell 7 (`fig = plots.x(...)`) failed: KeyError: 'p95''.
+
+    The index is the cell's position in the *source* notebook (0-based, markdown cells
+    counted), i.e. what a person editing notebooks/report.ipynb sees.
+    """
+    index: Any = "?"
     first_line = ""
     try:
         import nbformat
 
         nb = nbformat.read(str(output), as_version=4)
-        code_cells = [c for c in nb.cells if c.cell_type == "code"]
-        failed = [
-            (i, c)
-            for i, c in enumerate(nb.cells)
-            if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+        cells = [
+            c for c in nb.cells if not _PAPERMILL_TAGS & set(c.get("metadata", {}).get("tags", []))
         ]
-        if failed:
-            index, cell = failed[0]
-        else:
-            cell = code_cells[exc.cell_index] if exc.cell_index < len(code_cells) else None
-            index = exc.cell_index
-        if cell is not None:
-            lines = [ln for ln in cell.source.splitlines() if ln.strip()]
-            first_line = lines[0].strip() if lines else ""
+        for i, cell in enumerate(cells):
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+                index = i
+                lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+                first_line = lines[0].strip() if lines else ""
+                break
     except Exception:  # the message must not hide the original failure
         pass
     evalue = str(exc.evalue).strip().splitlines()[0] if exc.evalue else ""
