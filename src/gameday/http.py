@@ -24,6 +24,7 @@ A :class:`httpx.Response` classifies as "" (success, 2xx/3xx), "http_4xx" or "ht
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -50,6 +51,17 @@ ERROR_CLASSES: tuple[str, ...] = (
 )
 
 
+_SSL_CONTEXT: ssl.SSLContext | None = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One shared TLS context: building one per client costs tens of ms (CA bundle)."""
+    global _SSL_CONTEXT
+    if _SSL_CONTEXT is None:
+        _SSL_CONTEXT = ssl.create_default_context()
+    return _SSL_CONTEXT
+
+
 def make_timeout(total_s: float, connect_s: float | None = None) -> httpx.Timeout:
     """An explicit timeout: ``total_s`` for read/write/pool, ``connect_s`` (≤ total) to connect."""
     return httpx.Timeout(total_s, connect=min(connect_s or total_s, total_s))
@@ -68,6 +80,7 @@ def client(
         timeout=make_timeout(timeout_s),
         transport=transport,
         headers=headers,
+        verify=_ssl_context(),
         trust_env=False,  # loopback only: never route through an environment proxy
     )
 
@@ -86,6 +99,7 @@ def async_client(
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
+        verify=_ssl_context(),
         trust_env=False,
     )
 

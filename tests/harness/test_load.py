@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from gameday import metrics
+from gameday.load import LoadGenerator
+from gameday.runbook import LoadSpec
+from gameday.targets.base import StackUrls
+from gameday.truth import Truth
+
+STALL_S = 0.5
+
+
+class _Stub:
+    """A voter + orders look-alike whose answers can be stalled on purpose."""
+
+    def __init__(self) -> None:
+        self.gate_closed_at: float | None = None
+        self.gate_opened_at: float | None = None
+        self.gate = asyncio.Event()
+        self.orders: dict[str, str] = {}
+        self.app = FastAPI()
+        app = self.app
+
+        @app.get("/inventory/{product}")
+        async def read(product: str) -> JSONResponse:
+            if product == "SLOW":
+                await asyncio.sleep(0.3)
+            if product == "HANG":
+                await asyncio.sleep(5)
+            if self.gate_closed_at is not None:
+                await self.gate.wait()
+            value = 2000 if product == "LIE" else 1000
+            return JSONResponse({"success": True, "quorum_achieved": True,
+                                 "data": {"product_id": product, "available_quantity": value}})
+
+        @app.post("/orders")
+        async def order(request: Request) -> JSONResponse:
+            body = await request.json()
+            oid = str(uuid.uuid4())
+            self.orders[oid] = body["product_id"]
+            return JSONResponse({"order_id": oid, "status": "PENDING"}, status_code=201)
+
+        @app.post("/orders/{oid}/cancel")
+        async def cancel(oid: str) -> JSONResponse:
+            if self.orders.pop(oid, None) is None:
+                return JSONResponse({"error": "Order not found"}, status_code=404)
+            return JSONResponse({"order_id": oid, "status": "CANCELLED"})
+
+        @app.post("/stall")
+        async def stall() -> dict:
+            self.gate.clear()
+            self.gate_closed_at = time.time()
+
+            async def reopen() -> None:
+                await asyncio.sleep(STALL_S)
+                self.gate_opened_at = time.time()
+                self.gate.set()
+
+            asyncio.get_running_loop().create_task(reopen())
+            return {}
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[tuple[_Stub, StackUrls]]:
+    s = _Stub()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(s.app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    yield s, StackUrls((base, base, base), base, base, base)
+    server.should_exit = True
+    thread.join(timeout=5)
+    sock.close()
+
+
+def _gen(urls: StackUrls, **spec: object) -> LoadGenerator:
+    return LoadGenerator(urls, LoadSpec(**spec), seed=42)  # type: ignore[arg-type]
+
+
+def test_schedule_is_kept_and_stalled_requests_include_the_stall(stub) -> None:
+    s, urls = stub
+    gen = _gen(urls, rate=50, read_ratio=1.0, products=["PROD-001"], timeout_s=2.0)
+
+    async def scenario():
+        async def stall_soon() -> None:
+            await asyncio.sleep(0.3)
+            async with httpx.AsyncClient() as c:
+                await c.post(f"{urls.voter}/stall")
+        stall = asyncio.create_task(stall_soon())
+        records = await gen.run("stall", 1.5)
+        await stall
+        return records
+
+    records = asyncio.run(scenario())
+    df = metrics.requests_frame(records)
+    intended = df["intended_s"].sort_values().to_numpy()
+    # open loop: 75 requests exactly 20 ms apart, whatever the answers did
+    assert len(df) == 75
+    assert (abs((intended[1:] - intended[:-1]) - 0.02) < 1e-6).all()
+    closed, opened = s.gate_closed_at, s.gate_opened_at
+    assert closed is not None and opened is not None
+    during = df[(df["intended_s"] > closed + 0.01) & (df["intended_s"] < opened - 0.01)]
+    # requests kept being sent during the stall: ≈ 50/s × 0.5 s of them
+    assert len(during) >= 20
+    # no coordinated omission: each one's latency runs from its intended time past the
+    # moment the server let it go
+    assert ((during["intended_s"] + during["latency_s"]) >= opened - 0.005).all()
+    assert during["ok"].all()
+    # and the first one waited the better part of the stall
+    assert during["latency_s"].max() >= STALL_S * 0.8
+
+
+def test_slow_answers_do_not_delay_the_next_send(stub) -> None:
+    _, urls = stub
+    gen = _gen(urls, rate=40, read_ratio=1.0, products=["SLOW", "PROD-001"], timeout_s=2.0)
+    df = metrics.requests_frame(gen.run_sync("slow", 1.0))
+    slow, fast = df[df["product_id"] == "SLOW"], df[df["product_id"] == "PROD-001"]
+    assert len(slow) >= 5 and len(fast) >= 5
+    assert (slow["latency_s"] >= 0.3).all()
+    # fast reads sent while slow ones were outstanding came back without waiting for them
+    assert fast["latency_s"].median() < 0.15
+    assert len(df) == 40
+
+
+def test_a_timeout_is_a_failure_at_its_elapsed_time(stub) -> None:
+    _, urls = stub
+    gen = _gen(urls, rate=10, read_ratio=1.0, products=["HANG"], timeout_s=0.3)
+    df = metrics.requests_frame(gen.run_sync("hang", 0.3))
+    assert len(df) == 3
+    assert (df["error"] == "timeout").all() and (df["status"] == 0).all()
+    assert not df["ok"].any() and not df["quorum"].any()
+    assert (df["latency_s"] >= 0.3).all()
+    assert metrics.availability(df) == 0.0
+
+
+def test_writes_are_cancelled_so_stock_stays_put(stub) -> None:
+    s, urls = stub
+    gen = _gen(urls, rate=40, read_ratio=0.0, products=["PROD-001"], cancel_after_s=0.2)
+    df = metrics.requests_frame(gen.run_sync("writes", 0.5))
+    writes, cancels = df[df["kind"] == "write"], df[df["kind"] == "cancel"]
+    assert len(writes) == 20 and (writes["status"] == 201).all()
+    assert len(cancels) == 20 and cancels["ok"].all()
+    assert s.orders == {}  # every order was cancelled before run() returned
+    assert writes["quorum"].isna().all() and writes["wrong"].isna().all()
+
+
+def test_reads_outside_the_truth_window_are_wrong(stub) -> None:
+    _, urls = stub
+    truth = Truth({"PROD-001": 1000, "LIE": 1000})
+    gen = LoadGenerator(urls, LoadSpec(rate=40, read_ratio=1.0, products=["PROD-001", "LIE"]),
+                        seed=3, truth=truth)
+    df = metrics.requests_frame(gen.run_sync("truth", 0.5))
+    assert df["ok"].all() and df["quorum"].all()
+    assert df.loc[df["product_id"] == "LIE", "wrong"].all()
+    assert not df.loc[df["product_id"] == "PROD-001", "wrong"].any()
+    assert metrics.wrong_answers(df) == (df["product_id"] == "LIE").sum()
+
+
+def test_should_abort_stops_scheduling_and_live_stats_follow(stub) -> None:
+    _, urls = stub
+    gen = _gen(urls, rate=50, read_ratio=1.0, products=["PROD-001"])
+    calls = {"n": 0}
+
+    def should_abort() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 10
+
+    records = gen.run_sync("abort", 5.0, should_abort)
+    assert len(records) == 10
+    assert gen.counts == {"scheduled": 10, "completed": 10, "ok": 10, "failed": 0,
+                          "in_flight": 0}
+    assert gen.window_availability(60) == 1.0
+    assert gen.window_availability(60, min_samples=11) is None
+
+
+def _mock_generator(arrival: str, seed: int) -> LoadGenerator:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/orders":
+            return httpx.Response(201, json={"order_id": "o1"})
+        if request.url.path.endswith("/cancel"):
+            return httpx.Response(200, json={})
+        return httpx.Response(503, json={"quorum_achieved": False})
+
+    urls = StackUrls(("http://r1", "http://r2", "http://r3"), "http://m", "http://v", "http://o")
+    spec = LoadSpec(rate=200, read_ratio=0.5, arrival=arrival, cancel_after_s=0)  # type: ignore[arg-type]
+    return LoadGenerator(urls, spec, seed, transport=httpx.MockTransport(handler))
+
+
+def test_poisson_schedule_and_mix_are_reproducible_from_the_seed() -> None:
+    def shape(seed: int) -> list[tuple[str, str, float]]:
+        df = metrics.requests_frame(_mock_generator("poisson", seed).run_sync("p", 0.2))
+        df = df[df["kind"] != "cancel"]
+        t0 = df["intended_s"].min()
+        return [(k, p, round(t - t0, 6)) for k, p, t in
+                zip(df["kind"], df["product_id"], df["intended_s"], strict=True)]
+
+    a, b, c = shape(7), shape(7), shape(8)
+    assert a == b and a != c
+    gaps = {round(y[2] - x[2], 6) for x, y in zip(a, a[1:], strict=False)}
+    assert len(gaps) > 3  # exponential gaps, not a fixed period
+
+
+def test_a_503_without_quorum_is_recorded_as_a_failed_read() -> None:
+    df = metrics.requests_frame(_mock_generator("uniform", 1).run_sync("q", 0.05))
+    reads = df[df["kind"] == "read"]
+    assert len(reads) >= 1
+    assert (reads["status"] == 503).all() and (reads["error"] == "http_5xx").all()
+    assert not reads["quorum"].any() and not reads["ok"].any()
