@@ -57,7 +57,7 @@ def sample_verdict() -> dict[str, Any]:
         "run_id": "20261122T073000Z-standard",
         "runbook": "standard",
         "passed": False,
-        "score": 0.75,
+        "score": 75.0,
         "status": "completed",
         "duration_s": 96.4,
         "failing_checks": [

@@ -33,7 +33,7 @@ def test_console_prints_the_same_summary_readably(capsys, run, phase, abort_info
         "availability: 0.9987 (target >= 0.999)",
         "GameDay ABORTED",
         "• restart replica 2",
-        "Score: 75 %",
+        "Score: 75/100",
         "Report: reports/20261122T073000Z-standard/report.html",
     ):
         assert expected in out

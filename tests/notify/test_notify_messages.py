@@ -79,7 +79,7 @@ def test_verdict_message_gives_score_verdict_duration_and_report_path():
     text = _all_text(message.blocks)
     for expected in (
         "FAILED",
-        "75 %",
+        "75/100",
         "1 min 36 s",
         "reports/20261122T073000Z-standard/report.html",
     ):
@@ -148,3 +148,58 @@ def test_bullet_list_drops_whole_lines_and_counts_them():
     text = bullet_list("*T*", [f"line {i}" for i in range(1000)], limit=100)
     assert len(text) <= 100 and text.endswith("more") and "line 0" in text
     assert all(not line.startswith("line") or line[5:].isdigit() for line in text.splitlines())
+
+
+def test_messages_read_the_shapes_the_flow_passes():
+    """flows/gameday.py and gameday.engine pass these keys (see their notifier calls)."""
+    start = start_message(
+        {
+            "run_id": "r1",
+            "name": "smoke",
+            "description": "d",
+            "target": "local",
+            "seed": 1,
+            "phases": [{"name": "crash", "fault": "crash"}, {"name": "recovery", "fault": None}],
+            "started_by": "gameday flow",
+        }
+    )
+    text = _all_text(start.blocks)
+    assert "GameDay started: smoke" in text and "*crash*: crash" in text and "no fault" in text
+
+    abort = abort_message(
+        {
+            "reason": "availability fell",
+            "phase": "crash",
+            "run_id": "r1",
+            "rolled_back": {"restarted": ["2"], "cleared": ["1", "2", "3"], "clear_error": None},
+        }
+    )
+    text = _all_text(abort.blocks)
+    assert "• restarted: 2" in text and "• cleared: 1, 2, 3" in text and "clear_error" not in text
+
+    verdict = verdict_message(
+        {
+            "passed": True,
+            "score": 96.5,
+            "failing_checks": [],
+            "status": "completed",
+            "run_id": "r1",
+            "run_dir": "reports/r1",
+            "report": "reports/r1/report.html",
+            "journal": "reports/r1/journal.json",
+            "name": "smoke",
+            "duration_s": 21.3,
+        }
+    )
+    text = _all_text(verdict.blocks)
+    for expected in (
+        "GameDay passed: smoke",
+        "96/100",
+        "21.30 s",
+        "reports/r1/report.html",
+        "reports/r1/journal.json",
+    ):
+        assert expected in text
+    assert "report: reports/r1/report.html" in verdict.text
+    failed = verdict_message({"passed": False, "report": None, "report_error": "cell 3 failed"})
+    assert "not written: cell 3 failed" in _all_text(failed.blocks)

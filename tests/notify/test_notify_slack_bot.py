@@ -67,7 +67,7 @@ def test_messages_carry_the_phase_figures_verdict_and_report_path(
     assert "99.87 %" in crash and "0.61 s" in crash and "availability" in crash
     assert "latency" in latency and "passed" in latency
     assert "ABORTED" in abort and "restart replica 2" in abort
-    assert "FAILED" in verdict and "75 %" in verdict
+    assert "FAILED" in verdict and "75/100" in verdict
     assert "reports/20261122T073000Z-standard/report.html" in verdict
 
 

@@ -11,9 +11,11 @@ missing figure shows as "–". What each builder reads:
   target, value, passed}]}``; the metric keys may also sit at the top level, and
   ``failing_checks`` may replace ``checks``.
 - ``abort_message(info)``: ``reason, phase, at`` and what was rolled back:
-  ``rolled_back`` (strings or dicts) or journal ``rollbacks`` entries.
-- ``verdict_message(summary)``: ``passed, score, failing_checks, report_url,
-  report_path, duration_s`` (or ``duration``), ``run_id, runbook, status``.
+  ``rolled_back`` (a list of strings or dicts, or a dict such as ``{"restarted":
+  ["2"], "cleared": [...]}``) or journal ``rollbacks`` entries.
+- ``verdict_message(summary)``: ``passed, score`` (0–100), ``failing_checks,
+  report_url`` or ``report_path`` or ``report`` (the HTML), ``journal, report_error,
+  duration_s`` (or ``duration``), ``run_id, runbook`` (or ``name``), ``status``.
 """
 
 from __future__ import annotations
@@ -143,11 +145,12 @@ def verdict_message(summary: Mapping[str, Any]) -> Message:
     failing = _failing_checks(summary)
     if failing:
         blocks.append(section(bullet_list("*Failing checks*", failing)))
-    where = _report_link(summary)
-    blocks.append(section(f"*Report:* {where}"))
+    blocks.append(section(f"*Report:* {_report_link(summary)}"))
+    if summary.get("journal"):
+        blocks.append(section(f"*Journal:* `{esc(truncate(str(summary['journal']), 1000))}`"))
     if summary.get("run_id"):
         blocks.append(context(f"Run `{esc(summary['run_id'])}`"))
-    plain_where = summary.get("report_url") or summary.get("report_path") or "no report"
+    plain_where = _report_location(summary) or "no report"
     text = f"GameDay {word}: {name}, score {_score(summary.get('score'))}, report: {plain_where}"
     return _message(text, blocks)
 
@@ -229,10 +232,9 @@ def _percent(value: Any) -> str:
 
 
 def _score(value: Any) -> str:
+    """The resilience score, which lies in [0, 100] (``metrics.resilience_score``)."""
     n = _number(value)
-    if n is None:
-        return esc(_or_none(value))
-    return f"{n * 100:.0f} %" if n <= 1 else f"{n:g}"
+    return esc(_or_none(value)) if n is None else f"{n:.0f}/100"
 
 
 def _check_line(check: Any) -> str:
@@ -255,8 +257,15 @@ def _failing_checks(data: Mapping[str, Any]) -> list[str]:
 
 
 def _rolled_back(info: Mapping[str, Any]) -> list[str]:
+    rolled = info.get("rolled_back")
+    if isinstance(rolled, Mapping):  # {"restarted": ["2"], "cleared": [...], ...}
+        return [
+            truncate(f"• {esc(key)}: {esc(_join(value))}", _LINE_MAX)
+            for key, value in rolled.items()
+            if value not in (None, "", [], {})
+        ]
     lines = []
-    for item in _list(info.get("rolled_back")) or _list(info.get("rollbacks")):
+    for item in _list(rolled) or _list(info.get("rollbacks")):
         if isinstance(item, Mapping):
             activity = _map(item.get("activity"))
             name = item.get("name") or activity.get("name") or "rollback"
@@ -268,10 +277,28 @@ def _rolled_back(info: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _join(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+def _report_location(summary: Mapping[str, Any]) -> str | None:
+    for key in ("report_url", "report_path", "report"):
+        if summary.get(key):
+            return str(summary[key])
+    return None
+
+
 def _report_link(summary: Mapping[str, Any]) -> str:
-    url, path = summary.get("report_url"), summary.get("report_path")
+    url = summary.get("report_url")
+    path = summary.get("report_path") or summary.get("report")
     if url and str(url).startswith(("http://", "https://")) and len(str(url)) < 1000:
         return f"<{esc(url)}|{esc(truncate(str(path or url), _LINE_MAX))}>"
     if path or url:
         return f"`{esc(truncate(str(path or url), 1000))}`"
+    if summary.get("report_error"):
+        return f"not written: {esc(truncate(str(summary['report_error']), _PROSE_MAX))}"
     return "not written"
