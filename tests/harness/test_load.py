@@ -38,7 +38,7 @@ class _Stub:
             if product == "SLOW":
                 await asyncio.sleep(0.3)
             if product == "HANG":
-                await asyncio.sleep(5)
+                await asyncio.sleep(1.0)
             if self.gate_closed_at is not None:
                 await self.gate.wait()
             value = 2000 if product == "LIE" else 1000
