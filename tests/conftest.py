@@ -104,7 +104,9 @@ def local_stack() -> Iterator[LocalStack]:
 
     base = int(os.environ.get("GAMEDAY_TEST_BASE_PORT") or free_base_port())
     settings = get_settings(base_port=base, chaos_token=TEST_CHAOS_TOKEN)
-    target = LocalTarget(settings)
+    keep = os.environ.get("GAMEDAY_TEST_KEEP_STACK") == "1"
+    # owned by this session: a killed pytest takes its stack with it
+    target = LocalTarget(settings, owner_pid=None if keep else os.getpid())
     try:
         target.start(timeout_s=90)
     except BaseException:
@@ -115,7 +117,7 @@ def local_stack() -> Iterator[LocalStack]:
     try:
         yield stack
     finally:
-        if os.environ.get("GAMEDAY_TEST_KEEP_STACK") != "1":
+        if not keep:
             target.stop()
             shutil.rmtree(target.dir / "pgdata", ignore_errors=True)
 

@@ -299,3 +299,24 @@ def test_cli_up_status_down(
         assert main(["stack", "down", "--base-port", port]) == 0
     assert main(["stack", "status", "--base-port", port]) == 1
     assert "stopped" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_stack_stops_itself_when_its_owner_process_is_gone(
+    tmp_path: Path, free_base_port: Callable[[], int]
+) -> None:
+    import subprocess
+
+    owner = subprocess.Popen(["sleep", "120"])
+    settings = get_settings(base_port=free_base_port(), state_dir=tmp_path / "state")
+    target = LocalTarget(settings, owner_pid=owner.pid)
+    try:
+        target.start(timeout_s=90)
+        processes = stack_processes(target)
+        owner.kill()
+        owner.wait()
+        wait_until(lambda: all(gone(pid) for pid in processes), 20,
+                   "the stack to stop after its owner died")
+    finally:
+        owner.kill()
+        target.stop()

@@ -13,6 +13,9 @@ Restart policy: a process that exits by itself is restarted by the supervisor af
 the stack recovers from on its own; ``kill_replica(id, hold=True)`` keeps the replica
 down until ``restart_replica``.
 
+``owner_pid`` ties the stack's life to a process (a test session): the supervisor stops
+the stack when that process is gone, so a killed test run leaves nothing behind.
+
 Every data start is fresh (Postgres data wiped, the broker keeps topics in memory)
 unless ``keep_data=True``: a GameDay starts from the default stock. Nothing is printed;
 progress goes to an optional ``progress`` callback.
@@ -67,10 +70,12 @@ class LocalTarget(Target):
         settings: Settings,
         *,
         keep_data: bool = False,
+        owner_pid: int | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.keep_data = keep_data
+        self.owner_pid = owner_pid
         self.progress = progress or (lambda _msg: None)
         self.ports = StackPorts(settings.base_port)
         self.dir = stack_dir(settings.state_dir, settings.base_port)
@@ -167,6 +172,9 @@ class LocalTarget(Target):
             f.unlink()  # fresh logs for each start
         spec = build_spec(base_port=self.ports.base, directory=self.dir,
                           chaos_token=self._token(), keep_data=self.keep_data)
+        if self.owner_pid is not None:
+            spec["owner"] = {"pid": self.owner_pid,
+                             "create_time": psutil.Process(self.owner_pid).create_time()}
         write_json(self.dir / "spec.json", spec, mode=0o600)
         env = dict(os.environ)
         env[STACK_TAG_ENV] = str(self.dir)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 from pathlib import Path
 from typing import Any
@@ -60,31 +59,33 @@ def http_health(base_url: str) -> tuple[bool, str]:
 
 
 def sweep(directory: Path, state: dict[str, Any]) -> None:
-    """SIGKILL every process of the stack in ``directory``: recorded groups, then the tag.
+    """SIGKILL every process of the stack in ``directory``, with all its descendants.
 
     Every process the stack starts carries ``GAMEDAY_STACK_DIR=<directory>`` in its
-    environment (children inherit it), so this finds them even when the supervisor died
-    and its state file is stale.
+    environment, so this finds them even when the supervisor died and its state file is
+    stale. Postgres' own children overwrite their environment (process titles) and leave
+    the postmaster's process group, so the whole tree is collected before anything dies.
     """
     tag = str(directory)
     me = os.getpid()
-    pids = [state.get("supervisor_pid")] + [
-        s.get("pid") for s in state.get("services", {}).values()]
-    for pid in pids:  # a group leader's whole group, if the pid is still ours
+    roots: dict[int, psutil.Process] = {}
+    for pid in [state.get("supervisor_pid")] + [
+            s.get("pid") for s in state.get("services", {}).values()]:
         if isinstance(pid, int) and pid != me and tagged(pid, tag):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-    victims: list[psutil.Process] = []
+            with contextlib.suppress(psutil.Error):
+                roots[pid] = psutil.Process(pid)
     for proc in psutil.process_iter():
-        if proc.pid == me:
-            continue
         with contextlib.suppress(psutil.Error):
-            if proc.environ().get(STACK_TAG_ENV) == tag:
-                victims.append(proc)
-    for proc in victims:
+            if proc.pid != me and proc.environ().get(STACK_TAG_ENV) == tag:
+                roots[proc.pid] = proc
+    victims = dict(roots)
+    for proc in roots.values():
+        with contextlib.suppress(psutil.Error):
+            victims.update({c.pid: c for c in proc.children(recursive=True) if c.pid != me})
+    for proc in victims.values():
         with contextlib.suppress(psutil.Error):
             proc.kill()
-    psutil.wait_procs(victims, timeout=5)
+    psutil.wait_procs(list(victims.values()), timeout=5)
     with contextlib.suppress(OSError):
         (directory / "pgdata" / "postmaster.pid").unlink()
     if state:

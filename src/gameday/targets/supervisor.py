@@ -10,7 +10,8 @@ itself (a crash fault, a SIGKILL from ``kill_replica``) is started again after
 ``restart_delay_s`` (0.5 s), doubling up to 8 s while it keeps dying within 2 s of its
 start. A process put on *hold* through a control file stays down until told to start.
 
-Control: the driver drops ``DIR/control/<any>.json`` files ``{"op": "start"|"hold",
+When the spec names an owner process (a test session), the stack stops once that process
+is gone. Control: the driver drops ``DIR/control/<any>.json`` files ``{"op": "start"|"hold",
 "service": name}``; they are read every 100 ms. SIGTERM/SIGINT stop the stack: SIGTERM
 to every service's process group, SIGKILL after a timeout, ``pg_ctl stop -m fast`` for
 Postgres; then the supervisor exits. ``DIR/state.json`` says what runs now.
@@ -30,6 +31,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from gameday.targets import postgres
 from gameday.targets.localplan import HOST, SECRET_ENV, STACK_TAG_ENV, read_json, write_json
@@ -219,9 +222,13 @@ class Supervisor:
         self._terminate([pg], 2.0)
 
     def _terminate(self, children: list[_Child], timeout_s: float) -> None:
+        # descendants first noted: postgres' children leave the postmaster's group
+        descendants: list[psutil.Process] = []
         for child in children:
             child.held = True
             if child.proc is not None:
+                with contextlib.suppress(psutil.Error):
+                    descendants += psutil.Process(child.proc.pid).children(recursive=True)
                 _signal_group(child.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         for child in children:
@@ -237,6 +244,10 @@ class Supervisor:
             _signal_group(child.proc.pid, signal.SIGKILL)
             child.last_exit = child.proc.returncode
             child.proc = None
+        for proc in descendants:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(descendants, timeout=2)
         self.write_state()
 
     def run(self) -> int:
@@ -251,8 +262,14 @@ class Supervisor:
             if not self.stopping:
                 self.phase = "running"
                 self.write_state()
+            next_owner_check = 0.0
             while not self.stopping:
                 self.tick()
+                if time.monotonic() > next_owner_check:
+                    next_owner_check = time.monotonic() + 1.0
+                    if not self._owner_alive():
+                        log.info("the owner process is gone: stopping the stack")
+                        break
                 time.sleep(_TICK_S)
         except Exception as exc:  # noqa: BLE001 - reported through state.json and the log
             log.exception("the stack failed")
@@ -268,6 +285,17 @@ class Supervisor:
             self.write_state()
             log.info("supervisor exits")
         return code
+
+    def _owner_alive(self) -> bool:
+        owner = self.spec.get("owner")
+        if not owner:
+            return True
+        try:
+            proc = psutil.Process(owner["pid"])
+            return (abs(proc.create_time() - owner["create_time"]) < 0.01
+                    and proc.status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("signal %s: stopping the stack", signum)
