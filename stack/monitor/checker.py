@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,8 @@ FAILURES_TO_OFF = 3
 SUCCESSES_TO_ON = 5
 REPORT_REASONS = ("incorrect_response", "error", "timeout")
 INCORRECT_REPORTED = "incorrect_response reported by voter"
+#: When the monitor re-reads a reported replica before marking it OFF.
+CONFIRM_DELAYS_S = (0.0, 0.1, 0.15)
 
 
 @dataclass
@@ -123,25 +126,30 @@ class Monitor:
         except (httpx.HTTPError, ValueError, KeyError):
             return None
 
-    async def _disagrees(self, state: InstanceState, product_id: str) -> str | None:
-        """None when ``state``'s stock of ``product_id`` equals a majority's, else why not."""
+    async def _verdict(self, state: InstanceState, product_id: str) -> str:
+        """Compare ``state``'s stock of ``product_id`` with every replica's at once:
+        "agrees" (it holds a majority's value), "outlier" (a majority holds another value)
+        or "unknown" (no answer from it, or no majority: replicas in flux under writes)."""
         values = await asyncio.gather(
             *(self._stock(s.url, product_id) for s in self.instances.values())
         )
         by_id = dict(zip(self.instances, values, strict=True))
         mine = by_id[state.instance_id]
         if mine is None:
-            return "incorrect_response check: no answer"
-        agreeing = sum(1 for v in by_id.values() if v == mine)
-        if agreeing * 2 > len(by_id):
-            return None
-        return f"incorrect_response check: {product_id} {mine} differs from the majority"
+            return "unknown"
+        counts = Counter(v for v in by_id.values() if v is not None)
+        value, count = counts.most_common(1)[0]
+        if count * 2 <= len(by_id):
+            return "unknown"
+        return "agrees" if value == mine else "outlier"
 
     async def _check(self, state: InstanceState) -> None:
         problem = await self._health(state)
         product_id = state.suspect_product
         if problem is None and product_id is not None:
-            problem = await self._disagrees(state, product_id)
+            verdict = await self._verdict(state, product_id)
+            if verdict != "agrees":
+                problem = f"incorrect_response check of {product_id}: {verdict}"
         await self.record(state.instance_id, problem)
 
     async def record(self, instance_id: str, problem: str | None) -> None:
@@ -154,9 +162,10 @@ class Monitor:
                 state.consecutive_failures = 0
                 state.consecutive_successes += 1
                 if state.status == "OFF" and state.consecutive_successes >= SUCCESSES_TO_ON:
-                    state.status, state.suspect_product = "ON", None
+                    # Stored first: whoever reads ON from /status finds the audit resolved.
                     reason = f"{SUCCESSES_TO_ON} consecutive successful checks"
                     await self.store.mark_on(instance_id, now, reason)
+                    state.status, state.suspect_product = "ON", None
                     log.info("%s ON", self.key(instance_id))
                 return
             state.consecutive_successes = 0
@@ -164,10 +173,10 @@ class Monitor:
             if state.consecutive_failures == 1:
                 state.first_failure_at, state.failure_type = now, problem
             if state.status == "ON" and state.consecutive_failures >= FAILURES_TO_OFF:
-                state.status = "OFF"
                 await self.store.mark_off(
                     instance_id, now, state.failure_type or problem, state.first_failure_at or now
                 )
+                state.status = "OFF"
                 log.info("%s OFF: %s", self.key(instance_id), state.failure_type)
 
     def report(self, instance_id: str, reason: str, product_id: str | None) -> None:
@@ -189,23 +198,21 @@ class Monitor:
         task.add_done_callback(self._background.discard)
 
     async def _confirm_incorrect(self, instance_id: str, product_id: str) -> None:
-        """Mark OFF at once if the replica still disagrees (twice, 50 ms apart): a replica
-        one event behind under writes is not wrong."""
+        """Mark OFF if the replica is still the outlier on every one of a few quick reads:
+        a replica one event behind the others under writes catches up within them."""
         state = self.instances[instance_id]
         try:
-            for attempt in range(2):
-                if attempt:
-                    await asyncio.sleep(0.05)
-                if await self._disagrees(state, product_id) is None:
+            for delay in CONFIRM_DELAYS_S:
+                await asyncio.sleep(delay)
+                if await self._verdict(state, product_id) != "outlier":
                     return
             async with self._locks[instance_id]:
                 state.suspect_product = product_id
                 state.consecutive_successes = 0
                 if state.status == "ON":
                     now = utcnow()
-                    state.status = "OFF"
-                    state.failure_type = INCORRECT_REPORTED
                     await self.store.mark_off(instance_id, now, INCORRECT_REPORTED, now)
+                    state.status, state.failure_type = "OFF", INCORRECT_REPORTED
                     log.info("%s OFF: %s", self.key(instance_id), INCORRECT_REPORTED)
         finally:
             self._confirming.discard(instance_id)
