@@ -8,6 +8,7 @@ ports, labelled like Compose labels the stack's containers.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker import errors as docker_errors
 
 from gameday.config import get_settings
 from gameday.errors import StackNotRunning, TargetError
@@ -103,10 +105,14 @@ def test_stack_services_share_one_image_built_from_stack(compose_config: dict[st
     services = compose_config["services"]
     images = {services[s]["image"] for s in STACK_SERVICES}
     assert images == {"gameday-stack:latest"}
+    # inventory-1 builds the image once; the others run it and never pull it.
+    build = services["inventory-1"]["build"]
+    assert Path(build["context"]) == REPO
+    assert build["dockerfile"] == "stack/Dockerfile"
     for name in STACK_SERVICES:
-        build = services[name]["build"]
-        assert Path(build["context"]) == REPO
-        assert build["dockerfile"] == "stack/Dockerfile"
+        if name != "inventory-1":
+            assert "build" not in services[name], name
+            assert services[name]["pull_policy"] == "never", name
         module = name.split("-")[0]
         assert services[name]["command"] == ["python", "-m", f"stack.{module}"]
     assert services["postgres"]["image"].startswith("postgres:")
@@ -272,7 +278,7 @@ def _remove_project(client: Any, project: str) -> None:
         c.remove(force=True)
 
 
-def _wait_healthy(target: ComposeTarget, timeout_s: float = 30.0) -> None:
+def _wait_healthy(target: ComposeTarget, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not target.status().healthy:
         assert time.monotonic() < deadline, target.status()
@@ -348,11 +354,11 @@ def test_restart_replica_brings_it_back_healthy_and_answering(labelled_stack: An
     target, ports = labelled_stack
     target.kill_replica("3")
     assert not _answers(ports["inventory-3"])
-    target.restart_replica("3", timeout_s=30)
+    target.restart_replica("3", timeout_s=60)
     by_name = {s.name: s for s in target.status().services}
     assert by_name["inventory-3"].running and by_name["inventory-3"].healthy
     assert _answers(ports["inventory-3"])
-    target.restart_replica("3", timeout_s=30)  # idempotent on a healthy replica
+    target.restart_replica("3", timeout_s=60)  # idempotent on a healthy replica
     assert target.status().healthy
 
 
@@ -371,11 +377,14 @@ def test_a_replica_without_a_container_is_stack_not_running(docker_client: Any) 
 
 
 def _test_compose_file(image: str, ports: dict[str, int]) -> str:
+    # Like docker-compose.yml: one image, built from ./stack by inventory-1, run by all.
     lines = ["services:"]
     for service, port in ports.items():
+        build = "build: {context: ./stack}" if service == "inventory-1" else "pull_policy: never"
         lines += [
             f"  {service}:",
             f"    image: {image}",
+            f"    {build}",
             "    network_mode: host",
             f"    command: {json.dumps(_httpd(port))}",
             "    restart: unless-stopped",
@@ -399,17 +408,21 @@ def test_start_and_stop_run_docker_compose(
     project = f"gdtest-{uuid.uuid4().hex[:8]}"
     ports = dict(zip(SERVICES, engine.free_ports(len(SERVICES)), strict=True))
     compose_file = tmp_path / "docker-compose.yml"
-    compose_file.write_text(_test_compose_file(busybox, ports))
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "Dockerfile").write_text(f"FROM {busybox}\nLABEL gameday.test=1\n")
+    image = f"{project}-stack:latest"
+    compose_file.write_text(_test_compose_file(image, ports))
     target = ComposeTarget(
         get_settings(compose_project=project, compose_file=compose_file), docker_timeout_s=20
     )
     try:
-        status = target.start(timeout_s=60)
+        status = target.start(timeout_s=120)
         assert status.healthy, status
-        assert target.start(timeout_s=60).healthy  # idempotent
+        assert docker_client.images.get(image).labels.get("gameday.test") == "1"
+        assert target.start(timeout_s=120).healthy  # idempotent
         target.kill_replica("1")
         assert not _answers(ports["inventory-1"])
-        target.restart_replica("1", timeout_s=30)
+        target.restart_replica("1", timeout_s=60)
         assert _answers(ports["inventory-1"])
         target.stop(timeout_s=30)
         assert all(s.detail == "no container" for s in target.status().services)
@@ -417,6 +430,8 @@ def test_start_and_stop_run_docker_compose(
         target.stop(timeout_s=30)  # idempotent
     finally:
         _remove_project(docker_client, project)
+        with contextlib.suppress(docker_errors.ImageNotFound):
+            docker_client.images.remove(image)
 
 
 @pytest.mark.docker
@@ -439,6 +454,6 @@ def test_a_failing_compose_up_is_a_target_error_with_composes_words(
         with pytest.raises(TargetError, match="failed with exit code") as err:
             target.start(timeout_s=20)
         assert "gameday-test-missing" in str(err.value)
-        assert f"-p {project} up -d --wait" in str(err.value)
+        assert f"-p {project} up -d --build" in str(err.value)
     finally:
         _remove_project(docker_client, project)

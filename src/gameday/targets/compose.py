@@ -262,7 +262,11 @@ class ComposeTarget(Target):
     def start(self, *, timeout_s: float = 60.0) -> StackStatus:
         self.client()  # a clear error when Docker is not reachable
         wait = max(1, int(timeout_s))
-        self._compose(["up", "-d", "--wait", "--wait-timeout", str(wait)], timeout_s + 30)
+        # --build: a changed stack/ is rebuilt (cached layers make it quick when unchanged).
+        self._compose(
+            ["up", "-d", "--build", "--remove-orphans", "--wait", "--wait-timeout", str(wait)],
+            timeout_s + 30,
+        )
         return self.status()
 
     def stop(self, *, timeout_s: float = 30.0) -> None:
