@@ -8,7 +8,8 @@ and stops it at the end of the session. Knobs for a quicker edit-test loop:
 - ``GAMEDAY_TEST_KEEP_STACK=1``: leave the stack running at the end (the next session
   with the same base port reuses it, with whatever data it holds).
 
-Logs of the test stack: ``.gameday/stack-<base port>/logs/``.
+Logs of the test stack: ``.gameday/test-stacks/stack-<base port>/logs/`` (its Postgres
+data is removed at the end of the session).
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def local_stack() -> Iterator[LocalStack]:
     from gameday.targets.local import LocalTarget
 
     base = int(os.environ.get("GAMEDAY_TEST_BASE_PORT") or free_base_port())
-    settings = get_settings(base_port=base, chaos_token=TEST_CHAOS_TOKEN)
+    settings = get_settings(base_port=base, chaos_token=TEST_CHAOS_TOKEN,
+                            state_dir=_REPO / ".gameday" / "test-stacks")
     keep = os.environ.get("GAMEDAY_TEST_KEEP_STACK") == "1"
     # owned by this session: a killed pytest takes its stack with it
     target = LocalTarget(settings, owner_pid=None if keep else os.getpid())
