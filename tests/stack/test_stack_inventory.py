@@ -100,14 +100,21 @@ def test_intermittent_fault_fails_health_with_down(http, stack):
     assert http.get(f"{stack.urls.replica('2')}/inventory/PROD-001").status_code == 500
 
 
-def test_latency_fault_delays_hooked_requests(http, stack):
-    inject(http, stack, "3", type="latency", latency_ms=400, ttl_s=30, seed=3)
+def test_latency_fault_delays_hooked_requests_only(http, stack):
+    inject(http, stack, "3", type="latency", latency_ms=1000, ttl_s=30, seed=3)
     start = time.monotonic()
     assert http.get(f"{stack.urls.replica('3')}/inventory/PROD-001").status_code == 200
-    assert time.monotonic() - start >= 0.8 * 0.4
+    assert time.monotonic() - start >= 0.8
     start = time.monotonic()
     http.get(f"{stack.urls.replica('3')}/inject-failure")  # not a hooked route
-    assert time.monotonic() - start < 0.3
+    assert time.monotonic() - start < 0.6
+
+
+def test_fault_without_ttl_gets_the_default_ttl(http, stack):
+    answer = inject(http, stack, "2", type="latency", latency_ms=1).json()
+    assert answer["ttl_s"] == 300  # FAULT_DEFAULT_TTL_S's default
+    state = http.get(f"{stack.urls.replica('2')}/inject-failure").json()
+    assert state["fault"]["ttl_s"] == 300
 
 
 def test_incorrect_response_skews_only_that_product_on_that_route(http, stack):
