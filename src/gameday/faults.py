@@ -123,6 +123,7 @@ class FaultClient:
         """Clear ``replica``, then set ``fault`` on it with ``ttl_s`` (default: the fault's
         own, else ``default_ttl_s``). Returns the replica's answer. Raises FaultControlError.
         """
+        ftype: str
         if isinstance(fault, Fault):
             ftype, params, own_ttl = fault.type, fault.params(), fault.ttl_s
         else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -56,11 +56,11 @@ class Fault(_Model):
 
     type: FaultType
     replica: Literal["1", "2", "3"]
-    latency_ms: float = Field(1000.0, ge=0, le=60_000)
-    probability: float = Field(0.5, ge=0, le=1)
+    latency_ms: Annotated[float, Field(ge=0, le=60_000)] = 1000.0
+    probability: Annotated[float, Field(ge=0, le=1)] = 0.5
     product_id: str = "PROD-001"
     #: Time-to-live sent with the fault; None → ``safety.fault_ttl_s``.
-    ttl_s: float | None = Field(None, gt=0)
+    ttl_s: Annotated[float | None, Field(gt=0)] = None
 
     @field_validator("replica", mode="before")
     @classmethod
@@ -86,7 +86,7 @@ class Recovery(_Model):
     """How a phase's fault is rolled back, and how long to wait for the replica to be ON."""
 
     action: Literal["clear", "restart", "none"] = "clear"
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
 class Phase(_Model):
@@ -94,7 +94,7 @@ class Phase(_Model):
     description: str = ""
     fault: Fault | None = None
     duration_s: float = Field(gt=0, le=3600)
-    recovery: Recovery = Field(default_factory=Recovery)
+    recovery: Recovery = Field(default_factory=lambda: Recovery())
 
     @model_validator(mode="before")
     @classmethod
@@ -124,45 +124,45 @@ class LoadSpec(_Model):
     """
 
     rate: float = Field(gt=0, le=5000)
-    read_ratio: float = Field(0.8, ge=0, le=1)
+    read_ratio: Annotated[float, Field(ge=0, le=1)] = 0.8
     products: list[str] = Field(default_factory=lambda: list(DEFAULT_PRODUCTS), min_length=1)
-    timeout_s: float = Field(1.0, gt=0, le=60)
-    cancel_after_s: float = Field(1.0, ge=0, le=60)
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    cancel_after_s: Annotated[float, Field(ge=0, le=60)] = 1.0
     #: "uniform": every 1/rate s; "poisson": exponential gaps drawn from the runbook seed.
     arrival: Literal["uniform", "poisson"] = "uniform"
 
 
-def _default_ttd() -> dict[str, float]:
+def _default_ttd() -> dict[FaultType, float]:
     return {"crash": 0.8, "latency": 1.0, "intermittent": 1.0, "incorrect_response": 0.5}
 
 
 class SloSpec(_Model):
     """Service-level targets checked per phase (see :func:`gameday.metrics.evaluate`)."""
 
-    availability: float = Field(0.999, ge=0, le=1)
+    availability: Annotated[float, Field(ge=0, le=1)] = 0.999
     #: p95 of a fault phase ≤ ratio × baseline p95 (or ≤ latency_p95_min_ms, the larger).
-    latency_p95_ratio: float = Field(1.5, gt=0)
+    latency_p95_ratio: Annotated[float, Field(gt=0)] = 1.5
     #: Absolute floor of the p95 target, for baselines of a few ms where noise dominates.
-    latency_p95_min_ms: float = Field(0.0, ge=0)
-    latency_p99_ms: float | None = Field(None, gt=0)
+    latency_p95_min_ms: Annotated[float, Field(ge=0)] = 0.0
+    latency_p99_ms: Annotated[float | None, Field(gt=0)] = None
     ttd_s: dict[FaultType, float] = Field(default_factory=_default_ttd)
-    ttr_s: float = Field(5.0, gt=0)
-    quorum_rate: float = Field(0.99, ge=0, le=1)
-    wrong_answers: int = Field(0, ge=0)
+    ttr_s: Annotated[float, Field(gt=0)] = 5.0
+    quorum_rate: Annotated[float, Field(ge=0, le=1)] = 0.99
+    wrong_answers: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("ttd_s", mode="after")
     @classmethod
-    def _fill_ttd(cls, v: dict[str, float]) -> dict[str, float]:
+    def _fill_ttd(cls, v: dict[FaultType, float]) -> dict[FaultType, float]:
         return {**_default_ttd(), **v}
 
 
 class SafetySpec(_Model):
-    max_faulted_replicas: int = Field(1, ge=0, le=3)
-    abort_availability_floor: float = Field(0.9, ge=0, le=1)
-    abort_window_s: float = Field(5.0, gt=0)
+    max_faulted_replicas: Annotated[int, Field(ge=0, le=3)] = 1
+    abort_availability_floor: Annotated[float, Field(ge=0, le=1)] = 0.9
+    abort_window_s: Annotated[float, Field(gt=0)] = 5.0
     #: Requests the window must hold before the floor can abort (one early failure can't).
-    abort_min_samples: int = Field(20, ge=1)
-    fault_ttl_s: float = Field(60.0, gt=0)
+    abort_min_samples: Annotated[int, Field(ge=1)] = 20
+    fault_ttl_s: Annotated[float, Field(gt=0)] = 60.0
 
 
 class Runbook(_Model):
@@ -171,8 +171,8 @@ class Runbook(_Model):
     target: Literal["local", "compose"] = "local"
     seed: int = 0
     load: LoadSpec
-    slo: SloSpec = Field(default_factory=SloSpec)
-    safety: SafetySpec = Field(default_factory=SafetySpec)
+    slo: SloSpec = Field(default_factory=lambda: SloSpec())
+    safety: SafetySpec = Field(default_factory=lambda: SafetySpec())
     phases: list[Phase] = Field(min_length=1)
 
     @model_validator(mode="after")
