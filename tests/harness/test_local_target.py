@@ -165,6 +165,15 @@ def test_start_again_with_the_same_settings_keeps_the_running_stack(
     assert {s.name: s.pid for s in again.services} == before
 
 
+def test_start_with_other_settings_refuses_to_touch_the_running_stack(
+    local_stack: LocalStack,
+) -> None:
+    other = local_stack.settings.model_copy(update={"chaos_token": None})
+    with pytest.raises(TargetError, match=r"\(chaos_token differ\).*gameday stack down"):
+        LocalTarget(other).start(timeout_s=5)
+    assert local_stack.target.status().healthy
+
+
 def test_the_replicas_get_the_chaos_token(clean_faults: LocalStack) -> None:
     url = f"{clean_faults.urls.replica('1')}/inject-failure"
     assert httpx.post(url, json={"type": "clear"}, timeout=2).status_code == 401

@@ -129,9 +129,15 @@ class LocalTarget(Target):
             same = running and (state or {}).get("fingerprint") == fingerprint(
                 self.settings.base_port, self._token())
             if running and not same:
-                self.progress("a stack with other settings runs here; stopping it")
-                self._stop_unlocked()
-            elif not running:
+                wanted = fingerprint(self.settings.base_port, self._token())
+                found = (state or {}).get("fingerprint") or {}
+                differ = ", ".join(k.replace("_sha256", "") for k in sorted(wanted)
+                                   if wanted.get(k) != found.get(k))
+                raise TargetError(
+                    f"a local stack with other settings ({differ} differ) already runs at "
+                    f"base port {self.ports.base}; stop it first with "
+                    f"`gameday stack down --base-port {self.ports.base}`")
+            if not running:
                 self._sweep()  # whatever a dead supervisor left behind
             if not same:
                 self._check_ports_free()
