@@ -17,7 +17,8 @@ Definitions:
 - **TTD** = first OFF transition of the faulted replica at or after injection − injection.
 - **TTR** = first ON transition of the replica at or after rollback − rollback;
   **outage** = that ON − injection. None when the transition never came.
-- **achieved rate** = scheduled requests (reads + writes, not cancels) / phase duration.
+- **achieved rate** = scheduled requests (reads + writes, not cancels) actually sent within
+  the load window / its length (see :func:`achieved_rate`).
 
 Every function returns plain floats/ints/None (never NaN) so results dump to JSON as is.
 """
@@ -176,15 +177,28 @@ def wrong_answers(df: pd.DataFrame) -> int:
 
 
 def achieved_rate(df: pd.DataFrame, duration_s: float | None = None) -> float | None:
-    """Scheduled requests (reads + writes) per second over ``duration_s`` (default: the
-    span of intended times)."""
+    """Scheduled requests (reads + writes) actually *sent* within the load window, per s.
+
+    The window starts at the first intended time and lasts the schedule's span
+    (n · mean gap, i.e. the phase duration for a full phase, less for an aborted one),
+    capped at ``duration_s`` when given. A request counts when ``intended_s + send_lag_s``
+    falls inside it, so a generator that falls behind shows a lower rate (it never skips
+    a request, it sends it late).
+    """
     sched = df[df["kind"].isin(["read", "write"])]
-    if sched.empty:
+    n = len(sched)
+    if n == 0:
         return None
-    if duration_s is None:
-        span = float(sched["intended_s"].max() - sched["intended_s"].min())
-        duration_s = span * len(sched) / (len(sched) - 1) if len(sched) > 1 else 0.0
-    return len(sched) / duration_s if duration_s and duration_s > 0 else None
+    intended = sched["intended_s"]
+    t0 = float(intended.min())
+    span = float(intended.max() - t0) * n / (n - 1) if n > 1 else 0.0
+    window = span if duration_s is None or span <= 0 else min(span, duration_s)
+    if window <= 0:
+        window = duration_s or 0.0
+    if window <= 0:
+        return None
+    sent = intended + sched["send_lag_s"].fillna(0.0)
+    return float((sent < t0 + window - 1e-9).sum()) / window
 
 
 def _first(trans: pd.DataFrame, replica: str, status: str, after_s: float) -> float | None:
@@ -250,7 +264,8 @@ def phase_metrics(
         "ttd_s": ttd(transitions, replica, inj) if replica else None,
         "ttr_s": ttr(transitions, replica, rb) if replica else None,
         "outage_s": outage(transitions, replica, inj, rb) if replica else None,
-        "achieved_rate": achieved_rate(df, end - start if start and end else None),
+        "achieved_rate": achieved_rate(df, phase.get("duration_s") or (
+            end - start if start and end else None)),
     }
 
 

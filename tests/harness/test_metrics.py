@@ -60,10 +60,15 @@ def test_wrong_answers_counts_flagged_reads() -> None:
     assert metrics.wrong_answers(df) == 2
 
 
-def test_achieved_rate_over_the_phase_duration(ten: pd.DataFrame) -> None:
-    assert metrics.achieved_rate(ten, 2.0) == pytest.approx(5.0)
-    # without a duration: n / (span · n/(n−1)) = 10 / (0.9·10/9) = 10 req/s
+def test_achieved_rate_is_the_schedule_when_the_generator_keeps_up(ten: pd.DataFrame) -> None:
+    # window = span · n/(n−1) = 0.9 · 10/9 = 1 s; all 10 sent in it → 10 req/s
     assert metrics.achieved_rate(ten) == pytest.approx(10.0)
+    assert metrics.achieved_rate(ten, 0.5) == pytest.approx(10.0)  # 5 sent in [0, 0.5)
+
+
+def test_achieved_rate_drops_when_requests_are_sent_late(ten: pd.DataFrame) -> None:
+    late = ten.assign(send_lag_s=[0.0] * 5 + [0.6] * 5)  # the last 5 left after 1.1 s+
+    assert metrics.achieved_rate(late) == pytest.approx(5.0)
 
 
 TRANS = metrics.transitions_frame([
@@ -112,7 +117,7 @@ def test_phase_metrics_of_a_fault_phase() -> None:
     assert m["ttd_s"] == pytest.approx(0.6)
     assert m["ttr_s"] == pytest.approx(1.5)
     assert m["outage_s"] == pytest.approx(13.5)
-    assert m["achieved_rate"] == pytest.approx(5.0)
+    assert m["achieved_rate"] == pytest.approx(10.0)  # 20 in 2 s (the span, not end − start)
     assert m["wrong_answers"] == 0 and m["quorum_rate"] == 1.0
     assert set(m) == {"requests", "availability", "latency_p50_ms", "latency_p95_ms",
                       "latency_p99_ms", "quorum_rate", "wrong_answers", "ttd_s", "ttr_s",
