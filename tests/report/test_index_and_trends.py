@@ -28,8 +28,10 @@ def three_runs(
 def test_index_lists_runs_newest_first_with_relative_links(three_runs: Path) -> None:
     (three_runs / "run-b" / "report.html").write_text("<html></html>")
     page = render_index(three_runs).read_text()
-    order = [m for m in re.findall(r"run-[abc]", page)]
-    assert order.index("run-c") < order.index("run-b") < order.index("run-a")
+    first_id = json.loads((three_runs / "run-a" / "journal.json").read_text())["run_id"]
+    rows = re.findall(r"<tr class=.*?</tr>", page)
+    assert len(rows) == 3
+    assert "run-c" in rows[0] and "run-b" in rows[1] and first_id in rows[2]
     assert 'href="run-b/report.html"' in page
     assert "run-a/report.html" not in page  # no report rendered for it yet
     assert check_offline(page) == [] and "http" not in page
@@ -48,6 +50,7 @@ def test_trends_flag_the_slower_detection_and_match_the_journals(three_runs: Pat
     assert summary["runs"] == 3
     journals = {d.name: json.loads((d / "journal.json").read_text())
                 for d in three_runs.iterdir() if d.is_dir()}
+    journals = {j["run_id"]: j for j in journals.values()} | journals
     for row in summary["rows"]:
         journal = journals[row["run_id"]]
         if row["metric"] == "score":
@@ -64,7 +67,8 @@ def test_trends_flag_the_slower_detection_and_match_the_journals(three_runs: Pat
     for name in detected:
         assert ("run-c", name, "ttd_s") in flagged
     assert not any(run == "run-b" for run, _, _ in flagged)  # an identical run is no regression
-    assert not any(run == "run-a" for run, _, _ in flagged)  # the first run has no baseline
+    first_id = journals["run-a"]["run_id"]
+    assert not any(run == first_id for run, _, _ in flagged)  # the first run has no baseline
     assert 'href="trends.html"' in (three_runs / "index.html").read_text()
 
 

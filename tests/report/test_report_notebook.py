@@ -52,6 +52,8 @@ def test_score_equals_the_journal_verdict_and_its_recomputation(rendered_run: Pa
     assert summary["score"] == journal["verdict"]["score"]
     assert summary["passed"] == journal["verdict"]["passed"]
     assert _close(summary["recomputed_score"], metrics.resilience_score(journal["phases"]))
+    # the journal keeps the score rounded to two decimals
+    assert summary["recomputed_score"] == pytest.approx(journal["verdict"]["score"], abs=0.01)
     assert 0 <= summary["score"] <= 100
 
 
@@ -149,3 +151,15 @@ def test_render_report_works_from_any_current_directory(
     page = render_report("reports/run-cwd", refresh_index=False)
     assert page == (run_dir / "report.html").resolve()
     assert not (tmp_path / "reports" / "index.html").exists()
+
+
+def test_observations_are_shown_when_the_journal_has_some(
+    tmp_path: Path, copy_run: Callable[[Path], Path]
+) -> None:
+    run_dir = copy_run(tmp_path / "reports" / "run-notes")
+    journal = json.loads((run_dir / "journal.json").read_text())
+    journal["observations"] = [{"at": journal["start"], "role": "scribe", "phase": "crash",
+                                "text": "Replica 3 vanished; voter kept answering"}]
+    (run_dir / "journal.json").write_text(json.dumps(journal))
+    page = render_report(run_dir, refresh_index=False).read_text()
+    assert "Replica 3 vanished; voter kept answering" in page and "scribe" in page
