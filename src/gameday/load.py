@@ -49,7 +49,32 @@ _MAX_CONNECTIONS = 2048
 
 
 def run_coroutine(coro: Any) -> Any:
-    """Run ``coro`` to completion on a fresh event loop (uvloop when installed)."""
+    """Run ``coro`` to completion on a fresh event loop (uvloop when installed).
+
+    Called from a thread that already runs an event loop (an async Prefect task, a
+    notebook kernel), it runs the loop in a helper thread and waits for it.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_here(coro)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = _run_here(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name="gameday-load", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def _run_here(coro: Any) -> Any:
     try:
         import uvloop
 
@@ -179,8 +204,9 @@ class LoadGenerator:
                 self._run_sent += 1
                 with self._lock:
                     self._counts["scheduled"] += 1
-                offset += (rng.expovariate(spec.rate) if spec.arrival == "poisson"
-                           else 1.0 / spec.rate)
+                # uniform: i/rate, not a running sum, so float error never adds a request
+                offset = (offset + rng.expovariate(spec.rate) if spec.arrival == "poisson"
+                          else self._run_sent / spec.rate)
             self._run_end = time.monotonic()
             while tasks:
                 await asyncio.gather(*list(tasks))

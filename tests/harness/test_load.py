@@ -224,3 +224,9 @@ def test_a_503_without_quorum_is_recorded_as_a_failed_read() -> None:
     assert len(reads) >= 1
     assert (reads["status"] == 503).all() and (reads["error"] == "http_5xx").all()
     assert not reads["quorum"].any() and not reads["ok"].any()
+
+
+async def test_run_sync_works_from_inside_a_running_event_loop() -> None:
+    # a notebook kernel or an async Prefect task already runs a loop in this thread
+    df = metrics.requests_frame(_mock_generator("uniform", 1).run_sync("nested", 0.05))
+    assert len(df[df["kind"] != "cancel"]) == 10
