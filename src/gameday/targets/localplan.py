@@ -25,14 +25,19 @@ from gameday.paths import REPO_ROOT
 __all__ = [
     "DEFAULT_BASE_PORT",
     "DATABASE",
+    "HOST",
     "REPLICAS",
-    "StackPorts",
-    "stack_dir",
-    "build_spec",
-    "read_json",
-    "write_json",
+    "RESTART_DELAY_S",
     "SECRET_ENV",
     "STACK_TAG_ENV",
+    "StackPorts",
+    "broker_bin",
+    "build_spec",
+    "fingerprint",
+    "read_json",
+    "stack_dir",
+    "url",
+    "write_json",
 ]
 
 DEFAULT_BASE_PORT = 5001
