@@ -301,10 +301,12 @@ def delta_figure(deltas: pd.DataFrame) -> go.Figure:
 def trend_figure(trends: pd.DataFrame, metric: str, title: str, y_title: str) -> go.Figure:
     """One line per phase of ``metric`` across runs; regressions drawn as red crosses.
 
-    ``trends``: columns ``start`` (datetime), ``run_id``, ``phase``, ``metric``,
-    ``value``, ``regression`` (bool).
+    ``trends``: columns ``start`` (datetime), ``run_id``, ``runbook``, ``phase``,
+    ``metric``, ``value``, ``regression`` (bool), as from ``gameday.report.trend_table``.
     """
     df = trends[trends["metric"] == metric].sort_values("start")
+    if "runbook" in df and df["runbook"].nunique() > 1:  # one series per runbook's phase
+        df = df.assign(phase=df["runbook"] + "/" + df["phase"])
     fig = go.Figure()
     for phase, rows in df.groupby("phase", sort=True):
         fig.add_trace(

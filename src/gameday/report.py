@@ -176,7 +176,7 @@ def check_offline(page: str) -> list[str]:
     from plotly.offline import get_plotlyjs
 
     stripped = page.replace(get_plotlyjs(), "")
-    problems = []
+    problems: list[str] = []
     for pattern in (
         r"https?://cdn[^\s\"'<>]*",
         r"<script[^>]+src=[\"']?(?:https?:)?//[^\"'\s>]+",
@@ -396,7 +396,8 @@ def trend_table(reports_dir: str | Path, margin: float = 0.25) -> Any:
     fault, metric, value, baseline (median of the previous runs' values), regression.
 
     A value is a **regression** when its badness (see TREND_METRICS) exceeds
-    ``(1 + margin) × median badness of the previous runs of that phase + floor``; a
+    ``(1 + margin) × median badness of the previous runs of that runbook's phase +
+    floor`` (runs of different runbooks carry different load: never compared); a
     fault that went undetected / unrecovered (value missing) after previous runs
     measured it is a regression too. The first run of a phase has no baseline.
     """
@@ -432,7 +433,7 @@ def trend_table(reports_dir: str | Path, margin: float = 0.25) -> Any:
     df = df.sort_values(["start", "run_id"], kind="stable").reset_index(drop=True)
     df["baseline"] = float("nan")
     df["regression"] = False
-    for (_, metric), group in df.groupby(["phase", "metric"], sort=False):
+    for (_, _, metric), group in df.groupby(["runbook", "phase", "metric"], sort=False):
         badness, floor = TREND_METRICS[metric]
         previous: list[float] = []
         for idx in group.index:
