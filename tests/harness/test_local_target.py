@@ -304,6 +304,9 @@ def test_cli_up_status_down(
         assert "voter is healthy" in out
         assert f"http://127.0.0.1:{int(port) + 4}" in out
         assert main(["stack", "status", "--base-port", port]) == 0
+        capsys.readouterr()
+        assert main(["stack", "logs", "--base-port", port, "supervisor", "-n", "50"]) == 0
+        assert "started voter" in capsys.readouterr().out
     finally:
         assert main(["stack", "down", "--base-port", port]) == 0
     assert main(["stack", "status", "--base-port", port]) == 1

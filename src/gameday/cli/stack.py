@@ -41,6 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                       help="stop every local stack in the state folder, whatever its base port")
     down.set_defaults(func=_down)
 
+    logs = actions.add_parser("logs", help="print the last lines of a local service's log")
+    _common(logs)
+    logs.add_argument("service", nargs="?", default=None,
+                      help="inventory-1..3, monitor, voter, orders, kafka, postgres, "
+                           "supervisor (default: list the log files)")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (50)")
+    logs.set_defaults(func=_logs)
+
     status = actions.add_parser("status", help="show each service; exit 1 unless all healthy")
     _common(status)
     status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -104,6 +112,26 @@ def _down(args: argparse.Namespace) -> int:
     target = _target(args)
     target.stop()
     print(f"the {target.name} stack is stopped", flush=True)
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from gameday.errors import TargetError
+    from gameday.targets.local import LocalTarget
+
+    target = _target(args)
+    if not isinstance(target, LocalTarget):
+        raise TargetError("`gameday stack logs` reads the local stack's logs; for compose "
+                          "use `docker compose logs`")
+    if args.service is None:
+        for path in sorted(target.log_dir.glob("*.log")):
+            print(path)
+        return 0
+    path = target.log_dir / f"{args.service}.log"
+    if not path.is_file():
+        raise TargetError(f"no log {path}; see `gameday stack logs` for the log files")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    print("\n".join(lines[-args.lines:]))
     return 0
 
 
