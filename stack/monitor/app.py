@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
         rows = await request.app.state.store.metrics(since)
         return {
             "metrics": rows,
-            "period_minutes": minutes,
+            "period_minutes": int(minutes) if float(minutes).is_integer() else minutes,
             "since": iso(since),
             "timestamp": now_iso(),
         }

@@ -96,3 +96,27 @@ def test_metrics_aggregate_requests_of_every_service(http, stack):
     assert row["min_latency"] <= row["avg_latency"] <= row["max_latency"]
     bad = http.get(f"{stack.urls.monitor}/metrics", params={"minutes": "x"})
     assert bad.status_code == 400
+
+
+def test_voter_error_reports_count_as_failed_checks(http, stack):
+    since = datetime.now(UTC).isoformat()
+    report = {"instance_id": "3", "reason": "error", "detail": "test"}
+
+    def reported_off() -> bool:
+        for _ in range(6):  # three in a row are enough; a good check in between resets
+            http.post(f"{stack.urls.monitor}/reports", json=report)
+        return monitor_state(http, stack, "3")["status"] == "OFF"
+
+    wait_until(reported_off, timeout_s=10, interval_s=0.05, what="OFF after error reports")
+    # Nothing is wrong with replica 3: the monitor's own checks bring it back.
+    wait_until(lambda: monitor_state(http, stack, "3")["status"] == "ON", timeout_s=15, what="ON")
+    mine = [t for t in _transitions(http, stack, since) if t["instance_id"] == "3"]
+    assert [t["status"] for t in mine][:2] == ["OFF", "ON"]
+    assert mine[0]["reason"] == "error reported by voter"
+    failure = next(
+        f
+        for f in http.get(f"{stack.urls.monitor}/failures").json()["failures"]
+        if f["instance_id"] == "3" and f["detected_at"] >= since
+    )
+    assert failure["failure_type"] == "error reported by voter"
+    assert failure["resolved_at"] > failure["detected_at"]
