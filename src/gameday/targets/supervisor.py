@@ -80,6 +80,7 @@ class Supervisor:
         self.error: str | None = None
         self.stopping = False
         self._dirty = True
+        self._written = 0.0
 
     # --- state -----------------------------------------------------------------------
     def write_state(self) -> None:
@@ -109,6 +110,7 @@ class Supervisor:
             "services": services,
         })
         self._dirty = False
+        self._written = time.monotonic()
 
     # --- processes -------------------------------------------------------------------
     def spawn(self, child: _Child) -> None:
@@ -178,8 +180,8 @@ class Supervisor:
             elif (child.proc is None and not child.held and child.next_start is not None
                   and now >= child.next_start):
                 self.spawn(child)
-        if self._dirty:
-            self.write_state()
+        if self._dirty or time.monotonic() - self._written > 2.0:
+            self.write_state()  # now and then too: state.json is never stale for long
 
     def _wait_port(self, child: _Child, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
