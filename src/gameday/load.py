@@ -249,7 +249,8 @@ class LoadGenerator:
         body = json_or_none(resp) if resp is not None else None
         body = body if isinstance(body, dict) else {}
         ok = resp is not None and resp.status_code == 200
-        value = (body.get("data") or {}).get("available_quantity") if ok else None
+        # the voter wraps the row in "data"; a replica read directly does not
+        value = (body.get("data") or body).get("available_quantity") if ok else None
         wrong = None
         if ok and self.truth is not None:
             wrong = self.truth.is_wrong(product, value, sent_wall, time.time())
