@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
+import pandas as pd
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
@@ -230,3 +231,32 @@ async def test_run_sync_works_from_inside_a_running_event_loop() -> None:
     # a notebook kernel or an async Prefect task already runs a loop in this thread
     df = metrics.requests_frame(_mock_generator("uniform", 1).run_sync("nested", 0.05))
     assert len(df[df["kind"] != "cancel"]) == 10
+
+
+@pytest.mark.slow
+def test_truth_window_flags_a_lying_replica_and_no_honest_answer(clean_faults) -> None:
+    from gameday import probes
+    from gameday.faults import FaultClient
+
+    stack = clean_faults
+    urls = stack.urls
+    truth = Truth.from_ledger(probes.ledger(urls))
+    spec = LoadSpec(rate=15, read_ratio=0.6, cancel_after_s=0.3)
+    with FaultClient(urls, stack.chaos_token, default_ttl_s=30) as fc:
+        fc.inject("2", {"type": "incorrect_response", "product_id": "PROD-001"})
+        voter = metrics.requests_frame(LoadGenerator(urls, spec, 1, truth=truth).run_sync("v", 3))
+
+        def direct(replica: str) -> pd.DataFrame:
+            u = StackUrls(urls.inventory, urls.monitor, urls.replica(replica), urls.orders)
+            df = metrics.requests_frame(LoadGenerator(u, spec, 2, truth=truth).run_sync(
+                f"r{replica}", 3))
+            return df[df["kind"] == "read"]
+
+        liar, honest = direct("2"), direct("1")
+        fc.clear("2")
+    # reads and orders interleave; only the faulted product on the faulted replica is wrong
+    assert voter["ok"].all() and metrics.wrong_answers(voter) == 0
+    assert liar.loc[liar["product_id"] == "PROD-001", "wrong"].all()
+    assert not liar.loc[liar["product_id"] != "PROD-001", "wrong"].any()
+    assert metrics.wrong_answers(honest) == 0 and len(honest) > 10
+    assert probes.consistency(urls, timeout_s=30)["ok"]
