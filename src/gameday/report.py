@@ -213,8 +213,16 @@ def export_html(notebook: Path, output: Path) -> Path:
         raise ReportError(
             f"{output.name}: the exported HTML would load from the network: {problems[:3]}"
         )
-    output.write_text(body, encoding="utf-8")
+    _write_atomic(output, body)
     return output
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a page (two
+    runs may refresh the index at once)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def read_summary(executed: Path) -> dict[str, Any]:
@@ -343,7 +351,7 @@ tr.fail .verdict {{ color: #cf222e; font-weight: bold; }}
 </body></html>
 """
     out = reports_dir / "index.html"
-    out.write_text(page, encoding="utf-8")
+    _write_atomic(out, page)
     return out
 
 

@@ -89,3 +89,30 @@ def test_cli_report_names_an_unknown_run(
 ) -> None:
     assert main(["report", "--reports-dir", str(three_runs), "no-such-run"]) == 1
     assert "'no-such-run' is neither a run folder nor a run id" in capsys.readouterr().err
+
+
+def test_trend_table_flags_a_fault_no_longer_detected_and_not_other_runbooks(
+    tmp_path: Path, copy_run: Callable[[Path], Path], shifted_copy: Callable[..., Path]
+) -> None:
+    from gameday.report import trend_table
+
+    reports = tmp_path / "reports"
+    first = copy_run(reports / "run-a")
+    shifted_copy(first, reports / "run-b", days=1)
+    late = shifted_copy(first, reports / "run-c", days=2)
+    other = shifted_copy(first, reports / "run-d", days=3, ttd_factor=10.0)
+    journal = json.loads((late / "journal.json").read_text())
+    fault_phase = next(p for p in journal["phases"] if p.get("fault"))
+    fault_phase["metrics"]["ttd_s"] = None  # the monitor never saw this fault
+    (late / "journal.json").write_text(json.dumps(journal))
+    journal = json.loads((other / "journal.json").read_text())
+    journal["runbook"]["name"] = "another-runbook"
+    (other / "journal.json").write_text(json.dumps(journal))
+
+    trends = trend_table(reports, margin=0.25)
+    flagged = trends[trends["regression"]]
+    assert set(zip(flagged["run_id"], flagged["phase"], flagged["metric"], strict=True)) == {
+        ("run-c", fault_phase["name"], "ttd_s")
+    }
+    # run-d is the first run of its runbook: 10x slower, but nothing to compare with
+    assert trends[trends["run_id"] == "run-d"]["baseline"].isna().all()
