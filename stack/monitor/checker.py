@@ -103,8 +103,11 @@ class Monitor:
     async def _health(self, state: InstanceState) -> str | None:
         """None when healthy, else what was wrong."""
         try:
-            response = await self._client.get(f"{state.url}/health")
-        except httpx.TimeoutException:
+            # wait_for bounds the whole check; httpx's timeout applies to each phase.
+            response = await asyncio.wait_for(
+                self._client.get(f"{state.url}/health"), self.timeout_s
+            )
+        except (httpx.TimeoutException, TimeoutError):
             return "health check failure: timeout"
         except httpx.HTTPError as exc:
             return f"health check failure: {type(exc).__name__}"
@@ -118,12 +121,14 @@ class Monitor:
 
     async def _stock(self, url: str, product_id: str) -> tuple[int, int] | None:
         try:
-            response = await self._client.get(f"{url}/inventory/{product_id}")
+            response = await asyncio.wait_for(
+                self._client.get(f"{url}/inventory/{product_id}"), self.timeout_s
+            )
             body = response.json()
             if response.status_code != 200:
                 return None
             return body["available_quantity"], body["reserved_quantity"]
-        except (httpx.HTTPError, ValueError, KeyError):
+        except (httpx.HTTPError, TimeoutError, ValueError, KeyError):
             return None
 
     async def _verdict(self, state: InstanceState, product_id: str) -> str:

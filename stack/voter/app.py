@@ -152,11 +152,23 @@ def create_app(settings: Settings) -> FastAPI:
         request_id = str(uuid.uuid4())
         start = time.perf_counter()
         urls = {i: f"{u}{path}" for i, u in targets.items()}
-        ballot = await fan_out(request.app.state.client, urls, value_of, keep_late=True)
+        ballot = await fan_out(
+            request.app.state.client,
+            urls,
+            value_of,
+            keep_late=True,
+            timeout_s=settings.voter_timeout_s,
+        )
         if ballot.disagreement:  # replicas briefly out of step under writes: ask once more
             stats.retries += 1
             await asyncio.sleep(RETRY_DELAY_S)
-            ballot = await fan_out(request.app.state.client, urls, value_of, keep_late=True)
+            ballot = await fan_out(
+                request.app.state.client,
+                urls,
+                value_of,
+                keep_late=True,
+                timeout_s=settings.voter_timeout_s,
+            )
         return ballot, request_id, (time.perf_counter() - start) * 1000.0
 
     def envelope(ballot: Ballot, request_id: str, total_ms: float) -> dict[str, Any]:

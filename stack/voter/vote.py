@@ -96,6 +96,7 @@ async def _ask(
     instance_id: str,
     url: str,
     value_of: Callable[[dict[str, Any]], Hashable],
+    timeout_s: float | None,
 ) -> Reply:
     start = time.perf_counter()
 
@@ -103,8 +104,9 @@ async def _ask(
         return (time.perf_counter() - start) * 1000.0
 
     try:
-        response = await client.get(url)
-    except httpx.TimeoutException:
+        # wait_for bounds the whole request; httpx's timeout applies to each phase.
+        response = await asyncio.wait_for(client.get(url), timeout_s)
+    except (httpx.TimeoutException, TimeoutError):
         return Reply(instance_id, ms(), failure="timeout", detail="no answer within the timeout")
     except httpx.HTTPError as exc:
         return Reply(instance_id, ms(), failure="error", detail=type(exc).__name__)
@@ -125,9 +127,16 @@ async def fan_out(
     value_of: Callable[[dict[str, Any]], Hashable],
     *,
     keep_late: bool = False,
+    timeout_s: float | None = None,
 ) -> Ballot:
-    """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal."""
-    tasks = {asyncio.create_task(_ask(client, i, url, value_of)): i for i, url in targets.items()}
+    """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
+
+    ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
+    """
+    tasks = {
+        asyncio.create_task(_ask(client, i, url, value_of, timeout_s)): i
+        for i, url in targets.items()
+    }
     ballot = Ballot()
     pending = set(tasks)
     try:
