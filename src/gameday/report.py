@@ -124,6 +124,8 @@ def execute_notebook(
                 cwd=str(cwd),
                 progress_bar=False,
                 log_output=False,
+                # quiet kernel: no "running over TCP without encryption" on our stderr
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except PapermillExecutionError as exc:
         raise ReportError(_describe_failure(notebook, output, exc)) from exc
