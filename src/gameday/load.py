@@ -202,6 +202,9 @@ class LoadGenerator:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 self._run_sent += 1
+                if self.truth is not None and self._run_sent % 256 == 0:
+                    # reads in flight were sent after now − timeout − lag: keep what they need
+                    self.truth.prune(time.time() - spec.timeout_s - 5.0)
                 with self._lock:
                     self._counts["scheduled"] += 1
                 # uniform: i/rate, not a running sum, so float error never adds a request
