@@ -15,7 +15,8 @@ Definitions:
 - **wrong answers** = voter 200 answers whose value lies outside the truth window
   (see :class:`gameday.truth.Truth`): the ``wrong`` column, counted.
 - **TTD** = first OFF transition of the faulted replica at or after injection − injection.
-- **TTR** = first ON transition of the replica at or after rollback − rollback;
+- **TTR** = first ON transition of the replica at or after rollback − rollback (0 when it
+  went OFF after injection and was back ON before the rollback);
   **outage** = that ON − injection. None when the transition never came.
 - **achieved rate** = scheduled requests (reads + writes, not cancels) actually sent within
   the load window / its length (see :func:`achieved_rate`).
@@ -218,12 +219,35 @@ def ttd(transitions: pd.DataFrame, replica: str, injected_at_s: float | None) ->
     return None if off is None else off - injected_at_s
 
 
-def ttr(transitions: pd.DataFrame, replica: str, rolled_back_at_s: float | None) -> float | None:
-    """Time to recover: first ON of ``replica`` at/after rollback − rollback (s)."""
+def _recovered_at(
+    trans: pd.DataFrame, replica: str, injected_at_s: float | None, rolled_back_at_s: float
+) -> float | None:
+    """When ``replica`` counted as recovered: the first ON at/after rollback; or, when it
+    was already back ON at rollback time (e.g. a supervisor restarted a crashed process),
+    the ON that ended its outage after injection."""
+    on = _first(trans, replica, "ON", rolled_back_at_s)
+    if on is not None or injected_at_s is None:
+        return on
+    rows = trans[(trans["instance_id"] == str(replica)) & (trans["at_s"] >= injected_at_s)
+                 & (trans["at_s"] < rolled_back_at_s)]
+    if rows.empty or rows["status"].iloc[-1] != "ON" or not (rows["status"] == "OFF").any():
+        return None
+    return float(rows["at_s"].iloc[-1])
+
+
+def ttr(
+    transitions: pd.DataFrame, replica: str, rolled_back_at_s: float | None,
+    injected_at_s: float | None = None,
+) -> float | None:
+    """Time to recover: first ON of ``replica`` at/after rollback − rollback (s).
+
+    With ``injected_at_s``: a replica that went OFF after injection and was already ON
+    again at rollback recovered before it: TTR 0.
+    """
     if rolled_back_at_s is None:
         return None
-    on = _first(transitions, replica, "ON", rolled_back_at_s)
-    return None if on is None else on - rolled_back_at_s
+    on = _recovered_at(transitions, replica, injected_at_s, rolled_back_at_s)
+    return None if on is None else max(0.0, on - rolled_back_at_s)
 
 
 def outage(
@@ -232,10 +256,10 @@ def outage(
     injected_at_s: float | None,
     rolled_back_at_s: float | None,
 ) -> float | None:
-    """First ON at/after rollback − injection (s): how long the replica was out."""
+    """The recovering ON (see :func:`ttr`) − injection (s): how long the replica was out."""
     if injected_at_s is None or rolled_back_at_s is None:
         return None
-    on = _first(transitions, replica, "ON", rolled_back_at_s)
+    on = _recovered_at(transitions, replica, injected_at_s, rolled_back_at_s)
     return None if on is None else on - injected_at_s
 
 
@@ -262,7 +286,7 @@ def phase_metrics(
         "quorum_rate": quorum_rate(df),
         "wrong_answers": wrong_answers(df),
         "ttd_s": ttd(transitions, replica, inj) if replica else None,
-        "ttr_s": ttr(transitions, replica, rb) if replica else None,
+        "ttr_s": ttr(transitions, replica, rb, inj) if replica else None,
         "outage_s": outage(transitions, replica, inj, rb) if replica else None,
         "achieved_rate": achieved_rate(df, phase.get("duration_s") or (
             end - start if start and end else None)),

@@ -93,6 +93,16 @@ def test_ttr_and_outage_run_to_the_first_on_after_rollback() -> None:
     assert metrics.ttr(TRANS, "2", T0 + 24.0) is None
 
 
+def test_a_replica_back_on_before_rollback_recovered_at_once() -> None:
+    # replica 2: OFF at +10.6, ON at +23.5 (a supervisor restarted it), rollback at +25
+    assert metrics.ttr(TRANS, "2", T0 + 25.0, T0 + 10.0) == 0.0
+    assert metrics.outage(TRANS, "2", T0 + 10.0, T0 + 25.0) == pytest.approx(13.5)
+    # without the injection time nothing says it was out: no ON after rollback → None
+    assert metrics.ttr(TRANS, "2", T0 + 25.0) is None
+    # never detected OFF after injection: not "recovered"
+    assert metrics.ttr(TRANS, "1", T0 + 5.0, T0 + 4.0) is None
+
+
 def test_transitions_from_the_monitor_api_use_iso_times_and_drop_other_services() -> None:
     df = metrics.transitions_frame([
         {"service_name": "inventory-svc", "instance_id": 2, "status": "off",
