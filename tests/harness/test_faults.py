@@ -181,15 +181,16 @@ def test_inject_and_clear_on_the_real_stack_are_safe_to_repeat(clean_faults) -> 
 
 
 @pytest.mark.slow
-def test_a_crashed_replica_cannot_be_cleared_until_restarted(clean_faults) -> None:
+def test_a_crashed_replica_comes_back_and_agrees_with_the_ledger(clean_faults) -> None:
     stack = clean_faults
     with FaultClient(stack.urls, stack.chaos_token, default_ttl_s=20) as fc:
         fc.inject("3", Fault(type="crash", replica="3"))
         probes.wait_until(lambda: not probes.health(stack.urls)["inventory-3"]["ok"], 10,
                           what="replica 3 down")
-        with pytest.raises(FaultControlError) as exc:
+        try:  # the local target's supervisor restarts a crashed process after 0.5 s
             fc.clear("3")
-        assert exc.value.transient
+        except FaultControlError as exc:
+            assert exc.transient, exc  # down for now: the flow retries
         stack.target.restart_replica("3", timeout_s=60)
         fc.clear("3")
         seen = probes.wait_replica_on(stack.urls, "3", timeout_s=30)
