@@ -1,0 +1,179 @@
+"""``gameday serve``: serve the GameDay deployments (standard, nightly, smoke) to Prefect.
+
+Deployments and cron schedules need a real Prefect server. When ``PREFECT_API_URL`` is
+unset, this command starts one on loopback (``prefect server start --host 127.0.0.1
+--port P``, its database under ``.gameday/prefect`` unless ``PREFECT_HOME`` is set),
+waits for ``/api/health``, and exports ``PREFECT_API_URL`` to the serve process
+(``python -m flows.deployments``). A server already healthy on that port is reused.
+Ctrl-C or SIGTERM stops the serve process, then the server this command started.
+
+Then, from another shell with the same ``PREFECT_API_URL``::
+
+    prefect deployment run gameday/smoke --watch
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from gameday.errors import GameDayError
+
+__all__ = ["register", "start_prefect_server", "stop_process", "wait_healthy"]
+
+DEFAULT_PORT = 4200
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the standard, nightly and smoke deployments to Prefect",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="P",
+        help=f"port of the Prefect server started when PREFECT_API_URL is unset "
+        f"(default {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--server-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds to wait for that server to be healthy (default 120)",
+    )
+    parser.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gameday.paths import REPO_ROOT, STATE_DIR
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = _python_path(env.get("PYTHONPATH"), REPO_ROOT)
+    server: subprocess.Popen[bytes] | None = None
+    serving: subprocess.Popen[bytes] | None = None
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        if not env.get("PREFECT_API_URL"):
+            api_url = f"http://127.0.0.1:{args.port}/api"
+            if _healthy(api_url):
+                print(f"gameday serve: using the Prefect server already at {api_url}")
+            else:
+                env.setdefault("PREFECT_HOME", str(STATE_DIR / "prefect"))
+                server = start_prefect_server(
+                    args.port, env, log_path=STATE_DIR / "logs" / "prefect-server.log"
+                )
+                wait_healthy(api_url, args.server_timeout, server)
+                print(f"gameday serve: Prefect server at {api_url}")
+            env["PREFECT_API_URL"] = api_url
+        print(f"gameday serve: export PREFECT_API_URL={env['PREFECT_API_URL']}", flush=True)
+        serving = subprocess.Popen(
+            [sys.executable, "-m", "flows.deployments"], cwd=REPO_ROOT, env=env
+        )
+        return serving.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if serving is not None:  # SIGINT: the way Prefect's serve() expects to be stopped
+            stop_process(serving, group=False, first=signal.SIGINT)
+        if server is not None:
+            stop_process(server, group=True)
+
+
+def start_prefect_server(
+    port: int, env: dict[str, str], *, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``prefect server start`` on 127.0.0.1:``port`` in its own process group."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    prefect = Path(sys.executable).with_name("prefect")
+    command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [
+                *command,
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-ui",
+                "--analytics-off",
+            ],
+            env={**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def wait_healthy(
+    api_url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Return once ``api_url``/health answers; raise GameDayError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise GameDayError(
+                f"the Prefect server exited with code {process.returncode} before it was "
+                f"healthy; see .gameday/logs/prefect-server.log"
+            )
+        if _healthy(api_url):
+            return
+        time.sleep(0.5)
+    raise GameDayError(f"the Prefect server at {api_url} was not healthy within {timeout_s:.0f} s")
+
+
+def stop_process(
+    process: subprocess.Popen[bytes],
+    *,
+    group: bool,
+    first: signal.Signals = signal.SIGTERM,
+    timeout_s: float = 20,
+) -> None:
+    """Signal ``process`` (its whole process group if ``group``), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    send = (lambda sig: os.killpg(process.pid, sig)) if group else process.send_signal
+    try:
+        send(first)
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        process.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+def _healthy(api_url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _python_path(current: str | None, repo_root: Path) -> str:
+    """PYTHONPATH that finds ``flows`` and ``gameday`` even if the package isn't installed."""
+    import gameday
+
+    entries = [str(repo_root), str(Path(gameday.__file__).resolve().parents[1])]
+    if current:
+        entries.append(current)
+    return os.pathsep.join(dict.fromkeys(entries))
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

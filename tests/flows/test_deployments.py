@@ -1,0 +1,213 @@
+"""The served deployments, end to end through the real CLIs (gameday serve, prefect)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from flows.deployments import build_deployments
+from prefect import flow
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@flow(name="gameday")
+def _stand_in(runbook: str) -> str:
+    return runbook
+
+
+def test_three_deployments_with_the_nightly_cron_from_the_environment():
+    env = {"GAMEDAY_NIGHTLY_CRON": "15 4 * * 1-5", "GAMEDAY_NIGHTLY_TZ": "Europe/Paris"}
+    deployments = {d.name: d for d in build_deployments(_stand_in, env)}
+    assert sorted(deployments) == ["nightly", "smoke", "standard"]
+    assert deployments["smoke"].parameters["runbook"].endswith("runbooks/smoke.yaml")
+    assert deployments["standard"].schedules in (None, [])
+    (nightly,) = deployments["nightly"].schedules
+    assert nightly.schedule.cron == "15 4 * * 1-5"
+    assert nightly.schedule.timezone == "Europe/Paris"
+
+
+def test_nightly_defaults_to_two_in_the_morning_utc():
+    deployments = {d.name: d for d in build_deployments(_stand_in, {})}
+    (nightly,) = deployments["nightly"].schedules
+    assert (nightly.schedule.cron, nightly.schedule.timezone) == ("0 2 * * *", "UTC")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(check, timeout_s: float, what: str, process: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gameday serve exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            result = check()
+        except httpx.HTTPError:
+            result = None
+        if result:
+            return result
+        time.sleep(1)
+    pytest.fail(f"{what} not within {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PYTHONPATH=os.pathsep.join(
+            p for p in (str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH")) if p
+        ),
+        **extra,
+    )
+    return env
+
+
+def _start_serving(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gameday", "serve", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(40)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+def _deployment(api: str, name: str) -> dict | None:
+    answer = httpx.get(f"{api}/deployments/name/gameday/{name}", timeout=5)
+    return answer.json() if answer.status_code == 200 else None
+
+
+@pytest.mark.slow
+def test_smoke_deployment_runs_to_a_report_and_nightly_carries_its_schedule(local_stack, tmp_path):
+    from gameday.cli.serve import start_prefect_server, stop_process, wait_healthy
+
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    reports = tmp_path / "reports"
+    env = _env(
+        tmp_path,
+        GAMEDAY_BASE_PORT=str(local_stack.base_port),
+        GAMEDAY_STATE_DIR=str(local_stack.settings.state_dir),
+        GAMEDAY_CHAOS_TOKEN=local_stack.chaos_token,
+        GAMEDAY_REPORTS_DIR=str(reports),
+        GAMEDAY_NIGHTLY_CRON="45 3 * * *",
+        GAMEDAY_NIGHTLY_TZ="Europe/Paris",
+    )
+    # A server of the user's own, named by PREFECT_API_URL: it outlives the serve process,
+    # so the test can see that stopping serve does not pause the nightly schedule.
+    server = start_prefect_server(port, env, log_path=tmp_path / "server.log")
+    log = tmp_path / "serve.log"
+    serving = None
+    try:
+        wait_healthy(api, 150, server)
+        serving = _start_serving({**env, "PREFECT_API_URL": api}, port, log)
+        for name in ("standard", "nightly", "smoke"):
+            _wait_for(lambda n=name: _deployment(api, n), 120, f"deployment {name}", serving, log)
+
+        nightly = _deployment(api, "nightly")
+        assert not nightly["paused"]
+        (schedule,) = nightly["schedules"]
+        assert schedule["active"]
+        assert schedule["schedule"]["cron"] == "45 3 * * *"
+        assert schedule["schedule"]["timezone"] == "Europe/Paris"
+        assert _deployment(api, "standard")["schedules"] == []
+
+        def upcoming_nightly_runs() -> list[dict]:
+            answer = httpx.post(
+                f"{api}/flow_runs/filter",
+                json={
+                    "deployments": {"id": {"any_": [nightly["id"]]}},
+                    "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+                },
+                timeout=5,
+            )
+            return answer.json() if answer.status_code == 200 else []
+
+        # Prefect's scheduler turns the cron into runs: 03:45 in Paris is 02:45 UTC in
+        # winter, 01:45 UTC in summer.
+        runs = _wait_for(upcoming_nightly_runs, 120, "scheduled nightly runs", serving, log)
+        assert all(r["expected_start_time"][11:19] in ("02:45:00", "01:45:00") for r in runs)
+
+        run = subprocess.run(
+            [
+                str(BIN / "prefect"),
+                "deployment",
+                "run",
+                "gameday/smoke",
+                "--watch",
+                "--watch-timeout",
+                "400",
+            ],
+            cwd=REPO,
+            env={**env, "PREFECT_API_URL": api},
+            capture_output=True,
+            text=True,
+            timeout=480,
+        )
+        journals = list(reports.glob("*/journal.json"))
+        assert len(journals) == 1, run.stdout[-2000:] + log.read_text()[-8000:]
+        journal = json.loads(journals[0].read_text())
+        assert journal["runbook"]["name"] == "smoke"
+        assert (journals[0].parent / "report.html").exists()
+        kinds = [n["kind"] for n in journal["notifications"]]
+        assert kinds[0] == "start" and kinds[-1] == "verdict"
+        assert {n["channel"] for n in journal["notifications"]} == {"console"}
+        assert run.returncode == 0, f"smoke GameDay verdict: {journal['verdict']}\n{run.stdout}"
+        assert "Completed" in run.stdout
+        assert journal["status"] == "completed"
+
+        _stop(serving)
+        assert not _deployment(api, "nightly")["paused"]  # pause_on_shutdown=False
+    finally:
+        if serving is not None:
+            _stop(serving)
+        stop_process(server, group=True)
+
+
+@pytest.mark.slow
+def test_serve_starts_a_loopback_prefect_server_when_no_api_url_is_set(tmp_path):
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    log = tmp_path / "serve.log"
+    serving = _start_serving(_env(tmp_path), port, log)
+    try:
+        _wait_for(
+            lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
+            150,
+            "the Prefect server",
+            serving,
+            log,
+        )
+        _wait_for(lambda: _deployment(api, "smoke"), 120, "deployment smoke", serving, log)
+        assert f"export PREFECT_API_URL={api}" in log.read_text()
+    finally:
+        _stop(serving)
+    assert serving.returncode is not None
+    # the server it started is gone with it
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{api}/health", timeout=2)
