@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import secrets
-import subprocess
 import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from importlib import metadata
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
-from gameday.metrics import requests_frame, transitions_frame
-from gameday.paths import REPO_ROOT
+from gameday.fingerprint import environment_fingerprint, new_run_id, utc_iso
+from gameday.frames import requests_frame, transitions_frame
 from gameday.records import REQUEST_COLUMNS, TRANSITION_COLUMNS, RequestRecord
 
 __all__ = [
@@ -48,72 +44,8 @@ JOURNAL_FILE = "journal.json"
 REQUESTS_FILE = "requests.csv"
 TRANSITIONS_FILE = "transitions.csv"
 RUN_STATUSES = ("running", "completed", "failed", "aborted", "interrupted")
-_PACKAGES = ("prefect", "httpx", "pandas", "plotly", "papermill", "slack-sdk", "gameday")
 
 RunStatus = Literal["running", "completed", "failed", "aborted", "interrupted"]
-
-
-def utc_iso(t: float | datetime | None = None) -> str:
-    """ISO 8601 UTC with microseconds and a ``+00:00`` offset (now when ``t`` is None)."""
-    if t is None:
-        t = time.time()
-    if isinstance(t, datetime):
-        dt = t if t.tzinfo else t.replace(tzinfo=UTC)
-        return dt.astimezone(UTC).isoformat()
-    return datetime.fromtimestamp(t, UTC).isoformat()
-
-
-def new_run_id(runbook_name: str, now: datetime | None = None) -> str:
-    """A sortable run id: ``YYYYMMDD-HHMMSS-<name>-<6 hex>`` (lowercase, digits, dashes).
-
-    The name is lowercased, other characters become dashes, cut to 24 characters.
-    """
-    now = now or datetime.now(UTC)
-    short = "".join(c if c.isalnum() and c.isascii() else "-" for c in runbook_name.lower())
-    short = "-".join(p for p in short.split("-") if p)[:24].strip("-") or "run"
-    return f"{now.strftime('%Y%m%d-%H%M%S')}-{short}-{secrets.token_hex(3)}"
-
-
-def _git_sha() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-            timeout=5, check=True,
-        )
-        sha = out.stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-            capture_output=True, text=True, timeout=5,
-        ).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def environment_fingerprint(target: str, runbook_path: str | Path | None) -> dict[str, Any]:
-    """What the run ran on: git sha ("unknown" outside git; "-dirty" with local edits),
-    target, runbook sha256, python, platform, versions of the key packages (None when a
-    package is not installed)."""
-    from gameday.runbook import runbook_sha256
-
-    packages: dict[str, str | None] = {}
-    for name in _PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    if packages.get("gameday") is None:
-        from gameday import __version__
-
-        packages["gameday"] = __version__
-    return {
-        "git_sha": _git_sha(),
-        "target": target,
-        "runbook_sha256": runbook_sha256(runbook_path) if runbook_path else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": packages,
-    }
 
 
 def _jsonable(x: Any) -> Any:

@@ -26,15 +26,12 @@ Every function returns plain floats/ints/None (never NaN) so results dump to JSO
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from gameday.records import REQUEST_COLUMNS, TRANSITION_COLUMNS, RequestRecord
+from gameday.frames import requests_frame, to_epoch, transitions_frame
 
 __all__ = [
     "to_epoch",
@@ -58,96 +55,6 @@ __all__ = [
 
 #: Weight of a phase with a fault in :func:`resilience_score` (phases without one weigh 1).
 FAULT_PHASE_WEIGHT = 2.0
-
-
-def to_epoch(value: Any) -> float | None:
-    """Epoch seconds from None, a number, a datetime or an ISO 8601 string (naive = UTC)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return pd.Timestamp(value, tz="UTC").timestamp()
-        return value.timestamp()
-    raise TypeError(f"cannot read a time from {value!r}")
-
-
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return None if math.isnan(x) else x
-
-
-def requests_frame(
-    source: pd.DataFrame | str | Path | Iterable[RequestRecord | Mapping[str, Any]],
-) -> pd.DataFrame:
-    """The requests as a DataFrame with the :data:`REQUEST_COLUMNS` and clean dtypes.
-
-    ``source`` is a requests.csv path, a DataFrame, or RequestRecords / dicts.
-    ``quorum`` and ``wrong`` are nullable booleans (NA for writes and cancels).
-    """
-    if isinstance(source, (str, Path)):
-        df = pd.read_csv(source, dtype={"product_id": str, "phase": str, "error": str})
-    elif isinstance(source, pd.DataFrame):
-        df = source.copy()
-    else:
-        rows = [r.as_dict() if isinstance(r, RequestRecord) else dict(r) for r in source]
-        df = pd.DataFrame(rows)
-    for col in REQUEST_COLUMNS:
-        if col not in df.columns:
-            df[col] = pd.NA if col not in ("send_lag_s",) else 0.0
-    df = df[list(REQUEST_COLUMNS) + [c for c in df.columns if c not in REQUEST_COLUMNS]]
-    df["phase"] = df["phase"].astype(str)
-    df["kind"] = df["kind"].astype(str)
-    df["error"] = df["error"].fillna("").astype(str)
-    for col in ("intended_s", "latency_s", "value", "send_lag_s"):
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    df["status"] = pd.to_numeric(df["status"], errors="coerce").fillna(0).astype(int)
-    df["ok"] = df["ok"].map(_as_bool).fillna(False).astype(bool)
-    for col in ("quorum", "wrong"):
-        df[col] = df[col].map(_as_bool).astype("boolean")
-    return df.reset_index(drop=True)
-
-
-def _as_bool(v: Any) -> Any:
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or v == "":
-        return pd.NA
-    if isinstance(v, str):
-        return v.strip().lower() in ("true", "1", "yes")
-    return bool(v)
-
-
-def transitions_frame(
-    source: pd.DataFrame | str | Path | Iterable[Mapping[str, Any]],
-) -> pd.DataFrame:
-    """Monitor transitions as a DataFrame (``instance_id`` str, ``status``, ``at_s``, ``reason``).
-
-    ``source`` is a transitions.csv path, a DataFrame, or the dicts of ``GET /transitions``
-    (``at`` ISO) — rows of another service than inventory-svc are dropped. Sorted by time.
-    """
-    if isinstance(source, (str, Path)):
-        df = pd.read_csv(source, dtype={"instance_id": str, "status": str, "reason": str})
-    elif isinstance(source, pd.DataFrame):
-        df = source.copy()
-    else:
-        rows = []
-        for t in source:
-            if t.get("service_name", "inventory-svc") != "inventory-svc":
-                continue
-            at = t["at_s"] if "at_s" in t else to_epoch(t.get("at"))
-            rows.append({"instance_id": t["instance_id"], "status": t["status"],
-                         "at_s": at, "reason": t.get("reason") or ""})
-        df = pd.DataFrame(rows, columns=list(TRANSITION_COLUMNS))
-    df = df[list(TRANSITION_COLUMNS)].copy()
-    df["instance_id"] = df["instance_id"].astype(str)
-    df["status"] = df["status"].astype(str).str.upper()
-    df["at_s"] = pd.to_numeric(df["at_s"], errors="coerce").astype(float)
-    df["reason"] = df["reason"].fillna("").astype(str)
-    return df.sort_values("at_s", kind="stable").reset_index(drop=True)
 
 
 def availability(df: pd.DataFrame) -> float | None:
