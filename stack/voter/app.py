@@ -21,6 +21,7 @@ from stack.common.health import health_payload
 from stack.common.metrics import METRICS_INSERT, RequestMetricsMiddleware
 from stack.common.settings import Settings
 from stack.common.timeutil import now_iso, utcnow
+from stack.voter.reports import Reporter
 from stack.voter.stats import VotingStats
 from stack.voter.vote import (
     NOT_FOUND,
@@ -65,7 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         await ensure_schema(pool)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         app.state.client = httpx.AsyncClient(timeout=settings.voter_timeout_s, limits=limits)
-        app.state.reporter = httpx.AsyncClient(timeout=1.0)
+        app.state.reporter = Reporter(settings.monitor_url)
         app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)
         app.state.voting_writer = BatchWriter(pool, VOTING_INSERT)
         app.state.metrics_writer.start()
@@ -76,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
             for task in list(background):
                 task.cancel()
             await app.state.client.aclose()
-            await app.state.reporter.aclose()
+            await app.state.reporter.close()
             await app.state.metrics_writer.stop()
             await app.state.voting_writer.stop()
             await pool.close()
@@ -84,12 +85,6 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="voter-svc", lifespan=lifespan)
     app.add_middleware(RequestMetricsMiddleware, service_name=SERVICE)
     install_error_handlers(app)
-
-    async def _post_report(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
-        try:
-            await client.post(f"{settings.monitor_url}/reports", json=body)
-        except httpx.HTTPError as exc:
-            log.info("report to monitor failed: %s", exc)
 
     def spawn(coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -122,14 +117,17 @@ def create_app(settings: Settings) -> FastAPI:
 
     def report(request: Request, ballot: Ballot, product_id: str | None) -> None:
         """Tell the monitor about outliers and failures; fire-and-forget."""
-        reporter = request.app.state.reporter
+        if not ballot.answered:
+            # Nobody answered: as likely the voter's own trouble (overload) as every
+            # replica's; the monitor's own checks see a real outage.
+            return
+        reporter: Reporter = request.app.state.reporter
         for body in report_bodies(ballot, ballot.replies, product_id):
-            stats.reports_sent += 1
-            spawn(_post_report(reporter, body))
+            reporter.submit(body)
         if ballot.late:
             spawn(follow_late(reporter, ballot, product_id))
 
-    async def follow_late(reporter: httpx.AsyncClient, ballot: Ballot, product_id: str | None):
+    async def follow_late(reporter: Reporter, ballot: Ballot, product_id: str | None) -> None:
         """After the answer: replicas that were still answering may be wrong or failing."""
         replies = [
             r
@@ -143,8 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
             if body["reason"] == "incorrect_response":
                 stats.outliers_detected += 1
                 stats.outliers_by_instance[body["instance_id"]] += 1
-            stats.reports_sent += 1
-            await _post_report(reporter, body)
+            reporter.submit(body)
 
     async def vote(
         request: Request, path: str, value_of: Callable[[dict[str, Any]], Hashable]
@@ -280,7 +277,13 @@ def create_app(settings: Settings) -> FastAPI:
         return finish(request, ballot, request_id, total_ms, _first_differing_product(ballot), data)
 
     @app.get("/voting-stats")
-    async def voting_stats() -> dict[str, Any]:
-        return {"voting_stats": stats.to_json(), "timestamp": now_iso()}
+    async def voting_stats(request: Request) -> dict[str, Any]:
+        reporter: Reporter = request.app.state.reporter
+        body = {
+            **stats.to_json(),
+            "reports_sent": reporter.sent,
+            "reports_coalesced": reporter.suppressed,
+        }
+        return {"voting_stats": body, "timestamp": now_iso()}
 
     return app

@@ -18,7 +18,6 @@ class VotingStats:
     retries: int = 0
     outliers_detected: int = 0
     failed_responses: int = 0
-    reports_sent: int = 0
     late_findings: int = 0
     total_time_ms: float = 0.0
     outliers_by_instance: Counter[str] = field(default_factory=Counter)
@@ -56,7 +55,6 @@ class VotingStats:
             "outliers_by_instance": dict(self.outliers_by_instance),
             "failed_responses": self.failed_responses,
             "failures_by_instance": dict(self.failures_by_instance),
-            "reports_sent": self.reports_sent,
             "late_findings": self.late_findings,
             "avg_response_time_ms": self.total_time_ms / n if n else None,
         }
