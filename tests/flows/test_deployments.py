@@ -120,11 +120,12 @@ def test_smoke_deployment_runs_to_a_report_and_nightly_carries_its_schedule(loca
     )
     # A server of the user's own, named by PREFECT_API_URL: it outlives the serve process,
     # so the test can see that stopping serve does not pause the nightly schedule.
-    server = start_prefect_server(port, env, log_path=tmp_path / "server.log")
+    server_log = tmp_path / "server.log"
+    server = start_prefect_server(port, env, log_path=server_log)
     log = tmp_path / "serve.log"
     serving = None
     try:
-        wait_healthy(api, 150, server)
+        wait_healthy(api, 150, server, server_log)
         serving = _start_serving({**env, "PREFECT_API_URL": api}, port, log)
         for name in ("standard", "nightly", "smoke"):
             _wait_for(lambda n=name: _deployment(api, n), 120, f"deployment {name}", serving, log)

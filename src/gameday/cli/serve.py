@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "serve",
         help="serve the standard, nightly and smoke deployments to Prefect",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description="Serve the Prefect deployments gameday/standard, gameday/nightly "
+        "(cron GAMEDAY_NIGHTLY_CRON, default '0 2 * * *', in GAMEDAY_NIGHTLY_TZ) and "
+        "gameday/smoke from one process. When PREFECT_API_URL is unset, start a Prefect "
+        "server on 127.0.0.1:P first (data in .gameday/prefect) and stop it on exit. "
+        "Then run e.g. `prefect deployment run gameday/smoke --watch`.",
     )
     parser.add_argument(
         "--port",
@@ -50,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=120.0,
         metavar="S",
         help="seconds to wait for that server to be healthy (default 120)",
+    )
+    parser.add_argument(
+        "--ui", action="store_true", help="enable the dashboard of the Prefect server it starts"
     )
     parser.set_defaults(func=_serve)
 
@@ -69,10 +76,9 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"gameday serve: using the Prefect server already at {api_url}")
             else:
                 env.setdefault("PREFECT_HOME", str(STATE_DIR / "prefect"))
-                server = start_prefect_server(
-                    args.port, env, log_path=STATE_DIR / "logs" / "prefect-server.log"
-                )
-                wait_healthy(api_url, args.server_timeout, server)
+                log_path = STATE_DIR / "logs" / "prefect-server.log"
+                server = start_prefect_server(args.port, env, log_path=log_path, ui=args.ui)
+                wait_healthy(api_url, args.server_timeout, server, log_path)
                 print(f"gameday serve: Prefect server at {api_url}")
             env["PREFECT_API_URL"] = api_url
         print(f"gameday serve: export PREFECT_API_URL={env['PREFECT_API_URL']}", flush=True)
@@ -91,7 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def start_prefect_server(
-    port: int, env: dict[str, str], *, log_path: Path
+    port: int, env: dict[str, str], *, log_path: Path, ui: bool = False
 ) -> subprocess.Popen[bytes]:
     """Start ``prefect server start`` on 127.0.0.1:``port`` in its own process group."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +113,7 @@ def start_prefect_server(
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--no-ui",
+                "--ui" if ui else "--no-ui",
                 "--analytics-off",
             ],
             env={**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
@@ -119,20 +125,26 @@ def start_prefect_server(
 
 
 def wait_healthy(
-    api_url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None
+    api_url: str,
+    timeout_s: float,
+    process: subprocess.Popen[bytes] | None = None,
+    log_path: Path | None = None,
 ) -> None:
     """Return once ``api_url``/health answers; raise GameDayError after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
+    see = f"; see {log_path}" if log_path else ""
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise GameDayError(
                 f"the Prefect server exited with code {process.returncode} before it was "
-                f"healthy; see .gameday/logs/prefect-server.log"
+                f"healthy{see}"
             )
         if _healthy(api_url):
             return
         time.sleep(0.5)
-    raise GameDayError(f"the Prefect server at {api_url} was not healthy within {timeout_s:.0f} s")
+    raise GameDayError(
+        f"the Prefect server at {api_url} was not healthy within {timeout_s:.0f} s{see}"
+    )
 
 
 def stop_process(
