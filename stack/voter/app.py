@@ -64,8 +64,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await open_pool(settings.database_url, max_size=4)
         await ensure_schema(pool)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        app.state.client = httpx.AsyncClient(timeout=settings.voter_timeout_s, limits=limits)
+        # One small pool per replica: httpcore scans its whole pool on every request.
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+        app.state.clients = {
+            i: httpx.AsyncClient(timeout=settings.voter_timeout_s, limits=limits) for i in targets
+        }
         app.state.reporter = Reporter(settings.monitor_url)
         app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)
         app.state.voting_writer = BatchWriter(pool, VOTING_INSERT)
@@ -76,7 +79,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             for task in list(background):
                 task.cancel()
-            await app.state.client.aclose()
+            for client in app.state.clients.values():
+                await client.aclose()
             await app.state.reporter.close()
             await app.state.metrics_writer.stop()
             await app.state.voting_writer.stop()
@@ -150,7 +154,7 @@ def create_app(settings: Settings) -> FastAPI:
         start = time.perf_counter()
         urls = {i: f"{u}{path}" for i, u in targets.items()}
         ballot = await fan_out(
-            request.app.state.client,
+            request.app.state.clients,
             urls,
             value_of,
             keep_late=True,
@@ -160,7 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
             stats.retries += 1
             await asyncio.sleep(RETRY_DELAY_S)
             ballot = await fan_out(
-                request.app.state.client,
+                request.app.state.clients,
                 urls,
                 value_of,
                 keep_late=True,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +122,7 @@ async def _ask(
 
 
 async def fan_out(
-    client: httpx.AsyncClient,
+    clients: httpx.AsyncClient | Mapping[str, httpx.AsyncClient],
     targets: dict[str, str],
     value_of: Callable[[dict[str, Any]], Hashable],
     *,
@@ -131,10 +131,21 @@ async def fan_out(
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
 
+    ``clients`` is one client, or one per instance id (a small pool per replica keeps
+    httpcore's per-request scan of its pool short).
+
     ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
     """
     tasks = {
-        asyncio.create_task(_ask(client, i, url, value_of, timeout_s)): i
+        asyncio.create_task(
+            _ask(
+                clients if isinstance(clients, httpx.AsyncClient) else clients[i],
+                i,
+                url,
+                value_of,
+                timeout_s,
+            )
+        ): i
         for i, url in targets.items()
     }
     ballot = Ballot()
