@@ -116,7 +116,8 @@ class LoadGenerator:
 
     # ---- live statistics -------------------------------------------------------------
     def window_stats(self, window_s: float) -> tuple[int, int]:
-        """``(ok, total)`` of requests completed in the last ``window_s`` seconds."""
+        """``(ok, total)`` of this run's requests completed in the last ``window_s`` s
+        (each :meth:`run` starts an empty window: one phase never aborts the next)."""
         since = time.monotonic() - window_s
         ok = total = 0
         with self._lock:
@@ -165,6 +166,8 @@ class LoadGenerator:
         """Send load for ``duration_s`` seconds labelled ``phase``; return every record
         (reads, writes and their cancels) once all of them completed."""
         self._stop.clear()
+        with self._lock:  # the sliding window judges this run only, not the last phase
+            self._done.clear()
         rng = random.Random(f"{self.seed}:{phase}")
         spec = self.spec
         records: list[RequestRecord] = []

@@ -192,6 +192,24 @@ def test_should_abort_stops_scheduling_and_live_stats_follow(stub) -> None:
     assert gen.window_availability(60, min_samples=11) is None
 
 
+def test_each_run_starts_with_an_empty_availability_window(stub) -> None:
+    _, urls = stub
+    gen = _gen(urls, rate=20, read_ratio=1.0, products=["HANG"], timeout_s=0.2)
+    gen.run_sync("failing", 0.2)
+    assert gen.window_stats(60) == (0, 4)
+    seen: list[tuple[int, int]] = []
+
+    def should_abort() -> bool:
+        seen.append(gen.window_stats(60))
+        return False
+
+    gen.spec = LoadSpec(rate=20, read_ratio=1.0, products=["PROD-001"])
+    gen.run_sync("next", 0.1, should_abort)
+    assert seen[0] == (0, 0)  # the failing phase does not count against this one
+    assert gen.window_stats(60) == (2, 2)
+    assert gen.counts["failed"] == 4 and gen.counts["ok"] == 2  # totals stay cumulative
+
+
 def _mock_generator(arrival: str, seed: int) -> LoadGenerator:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST" and request.url.path == "/orders":
