@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psutil
 import pytest
 from stack_helpers import inject, monitor_state, wait_all_on, wait_consistent, wait_until
@@ -20,6 +22,12 @@ def _pid(stack, instance_id):
     return next(s.pid for s in status.services if s.name == f"inventory-{instance_id}")
 
 
+def _last_exit(stack, instance_id):
+    """The exit code the local runner recorded for the replica's last process."""
+    state = json.loads((stack.target.dir / "state.json").read_text())
+    return state["services"][f"inventory-{instance_id}"].get("last_exit")
+
+
 def _order(http, stack, product_id, quantity):
     response = http.post(
         f"{stack.urls.orders}/orders", json={"product_id": product_id, "quantity": quantity}
@@ -33,6 +41,7 @@ def test_crash_fault_exits_and_the_restarted_replica_catches_up(http, stack):
     answer = inject(http, stack, "3", type="crash").json()
     assert answer["failure_type"] == "crash"
     wait_until(lambda: not psutil.pid_exists(old_pid), timeout_s=5, what="replica 3 exits")
+    wait_until(lambda: _last_exit(stack, "3") not in (None, 0), timeout_s=10, what="non-zero exit")
     # Orders placed while replica 3 is down (it may already be back: the runner restarts it).
     order_ids = [_order(http, stack, "PROD-002", 2) for _ in range(10)]
     http.post(f"{stack.urls.orders}/orders/{order_ids[0]}/cancel")
