@@ -32,6 +32,7 @@ log = logging.getLogger("stack.inventory.consumer")
 
 SERVICE = "inventory-svc"
 RETRY_DELAY_S = 0.1
+MAX_RETRY_DELAY_S = 1.0
 
 
 class EventConsumer:
@@ -93,6 +94,7 @@ class EventConsumer:
         if event is None:
             await self._publish_error("undecodable order event skipped", {})
             return
+        delay = RETRY_DELAY_S
         while True:
             try:
                 await self.faults.hook()
@@ -106,7 +108,10 @@ class EventConsumer:
             except Exception as exc:
                 log.info("event %s failed, will retry: %s", event.get("order_id"), exc)
                 await self._publish_error(str(exc), event)
-                await asyncio.sleep(RETRY_DELAY_S)
+                await asyncio.sleep(delay)
+                # Back off so a long fault does not flood error-queue; the cap bounds the
+                # catch-up delay once the fault clears.
+                delay = min(MAX_RETRY_DELAY_S, delay * 2)
 
     async def _publish_result(self, outcome: Outcome) -> None:
         payload = {
