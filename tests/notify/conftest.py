@@ -7,8 +7,6 @@ import pytest
 from fake_slack import FakeSlack
 from notify_samples import sample_abort, sample_phase, sample_run, sample_verdict
 
-TOKEN = "xoxb-1234567890-TESTSECRETTOKEN"
-
 
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: A bot token shaped like Slack's; tests assert it never leaks.
+TOKEN = "xoxb-1234567890-TESTSECRETTOKEN"
+
 PHASES = [
     ("baseline", None),
     ("crash", {"type": "crash", "replica": "2"}),

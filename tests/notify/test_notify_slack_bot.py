@@ -6,9 +6,9 @@ import time
 
 import pytest
 from block_limits import assert_within_slack_limits
+from notify_samples import TOKEN
 from pydantic import SecretStr
 
-from conftest import TOKEN
 from gameday.notify import SlackBotNotifier
 
 
