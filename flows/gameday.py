@@ -10,7 +10,6 @@ ends in a Failed state; one that passes ends Completed.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -109,36 +108,12 @@ def _emergency_rollback(flow: Any, flow_run: Any, state: Any) -> None:
         print(f"gameday: state hook could not roll back: {exc}")
 
 
+_TASK_STEPS = engine.Steps(inject=inject, observe=observe, rollback=rollback,
+                           wait_recovery=wait_recovery, finish_phase=finish_phase)
+
+
 def _run_phase(run: engine.GameDayRun, phase: Phase) -> dict[str, Any]:
-    run.progress(f"▶ phase {phase.name}: "
-                 f"{phase.fault.describe() if phase.fault else 'no fault'}, {phase.duration_s:g}s")
-    times = engine.PhaseTimes(start=time.time())
-    try:
-        if phase.fault is not None:
-            times.injected_at = inject(run, phase)
-        times.aborted = observe(run, phase)
-        times.end = time.time()
-    finally:
-        if phase.fault is not None:
-            times.rolled_back_at = rollback(run, phase)
-    unrecovered: Exception | None = None
-    if phase.fault is not None and not times.aborted:
-        try:
-            wait_recovery(run, phase)
-        except Exception as exc:  # noqa: BLE001 - judged below, after the phase is recorded
-            unrecovered = exc
-    record = finish_phase(run, phase, times)
-    if unrecovered is not None:
-        raise GameDayError(f"phase {phase.name}: replica {phase.fault.replica} did not "  # type: ignore[union-attr]
-                           f"recover: {unrecovered}; stopping before the next fault")
-    m = record["metrics"]
-    av = m.get("availability")
-    run.progress(
-        f"  {'✔' if record['passed'] else '✘'} {phase.name}: availability "
-        f"{'—' if av is None else f'{av:.2%}'}, p95 {m.get('latency_p95_ms') or 0:.1f} ms"
-        + (f", TTD {m['ttd_s']:.2f}s" if m.get("ttd_s") is not None else "")
-        + (f", TTR {m['ttr_s']:.2f}s" if m.get("ttr_s") is not None else ""))
-    return record
+    return engine.run_phase(run, phase, _TASK_STEPS)
 
 
 @flow(name=FLOW_NAME, on_failure=[_emergency_rollback], on_crashed=[_emergency_rollback],

@@ -19,7 +19,7 @@ from typing import Any
 
 from gameday import metrics, probes
 from gameday.config import Settings
-from gameday.errors import FaultError, SafetyError
+from gameday.errors import FaultError, GameDayError, SafetyError
 from gameday.faults import FaultClient
 from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso
 from gameday.load import LoadGenerator
@@ -29,8 +29,9 @@ from gameday.safety import AvailabilityGuard
 from gameday.targets.base import Target
 from gameday.truth import Truth
 
-__all__ = ["GameDayRun", "PhaseTimes", "open_run", "preflight", "inject", "observe",
-           "rollback", "wait_recovery", "finish_phase", "rollback_everything", "conclude"]
+__all__ = ["GameDayRun", "PhaseTimes", "Steps", "open_run", "preflight", "inject", "observe",
+           "rollback", "wait_recovery", "finish_phase", "run_phase", "rollback_everything",
+           "conclude"]
 
 Progress = Callable[[str], None]
 
@@ -231,6 +232,58 @@ def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> dict[str, 
     run.journal.add_phase(record)
     run.journal.write(run.run_dir)
     run.notifier.phase_end(record)
+    return record
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The step functions :func:`run_phase` calls; the flow passes its Prefect tasks."""
+
+    inject: Callable[[GameDayRun, Phase], float] = inject
+    observe: Callable[[GameDayRun, Phase], str | None] = observe
+    rollback: Callable[[GameDayRun, Phase], float | None] = rollback
+    wait_recovery: Callable[[GameDayRun, Phase], float | None] = wait_recovery
+    finish_phase: Callable[[GameDayRun, Phase, PhaseTimes], dict[str, Any]] = finish_phase
+
+
+def run_phase(run: GameDayRun, phase: Phase, steps: Steps | None = None, *,
+              stop: Callable[[], str | None] | None = None) -> dict[str, Any]:
+    """One phase: inject → observe under load → roll back (always) → wait for recovery →
+    metrics. Returns the phase record; ``record["aborted"]`` holds the abort reason.
+
+    ``stop`` (optional) returns a reason when someone asked to abort while the load ran
+    (the session notebook's interrupt; whoever sets it also calls ``run.load.stop()``).
+    Raises GameDayError after recording the phase when the replica did not recover.
+    """
+    steps = steps or Steps()
+    run.progress(f"▶ phase {phase.name}: "
+                 f"{phase.fault.describe() if phase.fault else 'no fault'}, {phase.duration_s:g}s")
+    times = PhaseTimes(start=time.time())
+    try:
+        if phase.fault is not None:
+            times.injected_at = steps.inject(run, phase)
+        times.aborted = steps.observe(run, phase) or (stop() if stop else None)
+        times.end = time.time()
+    finally:
+        if phase.fault is not None:
+            times.rolled_back_at = steps.rollback(run, phase)
+    unrecovered: Exception | None = None
+    if phase.fault is not None and not times.aborted:
+        try:
+            steps.wait_recovery(run, phase)
+        except Exception as exc:  # noqa: BLE001 - judged below, after the phase is recorded
+            unrecovered = exc
+    record = steps.finish_phase(run, phase, times)
+    if unrecovered is not None:
+        raise GameDayError(f"phase {phase.name}: replica {phase.fault.replica} did not "  # type: ignore[union-attr]
+                           f"recover: {unrecovered}; stopping before the next fault")
+    m = record["metrics"]
+    av = m.get("availability")
+    run.progress(
+        f"  {'✔' if record['passed'] else '✘'} {phase.name}: availability "
+        f"{'—' if av is None else f'{av:.2%}'}, p95 {m.get('latency_p95_ms') or 0:.1f} ms"
+        + (f", TTD {m['ttd_s']:.2f}s" if m.get("ttd_s") is not None else "")
+        + (f", TTR {m['ttr_s']:.2f}s" if m.get("ttr_s") is not None else ""))
     return record
 
 
