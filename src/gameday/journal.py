@@ -198,10 +198,15 @@ class Journal:
         self.set("verdict", {"passed": bool(passed), "score": round(float(score), 2),
                              "failing_checks": list(failing_checks)})
 
-    def observe(self, text: str, *, role: str = "observer", phase: str | None = None) -> None:
+    def observe(self, text: str, *, role: str = "observer", phase: str | None = None,
+                kind: Literal["note", "noticed"] = "note", at: str | None = None) -> None:
+        """Record what a person saw. ``kind="noticed"`` marks the moment a human first
+        noticed the phase's fault (compared with the automated TTD in the report);
+        ``at`` (ISO 8601) defaults to now."""
         with self._lock:
             self.data["observations"].append(
-                {"at": utc_iso(), "role": role, "phase": phase, "text": text})
+                {"at": at or utc_iso(), "role": role, "phase": phase, "kind": kind,
+                 "text": text})
 
     def notification(self, channel: str, kind: str, ok: bool, error: str | None = None) -> None:
         item = {"at": utc_iso(), "channel": channel, "kind": kind, "ok": bool(ok)}

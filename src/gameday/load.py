@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import threading
 import time
@@ -108,7 +109,8 @@ class LoadGenerator:
         self._transport = transport
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._done: deque[tuple[float, bool]] = deque()  # (monotonic done time, ok)
+        # (monotonic done time, ok, latency s)
+        self._done: deque[tuple[float, bool, float]] = deque()
         self._counts = {"scheduled": 0, "completed": 0, "ok": 0, "failed": 0}
         self._run_start: float | None = None
         self._run_end: float | None = None
@@ -121,12 +123,22 @@ class LoadGenerator:
         since = time.monotonic() - window_s
         ok = total = 0
         with self._lock:
-            for t, good in reversed(self._done):
+            for t, good, _ in reversed(self._done):
                 if t < since:
                     break
                 total += 1
                 ok += good
         return ok, total
+
+    def window_latency_ms(self, window_s: float, q: float = 0.95) -> float | None:
+        """The ``q`` quantile (nearest rank) of the latency, in ms, of the requests
+        completed in the last ``window_s`` s, failures included; None when there are none."""
+        since = time.monotonic() - window_s
+        with self._lock:
+            lat = sorted(latency for t, _, latency in self._done if t >= since)
+        if not lat:
+            return None
+        return lat[min(len(lat) - 1, max(0, math.ceil(q * len(lat)) - 1))] * 1000.0
 
     def window_availability(self, window_s: float, min_samples: int = 1) -> float | None:
         """Share ok over the last ``window_s`` s; None with fewer than ``min_samples``."""
@@ -228,7 +240,7 @@ class LoadGenerator:
         records.append(rec)
         now = time.monotonic()
         with self._lock:
-            self._done.append((now, rec.ok))
+            self._done.append((now, rec.ok, rec.latency_s))
             while self._done and self._done[0][0] < now - _STATS_HORIZON_S:
                 self._done.popleft()
             self._counts["completed"] += 1
