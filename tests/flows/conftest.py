@@ -40,15 +40,27 @@ def _write_runbook(path: Path, phases: list[dict[str, Any]], **overrides: Any) -
 
 _SIX_PHASES: list[dict[str, Any]] = [
     {"name": "baseline", "duration_s": 3},
-    {"name": "crash", "fault": {"type": "crash", "replica": "2"}, "duration_s": 3,
-     "recovery": {"action": "restart", "timeout_s": 30}},
-    {"name": "latency", "fault": {"type": "latency", "replica": "3", "latency_ms": 500},
-     "duration_s": 3},
-    {"name": "intermittent", "fault": {"type": "intermittent", "replica": "1", "probability": 0.5},
-     "duration_s": 3},
-    {"name": "incorrect_response",
-     "fault": {"type": "incorrect_response", "replica": "2", "product_id": "PROD-001"},
-     "duration_s": 3},
+    {
+        "name": "crash",
+        "fault": {"type": "crash", "replica": "2"},
+        "duration_s": 3,
+        "recovery": {"action": "restart", "timeout_s": 30},
+    },
+    {
+        "name": "latency",
+        "fault": {"type": "latency", "replica": "3", "latency_ms": 500},
+        "duration_s": 3,
+    },
+    {
+        "name": "intermittent",
+        "fault": {"type": "intermittent", "replica": "1", "probability": 0.5},
+        "duration_s": 3,
+    },
+    {
+        "name": "incorrect_response",
+        "fault": {"type": "incorrect_response", "replica": "2", "product_id": "PROD-001"},
+        "duration_s": 3,
+    },
     {"name": "recovery", "duration_s": 3},
 ]
 

@@ -93,9 +93,16 @@ def test_transient_injection_failure_is_retried(
     from gameday.config import get_settings
     from gameday.runbook import load_runbook
 
-    runbook = write_runbook(tmp_path / "retry.yaml", [
-        {"name": "latency", "fault": {"type": "latency", "replica": "1", "latency_ms": 200,
-                                      "ttl_s": 10}, "duration_s": 1}])
+    runbook = write_runbook(
+        tmp_path / "retry.yaml",
+        [
+            {
+                "name": "latency",
+                "fault": {"type": "latency", "replica": "1", "latency_ms": 200, "ttl_s": 10},
+                "duration_s": 1,
+            }
+        ],
+    )
     rb = load_runbook(runbook)
 
     @flow
@@ -103,7 +110,9 @@ def test_transient_injection_failure_is_retried(
         run = engine.open_run(get_settings(), rb, runbook, local_stack.target)
         local_stack.target.kill_replica("1")
         sent = inject(run, rb.phases[0])
-        attempts = [e for e in run.journal.data["run"] if e["activity"]["name"].startswith("inject")]
+        attempts = [
+            e for e in run.journal.data["run"] if e["activity"]["name"].startswith("inject")
+        ]
         return sent, len(attempts)
 
     try:
@@ -112,8 +121,12 @@ def test_transient_injection_failure_is_retried(
         assert _faults_in_force(local_stack)["1"] == "latency"
     finally:
         local_stack.target.restart_replica("1")
-        httpx.post(f"{local_stack.urls.replica('1')}/inject-failure", json={"type": "clear"},
-                   headers=local_stack.chaos_headers, timeout=2)
+        httpx.post(
+            f"{local_stack.urls.replica('1')}/inject-failure",
+            json={"type": "clear"},
+            headers=local_stack.chaos_headers,
+            timeout=2,
+        )
 
 
 def test_unreachable_availability_floor_aborts_and_rolls_back(
@@ -124,9 +137,14 @@ def test_unreachable_availability_floor_aborts_and_rolls_back(
     # A 1 ms client deadline: no request can succeed, so availability falls below the floor.
     runbook = write_runbook(
         tmp_path / "abort.yaml",
-        [{"name": "baseline", "duration_s": 2},
-         {"name": "latency", "fault": {"type": "latency", "replica": "2", "latency_ms": 300},
-          "duration_s": 20}],
+        [
+            {"name": "baseline", "duration_s": 2},
+            {
+                "name": "latency",
+                "fault": {"type": "latency", "replica": "2", "latency_ms": 300},
+                "duration_s": 20,
+            },
+        ],
         load={"timeout_s": 0.001},
         safety={"abort_availability_floor": 0.99, "abort_window_s": 1, "abort_min_samples": 5},
     )
@@ -146,15 +164,25 @@ def test_unreachable_availability_floor_aborts_and_rolls_back(
 def test_killed_gameday_leaves_the_stack_clean_after_the_fault_ttl(
     local_stack, flow_env, tmp_path, write_runbook
 ):
-    runbook = write_runbook(tmp_path / "kill.yaml", [
-        {"name": "latency", "fault": {"type": "latency", "replica": "3", "latency_ms": 300,
-                                      "ttl_s": 4}, "duration_s": 60}])
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"),
-           "PREFECT_API_URL": ""}
+    runbook = write_runbook(
+        tmp_path / "kill.yaml",
+        [
+            {
+                "name": "latency",
+                "fault": {"type": "latency", "replica": "3", "latency_ms": 300, "ttl_s": 4},
+                "duration_s": 60,
+            }
+        ],
+    )
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": ""}
     env.pop("PREFECT_API_URL")
-    proc = subprocess.Popen([sys.executable, "-m", "gameday", "run", str(runbook), "--no-report"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gameday", "run", str(runbook), "--no-report"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while _faults_in_force(local_stack)["3"] != "latency":
@@ -174,8 +202,12 @@ def test_killed_gameday_leaves_the_stack_clean_after_the_fault_ttl(
 def test_dry_run_changes_nothing(local_stack, flow_env, tmp_path, write_runbook, six_phases):
     runbook = write_runbook(tmp_path / "dry.yaml", six_phases)
     before = httpx.get(f"{local_stack.urls.monitor}/transitions", timeout=2).json()["transitions"]
-    out = subprocess.run([sys.executable, "-m", "gameday", "run", str(runbook), "--dry-run"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "gameday", "run", str(runbook), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "crash" in out.stdout and "incorrect_response" in out.stdout
     assert "nothing was started" in out.stdout
