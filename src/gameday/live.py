@@ -1,0 +1,156 @@
+"""The live view of a phase while it runs: availability, latency, replica ON/OFF states.
+
+:class:`LiveView` samples the running :class:`~gameday.engine.GameDayRun` (the load
+generator's sliding window and the monitor's ``/status``) and redraws one IPython display
+handle in place (``display_id`` + ``update``), which works in JupyterLab and under
+papermill without ipywidgets. The HTML is self-contained: small inline SVG sparklines,
+no JavaScript, no network.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gameday import probes
+
+__all__ = ["LiveView", "Sample", "replica_badges", "sparkline"]
+
+_GREEN, _RED, _GREY = "#1a7f37", "#cf222e", "#6e7781"
+
+
+@dataclass
+class Sample:
+    """One look at the phase (``t`` = seconds since the phase started)."""
+
+    t: float
+    availability: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    rate: float
+    replicas: dict[str, str] = field(default_factory=dict)
+
+
+def sparkline(values: list[float | None], *, width: int = 220, height: int = 36,
+              low: float | None = None, high: float | None = None, color: str = _GREY) -> str:
+    """An inline SVG polyline of ``values`` (None = gap), scaled to [low, high]."""
+    pts = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(pts) < 2:
+        return f'<svg width="{width}" height="{height}"></svg>'
+    lo = min(v for _, v in pts) if low is None else low
+    hi = max(v for _, v in pts) if high is None else high
+    span, n = (hi - lo) or 1.0, max(len(values) - 1, 1)
+    coords = " ".join(
+        f"{i * (width - 4) / n + 2:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
+        for i, v in pts)
+    return (f'<svg width="{width}" height="{height}" style="background:#f6f8fa">'
+            f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}"/></svg>')
+
+
+def replica_badges(states: dict[str, str], faulted: str | None = None) -> str:
+    """One coloured badge per replica: green ON, red OFF, grey unknown; the faulted one
+    is marked with a ⚡."""
+    if not states:
+        return f'<span style="color:{_GREY}">monitor not answering</span>'
+    out = []
+    for rid in sorted(states, key=lambda r: (len(r), r)):
+        st = states[rid]
+        color = {"ON": _GREEN, "OFF": _RED}.get(st, _GREY)
+        mark = " ⚡" if faulted is not None and str(faulted) == rid else ""
+        out.append(f'<span style="background:{color};color:white;padding:2px 8px;'
+                   f'border-radius:4px;margin-right:4px">replica {html.escape(rid)} '
+                   f'{html.escape(st)}{mark}</span>')
+    return "".join(out)
+
+
+class LiveView:
+    """Samples a running phase and redraws one display in place.
+
+    ``view.update(stage)`` takes a sample and redraws; ``stage`` says what the phase is
+    doing ("injecting", "under load", "rolling back", ...). Never raises for an
+    unreachable monitor: the badges say so.
+    """
+
+    def __init__(self, run: Any, phase: Any, *, window_s: float | None = None,
+                 show: bool = True) -> None:
+        self.run, self.phase = run, phase
+        self.window_s = window_s or run.runbook.safety.abort_window_s
+        self.samples: list[Sample] = []
+        self.started = time.monotonic()
+        self.stage = "starting"
+        self.events: list[tuple[float, str]] = []
+        self._handle: Any = None
+        if show:
+            from IPython.display import HTML, display
+
+            self._handle = display(HTML(self.html()), display_id=True)
+
+    def event(self, text: str) -> None:
+        """Note a moment in the phase (shown with its time since the phase started)."""
+        self.events.append((time.monotonic() - self.started, text))
+
+    def sample(self) -> Sample:
+        load = self.run.load
+        try:
+            states = probes.replica_states(self.run.urls)
+        except Exception:  # noqa: BLE001 - shown as "monitor not answering"
+            states = {}
+        s = Sample(
+            t=time.monotonic() - self.started,
+            availability=load.window_availability(self.window_s) if load else None,
+            p50_ms=load.window_latency_ms(self.window_s, 0.5) if load else None,
+            p95_ms=load.window_latency_ms(self.window_s, 0.95) if load else None,
+            rate=load.achieved_rate if load else 0.0,
+            replicas=states,
+        )
+        self.samples.append(s)
+        return s
+
+    def update(self, stage: str | None = None) -> Sample:
+        if stage:
+            self.stage = stage
+        s = self.sample()
+        if self._handle is not None:
+            from IPython.display import HTML
+
+            self._handle.update(HTML(self.html()))
+        return s
+
+    def html(self) -> str:
+        ph = self.phase
+        fault = ph.fault
+        last = self.samples[-1] if self.samples else None
+        elapsed = time.monotonic() - self.started
+
+        def pct(v: float | None) -> str:
+            return "—" if v is None else f"{v:.2%}"
+
+        def ms(v: float | None) -> str:
+            return "—" if v is None else f"{v:.1f} ms"
+
+        av_color = _GREY if not last or last.availability is None else (
+            _GREEN if last.availability >= self.run.runbook.safety.abort_availability_floor
+            else _RED)
+        avail = sparkline([s.availability for s in self.samples], low=0.0, high=1.0,
+                          color=_GREEN)
+        lat = sparkline([s.p95_ms for s in self.samples], low=0.0, color="#0969da")
+        events = "".join(f"<li>+{t:.1f} s — {html.escape(e)}</li>" for t, e in self.events)
+        what = fault.describe() if fault else "no fault (steady state under load)"
+        return f"""<div style="font-family:system-ui,sans-serif;border:1px solid #d0d7de;
+border-radius:6px;padding:10px;max-width:760px">
+<div><b>phase {html.escape(ph.name)}</b> · {html.escape(what)} · {ph.duration_s:g} s of load ·
+<i>{html.escape(self.stage)}</i> · {elapsed:.0f} s elapsed</div>
+<table style="margin-top:6px"><tr>
+<td>availability (last {self.window_s:g} s)</td>
+<td style="color:{av_color};font-weight:bold">{pct(last.availability if last else None)}</td>
+<td>{avail}</td></tr>
+<tr><td>latency p50 / p95</td>
+<td>{ms(last.p50_ms if last else None)} / {ms(last.p95_ms if last else None)}</td>
+<td>{lat}</td></tr>
+<tr><td>requests/s sent</td><td>{(last.rate if last else 0.0):.0f}</td><td></td></tr>
+<tr><td>replicas (monitor)</td>
+<td colspan="2">{replica_badges(last.replicas if last else {},
+                                 fault.replica if fault else None)}</td></tr>
+</table><ul style="margin:4px 0">{events}</ul></div>"""

@@ -1,0 +1,450 @@
+"""A GameDay run by people, step by step: the engine behind ``notebooks/session.ipynb``.
+
+A :class:`Session` holds one GameDay run (:mod:`gameday.engine`) and the target's lock
+(:class:`~gameday.safety.TargetLock`) from :meth:`Session.start` until
+:meth:`Session.finish`. In between, the team runs phases one at a time with the same
+steps the Prefect flow uses (:func:`gameday.engine.run_phase`), watches each live
+(:class:`~gameday.live.LiveView`), re-runs, skips or aborts phases, and the reporter
+records observations, which go into the run's journal and show in its report.
+
+Aborting a running phase: interrupt the kernel (JupyterLab's ■ button, or ``I, I``). The
+phase stops its load, rolls its fault back and is recorded as aborted; the session then
+clears every fault, restarts every stopped replica and skips the remaining phases.
+Headless runs (papermill) choose with parameters instead: ``skip``, ``rerun``, ``notes``,
+``abort_during``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gameday import engine
+from gameday.checklist import abort_criteria, run_checklist
+from gameday.config import Settings, get_settings
+from gameday.errors import GameDayError, ReportError
+from gameday.fingerprint import utc_iso
+from gameday.live import LiveView
+from gameday.paths import REPO_ROOT
+from gameday.runbook import Phase, load_runbook
+from gameday.safety import TargetLock
+from gameday.targets import get_target
+
+__all__ = ["Session", "parse_when"]
+
+
+def parse_when(at: Any, *, base: float | None = None) -> float:
+    """Epoch seconds from None (now), epoch seconds, a datetime, an ISO 8601 string or a
+    local wall-clock time "HH:MM[:SS]" (today). Raises ValueError naming what is allowed."""
+    if at is None:
+        return time.time()
+    if isinstance(at, (int, float)):
+        return float(at)
+    if isinstance(at, datetime):
+        return at.timestamp()
+    text = str(at).strip()
+    try:
+        if len(text) <= 8 and ":" in text:
+            clock = datetime.strptime(text, "%H:%M:%S" if text.count(":") == 2 else "%H:%M")
+            day = datetime.fromtimestamp(base or time.time())
+            return day.replace(hour=clock.hour, minute=clock.minute, second=clock.second,
+                               microsecond=0).timestamp()
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ValueError(f"at={at!r}: give a time as 'HH:MM:SS' (local), ISO 8601, a "
+                         "datetime or epoch seconds") from None
+
+
+class Session:
+    """One GameDay session. See the module docstring; the notebook shows the calls."""
+
+    def __init__(self, runbook: str | Path = "runbooks/standard.yaml", *,
+                 target: str | None = None, base_port: int | None = None,
+                 seed: int | None = None, roles: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None, skip: Iterable[str] = (),
+                 rerun: Iterable[str] = (), notes: Iterable[Mapping[str, Any]] = (),
+                 abort_during: str | None = None, abort_after_s: float = 2.0,
+                 live_every_s: float = 1.0, show: bool = True) -> None:
+        path = Path(runbook)
+        self.runbook_path = path if path.is_absolute() or path.exists() else REPO_ROOT / path
+        self.runbook = load_runbook(self.runbook_path)
+        overrides: dict[str, Any] = {"target": target or self.runbook.target}
+        if base_port:
+            overrides["base_port"] = base_port
+        self.settings = settings or get_settings(**overrides)
+        self.target = get_target(self.settings.target, self.settings)
+        self.seed, self.show, self.live_every_s = seed, show, live_every_s
+        self.roles: dict[str, Any] = {"owner": "", "coordinator": "", "reporter": "",
+                                      "observers": [], **dict(roles or {})}
+        self.skip_planned, self.rerun_planned = set(skip), set(rerun)
+        self.notes_planned = [dict(n) for n in notes]
+        self.abort_during, self.abort_after_s = abort_during, abort_after_s
+        unknown = (self.skip_planned | self.rerun_planned
+                   | {abort_during} - {None}) - set(self.phase_names)
+        if unknown:
+            raise GameDayError(f"{sorted(unknown)}: no such phase in {self.runbook_path.name} "
+                               f"(phases: {', '.join(self.phase_names)})")
+        self.state = "planned"  # planned → running → aborted|failed → finished
+        self.run: engine.GameDayRun | None = None
+        self.lock: TargetLock | None = None
+        self.checks: list[dict[str, Any]] = []
+        self.done: dict[str, int] = {}  # phase -> times run
+        self.skipped: dict[str, str] = {}
+        self.current: str | None = None
+        self.verdict: dict[str, Any] | None = None
+        self.log: list[str] = []
+        self._stop_reason: str | None = None
+
+    @property
+    def phase_names(self) -> list[str]:
+        return [p.name for p in self.runbook.phases]
+
+    # ---------------------------------------------------------------- before the start
+    def abort_criteria(self) -> list[str]:
+        return abort_criteria(self.runbook)
+
+    def checklist(self, *, abort_criteria_agreed: bool) -> list[dict[str, Any]]:
+        """Run the pre-flight checklist and show it; :meth:`start` needs every item ok."""
+        self.checks = run_checklist(self.settings, self.target.urls, self.runbook,
+                                    abort_criteria_agreed=abort_criteria_agreed,
+                                    roles=self.roles)
+        self._show_table(self.checks, "pre-flight checklist")
+        return self.checks
+
+    def start(self) -> str:
+        """Take the target's lock, open the run, notify, check the steady state.
+        Returns the run id. Raises GameDayError when the checklist is not all ok."""
+        if self.state != "planned":
+            raise GameDayError(f"the session is already {self.state}")
+        failing = [c["item"] for c in self.checks if not c["ok"]] if self.checks else ["(not run)"]
+        if failing:
+            raise GameDayError(f"pre-flight checklist not passed: {', '.join(failing)}; run "
+                               "session.checklist(...) again once it is fixed")
+        self.lock = TargetLock(self.settings.state_dir,
+                               f"{self.target.name}:{self.settings.base_port}").acquire()
+        try:
+            self.run = engine.open_run(self.settings, self.runbook, self.runbook_path,
+                                       self.target, seed=self.seed, progress=self._progress)
+            self.lock.set_run_id(self.run.journal.run_id)
+            self.run.journal.start()
+            self.run.journal.set("session", {"roles": self.roles, "checklist": self.checks})
+            self.run.notifier.start({
+                "run_id": self.run.journal.run_id, "name": self.runbook.name,
+                "description": self.runbook.description, "target": self.target.name,
+                "seed": self.run.seed,
+                "phases": [{"name": p.name, "fault": p.fault.type if p.fault else None}
+                           for p in self.runbook.phases],
+                "started_by": f"JupyterLab session (owner: {self.roles.get('owner') or '?'})",
+            })
+            engine.preflight(self.run)
+        except BaseException:
+            self.lock.release()
+            raise
+        self.state = "running"
+        atexit.register(self._cleanup_at_exit)
+        self._say(f"session started: run {self.run.journal.run_id}, "
+                  f"{len(self.runbook.phases)} phases, seed {self.run.seed}")
+        return self.run.journal.run_id
+
+    # ---------------------------------------------------------------- phases
+    def run_phase(self, name: str, *, rerun: bool = False) -> dict[str, Any] | None:
+        """Run phase ``name`` live; returns its journal record (None when not run).
+
+        Running a phase again (``rerun=True``, or a name already run) records it as
+        ``<name>-rerun<N>``; every attempt stays in the journal and the verdict.
+        """
+        phase = self._phase(name)
+        if self.state != "running":
+            self._say(f"phase {name} not run: the session is {self.state}")
+            return None
+        if name in self.skip_planned and not rerun:
+            self.skip(name, "skipped as planned (parameter skip)")
+            return None
+        record = self._run_live(self._attempt(phase, rerun or name in self.done))
+        if name in self.rerun_planned and not rerun and self.state == "running":
+            record = self._run_live(self._attempt(phase, True))
+        for note in [n for n in self.notes_planned if n.get("phase") == name]:
+            self.notes_planned.remove(note)
+            self._planned_note(note)
+        return record
+
+    def skip(self, name: str, reason: str = "skipped by the owner") -> None:
+        """Leave phase ``name`` out; the journal and the report say so and why."""
+        self._phase(name)
+        if self.run is None:
+            raise GameDayError("start the session before skipping phases")
+        with self.run.journal.activity(f"skip phase {name}", "action", name) as out:
+            out["reason"] = reason
+        self.skipped[name] = reason
+        self.run.journal.observe(f"phase skipped: {reason}", role="owner", phase=name)
+        self._say(f"phase {name} skipped: {reason}")
+
+    def abort(self, reason: str = "aborted by the owner") -> dict[str, Any]:
+        """Abort between phases: clear every fault, restart what was stopped, skip the
+        rest. (During a phase, interrupt the kernel instead.)"""
+        if self.run is None or self.state not in ("running", "aborted"):
+            raise GameDayError(f"nothing to abort: the session is {self.state}")
+        return self._abort(reason, self.current)
+
+    def request_abort(self, reason: str) -> None:
+        """Ask the running phase to stop (thread-safe); it rolls back and is recorded."""
+        self._stop_reason = self._stop_reason or reason
+        if self.run is not None and self.run.load is not None:
+            self.run.load.stop()
+
+    # ---------------------------------------------------------------- observations
+    def note(self, text: str, *, role: str = "reporter", phase: str | None = None,
+             at: Any = None) -> None:
+        """Record an observation (``at``: see :func:`parse_when`; default now)."""
+        self._observe(text, role, phase, "note", parse_when(at))
+
+    def noticed(self, text: str = "noticed the fault", *, role: str = "observer",
+                phase: str | None = None, at: Any = None, after_s: float | None = None) -> None:
+        """Record when a human first noticed the phase's fault (``at`` a clock time, or
+        ``after_s`` seconds after the injection); the report shows it beside the TTD."""
+        when = parse_when(at)
+        if after_s is not None:
+            inj = self._injected_at(phase or self.current)
+            if inj is None:
+                raise GameDayError("after_s needs a phase that injected a fault")
+            when = inj + float(after_s)
+        self._observe(text, role, phase, "noticed", when)
+
+    def notes(self) -> list[dict[str, Any]]:
+        obs = list(self.run.journal.data["observations"]) if self.run else []
+        self._show_table(obs, "observations so far")
+        return obs
+
+    # ---------------------------------------------------------------- the end
+    def finish(self, *, report: bool = True) -> dict[str, Any]:
+        """Conclude (consistency, verdict), render the report, post the verdict, release
+        the lock. Returns the verdict dict (``report`` = path of report.html)."""
+        if self.run is None:
+            raise GameDayError("the session never started: nothing to finish")
+        if self.verdict is not None:
+            return self.verdict
+        run = self.run
+        for name in self.phase_names:
+            if name not in self.done and name not in self.skipped:
+                self.skip(name, "not run before the session finished" if self.state ==
+                          "running" else f"not run: the session {self.state}")
+        status = {"running": "completed"}.get(self.state, self.state)
+        try:
+            engine.rollback_everything(run)
+            verdict = engine.conclude(run, status)
+            html = None
+            if report:
+                try:
+                    from gameday.report import render_report
+
+                    html = render_report(run.run_dir, progress=self._progress)
+                except ReportError as exc:
+                    verdict["report_error"] = str(exc)
+                    run.journal.set("report_error", str(exc))
+            verdict["report"] = str(html) if html else None
+            verdict["journal"] = str(run.run_dir / "journal.json")
+            run.notifier.verdict({**verdict, "name": self.runbook.name,
+                                  "duration_s": run.journal.data["duration"]})
+            run.journal.data["notifications"].extend(run.notifier.journal_records())
+            run.journal.write(run.run_dir)
+        finally:
+            self._release()
+        self.verdict, self.state = verdict, "finished"
+        self._say(f"GameDay {'PASSED' if verdict['passed'] else 'FAILED'} "
+                  f"(score {verdict['score']:.0f}/100, status {verdict['status']})"
+                  + "".join(f"\n  ✘ {c}" for c in verdict["failing_checks"]))
+        return verdict
+
+    # ---------------------------------------------------------------- internals
+    def _phase(self, name: str) -> Phase:
+        for p in self.runbook.phases:
+            if p.name == name:
+                return p
+        raise GameDayError(f"phase {name!r} is not in {self.runbook_path.name} (phases: "
+                           f"{', '.join(self.phase_names)}); this notebook was written for "
+                           "another runbook: `make lab RUNBOOK=...` builds one for yours")
+
+    def _attempt(self, phase: Phase, again: bool) -> Phase:
+        n = self.done.get(phase.name, 0) + 1
+        self.done[phase.name] = n
+        return phase.model_copy(update={"name": f"{phase.name}-rerun{n - 1}"}) if again and \
+            n > 1 else phase
+
+    def _run_live(self, phase: Phase) -> dict[str, Any] | None:
+        run = self.run
+        assert run is not None
+        self.current, self._stop_reason = phase.name, None
+        view = LiveView(run, phase, show=self.show)
+        steps = _steps_with_events(view, lambda: self._stop_reason)
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["record"] = engine.run_phase(run, phase, steps,
+                                                    stop=lambda: self._stop_reason)
+            except BaseException as exc:  # re-raised below in the notebook's thread
+                result["error"] = exc
+
+        worker = threading.Thread(target=work, name=f"gameday-phase-{phase.name}", daemon=True)
+        timer = None
+        if self.abort_during == phase.name.split("-rerun")[0]:
+            timer = threading.Timer(self.abort_after_s, self.request_abort,
+                                    [f"aborted during {phase.name} (parameter abort_during)"])
+        worker.start()
+        if timer:
+            timer.start()
+        while worker.is_alive():
+            try:
+                worker.join(self.live_every_s)
+                view.update()
+            except KeyboardInterrupt:
+                self.request_abort("interrupted by the owner from the notebook")
+                view.event("abort requested: stopping the load and rolling back")
+        if timer:
+            timer.cancel()
+        view.update("done")
+        if "error" in result:
+            self._fail(result["error"], phase.name)
+            return None
+        record = result["record"]
+        self._show_phase(record)
+        if record.get("aborted"):
+            self._abort(record["aborted"], phase.name)
+        return record
+
+    def _abort(self, reason: str, phase: str | None) -> dict[str, Any]:
+        assert self.run is not None
+        rolled = engine.rollback_everything(self.run)
+        if self.state == "running":
+            self.run.journal.abort(reason, phase)
+            self.run.notifier.abort({"reason": reason, "phase": phase, "rolled_back": rolled,
+                                     "run_id": self.run.journal.run_id})
+            self.state = "aborted"
+        self.run.journal.write(self.run.run_dir)
+        self._say(f"ABORTED ({reason}); every fault cleared, stopped replicas restarted: "
+                  f"{rolled}. Remaining phases will not run; go to 'Finish the session'.")
+        return rolled
+
+    def _fail(self, exc: BaseException, phase: str) -> None:
+        assert self.run is not None
+        message = str(exc) if isinstance(exc, GameDayError) else f"{type(exc).__name__}: {exc}"
+        self.run.journal.set("error", message)
+        engine.rollback_everything(self.run)
+        self.state = "failed"
+        self._say(f"phase {phase} failed: {message}. Every fault was cleared; "
+                  "go to 'Finish the session'.")
+
+    def _observe(self, text: str, role: str, phase: str | None, kind: str, when: float) -> None:
+        if self.run is None:
+            raise GameDayError("start the session before recording observations")
+        self.run.journal.observe(text, role=role, phase=phase or self.current,
+                                 kind=kind, at=utc_iso(when))  # type: ignore[arg-type]
+        self.run.journal.write(self.run.run_dir)
+
+    def _planned_note(self, note: dict[str, Any]) -> None:
+        kind = note.get("kind", "note")
+        args = dict(text=note["text"], role=note.get("role", "reporter"),
+                    phase=self.current if note.get("phase") == self.current.split("-rerun")[0]
+                    else note.get("phase"))  # type: ignore[union-attr]
+        try:
+            if kind == "noticed":
+                self.noticed(**args, after_s=note.get("after_s"), at=note.get("at"))
+            else:
+                self.note(**args, at=note.get("at"))
+        except (GameDayError, ValueError) as exc:  # a bad note must not stop the session
+            self._say(f"note not recorded ({exc}): {note}")
+
+    def _injected_at(self, phase: str | None) -> float | None:
+        from gameday.frames import to_epoch
+
+        for rec in reversed(self.run.phases if self.run else []):
+            if rec["name"] == phase:
+                return to_epoch(rec.get("injected_at"))
+        return None
+
+    def _progress(self, line: str) -> None:
+        self.log.append(line)
+        if not line.startswith("  ["):  # the periodic load lines: the live view shows them
+            print(line, flush=True)
+
+    def _say(self, text: str) -> None:
+        self.log.append(text)
+        print(text, flush=True)
+
+    def _show_table(self, rows: list[dict[str, Any]], title: str) -> None:
+        if not self.show:
+            return
+        import pandas as pd
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"**{title}**"))
+        display(pd.DataFrame(rows).style.hide(axis="index") if rows else Markdown("(none)"))
+
+    def _show_phase(self, rec: dict[str, Any]) -> None:
+        if not self.show:
+            return
+        m = rec["metrics"]
+        rows = [{"check": c["name"], "target": c["target"], "value": c["value"],
+                 "result": "PASS" if c["passed"] else "FAIL"} for c in rec["checks"]]
+        ttd, ttr = m.get("ttd_s"), m.get("ttr_s")
+        self._say(f"phase {rec['name']}: {'PASSED' if rec['passed'] else 'FAILED'} · "
+                  f"requests {m['requests']} · automated TTD "
+                  f"{'—' if ttd is None else f'{ttd:.2f} s'} · TTR "
+                  f"{'—' if ttr is None else f'{ttr:.2f} s'}")
+        self._show_table(rows, f"checks of phase {rec['name']}")
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    def _cleanup_at_exit(self) -> None:
+        """The kernel is going away with the session unfinished: leave the stack clean."""
+        if self.run is not None and self.verdict is None:
+            try:
+                engine.rollback_everything(self.run)
+                self.run.journal.write(self.run.run_dir)
+            finally:
+                self._release()
+
+
+def _steps_with_events(view: LiveView, stop: Any) -> engine.Steps:
+    """The engine's steps, each telling the live view what is happening."""
+
+    def inject(run: engine.GameDayRun, phase: Phase) -> float:
+        view.stage = "injecting the fault"
+        t = engine.inject(run, phase)
+        view.event(f"fault injected: {phase.fault.describe()}")  # type: ignore[union-attr]
+        return t
+
+    def observe(run: engine.GameDayRun, phase: Phase) -> str | None:
+        if stop():  # abort asked for before the load began
+            return str(stop())
+        view.stage = "under load"
+        view.event("load started")
+        reason = engine.observe(run, phase, report_every_s=3600)
+        view.event("load ended" + (f" — abort: {reason}" if reason else ""))
+        return reason
+
+    def rollback(run: engine.GameDayRun, phase: Phase) -> float | None:
+        view.stage = "rolling back"
+        t = engine.rollback(run, phase)
+        view.event(f"fault rolled back ({phase.recovery.action})")
+        return t
+
+    def wait_recovery(run: engine.GameDayRun, phase: Phase) -> float | None:
+        view.stage = "waiting for recovery"
+        t = engine.wait_recovery(run, phase)
+        if t is not None:
+            view.event(f"replica {phase.fault.replica} ON again")  # type: ignore[union-attr]
+        return t
+
+    def finish(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes) -> dict:
+        view.stage = "computing metrics"
+        return engine.finish_phase(run, phase, times)
+
+    return engine.Steps(inject, observe, rollback, wait_recovery, finish)

@@ -1,0 +1,51 @@
+"""Fixtures of the session-notebook tests: a short runbook and the kernel's environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+SHORT_PHASES = [
+    {"name": "baseline", "duration_s": 3},
+    {"name": "crash", "fault": {"type": "crash", "replica": "3"}, "duration_s": 4,
+     "recovery": {"action": "restart", "timeout_s": 30}},
+    {"name": "incorrect_response",
+     "fault": {"type": "incorrect_response", "replica": "1", "product_id": "PROD-003"},
+     "duration_s": 3},
+    {"name": "recovery", "duration_s": 2},
+]
+
+
+@pytest.fixture
+def write_runbook(tmp_path: Path) -> Callable[..., Path]:
+    """Write a short runbook (20 req/s) with ``phases`` into tmp_path; returns its path."""
+
+    def write(phases: list[dict] | None = None, name: str = "session-test") -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({
+            "name": name, "description": "A short GameDay for the session tests.",
+            "target": "local", "seed": 7,
+            "load": {"rate": 20, "read_ratio": 0.8, "timeout_s": 1.0, "cancel_after_s": 0.5},
+            "safety": {"fault_ttl_s": 30},
+            "phases": phases or SHORT_PHASES,
+        }, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def session_env(local_stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every Settings() of this test (and of kernels it starts) at the test stack;
+    reports go to tmp_path/reports, which is returned."""
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("GAMEDAY_BASE_PORT", str(local_stack.base_port))
+    monkeypatch.setenv("GAMEDAY_CHAOS_TOKEN", local_stack.chaos_token)
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(local_stack.settings.state_dir))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(reports))
+    for var in ("GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL", "GAMEDAY_SLACK_CHANNEL"):
+        monkeypatch.delenv(var, raising=False)
+    return reports
