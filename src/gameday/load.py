@@ -115,6 +115,7 @@ class LoadGenerator:
         self._run_start: float | None = None
         self._run_end: float | None = None
         self._run_sent = 0
+        self._orphans: set[asyncio.Future[httpx.Response]] = set()
 
     # ---- live statistics -------------------------------------------------------------
     def window_stats(self, window_s: float) -> tuple[int, int]:
@@ -231,10 +232,17 @@ class LoadGenerator:
             flush.set()
             while cancels:
                 await asyncio.gather(*list(cancels))
+            while self._orphans:  # requests past their deadline, ended by httpx's timeout
+                await asyncio.gather(*list(self._orphans), return_exceptions=True)
         if self.truth is not None:
             self.truth.prune(time.time() - _STATS_HORIZON_S)
         records.sort(key=lambda r: r.intended_s)
         return records
+
+    def _reap(self, request: asyncio.Future[httpx.Response]) -> None:
+        self._orphans.discard(request)
+        if not request.cancelled():
+            request.exception()  # retrieved: a late request's failure is already recorded
 
     def _finish(self, rec: RequestRecord, records: list[RequestRecord]) -> None:
         records.append(rec)
@@ -249,9 +257,18 @@ class LoadGenerator:
     async def _send(
         self, http: httpx.AsyncClient, method: str, url: str, body: Any = None
     ) -> tuple[httpx.Response | None, str]:
+        # Never cancel an httpx request: httpcore 1.0.9 leaks the pool slot of a request
+        # cancelled while the pool is busy (encode/httpcore#1093), so a timeout would
+        # slowly fill the pool. Wait up to the deadline; the request itself ends by the
+        # client's own timeout, and run() awaits it before closing the clients.
+        request = asyncio.ensure_future(http.request(method, url, json=body))
+        self._orphans.add(request)
+        request.add_done_callback(self._reap)
+        done, _ = await asyncio.wait({request}, timeout=self.spec.timeout_s)
+        if not done:
+            return None, classify(TimeoutError())
         try:
-            async with asyncio.timeout(self.spec.timeout_s):
-                resp = await http.request(method, url, json=body)
+            resp = request.result()
             return resp, classify(resp)
         except Exception as exc:  # every failure is data, classified in one place
             return None, classify(exc)

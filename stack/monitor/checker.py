@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from stack.common.bounded import bounded
 from stack.common.timeutil import iso, utcnow
 from stack.monitor.store import Store
 
@@ -103,10 +104,9 @@ class Monitor:
     async def _health(self, state: InstanceState) -> str | None:
         """None when healthy, else what was wrong."""
         try:
-            # wait_for bounds the whole check; httpx's timeout applies to each phase.
-            response = await asyncio.wait_for(
-                self._client.get(f"{state.url}/health"), self.timeout_s
-            )
+            # bounded() bounds the whole check without cancelling the request (see
+            # stack.common.bounded); httpx's timeout applies to each phase.
+            response = await bounded(self._client.get(f"{state.url}/health"), self.timeout_s)
         except (httpx.TimeoutException, TimeoutError):
             return "health check failure: timeout"
         except httpx.HTTPError as exc:
@@ -121,7 +121,7 @@ class Monitor:
 
     async def _stock(self, url: str, product_id: str) -> tuple[int, int] | None:
         try:
-            response = await asyncio.wait_for(
+            response = await bounded(
                 self._client.get(f"{url}/inventory/{product_id}"), self.timeout_s
             )
             body = response.json()
