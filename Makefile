@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 RUNBOOK ?= runbooks/standard.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast gameday stack-up stack-down stack-status lint clean
+.PHONY: install test test-fast gameday lab stack-up stack-down stack-status lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,25 @@ test-fast: install
 ## Start the local stack, run a GameDay on it, stop the stack, say where the results are.
 gameday: install
 	$(BIN)/gameday run $(RUNBOOK) --start-stack
+
+## JupyterLab on 127.0.0.1 with the GameDay session notebook open (kernel: this .venv).
+## RUNBOOK=runbooks/x.yaml builds and opens a session notebook for that runbook instead.
+lab: install
+	$(BIN)/python -m gameday.lab --runbook $(RUNBOOK)
+
+## Benchmarks (BENCHMARKS.md): one table on stdout, raw figures in bench/results/.
+## BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS="-n 3 --only detection"`.
+BENCH_ARGS ?=
+bench: install bench-tools
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## hey and wrk (the independent load tools of the measurement check), from Debian.
+bench-tools:
+	@command -v hey >/dev/null && command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q hey wrk || \
+	    { apt-get update -q && apt-get install -y -q hey wrk; }; \
+	  elif command -v sudo >/dev/null; then sudo apt-get install -y -q hey wrk; \
+	  else echo "bench: install hey and wrk first: apt-get install -y hey wrk" >&2; exit 1; fi; }
 
 stack-up: install
 	$(BIN)/gameday stack up
