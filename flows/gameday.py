@@ -93,6 +93,8 @@ def _emergency_rollback(flow: Any, flow_run: Any, state: Any) -> None:
     prints instead of using the run logger.
     """
     params = dict(getattr(flow_run, "parameters", {}) or {})
+    if params.get("start_stack"):
+        return  # the flow stopped the stack it started (``finally``): nothing is left to clear
     try:
         settings = _settings(params.get("target"), params.get("base_port"))
         target = get_target(settings.target, settings)

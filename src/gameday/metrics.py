@@ -201,6 +201,9 @@ def phase_metrics(
 
 
 def _check(name: str, target: str, value: Any, passed: bool) -> dict[str, Any]:
+    """One SLO check; the value is rounded for people (the phase metrics keep every digit)."""
+    if isinstance(value, float):
+        value = float(f"{value:.6g}")  # 34.59999999997759 → 34.6, 0.998951 stays
     return {"name": name, "target": target, "value": value, "passed": bool(passed)}
 
 
