@@ -159,6 +159,7 @@ def create_app(settings: Settings) -> FastAPI:
             value_of,
             keep_late=True,
             timeout_s=settings.voter_timeout_s,
+            reask_after_s=RETRY_DELAY_S,
         )
         if ballot.disagreement:  # replicas briefly out of step under writes: ask once more
             stats.retries += 1

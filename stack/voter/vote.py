@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from stack.common.bounded import bounded
+
 __all__ = ["Reply", "Ballot", "NOT_FOUND", "fan_out", "product_value", "inventory_value"]
 
 NOT_FOUND = ("NOT_FOUND",)
@@ -97,15 +99,19 @@ async def _ask(
     url: str,
     value_of: Callable[[dict[str, Any]], Hashable],
     timeout_s: float | None,
+    delay_s: float = 0.0,
 ) -> Reply:
+    if delay_s > 0:
+        await asyncio.sleep(delay_s)
     start = time.perf_counter()
 
     def ms() -> float:
         return (time.perf_counter() - start) * 1000.0
 
     try:
-        # wait_for bounds the whole request; httpx's timeout applies to each phase.
-        response = await asyncio.wait_for(client.get(url), timeout_s)
+        # bounded() bounds the whole request without cancelling it (see stack.common.bounded);
+        # httpx's timeout applies to each phase.
+        response = await bounded(client.get(url), timeout_s)
     except (httpx.TimeoutException, TimeoutError):
         return Reply(instance_id, ms(), failure="timeout", detail="no answer within the timeout")
     except httpx.HTTPError as exc:
@@ -128,6 +134,7 @@ async def fan_out(
     *,
     keep_late: bool = False,
     timeout_s: float | None = None,
+    reask_after_s: float | None = None,
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
 
@@ -135,28 +142,41 @@ async def fan_out(
     httpcore's per-request scan of its pool short).
 
     ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
+
+    ``reask_after_s``: when two replicas have answered, disagree, and another is still
+    out, ask the ones that answered once more after that delay instead of waiting for the
+    last (under writes two healthy replicas can be one event apart; with the third one
+    slow or dead, waiting for it costs the whole timeout). Each replica's latest answer
+    counts.
     """
-    tasks = {
-        asyncio.create_task(
-            _ask(
-                clients if isinstance(clients, httpx.AsyncClient) else clients[i],
-                i,
-                url,
-                value_of,
-                timeout_s,
-            )
-        ): i
-        for i, url in targets.items()
-    }
+
+    def ask(instance_id: str, delay_s: float = 0.0) -> asyncio.Task[Reply]:
+        client = clients if isinstance(clients, httpx.AsyncClient) else clients[instance_id]
+        return asyncio.create_task(
+            _ask(client, instance_id, targets[instance_id], value_of, timeout_s, delay_s)
+        )
+
+    tasks = {ask(i): i for i in targets}
+    latest: dict[str, Reply] = {}
+    reasked = False
     ballot = Ballot()
     pending = set(tasks)
     try:
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            ballot.replies.extend(t.result() for t in done)
-            ballot.winner = _majority(ballot.replies)
+            for t in done:
+                reply = t.result()
+                latest[reply.instance_id] = reply
+            ballot.winner = _majority(list(latest.values()))
             if ballot.winner is not None:
                 break
+            answered = [r.instance_id for r in latest.values() if r.ok]
+            if reask_after_s is not None and not reasked and pending and len(answered) >= QUORUM:
+                reasked = True
+                for i in answered:
+                    task = ask(i, reask_after_s)
+                    tasks[task] = i
+                    pending.add(task)
     finally:
         for task in pending:
             if keep_late and ballot.winner is not None:
@@ -164,5 +184,5 @@ async def fan_out(
             else:
                 task.cancel()
         ballot.unanswered = sorted(tasks[t] for t in pending)
-    ballot.replies.sort(key=lambda r: r.instance_id)
+    ballot.replies = sorted(latest.values(), key=lambda r: r.instance_id)
     return ballot
