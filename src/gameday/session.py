@@ -282,13 +282,18 @@ class Session:
         view = LiveView(run, phase, show=self.show)
         steps = _steps_with_events(view, lambda: self._stop_reason)
         result: dict[str, Any] = {}
+        # an Event, not Thread.is_alive(): a join() interrupted by KeyboardInterrupt
+        # leaves is_alive() False while the thread still runs (CPython < 3.13)
+        finished = threading.Event()
 
         def work() -> None:
             try:
                 result["record"] = engine.run_phase(run, phase, steps,
                                                     stop=lambda: self._stop_reason)
-            except BaseException as exc:  # re-raised below in the notebook's thread
+            except BaseException as exc:  # reported below in the notebook's thread
                 result["error"] = exc
+            finally:
+                finished.set()
 
         worker = threading.Thread(target=work, name=f"gameday-phase-{phase.name}", daemon=True)
         timer = None
@@ -298,9 +303,9 @@ class Session:
         worker.start()
         if timer:
             timer.start()
-        while worker.is_alive():
+        while not finished.is_set():
             try:
-                worker.join(self.live_every_s)
+                finished.wait(self.live_every_s)
                 view.update()
             except KeyboardInterrupt:
                 self.request_abort("interrupted by the owner from the notebook")
