@@ -1,0 +1,96 @@
+"""What every benchmark needs: the stack at a base port, the machine, result files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gameday.config import get_settings
+from gameday.runbook import LoadSpec, load_runbook
+from gameday.targets import StackUrls, get_target
+from gameday.targets.base import Target
+
+__all__ = ["REPO", "GAMEDAY", "RESULTS", "loadavg", "machine", "stack", "standard_load",
+           "write_json", "percentiles"]
+
+REPO = Path(__file__).resolve().parent.parent
+GAMEDAY = REPO / ".venv" / "bin" / "gameday"
+RESULTS = REPO / "bench" / "results"
+STANDARD_RUNBOOK = REPO / "runbooks" / "standard.yaml"
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15 min load averages, rounded."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine() -> dict[str, Any]:
+    """Cores, CPU model, memory, Python, kernel: where the figures came from."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_gb = None
+    with contextlib.suppress(OSError, ValueError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem_gb = round(kb / 1024 / 1024, 1)
+    return {"cores": os.cpu_count(), "cpu": model, "mem_gb": mem_gb,
+            "python": platform.python_version(), "kernel": platform.release(),
+            "loadavg_at_start": loadavg()}
+
+
+def standard_load() -> LoadSpec:
+    """The load of ``runbooks/standard.yaml`` (what ``make gameday`` sends)."""
+    return load_runbook(STANDARD_RUNBOOK).load
+
+
+def _gameday(*args: str) -> None:
+    subprocess.run([str(GAMEDAY), *args], check=True, cwd=REPO,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@contextlib.contextmanager
+def stack(base_port: int, *, keep: bool = False) -> Iterator[tuple[Target, StackUrls]]:
+    """A fresh local stack at ``base_port``, stopped on the way out (unless ``keep``)."""
+    target = get_target("local", get_settings(base_port=base_port))
+    _gameday("stack", "up", "--base-port", str(base_port))
+    try:
+        yield target, target.urls
+    finally:
+        if not keep:
+            _gameday("stack", "down", "--base-port", str(base_port))
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def percentiles(values: list[float], qs: tuple[float, ...] = (0.0, 0.5, 0.95, 1.0)
+                ) -> dict[str, float | None]:
+    """min/median/p95/max (linear interpolation, like pandas) of ``values``."""
+    names = {0.0: "min", 0.5: "median", 0.95: "p95", 0.99: "p99", 1.0: "max"}
+    vals = sorted(values)
+    out: dict[str, float | None] = {}
+    for q in qs:
+        if not vals:
+            out[names.get(q, f"p{q * 100:g}")] = None
+            continue
+        pos = q * (len(vals) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(vals) - 1)
+        out[names.get(q, f"p{q * 100:g}")] = vals[lo] + (vals[hi] - vals[lo]) * (pos - lo)
+    return out
+
+
+def wait(seconds: float) -> None:
+    time.sleep(max(0.0, seconds))

@@ -1,0 +1,129 @@
+"""``python -m bench``: run the benchmarks, print one table, keep the raw figures.
+
+Raw figures go to ``bench/results/<UTC stamp>/`` (git-ignored): one JSON per benchmark,
+``requests.csv`` of the detection runs, ``table.md``; ``bench/results/latest`` points at
+the newest. The stack under test runs at ``--base-port`` (default 7600); the GameDay
+overhead run starts its own at ``--gameday-port`` (default 7700). Both are stopped at the
+end, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import capacity, crosscheck, detection, overhead, table
+from bench.common import RESULTS, loadavg, machine, stack, standard_load, write_json
+
+__all__ = ["main"]
+
+SECTIONS = ("detection", "capacity", "crosscheck", "overhead")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("-n", "--injections", type=int, default=10,
+                   help="injections per fault type (default 10)")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                   help="run only these benchmarks")
+    p.add_argument("--base-port", type=int, default=7600)
+    p.add_argument("--gameday-port", type=int, default=7700)
+    p.add_argument("--hold", type=float, default=4.0, help="seconds each fault is held")
+    p.add_argument("--step", type=float, default=8.0, help="seconds per capacity rung")
+    p.add_argument("--ladder", type=float, nargs="+", default=list(capacity.DEFAULT_LADDER))
+    p.add_argument("--p99-bound", type=float, default=250.0,
+                   help="capacity: p99 bound in ms (default 250)")
+    p.add_argument("--xcheck-rate", type=float, default=50.0)
+    p.add_argument("--xcheck-seconds", type=float, default=15.0)
+    p.add_argument("--xcheck-overload", type=float, default=250.0,
+                   help="also compare at this rate (above capacity)")
+    p.add_argument("--out", type=Path, default=None, help="results folder")
+    return p
+
+
+def _requests_csv(path: Path, records: list[Any]) -> None:
+    import csv
+
+    if not records:
+        return
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=[f.name for f in dataclasses.fields(records[0])])
+        w.writeheader()
+        for r in records:
+            w.writerow(r.as_dict())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = args.out or RESULTS / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"out": str(out)}}
+    loads: list[float] = [loadavg()[0]]
+    t0 = time.time()
+
+    def say(msg: str) -> None:
+        print(msg, flush=True)
+
+    try:
+        stack_sections = [s for s in args.only if s != "overhead"]
+        if stack_sections:
+            say(f"bench: starting the local stack at base port {args.base_port}")
+            with stack(args.base_port) as (target, urls):
+                if "detection" in args.only:
+                    say(f"bench: detection and masking, {args.injections} injections per fault")
+                    det = detection.run(target, urls, standard_load(), n=args.injections,
+                                        hold_s=args.hold, progress=say)
+                    _requests_csv(out / "requests.csv", det.pop("records"))
+                    results["detection"] = det
+                    write_json(out / "detection.json", det)
+                    loads += [t["loadavg"][0] for t in det["trials"]]
+                if "capacity" in args.only:
+                    say(f"bench: capacity (p99 bound {args.p99_bound:g} ms)")
+                    cap = capacity.run(urls, ladder=tuple(args.ladder), duration_s=args.step,
+                                       p99_bound_ms=args.p99_bound, progress=say)
+                    results["capacity"] = cap
+                    write_json(out / "capacity.json", cap)
+                    loads += [s["loadavg_after"][0] for p in cap["paths"].values()
+                              for s in p["steps"]]
+                if "crosscheck" in args.only:
+                    say("bench: measurement check against hey and wrk")
+                    xc = crosscheck.run(urls, rate=args.xcheck_rate,
+                                        duration_s=args.xcheck_seconds,
+                                        overload_rate=args.xcheck_overload, progress=say)
+                    results["crosscheck"] = xc
+                    write_json(out / "crosscheck.json", xc)
+                    loads += [r["loadavg"][0] for r in xc.get("runs", [])]
+        if "overhead" in args.only:
+            say(f"bench: make gameday's runbook from cold start (base port {args.gameday_port})")
+            ov = overhead.run(args.gameday_port, progress=say)
+            results["overhead"] = ov
+            write_json(out / "overhead.json", ov)
+            loads += [ov["loadavg_before"][0], ov["loadavg_after"][0]]
+    finally:
+        loads.append(loadavg()[0])
+        results["loadavg_range"] = f"{min(loads):.2f}–{max(loads):.2f} (1 min)"
+        results["bench_wall_s"] = round(time.time() - t0, 1)
+        write_json(out / "summary.json", {k: v for k, v in results.items()
+                                          if k not in ("detection", "capacity")})
+    text = table.render(results)
+    (out / "table.md").write_text(text + "\n")
+    latest = RESULTS / "latest"
+    if out.parent == RESULTS:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink() if latest.is_symlink() else shutil.rmtree(latest)
+        os.symlink(out.name, latest)
+    print()
+    print(text)
+    print(f"\nbench: {results['bench_wall_s']:.0f} s; raw figures in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

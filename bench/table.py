@@ -1,0 +1,130 @@
+"""The one table ``make bench`` prints (Markdown), with targets and the original system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["render", "rows"]
+
+ORIGINAL_TTD = "9–15 s"
+TTD_TARGET = {"crash": 0.8, "latency": 1.0, "intermittent": 1.0, "incorrect_response": 0.5}
+ORIGINAL = {"crash": ORIGINAL_TTD, "latency": ORIGINAL_TTD,
+            "intermittent": f"{ORIGINAL_TTD}; undetected in 3 of 5 runs",
+            "incorrect_response": "never detected; served to clients"}
+
+
+def _f(v: float | None, unit: str = "", nd: int = 2) -> str:
+    return "—" if v is None else f"{v:.{nd}f}{unit}"
+
+
+def _q(d: dict[str, float | None]) -> str:
+    return "/".join(_f(d.get(k)) for k in ("min", "median", "p95", "max")) + " s"
+
+
+def _ok(passed: bool | None) -> str:
+    return "—" if passed is None else ("yes" if passed else "**no**")
+
+
+def _detection(det: dict[str, Any]) -> list[tuple[str, ...]]:
+    out = []
+    base = det["baseline"]
+    for ftype, s in det["faults"].items():
+        target = TTD_TARGET[ftype]
+        p95 = s["ttd"]["p95"]
+        all_found = s["detected"] == s["n"]
+        out.append((f"TTD {ftype} (min/med/p95/max), floor {s['floor_s']:.1f} s",
+                    f"{_q(s['ttd'])}; detected {s['detected']}/{s['n']}",
+                    f"p95 ≤ {target} s, every one detected", ORIGINAL[ftype],
+                    _ok(all_found and p95 is not None and p95 <= target)))
+        out.append((f"TTR {ftype} (min/med/p95/max), floor {s['recovery_floor_s']:.1f} s",
+                    _q(s["ttr"]), "≤ 5 s (runbook SLO)", "not measured",
+                    _ok(s["ttr"]["max"] is not None and s["ttr"]["max"] <= 5.0)))
+    out.append(("baseline through voter+orders: availability · p50/p95/p99",
+                f"{_f(base['availability'] * 100, ' %', 3)} · {_f(base['p50_ms'], '', 1)}/"
+                f"{_f(base['p95_ms'], '', 1)}/{_f(base['p99_ms'], ' ms', 1)}", "", "", ""))
+    for ftype, s in det["faults"].items():
+        m = s["masking"]
+        av_ok = m["availability"] is not None and m["availability"] >= 0.999
+        out.append((f"during {ftype}: availability · p50/p95/p99 · quorum · wrong",
+                    f"{_f((m['availability'] or 0) * 100, ' %', 3)} · {_f(m['p50_ms'], '', 1)}/"
+                    f"{_f(m['p95_ms'], '', 1)}/{_f(m['p99_ms'], ' ms', 1)} · "
+                    f"{_f((m['quorum_rate'] or 0) * 100, ' %', 2)} · {m['wrong_answers']}",
+                    "≥ 99.9 %, 0 wrong", "measured only after faults cleared",
+                    _ok(av_ok and m["wrong_answers"] == 0)))
+        if ftype == "latency" and base["p95_ms"]:
+            ratio = (m["p95_ms"] or 0) / base["p95_ms"]
+            out.append(("p95 during latency fault / baseline p95", f"{ratio:.2f}×", "≤ 1.5×",
+                        "—", _ok(ratio <= 1.5)))
+    return out
+
+
+def _capacity(cap: dict[str, Any]) -> list[tuple[str, ...]]:
+    out = []
+    for path, p in cap["paths"].items():
+        held = [s for s in p["steps"] if s["holds"]]
+        best = held[-1] if held and p["capacity_rps"] else None
+        fig = (f"{p['capacity_rps']:g} req/s (achieved {best['achieved_rate']:.1f}, p99 "
+               f"{best['p99_ms']:.0f} ms)" if best else "below the first rung")
+        target = "≥ 200 req/s within 2 %" if path == "mix" else ""
+        out.append((f"capacity {path} (p99 ≤ {cap['p99_bound_ms']:g} ms, within 2 %)", fig,
+                    target, "—", _ok((p["capacity_rps"] or 0) >= 200) if target else ""))
+    return out
+
+
+def _crosscheck(x: dict[str, Any]) -> list[tuple[str, ...]]:
+    if "skipped" in x:
+        return [("measurement check", x["skipped"], "", "", "")]
+    out = []
+    for r in x["runs"]:
+        o, h = r["ours"], r["hey"]
+        out.append((f"voter @ {r['rate']:g}/s p50/p95/p99: ours vs hey",
+                    f"{_f(o['p50_ms'], '', 1)}/{_f(o['p95_ms'], '', 1)}/{_f(o['p99_ms'], '', 1)}"
+                    f" vs {_f(h['p50_ms'], '', 1)}/{_f(h['p95_ms'], '', 1)}/"
+                    f"{_f(h['p99_ms'], ' ms', 1)}",
+                    f"within {x['tolerance']['relative']:.0%} or "
+                    f"{x['tolerance']['absolute_ms']:g} ms", "—", _ok(all(r["agree"].values()))))
+    w = x["wrk"]
+    out.append(("wrk closed loop, full speed: req/s · p50/p99",
+                f"{_f(w['achieved_rate'], '', 0)} · {_f(w['p50_ms'], '', 1)}/"
+                f"{_f(w['p99_ms'], ' ms', 1)}", "", "—", ""))
+    return out
+
+
+def _overhead(o: dict[str, Any]) -> list[tuple[str, ...]]:
+    if "error" in o:
+        return [("make gameday", o["error"], "< 120 s", "—", "**no**")]
+    ov = o["harness_overhead"]
+    return [
+        ("make gameday: cold start → HTML report",
+         f"{o['wall_s']:.1f} s (start {_f(o['cold_start_s'], ' s', 1)}, report "
+         f"{_f(o['report_s'], ' s', 1)}; {o['status']})", "< 120 s", "—",
+         _ok(o["wall_s"] < 120)),
+        ("harness overhead over configured phase time",
+         f"{_f(ov * 100 if ov is not None else None, ' %', 1)} ({_f(o['phases_span_s'], '', 1)}"
+         f" s for {o['configured_phase_s']:g} s)", "≤ 15 %", "—",
+         _ok(ov is not None and ov <= 0.15)),
+    ]
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    if "detection" in results:
+        out += _detection(results["detection"])
+    if "capacity" in results:
+        out += _capacity(results["capacity"])
+    if "crosscheck" in results:
+        out += _crosscheck(results["crosscheck"])
+    if "overhead" in results:
+        out += _overhead(results["overhead"])
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    head = ("figure", "measured", "design target", "original system", "meets")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
+    m = results.get("machine", {})
+    lines.append("")
+    lines.append(f"machine: {m.get('cores')} cores ({m.get('cpu')}), load average "
+                 f"{results.get('loadavg_range', '?')} while measuring")
+    return "\n".join(lines)
