@@ -47,7 +47,8 @@ def markdown_summary(journal: Mapping[str, Any], verdict: Mapping[str, Any]) -> 
         f"seed {journal.get('seed')}, status `{journal.get('status')}`, "
         f"score **{_fmt(verdict.get('score'), '.0f')}/100**.",
         "",
-        "| phase | fault | pass | availability | p95 ms | p99 ms | quorum | wrong | TTD s | TTR s |",
+        "| phase | fault | pass | availability | p95 ms | p99 ms | quorum | wrong "
+        "| TTD s | TTR s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in phase_rows(journal.get("phases") or []):
@@ -55,7 +56,8 @@ def markdown_summary(journal: Mapping[str, Any], verdict: Mapping[str, Any]) -> 
             f"| {r['phase']} | {r['fault'] or '—'} | {'✅' if r['passed'] else '❌'} "
             f"| {_fmt(r['availability'], '.4f')} | {_fmt(r['p95_ms'], '.1f')} "
             f"| {_fmt(r['p99_ms'], '.1f')} | {_fmt(r['quorum_rate'], '.4f')} "
-            f"| {_fmt(r['wrong_answers'])} | {_fmt(r['ttd_s'], '.2f')} | {_fmt(r['ttr_s'], '.2f')} |")
+            f"| {_fmt(r['wrong_answers'])} | {_fmt(r['ttd_s'], '.2f')} "
+            f"| {_fmt(r['ttr_s'], '.2f')} |")
     failing = verdict.get("failing_checks") or []
     if failing:
         lines += ["", "**Failing checks**", ""] + [f"- {f}" for f in failing]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -56,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.gameday import gameday_flow
 
-    state = gameday_flow(runbook=str(path), target=args.target, seed=args.seed,
+    state: Any = gameday_flow(runbook=str(path), target=args.target, seed=args.seed,
                          base_port=args.base_port, start_stack=args.start_stack,
                          report=not args.no_report, started_by="gameday CLI",
                          return_state=True)
@@ -106,10 +107,8 @@ def _abort(args: argparse.Namespace) -> int:
         pid = int(holder["pid"])
         print(f"gameday: interrupting the GameDay running as pid {pid} "
               f"(run {holder.get('run') or '?'}); it rolls back and writes its journal")
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
             os.kill(pid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
     token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
     outcome = FaultClient(target.urls, token, settings.fault_ttl_s).clear_all()
     for replica, result in sorted(outcome.items()):
