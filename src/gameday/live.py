@@ -1,4 +1,7 @@
-"""The live view of a phase while it runs: availability, latency, replica ON/OFF states.
+"""A phase run live: availability, latency and replica ON/OFF states redrawn while it runs.
+
+:func:`run_phase_live` runs :func:`gameday.engine.run_phase` in a worker thread and
+turns the notebook's interrupt into an abort that rolls back.
 
 :class:`LiveView` samples the running :class:`~gameday.engine.GameDayRun` (the load
 generator's sliding window and the monitor's ``/status``) and redraws one IPython display
@@ -10,13 +13,16 @@ no JavaScript, no network.
 from __future__ import annotations
 
 import html
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gameday import probes
+from gameday import engine, probes
+from gameday.runbook import Phase
 
-__all__ = ["LiveView", "Sample", "replica_badges", "sparkline"]
+__all__ = ["LiveView", "Sample", "replica_badges", "sparkline", "run_phase_live"]
 
 _GREEN, _RED, _GREY = "#1a7f37", "#cf222e", "#6e7781"
 
@@ -154,3 +160,89 @@ border-radius:6px;padding:10px;max-width:760px">
 <td colspan="2">{replica_badges(last.replicas if last else {},
                                  fault.replica if fault else None)}</td></tr>
 </table><ul style="margin:4px 0">{events}</ul></div>"""
+
+
+def run_phase_live(
+    run: engine.GameDayRun, phase: Phase, *, stop: Callable[[], str | None],
+    request_abort: Callable[[str], None], every_s: float = 1.0, show: bool = True,
+    abort_after: tuple[float, str] | None = None,
+) -> tuple[dict[str, Any] | None, BaseException | None]:
+    """Run ``phase`` with :func:`gameday.engine.run_phase` in a worker thread while this
+    thread redraws a :class:`LiveView` every ``every_s``; returns ``(record, None)`` or
+    ``(None, error)``.
+
+    A KeyboardInterrupt here (JupyterLab's interrupt) calls ``request_abort(reason)``,
+    which must make ``stop()`` return the reason and stop the load; the worker then rolls
+    back and records the phase as aborted. ``abort_after = (seconds, reason)`` does the
+    same on a timer (headless runs and tests).
+    """
+    view = LiveView(run, phase, show=show)
+    result: dict[str, Any] = {}
+    # an Event, not Thread.is_alive(): a join() interrupted by KeyboardInterrupt
+    # leaves is_alive() False while the thread still runs (CPython < 3.13)
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            result["record"] = engine.run_phase(run, phase, _steps_with_events(view, stop),
+                                                stop=stop)
+        except BaseException as exc:  # reported to the caller, in the notebook's thread
+            result["error"] = exc
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=work, name=f"gameday-phase-{phase.name}", daemon=True)
+    timer = threading.Timer(abort_after[0], request_abort, [abort_after[1]]) \
+        if abort_after else None
+    worker.start()
+    if timer:
+        timer.start()
+    while not finished.is_set():
+        try:
+            finished.wait(every_s)
+            view.update()
+        except KeyboardInterrupt:
+            request_abort("interrupted by the owner from the notebook")
+            view.event("abort requested: stopping the load and rolling back")
+    if timer:
+        timer.cancel()
+    view.update("done")
+    return result.get("record"), result.get("error")
+
+
+def _steps_with_events(view: LiveView, stop: Callable[[], str | None]) -> engine.Steps:
+    """The engine's steps, each telling the live view what is happening."""
+
+    def inject(run: engine.GameDayRun, phase: Phase) -> float:
+        view.stage = "injecting the fault"
+        t = engine.inject(run, phase)
+        view.event(f"fault injected: {phase.fault.describe()}")  # type: ignore[union-attr]
+        return t
+
+    def observe(run: engine.GameDayRun, phase: Phase) -> str | None:
+        if stop():  # abort asked for before the load began
+            return str(stop())
+        view.stage = "under load"
+        view.event("load started")
+        reason = engine.observe(run, phase, report_every_s=3600)
+        view.event("load ended" + (f" — abort: {reason}" if reason else ""))
+        return reason
+
+    def rollback(run: engine.GameDayRun, phase: Phase) -> float | None:
+        view.stage = "rolling back"
+        t = engine.rollback(run, phase)
+        view.event(f"fault rolled back ({phase.recovery.action})")
+        return t
+
+    def wait_recovery(run: engine.GameDayRun, phase: Phase) -> float | None:
+        view.stage = "waiting for recovery"
+        t = engine.wait_recovery(run, phase)
+        if t is not None:
+            view.event(f"replica {phase.fault.replica} ON again")  # type: ignore[union-attr]
+        return t
+
+    def finish(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes) -> dict:
+        view.stage = "computing metrics"
+        return engine.finish_phase(run, phase, times)
+
+    return engine.Steps(inject, observe, rollback, wait_recovery, finish)

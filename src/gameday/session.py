@@ -17,7 +17,6 @@ Headless runs (papermill) choose with parameters instead: ``skip``, ``rerun``, `
 from __future__ import annotations
 
 import atexit
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -29,7 +28,7 @@ from gameday.checklist import abort_criteria, run_checklist
 from gameday.config import Settings, get_settings
 from gameday.errors import GameDayError, ReportError
 from gameday.fingerprint import utc_iso
-from gameday.live import LiveView
+from gameday.live import run_phase_live
 from gameday.paths import REPO_ROOT
 from gameday.runbook import Phase, load_runbook
 from gameday.safety import TargetLock
@@ -84,8 +83,8 @@ class Session:
         self.skip_planned, self.rerun_planned = set(skip), set(rerun)
         self.notes_planned = [dict(n) for n in notes]
         self.abort_during, self.abort_after_s = abort_during, abort_after_s
-        unknown = (self.skip_planned | self.rerun_planned
-                   | {abort_during} - {None}) - set(self.phase_names)
+        named = self.skip_planned | self.rerun_planned | ({abort_during} if abort_during else set())
+        unknown = named - set(self.phase_names)
         if unknown:
             raise GameDayError(f"{sorted(unknown)}: no such phase in {self.runbook_path.name} "
                                f"(phases: {', '.join(self.phase_names)})")
@@ -276,47 +275,19 @@ class Session:
             n > 1 else phase
 
     def _run_live(self, phase: Phase) -> dict[str, Any] | None:
-        run = self.run
-        assert run is not None
+        assert self.run is not None
         self.current, self._stop_reason = phase.name, None
-        view = LiveView(run, phase, show=self.show)
-        steps = _steps_with_events(view, lambda: self._stop_reason)
-        result: dict[str, Any] = {}
-        # an Event, not Thread.is_alive(): a join() interrupted by KeyboardInterrupt
-        # leaves is_alive() False while the thread still runs (CPython < 3.13)
-        finished = threading.Event()
-
-        def work() -> None:
-            try:
-                result["record"] = engine.run_phase(run, phase, steps,
-                                                    stop=lambda: self._stop_reason)
-            except BaseException as exc:  # reported below in the notebook's thread
-                result["error"] = exc
-            finally:
-                finished.set()
-
-        worker = threading.Thread(target=work, name=f"gameday-phase-{phase.name}", daemon=True)
-        timer = None
+        abort_after = None
         if self.abort_during == phase.name.split("-rerun")[0]:
-            timer = threading.Timer(self.abort_after_s, self.request_abort,
-                                    [f"aborted during {phase.name} (parameter abort_during)"])
-        worker.start()
-        if timer:
-            timer.start()
-        while not finished.is_set():
-            try:
-                finished.wait(self.live_every_s)
-                view.update()
-            except KeyboardInterrupt:
-                self.request_abort("interrupted by the owner from the notebook")
-                view.event("abort requested: stopping the load and rolling back")
-        if timer:
-            timer.cancel()
-        view.update("done")
-        if "error" in result:
-            self._fail(result["error"], phase.name)
+            abort_after = (self.abort_after_s,
+                           f"aborted during {phase.name} (parameter abort_during)")
+        record, error = run_phase_live(
+            self.run, phase, stop=lambda: self._stop_reason, request_abort=self.request_abort,
+            every_s=self.live_every_s, show=self.show, abort_after=abort_after)
+        if error is not None:
+            self._fail(error, phase.name)
             return None
-        record = result["record"]
+        assert record is not None
         self._show_phase(record)
         if record.get("aborted"):
             self._abort(record["aborted"], phase.name)
@@ -353,9 +324,11 @@ class Session:
 
     def _planned_note(self, note: dict[str, Any]) -> None:
         kind = note.get("kind", "note")
+        current = self.current or ""
+        # a note planned for "crash" belongs to the attempt just run ("crash-rerun1")
         args = dict(text=note["text"], role=note.get("role", "reporter"),
-                    phase=self.current if note.get("phase") == self.current.split("-rerun")[0]
-                    else note.get("phase"))  # type: ignore[union-attr]
+                    phase=current if note.get("phase") == current.split("-rerun")[0]
+                    else note.get("phase"))
         try:
             if kind == "noticed":
                 self.noticed(**args, after_s=note.get("after_s"), at=note.get("at"))
@@ -416,40 +389,3 @@ class Session:
             finally:
                 self._release()
 
-
-def _steps_with_events(view: LiveView, stop: Any) -> engine.Steps:
-    """The engine's steps, each telling the live view what is happening."""
-
-    def inject(run: engine.GameDayRun, phase: Phase) -> float:
-        view.stage = "injecting the fault"
-        t = engine.inject(run, phase)
-        view.event(f"fault injected: {phase.fault.describe()}")  # type: ignore[union-attr]
-        return t
-
-    def observe(run: engine.GameDayRun, phase: Phase) -> str | None:
-        if stop():  # abort asked for before the load began
-            return str(stop())
-        view.stage = "under load"
-        view.event("load started")
-        reason = engine.observe(run, phase, report_every_s=3600)
-        view.event("load ended" + (f" — abort: {reason}" if reason else ""))
-        return reason
-
-    def rollback(run: engine.GameDayRun, phase: Phase) -> float | None:
-        view.stage = "rolling back"
-        t = engine.rollback(run, phase)
-        view.event(f"fault rolled back ({phase.recovery.action})")
-        return t
-
-    def wait_recovery(run: engine.GameDayRun, phase: Phase) -> float | None:
-        view.stage = "waiting for recovery"
-        t = engine.wait_recovery(run, phase)
-        if t is not None:
-            view.event(f"replica {phase.fault.replica} ON again")  # type: ignore[union-attr]
-        return t
-
-    def finish(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes) -> dict:
-        view.stage = "computing metrics"
-        return engine.finish_phase(run, phase, times)
-
-    return engine.Steps(inject, observe, rollback, wait_recovery, finish)
