@@ -22,7 +22,8 @@ from typing import Any
 from gameday import engine, probes
 from gameday.runbook import Phase
 
-__all__ = ["LiveView", "Sample", "replica_badges", "sparkline", "run_phase_live"]
+__all__ = ["LiveView", "Sample", "replica_badges", "replica_strips", "sparkline",
+           "run_phase_live"]
 
 _GREEN, _RED, _GREY = "#1a7f37", "#cf222e", "#6e7781"
 
@@ -69,6 +70,24 @@ def replica_badges(states: dict[str, str], faulted: str | None = None) -> str:
                    f'border-radius:4px;margin-right:4px">replica {html.escape(rid)} '
                    f'{html.escape(st)}{mark}</span>')
     return "".join(out)
+
+
+def replica_strips(samples: list[Sample], *, width: int = 220) -> str:
+    """Per replica, one coloured cell per sample (green ON, red OFF, grey unknown): the
+    ON/OFF history of the phase so far."""
+    rids = sorted({r for s in samples for r in s.replicas}, key=lambda r: (len(r), r))
+    if not rids or not samples:
+        return ""
+    cell = width / len(samples)
+    rows = []
+    for rid in rids:
+        rects = "".join(
+            f'<rect x="{i * cell:.1f}" y="0" width="{max(cell, 1):.1f}" height="8" '
+            f'fill="{ {"ON": _GREEN, "OFF": _RED}.get(s.replicas.get(rid, ""), _GREY) }"/>'
+            for i, s in enumerate(samples))
+        rows.append(f'<div style="font-size:11px">{html.escape(rid)} '
+                    f'<svg width="{width}" height="8">{rects}</svg></div>')
+    return "".join(rows)
 
 
 class LiveView:
@@ -157,8 +176,9 @@ border-radius:6px;padding:10px;max-width:760px">
 <td>{lat}</td></tr>
 <tr><td>requests/s sent</td><td>{(last.rate if last else 0.0):.0f}</td><td></td></tr>
 <tr><td>replicas (monitor)</td>
-<td colspan="2">{replica_badges(last.replicas if last else {},
-                                 fault.replica if fault else None)}</td></tr>
+<td>{replica_badges(last.replicas if last else {},
+                   fault.replica if fault else None)}</td>
+<td>{replica_strips(self.samples)}</td></tr>
 </table><ul style="margin:4px 0">{events}</ul></div>"""
 
 
