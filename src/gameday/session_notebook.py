@@ -92,8 +92,9 @@ Before the first fault the team checks three things, and the session refuses to 
 until all of them are true:
 
 1. **The stack is healthy**: every service answers its health check and the monitor sees
-   all three inventory replicas ON. If not, start it (`gameday stack up`) or fix it first:
-   a GameDay on a broken system measures nothing.
+   all three inventory replicas ON. If not, start it from a terminal in the project folder
+   (`make stack-up`, or `.venv/bin/gameday stack up --base-port N` with the same
+   `base_port` above) or fix it first: a GameDay on a broken system measures nothing.
 2. **Slack is reachable** (when configured): the team's channel gets a message when the
    GameDay starts, after each phase, on abort and with the verdict. Without Slack the
    messages are printed here instead.
@@ -122,8 +123,9 @@ _PHASE = """## {n}. Phase `{name}` — {headline}
   too, and call out the moment you notice the fault.
 
 **Coordinator** runs the cell. **To abort while it runs**, the owner says so and the
-coordinator presses ■ (interrupt the kernel): the load stops, the fault is rolled back,
-every replica is restarted and the remaining phases will not run. **To skip** this phase,
+coordinator presses ■ (interrupt the kernel; `gameday abort` in a terminal does the
+same): the load stops, the fault is rolled back, every replica is restarted and the
+remaining phases will not run. **To skip** this phase,
 run `session.skip("{name}", "why")` instead. **To re-run** it afterwards, run
 `session.run_phase("{name}", rerun=True)` (it is recorded as `{name}-rerun1`; both
 attempts stay in the journal and count in the verdict)."""
