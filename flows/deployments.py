@@ -67,6 +67,8 @@ def build_deployments(
 
     def deployment(name: str, description: str, **options: Any) -> RunnerDeployment:
         parameters: dict[str, Any] = {runbook: str(RUNBOOKS_DIR / f"{name}.yaml")}
+        if "start_stack" in accepts:  # a stack that runs is used; none → started, then stopped
+            parameters["start_stack"] = True
         if "started_by" in accepts:  # shown in the Slack start message
             parameters["started_by"] = f"deployment {FLOW_NAME}/{name}"
         return flow.to_deployment(

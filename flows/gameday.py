@@ -86,6 +86,13 @@ def _settings(target: str | None, base_port: int | None) -> Settings:
     return get_settings(**overrides)
 
 
+def _stack_running(target: Any) -> bool:
+    try:
+        return any(s.running for s in target.status().services)
+    except Exception:  # noqa: BLE001 - unknown counts as not running: start() decides
+        return False
+
+
 def _emergency_rollback(flow: Any, flow_run: Any, state: Any) -> None:
     """State hook (failure, crash, cancellation): clear every fault, restart the killed.
 
@@ -93,11 +100,11 @@ def _emergency_rollback(flow: Any, flow_run: Any, state: Any) -> None:
     prints instead of using the run logger.
     """
     params = dict(getattr(flow_run, "parameters", {}) or {})
-    if params.get("start_stack"):
-        return  # the flow stopped the stack it started (``finally``): nothing is left to clear
     try:
         settings = _settings(params.get("target"), params.get("base_port"))
         target = get_target(settings.target, settings)
+        if not _stack_running(target):
+            return  # e.g. the flow stopped the stack it started: no fault can be left
         from gameday.faults import FaultClient
 
         token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
@@ -131,7 +138,8 @@ def gameday_flow(
 ) -> Any:
     """Run ``runbook`` against ``target`` ("local" or "compose"; default: the runbook's).
 
-    ``start_stack`` starts the target first and stops it at the end (``make gameday``).
+    ``start_stack`` starts the target first and stops it at the end (``make gameday``); a
+    stack that was already running is used and left running.
     Returns the verdict dict; the final state is Failed when the GameDay did not pass.
     """
     path = Path(runbook)
@@ -142,9 +150,13 @@ def gameday_flow(
     started_here = False
     with TargetLock(settings.state_dir, f"{tgt.name}:{settings.base_port}") as lock:
         if start_stack:
-            print(f"gameday: starting the {tgt.name} stack…")
-            tgt.start()
-            started_here = True
+            if _stack_running(tgt):  # someone else's stack: use it, leave it running
+                print(f"gameday: using the {tgt.name} stack that is already running")
+                tgt.start()
+            else:
+                print(f"gameday: starting the {tgt.name} stack…")
+                tgt.start()
+                started_here = True
         try:
             return _gameday(settings, rb, path, tgt, seed, report, started_by, lock)
         finally:
