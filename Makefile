@@ -5,8 +5,9 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 RUNBOOK ?= runbooks/standard.yaml
 PYTEST_ARGS ?=
+SERVE_ARGS ?=
 
-.PHONY: install test test-fast gameday lab stack-up stack-down stack-status lint clean
+.PHONY: install test test-fast gameday serve lab stack-up stack-down stack-status lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,6 +48,11 @@ bench-tools:
 	    { apt-get update -q && apt-get install -y -q hey wrk; }; \
 	  elif command -v sudo >/dev/null; then sudo apt-get install -y -q hey wrk; \
 	  else echo "bench: install hey and wrk first: apt-get install -y hey wrk" >&2; exit 1; fi; }
+
+## Serve the deployments gameday/standard, gameday/nightly (cron) and gameday/smoke;
+## starts a Prefect server on 127.0.0.1:4200 when PREFECT_API_URL is unset.
+serve: install
+	$(BIN)/gameday serve $(SERVE_ARGS)
 
 stack-up: install
 	$(BIN)/gameday stack up

@@ -10,15 +10,21 @@ Run ``python -m flows.deployments`` with ``PREFECT_API_URL`` pointing at a real 
 server (``gameday serve`` starts one when it is unset). ``serve`` is called with
 ``pause_on_shutdown=False`` so that stopping the process does not pause the nightly
 schedule.
+
+``python -m flows.deployments --work-pool NAME`` registers the same deployments with a
+(process) work pool instead and exits; a worker (``prefect worker start --pool NAME``)
+started in this checkout's environment then runs them. The deployments name the flow by
+module path (``flows.gameday.gameday_flow``), so no image or remote storage is needed.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from prefect import Flow, serve
+from prefect import Flow, deploy, serve
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
@@ -94,12 +100,29 @@ def build_deployments(
     ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.deployments",
+        description="Serve the GameDay deployments from this process, or register them "
+        "with a work pool (--work-pool) for a worker to run.",
+    )
+    parser.add_argument(
+        "--work-pool",
+        metavar="NAME",
+        help="register the deployments with this existing work pool and exit",
+    )
+    args = parser.parse_args(argv)
     if not os.environ.get("PREFECT_API_URL"):
         raise SystemExit(
             "PREFECT_API_URL is not set: deployments need a real Prefect server "
             "(run `gameday serve`, which starts one)"
         )
+    if args.work_pool:
+        try:
+            deploy(*build_deployments(), work_pool_name=args.work_pool, ignore_warnings=True)
+        except ValueError as exc:  # e.g. the pool does not exist
+            raise SystemExit(f"flows.deployments: {exc}") from None
+        return
     serve(*build_deployments(), pause_on_shutdown=False)
 
 

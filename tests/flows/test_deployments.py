@@ -158,12 +158,8 @@ def test_smoke_deployment_runs_to_a_report_and_nightly_carries_its_schedule(loca
         assert all(r["expected_start_time"][11:19] in ("02:45:00", "01:45:00") for r in runs)
 
         # This test is about deployments, not about the stack's latency on a machine busy
-        # with other tests: run the smoke runbook with a p95 floor that load noise on a
-        # few-ms baseline cannot break.
-        runbook = yaml.safe_load((REPO / "runbooks" / "smoke.yaml").read_text())
-        runbook.setdefault("slo", {}).setdefault("latency_p95_min_ms", 250)
-        relaxed = tmp_path / "smoke.yaml"
-        relaxed.write_text(yaml.safe_dump(runbook, sort_keys=False))
+        # with other tests.
+        relaxed = _relaxed_smoke(tmp_path)
         run = subprocess.run(
             [
                 str(BIN / "prefect"),
@@ -224,3 +220,67 @@ def test_serve_starts_a_loopback_prefect_server_when_no_api_url_is_set(tmp_path)
     # the server it started is gone with it
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{api}/health", timeout=2)
+
+
+def _relaxed_smoke(tmp_path: Path) -> Path:
+    """runbooks/smoke.yaml with a p95 floor that load noise on a busy machine cannot break."""
+    runbook = yaml.safe_load((REPO / "runbooks" / "smoke.yaml").read_text())
+    runbook.setdefault("slo", {})["latency_p95_min_ms"] = 250
+    relaxed = tmp_path / "smoke.yaml"
+    relaxed.write_text(yaml.safe_dump(runbook, sort_keys=False))
+    return relaxed
+
+
+@pytest.mark.slow
+def test_a_worker_of_a_process_work_pool_runs_the_registered_smoke_deployment(
+    local_stack, tmp_path
+):
+    """The README's remote-server path: register with a work pool, run with a worker."""
+    from gameday.cli.serve import start_prefect_server, stop_process, wait_healthy
+
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    reports = tmp_path / "reports"
+    env = _env(
+        tmp_path,
+        PREFECT_API_URL=api,
+        GAMEDAY_BASE_PORT=str(local_stack.base_port),
+        GAMEDAY_STATE_DIR=str(local_stack.settings.state_dir),
+        GAMEDAY_CHAOS_TOKEN=local_stack.chaos_token,
+        GAMEDAY_REPORTS_DIR=str(reports),
+    )
+    server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
+    server = start_prefect_server(port, env, log_path=server_log)
+    worker = None
+    try:
+        wait_healthy(api, 150, server, server_log)
+        prefect = str(BIN / "prefect")
+        subprocess.run([prefect, "work-pool", "create", "gameday-host", "--type", "process"],
+                       env=env, check=True, capture_output=True, timeout=120)
+        registered = subprocess.run(
+            [sys.executable, "-m", "flows.deployments", "--work-pool", "gameday-host"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+        assert registered.returncode == 0, registered.stderr[-3000:]
+        smoke = _deployment(api, "smoke")
+        assert smoke is not None and smoke["work_pool_name"] == "gameday-host"
+        assert smoke["entrypoint"] == "flows.gameday.gameday_flow"  # a module path
+
+        with open(worker_log, "wb") as out:
+            worker = subprocess.Popen(
+                [prefect, "worker", "start", "--pool", "gameday-host"], cwd=tmp_path, env=env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        run = subprocess.run(
+            [prefect, "deployment", "run", "gameday/smoke", "--watch", "--watch-timeout", "400",
+             "--param", f"runbook={_relaxed_smoke(tmp_path)}"],
+            env=env, capture_output=True, text=True, timeout=480)
+        journals = list(reports.glob("*/journal.json"))
+        assert len(journals) == 1, run.stdout[-2000:] + worker_log.read_text()[-6000:]
+        assert run.returncode == 0, run.stdout[-3000:]
+        journal = json.loads(journals[0].read_text())
+        assert journal["status"] == "completed"
+        assert journal["notifications"][0]["kind"] == "start"
+        assert (journals[0].parent / "report.html").exists()
+    finally:
+        if worker is not None:
+            _stop(worker)
+        stop_process(server, group=True)
