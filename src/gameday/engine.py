@@ -116,8 +116,9 @@ def inject(run: GameDayRun, phase: Phase) -> float:
             f"{run.runbook.safety.max_faulted_replicas}")
     with run.journal.activity(f"inject {fault.describe()}", "action", phase.name) as out:
         sent = time.time()
-        out["response"] = run.faults.inject(fault.replica, fault, ttl_s=run.runbook.fault_ttl(fault))
-        out["ttl_s"] = run.runbook.fault_ttl(fault)
+        ttl_s = run.runbook.fault_ttl(fault)
+        out["response"] = run.faults.inject(fault.replica, fault, ttl_s=ttl_s)
+        out["ttl_s"] = ttl_s
     run.faulted.add(fault.replica)
     return sent
 
@@ -146,8 +147,9 @@ def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> st
             left = max(0.0, phase.duration_s - (time.monotonic() - started))
             av = load.window_availability(safety.abort_window_s)
             av_txt = "—" if av is None else f"{av:.2%}"
-            run.progress(f"  [{phase.name}] {left:4.0f}s left · availability({safety.abort_window_s:g}s) "
-                         f"{av_txt} · {load.achieved_rate:.0f} req/s")
+            run.progress(f"  [{phase.name}] {left:4.0f}s left · "
+                         f"availability({safety.abort_window_s:g}s) {av_txt} · "
+                         f"{load.achieved_rate:.0f} req/s")
 
     reporter = threading.Thread(target=report, daemon=True)
     reporter.start()
@@ -268,11 +270,14 @@ def run_phase(run: GameDayRun, phase: Phase, steps: Steps | None = None, *,
         if phase.fault is not None:
             times.rolled_back_at = steps.rollback(run, phase)
     unrecovered: Exception | None = None
-    if phase.fault is not None and not times.aborted:
+    if phase.fault is not None:  # after an abort too: its TTR says whether rolling back helped
         try:
             steps.wait_recovery(run, phase)
         except Exception as exc:  # noqa: BLE001 - judged below, after the phase is recorded
-            unrecovered = exc
+            if times.aborted:
+                run.progress(f"  replica {phase.fault.replica} not back ON after the abort: {exc}")
+            else:
+                unrecovered = exc
     record = steps.finish_phase(run, phase, times)
     if unrecovered is not None:
         raise GameDayError(f"phase {phase.name}: replica {phase.fault.replica} did not "  # type: ignore[union-attr]
@@ -309,7 +314,8 @@ def rollback_everything(run: GameDayRun) -> dict[str, Any]:
     return out
 
 
-def conclude(run: GameDayRun, status: str, *, consistency_timeout_s: float = 30.0) -> dict[str, Any]:
+def conclude(run: GameDayRun, status: str, *,
+             consistency_timeout_s: float = 30.0) -> dict[str, Any]:
     """Steady state after, consistency, verdict; writes the journal. Returns the verdict."""
     consistency: dict[str, Any] | None = None
     if status in ("completed", "aborted"):
