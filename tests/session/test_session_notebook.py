@@ -59,7 +59,9 @@ def test_session_notebook_runs_a_short_gameday_and_its_observations_reach_the_re
 
     [run_dir] = [p.parent for p in session_env.glob("*/journal.json")]
     journal = json.loads((run_dir / "journal.json").read_text())
-    assert [p["name"] for p in journal["phases"]] == ["baseline", "crash", "incorrect_response"]
+    assert [p["name"] for p in journal["phases"]] == [
+        "baseline", "crash", "incorrect_response"], (journal["status"], journal["abort"],
+                                                     journal.get("error"))
     assert journal["status"] in ("completed", "failed") and journal["verdict"] is not None
     assert journal["abort"] is None
     assert journal["session"]["roles"]["reporter"] == "Chloé"
