@@ -94,7 +94,7 @@ def _majority(replies: list[Reply]) -> Hashable | None:
 
 
 async def _ask(
-    client: httpx.AsyncClient,
+    client: Any,
     instance_id: str,
     url: str,
     value_of: Callable[[dict[str, Any]], Hashable],
@@ -114,7 +114,7 @@ async def _ask(
         response = await bounded(client.get(url), timeout_s)
     except (httpx.TimeoutException, TimeoutError):
         return Reply(instance_id, ms(), failure="timeout", detail="no answer within the timeout")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError) as exc:  # OSError: Http1Error, connection refused
         return Reply(instance_id, ms(), failure="error", detail=type(exc).__name__)
     if response.status_code == 404:
         return Reply(instance_id, ms(), value=NOT_FOUND)
@@ -128,7 +128,7 @@ async def _ask(
 
 
 async def fan_out(
-    clients: httpx.AsyncClient | Mapping[str, httpx.AsyncClient],
+    clients: httpx.AsyncClient | Mapping[str, Any],
     targets: dict[str, str],
     value_of: Callable[[dict[str, Any]], Hashable],
     *,
@@ -138,8 +138,9 @@ async def fan_out(
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
 
-    ``clients`` is one client, or one per instance id (a small pool per replica keeps
-    httpcore's per-request scan of its pool short).
+    ``clients`` is one client, or one per instance id: anything with ``async get(url)``
+    returning a response with ``status_code`` and ``json()`` (the voter uses
+    :class:`stack.voter.http1.Http1Client`; tests use httpx).
 
     ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
 
