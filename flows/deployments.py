@@ -71,8 +71,12 @@ def build_deployments(
 
     accepts = set((flow.parameters.properties or {}).keys())
 
-    def deployment(name: str, description: str, **options: Any) -> RunnerDeployment:
+    def deployment(
+        name: str, description: str, trends: bool = False, **options: Any
+    ) -> RunnerDeployment:
         parameters: dict[str, Any] = {runbook: str(RUNBOOKS_DIR / f"{name}.yaml")}
+        if trends and "trends" in accepts:  # each morning's run refreshes reports/trends.html
+            parameters["trends"] = True
         if "start_stack" in accepts:  # a stack that runs is used; none → started, then stopped
             parameters["start_stack"] = True
         if "started_by" in accepts:  # shown in the Slack start message
@@ -95,6 +99,7 @@ def build_deployments(
             "nightly",
             f"The nightly GameDay (runbooks/nightly.yaml), cron {cron!r} in {timezone}.",
             schedules=[Cron(cron, timezone=timezone)],
+            trends=True,
         ),
         deployment("smoke", "A short smoke GameDay (runbooks/smoke.yaml), on demand."),
     ]

@@ -20,8 +20,9 @@ from prefect.states import Completed, Failed
 
 from gameday import engine
 from gameday.config import Settings, get_settings
-from gameday.errors import FaultError, GameDayError, ReportError, TargetError
+from gameday.errors import FaultError, GameDayError, TargetError
 from gameday.paths import REPO_ROOT
+from gameday.publish import announce_abort, announce_start, publish
 from gameday.runbook import Phase, load_runbook
 from gameday.safety import TargetLock
 from gameday.summary import markdown_summary, phase_rows
@@ -135,11 +136,13 @@ def gameday_flow(
     start_stack: bool = False,
     report: bool = True,
     started_by: str | None = None,
+    trends: bool = False,
 ) -> Any:
     """Run ``runbook`` against ``target`` ("local" or "compose"; default: the runbook's).
 
     ``start_stack`` starts the target first and stops it at the end (``make gameday``); a
-    stack that was already running is used and left running.
+    stack that was already running is used and left running. ``trends`` also re-renders
+    ``reports/trends.html`` across every run (the nightly deployment does).
     Returns the verdict dict; the final state is Failed when the GameDay did not pass.
     """
     path = Path(runbook)
@@ -158,7 +161,7 @@ def gameday_flow(
                 tgt.start()
                 started_here = True
         try:
-            return _gameday(settings, rb, path, tgt, seed, report, started_by, lock)
+            return _gameday(settings, rb, path, tgt, seed, report, started_by, lock, trends)
         finally:
             if started_here:
                 print(f"gameday: stopping the {tgt.name} stack…")
@@ -166,19 +169,14 @@ def gameday_flow(
 
 
 def _gameday(settings: Settings, rb: Any, path: Path, tgt: Any, seed: int | None,
-             report: bool, started_by: str | None, lock: TargetLock) -> Any:
+             report: bool, started_by: str | None, lock: TargetLock, trends: bool) -> Any:
     run = engine.open_run(settings, rb, path, tgt, seed=seed,
                           progress=lambda line: print(line, flush=True))
     lock.set_run_id(run.journal.run_id)
     run.progress(f"gameday: run {run.journal.run_id} — {rb.name} on {tgt.name}, "
                  f"{len(rb.phases)} phases, seed {run.seed}")
     run.journal.start()
-    run.notifier.start({
-        "run_id": run.journal.run_id, "name": rb.name, "description": rb.description,
-        "target": tgt.name, "seed": run.seed,
-        "phases": [{"name": p.name, "fault": p.fault.type if p.fault else None} for p in rb.phases],
-        "started_by": started_by or os.environ.get("GAMEDAY_STARTED_BY") or "gameday flow",
-    })
+    announce_start(run, started_by or os.environ.get("GAMEDAY_STARTED_BY") or "gameday flow")
     status = "completed"
     try:
         preflight(run)
@@ -199,32 +197,14 @@ def _gameday(settings: Settings, rb: Any, path: Path, tgt: Any, seed: int | None
     finally:
         rolled = engine.rollback_everything(run)
         if status == "aborted":
-            run.notifier.abort({"reason": run.journal.data["abort"]["reason"],
-                                "phase": run.journal.data["abort"]["phase"],
-                                "rolled_back": rolled, "run_id": run.journal.run_id})
+            announce_abort(run, rolled)
         if status == "interrupted":
             engine.conclude(run, status)
-    verdict = engine.conclude(run, status)
-    html = None
-    if report:
-        try:
-            from gameday.report import render_report
-
-            html = render_report(run.run_dir, progress=run.progress)
-        except ReportError as exc:  # deterministic: never retried
-            verdict["report_error"] = str(exc)
-            run.journal.set("report_error", str(exc))
-            run.journal.write(run.run_dir)
-    verdict["report"] = str(html) if html else None
-    verdict["journal"] = str(run.run_dir / "journal.json")
-    run.notifier.verdict({**verdict, "name": rb.name, "duration_s": run.journal.data["duration"]})
-    for rec in run.notifier.journal_records():
-        run.journal.data["notifications"].append(rec)
-    run.journal.write(run.run_dir)
+    verdict = publish(run, engine.conclude(run, status), report=report, trends=trends)
     _artifacts(run, verdict)
     run.progress(f"gameday: {'PASSED' if verdict['passed'] else 'FAILED'} "
                  f"(score {verdict['score']:.0f}/100) — journal {verdict['journal']}"
-                 + (f", report {html}" if html else ""))
+                 + (f", report {verdict['report']}" if verdict["report"] else ""))
     if verdict["passed"] and not verdict.get("report_error"):
         return Completed(message="GameDay passed", data=verdict)
     reason = verdict.get("report_error") or "; ".join(verdict["failing_checks"][:5])

@@ -26,10 +26,11 @@ from typing import Any
 from gameday import engine
 from gameday.checklist import abort_criteria, run_checklist
 from gameday.config import Settings, get_settings
-from gameday.errors import GameDayError, ReportError
+from gameday.errors import GameDayError
 from gameday.fingerprint import utc_iso
 from gameday.live import run_phase_live
 from gameday.paths import REPO_ROOT
+from gameday.publish import announce_abort, announce_start, publish
 from gameday.runbook import Phase, load_runbook
 from gameday.safety import TargetLock
 from gameday.targets import get_target
@@ -132,14 +133,8 @@ class Session:
             self.lock.set_run_id(self.run.journal.run_id)
             self.run.journal.start()
             self.run.journal.set("session", {"roles": self.roles, "checklist": self.checks})
-            self.run.notifier.start({
-                "run_id": self.run.journal.run_id, "name": self.runbook.name,
-                "description": self.runbook.description, "target": self.target.name,
-                "seed": self.run.seed,
-                "phases": [{"name": p.name, "fault": p.fault.type if p.fault else None}
-                           for p in self.runbook.phases],
-                "started_by": f"JupyterLab session (owner: {self.roles.get('owner') or '?'})",
-            })
+            announce_start(self.run, "JupyterLab session "
+                           f"(owner: {self.roles.get('owner') or '?'})")
             engine.preflight(self.run)
         except BaseException:
             self.lock.release()
@@ -235,22 +230,7 @@ class Session:
         status = {"running": "completed"}.get(self.state, self.state)
         try:
             engine.rollback_everything(run)
-            verdict = engine.conclude(run, status)
-            html = None
-            if report:
-                try:
-                    from gameday.report import render_report
-
-                    html = render_report(run.run_dir, progress=self._progress)
-                except ReportError as exc:
-                    verdict["report_error"] = str(exc)
-                    run.journal.set("report_error", str(exc))
-            verdict["report"] = str(html) if html else None
-            verdict["journal"] = str(run.run_dir / "journal.json")
-            run.notifier.verdict({**verdict, "name": self.runbook.name,
-                                  "duration_s": run.journal.data["duration"]})
-            run.journal.data["notifications"].extend(run.notifier.journal_records())
-            run.journal.write(run.run_dir)
+            verdict = publish(run, engine.conclude(run, status), report=report)
         finally:
             self._release()
         self.verdict, self.state = verdict, "finished"
@@ -298,8 +278,7 @@ class Session:
         rolled = engine.rollback_everything(self.run)
         if self.state == "running":
             self.run.journal.abort(reason, phase)
-            self.run.notifier.abort({"reason": reason, "phase": phase, "rolled_back": rolled,
-                                     "run_id": self.run.journal.run_id})
+            announce_abort(self.run, rolled)
             self.state = "aborted"
         self.run.journal.write(self.run.run_dir)
         self._say(f"ABORTED ({reason}); every fault cleared, stopped replicas restarted: "

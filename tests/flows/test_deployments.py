@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 
 
 @flow(name="gameday")
-def _stand_in(runbook: str, start_stack: bool = False) -> str:
+def _stand_in(runbook: str, start_stack: bool = False, trends: bool = False) -> str:
     return runbook
 
 
@@ -33,6 +33,8 @@ def test_three_deployments_with_the_nightly_cron_from_the_environment():
     assert deployments["smoke"].parameters["runbook"].endswith("runbooks/smoke.yaml")
     # a deployment run starts the stack when none runs (and uses the one that does)
     assert all(d.parameters["start_stack"] is True for d in deployments.values())
+    assert deployments["nightly"].parameters["trends"] is True  # refreshes reports/trends.html
+    assert "trends" not in deployments["standard"].parameters
     assert deployments["standard"].schedules in (None, [])
     (nightly,) = deployments["nightly"].schedules
     assert nightly.schedule.cron == "15 4 * * 1-5"
