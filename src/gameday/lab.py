@@ -4,9 +4,10 @@
 
 Serves the repository (so ``notebooks/`` and ``reports/`` are browsable) from a free
 loopback port (the first free one from 8888 unless ``--port``), with the project's
-environment as the notebook's kernel (``gameday``, registered by ``make install``). With
-a runbook other than ``runbooks/standard.yaml`` it first builds that runbook's session
-notebook into ``reports/sessions/<name>.ipynb`` and opens that one.
+environment as the notebook's kernel (``gameday``, registered by ``make install``). It
+opens a fresh copy of the runbook's session notebook, ``reports/sessions/<name>-<time>
+.ipynb`` (git-ignored): the tracked ``notebooks/session.ipynb`` (the standard runbook's)
+stays clean, and each session keeps its own record.
 """
 
 from __future__ import annotations
@@ -37,17 +38,25 @@ def free_port(start: int = 8888, host: str = "127.0.0.1", tries: int = 100) -> i
     raise OSError(f"no free port on {host} in {start}..{start + tries - 1}")
 
 
-def session_notebook_for(runbook: str | Path) -> Path:
-    """The session notebook of ``runbook``, relative to the repository root."""
-    path = Path(runbook)
-    full = (path if path.is_absolute() else REPO_ROOT / path).resolve()
-    if full == (REPO_ROOT / DEFAULT_RUNBOOK).resolve():
-        return Path(DEFAULT_NOTEBOOK)
+def session_notebook_for(runbook: str | Path, *, stamp: str | None = None) -> Path:
+    """A fresh working copy of ``runbook``'s session notebook, relative to the repository
+    root: ``reports/sessions/<runbook name>-<stamp>.ipynb`` (git-ignored), so what a team
+    types and sees in a session never lands in the tracked ``notebooks/session.ipynb``."""
+    import shutil
+    from datetime import datetime
+
     from gameday.runbook import load_runbook
     from gameday.session_notebook import write
 
-    out = REPORTS_DIR / "sessions" / f"{load_runbook(full).name}.ipynb"
-    write(full, out)
+    path = Path(runbook)
+    full = (path if path.is_absolute() else REPO_ROOT / path).resolve()
+    stamp = stamp or datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = REPORTS_DIR / "sessions" / f"{load_runbook(full).name}-{stamp}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if full == (REPO_ROOT / DEFAULT_RUNBOOK).resolve():
+        shutil.copyfile(REPO_ROOT / DEFAULT_NOTEBOOK, out)
+    else:
+        write(full, out)
     return out.resolve().relative_to(REPO_ROOT.resolve())
 
 

@@ -29,7 +29,13 @@ CHROMIUM = next(
 
 
 def test_lab_command_binds_loopback_and_opens_the_session_notebook() -> None:
-    assert session_notebook_for("runbooks/standard.yaml") == Path("notebooks/session.ipynb")
+    copy = session_notebook_for("runbooks/standard.yaml", stamp="test-copy")
+    try:  # a working copy: the session's outputs never land in the tracked notebook
+        assert copy == Path("reports/sessions/standard-test-copy.ipynb")
+        tracked = REPO_ROOT / "notebooks/session.ipynb"
+        assert (REPO_ROOT / copy).read_bytes() == tracked.read_bytes()
+    finally:
+        (REPO_ROOT / copy).unlink(missing_ok=True)
     cmd = lab_command(8899, "notebooks/session.ipynb", token="t", open_browser=False)
     assert "--ip=127.0.0.1" in cmd and "--port=8899" in cmd and "--no-browser" in cmd
     assert "--MappingKernelManager.default_kernel_name=gameday" in cmd
