@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -17,6 +15,7 @@ from gameday.errors import FaultError
 from gameday.faults import FaultClient, FaultControlError
 from gameday.runbook import Fault
 from gameday.targets.base import StackUrls
+from loopback_app import serve_in_thread
 
 
 class _FakeReplicas:
@@ -50,20 +49,8 @@ class _FakeReplicas:
 @pytest.fixture(scope="module")
 def fake() -> Iterator[tuple[_FakeReplicas, StackUrls]]:
     f = _FakeReplicas()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(f.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
-    yield f, StackUrls((f"{base}/r1", f"{base}/r2", f"{base}/r3"), base, base, base)
-    server.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serve_in_thread(f.app) as base:
+        yield f, StackUrls((f"{base}/r1", f"{base}/r2", f"{base}/r3"), base, base, base)
 
 
 @pytest.fixture

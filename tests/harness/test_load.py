@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,7 +8,6 @@ from collections.abc import Iterator
 import httpx
 import pandas as pd
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -19,6 +16,7 @@ from gameday.load import LoadGenerator
 from gameday.runbook import LoadSpec
 from gameday.targets.base import StackUrls
 from gameday.truth import Truth
+from loopback_app import serve_in_thread
 
 STALL_S = 0.5
 
@@ -76,20 +74,8 @@ class _Stub:
 @pytest.fixture(scope="module")
 def stub() -> Iterator[tuple[_Stub, StackUrls]]:
     s = _Stub()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(s.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
-    yield s, StackUrls((base, base, base), base, base, base)
-    server.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serve_in_thread(s.app) as base:
+        yield s, StackUrls((base, base, base), base, base, base)
 
 
 def _gen(urls: StackUrls, **spec: object) -> LoadGenerator:
