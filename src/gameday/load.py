@@ -198,15 +198,19 @@ class LoadGenerator:
                 ))
                 for _ in range(_SHARDS)
             ]
-            t0_wall, t0 = time.time(), loop.time()
+            # perf_counter, not loop.time(): uvloop's loop time is cached per loop iteration
+            # at 1 ms resolution, so latencies read from it came out whole milliseconds
+            # and short by however long the iteration had been running (found by bench/
+            # comparing with hey).
+            t0_wall, t0 = time.time(), time.perf_counter()
             self._run_start, self._run_end, self._run_sent = time.monotonic(), None, 0
             offset = 0.0
             while offset < duration_s:
                 if self._stop.is_set() or (should_abort is not None and should_abort()):
                     break
-                delay = t0 + offset - loop.time()
+                delay = t0 + offset - time.perf_counter()
                 await asyncio.sleep(delay if delay > 0 else 0)
-                lag = max(0.0, loop.time() - (t0 + offset))
+                lag = max(0.0, time.perf_counter() - (t0 + offset))
                 product = spec.products[rng.randrange(len(spec.products))]
                 is_read = rng.random() < spec.read_ratio
                 http = shards[self._run_sent % _SHARDS]
@@ -264,8 +268,15 @@ class LoadGenerator:
         request = asyncio.ensure_future(http.request(method, url, json=body))
         self._orphans.add(request)
         request.add_done_callback(self._reap)
+        deadline = time.perf_counter() + self.spec.timeout_s
         done, _ = await asyncio.wait({request}, timeout=self.spec.timeout_s)
         if not done:
+            # uvloop's timers tick in whole milliseconds and may fire just before the
+            # deadline on the perf_counter clock latencies are read from: a timeout is
+            # never recorded shorter than the timeout.
+            early = deadline - time.perf_counter()
+            if early > 0:
+                await asyncio.sleep(early + 0.001)
             return None, classify(TimeoutError())
         try:
             resp = request.result()
@@ -277,10 +288,9 @@ class LoadGenerator:
         self, http: httpx.AsyncClient, phase: str, product: str, intended: float,
         intended_mono: float, lag: float, records: list[RequestRecord], *_: Any,
     ) -> None:
-        loop = asyncio.get_running_loop()
         sent_wall = time.time()
         resp, err = await self._send(http, "GET", f"{self.urls.voter}/inventory/{product}")
-        latency = loop.time() - intended_mono
+        latency = time.perf_counter() - intended_mono
         body = json_or_none(resp) if resp is not None else None
         body = body if isinstance(body, dict) else {}
         ok = resp is not None and resp.status_code == 200
@@ -306,7 +316,7 @@ class LoadGenerator:
         resp, err = await self._send(
             http, "POST", f"{self.urls.orders}/orders", {"product_id": product, "quantity": 1}
         )
-        latency = loop.time() - intended_mono
+        latency = time.perf_counter() - intended_mono
         ok = resp is not None and resp.status_code == 201
         body = json_or_none(resp) if resp is not None else None
         order_id = body.get("order_id") if ok and isinstance(body, dict) else None
@@ -330,12 +340,11 @@ class LoadGenerator:
         self, http: httpx.AsyncClient, phase: str, product: str, order_id: str,
         token: int | None, records: list[RequestRecord], flush: asyncio.Event,
     ) -> None:
-        loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(flush.wait(), self.spec.cancel_after_s)
-        intended_mono, intended = loop.time(), time.time()
+        intended_mono, intended = time.perf_counter(), time.time()
         resp, err = await self._send(http, "POST", f"{self.urls.orders}/orders/{order_id}/cancel")
-        latency = loop.time() - intended_mono
+        latency = time.perf_counter() - intended_mono
         code = resp.status_code if resp is not None else 0
         ended = code == 200 or code == 400  # 400: "Order already cancelled"
         if token is not None and self.truth is not None:
