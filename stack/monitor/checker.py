@@ -31,6 +31,9 @@ REPORT_REASONS = ("incorrect_response", "error", "timeout")
 INCORRECT_REPORTED = "incorrect_response reported by voter"
 #: When the monitor re-reads a reported replica before marking it OFF.
 CONFIRM_DELAYS_S = (0.0, 0.1, 0.15)
+#: A verdict without a majority is looked at again after this, at most this many times.
+UNSURE_RETRY_S = 0.03
+MAX_UNSURE_VERDICTS = 8
 
 
 @dataclass
@@ -207,10 +210,25 @@ class Monitor:
         a replica one event behind the others under writes catches up within them."""
         state = self.instances[instance_id]
         try:
-            for delay in CONFIRM_DELAYS_S:
+            confirmed, unsure = 0, 0
+            delay = CONFIRM_DELAYS_S[0]
+            while confirmed < len(CONFIRM_DELAYS_S):
                 await asyncio.sleep(delay)
-                if await self._verdict(state, product_id) != "outlier":
+                verdict = await self._verdict(state, product_id)
+                if verdict == "agrees":
                     return
+                if verdict == "unknown":
+                    # The others are one write apart (no majority) or it did not answer:
+                    # no evidence either way, look again soon instead of dropping the
+                    # report and waiting for the voter's next one.
+                    unsure += 1
+                    if unsure > MAX_UNSURE_VERDICTS:
+                        return
+                    delay = UNSURE_RETRY_S
+                    continue
+                confirmed += 1
+                if confirmed < len(CONFIRM_DELAYS_S):
+                    delay = CONFIRM_DELAYS_S[confirmed]
             async with self._locks[instance_id]:
                 state.suspect_product = product_id
                 state.consecutive_successes = 0

@@ -39,6 +39,8 @@ log = logging.getLogger("stack.voter")
 
 SERVICE = "voter-svc"
 RETRY_DELAY_S = 0.03
+#: Re-asks of replicas that answered but disagree, within one vote (see fan_out).
+MAX_REASKS = 3
 VOTING_INSERT = (
     "INSERT INTO voting_events (request_id, product_id, quorum_achieved, successful_responses,"
     " failed_responses, outliers, total_time_ms, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
@@ -159,6 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
             keep_late=True,
             timeout_s=settings.voter_timeout_s,
             reask_after_s=RETRY_DELAY_S,
+            max_reasks=MAX_REASKS,
         )
         if ballot.disagreement:  # replicas briefly out of step under writes: ask once more
             stats.retries += 1

@@ -135,6 +135,7 @@ async def fan_out(
     keep_late: bool = False,
     timeout_s: float | None = None,
     reask_after_s: float | None = None,
+    max_reasks: int = 1,
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
 
@@ -144,11 +145,11 @@ async def fan_out(
 
     ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
 
-    ``reask_after_s``: when two replicas have answered, disagree, and another is still
-    out, ask the ones that answered once more after that delay instead of waiting for the
-    last (under writes two healthy replicas can be one event apart; with the third one
-    slow or dead, waiting for it costs the whole timeout). Each replica's latest answer
-    counts.
+    ``reask_after_s``: when two or more replicas have answered and disagree, ask the ones
+    that answered again after that delay (up to ``max_reasks`` times) instead of waiting
+    for the last one or giving up: under writes two healthy replicas can be one event
+    apart, and with the third one slow, failing or dead there is otherwise no majority.
+    Each replica's latest answer counts.
     """
 
     def ask(instance_id: str, delay_s: float = 0.0) -> asyncio.Task[Reply]:
@@ -159,7 +160,7 @@ async def fan_out(
 
     tasks = {ask(i): i for i in targets}
     latest: dict[str, Reply] = {}
-    reasked = False
+    reasks = 0
     ballot = Ballot()
     pending = set(tasks)
     try:
@@ -172,9 +173,11 @@ async def fan_out(
             if ballot.winner is not None:
                 break
             answered = [r.instance_id for r in latest.values() if r.ok]
-            if reask_after_s is not None and not reasked and pending and len(answered) >= QUORUM:
-                reasked = True
-                for i in answered:
+            asking = {tasks[t] for t in pending}
+            again = [i for i in answered if i not in asking]
+            if reask_after_s is not None and reasks < max_reasks and len(again) >= QUORUM:
+                reasks += 1
+                for i in again:
                     task = ask(i, reask_after_s)
                     tasks[task] = i
                     pending.add(task)
