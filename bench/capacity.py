@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import loadavg
-from gameday import metrics
+from gameday import metrics, probes
 from gameday.load import LoadGenerator
 from gameday.runbook import LoadSpec
 from gameday.targets import StackUrls
@@ -47,7 +47,15 @@ def step(urls: StackUrls, path: str, rate: float, duration_s: float, p99_bound_m
             "loadavg_before": before, "loadavg_after": loadavg()}
 
 
-def run(urls: StackUrls, *, paths: tuple[str, ...] = ("voter", "orders", "mix"),
+def _settle(urls: StackUrls) -> float:
+    """Wait until the last rung's orders are all applied and every replica is ON (an
+    overloaded rung leaves a backlog that would count against the next path)."""
+    probes.consistency(urls, timeout_s=60)
+    probes.wait_steady(urls, timeout_s=60)
+    return loadavg()[0]
+
+
+def run(urls: StackUrls, *, paths: tuple[str, ...] = ("voter", "mix", "orders"),
         ladder: tuple[float, ...] = DEFAULT_LADDER, duration_s: float = 8.0,
         p99_bound_ms: float = 250.0, progress: Any = print) -> dict[str, Any]:
     """Climb ``ladder`` on each path until a rung fails; ``{path: {capacity, steps}}``."""
@@ -57,6 +65,7 @@ def run(urls: StackUrls, *, paths: tuple[str, ...] = ("voter", "orders", "mix"),
     for path in paths:
         steps, capacity = [], None
         for rate in ladder:
+            _settle(urls)
             s = step(urls, path, rate, duration_s, p99_bound_ms)
             steps.append(s)
             progress(f"  {path} @ {rate:g}/s: achieved {s['achieved_rate']:.1f}, p99 "

@@ -56,6 +56,9 @@ def run(base_port: int, *, runbook: str = "runbooks/standard.yaml",
     last = to_epoch(phases[-1]["end"]) if phases else None
     html = journal_path.parent / "report.html"
     span = (last - first) if first and last else None
+    planned = len((j.get("runbook") or {}).get("phases") or [])
+    if j.get("status") == "aborted" or len(phases) < planned:
+        span = None  # an aborted run's phase time says nothing about the harness
     out.update({
         "run_dir": str(journal_path.parent.relative_to(REPO)),
         "status": j.get("status"), "verdict": j.get("verdict"),
