@@ -209,9 +209,13 @@ class LocalTarget(Target):
         next_note = time.monotonic() + 5
         while True:
             state = self._state() or {}
-            launched_and_gone = self._supervisor is not None and self._supervisor.poll() is not None
-            if (state.get("phase") == "failed" or launched_and_gone
-                    or (state and not self._supervisor_alive(state))):
+            if self._supervisor is not None:  # ours: its exit status is the truth. (Its
+                # cmdline and environment, which _supervisor_alive reads, are still the
+                # parent's until the child has exec'd: checking them here raced.)
+                gone = self._supervisor.poll() is not None
+            else:
+                gone = bool(state) and not self._supervisor_alive(state)
+            if state.get("phase") == "failed" or gone:
                 error = state.get("error") or "the supervisor exited"
                 raise TargetError(
                     f"the local stack failed to start: {error}\n"
