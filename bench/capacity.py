@@ -19,7 +19,7 @@ from gameday.load import LoadGenerator
 from gameday.runbook import LoadSpec
 from gameday.targets import StackUrls
 
-__all__ = ["PATHS", "DEFAULT_LADDER", "step", "run"]
+__all__ = ["PATHS", "DEFAULT_LADDER", "settle", "step", "run"]
 
 #: path → read ratio (1 = voter reads only, 0 = order writes + their cancels).
 PATHS = {"voter": 1.0, "orders": 0.0, "mix": 0.8}
@@ -47,7 +47,7 @@ def step(urls: StackUrls, path: str, rate: float, duration_s: float, p99_bound_m
             "loadavg_before": before, "loadavg_after": loadavg()}
 
 
-def _settle(urls: StackUrls) -> float:
+def settle(urls: StackUrls) -> float:
     """Wait until the last rung's orders are all applied and every replica is ON (an
     overloaded rung leaves a backlog that would count against the next path)."""
     probes.consistency(urls, timeout_s=60)
@@ -65,7 +65,7 @@ def run(urls: StackUrls, *, paths: tuple[str, ...] = ("voter", "mix", "orders"),
     for path in paths:
         steps, capacity = [], None
         for rate in ladder:
-            _settle(urls)
+            settle(urls)
             s = step(urls, path, rate, duration_s, p99_bound_ms)
             steps.append(s)
             progress(f"  {path} @ {rate:g}/s: achieved {s['achieved_rate']:.1f}, p99 "

@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="capacity: p99 bound in ms (default 250)")
     p.add_argument("--xcheck-rate", type=float, default=50.0)
     p.add_argument("--xcheck-seconds", type=float, default=15.0)
-    p.add_argument("--xcheck-overload", type=float, default=250.0,
+    p.add_argument("--xcheck-overload", type=float, default=450.0,
                    help="also compare at this rate (above capacity)")
     p.add_argument("--out", type=Path, default=None, help="results folder")
     return p
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                               for s in p["steps"]]
                 if "crosscheck" in args.only:
                     say("bench: measurement check against hey and wrk")
+                    capacity.settle(urls)
                     xc = crosscheck.run(urls, rate=args.xcheck_rate,
                                         duration_s=args.xcheck_seconds,
                                         overload_rate=args.xcheck_overload, progress=say)

@@ -1,0 +1,35 @@
+"""The benchmark table's structure (no stack, no timing: figures are made up)."""
+
+from __future__ import annotations
+
+from bench.common import percentiles
+
+from bench import table
+
+
+def _fault(ttd: float) -> dict:
+    q = {"min": ttd, "median": ttd, "p95": ttd, "max": ttd}
+    return {"n": 2, "detected": 2, "ttd": q, "ttr": q, "floor_s": 0.6, "recovery_floor_s": 1.0,
+            "masking": {"requests": 10, "availability": 1.0, "p50_ms": 5.0, "p95_ms": 9.0,
+                        "p99_ms": 12.0, "quorum_rate": 1.0, "wrong_answers": 0}}
+
+
+def test_the_table_has_one_row_per_figure_and_five_columns() -> None:
+    results = {
+        "machine": {"cores": 2, "cpu": "x"}, "loadavg_range": "1.00–2.00 (1 min)",
+        "detection": {
+            "baseline": {"availability": 1.0, "p50_ms": 5.0, "p95_ms": 8.0, "p99_ms": 10.0},
+            "faults": {f: _fault(0.3) for f in table.TTD_TARGET},
+        },
+    }
+    text = table.render(results)
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| figure | measured | design target | original system | meets")
+    assert all(r.count(" | ") == 4 for r in rows)
+    assert sum("TTD" in r for r in rows) == 4 and sum(r.startswith("| during ") for r in rows) == 4
+    assert "undetected in 3 of 5 runs" in text and "2 cores" in text
+
+
+def test_percentiles_are_min_median_p95_max() -> None:
+    assert percentiles([1.0, 2.0, 3.0]) == {"min": 1.0, "median": 2.0, "p95": 2.9, "max": 3.0}
+    assert percentiles([])["p95"] is None
