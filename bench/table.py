@@ -63,7 +63,8 @@ def _capacity(cap: dict[str, Any]) -> list[tuple[str, ...]]:
     for path, p in cap["paths"].items():
         held = [s for s in p["steps"] if s["holds"]]
         best = held[-1] if held and p["capacity_rps"] else None
-        fig = (f"{p['capacity_rps']:g} req/s (achieved {best['achieved_rate']:.1f}, p99 "
+        top = "≥ " if held and len(held) == len(p["steps"]) else ""  # the ladder ended first
+        fig = (f"{top}{p['capacity_rps']:g} req/s (achieved {best['achieved_rate']:.1f}, p99 "
                f"{best['p99_ms']:.0f} ms)" if best else "below the first rung")
         target = "≥ 200 req/s within 2 %" if path == "mix" else ""
         out.append((f"capacity {path} (p99 ≤ {cap['p99_bound_ms']:g} ms, within 2 %)", fig,
