@@ -31,6 +31,9 @@ REPORT_REASONS = ("incorrect_response", "error", "timeout")
 INCORRECT_REPORTED = "incorrect_response reported by voter"
 #: When the monitor re-reads a reported replica before marking it OFF.
 CONFIRM_DELAYS_S = (0.0, 0.1, 0.15)
+#: Reads in a row, this far apart, that make a replica's impossible total a verdict.
+IMPOSSIBLE_READS = 2
+IMPOSSIBLE_RETRY_S = 0.03
 #: A verdict without a majority is looked at again after this, at most this many times.
 UNSURE_RETRY_S = 0.03
 MAX_UNSURE_VERDICTS = 8
@@ -136,8 +139,11 @@ class Monitor:
 
     async def _verdict(self, state: InstanceState, product_id: str) -> str:
         """Compare ``state``'s stock of ``product_id`` with every replica's at once:
-        "agrees" (it holds a majority's value), "outlier" (a majority holds another value)
-        or "unknown" (no answer from it, or no majority: replicas in flux under writes)."""
+        "agrees" (it holds a majority's value), "impossible" (its total, available +
+        reserved, differs from a majority's total: no lag explains that, since events only
+        move stock between available and reserved), "outlier" (a majority holds another
+        value, maybe one event ahead of it) or "unknown" (no answer from it, or no
+        majority: replicas in flux under writes)."""
         values = await asyncio.gather(
             *(self._stock(s.url, product_id) for s in self.instances.values())
         )
@@ -145,8 +151,11 @@ class Monitor:
         mine = by_id[state.instance_id]
         if mine is None:
             return "unknown"
-        counts = Counter(v for v in by_id.values() if v is not None)
-        value, count = counts.most_common(1)[0]
+        answered = [v for v in by_id.values() if v is not None]
+        total, total_count = Counter(sum(v) for v in answered).most_common(1)[0]
+        if total_count * 2 > len(by_id) and sum(mine) != total:
+            return "impossible"
+        value, count = Counter(answered).most_common(1)[0]
         if count * 2 <= len(by_id):
             return "unknown"
         return "agrees" if value == mine else "outlier"
@@ -207,16 +216,22 @@ class Monitor:
 
     async def _confirm_incorrect(self, instance_id: str, product_id: str) -> None:
         """Mark OFF if the replica is still the outlier on every one of a few quick reads:
-        a replica one event behind the others under writes catches up within them."""
+        a replica one event behind the others under writes catches up within them. A
+        total no lag can explain ("impossible") needs only two reads in a row."""
         state = self.instances[instance_id]
         try:
-            confirmed, unsure = 0, 0
+            confirmed, unsure, impossible = 0, 0, 0
             delay = CONFIRM_DELAYS_S[0]
-            while confirmed < len(CONFIRM_DELAYS_S):
+            while confirmed < len(CONFIRM_DELAYS_S) and impossible < IMPOSSIBLE_READS:
                 await asyncio.sleep(delay)
                 verdict = await self._verdict(state, product_id)
                 if verdict == "agrees":
                     return
+                if verdict == "impossible":
+                    impossible += 1
+                    delay = IMPOSSIBLE_RETRY_S
+                    continue
+                impossible = 0
                 if verdict == "unknown":
                     # The others are one write apart (no majority) or it did not answer:
                     # no evidence either way, look again soon instead of dropping the

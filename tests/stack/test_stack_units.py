@@ -153,3 +153,41 @@ def test_parse_order_answers_the_contract_messages(raw, message):
     with pytest.raises(ApiError) as caught:
         parse_order(raw)
     assert (caught.value.status, caught.value.message) == (400, message)
+
+
+class _Store:
+    service_name = "inventory-svc"
+
+
+@pytest.mark.parametrize(
+    ("stocks", "verdict"),
+    [
+        # (available, reserved) per replica 1..3; replica 1 is judged
+        ({"1": (990, 10), "2": (990, 10), "3": (990, 10)}, "agrees"),
+        # one reserve behind the others: the same total, a lag explains it
+        ({"1": (992, 8), "2": (990, 10), "3": (990, 10)}, "outlier"),
+        # 1000 too many: no event changes available + reserved, so no lag explains it
+        ({"1": (1990, 10), "2": (990, 10), "3": (990, 10)}, "impossible"),
+        # the others disagree on the split but agree on the total: it is still provably off
+        ({"1": (1990, 10), "2": (990, 10), "3": (992, 8)}, "impossible"),
+        # in flux and no total to trust: no verdict
+        ({"1": (992, 8), "2": (990, 10), "3": (991, 9)}, "unknown"),
+        ({"1": None, "2": (990, 10), "3": (990, 10)}, "unknown"),
+    ],
+)
+def test_monitor_verdict_tells_a_lagging_replica_from_an_impossible_one(stocks, verdict):
+    from stack.monitor.checker import Monitor
+
+    async def judge() -> str:
+        monitor = Monitor(_Store(), ("r1", "r2", "r3"), interval_s=0.2, timeout_s=0.15)
+
+        async def stock(url: str, product_id: str):
+            return stocks[url[1:]]
+
+        monitor._stock = stock  # type: ignore[method-assign]
+        try:
+            return await monitor._verdict(monitor.instances["1"], "PROD-001")
+        finally:
+            await monitor._client.aclose()
+
+    assert asyncio.run(judge()) == verdict
