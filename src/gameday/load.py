@@ -210,6 +210,10 @@ class LoadGenerator:
                     break
                 delay = t0 + offset - time.perf_counter()
                 await asyncio.sleep(delay if delay > 0 else 0)
+                # uvloop's timers can wake early (see _send): never send a request before its
+                # intended time, or its latency would read short by that much
+                while (delay := t0 + offset - time.perf_counter()) > 0:
+                    await asyncio.sleep(delay)
                 lag = max(0.0, time.perf_counter() - (t0 + offset))
                 product = spec.products[rng.randrange(len(spec.products))]
                 is_read = rng.random() < spec.read_ratio
@@ -271,12 +275,12 @@ class LoadGenerator:
         deadline = time.perf_counter() + self.spec.timeout_s
         done, _ = await asyncio.wait({request}, timeout=self.spec.timeout_s)
         if not done:
-            # uvloop's timers tick in whole milliseconds and may fire just before the
-            # deadline on the perf_counter clock latencies are read from: a timeout is
-            # never recorded shorter than the timeout.
-            early = deadline - time.perf_counter()
-            if early > 0:
-                await asyncio.sleep(early + 0.001)
+            # uvloop's timers tick in whole milliseconds from a loop time cached at the
+            # start of the iteration, so they may fire before the deadline on the
+            # perf_counter clock latencies are read from: a timeout is never recorded
+            # shorter than the timeout.
+            while (early := deadline - time.perf_counter()) > 0:
+                await asyncio.sleep(early)
             return None, classify(TimeoutError())
         try:
             resp = request.result()
