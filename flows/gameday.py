@@ -108,11 +108,8 @@ def _emergency_rollback(flow: Any, flow_run: Any, state: Any) -> None:
             return  # e.g. the flow stopped the stack it started: no fault can be left
         from gameday.faults import FaultClient
 
-        token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
-        FaultClient(target.urls, token, settings.fault_ttl_s).clear_all()
-        for svc in target.status().services:
-            if svc.name.startswith("inventory-") and not svc.running:
-                target.restart_replica(svc.name.split("-", 1)[1])
+        FaultClient.for_settings(target.urls, settings).clear_all()
+        target.restart_stopped_replicas()
         print(f"gameday: state hook ({state.type.value}): faults cleared on {target.name}")
     except Exception as exc:  # noqa: BLE001 - a hook must not raise
         print(f"gameday: state hook could not roll back: {exc}")

@@ -38,22 +38,15 @@ def abort_criteria(runbook: Runbook) -> list[str]:
 
 
 def stack_item(urls: StackUrls) -> dict[str, Any]:
-    """Every service healthy and every replica ON per the monitor."""
-    health = probes.health(urls)
-    down = [name for name, h in health.items() if not h.get("ok")]
-    try:
-        states = probes.replica_states(urls)
-    except httpx.HTTPError as exc:
-        states, down = {}, down + [f"monitor status ({type(exc).__name__})"]
-    off = [rid for rid, st in states.items() if st != "ON"]
-    ok = not down and not off and bool(states)
-    detail = (f"{len(health)} services healthy, replicas "
-              + ", ".join(f"{r} {s}" for r, s in sorted(states.items())) if ok else
-              "; ".join(filter(None, [
-                  f"not healthy: {', '.join(down)}" if down else "",
-                  f"replicas not ON: {', '.join(off)}" if off else "",
-                  "" if states else "the monitor reports no replica"])))
-    return {"item": "stack healthy", "ok": ok, "detail": detail}
+    """Every service healthy and every replica ON per the monitor (the flow's steady state)."""
+    state = probes.steady_state(urls)
+    problems = list(state["problems"])
+    if not state["replicas"] and not problems:
+        problems.append("the monitor reports no replica")
+    detail = (f"{len(state['services'])} services healthy, replicas "
+              + ", ".join(f"{r} {s}" for r, s in sorted(state["replicas"].items()))
+              if not problems else "; ".join(problems))
+    return {"item": "stack healthy", "ok": not problems, "detail": detail}
 
 
 def slack_item(settings: Settings, *, timeout_s: float = 5.0) -> dict[str, Any]:

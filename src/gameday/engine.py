@@ -82,8 +82,7 @@ def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: T
     journal = Journal(run_id, runbook.model_dump(mode="json"), runbook_path,
                       target=target.name, seed=seed, environment=env)
     journal.set("runbook_sha256", runbook_sha256(runbook_path))
-    token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
-    faults = FaultClient(target.urls, token, runbook.safety.fault_ttl_s)
+    faults = FaultClient.for_settings(target.urls, settings, runbook.safety.fault_ttl_s)
     run_dir = Path(settings.reports_dir) / run_id
     return GameDayRun(settings, runbook, Path(runbook_path), target, faults, journal, run_dir,
                       seed, notifier or get_notifier(settings), progress)
@@ -298,11 +297,9 @@ def rollback_everything(run: GameDayRun) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with run.journal.activity("roll back everything", "action", rollback=True) as entry:
         try:
-            for svc in run.target.status().services:
-                if svc.name.startswith("inventory-") and not svc.running:
-                    rid = svc.name.split("-", 1)[1]
-                    run.target.restart_replica(rid)
-                    out.setdefault("restarted", []).append(rid)
+            restarted = run.target.restart_stopped_replicas()
+            if restarted:
+                out["restarted"] = restarted
         except Exception as exc:  # noqa: BLE001 - rollback must go on
             out["restart_error"] = str(exc)
         try:

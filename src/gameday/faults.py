@@ -46,6 +46,13 @@ class FaultControlError(FaultError):
 class FaultClient:
     """Inject, clear and read faults on inventory replicas "1".."3"."""
 
+    @classmethod
+    def for_settings(cls, urls: StackUrls, settings: Any,
+                     default_ttl_s: float | None = None) -> FaultClient:
+        """A client with the settings' chaos token and (unless given) default TTL."""
+        token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
+        return cls(urls, token, settings.fault_ttl_s if default_ttl_s is None else default_ttl_s)
+
     def __init__(
         self,
         urls: StackUrls,

@@ -208,10 +208,10 @@ class LoadGenerator:
             while offset < duration_s:
                 if self._stop.is_set() or (should_abort is not None and should_abort()):
                     break
-                delay = t0 + offset - time.perf_counter()
-                await asyncio.sleep(delay if delay > 0 else 0)
                 # uvloop's timers can wake early (see _send): never send a request before its
-                # intended time, or its latency would read short by that much
+                # intended time, or its latency would read short by that much. Behind
+                # schedule, still yield once so the requests in flight make progress.
+                await asyncio.sleep(0)
                 while (delay := t0 + offset - time.perf_counter()) > 0:
                     await asyncio.sleep(delay)
                 lag = max(0.0, time.perf_counter() - (t0 + offset))

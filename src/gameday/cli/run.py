@@ -109,14 +109,10 @@ def _abort(args: argparse.Namespace) -> int:
               f"(run {holder.get('run') or '?'}); it rolls back and writes its journal")
         with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
             os.kill(pid, signal.SIGINT)
-    token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
-    outcome = FaultClient(target.urls, token, settings.fault_ttl_s).clear_all()
+    outcome = FaultClient.for_settings(target.urls, settings).clear_all()
     for replica, result in sorted(outcome.items()):
         print(f"replica {replica}: {result}")
-    for svc in target.status().services:
-        if svc.name.startswith("inventory-") and not svc.running:
-            rid = svc.name.split("-", 1)[1]
-            print(f"replica {rid}: not running, restarting")
-            target.restart_replica(rid)
+    for rid in target.restart_stopped_replicas():
+        print(f"replica {rid}: was not running, restarted")
     print("gameday: every fault cleared; every replica running")
     return 0

@@ -70,3 +70,11 @@ class Target(ABC):
     @abstractmethod
     def restart_replica(self, instance_id: str, *, timeout_s: float = 30.0) -> None:
         """Start replica ``instance_id`` if it is not running and wait until it is healthy."""
+
+    def restart_stopped_replicas(self) -> list[str]:
+        """Start every inventory replica that is not running; returns their ids."""
+        stopped = [s.name.split("-", 1)[1] for s in self.status().services
+                   if s.name.startswith("inventory-") and not s.running]
+        for instance_id in stopped:
+            self.restart_replica(instance_id)
+        return stopped
