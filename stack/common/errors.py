@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,8 +10,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = ["ApiError", "install_error_handlers", "error_response"]
-
-log = logging.getLogger("stack.errors")
 
 
 class ApiError(Exception):
@@ -38,7 +35,11 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map ApiError, HTTP errors, validation errors (→ 400) and crashes (→ 500) to one shape."""
+    """Map ApiError, HTTP errors and validation errors (→ 400) to one shape.
+
+    Unhandled exceptions are answered by :class:`stack.common.guards.CatchAllMiddleware`
+    (500 without the exception's text, connection kept).
+    """
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -51,8 +52,3 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def _crash(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return error_response(500, f"internal error: {type(exc).__name__}: {exc}")

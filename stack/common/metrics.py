@@ -9,7 +9,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stack.common.batch import BatchWriter
 from stack.common.timeutil import utcnow
 
-__all__ = ["RequestMetricsMiddleware", "METRICS_INSERT"]
+__all__ = ["RequestMetricsMiddleware", "METRICS_INSERT", "UNMATCHED"]
+
+UNMATCHED = "(no route)"
 
 METRICS_INSERT = (
     "INSERT INTO request_metrics (service_name, endpoint, method, status_code, latency_ms, at)"
@@ -20,7 +22,9 @@ METRICS_INSERT = (
 class RequestMetricsMiddleware:
     """Times each HTTP request and hands one row to the app's ``state.metrics_writer``.
 
-    The endpoint is the route template (``/inventory/{product_id}``) so the table stays small.
+    The endpoint is the route template (``/inventory/{product_id}``) so the table stays small;
+    a request no route matched is recorded as ``UNMATCHED``, never by its path (a path can
+    hold a NUL, which Postgres refuses: one such row would lose the whole batch).
     """
 
     def __init__(self, app: ASGIApp, service_name: str) -> None:
@@ -45,7 +49,7 @@ class RequestMetricsMiddleware:
             writer: BatchWriter | None = getattr(scope["app"].state, "metrics_writer", None)
             if writer is not None:
                 route = scope.get("route")
-                endpoint = getattr(route, "path", None) or scope.get("path", "")
+                endpoint = getattr(route, "path", None) or UNMATCHED
                 writer.add(
                     (
                         self.service_name,

@@ -1,4 +1,4 @@
-"""A lean keep-alive HTTP/1.1 GET client for the voter's fan-out to one replica.
+"""A lean keep-alive HTTP/1.1 GET client: the voter's fan-out and the monitor's checks.
 
 Why not httpx here: profiled under load (py-spy, BENCHMARKS.md), httpx + httpcore + anyio
 took about 60 % of the voter's CPU — three client requests per vote, each through
@@ -9,7 +9,9 @@ origin over plain asyncio streams, idle connections reused (LIFO), bodies framed
 ``Content-Length`` (or chunked), a whole-request deadline.
 
 Errors: :class:`TimeoutError` when no full answer came within ``timeout_s``;
-:class:`Http1Error` (an :class:`OSError`) for a refused, reset or malformed exchange.
+:class:`Http1Error` (an :class:`OSError`) for a refused, reset or malformed exchange, and
+for a path that is not already percent-encoded ASCII without spaces (the caller must
+encode ids: a raw space or CR/LF would split the request line).
 A cancelled or failed request closes its connection, so nothing leaks into the pool.
 """
 
@@ -61,6 +63,8 @@ class Http1Client:
     async def get(self, url: str) -> Response:
         """``GET url`` (absolute, on this origin, or a path). Raises TimeoutError, Http1Error."""
         path = url[len(self.base):] if url.startswith(self.base) else url
+        if not path.isascii() or not path.isprintable() or " " in path:
+            raise Http1Error(f"path not percent-encoded: {path[:80]!r}")
         request = b"GET " + path.encode() + b" HTTP/1.1\r\n" + self._host_header + b"\r\n"
         async with asyncio.timeout(self.timeout_s):
             conn = self._take()
