@@ -42,6 +42,14 @@ DDL = (
         created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
     )""",
+    # Events written with their order, in the same transaction; published then deleted by
+    # the relay (stack.orders.outbox).
+    """CREATE TABLE IF NOT EXISTS order_outbox (
+        id BIGSERIAL PRIMARY KEY,
+        order_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )""",
     """CREATE TABLE IF NOT EXISTS order_results (
         order_id TEXT NOT NULL,
         instance_id TEXT NOT NULL,

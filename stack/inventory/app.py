@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,17 +11,21 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from stack.common import guards
+from stack.common.auth import require_chaos_token
 from stack.common.batch import BatchWriter
 from stack.common.db import ensure_schema, open_pool
-from stack.common.errors import ApiError, install_error_handlers
+from stack.common.errors import ApiError
 from stack.common.health import health_payload
 from stack.common.kafka import ensure_topics, start_producer
-from stack.common.metrics import METRICS_INSERT, RequestMetricsMiddleware
+from stack.common.metrics import METRICS_INSERT
 from stack.common.settings import Settings
 from stack.common.timeutil import iso, now_iso
+from stack.common.validation import check_id
 from stack.inventory import state
 from stack.inventory.consumer import SERVICE, EventConsumer
-from stack.inventory.faults import FaultState, InjectedFailure, parse_fault
+from stack.inventory.fault_body import parse_fault_body
+from stack.inventory.faults import FaultState, InjectedFailure
 
 __all__ = ["create_app"]
 
@@ -62,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
             pool, producer, settings.kafka_bootstrap_servers, instance_id, faults
         )
         await consumer.start()
-        app.state.pool = pool
+        app.state.pool, app.state.consumer = pool, consumer
         app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)
         app.state.metrics_writer.start()
         try:
@@ -75,8 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title=f"inventory-svc {instance_id}", lifespan=lifespan)
-    app.add_middleware(RequestMetricsMiddleware, service_name=SERVICE)
-    install_error_handlers(app)
+    guards.install(app, SERVICE)
 
     async def hooked() -> None:
         try:
@@ -85,7 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise ApiError(500, str(exc), instance_id=instance_id) from exc
 
     @app.get("/health")
-    async def health() -> JSONResponse:
+    async def health(request: Request) -> JSONResponse:
         try:
             await faults.hook()
         except InjectedFailure as exc:
@@ -98,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
                 instance_id=instance_id,
                 failure_injected=fault is not None,
                 failure_type=fault.type if fault else None,
+                events=request.app.state.consumer.progress(),
             )
         )
 
@@ -111,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/inventory/{product_id}")
     async def get_inventory(product_id: str, request: Request) -> dict[str, Any]:
+        check_id(product_id, "product_id")
         await hooked()
         row = await state.get_row(request.app.state.pool, instance_id, product_id)
         if row is None:
@@ -137,17 +140,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/inject-failure")
     async def inject(request: Request, background: BackgroundTasks) -> dict[str, Any]:
-        if settings.chaos_token is not None:
-            given = request.headers.get("x-chaos-token", "")
-            if not hmac.compare_digest(given.encode(), settings.chaos_token.encode()):
-                raise ApiError(401, "missing or wrong X-Chaos-Token header")
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except ValueError:
-            body = None
-        kind, params, ttl_s, seed = parse_fault(body, settings.fault_default_ttl_s)
-        if kind == "clear":
+        require_chaos_token(request, settings.chaos_token)
+        body = parse_fault_body(await request.body())
+        if body.type == "clear":
             had = faults.clear()
             message = "Failure cleared" if had else "No failure injected (already clear)"
             return {
@@ -156,15 +151,15 @@ def create_app(settings: Settings) -> FastAPI:
                 "failure_type": None,
                 "instance_id": instance_id,
             }
-        fault = faults.set(kind, params, ttl_s, seed)
-        if kind == "crash":
+        fault = faults.set(body, settings.fault_default_ttl_s)
+        if fault.type == "crash":
             background.add_task(_exit_soon)
         return {
-            "message": f"Failure injected: {kind}",
+            "message": f"Failure injected: {fault.type}",
             "failure_injected": True,
-            "failure_type": kind,
-            "params": params,
-            "ttl_s": ttl_s,
+            "failure_type": fault.type,
+            "params": fault.params,
+            "ttl_s": fault.ttl_s,
             "expires_at": iso(fault.expires_at),
             "instance_id": instance_id,
         }

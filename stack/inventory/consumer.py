@@ -1,7 +1,8 @@
 """The replica's event loop: read order-events, apply each once, publish results, commit.
 
 Offsets are committed only after the event's DB transaction commits; an event that fails
-(an injected intermittent fault, Postgres away) is retried, never skipped.
+(an injected intermittent fault with ``"events": true``, Postgres away) is retried, never
+skipped. :meth:`EventConsumer.progress` says how far behind the log this replica is.
 """
 
 from __future__ import annotations
@@ -50,12 +51,23 @@ class EventConsumer:
         self.instance_id = instance_id
         self.faults = faults
         self.processed = 0
+        #: Offset of the next event to apply: every event before it is applied.
+        self.next_offset: int | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         group = f"inventory-group-{self.instance_id}"
         self._consumer, self._partition = await start_consumer(self.bootstrap, ORDER_EVENTS, group)
+        self.next_offset = await self._consumer.position(self._partition)
         self._task = asyncio.create_task(self._run())
+
+    def progress(self) -> dict[str, int | None]:
+        """Where this replica is in the order-event log: the next offset to apply, the log's
+        end as of the last fetch, and the difference (events not yet applied)."""
+        end = self._consumer.highwater(self._partition) if self.next_offset is not None else None
+        lag = max(0, end - self.next_offset) if end is not None and self.next_offset is not None \
+            else None
+        return {"applied_offset": self.next_offset, "log_end_offset": end, "lag": lag}
 
     async def stop(self) -> None:
         if self._task:
@@ -78,6 +90,7 @@ class EventConsumer:
             for message in batch.get(self._partition, []):
                 await self._handle(decode(message.value))
                 last_offset = message.offset
+                self.next_offset = message.offset + 1
             if last_offset is not None:
                 await self._commit(last_offset + 1)
 
@@ -97,7 +110,7 @@ class EventConsumer:
         delay = RETRY_DELAY_S
         while True:
             try:
-                await self.faults.hook()
+                await self.faults.hook(event=True)
                 outcome = await apply_event(self.pool, self.instance_id, event)
                 if outcome is not None:
                     await self._publish_result(outcome)
@@ -108,9 +121,9 @@ class EventConsumer:
             except Exception as exc:
                 log.info("event %s failed, will retry: %s", event.get("order_id"), exc)
                 await self._publish_error(str(exc), event)
-                await asyncio.sleep(delay)
-                # Back off so a long fault does not flood error-queue; the cap bounds the
-                # catch-up delay once the fault clears.
+                # Back off so a long fault does not flood error-queue; a back-off never
+                # outlives the fault that caused it (it ends when the fault ends).
+                await self.faults.pause(delay)
                 delay = min(MAX_RETRY_DELAY_S, delay * 2)
 
     async def _publish_result(self, outcome: Outcome) -> None:

@@ -1,26 +1,34 @@
 """Injected faults of one replica: one fault at a time, each with a time-to-live.
 
 The vocabulary (toxiproxy-like): ``crash``, ``latency``, ``intermittent``,
-``incorrect_response``, and ``clear``. Injecting replaces the previous fault, so a retried
-injection does no harm; a fault clears itself when its TTL expires (checked lazily on every
-hooked request and by a background timer, so ``GET /inject-failure`` tells the truth).
+``incorrect_response``, and ``clear`` (the body: :mod:`stack.inventory.fault_body`).
+Injecting replaces the previous fault, so a retried injection does no harm; a refused
+body changes nothing. A fault ends when it says: at ``clear``, at a replacement, or when
+its TTL expires (a timer, and lazily on every read) — and every request sleeping in a
+latency fault wakes up at that moment, not when its sleep would have ended.
+
+What a fault touches: the client-facing routes (``/health``, ``/inventory*``). Event
+processing only when the fault says ``"events": true`` (latency and intermittent):
+a replica's consumer applies events one after another, so a per-event delay or failure
+builds a backlog that outlives the fault by however long it takes to work it off. By
+default a slow or failing replica therefore still keeps its state current, and once the
+fault ends every effect is gone at once (``docs/faults.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from stack.common.errors import ApiError
 from stack.common.timeutil import iso, utcnow
+from stack.inventory.fault_body import ALLOWED_TYPES, FaultBody
 
-__all__ = ["ALLOWED_TYPES", "Fault", "FaultState", "InjectedFailure", "parse_fault"]
+__all__ = ["ALLOWED_TYPES", "Fault", "FaultState", "InjectedFailure", "INCORRECT_OFFSET"]
 
-ALLOWED_TYPES = ("crash", "latency", "intermittent", "incorrect_response", "clear")
-_ALLOWED_TEXT = ", ".join(ALLOWED_TYPES)
 INCORRECT_OFFSET = 1000
 
 
@@ -36,7 +44,10 @@ class Fault:
     seed: int | None
     injected_at: datetime
     expires_at: datetime
+    events: bool = False
     rng: random.Random = field(repr=False, default_factory=random.Random)
+    #: Set the moment the fault ends (clear, replaced, expired): wakes its sleepers.
+    ended: asyncio.Event = field(repr=False, default_factory=asyncio.Event)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,41 +59,8 @@ class Fault:
             "expires_at": iso(self.expires_at),
         }
 
-
-def _number(
-    body: dict[str, Any], name: str, default: float, low: float, high: float | None
-) -> float:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ApiError(400, f"{name} must be a number")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-        raise ApiError(400, f"{name} must be {bound}")
-    return float(value)
-
-
-def parse_fault(body: Any, default_ttl_s: float) -> tuple[str, dict[str, Any], float, int | None]:
-    """Validate an injection body: (type, params, ttl_s, seed). Raises ApiError(400)."""
-    if not isinstance(body, dict) or "type" not in body:
-        raise ApiError(400, f"body must be a JSON object with a 'type', one of: {_ALLOWED_TEXT}")
-    kind = body["type"]
-    if kind not in ALLOWED_TYPES:
-        raise ApiError(400, f"unknown failure type {kind!r}; allowed types: {_ALLOWED_TEXT}")
-    params: dict[str, Any] = {}
-    if kind == "latency":
-        params["latency_ms"] = _number(body, "latency_ms", 1000, 0, None)
-    elif kind == "intermittent":
-        params["probability"] = _number(body, "probability", 0.5, 0, 1)
-    elif kind == "incorrect_response":
-        product_id = body.get("product_id", "PROD-001")
-        if not isinstance(product_id, str) or not product_id:
-            raise ApiError(400, "product_id must be a non-empty string")
-        params["product_id"] = product_id
-    ttl_s = _number(body, "ttl_s", default_ttl_s, 0.001, None) if "ttl_s" in body else default_ttl_s
-    seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ApiError(400, "seed must be an integer")
-    return kind, params, ttl_s, seed
+    def remaining_s(self) -> float:
+        return (self.expires_at - utcnow()).total_seconds()
 
 
 class FaultState:
@@ -97,13 +75,18 @@ class FaultState:
         self.expire()
         return self._fault
 
-    def set(self, kind: str, params: dict[str, Any], ttl_s: float, seed: int | None) -> Fault:
-        """Replace any fault by this one (clear then set)."""
-        self.clear()
+    def set(self, body: FaultBody, default_ttl_s: float) -> Fault:
+        """Replace any fault by the one ``body`` describes (clear then set).
+
+        The new fault is built first: nothing can fail once the old one is cleared.
+        """
+        ttl_s = body.ttl_s if body.ttl_s is not None else default_ttl_s
         now = utcnow()
         fault = Fault(
-            kind, params, ttl_s, seed, now, now + timedelta(seconds=ttl_s), random.Random(seed)
+            body.type, body.params(), ttl_s, body.seed, now, now + timedelta(seconds=ttl_s),
+            events=body.hooks_events, rng=random.Random(body.seed),
         )
+        self.clear()
         self._fault = fault
         try:
             self._timer = asyncio.get_running_loop().call_later(ttl_s, self.expire)
@@ -113,27 +96,39 @@ class FaultState:
 
     def clear(self) -> bool:
         """Remove the fault; returns whether there was one ("already clear" is success)."""
-        had = self._fault is not None
-        self._fault = None
+        fault, self._fault = self._fault, None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        return had
+        if fault is not None:
+            fault.ended.set()
+        return fault is not None
 
     def expire(self) -> None:
         if self._fault is not None and utcnow() >= self._fault.expires_at:
             self.clear()
 
-    async def hook(self) -> None:
-        """Apply the fault to a hooked request or event: sleep, or raise InjectedFailure."""
+    async def hook(self, *, event: bool = False) -> None:
+        """Apply the fault to a hooked request (or, ``event``, to an order event): sleep,
+        or raise InjectedFailure. A sleep ends early when the fault ends."""
         fault = self.current
-        if fault is None:
+        if fault is None or (event and not fault.events):
             return
         if fault.type == "latency":
             latency_ms = fault.params["latency_ms"]
-            await asyncio.sleep(fault.rng.uniform(0.8 * latency_ms, 1.2 * latency_ms) / 1000.0)
+            delay_s = fault.rng.uniform(0.8 * latency_ms, 1.2 * latency_ms) / 1000.0
+            await _wait(fault.ended, min(delay_s, max(0.0, fault.remaining_s())))
         elif fault.type == "intermittent" and fault.rng.random() < fault.params["probability"]:
             raise InjectedFailure("injected intermittent failure")
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the fault now in force ends first (a retry
+        back-off that must not outlive the fault that caused it)."""
+        fault = self.current
+        if fault is None:
+            await asyncio.sleep(seconds)
+        else:
+            await _wait(fault.ended, seconds)
 
     def reported_available(self, product_id: str, available: int) -> int:
         """What ``GET /inventory/{product_id}`` reports: wrong under ``incorrect_response``."""
@@ -145,3 +140,9 @@ class FaultState:
         ):
             return available + INCORRECT_OFFSET
         return available
+
+
+async def _wait(ended: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await ended.wait()

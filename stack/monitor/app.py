@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -11,20 +11,26 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from stack.common import guards
+from stack.common.auth import require_chaos_token
 from stack.common.batch import BatchWriter
 from stack.common.db import ensure_schema, open_pool
-from stack.common.errors import ApiError, install_error_handlers
+from stack.common.errors import ApiError
 from stack.common.health import health_payload
-from stack.common.metrics import METRICS_INSERT, RequestMetricsMiddleware
+from stack.common.metrics import METRICS_INSERT
 from stack.common.settings import Settings
 from stack.common.timeutil import iso, now_iso, parse_iso, utcnow
-from stack.monitor.checker import REPORT_REASONS, Monitor
+from stack.common.validation import short
+from stack.monitor.checker import Monitor
+from stack.monitor.report_body import parse_report
 from stack.monitor.store import Store
 
 __all__ = ["create_app"]
 
 SERVICE = "monitor-svc"
 WATCHED = "inventory-svc"
+#: The longest window ``GET /metrics?minutes=`` accepts: one year.
+MAX_METRICS_MINUTES = 525_600
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -51,8 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="monitor-svc", lifespan=lifespan)
-    app.add_middleware(RequestMetricsMiddleware, service_name=SERVICE)
-    install_error_handlers(app)
+    guards.install(app, SERVICE)
 
     def monitoring_state(request: Request) -> dict[str, Any]:
         monitor: Monitor = request.app.state.monitor
@@ -73,10 +78,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/status/{service_name}/{instance_id}")
     async def status_one(service_name: str, instance_id: str, request: Request) -> dict[str, Any]:
-        rows = await request.app.state.store.instances(instance_id, service_name)
-        if not rows:
-            raise ApiError(404, f"Instance {service_name}/{instance_id} not found")
         monitor: Monitor = request.app.state.monitor
+        # Only watched instances exist: nothing else reaches the database (a NUL cannot).
+        rows = (
+            await request.app.state.store.instances(instance_id, service_name)
+            if service_name == WATCHED and instance_id in monitor.instances
+            else []
+        )
+        if not rows:
+            raise ApiError(404, f"Instance {short(service_name)}/{short(instance_id)} not found")
         state = monitor.instances.get(instance_id)
         return {
             **rows[0],
@@ -92,8 +102,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def transitions(request: Request, since: str | None = None) -> dict[str, Any]:
         try:
             since_at = parse_iso(since) if since else None
-        except ValueError as exc:
-            raise ApiError(400, f"since must be an ISO 8601 timestamp, got {since!r}") from exc
+        except (ValueError, OverflowError) as exc:
+            raise ApiError(
+                400, f"since must be an ISO 8601 timestamp, got {short(since, 60)}"
+            ) from exc
         return {
             "transitions": await request.app.state.store.transitions(since_at),
             "timestamp": now_iso(),
@@ -101,8 +113,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics(request: Request, minutes: float = 5) -> dict[str, Any]:
-        if minutes <= 0:
-            raise ApiError(400, "minutes must be positive")
+        if not (math.isfinite(minutes) and 0 < minutes <= MAX_METRICS_MINUTES):
+            raise ApiError(
+                400, f"minutes must be a number greater than 0 and at most {MAX_METRICS_MINUTES}"
+            )
         since = utcnow() - timedelta(minutes=minutes)
         rows = await request.app.state.store.metrics(since)
         return {
@@ -114,22 +128,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/reports", status_code=202)
     async def reports(request: Request) -> JSONResponse:
-        try:
-            body = json.loads(await request.body() or b"null")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or "instance_id" not in body or "reason" not in body:
-            raise ApiError(400, "body must be a JSON object with instance_id and reason")
-        instance_id, reason = str(body["instance_id"]), body["reason"]
-        if reason not in REPORT_REASONS:
-            raise ApiError(400, f"reason must be one of: {', '.join(REPORT_REASONS)}")
+        require_chaos_token(request, settings.chaos_token)
+        report = parse_report(await request.body())
         monitor: Monitor = request.app.state.monitor
-        if instance_id not in monitor.instances:
-            raise ApiError(404, f"Instance {WATCHED}/{instance_id} not found")
-        product_id = body.get("product_id")
-        monitor.report(instance_id, reason, product_id if isinstance(product_id, str) else None)
+        if report.instance_id not in monitor.instances:
+            raise ApiError(404, f"Instance {WATCHED}/{short(report.instance_id)} not found")
+        monitor.report(report.instance_id, report.reason, report.product_id)
         return JSONResponse(
-            {"accepted": True, "instance_id": instance_id, "reason": reason}, status_code=202
+            {"accepted": True, "instance_id": report.instance_id, "reason": report.reason},
+            status_code=202,
         )
 
     return app

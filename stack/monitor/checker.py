@@ -1,32 +1,53 @@
-"""Detection: concurrent health checks, the ON/OFF state machine, and the voter's reports.
+"""Detection: a check of every replica each interval, the ON/OFF state machine, the
+voter's reports.
 
-3 consecutive failed checks turn a replica OFF, 5 consecutive good ones turn it back ON.
-A replica reported by the voter for an incorrect answer is marked OFF at once and stays
-*suspect*: each of its checks then also compares its stock with the other replicas', so it
-only returns ON once it agrees with the majority again.
+Each round (every ``MONITOR_INTERVAL_S``, 0.2 s) reads every replica's health and its
+stock of a few products on the clients' read path (:mod:`stack.monitor.probe`). It needs
+no client traffic to find a fault. A replica goes **OFF** on the first of:
+
+1. **down**: ``FAILURES_TO_OFF`` (3) health checks in a row failed (timeout, refused,
+   HTTP error, not UP) — a crash, a latency ≥ the check timeout (0.15 s);
+2. **errors**: error answers (HTTP 5xx, refused, reset, garbled; *not* timeouts, which a
+   busy machine produces on a healthy replica) in ``ERROR_ROUNDS_TO_OFF`` (2) rounds within
+   the last ``ERROR_WINDOW_S`` (1.0 s) — an intermittent fault: with 4 requests a round at
+   probability 0.3, 76 % of rounds have one, and a healthy replica has none. The voter's
+   ``error`` reports count as such rounds;
+3. **wrong**: ``WRONG_ROUNDS_TO_OFF`` (2) rounds in a row in which its total stock of a
+   product differs from the majority's (impossible for a lagging replica);
+4. a voter ``incorrect_response`` report, confirmed by re-reading every replica
+   (:meth:`Monitor._confirm_incorrect`); the replica then stays *suspect* and must agree
+   with the majority's exact value to come back.
+
+It goes back **ON** after ``SUCCESSES_TO_ON`` (5) clean rounds in a row (every request
+answered, nothing wrong). Thresholds and their reasons: ``docs/stack.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import httpx
-
-from stack.common.bounded import bounded
+from stack.common.http1 import Http1Client
 from stack.common.timeutil import iso, utcnow
+from stack.monitor.probe import Check, Stock, classify, judge, probe, read_stock
 from stack.monitor.store import Store
 
-__all__ = ["Monitor", "InstanceState", "FAILURES_TO_OFF", "SUCCESSES_TO_ON", "REPORT_REASONS"]
+__all__ = ["Monitor", "InstanceState", "FAILURES_TO_OFF", "SUCCESSES_TO_ON", "REPORT_REASONS",
+           "ERROR_ROUNDS_TO_OFF", "ERROR_WINDOW_S", "WRONG_ROUNDS_TO_OFF", "PRODUCTS_PER_ROUND"]
 
 log = logging.getLogger("stack.monitor")
 
 FAILURES_TO_OFF = 3
 SUCCESSES_TO_ON = 5
+ERROR_ROUNDS_TO_OFF = 2
+ERROR_WINDOW_S = 1.0
+WRONG_ROUNDS_TO_OFF = 2
+PRODUCTS_PER_ROUND = 3
+PRODUCTS_REFRESH_S = 30.0
 REPORT_REASONS = ("incorrect_response", "error", "timeout")
 INCORRECT_REPORTED = "incorrect_response reported by voter"
 #: When the monitor re-reads a reported replica before marking it OFF.
@@ -44,12 +65,15 @@ class InstanceState:
     instance_id: str
     url: str
     status: str = "ON"
-    consecutive_failures: int = 0
-    consecutive_successes: int = 0
+    consecutive_failures: int = 0  # health checks in a row that failed
+    consecutive_successes: int = 0  # clean rounds in a row
+    consecutive_wrong: int = 0
     last_check: datetime | None = None
     first_failure_at: datetime | None = None
     failure_type: str | None = None
     suspect_product: str | None = None
+    #: (loop time, what was seen) of the recent rounds or reports with error answers.
+    error_rounds: deque[tuple[float, str]] = field(default_factory=deque)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +82,7 @@ class InstanceState:
             "consecutive_successes": self.consecutive_successes,
             "last_check": iso(self.last_check),
             "suspect": self.suspect_product is not None,
+            "recent_error_rounds": len(self.error_rounds),
         }
 
 
@@ -70,9 +95,13 @@ class Monitor:
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.instances = {str(i + 1): InstanceState(str(i + 1), url) for i, url in enumerate(urls)}
+        self._clients = {i: Http1Client(s.url, timeout_s=timeout_s)
+                         for i, s in self.instances.items()}
         self._locks = {i: asyncio.Lock() for i in self.instances}
         self._confirming: set[str] = set()
-        self._client = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=50))
+        self._products: list[str] = []
+        self._products_at = float("-inf")
+        self._turn = 0
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -90,111 +119,100 @@ class Monitor:
         await asyncio.gather(
             *(t for t in [self._task, *self._background] if t), return_exceptions=True
         )
-        await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
             try:
-                await asyncio.gather(*(self._check(s) for s in self.instances.values()))
-                await self.store.record_checks(
-                    [(s.instance_id, s.last_check) for s in self.instances.values()]
-                )
+                await self.check_round()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("check round failed")
             await asyncio.sleep(max(0.0, self.interval_s - (loop.time() - started)))
 
-    async def _health(self, state: InstanceState) -> str | None:
-        """None when healthy, else what was wrong."""
-        try:
-            # bounded() bounds the whole check without cancelling the request (see
-            # stack.common.bounded); httpx's timeout applies to each phase.
-            response = await bounded(self._client.get(f"{state.url}/health"), self.timeout_s)
-        except (httpx.TimeoutException, TimeoutError):
-            return "health check failure: timeout"
-        except httpx.HTTPError as exc:
-            return f"health check failure: {type(exc).__name__}"
-        if response.status_code != 200:
-            return f"health check failure: HTTP {response.status_code}"
-        try:
-            up = response.json().get("status") == "UP"
-        except ValueError:
-            up = False
-        return None if up else "health check failure: status not UP"
+    async def _round_products(self) -> list[str]:
+        """A few catalogue products in turn, plus every suspect's product."""
+        now = asyncio.get_running_loop().time()
+        if now - self._products_at > PRODUCTS_REFRESH_S:
+            self._products, self._products_at = await self.store.products(), now
+        chosen: list[str] = []
+        if self._products:
+            n = min(PRODUCTS_PER_ROUND, len(self._products))
+            chosen = [self._products[(self._turn + k) % len(self._products)] for k in range(n)]
+            self._turn = (self._turn + n) % len(self._products)
+        suspects = [s.suspect_product for s in self.instances.values() if s.suspect_product]
+        return list(dict.fromkeys([*chosen, *suspects]))
 
-    async def _stock(self, url: str, product_id: str) -> tuple[int, int] | None:
-        try:
-            response = await bounded(
-                self._client.get(f"{url}/inventory/{product_id}"), self.timeout_s
-            )
-            body = response.json()
-            if response.status_code != 200:
-                return None
-            return body["available_quantity"], body["reserved_quantity"]
-        except (httpx.HTTPError, TimeoutError, ValueError, KeyError):
-            return None
-
-    async def _verdict(self, state: InstanceState, product_id: str) -> str:
-        """Compare ``state``'s stock of ``product_id`` with every replica's at once:
-        "agrees" (it holds a majority's value), "impossible" (its total, available +
-        reserved, differs from a majority's total: no lag explains that, since events only
-        move stock between available and reserved), "outlier" (a majority holds another
-        value, maybe one event ahead of it) or "unknown" (no answer from it, or no
-        majority: replicas in flux under writes)."""
-        values = await asyncio.gather(
-            *(self._stock(s.url, product_id) for s in self.instances.values())
+    async def check_round(self) -> None:
+        products = await self._round_products()
+        checks = await asyncio.gather(*(probe(self._clients[i], products) for i in self.instances))
+        by_id = dict(zip(self.instances, checks, strict=True))
+        judge(by_id, products)
+        for instance_id, check in by_id.items():
+            await self._record_round(instance_id, check)
+        await self.store.record_checks(
+            [(s.instance_id, s.last_check) for s in self.instances.values()]
         )
-        by_id = dict(zip(self.instances, values, strict=True))
-        mine = by_id[state.instance_id]
-        if mine is None:
-            return "unknown"
-        answered = [v for v in by_id.values() if v is not None]
-        total, total_count = Counter(sum(v) for v in answered).most_common(1)[0]
-        if total_count * 2 > len(by_id) and sum(mine) != total:
-            return "impossible"
-        value, count = Counter(answered).most_common(1)[0]
-        if count * 2 <= len(by_id):
-            return "unknown"
-        return "agrees" if value == mine else "outlier"
 
-    async def _check(self, state: InstanceState) -> None:
-        problem = await self._health(state)
-        product_id = state.suspect_product
-        if problem is None and product_id is not None:
-            verdict = await self._verdict(state, product_id)
-            if verdict != "agrees":
-                problem = f"incorrect_response check of {product_id}: {verdict}"
-        await self.record(state.instance_id, problem)
-
-    async def record(self, instance_id: str, problem: str | None) -> None:
-        """Count one check of ``instance_id``: good when ``problem`` is None."""
+    async def _record_round(self, instance_id: str, check: Check) -> None:
         state = self.instances[instance_id]
         async with self._locks[instance_id]:
-            now = utcnow()
-            state.last_check = now
-            if problem is None:
+            state.last_check = utcnow()
+            suspect = state.suspect_product
+            clean = check.clean and not (suspect and suspect in check.outliers)
+            state.consecutive_successes = state.consecutive_successes + 1 if clean else 0
+            if check.health.failed:
+                await self._failed_check(state, f"health check failure: {check.health.detail}")
+            else:
                 state.consecutive_failures = 0
-                state.consecutive_successes += 1
-                if state.status == "OFF" and state.consecutive_successes >= SUCCESSES_TO_ON:
-                    # Stored first: whoever reads ON from /status finds the audit resolved.
-                    reason = f"{SUCCESSES_TO_ON} consecutive successful checks"
-                    await self.store.mark_on(instance_id, now, reason)
-                    state.status, state.suspect_product = "ON", None
-                    log.info("%s ON", self.key(instance_id))
-                return
-            state.consecutive_successes = 0
-            state.consecutive_failures += 1
-            if state.consecutive_failures == 1:
-                state.first_failure_at, state.failure_type = now, problem
-            if state.status == "ON" and state.consecutive_failures >= FAILURES_TO_OFF:
-                await self.store.mark_off(
-                    instance_id, now, state.failure_type or problem, state.first_failure_at or now
-                )
-                state.status = "OFF"
-                log.info("%s OFF: %s", self.key(instance_id), state.failure_type)
+            if check.errors:
+                await self._error_round(state, f"health check failure: {check.errors[0].detail}")
+            state.consecutive_wrong = state.consecutive_wrong + 1 if check.wrong else 0
+            if state.consecutive_wrong >= WRONG_ROUNDS_TO_OFF:
+                await self._off(state, f"incorrect_response check of {check.wrong}")
+            if state.status == "OFF" and state.consecutive_successes >= SUCCESSES_TO_ON:
+                await self._on(state)
+
+    async def _failed_check(self, state: InstanceState, problem: str) -> None:
+        state.consecutive_successes = 0
+        state.consecutive_failures += 1
+        if state.consecutive_failures == 1:
+            state.first_failure_at, state.failure_type = utcnow(), problem
+        if state.consecutive_failures >= FAILURES_TO_OFF:
+            await self._off(state, state.failure_type or problem, state.first_failure_at)
+
+    async def _error_round(self, state: InstanceState, problem: str) -> None:
+        """Count a round (or a voter report) with error answers; OFF when the window holds
+        enough of them. The reason is what the first of them saw."""
+        now = asyncio.get_running_loop().time()
+        state.error_rounds.append((now, problem))
+        while state.error_rounds and state.error_rounds[0][0] < now - ERROR_WINDOW_S:
+            state.error_rounds.popleft()
+        if len(state.error_rounds) >= ERROR_ROUNDS_TO_OFF:
+            await self._off(state, state.error_rounds[0][1])
+
+    async def _off(self, state: InstanceState, reason: str, since: datetime | None = None) -> None:
+        state.consecutive_successes = 0
+        if state.status != "ON":
+            return
+        now = utcnow()
+        # Stored first: whoever reads OFF from /status finds the audit row.
+        await self.store.mark_off(state.instance_id, now, reason, since or now)
+        state.status, state.failure_type = "OFF", reason
+        log.info("%s OFF: %s", self.key(state.instance_id), reason)
+
+    async def _on(self, state: InstanceState) -> None:
+        now = utcnow()
+        await self.store.mark_on(state.instance_id, now,
+                                 f"{SUCCESSES_TO_ON} consecutive successful checks")
+        state.status, state.suspect_product = "ON", None
+        state.consecutive_failures = state.consecutive_wrong = 0
+        state.error_rounds.clear()
+        log.info("%s ON", self.key(state.instance_id))
 
     def report(self, instance_id: str, reason: str, product_id: str | None) -> None:
         """Act on the voter's report (never blocks the caller)."""
@@ -207,12 +225,30 @@ class Monitor:
             self._confirming.add(instance_id)
             self._spawn(self._confirm_incorrect(instance_id, product_id))
         else:
-            self._spawn(self.record(instance_id, f"{reason} reported by voter"))
+            self._spawn(self._reported(instance_id, reason))
+
+    async def _reported(self, instance_id: str, reason: str) -> None:
+        state = self.instances[instance_id]
+        async with self._locks[instance_id]:
+            problem = f"{reason} reported by voter"
+            if reason == "error":
+                await self._error_round(state, problem)
+            else:  # a timeout counts like a failed health check: a good one resets it
+                await self._failed_check(state, problem)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _stock(self, instance_id: str, product_id: str) -> Stock | None:
+        return (await read_stock(self._clients[instance_id], product_id)).value
+
+    async def _verdict(self, state: InstanceState, product_id: str) -> str:
+        """``state``'s stock of ``product_id`` against every replica's, read now
+        (:func:`stack.monitor.probe.classify`)."""
+        values = await asyncio.gather(*(self._stock(i, product_id) for i in self.instances))
+        return classify(dict(zip(self.instances, values, strict=True)), state.instance_id)
 
     async def _confirm_incorrect(self, instance_id: str, product_id: str) -> None:
         """Mark OFF if the replica is still the outlier on every one of a few quick reads:
@@ -233,9 +269,8 @@ class Monitor:
                     continue
                 impossible = 0
                 if verdict == "unknown":
-                    # The others are one write apart (no majority) or it did not answer:
-                    # no evidence either way, look again soon instead of dropping the
-                    # report and waiting for the voter's next one.
+                    # No majority, or it did not answer: no evidence either way; look
+                    # again soon instead of dropping the report.
                     unsure += 1
                     if unsure > MAX_UNSURE_VERDICTS:
                         return
@@ -246,11 +281,6 @@ class Monitor:
                     delay = CONFIRM_DELAYS_S[confirmed]
             async with self._locks[instance_id]:
                 state.suspect_product = product_id
-                state.consecutive_successes = 0
-                if state.status == "ON":
-                    now = utcnow()
-                    await self.store.mark_off(instance_id, now, INCORRECT_REPORTED, now)
-                    state.status, state.failure_type = "OFF", INCORRECT_REPORTED
-                    log.info("%s OFF: %s", self.key(instance_id), INCORRECT_REPORTED)
+                await self._off(state, INCORRECT_REPORTED)
         finally:
             self._confirming.discard(instance_id)

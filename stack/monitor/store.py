@@ -30,6 +30,12 @@ class Store:
                 [(self.service_name, i, at) for i in instance_ids],
             )
 
+    async def products(self) -> list[str]:
+        """The catalogue's product ids (what the checks read)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT product_id FROM products ORDER BY product_id")
+            return [r["product_id"] for r in await cur.fetchall()]
+
     async def record_checks(self, checks: list[tuple[str, datetime]]) -> None:
         async with self.pool.connection() as conn, conn.cursor() as cur:
             await cur.executemany(

@@ -17,7 +17,8 @@ async def ledger(pool: AsyncConnectionPool) -> dict[str, Any]:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT p.product_id, p.initial_quantity,"
-            " COALESCE(SUM(o.quantity) FILTER (WHERE o.status = ANY(%s)), 0)::int AS reserved"
+            # bigint: many PENDING orders of up to MAX_QUANTITY could overflow an int4 sum
+            " COALESCE(SUM(o.quantity) FILTER (WHERE o.status = ANY(%s)), 0)::bigint AS reserved"
             " FROM products p LEFT JOIN orders o ON o.product_id = p.product_id"
             " GROUP BY p.product_id, p.initial_quantity ORDER BY p.product_id",
             (list(HOLDING_STATUSES),),

@@ -9,18 +9,20 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from stack.common import guards
 from stack.common.batch import BatchWriter
 from stack.common.db import ensure_schema, open_pool
-from stack.common.errors import install_error_handlers
 from stack.common.health import health_payload
-from stack.common.metrics import METRICS_INSERT, RequestMetricsMiddleware
+from stack.common.http1 import Http1Client
+from stack.common.metrics import METRICS_INSERT
 from stack.common.settings import Settings
 from stack.common.timeutil import now_iso, utcnow
-from stack.voter.http1 import Http1Client
+from stack.common.validation import check_id
 from stack.voter.reports import Reporter
 from stack.voter.stats import VotingStats
 from stack.voter.vote import (
@@ -38,8 +40,9 @@ __all__ = ["create_app"]
 log = logging.getLogger("stack.voter")
 
 SERVICE = "voter-svc"
+#: The one retry layer: replicas that answered but disagree are asked again within the
+#: vote (fan_out), this many times, this far apart; nothing re-votes afterwards.
 RETRY_DELAY_S = 0.03
-#: Re-asks of replicas that answered but disagree, within one vote (see fan_out).
 MAX_REASKS = 3
 VOTING_INSERT = (
     "INSERT INTO voting_events (request_id, product_id, quorum_achieved, successful_responses,"
@@ -70,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.clients = {
             i: Http1Client(url, timeout_s=settings.voter_timeout_s) for i, url in targets.items()
         }
-        app.state.reporter = Reporter(settings.monitor_url)
+        app.state.reporter = Reporter(settings.monitor_url, token=settings.chaos_token)
         app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)
         app.state.voting_writer = BatchWriter(pool, VOTING_INSERT)
         app.state.metrics_writer.start()
@@ -88,8 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="voter-svc", lifespan=lifespan)
-    app.add_middleware(RequestMetricsMiddleware, service_name=SERVICE)
-    install_error_handlers(app)
+    guards.install(app, SERVICE)
 
     def spawn(coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -163,16 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
             reask_after_s=RETRY_DELAY_S,
             max_reasks=MAX_REASKS,
         )
-        if ballot.disagreement:  # replicas briefly out of step under writes: ask once more
-            stats.retries += 1
-            await asyncio.sleep(RETRY_DELAY_S)
-            ballot = await fan_out(
-                request.app.state.clients,
-                urls,
-                value_of,
-                keep_late=True,
-                timeout_s=settings.voter_timeout_s,
-            )
+        stats.retries += ballot.reasks
         return ballot, request_id, (time.perf_counter() - start) * 1000.0
 
     def envelope(ballot: Ballot, request_id: str, total_ms: float) -> dict[str, Any]:
@@ -255,8 +248,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/inventory/{product_id}")
     async def voted_product(product_id: str, request: Request) -> JSONResponse:
+        # Validated like the replicas do, then percent-encoded: the decoded id must never
+        # reach a request line raw (a space or CR/LF would split it).
+        check_id(product_id, "product_id")
         ballot, request_id, total_ms = await vote(
-            request, f"/inventory/{product_id}", product_value
+            request, f"/inventory/{quote(product_id, safe='')}", product_value
         )
 
         def data(body: dict[str, Any]) -> dict[str, Any]:
@@ -290,6 +286,7 @@ def create_app(settings: Settings) -> FastAPI:
             **stats.to_json(),
             "reports_sent": reporter.sent,
             "reports_coalesced": reporter.suppressed,
+            "reports_refused": reporter.refused,
         }
         return {"voting_stats": body, "timestamp": now_iso()}
 

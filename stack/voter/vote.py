@@ -47,6 +47,7 @@ class Ballot:
     winner: Hashable | None = None
     unanswered: list[str] = field(default_factory=list)
     late: list[asyncio.Task[Reply]] = field(default_factory=list)
+    reasks: int = 0  # rounds of re-asking disagreeing replicas this vote took
 
     @property
     def answered(self) -> list[Reply]:
@@ -141,7 +142,7 @@ async def fan_out(
 
     ``clients`` is one client, or one per instance id: anything with ``async get(url)``
     returning a response with ``status_code`` and ``json()`` (the voter uses
-    :class:`stack.voter.http1.Http1Client`; tests use httpx).
+    :class:`stack.common.http1.Http1Client`; tests use httpx).
 
     ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
 
@@ -177,6 +178,7 @@ async def fan_out(
             again = [i for i in answered if i not in asking]
             if reask_after_s is not None and reasks < max_reasks and len(again) >= QUORUM:
                 reasks += 1
+                ballot.reasks = reasks
                 for i in again:
                     task = ask(i, reask_after_s)
                     tasks[task] = i

@@ -179,6 +179,8 @@ def test_services_get_the_environment_contract(compose_config: dict[str, Any]) -
         assert env["INSTANCE_ID"] == str(i)
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:19092"
         assert env["CHAOS_TOKEN"] == "test-chaos-token"
+    for name in ("monitor", "voter"):  # POST /reports needs it; the voter sends it
+        assert services[name]["environment"]["CHAOS_TOKEN"] == "test-chaos-token"
     assert services["monitor"]["environment"]["INVENTORY_URLS"] == replicas
     assert services["voter"]["environment"]["INVENTORY_URLS"] == replicas
     assert services["voter"]["environment"]["MONITOR_URL"] == "http://monitor:5004"

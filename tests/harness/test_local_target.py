@@ -102,6 +102,9 @@ def test_spec_wires_the_services_without_writing_the_chaos_token(tmp_path: Path)
     assert inv2["env"]["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:21006"
     assert inv2["env"]["DATABASE_URL"] == "postgresql://postgres@127.0.0.1:21007/experimento"
     assert "CHAOS_TOKEN" in inv2["secret_env"]
+    # the monitor guards POST /reports with it, the voter sends it with its reports
+    assert all("CHAOS_TOKEN" in by_name[n]["secret_env"] for n in ("monitor", "voter"))
+    assert "secret_env" not in by_name["orders"]
     voter = by_name["voter"]["env"]
     assert voter["INVENTORY_URLS"] == ",".join(
         f"http://127.0.0.1:{p}" for p in (21000, 21001, 21002))

@@ -75,8 +75,19 @@ def test_transitions_reject_a_bad_since(http, stack):
     ],
 )
 def test_reports_are_validated(http, stack, body, status):
-    response = http.post(f"{stack.urls.monitor}/reports", json=body)
+    response = http.post(f"{stack.urls.monitor}/reports", json=body, headers=stack.chaos_headers)
     assert response.status_code == status, response.text
+
+
+def test_reports_without_the_chaos_token_are_401_and_change_nothing(http, stack):
+    report = {"instance_id": "3", "reason": "error", "detail": "anyone local"}
+    for headers in ({}, {"X-Chaos-Token": "wrong"}):
+        for _ in range(4):  # two accepted error reports within a second would mark it OFF
+            response = http.post(f"{stack.urls.monitor}/reports", json=report, headers=headers)
+            assert response.status_code == 401
+            assert "X-Chaos-Token" in response.json()["error"]
+    state = monitor_state(http, stack, "3")
+    assert (state["status"], state["recent_error_rounds"]) == ("ON", 0)
 
 
 def test_metrics_aggregate_requests_of_every_service(http, stack):
@@ -103,8 +114,8 @@ def test_voter_error_reports_count_as_failed_checks(http, stack):
     report = {"instance_id": "3", "reason": "error", "detail": "test"}
 
     def reported_off() -> bool:
-        for _ in range(6):  # three in a row are enough; a good check in between resets
-            http.post(f"{stack.urls.monitor}/reports", json=report)
+        for _ in range(3):  # two within a second are enough
+            http.post(f"{stack.urls.monitor}/reports", json=report, headers=stack.chaos_headers)
         return monitor_state(http, stack, "3")["status"] == "OFF"
 
     wait_until(reported_off, timeout_s=10, interval_s=0.05, what="OFF after error reports")

@@ -105,7 +105,8 @@ def _db_stock(stack, instance_id, product_id):
 
 def test_failing_event_processing_is_retried_not_dropped(http, stack):
     before = wait_consistent(http, stack)["1"]["PROD-003"]
-    inject(http, stack, "1", type="intermittent", probability=1.0, ttl_s=60)
+    # "events": event processing fails too (by default a fault is client-facing only)
+    inject(http, stack, "1", type="intermittent", probability=1.0, ttl_s=60, events=True)
     try:
         for _ in range(4):
             _order(http, stack, "PROD-003", 1)

@@ -1,4 +1,6 @@
-"""Unit tests of the stack's pure parts: fault parsing and expiry, vote logic, order bodies."""
+"""Unit tests of the stack's pure parts: vote logic, order bodies, the monitor's verdicts.
+
+(Fault bodies and the fault state: ``test_stack_fault_state.py``.)"""
 
 from __future__ import annotations
 
@@ -8,76 +10,8 @@ import json
 import httpx
 import pytest
 from stack.common.errors import ApiError
-from stack.inventory.faults import INCORRECT_OFFSET, FaultState, InjectedFailure, parse_fault
-from stack.orders.app import parse_order
+from stack.orders.order_body import parse_order
 from stack.voter.vote import NOT_FOUND, fan_out, product_value
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (None, "body must be a JSON object with a 'type', one of: crash, latency"),
-        ({"type": "boom"}, "unknown failure type 'boom'; allowed types: crash, latency"),
-        ({"type": "latency", "latency_ms": -1}, "latency_ms must be >= 0"),
-        ({"type": "intermittent", "probability": 1.5}, "probability must be between 0 and 1"),
-        ({"type": "latency", "ttl_s": "x"}, "ttl_s must be a number"),
-        ({"type": "latency", "seed": 1.5}, "seed must be an integer"),
-    ],
-)
-def test_parse_fault_rejects_bad_bodies_with_a_sentence(body, message):
-    with pytest.raises(ApiError) as caught:
-        parse_fault(body, 300)
-    assert caught.value.status == 400
-    assert message in caught.value.message
-
-
-def test_parse_fault_applies_defaults():
-    assert parse_fault({"type": "latency"}, 300) == ("latency", {"latency_ms": 1000.0}, 300, None)
-    assert parse_fault({"type": "intermittent", "ttl_s": 5, "seed": 7}, 300) == (
-        "intermittent",
-        {"probability": 0.5},
-        5.0,
-        7,
-    )
-
-
-async def test_fault_clears_itself_when_its_ttl_expires():
-    faults = FaultState()
-    faults.set("incorrect_response", {"product_id": "PROD-001"}, 0.05, None)
-    assert faults.reported_available("PROD-001", 10) == 10 + INCORRECT_OFFSET
-    assert faults.reported_available("PROD-002", 10) == 10
-    await asyncio.sleep(0.1)
-    assert faults.current is None
-    assert faults.reported_available("PROD-001", 10) == 10
-
-
-async def test_seeded_intermittent_fault_is_reproducible():
-    async def draws(seed: int) -> list[bool]:
-        faults = FaultState()
-        faults.set("intermittent", {"probability": 0.5}, 60, seed)
-        out = []
-        for _ in range(30):
-            try:
-                await faults.hook()
-                out.append(True)
-            except InjectedFailure:
-                out.append(False)
-        faults.clear()
-        return out
-
-    first = await draws(42)
-    assert first == await draws(42)
-    assert True in first and False in first
-
-
-async def test_clear_reports_whether_a_fault_was_in_force():
-    faults = FaultState()
-    faults.set("intermittent", {"probability": 1.0}, 60, 1)
-    with pytest.raises(InjectedFailure):
-        await faults.hook()
-    assert faults.clear() is True
-    assert faults.clear() is False  # "already clear": the route still answers 200
-    await faults.hook()
 
 
 def _replicas(answers: dict[str, tuple[int, object]]) -> httpx.AsyncClient:
@@ -136,6 +70,13 @@ async def test_vote_majority_not_found_is_a_value():
     assert (await fan_out(client, targets, product_value)).winner == NOT_FOUND
 
 
+_BAD_PRODUCT = "product_id must be a string of 1 to 128 characters without control characters"
+
+
+def test_an_integral_float_quantity_is_that_integer():
+    assert parse_order(b'{"product_id": "PROD-001", "quantity": 2.0}') == ("PROD-001", 2)
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -147,6 +88,17 @@ async def test_vote_majority_not_found_is_a_value():
         (b'{"product_id": "PROD-001", "quantity": 0}', "quantity must be positive"),
         (b'{"product_id": "PROD-001", "quantity": -3}', "quantity must be positive"),
         (b"not json", "product_id and quantity are required"),
+        (b'{"product_id": "", "quantity": 2}', "product_id and quantity are required"),
+        (b"[" * 100_000 + b"]" * 100_000, "product_id and quantity are required"),
+        (b'{"product_id": "PROD-001", "quantity": NaN}', "quantity must be an integer"),
+        (b'{"product_id": "PROD-001", "quantity": Infinity}', "quantity must be an integer"),
+        (b'{"product_id": "PROD-001", "quantity": true}', "quantity must be an integer"),
+        (b'{"product_id": "PROD-001", "quantity": 1e308}', "quantity must be at most 1000000"),
+        (b'{"product_id": "PROD-001", "quantity": 2147483648}',
+         "quantity must be at most 1000000"),
+        (b'{"product_id": "PROD\\u0000", "quantity": 1}', _BAD_PRODUCT),
+        (b'{"product_id": "\\ud800", "quantity": 1}', "product_id and quantity are required"),
+        (b'{"product_id": 5, "quantity": 1}', _BAD_PRODUCT),
     ],
 )
 def test_parse_order_answers_the_contract_messages(raw, message):
@@ -179,15 +131,46 @@ def test_monitor_verdict_tells_a_lagging_replica_from_an_impossible_one(stocks, 
     from stack.monitor.checker import Monitor
 
     async def judge() -> str:
-        monitor = Monitor(_Store(), ("r1", "r2", "r3"), interval_s=0.2, timeout_s=0.15)
+        monitor = Monitor(_Store(), ("http://r1", "http://r2", "http://r3"),
+                          interval_s=0.2, timeout_s=0.15)
 
-        async def stock(url: str, product_id: str):
-            return stocks[url[1:]]
+        async def stock(instance_id: str, product_id: str):
+            return stocks[instance_id]
 
         monitor._stock = stock  # type: ignore[method-assign]
         try:
             return await monitor._verdict(monitor.instances["1"], "PROD-001")
         finally:
-            await monitor._client.aclose()
+            await monitor.stop()
 
     assert asyncio.run(judge()) == verdict
+
+
+def _check(values: dict[str, tuple[int, int] | None]):
+    from stack.monitor.probe import Check, Read
+
+    return Check(Read("ok"), {p: Read("ok", value=v) for p, v in values.items()})
+
+
+def test_a_round_marks_a_wrong_total_and_spares_a_replica_one_event_behind():
+    from stack.monitor.probe import judge
+
+    checks = {
+        "1": _check({"PROD-001": (1990, 10), "PROD-002": (498, 2)}),  # +1000 on PROD-001
+        "2": _check({"PROD-001": (990, 10), "PROD-002": (500, 0)}),  # one reserve behind
+        "3": _check({"PROD-001": (990, 10), "PROD-002": (498, 2)}),
+    }
+    judge(checks, ["PROD-001", "PROD-002"])
+    assert checks["1"].wrong == "PROD-001: total 2000 where a majority of replicas hold 1000"
+    assert not checks["1"].clean
+    assert checks["2"].wrong is None and checks["2"].clean
+    assert checks["2"].outliers == {"PROD-002"}  # only held against a suspect
+    assert checks["3"].wrong is None and checks["3"].clean
+
+
+def test_a_round_without_a_majority_total_judges_nobody():
+    from stack.monitor.probe import judge
+
+    checks = {"1": _check({"P": (5, 0)}), "2": _check({"P": (7, 0)}), "3": _check({"P": None})}
+    judge(checks, ["P"])
+    assert all(c.wrong is None for c in checks.values())

@@ -103,3 +103,30 @@ def test_voting_stats_include_quorum_rate_and_outliers(http, stack):
     assert stats["total_requests"] >= 1
     assert 0.0 <= stats["quorum_rate"] <= 1.0
     assert stats["outliers_detected"] >= 0
+
+
+@pytest.mark.parametrize("raw_id", ["PROD%20001", "%23", "PROD-001%23x", "PROD-001%3Fa=1",
+                                    "%C3%A9", "%FF", "PROD-001%20"])
+def test_an_unknown_id_of_any_shape_is_404_through_the_voter(http, stack, raw_id):
+    # The voter used to write the decoded id raw into its request line: a space split it,
+    # and "PROD-001#x" answered PROD-001's stock.
+    response = http.get(f"{stack.urls.voter}/inventory/{raw_id}")
+    assert (response.status_code, response.json()["error"]) == (404, "Product not found")
+
+
+@pytest.mark.parametrize("raw_id", ["%00", "PROD%0D%0AX:1", "%1B", "A" * 129])
+def test_an_id_that_cannot_be_one_is_400_through_the_voter_and_the_replicas(http, stack, raw_id):
+    for url in (stack.urls.voter, stack.urls.replica("2")):
+        response = http.get(f"{url}/inventory/{raw_id}")
+        assert response.status_code == 400
+        assert response.json()["error"].startswith("product_id must")
+
+
+def test_the_voter_reports_with_the_chaos_token(http, stack):
+    inject(http, stack, "1", type="intermittent", probability=1.0, ttl_s=30)
+    for _ in range(5):
+        _vote(http, stack)
+        time.sleep(0.25)  # reports are coalesced per 200 ms
+    stats = http.get(f"{stack.urls.voter}/voting-stats").json()["voting_stats"]
+    assert stats["reports_sent"] > 0
+    assert stats["reports_refused"] == 0

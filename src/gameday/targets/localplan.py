@@ -164,16 +164,19 @@ def build_spec(
         },
     ]
     for instance, port in zip(REPLICAS, ports.inventory, strict=True):
-        spec = service(f"inventory-{instance}", "stack.inventory", port,
-                       KAFKA_BOOTSTRAP_SERVERS=kafka, INSTANCE_ID=instance)
-        if chaos_token:
-            spec["secret_env"] = {"CHAOS_TOKEN": SECRET_ENV}
-        services.append(spec)
+        services.append(service(f"inventory-{instance}", "stack.inventory", port,
+                                KAFKA_BOOTSTRAP_SERVERS=kafka, INSTANCE_ID=instance))
     services.append(service("orders", "stack.orders", ports.orders, KAFKA_BOOTSTRAP_SERVERS=kafka))
     services.append(service("monitor", "stack.monitor", ports.monitor,
                             INVENTORY_URLS=inventory_urls))
     services.append(service("voter", "stack.voter", ports.voter,
                             INVENTORY_URLS=inventory_urls, MONITOR_URL=url(ports.monitor)))
+    if chaos_token:
+        # The replicas guard /inject-failure with it, the monitor /reports; the voter
+        # sends it with its reports.
+        for spec in services:
+            if spec["name"].startswith("inventory-") or spec["name"] in ("monitor", "voter"):
+                spec["secret_env"] = {"CHAOS_TOKEN": SECRET_ENV}
     return {
         "version": 1,
         "stack_dir": str(directory),

@@ -1,0 +1,141 @@
+"""One check of the replicas: their health and their answers on the clients' read path.
+
+Each round the monitor sends every replica ``GET /health`` and ``GET /inventory/{p}`` for a
+few products (the route voter reads use), all at once, and compares the replicas' stock
+of each product with each other's (:func:`classify`):
+
+- a replica whose *total* (available + reserved) differs from the total a majority of
+  replicas holds is **wrong**: order events only move stock between available and
+  reserved, so no replication lag explains another total — only a wrong answer does;
+- a replica with the majority's total but another split may just be one event behind
+  under writes: that is healthy (it is only held against a replica already suspected of
+  wrong answers, see :mod:`stack.monitor.checker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from stack.common.http1 import Http1Client, Http1Error
+
+__all__ = ["Read", "Check", "Stock", "classify", "probe", "judge", "read_stock"]
+
+Stock = tuple[int, int]  # (available, reserved)
+
+
+@dataclass(frozen=True)
+class Read:
+    kind: str  # "ok" | "timeout" | "error"
+    detail: str = ""
+    value: Stock | None = None  # a product read that found the product
+
+    @property
+    def failed(self) -> bool:
+        return self.kind != "ok"
+
+
+@dataclass
+class Check:
+    """One replica's part of a round."""
+
+    health: Read
+    reads: dict[str, Read] = field(default_factory=dict)  # product → read
+    wrong: str | None = None  # what was provably wrong in its answers
+    outliers: set[str] = field(default_factory=set)  # products where its split differs
+
+    @property
+    def errors(self) -> list[Read]:
+        return [r for r in (self.health, *self.reads.values()) if r.kind == "error"]
+
+    @property
+    def clean(self) -> bool:
+        every = (self.health, *self.reads.values())
+        return not any(r.failed for r in every) and self.wrong is None
+
+
+def classify(values: Mapping[str, Stock | None], instance_id: str) -> str:
+    """``instance_id``'s stock among every replica's: "agrees" (it holds the majority's
+    value), "impossible" (its total differs from a majority's total), "outlier" (a
+    majority holds another split) or "unknown" (it did not answer, or no majority)."""
+    mine = values.get(instance_id)
+    if mine is None:
+        return "unknown"
+    answered = [v for v in values.values() if v is not None]
+    total, total_count = Counter(sum(v) for v in answered).most_common(1)[0]
+    if total_count * 2 > len(values) and sum(mine) != total:
+        return "impossible"
+    value, count = Counter(answered).most_common(1)[0]
+    if count * 2 <= len(values):
+        return "unknown"
+    return "agrees" if value == mine else "outlier"
+
+
+async def _get(client: Http1Client, path: str, what: str) -> tuple[Read, object]:
+    try:
+        response = await client.get(path)
+    except TimeoutError:
+        return Read("timeout", f"{what}: timeout"), None
+    except Http1Error as exc:
+        return Read("error", f"{what}: {exc}"), None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return Read("ok"), (response.status_code, body)
+
+
+async def _health(client: Http1Client) -> Read:
+    read, answer = await _get(client, "/health", "health")
+    if answer is None:
+        return read
+    status, body = answer  # type: ignore[misc]
+    if status != 200:
+        return Read("error", f"health: HTTP {status}")
+    if not isinstance(body, dict) or body.get("status") != "UP":
+        return Read("error", "health: status not UP")
+    return Read("ok")
+
+
+async def read_stock(client: Http1Client, product_id: str) -> Read:
+    """``GET /inventory/{product_id}``: a value, "ok" without one (404), or a failure."""
+    what = f"read of {product_id}"
+    read, answer = await _get(client, f"/inventory/{quote(product_id, safe='')}", what)
+    if answer is None:
+        return read
+    status, body = answer  # type: ignore[misc]
+    if status == 404:
+        return Read("ok")
+    try:
+        if status != 200:
+            raise ValueError(f"HTTP {status}")
+        value = (int(body["available_quantity"]), int(body["reserved_quantity"]))  # type: ignore[index]
+    except (ValueError, KeyError, TypeError) as exc:
+        return Read("error", f"{what}: {exc}")
+    return Read("ok", value=value)
+
+
+async def probe(client: Http1Client, products: Sequence[str]) -> Check:
+    """Health and every product read of one replica, concurrently."""
+    health, *reads = await asyncio.gather(
+        _health(client), *(read_stock(client, p) for p in products)
+    )
+    return Check(health, dict(zip(products, reads, strict=True)))
+
+
+def judge(checks: Mapping[str, Check], products: Sequence[str]) -> None:
+    """Compare the replicas' answers product by product; mark ``wrong`` and ``outliers``."""
+    for product in products:
+        values = {i: c.reads[product].value for i, c in checks.items()}
+        for instance_id, check in checks.items():
+            verdict = classify(values, instance_id)
+            if verdict == "impossible" and check.wrong is None:
+                mine = values[instance_id]
+                majority = Counter(sum(v) for v in values.values() if v).most_common(1)[0][0]
+                check.wrong = (f"{product}: total {sum(mine or (0, 0))} where a majority of "
+                               f"replicas hold {majority}")
+            elif verdict == "outlier":
+                check.outliers.add(product)
