@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, crosscheck, detection, overhead, table
+from bench import capacity, crosscheck, detection, overhead, quiet, table
 from bench.common import RESULTS, loadavg, machine, stack, standard_load, write_json
 
 __all__ = ["main"]
 
-SECTIONS = ("detection", "capacity", "crosscheck", "overhead")
+SECTIONS = ("detection", "quiet", "capacity", "crosscheck", "overhead")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--base-port", type=int, default=7600)
     p.add_argument("--gameday-port", type=int, default=7700)
     p.add_argument("--hold", type=float, default=4.0, help="seconds each fault is held")
+    p.add_argument("--fp-quiet", type=float, default=120.0,
+                   help="quiet: seconds with no fault and no load, counting false positives")
+    p.add_argument("--fp-load", type=float, default=60.0,
+                   help="quiet: seconds under the standard load, counting false positives")
     p.add_argument("--step", type=float, default=8.0, help="seconds per capacity rung")
     p.add_argument("--ladder", type=float, nargs="+", default=list(capacity.DEFAULT_LADDER))
     p.add_argument("--p99-bound", type=float, default=250.0,
@@ -84,6 +88,16 @@ def main(argv: list[str] | None = None) -> int:
                     results["detection"] = det
                     write_json(out / "detection.json", det)
                     loads += [t["loadavg"][0] for t in det["trials"]]
+                if "quiet" in args.only:
+                    say(f"bench: detection with no client traffic, {args.injections} "
+                        "injections per fault; false positives")
+                    q = quiet.run(target, urls, n=args.injections, progress=say)
+                    q["false_positives"] = quiet.false_positives(
+                        urls, standard_load(), quiet_s=args.fp_quiet, load_s=args.fp_load,
+                        progress=say)
+                    results["quiet"] = q
+                    write_json(out / "quiet.json", q)
+                    loads += [t["loadavg"][0] for t in q["trials"]]
                 if "capacity" in args.only:
                     say(f"bench: capacity (p99 bound {args.p99_bound:g} ms)")
                     cap = capacity.run(urls, ladder=tuple(args.ladder), duration_s=args.step,
@@ -112,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         results["loadavg_range"] = f"{min(loads):.2f}–{max(loads):.2f} (1 min)"
         results["bench_wall_s"] = round(time.time() - t0, 1)
         write_json(out / "summary.json", {k: v for k, v in results.items()
-                                          if k not in ("detection", "capacity")})
+                                          if k not in ("detection", "capacity", "quiet")})
     text = table.render(results)
     (out / "table.md").write_text(text + "\n")
     latest = RESULTS / "latest"

@@ -58,6 +58,30 @@ def _detection(det: dict[str, Any]) -> list[tuple[str, ...]]:
     return out
 
 
+QUIET_TTD_TARGET = 1.0
+
+
+def _quiet(q: dict[str, Any]) -> list[tuple[str, ...]]:
+    out = []
+    for ftype, s in q.get("faults", {}).items():
+        p95 = s["ttd"]["p95"]
+        params = ", ".join(f"{k} {v}" for k, v in s["params"].items())
+        out.append((f"TTD {ftype}{f' ({params})' if params else ''}, **no client traffic** "
+                    "(min/med/p95/max)",
+                    f"{_q(s['ttd'])}; detected {s['detected']}/{s['n']}",
+                    f"p95 ≤ {QUIET_TTD_TARGET} s, every one detected", ORIGINAL[ftype],
+                    _ok(s["detected"] == s["n"] and p95 is not None
+                        and p95 <= QUIET_TTD_TARGET)))
+    fp = q.get("false_positives")
+    if fp:
+        n = len(fp["quiet_off"]) + len(fp["load_off"])
+        out.append(("false positives: OFF transitions of healthy replicas",
+                    f"{len(fp['quiet_off'])} in {fp['quiet_s']:g} s quiet · "
+                    f"{len(fp['load_off'])} in {fp['load_s']:g} s at {fp['rate']:g} req/s",
+                    "0", "—", _ok(n == 0)))
+    return out
+
+
 def _capacity(cap: dict[str, Any]) -> list[tuple[str, ...]]:
     out = []
     for path, p in cap["paths"].items():
@@ -113,6 +137,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     if "detection" in results:
         out += _detection(results["detection"])
+    if "quiet" in results:
+        out += _quiet(results["quiet"])
     if "capacity" in results:
         out += _capacity(results["capacity"])
     if "crosscheck" in results:

@@ -12,7 +12,7 @@ processing only when the fault says ``"events": true`` (latency and intermittent
 a replica's consumer applies events one after another, so a per-event delay or failure
 builds a backlog that outlives the fault by however long it takes to work it off. By
 default a slow or failing replica therefore still keeps its state current, and once the
-fault ends every effect is gone at once (``docs/faults.md``).
+fault ends every effect is gone at once (``docs/stack.md``).
 """
 
 from __future__ import annotations

@@ -138,7 +138,12 @@ class Monitor:
         """A few catalogue products in turn, plus every suspect's product."""
         now = asyncio.get_running_loop().time()
         if now - self._products_at > PRODUCTS_REFRESH_S:
-            self._products, self._products_at = await self.store.products(), now
+            try:
+                self._products = await self.store.products()
+                self._products_at = now
+            except Exception as exc:  # Postgres away: health checks must go on regardless
+                log.warning("cannot read the catalogue, keeping %d products: %s",
+                            len(self._products), exc)
         chosen: list[str] = []
         if self._products:
             n = min(PRODUCTS_PER_ROUND, len(self._products))
