@@ -174,3 +174,28 @@ def test_a_round_without_a_majority_total_judges_nobody():
     checks = {"1": _check({"P": (5, 0)}), "2": _check({"P": (7, 0)}), "3": _check({"P": None})}
     judge(checks, ["P"])
     assert all(c.wrong is None for c in checks.values())
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"instance_id": 2, "reason": "error"}', ("2", "error")),
+        (b'{"instance_id": "3", "reason": "timeout", "detail": "x", "extra": 1}', ("3", "timeout")),
+        (b'{"instance_id": true, "reason": "error"}', "body must be a JSON object"),
+        (b'{"instance_id": "\\u0000", "reason": "error"}', "body must be a JSON object"),
+        (b'{"instance_id": "2", "reason": "bored"}', "reason must be one of"),
+        (b'{"instance_id": "2", "reason": "error", "product_id": "\\u0000"}', "product_id must"),
+        (b'{"instance_id": "2", "reason": "error", "detail": 5}', "detail must"),
+        (b"[" * 100_000 + b"]" * 100_000, "body must be a JSON object"),
+    ],
+)
+def test_report_bodies_are_typed(raw, expected):
+    from stack.monitor.report_body import parse_report
+
+    if isinstance(expected, tuple):
+        report = parse_report(raw)
+        assert (report.instance_id, report.reason) == expected
+        return
+    with pytest.raises(ApiError) as caught:
+        parse_report(raw)
+    assert caught.value.status == 400 and caught.value.message.startswith(expected)
