@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
+
+from stack.common.tasks import cancel_and_wait
 
 __all__ = ["BatchWriter"]
 
@@ -41,10 +42,7 @@ class BatchWriter:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self.flush()
 
     async def flush(self) -> None:

@@ -8,7 +8,6 @@ skipped. :meth:`EventConsumer.progress` says how far behind the log this replica
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -23,6 +22,7 @@ from stack.common.kafka import (
     encode,
     start_consumer,
 )
+from stack.common.tasks import cancel_and_wait
 from stack.common.timeutil import now_iso
 from stack.inventory.faults import FaultState
 from stack.inventory.state import Outcome, apply_event
@@ -70,10 +70,7 @@ class EventConsumer:
         return {"applied_offset": self.next_offset, "log_end_offset": end, "lag": lag}
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._consumer.stop()
 
     async def _run(self) -> None:

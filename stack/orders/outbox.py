@@ -27,6 +27,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from stack.common.kafka import ORDER_EVENTS, encode
+from stack.common.tasks import cancel_and_wait
 
 __all__ = ["Outbox", "OUTBOX_LOCK_ID"]
 
@@ -56,10 +57,7 @@ class Outbox:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     @staticmethod
     async def add(conn: AsyncConnection, order_id: str, event: dict[str, Any]) -> int:

@@ -7,13 +7,13 @@ twice counts once. Only a PENDING order changes status.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from stack.common.kafka import INVENTORY_RESULTS, decode, start_consumer
+from stack.common.tasks import cancel_and_wait
 
 __all__ = ["ResultsConsumer", "record_result", "QUORUM"]
 
@@ -71,10 +71,7 @@ class ResultsConsumer:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._consumer.stop()
 
     async def _run(self) -> None:
