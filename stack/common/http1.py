@@ -122,6 +122,8 @@ class Http1Client:
             return Response(status, body)
         except asyncio.LimitOverrunError as exc:
             raise Http1Error(f"{self.base}: answer head too long") from exc
+        except ValueError as exc:  # a garbled Content-Length or chunk size
+            raise Http1Error(f"{self.base}: garbled answer: {exc}") from exc
         finally:
             if keep and len(self._idle) < self.max_idle:
                 self._idle.append((reader, writer, time.monotonic()))

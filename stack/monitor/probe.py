@@ -79,7 +79,7 @@ async def _get(client: Http1Client, path: str, what: str) -> tuple[Read, object]
         response = await client.get(path)
     except TimeoutError:
         return Read("timeout", f"{what}: timeout"), None
-    except Http1Error as exc:
+    except (Http1Error, EOFError) as exc:  # refused, reset, closed mid-answer, garbled
         return Read("error", f"{what}: {exc}"), None
     try:
         body = response.json()
