@@ -199,3 +199,43 @@ def test_report_bodies_are_typed(raw, expected):
     with pytest.raises(ApiError) as caught:
         parse_report(raw)
     assert caught.value.status == 400 and caught.value.message.startswith(expected)
+
+
+async def _garbling_server(answer: bytes):
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # closed mid-answer
+    b"garbage\r\n\r\n",
+])
+async def test_a_garbled_answer_is_an_http1_error(answer):
+    from stack.common.http1 import Http1Client, Http1Error
+
+    server = await _garbling_server(answer)
+    port = server.sockets[0].getsockname()[1]
+    client = Http1Client(f"http://127.0.0.1:{port}", timeout_s=2)
+    try:
+        with pytest.raises(Http1Error):
+            await client.get("/x")
+    finally:
+        await client.aclose()
+        server.close()
+
+
+@pytest.mark.parametrize("path", ["/inventory/PROD 001", "/inventory/a\r\nX: 1", "/inventory/é"])
+async def test_the_http1_client_refuses_a_path_that_is_not_encoded(path):
+    from stack.common.http1 import Http1Client, Http1Error
+
+    client = Http1Client("http://127.0.0.1:9", timeout_s=1)
+    with pytest.raises(Http1Error, match="not percent-encoded"):
+        await client.get(path)
