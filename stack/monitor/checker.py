@@ -6,7 +6,9 @@ stock of a few products on the clients' read path (:mod:`stack.monitor.probe`). 
 no client traffic to find a fault. A replica goes **OFF** on the first of:
 
 1. **down**: ``FAILURES_TO_OFF`` (3) health checks in a row failed (timeout, refused,
-   HTTP error, not UP) — a crash, a latency ≥ the check timeout (0.15 s);
+   HTTP error, not UP) — a crash, a latency ≥ the check timeout (0.15 s). A round in
+   which *every* replica's health check timed out is the monitor's own stall on a busy
+   machine and counts for nothing, unless ``ALL_SLOW_ROUNDS`` (10) come in a row;
 2. **errors**: error answers (HTTP 5xx, refused, reset, garbled; *not* timeouts, which a
    busy machine produces on a healthy replica) in ``ERROR_ROUNDS_TO_OFF`` (2) rounds within
    the last ``ERROR_WINDOW_S`` (1.0 s) — an intermittent fault: with 4 requests a round at
@@ -47,6 +49,8 @@ SUCCESSES_TO_ON = 5
 ERROR_ROUNDS_TO_OFF = 2
 ERROR_WINDOW_S = 1.0
 WRONG_ROUNDS_TO_OFF = 2
+#: Rounds in a row in which *every* health check timed out before they count (2 s).
+ALL_SLOW_ROUNDS = 10
 PRODUCTS_PER_ROUND = 3
 PRODUCTS_REFRESH_S = 30.0
 REPORT_REASONS = ("incorrect_response", "error", "timeout")
@@ -101,6 +105,7 @@ class Monitor:
         self._products: list[str] = []
         self._products_at = float("-inf")
         self._turn = 0
+        self._all_slow = 0  # rounds in a row in which every health check timed out
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -156,20 +161,29 @@ class Monitor:
         checks = await asyncio.gather(*(probe(self._clients[i], products) for i in self.instances))
         by_id = dict(zip(self.instances, checks, strict=True))
         judge(by_id, products)
+        # Every health check timing out at once is the monitor's own stall (a busy machine
+        # starves it; its timers fire before the answers are read) far more often than
+        # three slow replicas: such a round is no evidence against any replica, unless it
+        # goes on for ALL_SLOW_ROUNDS rounds.
+        all_slow = all(c.health.kind == "timeout" for c in checks)
+        self._all_slow = self._all_slow + 1 if all_slow else 0
+        stalled = all_slow and self._all_slow < ALL_SLOW_ROUNDS
         for instance_id, check in by_id.items():
-            await self._record_round(instance_id, check)
+            await self._record_round(instance_id, check, stalled=stalled)
         await self.store.record_checks(
             [(s.instance_id, s.last_check) for s in self.instances.values()]
         )
 
-    async def _record_round(self, instance_id: str, check: Check) -> None:
+    async def _record_round(self, instance_id: str, check: Check, *, stalled: bool) -> None:
         state = self.instances[instance_id]
         async with self._locks[instance_id]:
             state.last_check = utcnow()
             suspect = state.suspect_product
             clean = check.clean and not (suspect and suspect in check.outliers)
             state.consecutive_successes = state.consecutive_successes + 1 if clean else 0
-            if check.health.failed:
+            if stalled:
+                pass  # neither a failed nor a good health check (see check_round)
+            elif check.health.failed:
                 await self._failed_check(state, f"health check failure: {check.health.detail}")
             else:
                 state.consecutive_failures = 0

@@ -239,3 +239,54 @@ async def test_the_http1_client_refuses_a_path_that_is_not_encoded(path):
     client = Http1Client("http://127.0.0.1:9", timeout_s=1)
     with pytest.raises(Http1Error, match="not percent-encoded"):
         await client.get(path)
+
+
+class _RecordingStore:
+    service_name = "inventory-svc"
+
+    def __init__(self) -> None:
+        self.offs: list[tuple[str, str]] = []
+
+    async def products(self) -> list[str]:
+        return ["PROD-001"]
+
+    async def mark_off(self, instance_id, at, reason, since) -> None:
+        self.offs.append((instance_id, reason))
+
+    async def mark_on(self, instance_id, at, reason) -> None:
+        pass
+
+    async def record_checks(self, checks) -> None:
+        pass
+
+
+async def _rounds(slow: set[str], rounds: int) -> list[tuple[str, str]]:
+    """Run ``rounds`` check rounds in which the health checks of ``slow`` time out."""
+    from stack.monitor import checker
+    from stack.monitor.probe import Check, Read
+
+    async def fake_probe(client, products):
+        slow_one = any(client.port == 7000 + int(i) for i in slow)
+        health = Read("timeout", "health: timeout") if slow_one else Read("ok")
+        return Check(health, {p: Read("ok", value=(10, 0)) for p in products})
+
+    store = _RecordingStore()
+    monitor = checker.Monitor(store, tuple(f"http://127.0.0.1:{7000 + i}" for i in (1, 2, 3)),
+                              interval_s=0.2, timeout_s=0.15)
+    original, checker.probe = checker.probe, fake_probe
+    try:
+        for _ in range(rounds):
+            await monitor.check_round()
+    finally:
+        checker.probe = original
+        await monitor.stop()
+    return store.offs
+
+
+async def test_one_slow_replica_goes_off_after_three_rounds():
+    assert await _rounds({"2"}, 3) == [("2", "health check failure: health: timeout")]
+
+
+async def test_every_replica_timing_out_at_once_is_the_monitors_own_stall():
+    assert await _rounds({"1", "2", "3"}, 9) == []
+    assert [i for i, _ in await _rounds({"1", "2", "3"}, 12)] == ["1", "2", "3"]
