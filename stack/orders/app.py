@@ -35,7 +35,10 @@ __all__ = ["create_app", "parse_order", "REQUIRED"]
 
 SERVICE = "orders-svc"
 #: How long a create/cancel waits for its event to be published before answering anyway.
-PUBLISH_WAIT_S = 2.0
+#: Long on purpose: an answer then means "published" unless the broker is really away
+#: (a client judging replicas by what it was answered, like the harness's truth window,
+#: must not see an answer long before the event); clients time out sooner if they must.
+PUBLISH_WAIT_S = 10.0
 #: Order ids are the UUIDs this service issues; anything else cannot be an order.
 _ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NOT_FOUND = "Order not found"
