@@ -41,7 +41,8 @@ log = logging.getLogger("stack.voter")
 
 SERVICE = "voter-svc"
 #: The one retry layer: replicas that answered but disagree are asked again within the
-#: vote (fan_out), this many times, this far apart; nothing re-votes afterwards.
+#: vote (fan_out), this many times, after 30, 60 and 120 ms (together about the voter's
+#: timeout, which the old second vote used to add on top); nothing re-votes afterwards.
 RETRY_DELAY_S = 0.03
 MAX_REASKS = 3
 VOTING_INSERT = (

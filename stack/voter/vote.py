@@ -147,10 +147,11 @@ async def fan_out(
     ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
 
     ``reask_after_s``: when two or more replicas have answered and disagree, ask the ones
-    that answered again after that delay (up to ``max_reasks`` times) instead of waiting
-    for the last one or giving up: under writes two healthy replicas can be one event
-    apart, and with the third one slow, failing or dead there is otherwise no majority.
-    Each replica's latest answer counts.
+    that answered again after that delay, doubling each time (30, 60, 120 ms: up to
+    ``max_reasks`` times), instead of waiting for the last one or giving up: under writes
+    two healthy replicas can be one event apart, and with the third one slow, failing or
+    dead there is otherwise no majority. Each replica's latest answer counts. This is the
+    vote's only retry: nothing re-votes after it.
     """
 
     def ask(instance_id: str, delay_s: float = 0.0) -> asyncio.Task[Reply]:
@@ -180,7 +181,7 @@ async def fan_out(
                 reasks += 1
                 ballot.reasks = reasks
                 for i in again:
-                    task = ask(i, reask_after_s)
+                    task = ask(i, reask_after_s * 2 ** (reasks - 1))
                     tasks[task] = i
                     pending.add(task)
     finally:

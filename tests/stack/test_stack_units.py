@@ -290,3 +290,35 @@ async def test_one_slow_replica_goes_off_after_three_rounds():
 async def test_every_replica_timing_out_at_once_is_the_monitors_own_stall():
     assert await _rounds({"1", "2", "3"}, 9) == []
     assert [i for i, _ in await _rounds({"1", "2", "3"}, 12)] == ["1", "2", "3"]
+
+
+async def test_disagreeing_replicas_are_re_asked_within_the_vote_with_growing_delays(
+    monkeypatch,
+):
+    """Replica 1 is one event behind for its first two answers, replica 3 fails: the vote
+    re-asks 1 and 2 (after 10, then 20 ms) and takes the value they then agree on."""
+    from stack.voter import vote
+
+    answers = {"r1": 0}
+    delays: list[tuple[str, float]] = []
+    real_ask = vote._ask
+
+    async def recording_ask(client, instance_id, url, value_of, timeout_s, delay_s=0.0):
+        delays.append((instance_id, delay_s))
+        return await real_ask(client, instance_id, url, value_of, timeout_s, delay_s)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if host == "r3":
+            return httpx.Response(500, content=b'{"error": "x"}')
+        if host == "r1":
+            answers["r1"] += 1
+        behind = host == "r1" and answers["r1"] <= 2
+        return httpx.Response(200, content=json.dumps(_stock(6 if behind else 5)))
+
+    monkeypatch.setattr(vote, "_ask", recording_ask)
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    targets = {"1": "http://r1/x", "2": "http://r2/x", "3": "http://r3/x"}
+    ballot = await fan_out(client, targets, product_value, reask_after_s=0.01, max_reasks=3)
+    assert ballot.winner == (5, 0) and ballot.reasks == 2
+    assert sorted(d for i, d in delays if i == "1") == [0.0, 0.01, 0.02]
