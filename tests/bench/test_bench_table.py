@@ -33,3 +33,26 @@ def test_the_table_has_one_row_per_figure_and_five_columns() -> None:
 def test_percentiles_are_min_median_p95_max() -> None:
     assert percentiles([1.0, 2.0, 3.0]) == {"min": 1.0, "median": 2.0, "p95": 2.9, "max": 3.0}
     assert percentiles([])["p95"] is None
+
+
+def test_no_traffic_rows_judge_p95_and_every_detection_and_false_positives() -> None:
+    def fault(ttd: float | None, detected: int, params: dict) -> dict:
+        q = {k: ttd for k in ("min", "median", "p95", "max")}
+        return {"n": 10, "detected": detected, "ttd": q, "params": params}
+
+    results = {"machine": {}, "quiet": {
+        "faults": {"crash": fault(0.3, 10, {}),
+                   "intermittent": fault(0.9, 9, {"probability": 0.3}),
+                   "incorrect_response": fault(None, 0, {"product_id": "PROD-002"})},
+        "false_positives": {"quiet_s": 120, "quiet_off": [], "load_s": 60, "rate": 40,
+                            "load_off": [{"instance_id": "3"}]},
+    }}
+    rows = [r for r in table.render(results).splitlines() if r.startswith("| ")][1:]
+    assert all(r.count(" | ") == 4 for r in rows)
+    by_fault = {r.split("|")[1].split()[1].rstrip(","): r for r in rows if r.startswith("| TTD")}
+    assert by_fault["crash"].endswith("| yes |")
+    assert "(probability 0.3)" in by_fault["intermittent"]
+    assert by_fault["intermittent"].endswith("| **no** |")  # 9 of 10 detected is a miss
+    assert by_fault["incorrect_response"].endswith("| **no** |")
+    assert rows[-1] == ("| false positives: OFF transitions of healthy replicas | 0 in 120 s "
+                        "quiet · 1 in 60 s at 40 req/s | 0 | — | **no** |")
