@@ -1,25 +1,27 @@
 """Detection: a check of every replica each interval, the ON/OFF state machine, the
 voter's reports.
 
-Each round (every ``MONITOR_INTERVAL_S``, 0.2 s) reads every replica's health and its
-stock of a few products on the clients' read path (:mod:`stack.monitor.probe`). It needs
-no client traffic to find a fault. A replica goes **OFF** on the first of:
+Each round (every ``MONITOR_INTERVAL_S``, 0.2 s) sends every replica three health checks
+and a read of one catalogue product in turn on the clients' read path
+(:mod:`stack.monitor.probe`). It needs no client traffic to find a fault. A replica goes
+**OFF** on the first of:
 
-1. **down**: ``FAILURES_TO_OFF`` (3) health checks in a row failed (timeout, refused,
-   HTTP error, not UP) — a crash, a latency ≥ the check timeout (0.15 s). A round in
-   which *every* replica's health check timed out is the monitor's own stall on a busy
-   machine and counts for nothing, unless ``ALL_SLOW_ROUNDS`` (10) come in a row;
+1. **down**: ``FAILURES_TO_OFF`` (3) rounds in a row in which its health checks all failed
+   (timeout, refused, HTTP error, not UP) — a crash, a latency ≥ the check timeout
+   (0.15 s). A round in which *every* replica's health checks timed out is the monitor's
+   own stall on a busy machine and counts for nothing, unless ``ALL_SLOW_ROUNDS`` (10)
+   come in a row;
 2. **errors**: error answers (HTTP 5xx, refused, reset, garbled; *not* timeouts, which a
    busy machine produces on a healthy replica) in ``ERROR_ROUNDS_TO_OFF`` (2) rounds within
    the last ``ERROR_WINDOW_S`` (1.0 s) — an intermittent fault: with 4 requests a round at
    probability 0.3, 76 % of rounds have one, and a healthy replica has none. The voter's
    ``error`` reports count as such rounds;
-3. **wrong**: ``WRONG_ROUNDS_TO_OFF`` (2) rounds in a row in which its total stock of a
-   product differs from the majority's (impossible for a lagging replica);
-4. a voter ``incorrect_response`` report, confirmed by re-reading every replica: two
-   reads in a row 30 ms apart showing a total no lag explains
-   (:meth:`Monitor._confirm_incorrect`); the replica then stays *suspect* and must agree
-   with the majority's exact value to come back.
+3. **wrong**: its total stock (available + reserved) of the product read differs from the
+   total a majority holds — impossible for a lagging replica — and still does on two
+   re-reads of every replica 30 ms apart (:meth:`Monitor._confirm_incorrect`);
+4. a voter ``incorrect_response`` report, confirmed the same way. After 3 or 4 the
+   replica stays *suspect*: its product is read every round, and it must agree with the
+   majority's exact value to come back.
 
 It goes back **ON** after ``SUCCESSES_TO_ON`` (5) clean rounds in a row (every request
 answered, nothing wrong). Thresholds and their reasons: ``docs/stack.md``.
@@ -40,7 +42,7 @@ from stack.monitor.probe import Check, Stock, classify, judge, probe, read_stock
 from stack.monitor.store import Store
 
 __all__ = ["Monitor", "InstanceState", "FAILURES_TO_OFF", "SUCCESSES_TO_ON", "REPORT_REASONS",
-           "ERROR_ROUNDS_TO_OFF", "ERROR_WINDOW_S", "WRONG_ROUNDS_TO_OFF", "PRODUCTS_PER_ROUND"]
+           "ERROR_ROUNDS_TO_OFF", "ERROR_WINDOW_S", "PRODUCTS_PER_ROUND"]
 
 log = logging.getLogger("stack.monitor")
 
@@ -48,10 +50,9 @@ FAILURES_TO_OFF = 3
 SUCCESSES_TO_ON = 5
 ERROR_ROUNDS_TO_OFF = 2
 ERROR_WINDOW_S = 1.0
-WRONG_ROUNDS_TO_OFF = 2
 #: Rounds in a row in which *every* health check timed out before they count (2 s).
 ALL_SLOW_ROUNDS = 10
-PRODUCTS_PER_ROUND = 3
+PRODUCTS_PER_ROUND = 1
 PRODUCTS_REFRESH_S = 30.0
 REPORT_REASONS = ("incorrect_response", "error", "timeout")
 INCORRECT_REPORTED = "incorrect_response reported by voter"
@@ -70,7 +71,6 @@ class InstanceState:
     status: str = "ON"
     consecutive_failures: int = 0  # health checks in a row that failed
     consecutive_successes: int = 0  # clean rounds in a row
-    consecutive_wrong: int = 0
     last_check: datetime | None = None
     first_failure_at: datetime | None = None
     failure_type: str | None = None
@@ -165,7 +165,7 @@ class Monitor:
         # starves it; its timers fire before the answers are read) far more often than
         # three slow replicas: such a round is no evidence against any replica, unless it
         # goes on for ALL_SLOW_ROUNDS rounds.
-        all_slow = all(c.health.kind == "timeout" for c in checks)
+        all_slow = all(h.kind == "timeout" for c in checks for h in c.health)
         self._all_slow = self._all_slow + 1 if all_slow else 0
         stalled = all_slow and self._all_slow < ALL_SLOW_ROUNDS
         for instance_id, check in by_id.items():
@@ -181,17 +181,18 @@ class Monitor:
             suspect = state.suspect_product
             clean = check.clean and not (suspect and suspect in check.outliers)
             state.consecutive_successes = state.consecutive_successes + 1 if clean else 0
+            failed = check.health_failed
             if stalled:
                 pass  # neither a failed nor a good health check (see check_round)
-            elif check.health.failed:
-                await self._failed_check(state, f"health check failure: {check.health.detail}")
+            elif failed is not None:
+                await self._failed_check(state, f"health check failure: {failed.detail}")
             else:
                 state.consecutive_failures = 0
             if check.errors:
                 await self._error_round(state, f"health check failure: {check.errors[0].detail}")
-            state.consecutive_wrong = state.consecutive_wrong + 1 if check.wrong else 0
-            if state.consecutive_wrong >= WRONG_ROUNDS_TO_OFF:
-                await self._off(state, f"incorrect_response check of {check.wrong}")
+            if check.wrong and check.wrong_product:
+                self._confirm(instance_id, check.wrong_product,
+                              f"incorrect_response check of {check.wrong}")
             if state.status == "OFF" and state.consecutive_successes >= SUCCESSES_TO_ON:
                 await self._on(state)
 
@@ -228,22 +229,26 @@ class Monitor:
         await self.store.mark_on(state.instance_id, now,
                                  f"{SUCCESSES_TO_ON} consecutive successful checks")
         state.status, state.suspect_product = "ON", None
-        state.consecutive_failures = state.consecutive_wrong = 0
+        state.consecutive_failures = 0
         state.error_rounds.clear()
         log.info("%s ON", self.key(state.instance_id))
 
     def report(self, instance_id: str, reason: str, product_id: str | None) -> None:
         """Act on the voter's report (never blocks the caller)."""
         if reason == "incorrect_response":
-            state = self.instances[instance_id]
-            if not product_id or (state.status == "OFF" and state.suspect_product):
-                return
-            if instance_id in self._confirming:
-                return
-            self._confirming.add(instance_id)
-            self._spawn(self._confirm_incorrect(instance_id, product_id))
+            if product_id:
+                self._confirm(instance_id, product_id, INCORRECT_REPORTED)
         else:
             self._spawn(self._reported(instance_id, reason))
+
+    def _confirm(self, instance_id: str, product_id: str, reason: str) -> None:
+        """Start confirming a wrong answer, unless one is being confirmed or it is OFF
+        as a suspect already."""
+        state = self.instances[instance_id]
+        if (state.status == "OFF" and state.suspect_product) or instance_id in self._confirming:
+            return
+        self._confirming.add(instance_id)
+        self._spawn(self._confirm_incorrect(instance_id, product_id, reason))
 
     async def _reported(self, instance_id: str, reason: str) -> None:
         state = self.instances[instance_id]
@@ -268,7 +273,7 @@ class Monitor:
         values = await asyncio.gather(*(self._stock(i, product_id) for i in self.instances))
         return classify(dict(zip(self.instances, values, strict=True)), state.instance_id)
 
-    async def _confirm_incorrect(self, instance_id: str, product_id: str) -> None:
+    async def _confirm_incorrect(self, instance_id: str, product_id: str, reason: str) -> None:
         """Mark OFF if every replica read now shows the reported one holding a total no
         lag explains ("impossible"), ``IMPOSSIBLE_READS`` times in a row, 30 ms apart.
 
@@ -293,6 +298,6 @@ class Monitor:
                     impossible, delay = 0, UNSURE_RETRY_S
             async with self._locks[instance_id]:
                 state.suspect_product = product_id
-                await self._off(state, INCORRECT_REPORTED)
+                await self._off(state, reason)
         finally:
             self._confirming.discard(instance_id)

@@ -149,7 +149,7 @@ def test_monitor_verdict_tells_a_lagging_replica_from_an_impossible_one(stocks, 
 def _check(values: dict[str, tuple[int, int] | None]):
     from stack.monitor.probe import Check, Read
 
-    return Check(Read("ok"), {p: Read("ok", value=v) for p, v in values.items()})
+    return Check([Read("ok")], {p: Read("ok", value=v) for p, v in values.items()})
 
 
 def test_a_round_marks_a_wrong_total_and_spares_a_replica_one_event_behind():
@@ -162,6 +162,7 @@ def test_a_round_marks_a_wrong_total_and_spares_a_replica_one_event_behind():
     }
     judge(checks, ["PROD-001", "PROD-002"])
     assert checks["1"].wrong == "PROD-001: total 2000 where a majority of replicas hold 1000"
+    assert checks["1"].wrong_product == "PROD-001"
     assert not checks["1"].clean
     assert checks["2"].wrong is None and checks["2"].clean
     assert checks["2"].outliers == {"PROD-002"}  # only held against a suspect
@@ -268,7 +269,7 @@ async def _rounds(slow: set[str], rounds: int) -> list[tuple[str, str]]:
     async def fake_probe(client, products):
         slow_one = any(client.port == 7000 + int(i) for i in slow)
         health = Read("timeout", "health: timeout") if slow_one else Read("ok")
-        return Check(health, {p: Read("ok", value=(10, 0)) for p in products})
+        return Check([health] * 3, {p: Read("ok", value=(10, 0)) for p in products})
 
     store = _RecordingStore()
     monitor = checker.Monitor(store, tuple(f"http://127.0.0.1:{7000 + i}" for i in (1, 2, 3)),
