@@ -256,7 +256,10 @@ class Monitor:
             problem = f"{reason} reported by voter"
             if reason == "error":
                 await self._error_round(state, problem)
-            else:  # a timeout counts like a failed health check: a good one resets it
+            elif state.consecutive_failures:
+                # A timeout counts like a failed health check, but only on top of the
+                # monitor's own failed check: the voter is the busiest process, and on a
+                # starved machine it times out on healthy replicas. (A good check resets.)
                 await self._failed_check(state, problem)
 
     def _spawn(self, coro) -> None:
