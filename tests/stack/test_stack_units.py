@@ -323,3 +323,21 @@ async def test_disagreeing_replicas_are_re_asked_within_the_vote_with_growing_de
     ballot = await fan_out(client, targets, product_value, reask_after_s=0.01, max_reasks=3)
     assert ballot.winner == (5, 0) and ballot.reasks == 2
     assert sorted(d for i, d in delays if i == "1") == [0.0, 0.01, 0.02]
+
+
+async def test_voter_timeout_reports_count_only_on_top_of_a_failed_check():
+    from stack.monitor.checker import Monitor
+
+    store = _RecordingStore()
+    monitor = Monitor(store, ("http://r1", "http://r2", "http://r3"),
+                      interval_s=0.2, timeout_s=0.15)
+    try:
+        for _ in range(5):  # a healthy replica the busy voter timed out on
+            await monitor._reported("2", "timeout")
+        assert monitor.instances["2"].consecutive_failures == 0 and store.offs == []
+        await monitor._failed_check(monitor.instances["2"], "health check failure: timeout")
+        await monitor._reported("2", "timeout")
+        await monitor._reported("2", "timeout")
+        assert store.offs == [("2", "health check failure: timeout")]
+    finally:
+        await monitor.stop()
