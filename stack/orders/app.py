@@ -1,9 +1,10 @@
 """orders-svc HTTP API: create, cancel and read orders; the ledger.
 
-Every order event goes through the outbox (:mod:`stack.orders.outbox`): stored in the
-transaction that creates or cancels the order, published right after by the relay. The
-route waits up to ``PUBLISH_WAIT_S`` for that; a 201 or 200 means the order (and its
-event) is stored, and the event is published now or as soon as the broker answers.
+Every order event goes through the outbox: stored in the very statement that creates or
+cancels the order (:mod:`stack.orders.writes`), published right after by the relay
+(:mod:`stack.orders.outbox`). The route waits up to ``PUBLISH_WAIT_S`` for that; a 201 or
+200 means the order (and its event) is stored, and the event is published now or as soon
+as the broker answers.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from stack.common.kafka import ensure_topics, start_producer
 from stack.common.metrics import METRICS_INSERT
 from stack.common.settings import Settings
 from stack.common.timeutil import iso, now_iso
+from stack.orders import writes
 from stack.orders.ledger import ledger
 from stack.orders.order_body import REQUIRED, parse_order
 from stack.orders.outbox import Outbox
@@ -63,7 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
         await ensure_schema(pool)
         await ensure_topics(settings.kafka_bootstrap_servers)
         producer = await start_producer(settings.kafka_bootstrap_servers)
-        outbox = Outbox(pool, producer)
+        outbox = Outbox(settings.database_url, producer)
         await outbox.start()
         results = ResultsConsumer(pool, settings.kafka_bootstrap_servers)
         await results.start()
@@ -99,16 +101,11 @@ def create_app(settings: Settings) -> FastAPI:
             "timestamp": now_iso(),
             "service": SERVICE,
         }
-        async with request.app.state.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute("SELECT 1 FROM products WHERE product_id = %s", (product_id,))
-            if await cur.fetchone() is None:
-                raise ApiError(404, "Product not found")
-            await conn.execute(
-                "INSERT INTO orders (order_id, product_id, quantity, status)"
-                " VALUES (%s, %s, %s, 'PENDING')",
-                (order_id, product_id, quantity),
-            )
-            row_id = await outbox.add(conn, order_id, event)
+        row_id = await writes.create(
+            request.app.state.pool, order_id, product_id, quantity, event
+        )
+        if row_id is None:
+            raise ApiError(404, "Product not found")
         await outbox.deliver(row_id, PUBLISH_WAIT_S)
         body = {
             "order_id": order_id,
@@ -123,27 +120,18 @@ def create_app(settings: Settings) -> FastAPI:
     async def cancel_order(order_id: str, request: Request) -> dict[str, Any]:
         _known_shape(order_id)
         outbox: Outbox = request.app.state.outbox
-        async with request.app.state.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                "SELECT status FROM orders WHERE order_id = %s FOR UPDATE", (order_id,)
-            )
-            row = await cur.fetchone()
-            if row is None:
-                raise ApiError(404, NOT_FOUND)
-            if row["status"] == "CANCELLED":
-                raise ApiError(400, "Order already cancelled")
-            await conn.execute(
-                "UPDATE orders SET status = 'CANCELLED', updated_at = now() WHERE order_id = %s",
-                (order_id,),
-            )
-            event = {
-                "order_id": order_id,
-                "action": "cancel",
-                "timestamp": now_iso(),
-                "service": SERVICE,
-            }
-            row_id = await outbox.add(conn, order_id, event)
-        await outbox.deliver(row_id, PUBLISH_WAIT_S)
+        event = {
+            "order_id": order_id,
+            "action": "cancel",
+            "timestamp": now_iso(),
+            "service": SERVICE,
+        }
+        outcome = await writes.cancel(request.app.state.pool, order_id, event)
+        if outcome == writes.NOT_FOUND:
+            raise ApiError(404, NOT_FOUND)
+        if outcome == writes.ALREADY_CANCELLED:
+            raise ApiError(400, "Order already cancelled")
+        await outbox.deliver(int(outcome), PUBLISH_WAIT_S)
         return {
             "order_id": order_id,
             "status": "CANCELLED",
