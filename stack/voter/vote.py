@@ -146,12 +146,13 @@ async def fan_out(
 
     ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
 
-    ``reask_after_s``: when two or more replicas have answered and disagree, ask the ones
-    that answered again after that delay, doubling each time (30, 60, 120 ms: up to
-    ``max_reasks`` times), instead of waiting for the last one or giving up: under writes
-    two healthy replicas can be one event apart, and with the third one slow, failing or
-    dead there is otherwise no majority. Each replica's latest answer counts. This is the
-    vote's only retry: nothing re-votes after it.
+    ``reask_after_s``: when two or more replicas have answered and disagree, ask every
+    replica that is done (answered or failed) again after that delay, doubling each time
+    (30, 60, 120 ms: up to ``max_reasks`` times), instead of waiting for the last one or
+    giving up: under writes two healthy replicas can be one event apart, and with the
+    third one slow, failing or dead there is otherwise no majority. Each replica's latest
+    answer counts (a failed re-ask does not erase an earlier answer). This is the vote's
+    only retry: nothing re-votes after it.
     """
 
     def ask(instance_id: str, delay_s: float = 0.0) -> asyncio.Task[Reply]:
@@ -170,14 +171,19 @@ async def fan_out(
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for t in done:
                 reply = t.result()
-                latest[reply.instance_id] = reply
+                earlier = latest.get(reply.instance_id)
+                if reply.ok or earlier is None or not earlier.ok:  # a failed re-ask does
+                    latest[reply.instance_id] = reply  # not erase an answer
             ballot.winner = _majority(list(latest.values()))
             if ballot.winner is not None:
                 break
             answered = [r.instance_id for r in latest.values() if r.ok]
             asking = {tasks[t] for t in pending}
-            again = [i for i in answered if i not in asking]
-            if reask_after_s is not None and reasks < max_reasks and len(again) >= QUORUM:
+            # Everyone who is done, answered or failed, is asked again (a replica that
+            # timed out on a busy machine may answer the second time).
+            again = [i for i in latest if i not in asking]
+            if (reask_after_s is not None and reasks < max_reasks
+                    and len([i for i in answered if i not in asking]) >= QUORUM):
                 reasks += 1
                 ballot.reasks = reasks
                 for i in again:

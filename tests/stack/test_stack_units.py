@@ -341,3 +341,24 @@ async def test_voter_timeout_reports_count_only_on_top_of_a_failed_check():
         assert store.offs == [("2", "health check failure: timeout")]
     finally:
         await monitor.stop()
+
+
+async def test_a_re_ask_includes_a_replica_that_failed_and_never_erases_an_answer():
+    """r2 stays one event behind; r3 fails first, then answers: the majority is r1's and
+    r3's value. r1's own re-asks fail: its first answer still counts."""
+    calls = {"r1": 0, "r3": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if host == "r2":
+            return httpx.Response(200, content=json.dumps(_stock(6)))
+        calls[host] += 1
+        if (host == "r1" and calls[host] > 1) or (host == "r3" and calls[host] == 1):
+            return httpx.Response(500, content=b'{"error": "x"}')
+        return httpx.Response(200, content=json.dumps(_stock(5)))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    targets = {"1": "http://r1/x", "2": "http://r2/x", "3": "http://r3/x"}
+    ballot = await fan_out(client, targets, product_value, reask_after_s=0.01, max_reasks=3)
+    assert ballot.winner == (5, 0)
+    assert sorted(r.instance_id for r in ballot.agreeing) == ["1", "3"]
