@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gameday.paths import REPO_ROOT, REPORTS_DIR, STATE_DIR
+from gameday.runbook import DEFAULT_FAULT_TTL_S
 
 __all__ = ["Settings", "get_settings"]
 
@@ -37,8 +38,8 @@ class Settings(BaseSettings):
     reports_dir: Path = REPORTS_DIR
     #: Sent as X-Chaos-Token on fault injection; the local stack is started with it.
     chaos_token: SecretStr | None = None
-    #: Default time-to-live of every injected fault when the runbook names none.
-    fault_ttl_s: float = Field(60.0, gt=0)
+    #: Time-to-live of a fault when the runbook names none (gameday.runbook: precedence).
+    fault_ttl_s: float = Field(DEFAULT_FAULT_TTL_S, gt=0)
     #: Compose project whose containers the compose target drives.
     compose_project: str = "gameday"
     compose_file: Path = REPO_ROOT / "docker-compose.yml"
