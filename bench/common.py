@@ -77,19 +77,12 @@ def write_json(path: Path, data: Any) -> None:
 
 def percentiles(values: list[float], qs: tuple[float, ...] = (0.0, 0.5, 0.95, 1.0)
                 ) -> dict[str, float | None]:
-    """min/median/p95/max (linear interpolation, like pandas) of ``values``."""
+    """min/median/p95/max of ``values`` with the project's one percentile definition
+    (:func:`gameday.metrics.percentile`: linear interpolation, as numpy and pandas)."""
+    from gameday.metrics import percentile
+
     names = {0.0: "min", 0.5: "median", 0.95: "p95", 0.99: "p99", 1.0: "max"}
-    vals = sorted(values)
-    out: dict[str, float | None] = {}
-    for q in qs:
-        if not vals:
-            out[names.get(q, f"p{q * 100:g}")] = None
-            continue
-        pos = q * (len(vals) - 1)
-        lo = int(pos)
-        hi = min(lo + 1, len(vals) - 1)
-        out[names.get(q, f"p{q * 100:g}")] = vals[lo] + (vals[hi] - vals[lo]) * (pos - lo)
-    return out
+    return {names.get(q, f"p{q * 100:g}"): percentile(values, q) for q in qs}
 
 
 def wait(seconds: float) -> None:

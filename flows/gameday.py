@@ -93,7 +93,8 @@ def _state_hook(flow: Any, flow_run: Any, state: Any) -> None:
     Runs outside the run context (no run logger), maybe in another process."""
     done = cleanup_after_flow(dict(getattr(flow_run, "parameters", {}) or {}),
                               str(flow_run.id), state.type.value.lower())
-    print(f"gameday: state hook ({state.type.value}): {done}", flush=True)
+    if done:
+        print(f"gameday: state hook ({state.type.value}): {done}", flush=True)
 
 
 @flow(name=FLOW_NAME, on_failure=[_state_hook], on_crashed=[_state_hook],

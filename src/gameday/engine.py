@@ -395,6 +395,7 @@ def conclude(run: GameDayRun, status: RunStatus, *,
     run.owed.close()
     run.journal.write(run.run_dir)  # the raw data the cross-check reads back
     failing = [f"{p.name}: {c.name} {c.value!r} (target {c.target})"
+               + (f": {c.detail}" if c.detail else "")
                for p in run.phases for c in p.checks if not c.passed]
     failing += _crosscheck(run)
     if consistency is not None and not consistency.ok:

@@ -223,7 +223,7 @@ def cleanup_after_flow(parameters: dict[str, Any], flow_run_id: str, why: str) -
     - nobody holds it and the last holder was this flow run (its process died: a
       deployment's flow process killed) → take it and finish what it left;
     - anyone else holds it (this run was the one refused) → touch nothing.
-    Returns what it did, in one sentence; never raises.
+    Returns what it did, in one sentence ("" when the run had concluded); never raises.
     """
     try:
         gd = GameDay.prepare(parameters.get("runbook") or "runbooks/standard.yaml",
@@ -263,7 +263,7 @@ def _clean_in_place(gd: GameDay, lock: TargetLock) -> str:
         return "the run never opened: nothing to clean"
     journal = read_journal(Path(run_dir) / JOURNAL_FILE)
     if journal.status != "running":
-        return f"run {journal.run_id} concluded ({journal.status}): nothing to clean"
+        return ""  # the run concluded: its own finally rolled back
     journal = recover_run(Path(run_dir), gd.target, settings=gd.settings,
                           found_by=gd.started_by,
                           reason="the flow ended without concluding the run")

@@ -24,7 +24,7 @@ import httpx
 from gameday.children import reap, spawn
 from gameday.errors import GameDayError
 
-__all__ = ["ApiServer", "ensure_api_server"]
+__all__ = ["ApiServer", "start_api_server"]
 
 #: Seconds to wait for the server's /api/health (Prefect's own default is 20 s; a busy
 #: 2-core machine needs more).
@@ -32,10 +32,37 @@ STARTUP_TIMEOUT_S = 120.0
 
 
 class ApiServer:
-    """A running API server child; :meth:`stop` ends it (idempotent)."""
+    """An API server child: :meth:`wait_ready` until it answers, :meth:`stop` ends it."""
 
     def __init__(self, proc: object, url: str, log: Path) -> None:
         self.proc, self.url, self.log = proc, url, log
+
+    def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        """Return once ``/api/health`` answers; then ``PREFECT_API_URL`` points at it.
+        Raises GameDayError (one sentence naming the log) when it exits or is too slow."""
+        import subprocess
+
+        proc, log = self.proc, self.log
+        assert isinstance(proc, subprocess.Popen)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise GameDayError(
+                    f"the Prefect API server exited with code {proc.returncode} before it "
+                    f"answered (log {log}: {_tail(log) or 'empty'})")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise GameDayError(
+                    f"the Prefect API server did not answer within {timeout_s:g} s (log "
+                    f"{log}: {_tail(log) or 'empty'}); is the machine overloaded, or "
+                    "PREFECT_HOME's database locked by another process?")
+            time.sleep(0.2)
+        os.environ["PREFECT_API_URL"] = self.url
 
     def stop(self, timeout_s: float = 10.0) -> None:
         import subprocess
@@ -57,21 +84,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _tail(path: Path, lines: int = 5) -> str:
+def _tail(path: Path, lines: int = 3) -> str:
+    """The log's last meaningful lines, on one line (no traceback carets, no blanks)."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        text = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return ""
-    return " | ".join(line.strip() for line in text[-lines:])
+    kept = [ln.strip() for ln in text if ln.strip().strip("^~ ") and "sqlalche.me" not in ln]
+    return " | ".join(kept[-lines:])
 
 
-def ensure_api_server(state_dir: str | Path, *, timeout_s: float = STARTUP_TIMEOUT_S
-                      ) -> ApiServer | None:
-    """Start a Prefect API server for this process unless ``PREFECT_API_URL`` is set.
-
-    Sets ``PREFECT_API_URL`` in ``os.environ`` (call before Prefect is imported). Raises
-    GameDayError when it does not answer within ``timeout_s``.
-    """
+def start_api_server(state_dir: str | Path) -> ApiServer | None:
+    """Spawn a Prefect API server for this process unless ``PREFECT_API_URL`` is set (then
+    None); it starts in the background: :meth:`ApiServer.wait_ready` before Prefect is
+    imported. Reaps what dead harnesses left first."""
     reap(state_dir)
     if os.environ.get("PREFECT_API_URL"):
         return None
@@ -87,25 +113,4 @@ def ensure_api_server(state_dir: str | Path, *, timeout_s: float = STARTUP_TIMEO
                   "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
                   str(port), "--log-level", "error", "--lifespan", "on"],
                  state_dir=state_dir, env=env, log=log)
-    url = f"http://127.0.0.1:{port}/api"
-    server = ApiServer(proc, url, log)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise GameDayError(
-                f"the Prefect API server exited with code {proc.returncode} before it "
-                f"answered (log {log}: {_tail(log) or 'empty'})")
-        try:
-            if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise GameDayError(
-                f"the Prefect API server did not answer within {timeout_s:g} s (log {log}: "
-                f"{_tail(log) or 'empty'}); is the machine overloaded, or PREFECT_HOME's "
-                "database locked by another process?")
-        time.sleep(0.2)
-    os.environ["PREFECT_API_URL"] = url
-    return server
+    return ApiServer(proc, f"http://127.0.0.1:{port}/api", log)

@@ -59,12 +59,15 @@ def _run(args: argparse.Namespace) -> int:
               "written.")
         return 0
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from gameday.prefect_api import ensure_api_server
+    from gameday.prefect_api import start_api_server
 
     with gd.locked():  # before Prefect starts: a refused run never reaches a hook
-        server = ensure_api_server(gd.settings.state_dir)  # dies with us, even on kill -9
-        try:
-            return _flow(args)
+        server = start_api_server(gd.settings.state_dir)  # dies with us, even on kill -9
+        try:  # the API server boots while the stack starts (a local one dies with us too)
+            with gd.stack(args.start_stack):
+                if server is not None:
+                    server.wait_ready()
+                return _flow(args)
         finally:
             if server is not None:
                 server.stop()
@@ -75,7 +78,7 @@ def _flow(args: argparse.Namespace) -> int:
         from flows.gameday import gameday_flow
 
         state: Any = gameday_flow(runbook=args.runbook, target=args.target, seed=args.seed,
-                                  base_port=args.base_port, start_stack=args.start_stack,
+                                  base_port=args.base_port, start_stack=False,
                                   report=not args.no_report, started_by="gameday CLI",
                                   return_state=True)
     except GameDayError:
