@@ -217,13 +217,14 @@ class GameDay:
 def cleanup_after_flow(parameters: dict[str, Any], flow_run_id: str, why: str) -> str:
     """Prefect state hook work (failure, crash, cancellation), in whatever process runs it.
 
-    Does something only for the run that held the lock, and only where the lock is:
-    - this process holds it for this flow run (the CLI's) and the run's journal never
-      concluded → roll back and mark the run interrupted;
-    - nobody holds it and the last holder was this flow run (its process died: a
-      deployment's flow process killed) → take it and finish what it left;
-    - anyone else holds it (this run was the one refused) → touch nothing.
-    Returns what it did, in one sentence ("" when the run had concluded); never raises.
+    Acts only where the lock is, and only on runs that never concluded:
+    - this process holds the lock for this flow run (the CLI's): when the run's journal
+      never concluded, roll back and mark it interrupted;
+    - nobody holds it (this flow's process died, or a refused run's holder has finished
+      meanwhile): take it and finish every run of the target that died (the process that
+      ran a deployment's flow, killed, is one) — a run that concluded is left alone;
+    - anyone else holds it (this run was the one refused): touch nothing.
+    Returns what it did, in one sentence ("" when there was nothing to do); never raises.
     """
     try:
         gd = GameDay.prepare(parameters.get("runbook") or "runbooks/standard.yaml",
@@ -240,13 +241,10 @@ def cleanup_after_flow(parameters: dict[str, Any], flow_run_id: str, why: str) -
         except TargetLocked:
             return f"another GameDay holds {gd.key}: nothing touched"
         try:
-            previous = lock.previous or {}
-            if previous.get("flow_run_id") != flow_run_id:
-                return f"this flow run never held {gd.key}: nothing touched"
             found = recover_interrupted(gd.target, gd.key, gd.settings.reports_dir,
                                         settings=gd.settings, found_by=gd.started_by,
-                                        previous=previous)
-            return f"finished what run(s) {', '.join(found) or '(none)'} left on {gd.key}"
+                                        previous=lock.previous)
+            return f"finished run(s) {', '.join(found)} that died on {gd.key}" if found else ""
         finally:
             lock.release()
     except Exception as exc:  # noqa: BLE001 - a hook must not raise

@@ -106,16 +106,6 @@ def _last_moment(journal: JournalRecord) -> Any:
     return max(times)
 
 
-def _phase_in_progress(journal: JournalRecord) -> str | None:
-    """The phase whose activities began but which has no phase record: where it died."""
-    done = {p.name for p in journal.phases}
-    for entry in reversed(journal.run):
-        phase = entry.activity.phase
-        if phase and phase not in done:
-            return phase
-    return None
-
-
 def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent: int = 0,
                      cancels_failed: list[str] | None = None,
                      rolled_back: dict[str, Any] | None = None) -> JournalRecord:
@@ -126,7 +116,7 @@ def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent:
     end = _last_moment(journal)
     journal.interruption = Interruption(
         found_at=utc_time(), found_by=found_by, reason=reason,
-        phase=_phase_in_progress(journal), cancels_sent=cancels_sent,
+        phase=journal.phase_in_progress(), cancels_sent=cancels_sent,
         cancels_failed=cancels_failed or [], rolled_back=rolled_back or {})
     journal.status, journal.deviated = "interrupted", True
     journal.end = end

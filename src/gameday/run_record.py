@@ -330,15 +330,26 @@ class JournalRecord(_Record):
         return [str(p.get("name")) for p in self.runbook.get("phases") or []
                 if isinstance(p, dict)]
 
+    def phase_in_progress(self) -> str | None:
+        """The phase whose activities began but which has no phase record: where a run
+        that never concluded stopped."""
+        done = {p.name for p in self.phases}
+        for entry in reversed(self.run):
+            phase = entry.activity.phase
+            if phase and phase not in done:
+                return phase
+        return None
+
     def missing(self) -> list[str]:
         """What this journal does not hold, as sentences (empty for a finished run)."""
         out: list[str] = []
+        current = None
         if self.status in ("running", "interrupted"):
             how = (f"interrupted ({self.interruption.reason})" if self.interruption
                    else "still marked running: its process may have died")
             out.append(f"the run did not finish: {how}")
+            current = self.phase_in_progress()
         recorded = {p.name.split("-rerun")[0] for p in self.phases}
-        current = self.interruption.phase if self.interruption else None
         for name in self.planned_phases():
             if name in recorded:
                 continue

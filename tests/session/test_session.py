@@ -113,7 +113,7 @@ def test_rerun_abort_and_lock_against_a_real_stack(
     session = Session(runbook, roles={"owner": "A", "coordinator": "B", "reporter": "C"},
                       rerun=["baseline"], abort_during="latency", abort_after_s=1.5,
                       show=False)
-    assert all(c["ok"] for c in session.checklist(abort_criteria_agreed=True))
+    assert all(c.ok for c in session.checklist(abort_criteria_agreed=True))
     session.start()
     key = f"local:{local_stack.base_port}"
     holder = TargetLock.holder(local_stack.settings.state_dir, key)
