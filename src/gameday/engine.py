@@ -1,7 +1,8 @@
 """The steps of a GameDay, as plain functions over one :class:`GameDayRun`.
 
 :mod:`gameday.lifecycle` strings them together (once, for the Prefect flow and the
-JupyterLab session); the flow wraps the steps in retryable tasks. Every step is safe to
+JupyterLab session), and :mod:`gameday.conclusion` judges the run at the end; the flow
+wraps the steps in retryable tasks. Every step is safe to
 repeat: injection is clear-then-set, rollback of an already-clear fault succeeds, and
 waiting for recovery only polls. A step that fails raises a
 :class:`~gameday.errors.GameDayError` saying whether a retry may help (``transient``).
@@ -33,13 +34,11 @@ from gameday.notify import BaseNotifier, get_notifier
 from gameday.owed import OWED_FILE, OwedCancels
 from gameday.run_record import (
     Check,
-    Consistency,
     Environment,
     FaultRecord,
     JournalRecord,
     PhaseRecord,
     RunProcess,
-    RunStatus,
     Threshold,
 )
 from gameday.runbook import Phase, Runbook, runbook_sha256
@@ -48,8 +47,7 @@ from gameday.targets.base import Target
 from gameday.truth import Truth
 
 __all__ = ["GameDayRun", "PhaseTimes", "Steps", "open_run", "preflight", "inject", "observe",
-           "rollback", "wait_recovery", "finish_phase", "run_phase", "rollback_everything",
-           "conclude", "Conclusion"]
+           "rollback", "wait_recovery", "finish_phase", "run_phase", "rollback_everything"]
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -94,16 +92,6 @@ class GameDayRun:
         """Copy what the notifier recorded since last time into the journal."""
         done = len(self.journal.record.notifications)
         self.journal.add_notifications(self.notifier.records[done:])
-
-
-@dataclass(frozen=True)
-class Conclusion:
-    """What :func:`conclude` decided."""
-
-    passed: bool
-    score: float
-    failing_checks: list[str]
-    status: RunStatus
 
 
 def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: Target, *,
@@ -374,48 +362,3 @@ def rollback_everything(run: GameDayRun) -> dict[str, Any]:
         run.faulted.clear()
         entry.update(out)
     return out
-
-
-def conclude(run: GameDayRun, status: RunStatus, *,
-             consistency_timeout_s: float = 30.0) -> Conclusion:
-    """Steady state after, consistency, the cross-check of every phase's figures against
-    the raw data, the verdict; writes the journal. Returns the verdict."""
-    consistency: Consistency | None = None
-    if status in ("completed", "aborted"):
-        with run.journal.activity("consistency check", "probe") as out:
-            consistency = Consistency(**probes.consistency(
-                run.urls, timeout_s=consistency_timeout_s))
-            out.update(ok=consistency.ok, mismatches=consistency.mismatches)
-        run.journal.update(consistency=consistency)
-        try:
-            after = probes.wait_steady(run.urls, timeout_s=15)
-        except GameDayError as exc:  # recorded, judged below
-            after = {"ok": False, "error": str(exc)}
-        run.journal.steady_state("after", after)
-    run.owed.close()
-    run.journal.write(run.run_dir)  # the raw data the cross-check reads back
-    failing = [f"{p.name}: {c.name} {c.value!r} (target {c.target})"
-               + (f": {c.detail}" if c.detail else "")
-               for p in run.phases for c in p.checks if not c.passed]
-    failing += _crosscheck(run)
-    if consistency is not None and not consistency.ok:
-        failing.append("consistency: replicas disagree with the ledger")
-    if status != "completed":
-        failing.append(f"run {status}")
-    passed = not failing
-    score = metrics.resilience_score(run.phases)
-    run.journal.verdict(passed, score, failing)
-    final: RunStatus = "failed" if status == "completed" and not passed else status
-    run.journal.end(final, deviated=not passed)
-    run.journal.write(run.run_dir, raw=False)
-    return Conclusion(passed, round(score, 2), failing, final)
-
-
-def _crosscheck(run: GameDayRun) -> list[str]:
-    """Every phase's recorded figures against the same figures recomputed from the raw
-    data files just written: a difference is a failed check, not a footnote."""
-    from gameday.journal import load_run
-
-    _, requests, transitions = load_run(run.run_dir)
-    differ = metrics.crosscheck(run.phases, requests, transitions)
-    return [f"{name}: cross-check: {d}" for name, diffs in differ.items() for d in diffs]

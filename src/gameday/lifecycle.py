@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gameday import engine
+from gameday.conclusion import conclude
 from gameday.config import Settings, get_settings
 from gameday.errors import GameDayError, TargetLocked
 from gameday.journal import JOURNAL_FILE
@@ -203,7 +204,7 @@ class GameDay:
         with ``announce``, publish (report, Slack verdict)."""
         run = self._run()
         engine.rollback_everything(run)
-        conclusion = engine.conclude(run, status)
+        conclusion = conclude(run, status)
         if not announce:
             return outcome_of(run, conclusion)
         return publish(run, conclusion, report=report, trends=trends)

@@ -38,8 +38,8 @@ class ApiServer:
         self.proc, self.url, self.log = proc, url, log
 
     def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Return once ``/api/health`` answers; then ``PREFECT_API_URL`` points at it.
-        Raises GameDayError (one sentence naming the log) when it exits or is too slow."""
+        """Return once ``/api/health`` answers. Raises GameDayError (one sentence naming
+        the log) when it exits or is too slow."""
         import subprocess
 
         proc, log = self.proc, self.log
@@ -62,7 +62,6 @@ class ApiServer:
                     f"{log}: {_tail(log) or 'empty'}); is the machine overloaded, or "
                     "PREFECT_HOME's database locked by another process?")
             time.sleep(0.2)
-        os.environ["PREFECT_API_URL"] = self.url
 
     def stop(self, timeout_s: float = 10.0) -> None:
         import subprocess
@@ -96,8 +95,9 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 def start_api_server(state_dir: str | Path) -> ApiServer | None:
     """Spawn a Prefect API server for this process unless ``PREFECT_API_URL`` is set (then
-    None); it starts in the background: :meth:`ApiServer.wait_ready` before Prefect is
-    imported. Reaps what dead harnesses left first."""
+    None) and point ``PREFECT_API_URL`` at it; call before Prefect is imported (it reads
+    its settings then). It boots in the background: :meth:`ApiServer.wait_ready` before
+    the first flow call. Reaps what dead harnesses left first."""
     reap(state_dir)
     if os.environ.get("PREFECT_API_URL"):
         return None
@@ -113,4 +113,6 @@ def start_api_server(state_dir: str | Path) -> ApiServer | None:
                   "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
                   str(port), "--log-level", "error", "--lifespan", "on"],
                  state_dir=state_dir, env=env, log=log)
-    return ApiServer(proc, f"http://127.0.0.1:{port}/api", log)
+    server = ApiServer(proc, f"http://127.0.0.1:{port}/api", log)
+    os.environ["PREFECT_API_URL"] = server.url
+    return server

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameday.engine import Conclusion, GameDayRun
+from gameday.conclusion import Conclusion
+from gameday.engine import GameDayRun
 from gameday.errors import ReportError
 from gameday.journal import JOURNAL_FILE
 from gameday.run_record import AbortNotice, Outcome, PlannedPhase, StartNotice
@@ -41,7 +42,7 @@ def announce_abort(run: GameDayRun, rolled_back: dict[str, Any]) -> None:
 
 def publish(run: GameDayRun, conclusion: Conclusion, *, report: bool = True,
             trends: bool = False) -> Outcome:
-    """After :func:`gameday.engine.conclude`: render the report (and, with ``trends``, the
+    """After :func:`gameday.conclusion.conclude`: render the report (and, with ``trends``, the
     trends page across runs), post the verdict, write the journal."""
     html, error = None, None
     if report:

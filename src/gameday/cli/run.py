@@ -63,20 +63,28 @@ def _run(args: argparse.Namespace) -> int:
 
     with gd.locked():  # before Prefect starts: a refused run never reaches a hook
         server = start_api_server(gd.settings.state_dir)  # dies with us, even on kill -9
-        try:  # the API server boots while the stack starts (a local one dies with us too)
+        try:  # it boots while Prefect is imported and the stack starts (it dies with us too)
+            flow = _import_flow()
             with gd.stack(args.start_stack):
                 if server is not None:
                     server.wait_ready()
-                return _flow(args)
+                return _flow(flow, args)
         finally:
             if server is not None:
                 server.stop()
 
 
-def _flow(args: argparse.Namespace) -> int:
+def _import_flow() -> Any:
     try:
         from flows.gameday import gameday_flow
+    except Exception as exc:  # Prefect could not even be imported: one line
+        raise GameDayError(f"Prefect could not be loaded: {type(exc).__name__}: "
+                           f"{str(exc).strip()[:300]}") from None
+    return gameday_flow
 
+
+def _flow(gameday_flow: Any, args: argparse.Namespace) -> int:
+    try:
         state: Any = gameday_flow(runbook=args.runbook, target=args.target, seed=args.seed,
                                   base_port=args.base_port, start_stack=False,
                                   report=not args.no_report, started_by="gameday CLI",
