@@ -72,7 +72,7 @@ def wait_recovery(run: engine.GameDayRun, phase: Phase) -> float | None:
     return engine.wait_recovery(run, phase)
 
 
-@task(name="finish-phase", cache_policy=NO_CACHE)
+@task(name="finish-phase", **_RETRY)  # safe: it reads the transitions before it records
 def finish_phase(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes
                  ) -> PhaseRecord:
     return engine.finish_phase(run, phase, times)

@@ -97,16 +97,11 @@ class Journal:
         self.record = record
         self.requests: list[RequestRecord | Mapping[str, Any]] = []
         self.transitions: list[Mapping[str, Any]] = []
-        self._t0 = time.time()
+        self._t0 = record.start.timestamp()
 
     @property
     def run_id(self) -> str:
         return self.record.run_id
-
-    def start(self) -> None:
-        """(Re)stamp the start time: call when the GameDay really begins."""
-        self._t0 = time.time()
-        self.update(start=utc_time(self._t0))
 
     def end(self, status: RunStatus, *, deviated: bool | None = None) -> None:
         """Stamp the end; ``status`` ∈ completed/failed/aborted/interrupted."""

@@ -59,7 +59,6 @@ def _journal() -> Journal:
         runbook=rb.model_dump(mode="json"), runbook_path=str(RUNBOOK),
         runbook_sha256=runbook_sha256(RUNBOOK),
         environment=Environment(**environment_fingerprint("local", RUNBOOK))))
-    j.start()
     j.steady_state("before", {"ok": True})
     j.steady_state("during", {"ok": True, "phase": "crash"})
     with j.activity("inject crash on replica 3", "action", phase="crash") as out:
