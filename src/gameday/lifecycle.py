@@ -105,9 +105,13 @@ class GameDay:
         else:
             self.lock = TargetLock(self.settings.state_dir, self.key).acquire()
             self._owns_lock = True
-            recover_interrupted(self.target, self.key, self.settings.reports_dir,
-                                settings=self.settings, found_by=self.started_by,
-                                previous=self.lock.previous, progress=self.progress)
+            try:
+                recover_interrupted(self.target, self.key, self.settings.reports_dir,
+                                    settings=self.settings, found_by=self.started_by,
+                                    previous=self.lock.previous, progress=self.progress)
+            except BaseException:
+                self.release()
+                raise
         self.lock.annotate(flow_run_id=flow_run_id)
         return self.lock
 
