@@ -123,6 +123,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _abort(args: argparse.Namespace) -> int:
+    from gameday import deadman
     from gameday.children import reap
     from gameday.config import get_settings
     from gameday.errors import TargetLocked
@@ -155,6 +156,9 @@ def _abort(args: argparse.Namespace) -> int:
         if lock is not None:
             recover_interrupted(target, key, settings.reports_dir, settings=settings,
                                 found_by="gameday abort", previous=lock.previous)
+        # Faults held by a dead-man's switch (container, process): undone here and now.
+        for spec, result in deadman.fire_armed(settings.state_dir):
+            print(f"{spec.rollback.description or spec.rollback.call}: {result}")
         outcome = roll_back(target, settings)
     finally:
         if lock is not None:
