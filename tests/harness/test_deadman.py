@@ -107,7 +107,8 @@ def test_kill_9_of_the_harness_rolls_back_at_once(victim: psutil.Process, tmp_pa
 
 
 def test_a_disarmed_switch_never_acts(victim: psutil.Process, tmp_path: Path) -> None:
-    switch = deadman.arm(_resume(victim), ttl_s=1.5, state_dir=tmp_path)
+    # A TTL well above the watchdog's start-up (python + imports: seconds on a busy machine).
+    switch = deadman.arm(_resume(victim), ttl_s=5, state_dir=tmp_path)
     switch.disarm()
     assert switch.watchdog.returncode == 0 and not switch.armed
     time.sleep(max(0.0, switch.spec.expires_at - time.time()) + 0.5)  # past the TTL
