@@ -16,6 +16,10 @@ data is removed at the end of the session).
 on a free range of ports; ``docker compose down -v`` at the end. It skips saying why when
 this machine cannot run Docker (fails under CI=true).
 
+Tests marked ``docker`` run last (``pytest_collection_modifyitems``): those that start
+their own stack first, then those on ``compose_stack``, so that the compose stack never
+idles beside the rest of the suite, nor beside a GameDay that starts its own.
+
 ``stack`` is the stack of the contract tests (tests/stack: inventory, monitor, voter,
 orders): each runs against the local stack, then again against the compose stack
 (``[compose]``, marked ``docker`` and ``slow``); every fault is cleared after each test.
@@ -210,3 +214,16 @@ def stack(request: pytest.FixtureRequest, stack_target: str) -> Iterator[LocalSt
         yield running
     finally:
         clear_faults(running)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own grouping by fixture parameters
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("docker") is None:
+            return 0
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_compose_stack = ("compose_stack" in getattr(item, "fixturenames", ())
+                            or params.get("stack_target") == "compose")
+        return 2 if on_compose_stack else 1
+
+    items[:] = sorted(items, key=rank)  # stable: the order within each group is kept
