@@ -18,7 +18,8 @@ After its own rollback the harness *disarms* the switch (:meth:`Switch.rollback`
 both; :meth:`Switch.disarm` alone): the spec file goes away and the watchdog exits without
 acting. A rollback must therefore be idempotent (undoing what is already undone is
 success): a switch that fires while the harness rolls back runs it twice. A failing
-rollback is retried by the watchdog for ``retry_for_s`` (default 5 minutes).
+rollback is retried by the watchdog for ``retry_for_s`` (default 5 minutes). The watchdog
+itself is :mod:`gameday.watchdog`.
 
 Files under ``<state_dir>/deadman/``: ``<id>.json``, the spec, while armed;
 ``<id>.result.json``, what the watchdog did when it fired (:class:`Firing`);
@@ -48,6 +49,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from gameday.errors import FaultError
 
 __all__ = [
+    "ARMED",
+    "FireReason",
     "Firing",
     "Rollback",
     "Switch",
@@ -55,14 +58,18 @@ __all__ = [
     "arm",
     "armed_specs",
     "fire_armed",
+    "result_path",
     "run_rollback",
     "signal_process",
+    "write_atomically",
 ]
 
 #: How often the watchdog looks at its spec, the harness and the clock.
 POLL_S = 0.1
-_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
-_ARMED = "armed"
+#: Results older than this are removed when a new switch is armed.
+KEEP_RESULTS_S = 7 * 24 * 3600
+#: What the watchdog prints once it watches (the harness waits for it before injecting).
+ARMED = "armed"
 
 FireReason = Literal["ttl", "harness-died", "signal"]
 
@@ -135,10 +142,16 @@ def signal_process(pid: int, started_at: float, signal_name: str = "SIGCONT") ->
 def _directory(state_dir: Path) -> Path:
     path = Path(state_dir) / "deadman"
     path.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - KEEP_RESULTS_S
+    for result in path.glob("*.result.json"):
+        with contextlib.suppress(OSError):
+            if result.stat().st_mtime < cutoff:
+                result.unlink()
     return path
 
 
-def _write(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that no reader ever sees half of it (mode 0600)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -180,11 +193,16 @@ class Switch:
 
     def fired(self) -> Firing | None:
         """What the watchdog did, once it fired (None while armed or when disarmed)."""
-        result = self.path.with_name(f"{self.id}.result.json")
+        result = result_path(self.path)
         try:
             return Firing.model_validate_json(result.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+
+
+def result_path(spec_path: Path) -> Path:
+    """Where the watchdog of ``spec_path`` writes its :class:`Firing`."""
+    return spec_path.with_name(spec_path.name.removesuffix(".json") + ".result.json")
 
 
 def arm(
@@ -216,18 +234,18 @@ def arm(
                       armed_at=now, expires_at=now + ttl_s, retry_for_s=retry_for_s)
     directory = _directory(state_dir)
     path = directory / f"{spec.id}.json"
-    _write(path, spec.model_dump_json(indent=2))
+    write_atomically(path, spec.model_dump_json(indent=2))
     # The watchdog imports this package the way this process did, installed or not.
     package_root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
     with (directory / "watchdog.log").open("ab") as log:
         watchdog = subprocess.Popen(
-            [sys.executable, "-m", "gameday.deadman", str(path)],
+            [sys.executable, "-m", "gameday.watchdog", str(path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
             start_new_session=True, close_fds=True,
         )
-    if _handshake(watchdog, startup_timeout_s) != _ARMED:
+    if _handshake(watchdog, startup_timeout_s) != ARMED:
         path.unlink(missing_ok=True)
         with contextlib.suppress(ProcessLookupError):
             watchdog.kill()
@@ -275,80 +293,3 @@ def fire_armed(state_dir: Path) -> list[tuple[SwitchSpec, str]]:
         (Path(state_dir) / "deadman" / f"{spec.id}.json").unlink(missing_ok=True)
         outcomes.append((spec, f"rolled back: {result}"))
     return outcomes
-
-
-# -- the watchdog (python -m gameday.deadman SPEC) ---------------------------------------
-
-
-def _harness_alive(spec: SwitchSpec) -> bool:
-    try:
-        proc = psutil.Process(spec.harness_pid)
-        return (abs(proc.create_time() - spec.harness_started_at) < 0.05
-                and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _log(spec_id: str, message: str) -> None:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    print(f"{stamp} watchdog {os.getpid()} {spec_id}: {message}", file=sys.stderr, flush=True)
-
-
-def _fire(path: Path, spec: SwitchSpec, reason: FireReason) -> Firing:
-    fired_at = time.time()
-    attempts, error, output = 0, None, None
-    while True:
-        attempts += 1
-        try:
-            output = str(run_rollback(spec.rollback))
-            error = None
-            break
-        except Exception as exc:  # noqa: BLE001 - retried, then reported
-            error = f"{type(exc).__name__}: {exc}"
-            _log(spec.id, f"rollback attempt {attempts} failed: {error}")
-            if isinstance(exc, FaultError) or time.time() - fired_at >= spec.retry_for_s:
-                break
-            if not path.exists():  # someone else rolled back and disarmed meanwhile
-                break
-            time.sleep(_RETRY_DELAYS_S[min(attempts, len(_RETRY_DELAYS_S)) - 1])
-    return Firing(id=spec.id, reason=reason, fired_at=fired_at, finished_at=time.time(),
-                  ok=error is None, attempts=attempts, output=output, error=error)
-
-
-def watch(path: Path) -> int:
-    """The watchdog's loop: fire on TTL, harness death or a signal; exit when disarmed."""
-    spec = SwitchSpec.model_validate_json(path.read_text(encoding="utf-8"))
-    signalled: list[int] = []
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda s, _f: signalled.append(s))
-    print(_ARMED, flush=True)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())  # the harness closed its end of the pipe
-    reason: FireReason
-    while True:
-        if not path.exists():
-            _log(spec.id, "disarmed")
-            return 0
-        if signalled:
-            reason = "signal"
-            break
-        if not _harness_alive(spec):
-            reason = "harness-died"
-            break
-        if time.time() >= spec.expires_at:
-            reason = "ttl"
-            break
-        time.sleep(POLL_S)
-    _log(spec.id, f"firing ({reason}): {spec.rollback.description or spec.rollback.call}")
-    firing = _fire(path, spec, reason)
-    _write(path.with_name(f"{spec.id}.result.json"), firing.model_dump_json(indent=2))
-    path.unlink(missing_ok=True)
-    _log(spec.id, f"{'rolled back' if firing.ok else 'ROLLBACK FAILED'} after "
-                  f"{firing.attempts} attempt(s): {firing.output or firing.error}")
-    return 0 if firing.ok else 1
-
-
-if __name__ == "__main__":  # pragma: no cover - run as the watchdog process
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m gameday.deadman SPEC.json")
-    sys.exit(watch(Path(sys.argv[1])))

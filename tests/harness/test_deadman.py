@@ -58,8 +58,8 @@ def _resume(proc: psutil.Process) -> deadman.Rollback:
 def test_the_watchdog_rolls_back_at_the_ttl_while_the_harness_lives(
     victim: psutil.Process, tmp_path: Path
 ) -> None:
-    switch = deadman.arm(_resume(victim), ttl_s=1.0, state_dir=tmp_path)
-    assert switch.armed and _stopped(victim)
+    switch = deadman.arm(_resume(victim), ttl_s=3.0, state_dir=tmp_path)
+    assert switch.armed and _stopped(victim)  # (3 s: longer than a slow watchdog start)
     _wait(lambda: not _stopped(victim), 10, "the rollback at the TTL")
     _wait(lambda: switch.fired() is not None, 5, "the watchdog's result")
     firing = switch.fired()

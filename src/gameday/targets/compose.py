@@ -67,6 +67,8 @@ _HOW_TO_START = (
     "start an engine (`sudo systemctl start docker`, or as root `make docker-engine`) "
     "or point DOCKER_HOST at a running one"
 )
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
