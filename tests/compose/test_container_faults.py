@@ -102,7 +102,7 @@ def test_a_partition_from_the_voter_and_monitor_is_detected_and_healed(stack, ht
     wait_until(lambda: _on(http, stack, "1"), timeout_s=30, what="replica 1 ON, reachable")
 
 
-def test_a_partition_from_the_broker_holds_order_events_back_until_healed(stack, http):
+def test_a_partition_from_the_broker_is_noticed_by_readers_and_healed(stack, http):
     product = "PROD-003"
     start = wait_consistent(http, stack, timeout_s=30)["3"][product]
     switch = stack.target.inject_container_fault("inventory-3", "disconnect", ttl_s=120,
@@ -120,10 +120,20 @@ def test_a_partition_from_the_broker_holds_order_events_back_until_healed(stack,
         wait_until(lambda: stock("1") == stock("2") == after, timeout_s=20,
                    what="replicas 1 and 2 to apply the orders")
         assert stock("3") == start  # cut from the broker, replica 3 has seen none of them
+
+        def noticed() -> bool:
+            # Readers notice: the voter reports replica 3's stale answer as an outlier,
+            # and the monitor, reading every replica, confirms it.
+            voted = http.get(f"{stack.urls.voter}/inventory/{product}").json()
+            assert voted["data"]["available_quantity"] == after[0]  # outvoted, never served
+            return _off(http, stack, "3")
+
+        wait_until(noticed, timeout_s=20, interval_s=0.2, what="replica 3 OFF, stale")
     finally:
         switch.rollback()
     replicas = wait_consistent(http, stack, timeout_s=60)  # it catches up once healed
     assert replicas["3"][product] == after
+    wait_until(lambda: _on(http, stack, "3"), timeout_s=30, what="replica 3 ON, caught up")
 
 
 def test_a_container_fault_ends_at_its_ttl(stack, http):

@@ -168,6 +168,9 @@ def _start_engine() -> tuple[Any, str]:
         return None, f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer: {first_error}"
     if shutil.which("dockerd") is None:
         return None, "no Docker engine answers and dockerd is missing (apt-get install docker.io)"
+    if Path(DEFAULT_SOCKET).exists() and not os.access(DEFAULT_SOCKET, os.W_OK):
+        return None, (f"{DEFAULT_SOCKET} is not yours ({first_error}): add yourself to the "
+                      f"docker group, or set DOCKER_HOST")
     prefix = _privileged()
     if prefix is None:
         return None, ("no Docker engine answers and starting one needs root "
@@ -190,11 +193,12 @@ def _start_engine() -> tuple[Any, str]:
         client, why = _wait_for_engine(proc)
         if client is not None:
             return client, ""
+        if Path(DEFAULT_SOCKET).exists() and not os.access(DEFAULT_SOCKET, os.W_OK):
+            return None, (f"the engine started, but {DEFAULT_SOCKET} is not yours: add "
+                          f"yourself to the docker group")
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
-        if Path(DEFAULT_SOCKET).exists() and not os.access(DEFAULT_SOCKET, os.W_OK):
-            return None, f"{DEFAULT_SOCKET} is not yours: add yourself to the docker group"
         failures.append(f"--storage-driver={driver}: exit code {proc.returncode}, {why}")
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
     return None, f"dockerd did not come up ({'; '.join(failures)}); log {log}:\n{tail}"
