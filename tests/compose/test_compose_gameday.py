@@ -33,13 +33,18 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _left_behind(project: str) -> dict[str, list[str]]:
+def _volumes() -> set[str]:
+    return {v.name for v in docker.from_env(timeout=30).volumes.list()}
+
+
+def _left_behind(project: str, volumes_before: set[str]) -> dict[str, list[str]]:
     client = docker.from_env(timeout=30)
     label = {"label": f"com.docker.compose.project={project}"}
     return {
         "containers": [c.name for c in client.containers.list(all=True, filters=label)],
         "networks": [n.name for n in client.networks.list(filters=label)],
-        "volumes": [v.name for v in client.volumes.list(filters=label)],
+        # Anonymous volumes (Postgres's data) carry no label: any new volume counts.
+        "volumes": sorted(_volumes() - volumes_before),
     }
 
 
@@ -70,6 +75,7 @@ def test_a_standard_gameday_runs_through_docker_and_leaves_nothing_behind(
     for name in ("GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL", "PREFECT_API_URL"):
         env.pop(name, None)
     gameday = Path(sys.executable).with_name("gameday")
+    volumes_before = _volumes()
     started = time.monotonic()
     try:
         run = subprocess.run(
@@ -78,7 +84,7 @@ def test_a_standard_gameday_runs_through_docker_and_leaves_nothing_behind(
             cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False,
         )
     finally:
-        left = _left_behind(project)
+        left = _left_behind(project, volumes_before)
         if any(left.values()):  # never leave a broken run's stack running
             subprocess.run(["docker", "compose", "-p", project, "down", "-v", "-t", "2"],
                            capture_output=True, check=False, timeout=300)

@@ -80,3 +80,34 @@ def test_the_engine_gives_the_containers_the_cpu_weight_of_the_local_stack(
     shares.write_text("1024\n")
     docker_helpers.ensure_engine()
     assert int(shares.read_text()) == docker_helpers.STACK_CPU_SHARES == 8 * 1024
+
+
+def _volumes() -> set[str]:
+    return {v.name for v in docker.from_env(timeout=30).volumes.list()}
+
+
+def test_stop_leaves_no_volume_even_after_compose_recreated_a_container(
+    stack_images: None, tmp_path: Any, free_base_port: Any
+) -> None:
+    # A changed compose file makes `up` recreate a container; Compose hands the old
+    # container's anonymous volume (an image VOLUME, like Postgres's data) to the new one
+    # by name, and `down -v` then leaves it behind (docker/compose#13465).
+    from gameday.config import get_settings
+    from gameday.targets.compose import ComposeTarget
+
+    compose_file = tmp_path / "docker-compose.yml"
+    settings = get_settings(compose_project=f"gdtest-vol-{os.getpid()}",
+                            compose_file=compose_file, base_port=free_base_port())
+    target = ComposeTarget(settings, docker_timeout_s=30)
+    before = _volumes()
+    try:
+        for interval in ("2s", "3s"):  # the second `up` recreates the container
+            compose_file.write_text(
+                "services:\n  postgres:\n    image: gameday-postgres:local\n"
+                "    pull_policy: never\n    environment: {POSTGRES_PASSWORD: x}\n"
+                f"    healthcheck: {{test: [CMD, pg_isready], interval: {interval}}}\n")
+            target.start(timeout_s=120)
+        assert len(_volumes() - before) == 1  # the data volume, carried over
+    finally:
+        target.stop(timeout_s=30)
+    assert _volumes() - before == set()

@@ -28,6 +28,7 @@ fails (the message names ``DOCKER_HOST`` and how to start an engine),
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import time
@@ -329,11 +330,41 @@ class ComposeTarget(Target):
 
     def stop(self, *, timeout_s: float = 30.0) -> None:
         """``docker compose down -v``: no container, network or volume is left (each
-        ``start`` then begins from the default stock, like the local target)."""
+        ``start`` then begins from the default stock, like the local target).
+
+        Also removes the anonymous volumes (an image's ``VOLUME``, e.g. Postgres's data)
+        that ``down -v`` leaves when ``up`` recreated a container: Compose mounts the old
+        container's volume into the new one by name, and the engine then keeps it
+        (docker/compose#13465)."""
         self.client()
+        anonymous = self._anonymous_volumes()
         grace = max(1, int(timeout_s / 3))
         self._compose(["down", "-v", "--remove-orphans", "--timeout", str(grace)],
                       timeout_s + 120)
+        for name in anonymous:
+            try:
+                self.client().volumes.get(name).remove()
+            except NotFound:
+                continue  # down -v took it
+            except (DockerException, OSError) as exc:
+                raise self._api_error(f"remove volume {name}", exc) from exc
+
+    def _anonymous_volumes(self) -> list[str]:
+        """Volumes the project's containers mount that carry no compose label."""
+        anonymous = []
+        try:
+            found = self.client().containers.list(
+                all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
+            names = {m["Name"] for c in found for m in c.attrs.get("Mounts") or []
+                     if m.get("Type") == "volume" and m.get("Name")}
+            for name in sorted(names):
+                with contextlib.suppress(NotFound):
+                    labels = self.client().volumes.get(name).attrs.get("Labels") or {}
+                    if PROJECT_LABEL not in labels:
+                        anonymous.append(name)
+        except (DockerException, OSError) as exc:
+            raise self._api_error("list the volumes", exc) from exc
+        return anonymous
 
     # -- helpers ------------------------------------------------------------------------
 
