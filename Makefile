@@ -7,10 +7,13 @@ RUNBOOK ?= runbooks/standard.yaml
 PYTEST_ARGS ?=
 SERVE_ARGS ?=
 
-.PHONY: install test test-fast gameday serve lab stack-up stack-down stack-status lint clean
+.PHONY: install test test-fast test-deps images docker-engine gameday gameday-compose serve lab \
+	stack-up stack-down stack-status lint clean
 
+# Debian's python3 has no venv module without python3-venv: install it where we may.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV) || \
+	  { bash tests/system.sh packages python3-venv && $(PY) -m venv --clear $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name gameday --display-name "GameDay (.venv)" >/dev/null
@@ -18,9 +21,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the whole test suite (slow end-to-end tests included).
-test: install
+## Run the whole test suite (slow end-to-end tests included), as CI does (.ci/run).
+test: install test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## What the suite needs from the system, installed and started where this machine allows
+## (root or sudo): chromium, docker.io + Compose v2, a running engine, the stack images.
+## Whatever it cannot do it says; the tests that need it then skip saying why.
+test-deps: install
+	@bash tests/system.sh
+
+## The compose stack's images with no registry (images/build.sh; cached: seconds when warm).
+images: install
+	PYTHON=$(BIN)/python bash images/build.sh
+
+## Start a Docker engine if none answers (the docker service, or dockerd as root).
+docker-engine: install
+	$(BIN)/python tests/dockerd/engine.py
 
 ## Everything but the tests marked slow.
 test-fast: install
@@ -29,6 +46,11 @@ test-fast: install
 ## Start the local stack, run a GameDay on it, stop the stack, say where the results are.
 gameday: install
 	$(BIN)/gameday run $(RUNBOOK) --start-stack
+
+## The same GameDay through Docker: the images of `make images`, docker-compose.local.yml.
+gameday-compose: images
+	GAMEDAY_COMPOSE_FILE=docker-compose.yml:docker-compose.local.yml \
+	  $(BIN)/gameday run $(RUNBOOK) --target compose --start-stack
 
 ## JupyterLab on 127.0.0.1 with the GameDay session notebook open (kernel: this .venv).
 ## RUNBOOK=runbooks/x.yaml builds and opens a session notebook for that runbook instead.

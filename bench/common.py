@@ -18,12 +18,15 @@ from gameday.targets import StackUrls, get_target
 from gameday.targets.base import Target
 
 __all__ = ["REPO", "GAMEDAY", "RESULTS", "loadavg", "machine", "stack", "standard_load",
-           "write_json", "percentiles"]
+           "target_env", "write_json", "percentiles"]
 
 REPO = Path(__file__).resolve().parent.parent
 GAMEDAY = REPO / ".venv" / "bin" / "gameday"
 RESULTS = REPO / "bench" / "results"
 STANDARD_RUNBOOK = REPO / "runbooks" / "standard.yaml"
+#: The compose target runs the images of `make images` in a project of its own.
+COMPOSE_ENV = {"GAMEDAY_COMPOSE_FILE": "docker-compose.yml:docker-compose.local.yml",
+               "GAMEDAY_COMPOSE_PROJECT": "gdbench"}
 
 
 def loadavg() -> list[float]:
@@ -53,21 +56,37 @@ def standard_load() -> LoadSpec:
     return load_runbook(STANDARD_RUNBOOK).load
 
 
-def _gameday(*args: str) -> None:
-    subprocess.run([str(GAMEDAY), *args], check=True, cwd=REPO,
+def target_env(target: str) -> dict[str, str]:
+    """The environment of a `gameday` command for ``target`` ("local" or "compose")."""
+    env = dict(os.environ)
+    if target == "compose":
+        env.update({k: env.get(k, v) for k, v in COMPOSE_ENV.items()})
+    return env
+
+
+def gameday(*args: str, target: str = "local") -> None:
+    """Run ``gameday ARGS`` for ``target``; raise with its error output if it fails."""
+    subprocess.run([str(GAMEDAY), *args], check=True, cwd=REPO, env=target_env(target),
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 @contextlib.contextmanager
-def stack(base_port: int, *, keep: bool = False) -> Iterator[tuple[Target, StackUrls]]:
-    """A fresh local stack at ``base_port``, stopped on the way out (unless ``keep``)."""
-    target = get_target("local", get_settings(base_port=base_port))
-    _gameday("stack", "up", "--base-port", str(base_port))
+def stack(base_port: int, *, keep: bool = False,
+          target: str = "local") -> Iterator[tuple[Target, StackUrls]]:
+    """A fresh stack of ``target`` at ``base_port``, stopped on the way out (unless
+    ``keep``). Compose runs the images of `make images` (``COMPOSE_ENV``)."""
+    env = target_env(target)
+    overrides = ({"compose_file": env["GAMEDAY_COMPOSE_FILE"],
+                  "compose_project": env["GAMEDAY_COMPOSE_PROJECT"]}
+                 if target == "compose" else {})
+    driver = get_target(target, get_settings(base_port=base_port, target=target, **overrides))
+    where = ["--base-port", str(base_port), "--target", target]
+    gameday("stack", "up", *where, "--timeout", "300", target=target)
     try:
-        yield target, target.urls
+        yield driver, driver.urls
     finally:
         if not keep:
-            _gameday("stack", "down", "--base-port", str(base_port))
+            gameday("stack", "down", *where, target=target)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -77,19 +96,12 @@ def write_json(path: Path, data: Any) -> None:
 
 def percentiles(values: list[float], qs: tuple[float, ...] = (0.0, 0.5, 0.95, 1.0)
                 ) -> dict[str, float | None]:
-    """min/median/p95/max (linear interpolation, like pandas) of ``values``."""
+    """min/median/p95/max of ``values`` with the project's one percentile definition
+    (:func:`gameday.metrics.percentile`: linear interpolation, as numpy and pandas)."""
+    from gameday.metrics import percentile
+
     names = {0.0: "min", 0.5: "median", 0.95: "p95", 0.99: "p99", 1.0: "max"}
-    vals = sorted(values)
-    out: dict[str, float | None] = {}
-    for q in qs:
-        if not vals:
-            out[names.get(q, f"p{q * 100:g}")] = None
-            continue
-        pos = q * (len(vals) - 1)
-        lo = int(pos)
-        hi = min(lo + 1, len(vals) - 1)
-        out[names.get(q, f"p{q * 100:g}")] = vals[lo] + (vals[hi] - vals[lo]) * (pos - lo)
-    return out
+    return {names.get(q, f"p{q * 100:g}"): percentile(values, q) for q in qs}
 
 
 def wait(seconds: float) -> None:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import GAMEDAY, REPO, loadavg
+from bench.common import GAMEDAY, REPO, loadavg, target_env
 from gameday.frames import to_epoch
 
 __all__ = ["run"]
@@ -32,17 +32,17 @@ def _journal_after(reports: Path, since: float) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def run(base_port: int, *, runbook: str = "runbooks/standard.yaml",
+def run(base_port: int, *, runbook: str = "runbooks/standard.yaml", target: str = "local",
         progress: Any = print) -> dict[str, Any]:
     la_before = loadavg()
     t0 = time.time()
-    proc = subprocess.run([str(GAMEDAY), "run", runbook, "--start-stack", "--base-port",
-                           str(base_port)], cwd=REPO, capture_output=True, text=True,
-                          timeout=900)
+    args = ["run", runbook, "--start-stack", "--base-port", str(base_port), "--target", target]
+    proc = subprocess.run([str(GAMEDAY), *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=900, env=target_env(target))
     wall = time.time() - t0
     journal_path = _journal_after(REPO / "reports", t0)
-    out: dict[str, Any] = {"command": f"gameday run {runbook} --start-stack --base-port "
-                                      f"{base_port}", "exit_code": proc.returncode,
+    out: dict[str, Any] = {"command": "gameday " + " ".join(args), "target": target,
+                           "exit_code": proc.returncode,
                            "wall_s": wall, "loadavg_before": la_before,
                            "loadavg_after": loadavg(), "stdout_tail": proc.stdout[-2000:]}
     if journal_path is None:

@@ -4,7 +4,8 @@ Raw figures go to ``bench/results/<UTC stamp>/`` (git-ignored): one JSON per ben
 ``requests.csv`` of the detection runs, ``table.md``; ``bench/results/latest`` points at
 the newest. The stack under test runs at ``--base-port`` (default 7600); the GameDay
 overhead run starts its own at ``--gameday-port`` (default 7700). Both are stopped at the
-end, whatever happens.
+end, whatever happens. ``--target compose`` measures the same on the compose stack (the
+images of `make images`), plus what compose costs first (``setup``: images, up, down).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, crosscheck, detection, overhead, quiet, table
+from bench import capacity, compose_setup, crosscheck, detection, overhead, quiet, table
 from bench.common import RESULTS, loadavg, machine, stack, standard_load, write_json
 
 __all__ = ["main"]
 
-SECTIONS = ("detection", "quiet", "capacity", "crosscheck", "overhead")
+SECTIONS = ("setup", "detection", "quiet", "capacity", "crosscheck", "overhead")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--injections", type=int, default=10,
                    help="injections per fault type (default 10)")
     p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
-                   help="run only these benchmarks")
+                   help="run only these benchmarks (setup: compose only)")
+    p.add_argument("--target", choices=("local", "compose"), default="local",
+                   help="where the stack runs (compose: the images of `make images`)")
+    p.add_argument("--cold-images", action="store_true",
+                   help="setup: also time `make images` from nothing (removes the images)")
     p.add_argument("--base-port", type=int, default=7600)
     p.add_argument("--gameday-port", type=int, default=7700)
     p.add_argument("--hold", type=float, default=4.0, help="seconds each fault is held")
@@ -75,11 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     def say(msg: str) -> None:
         print(msg, flush=True)
 
+    results["target"] = args.target
     try:
-        stack_sections = [s for s in args.only if s != "overhead"]
+        if "setup" in args.only and args.target == "compose":
+            say("bench: what compose costs first: images, up, down")
+            setup = compose_setup.run(args.base_port, cold=args.cold_images, progress=say)
+            results["setup"] = setup
+            write_json(out / "setup.json", setup)
+            loads.append(setup["loadavg"][0])
+        stack_sections = [s for s in args.only if s not in ("overhead", "setup")]
         if stack_sections:
-            say(f"bench: starting the local stack at base port {args.base_port}")
-            with stack(args.base_port) as (target, urls):
+            say(f"bench: starting the {args.target} stack at base port {args.base_port}")
+            with stack(args.base_port, target=args.target) as (target, urls):
                 if "detection" in args.only:
                     say(f"bench: detection and masking, {args.injections} injections per fault")
                     det = detection.run(target, urls, standard_load(), n=args.injections,
@@ -117,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     loads += [r["loadavg"][0] for r in xc.get("runs", [])]
         if "overhead" in args.only:
             say(f"bench: make gameday's runbook from cold start (base port {args.gameday_port})")
-            ov = overhead.run(args.gameday_port, progress=say)
+            ov = overhead.run(args.gameday_port, target=args.target, progress=say)
             results["overhead"] = ov
             write_json(out / "overhead.json", ov)
             loads += [ov["loadavg_before"][0], ov["loadavg_after"][0]]

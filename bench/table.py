@@ -121,8 +121,9 @@ def _overhead(o: dict[str, Any]) -> list[tuple[str, ...]]:
     if "error" in o:
         return [("make gameday", o["error"], "< 120 s", "—", "**no**")]
     ov = o["harness_overhead"]
+    what = "make gameday" if o.get("target", "local") == "local" else "make gameday-compose"
     return [
-        ("make gameday: cold start → HTML report",
+        (f"{what}: cold start → HTML report",
          f"{o['wall_s']:.1f} s (start {_f(o['cold_start_s'], ' s', 1)}, report "
          f"{_f(o['report_s'], ' s', 1)}; {o['status']})", "< 120 s", "—",
          _ok(o["wall_s"] < 120)),
@@ -133,8 +134,27 @@ def _overhead(o: dict[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
+def _setup(c: dict[str, Any]) -> list[tuple[str, ...]]:
+    def build(b: dict[str, Any] | None) -> str:
+        if b is None:
+            return "—"
+        return f"{b['wall_s']:.1f} s" + (" (failed)" if b["exit_code"] else "")
+
+    storage = f"storage driver {c['storage_driver']}"
+    return [
+        ("make images: cold · warm", f"{build(c.get('images_cold'))} · "
+         f"{build(c.get('images_warm'))}", "", "—", ""),
+        (f"compose up --wait (min/med/p95/max), {c['rounds']} rounds, {storage}",
+         _q(c["up_s"]), "", "—", ""),
+        (f"compose down -v (min/med/p95/max), {c['rounds']} rounds", _q(c["down_s"]), "", "—",
+         ""),
+    ]
+
+
 def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
+    if "setup" in results:
+        out += _setup(results["setup"])
     if "detection" in results:
         out += _detection(results["detection"])
     if "quiet" in results:
@@ -154,6 +174,7 @@ def render(results: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
     m = results.get("machine", {})
     lines.append("")
-    lines.append(f"machine: {m.get('cores')} cores ({m.get('cpu')}), load average "
-                 f"{results.get('loadavg_range', '?')} while measuring")
+    lines.append(f"target: {results.get('target', 'local')}; machine: {m.get('cores')} cores "
+                 f"({m.get('cpu')}), load average {results.get('loadavg_range', '?')} "
+                 f"while measuring")
     return "\n".join(lines)

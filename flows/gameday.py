@@ -1,16 +1,20 @@
 """The GameDay flow: a runbook executed as retryable Prefect tasks against a target.
 
-Each phase is a group of tasks — inject, observe under load, roll back, wait for recovery —
-from :mod:`gameday.engine`. Only transient work is retried (injection and rollback calls,
-recovery polling); the rollback runs whatever happens (``finally`` here, and the flow's
-state hooks if the process itself fails). A GameDay that misses an SLO, aborts or breaks
-ends in a Failed state; one that passes ends Completed.
+The lifecycle (lock, journal, announce, conclude, publish) is :mod:`gameday.lifecycle`'s,
+shared with the JupyterLab session; this module adds Prefect: each step of
+:mod:`gameday.engine` is a task. A task is retried (3 times, after 1, 2 and 5 s) exactly
+when its error says it is transient (:func:`gameday.errors.is_transient`: an HTTP call
+refused, timed out or answered 5xx); safety refusals, bad input, and waits that ran out
+of time are final. The rollback runs whatever happens (``finally`` here); the state
+hooks (failure, crash, cancellation) clean up only for the run that held the target's
+lock (:func:`gameday.lifecycle.cleanup_after_flow`), so a refused run touches nothing.
+A GameDay that misses an SLO, aborts or breaks ends in a Failed state; one that passes
+ends Completed.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -19,14 +23,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 
 from gameday import engine
-from gameday.config import Settings, get_settings
-from gameday.errors import FaultError, GameDayError, TargetError
-from gameday.paths import REPO_ROOT
-from gameday.publish import announce_abort, announce_start, publish
-from gameday.runbook import Phase, load_runbook
-from gameday.safety import TargetLock
+from gameday.errors import is_transient
+from gameday.lifecycle import GameDay, cleanup_after_flow
+from gameday.run_record import Outcome, PhaseRecord, RunStatus
+from gameday.runbook import Phase
 from gameday.summary import markdown_summary, phase_rows
-from gameday.targets import get_target
 
 __all__ = ["gameday_flow", "FLOW_NAME"]
 
@@ -34,13 +35,11 @@ FLOW_NAME = "gameday"
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may pass on a second try (not safety refusals or bad input)."""
+    """Prefect's retry condition: retry exactly what may pass on a second try."""
     try:
         state.result()
-    except (FaultError, TargetError) as exc:
-        return getattr(exc, "transient", True)
-    except Exception:  # noqa: BLE001
-        return False
+    except Exception as exc:  # noqa: BLE001 - the predicate classifies every error
+        return is_transient(exc)
     return False
 
 
@@ -73,58 +72,33 @@ def wait_recovery(run: engine.GameDayRun, phase: Phase) -> float | None:
     return engine.wait_recovery(run, phase)
 
 
-@task(name="finish-phase", cache_policy=NO_CACHE)
-def finish_phase(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes) -> dict:
+@task(name="finish-phase", **_RETRY)  # safe: it reads the transitions before it records
+def finish_phase(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes
+                 ) -> PhaseRecord:
     return engine.finish_phase(run, phase, times)
-
-
-def _settings(target: str | None, base_port: int | None) -> Settings:
-    overrides: dict[str, Any] = {}
-    if target:
-        overrides["target"] = target
-    if base_port:
-        overrides["base_port"] = base_port
-    return get_settings(**overrides)
-
-
-def _stack_running(target: Any) -> bool:
-    try:
-        return any(s.running for s in target.status().services)
-    except Exception:  # noqa: BLE001 - unknown counts as not running: start() decides
-        return False
-
-
-def _emergency_rollback(flow: Any, flow_run: Any, state: Any) -> None:
-    """State hook (failure, crash, cancellation): clear every fault, restart the killed.
-
-    Runs outside the run context, so it rebuilds the target from the run's parameters and
-    prints instead of using the run logger.
-    """
-    params = dict(getattr(flow_run, "parameters", {}) or {})
-    try:
-        settings = _settings(params.get("target"), params.get("base_port"))
-        target = get_target(settings.target, settings)
-        if not _stack_running(target):
-            return  # e.g. the flow stopped the stack it started: no fault can be left
-        from gameday.faults import FaultClient
-
-        FaultClient.for_settings(target.urls, settings).clear_all()
-        target.restart_stopped_replicas()
-        print(f"gameday: state hook ({state.type.value}): faults cleared on {target.name}")
-    except Exception as exc:  # noqa: BLE001 - a hook must not raise
-        print(f"gameday: state hook could not roll back: {exc}")
 
 
 _TASK_STEPS = engine.Steps(inject=inject, observe=observe, rollback=rollback,
                            wait_recovery=wait_recovery, finish_phase=finish_phase)
 
 
-def _run_phase(run: engine.GameDayRun, phase: Phase) -> dict[str, Any]:
-    return engine.run_phase(run, phase, _TASK_STEPS)
+def _flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id) if flow_run.id else None
 
 
-@flow(name=FLOW_NAME, on_failure=[_emergency_rollback], on_crashed=[_emergency_rollback],
-      on_cancellation=[_emergency_rollback])
+def _state_hook(flow: Any, flow_run: Any, state: Any) -> None:
+    """Failure, crash or cancellation: clean up if (and only if) this run held the lock.
+    Runs outside the run context (no run logger), maybe in another process."""
+    done = cleanup_after_flow(dict(getattr(flow_run, "parameters", {}) or {}),
+                              str(flow_run.id), state.type.value.lower())
+    if done:
+        print(f"gameday: state hook ({state.type.value}): {done}", flush=True)
+
+
+@flow(name=FLOW_NAME, on_failure=[_state_hook], on_crashed=[_state_hook],
+      on_cancellation=[_state_hook])
 def gameday_flow(
     runbook: str = "runbooks/standard.yaml",
     target: str | None = None,
@@ -140,79 +114,53 @@ def gameday_flow(
     ``start_stack`` starts the target first and stops it at the end (``make gameday``); a
     stack that was already running is used and left running. ``trends`` also re-renders
     ``reports/trends.html`` across every run (the nightly deployment does).
-    Returns the verdict dict; the final state is Failed when the GameDay did not pass.
+    Returns the outcome as a dict; the final state is Failed when the GameDay did not pass.
     """
-    path = Path(runbook)
-    path = path if path.is_absolute() else (REPO_ROOT / path if not path.exists() else path)
-    rb = load_runbook(path)
-    settings = _settings(target or rb.target, base_port)
-    tgt = get_target(settings.target, settings)
-    started_here = False
-    with TargetLock(settings.state_dir, f"{tgt.name}:{settings.base_port}") as lock:
-        if start_stack:
-            if _stack_running(tgt):  # someone else's stack: use it, leave it running
-                print(f"gameday: using the {tgt.name} stack that is already running")
-                tgt.start()
-            else:
-                print(f"gameday: starting the {tgt.name} stack…")
-                tgt.start()
-                started_here = True
-        try:
-            return _gameday(settings, rb, path, tgt, seed, report, started_by, lock, trends)
-        finally:
-            if started_here:
-                print(f"gameday: stopping the {tgt.name} stack…")
-                tgt.stop()
+    gd = GameDay.prepare(runbook, target=target, base_port=base_port, seed=seed,
+                         started_by=started_by or os.environ.get("GAMEDAY_STARTED_BY")
+                         or "gameday flow", progress=lambda line: print(line, flush=True))
+    flow_run_id = _flow_run_id()
+    with gd.locked(flow_run_id=flow_run_id), gd.stack(start_stack):
+        outcome = _gameday(gd, flow_run_id, report, trends)
+    _artifacts(gd, outcome)
+    gd.progress(f"gameday: {'PASSED' if outcome.passed else 'FAILED'} "
+                f"(score {outcome.score:.0f}/100) — journal {outcome.journal}"
+                + (f", report {outcome.report}" if outcome.report else ""))
+    data = outcome.model_dump(mode="json")
+    if outcome.passed and not outcome.report_error:
+        return Completed(message="GameDay passed", data=data)
+    reason = outcome.report_error or "; ".join(outcome.failing_checks[:5])
+    return Failed(message=f"GameDay {outcome.status}: {reason}", data=data)
 
 
-def _gameday(settings: Settings, rb: Any, path: Path, tgt: Any, seed: int | None,
-             report: bool, started_by: str | None, lock: TargetLock, trends: bool) -> Any:
-    run = engine.open_run(settings, rb, path, tgt, seed=seed,
-                          progress=lambda line: print(line, flush=True))
-    lock.set_run_id(run.journal.run_id)
-    run.progress(f"gameday: run {run.journal.run_id} — {rb.name} on {tgt.name}, "
-                 f"{len(rb.phases)} phases, seed {run.seed}")
-    run.journal.start()
-    announce_start(run, started_by or os.environ.get("GAMEDAY_STARTED_BY") or "gameday flow")
-    status = "completed"
+def _gameday(gd: GameDay, flow_run_id: str | None, report: bool, trends: bool) -> Outcome:
+    run = gd.open(flow_run_id=flow_run_id)
+    gd.announce()
+    status: RunStatus = "completed"
     try:
         preflight(run)
-        for phase in rb.phases:
-            record = _run_phase(run, phase)
-            if record.get("aborted"):
+        for phase in gd.runbook.phases:
+            record = engine.run_phase(run, phase, _TASK_STEPS)
+            if record.aborted:
                 status = "aborted"
-                run.journal.abort(record["aborted"], phase.name)
+                gd.abort(record.aborted, phase.name)
                 break
-    except KeyboardInterrupt:
-        status = "interrupted"
+    except KeyboardInterrupt:  # Ctrl-C, `gameday abort`: roll back, conclude, go
+        gd.finish("interrupted", announce=False)
         raise
     except Exception as exc:  # noqa: BLE001 - any failure ends the GameDay as failed, journaled
         status = "failed"
-        message = str(exc) if isinstance(exc, GameDayError) else f"{type(exc).__name__}: {exc}"
-        run.journal.set("error", message)
-        run.progress(f"gameday: error: {message}")
-    finally:
-        rolled = engine.rollback_everything(run)
-        if status == "aborted":
-            announce_abort(run, rolled)
-        if status == "interrupted":
-            engine.conclude(run, status)
-    verdict = publish(run, engine.conclude(run, status), report=report, trends=trends)
-    _artifacts(run, verdict)
-    run.progress(f"gameday: {'PASSED' if verdict['passed'] else 'FAILED'} "
-                 f"(score {verdict['score']:.0f}/100) — journal {verdict['journal']}"
-                 + (f", report {verdict['report']}" if verdict["report"] else ""))
-    if verdict["passed"] and not verdict.get("report_error"):
-        return Completed(message="GameDay passed", data=verdict)
-    reason = verdict.get("report_error") or "; ".join(verdict["failing_checks"][:5])
-    return Failed(message=f"GameDay {verdict['status']}: {reason}", data=verdict)
+        run.progress(f"gameday: error: {gd.fail(exc)}")
+    return gd.finish(status, report=report, trends=trends)
 
 
-def _artifacts(run: engine.GameDayRun, verdict: dict[str, Any]) -> None:
+def _artifacts(gd: GameDay, outcome: Outcome) -> None:
+    run = gd.run
+    assert run is not None
     try:
         create_markdown_artifact(key="gameday-summary", markdown=markdown_summary(
-            run.journal.to_dict(), verdict), description=f"GameDay {run.journal.run_id}")
+            run.journal.record, outcome), description=f"GameDay {outcome.run_id}")
         create_table_artifact(key="gameday-phases", table=phase_rows(run.phases),
                               description="Per-phase metrics")
     except Exception as exc:  # noqa: BLE001 - artifacts are a convenience, never fatal
-        run.progress(f"gameday: could not create Prefect artifacts: {exc}")
+        gd.progress(f"gameday: could not create Prefect artifacts: {exc}")

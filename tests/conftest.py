@@ -10,6 +10,19 @@ and stops it at the end of the session. Knobs for a quicker edit-test loop:
 
 Logs of the test stack: ``.gameday/test-stacks/stack-<base port>/logs/`` (its Postgres
 data is removed at the end of the session).
+
+``compose_stack`` is the same stack under Docker Compose, on the images of ``make images``
+(built when missing; tests/dockerd/engine.py), in a project of its own (``gdtest-<hex>``)
+on a free range of ports; ``docker compose down -v`` at the end. It skips saying why when
+this machine cannot run Docker (fails under CI=true).
+
+Tests marked ``docker`` run last (``pytest_collection_modifyitems``): those that start
+their own stack first, then those on ``compose_stack``, so that the compose stack never
+idles beside the rest of the suite, nor beside a GameDay that starts its own.
+
+``stack`` is the stack of the contract tests (tests/stack: inventory, monitor, voter,
+orders): each runs against the local stack, then again against the compose stack
+(``[compose]``, marked ``docker`` and ``slow``); every fault is cleared after each test.
 """
 
 from __future__ import annotations
@@ -20,9 +33,11 @@ import random
 import shutil
 import socket
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,10 +57,10 @@ _STACK_PORTS = 8
 
 @dataclass(frozen=True)
 class LocalStack:
-    """What a test needs of the running stack."""
+    """What a test needs of the running stack (the local one, or ``compose_stack``)."""
 
     urls: StackUrls
-    target: object  # gameday.targets.local.LocalTarget
+    target: object  # gameday.targets.local.LocalTarget or compose.ComposeTarget
     chaos_token: str
     settings: Settings
 
@@ -131,3 +146,84 @@ def clean_faults(local_stack: LocalStack) -> Iterator[LocalStack]:
         yield local_stack
     finally:
         clear_faults(local_stack)
+
+
+def _docker_helpers() -> Any:
+    # tests/dockerd has no __init__.py (a package "docker" would shadow the SDK): by path.
+    import importlib.util
+
+    name = "gameday_tests_docker_engine"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _REPO / "tests/dockerd/engine.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def docker_helpers() -> Any:
+    """tests/dockerd/engine.py: a running engine, local images, skip-or-fail."""
+    return _docker_helpers()
+
+
+@pytest.fixture(scope="session")
+def stack_images(docker_helpers: Any) -> None:
+    """`make images` done (cached: seconds), or skip saying why this machine cannot."""
+    docker_helpers.stack_images()
+
+
+@pytest.fixture(scope="session")
+def compose_stack(docker_helpers: Any, stack_images: None) -> Iterator[LocalStack]:
+    """The stack under Docker Compose for the whole session (≈ 20-60 s to start here)."""
+    from gameday.targets.compose import ComposeTarget
+
+    settings = get_settings(target="compose", base_port=free_base_port(),
+                            chaos_token=TEST_CHAOS_TOKEN,
+                            compose_project=f"gdtest-{uuid.uuid4().hex[:8]}",
+                            compose_file=docker_helpers.LOCAL_COMPOSE_FILES,
+                            state_dir=_REPO / ".gameday" / "test-stacks")
+    target = ComposeTarget(settings, docker_timeout_s=30)
+    try:
+        target.start(timeout_s=300)
+    except BaseException:
+        target.stop(timeout_s=60)
+        raise
+    try:
+        yield LocalStack(urls=target.urls, target=target, chaos_token=TEST_CHAOS_TOKEN,
+                         settings=settings)
+    finally:
+        target.stop(timeout_s=60)
+
+
+@pytest.fixture(
+    scope="session",
+    params=["local", pytest.param("compose", marks=[pytest.mark.docker, pytest.mark.slow])],
+)
+def stack_target(request: pytest.FixtureRequest) -> str:
+    """Which stack the contract tests run against: "local", then "compose"."""
+    return str(request.param)
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, stack_target: str) -> Iterator[LocalStack]:
+    """The running stack of ``stack_target``; every fault cleared after the test."""
+    running: LocalStack = request.getfixturevalue(f"{stack_target}_stack")
+    try:
+        yield running
+    finally:
+        clear_faults(running)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own grouping by fixture parameters
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("docker") is None:
+            return 0
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_compose_stack = ("compose_stack" in getattr(item, "fixturenames", ())
+                            or params.get("stack_target") == "compose")
+        return 2 if on_compose_stack else 1
+
+    items[:] = sorted(items, key=rank)  # stable: the order within each group is kept

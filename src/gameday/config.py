@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gameday.paths import REPO_ROOT, REPORTS_DIR, STATE_DIR
+from gameday.runbook import DEFAULT_FAULT_TTL_S
 
 __all__ = ["Settings", "get_settings"]
 
@@ -30,18 +31,29 @@ class Settings(BaseSettings):
     )
 
     target: TargetName = "local"
+    #: Where the harness reaches the stack (the compose target's Docker host, if remote).
     host: str = "127.0.0.1"
+    #: Compose target: the address its ports are published on (docker-compose.yml).
+    bind_address: str = "127.0.0.1"
     #: First inventory port; every other port of the local stack is derived from it.
     base_port: int = Field(5001, ge=1024, le=65000)
     state_dir: Path = STATE_DIR
     reports_dir: Path = REPORTS_DIR
     #: Sent as X-Chaos-Token on fault injection; the local stack is started with it.
     chaos_token: SecretStr | None = None
-    #: Default time-to-live of every injected fault when the runbook names none.
-    fault_ttl_s: float = Field(60.0, gt=0)
+    #: Time-to-live of a fault when the runbook names none (gameday.runbook: precedence).
+    fault_ttl_s: float = Field(DEFAULT_FAULT_TTL_S, gt=0)
     #: Compose project whose containers the compose target drives.
     compose_project: str = "gameday"
-    compose_file: Path = REPO_ROOT / "docker-compose.yml"
+    #: Compose file(s), ``:``-separated like ``COMPOSE_FILE``; relative to the current
+    #: directory or the repository root. ``docker-compose.yml:docker-compose.local.yml``
+    #: runs the images that ``make images`` builds.
+    compose_file: str = str(REPO_ROOT / "docker-compose.yml")
+
+    @field_validator("compose_file", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
 
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None

@@ -1,39 +1,56 @@
 """The steps of a GameDay, as plain functions over one :class:`GameDayRun`.
 
-The Prefect flow (``flows/gameday.py``) wraps each step in a retryable task; the
-JupyterLab session notebook calls the same functions. Every step is safe to repeat:
-injection is clear-then-set, rollback of an already-clear fault succeeds, and waiting for
-recovery only polls.
+:mod:`gameday.lifecycle` strings them together (once, for the Prefect flow and the
+JupyterLab session), and :mod:`gameday.conclusion` judges the run at the end; the flow
+wraps the steps in retryable tasks. Every step is safe to
+repeat: injection is clear-then-set, rollback of an already-clear fault succeeds, and
+waiting for recovery only polls. A step that fails raises a
+:class:`~gameday.errors.GameDayError` saying whether a retry may help (``transient``).
 
-Times are epoch seconds (floats) inside; ISO 8601 strings in the journal.
+Times are epoch seconds (floats) inside; the journal holds ISO 8601.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import httpx
 
 from gameday import metrics, probes
 from gameday.config import Settings
-from gameday.errors import FaultError, GameDayError, SafetyError
+from gameday.errors import FaultError, GameDayError, SafetyError, TargetError
 from gameday.faults import FaultClient
-from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso
+from gameday.http import classify, is_transient
+from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso, utc_time
 from gameday.load import LoadGenerator
 from gameday.notify import BaseNotifier, get_notifier
+from gameday.owed import OWED_FILE, OwedCancels
+from gameday.run_record import (
+    Check,
+    Environment,
+    FaultRecord,
+    JournalRecord,
+    PhaseRecord,
+    RunProcess,
+    Threshold,
+)
 from gameday.runbook import Phase, Runbook, runbook_sha256
 from gameday.safety import AvailabilityGuard
 from gameday.targets.base import Target
 from gameday.truth import Truth
 
 __all__ = ["GameDayRun", "PhaseTimes", "Steps", "open_run", "preflight", "inject", "observe",
-           "rollback", "wait_recovery", "finish_phase", "run_phase", "rollback_everything",
-           "conclude"]
+           "rollback", "wait_recovery", "finish_phase", "run_phase", "rollback_everything"]
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,7 +61,6 @@ class PhaseTimes:
     end: float | None = None
     injected_at: float | None = None
     rolled_back_at: float | None = None
-    recovered_at: float | None = None
     aborted: str | None = None
 
 
@@ -61,31 +77,56 @@ class GameDayRun:
     run_dir: Path
     seed: int
     notifier: BaseNotifier
+    owed: OwedCancels
     progress: Progress = print
     load: LoadGenerator | None = None
     faulted: set[str] = field(default_factory=set)
-    phases: list[dict[str, Any]] = field(default_factory=list)
+    phases: list[PhaseRecord] = field(default_factory=list)
     started_s: float = field(default_factory=time.time)
 
     @property
     def urls(self) -> Any:
         return self.target.urls
 
+    def sync_notifications(self) -> None:
+        """Copy what the notifier recorded since last time into the journal."""
+        done = len(self.journal.record.notifications)
+        self.journal.add_notifications(self.notifier.records[done:])
+
 
 def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: Target, *,
-             seed: int | None = None, run_id: str | None = None,
-             notifier: BaseNotifier | None = None, progress: Progress = print) -> GameDayRun:
-    """Create the run folder and journal; touches nothing on the target."""
+             target_key: str | None = None, seed: int | None = None, run_id: str | None = None,
+             flow_run_id: str | None = None, notifier: BaseNotifier | None = None,
+             progress: Progress = print) -> GameDayRun:
+    """Create the run folder and write its journal (status ``running``, with the process
+    that runs it); touches nothing on the target."""
     seed = runbook.seed if seed is None else seed
     run_id = run_id or new_run_id(runbook.name)
-    env = environment_fingerprint(target.name, runbook_path)
-    journal = Journal(run_id, runbook.model_dump(mode="json"), runbook_path,
-                      target=target.name, seed=seed, environment=env)
-    journal.set("runbook_sha256", runbook_sha256(runbook_path))
-    faults = FaultClient.for_settings(target.urls, settings, runbook.safety.fault_ttl_s)
+    record = JournalRecord(
+        start=utc_time(), run_id=run_id, seed=seed, target=target.name, target_key=target_key,
+        runbook=runbook.model_dump(mode="json"), runbook_path=str(runbook_path),
+        runbook_sha256=runbook_sha256(runbook_path),
+        environment=Environment(**environment_fingerprint(target.name, runbook_path)),
+        process=RunProcess(pid=os.getpid(), host=socket.gethostname(),
+                           flow_run_id=flow_run_id))
     run_dir = Path(settings.reports_dir) / run_id
-    return GameDayRun(settings, runbook, Path(runbook_path), target, faults, journal, run_dir,
-                      seed, notifier or get_notifier(settings), progress)
+    run = GameDayRun(settings, runbook, Path(runbook_path), target,
+                     FaultClient.for_settings(target.urls, settings), Journal(record), run_dir,
+                     seed, notifier or get_notifier(settings), OwedCancels(run_dir / OWED_FILE),
+                     progress)
+    run.journal.write(run_dir)
+    return run
+
+
+def _call(what: str, fn: Callable[[], T]) -> T:
+    """Run a read of the stack; an HTTP failure becomes a TargetError saying whether a
+    retry may help."""
+    try:
+        return fn()
+    except httpx.HTTPError as exc:
+        err = classify(exc)
+        raise TargetError(f"cannot read {what}: {err} ({exc.__class__.__name__})",
+                          transient=is_transient(err)) from exc
 
 
 def preflight(run: GameDayRun, *, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -96,17 +137,27 @@ def preflight(run: GameDayRun, *, timeout_s: float = 30.0) -> dict[str, Any]:
         state = probes.wait_steady(run.urls, timeout_s=timeout_s)
         out.update(state)
     run.journal.steady_state("before", state)
-    ledger = probes.ledger(run.urls)
-    truth = Truth.from_ledger(ledger)
-    run.load = LoadGenerator(run.urls, run.runbook.load, run.seed, truth=truth)
-    run.journal.set("ledger_before", ledger)
+    ledger = _call("the orders ledger", lambda: probes.ledger(run.urls))
+    run.load = LoadGenerator(run.urls, run.runbook.load, run.seed,
+                             truth=Truth.from_ledger(ledger), owed=run.owed)
+    run.journal.update(ledger_before=ledger)
+    run.journal.write(run.run_dir, raw=False)
     return state
+
+
+def fault_record(run: GameDayRun, phase: Phase) -> FaultRecord | None:
+    """``phase``'s fault as the journal keeps it, with the TTL that is sent."""
+    f = phase.fault
+    if f is None:
+        return None
+    return FaultRecord(type=f.type, component=f.replica, params=f.params(),
+                       ttl_s=run.runbook.fault_ttl(f, run.settings.fault_ttl_s))
 
 
 def inject(run: GameDayRun, phase: Phase) -> float:
     """Inject ``phase.fault``; returns the time the injection was sent."""
-    fault = phase.fault
-    assert fault is not None
+    fault, record = phase.fault, fault_record(run, phase)
+    assert fault is not None and record is not None
     replicas = run.faulted | {fault.replica}
     if len(replicas) > run.runbook.safety.max_faulted_replicas:
         raise SafetyError(
@@ -115,10 +166,10 @@ def inject(run: GameDayRun, phase: Phase) -> float:
             f"{run.runbook.safety.max_faulted_replicas}")
     with run.journal.activity(f"inject {fault.describe()}", "action", phase.name) as out:
         sent = time.time()
-        ttl_s = run.runbook.fault_ttl(fault)
-        out["response"] = run.faults.inject(fault.replica, fault, ttl_s=ttl_s)
-        out["ttl_s"] = ttl_s
+        out["response"] = run.faults.inject(fault.replica, fault, ttl_s=record.ttl_s)
+        out["ttl_s"] = record.ttl_s
     run.faulted.add(fault.replica)
+    run.journal.write(run.run_dir, raw=False)  # a run killed now says what it left behind
     return sent
 
 
@@ -183,7 +234,8 @@ def rollback(run: GameDayRun, phase: Phase) -> float | None:
 
 
 def wait_recovery(run: GameDayRun, phase: Phase) -> float | None:
-    """Wait until the faulted replica is ON again in the monitor; returns when it was seen."""
+    """Wait until the faulted replica is ON again in the monitor; returns when it was seen.
+    Raises NotReady (final: the wait was the retry) after ``recovery.timeout_s``."""
     if phase.fault is None or phase.recovery.action == "none":
         return None
     with run.journal.activity(f"wait for replica {phase.fault.replica} ON", "probe",
@@ -194,45 +246,46 @@ def wait_recovery(run: GameDayRun, phase: Phase) -> float | None:
     return seen
 
 
-def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> dict[str, Any]:
-    """Compute the phase's metrics and checks from the recorded data; journal and notify."""
+def _time(t: float | None) -> Any:
+    return None if t is None else utc_time(t)
+
+
+def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecord:
+    """Compute the phase's metrics and checks from the recorded data; journal and notify.
+
+    The phase's window closes now (``observed_until``): its TTD/TTR are the transitions up
+    to this moment, so recomputing them later from transitions.csv gives the same values.
+    """
     times.end = times.end or time.time()
-    trans = probes.transitions(run.urls, utc_iso(run.started_s - 1))
+    observed_until = time.time()
+    trans = _call("the monitor's transitions",
+                  lambda: probes.transitions(run.urls, utc_iso(run.started_s - 1)))
     run.journal.set_transitions(trans)
-    record: dict[str, Any] = {
-        "name": phase.name,
-        "description": phase.description,
-        "fault": phase.fault.model_dump(mode="json") if phase.fault else None,
-        "duration_s": phase.duration_s,
-        "start": utc_iso(times.start),
-        "end": utc_iso(times.end),
-        "injected_at": _iso(times.injected_at),
-        "rolled_back_at": _iso(times.rolled_back_at),
-        "recovered_at": None,
-        "detected_at": None,
-    }
-    req_df = metrics.requests_frame(run.journal.requests)
-    tr_df = metrics.transitions_frame(trans)
-    m = metrics.phase_metrics(req_df, tr_df, record)
-    if phase.fault is not None:
-        rep = phase.fault.replica
-        if m["ttd_s"] is not None and times.injected_at is not None:
-            record["detected_at"] = utc_iso(times.injected_at + m["ttd_s"])
-        if m["ttr_s"] is not None and times.rolled_back_at is not None:
-            record["recovered_at"] = utc_iso(times.rolled_back_at + m["ttr_s"])
-        record["replica"] = rep
-    baseline = next((p["metrics"] for p in run.phases if p.get("fault") is None), None)
+    record = PhaseRecord(
+        name=phase.name, description=phase.description, fault=fault_record(run, phase),
+        duration_s=phase.duration_s, start=utc_time(times.start), end=utc_time(times.end),
+        injected_at=_time(times.injected_at), rolled_back_at=_time(times.rolled_back_at),
+        observed_until=utc_time(observed_until), aborted=times.aborted)
+    m = metrics.phase_metrics(metrics.requests_frame(run.journal.requests),
+                              metrics.transitions_frame(trans), record)
+    if m.ttd_s is not None and times.injected_at is not None:
+        record.detected_at = utc_time(times.injected_at + m.ttd_s)
+    if m.outage_s is not None and times.injected_at is not None:
+        record.recovered_at = utc_time(times.injected_at + m.outage_s)
+    baseline = next((p.metrics for p in run.phases if p.fault is None), None)
     checks = metrics.evaluate(m, run.runbook.slo, phase.fault.type if phase.fault else None,
                               baseline)
     if times.aborted:
-        checks.append({"name": "not_aborted", "target": "no abort", "value": times.aborted,
-                       "passed": False})
-    record.update(metrics=m, checks=checks, passed=all(c["passed"] for c in checks),
-                  aborted=times.aborted)
+        checks.append(Check(name="not_aborted", target=Threshold(op="==", value=0), value=1,
+                            passed=False, detail=times.aborted))
+    record.metrics, record.checks = m, checks
+    record.passed = all(c.passed for c in checks)
     run.phases.append(record)
     run.journal.add_phase(record)
     run.journal.write(run.run_dir)
     run.notifier.phase_end(record)
+    run.sync_notifications()
+    run.journal.write(run.run_dir, raw=False)
     return record
 
 
@@ -244,13 +297,13 @@ class Steps:
     observe: Callable[[GameDayRun, Phase], str | None] = observe
     rollback: Callable[[GameDayRun, Phase], float | None] = rollback
     wait_recovery: Callable[[GameDayRun, Phase], float | None] = wait_recovery
-    finish_phase: Callable[[GameDayRun, Phase, PhaseTimes], dict[str, Any]] = finish_phase
+    finish_phase: Callable[[GameDayRun, Phase, PhaseTimes], PhaseRecord] = finish_phase
 
 
 def run_phase(run: GameDayRun, phase: Phase, steps: Steps | None = None, *,
-              stop: Callable[[], str | None] | None = None) -> dict[str, Any]:
+              stop: Callable[[], str | None] | None = None) -> PhaseRecord:
     """One phase: inject → observe under load → roll back (always) → wait for recovery →
-    metrics. Returns the phase record; ``record["aborted"]`` holds the abort reason.
+    metrics. Returns the phase record; ``record.aborted`` holds the abort reason.
 
     ``stop`` (optional) returns a reason when someone asked to abort while the load ran
     (the session notebook's interrupt; whoever sets it also calls ``run.load.stop()``).
@@ -281,19 +334,19 @@ def run_phase(run: GameDayRun, phase: Phase, steps: Steps | None = None, *,
     if unrecovered is not None:
         raise GameDayError(f"phase {phase.name}: replica {phase.fault.replica} did not "  # type: ignore[union-attr]
                            f"recover: {unrecovered}; stopping before the next fault")
-    m = record["metrics"]
-    av = m.get("availability")
+    m = record.metrics
+    av = m.availability
     run.progress(
-        f"  {'✔' if record['passed'] else '✘'} {phase.name}: availability "
-        f"{'—' if av is None else f'{av:.2%}'}, p95 {m.get('latency_p95_ms') or 0:.1f} ms"
-        + (f", TTD {m['ttd_s']:.2f}s" if m.get("ttd_s") is not None else "")
-        + (f", TTR {m['ttr_s']:.2f}s" if m.get("ttr_s") is not None else ""))
+        f"  {'✔' if record.passed else '✘'} {phase.name}: availability "
+        f"{'—' if av is None else f'{av:.2%}'}, p95 {m.latency_p95_ms or 0:.1f} ms"
+        + (f", TTD {m.ttd_s:.2f}s" if m.ttd_s is not None else "")
+        + (f", TTR {m.ttr_s:.2f}s" if m.ttr_s is not None else ""))
     return record
 
 
 def rollback_everything(run: GameDayRun) -> dict[str, Any]:
     """Clear every fault on every replica and start any replica that is not running.
-    Best effort, never raises: it runs in ``finally`` and in Prefect state hooks."""
+    Best effort, never raises: it runs in ``finally`` and in cleanup hooks."""
     out: dict[str, Any] = {}
     with run.journal.activity("roll back everything", "action", rollback=True) as entry:
         try:
@@ -309,39 +362,3 @@ def rollback_everything(run: GameDayRun) -> dict[str, Any]:
         run.faulted.clear()
         entry.update(out)
     return out
-
-
-def conclude(run: GameDayRun, status: str, *,
-             consistency_timeout_s: float = 30.0) -> dict[str, Any]:
-    """Steady state after, consistency, verdict; writes the journal. Returns the verdict."""
-    consistency: dict[str, Any] | None = None
-    if status in ("completed", "aborted"):
-        with run.journal.activity("consistency check", "probe") as out:
-            consistency = probes.consistency(run.urls, timeout_s=consistency_timeout_s)
-            out.update(ok=consistency.get("ok"), mismatches=consistency.get("mismatches"))
-        run.journal.set("consistency", consistency)
-        try:
-            after = probes.wait_steady(run.urls, timeout_s=15)
-        except Exception as exc:  # noqa: BLE001 - recorded, judged below
-            after = {"ok": False, "error": str(exc)}
-        run.journal.steady_state("after", after)
-    failing = [f"{p['name']}: {c['name']} {c['value']!r} (target {c['target']})"
-               for p in run.phases for c in p["checks"] if not c["passed"]]
-    if consistency is not None and not consistency.get("ok"):
-        failing.append("consistency: replicas disagree with the ledger")
-    if status != "completed":
-        failing.append(f"run {status}")
-    passed = not failing
-    score = metrics.resilience_score(run.phases)
-    run.journal.verdict(passed, score, failing)
-    final = "completed" if status == "completed" and passed else status
-    if status == "completed" and not passed:
-        final = "failed"
-    run.journal.end(final, deviated=not passed)  # type: ignore[arg-type]
-    run.journal.write(run.run_dir)
-    return {"passed": passed, "score": score, "failing_checks": failing, "status": final,
-            "run_id": run.journal.run_id, "run_dir": str(run.run_dir)}
-
-
-def _iso(t: float | None) -> str | None:
-    return None if t is None else utc_iso(t)

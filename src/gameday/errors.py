@@ -1,14 +1,21 @@
 """The one exception tree of the harness. Messages are sentences a user can act on.
 
-GameDayError
- ├── RunbookError       a runbook file is invalid (names the file and the field)
- ├── TargetError        the stack could not be started, stopped, reached or controlled
- │    └── StackNotRunning
- ├── FaultError         a fault could not be injected or cleared
- ├── SafetyError        a safety rule refused the action (blast radius, lock held)
- │    └── TargetLocked
- ├── GameDayAborted     an abort condition fired during a run
- └── ReportError        a report notebook failed (names the cell)
+GameDayError                 transient: may a retry of the same step succeed?
+ ├── RunbookError            no   a runbook file is invalid (names the file and the field)
+ ├── TargetError             no*  the stack could not be started, stopped, reached or controlled
+ │    ├── StackNotRunning    no   an action needs a running stack and none runs
+ │    └── NotReady           no   a wait timed out (steady state, a replica back ON): the
+ │                                wait was the retry; its timeout is the runbook's
+ ├── FaultError              no*  a fault could not be injected or cleared
+ ├── SafetyError             no   a safety rule refused the action (blast radius, lock held)
+ │    └── TargetLocked       no
+ ├── GameDayAborted          no   an abort condition fired during a run
+ └── ReportError             no   a report notebook failed (names the cell): deterministic
+
+* an instance says otherwise with ``transient=True``: connection refused or reset, a
+timeout of one HTTP call, HTTP 5xx (:func:`gameday.http.is_transient` decides, in one
+place). The Prefect flow retries a step exactly when its error is transient
+(:func:`is_transient`); a wait polls until its own timeout and is not retried on top.
 """
 
 from __future__ import annotations
@@ -18,16 +25,29 @@ __all__ = [
     "RunbookError",
     "TargetError",
     "StackNotRunning",
+    "NotReady",
     "FaultError",
     "SafetyError",
     "TargetLocked",
     "GameDayAborted",
     "ReportError",
+    "is_transient",
 ]
 
 
 class GameDayError(Exception):
-    """Base class of every error the harness raises on purpose."""
+    """Base class of every error the harness raises on purpose.
+
+    ``transient`` (class default False; ``transient=True`` per instance) says whether
+    running the same step again may succeed.
+    """
+
+    transient: bool = False
+
+    def __init__(self, *args: object, transient: bool | None = None) -> None:
+        super().__init__(*args)
+        if transient is not None:
+            self.transient = transient
 
 
 class RunbookError(GameDayError):
@@ -40,6 +60,10 @@ class TargetError(GameDayError):
 
 class StackNotRunning(TargetError):
     """An action needs a running stack and none is running."""
+
+
+class NotReady(TargetError):
+    """A wait for a state (steady state, a replica ON) ran out of time."""
 
 
 class FaultError(GameDayError):
@@ -60,3 +84,9 @@ class GameDayAborted(GameDayError):
 
 class ReportError(GameDayError):
     """A report notebook failed to execute or export."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a step that raised ``exc`` may succeed when run again: only a GameDayError
+    that says so. Anything else (a bug, a timeout of a wait, bad input) is final."""
+    return isinstance(exc, GameDayError) and exc.transient

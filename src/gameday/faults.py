@@ -23,7 +23,7 @@ import httpx
 
 from gameday.errors import FaultError
 from gameday.http import classify, client, is_transient, json_or_none
-from gameday.runbook import REPLICAS, Fault
+from gameday.runbook import DEFAULT_FAULT_TTL_S, REPLICAS, Fault
 from gameday.targets.base import StackUrls
 
 __all__ = ["FaultClient", "FaultControlError"]
@@ -36,8 +36,7 @@ class FaultControlError(FaultError):
         self, message: str, *, transient: bool, replica: str | None = None,
         status: int | None = None, error_class: str = "",
     ) -> None:
-        super().__init__(message)
-        self.transient = transient
+        super().__init__(message, transient=transient)
         self.replica = replica
         self.status = status
         self.error_class = error_class
@@ -47,17 +46,16 @@ class FaultClient:
     """Inject, clear and read faults on inventory replicas "1".."3"."""
 
     @classmethod
-    def for_settings(cls, urls: StackUrls, settings: Any,
-                     default_ttl_s: float | None = None) -> FaultClient:
-        """A client with the settings' chaos token and (unless given) default TTL."""
+    def for_settings(cls, urls: StackUrls, settings: Any) -> FaultClient:
+        """A client with the settings' chaos token and default TTL (GAMEDAY_FAULT_TTL_S)."""
         token = settings.chaos_token.get_secret_value() if settings.chaos_token else None
-        return cls(urls, token, settings.fault_ttl_s if default_ttl_s is None else default_ttl_s)
+        return cls(urls, token, settings.fault_ttl_s)
 
     def __init__(
         self,
         urls: StackUrls,
         token: str | None = None,
-        default_ttl_s: float = 60.0,
+        default_ttl_s: float = DEFAULT_FAULT_TTL_S,
         *,
         timeout_s: float = 2.0,
         transport: httpx.BaseTransport | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 
 from gameday.paths import REPO_ROOT
 
-__all__ = ["utc_iso", "new_run_id", "environment_fingerprint"]
+__all__ = ["utc_iso", "utc_time", "new_run_id", "environment_fingerprint"]
 
 _PACKAGES = ("prefect", "httpx", "pandas", "plotly", "papermill", "slack-sdk", "gameday")
 
@@ -29,6 +29,11 @@ def utc_iso(t: float | datetime | None = None) -> str:
         dt = t if t.tzinfo else t.replace(tzinfo=UTC)
         return dt.astimezone(UTC).isoformat()
     return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def utc_time(t: float | None = None) -> datetime:
+    """An aware UTC datetime from epoch seconds (now when ``t`` is None)."""
+    return datetime.fromtimestamp(time.time() if t is None else t, UTC)
 
 
 def new_run_id(runbook_name: str, now: datetime | None = None) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gameday import engine, probes
+from gameday.run_record import PhaseRecord
 from gameday.runbook import Phase
 
 __all__ = ["LiveView", "Sample", "replica_badges", "replica_strips", "sparkline",
@@ -186,7 +187,7 @@ def run_phase_live(
     run: engine.GameDayRun, phase: Phase, *, stop: Callable[[], str | None],
     request_abort: Callable[[str], None], every_s: float = 1.0, show: bool = True,
     abort_after: tuple[float, str] | None = None,
-) -> tuple[dict[str, Any] | None, BaseException | None]:
+) -> tuple[PhaseRecord | None, BaseException | None]:
     """Run ``phase`` with :func:`gameday.engine.run_phase` in a worker thread while this
     thread redraws a :class:`LiveView` every ``every_s``; returns ``(record, None)`` or
     ``(None, error)``.
@@ -261,7 +262,7 @@ def _steps_with_events(view: LiveView, stop: Callable[[], str | None]) -> engine
             view.event(f"replica {phase.fault.replica} ON again")  # type: ignore[union-attr]
         return t
 
-    def finish(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes) -> dict:
+    def finish(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes) -> PhaseRecord:
         view.stage = "computing metrics"
         return engine.finish_phase(run, phase, times)
 

@@ -16,7 +16,9 @@ Contract:
   writes ``POST {orders}/orders`` ``{"product_id", "quantity": 1}`` (ok = 201), each
   cancelled ``cancel_after_s`` later by ``POST {orders}/orders/{id}/cancel`` (kind
   ``cancel``, ok = 200). When a run ends, pending cancels are sent at once and awaited, so
-  stock is back where it was.
+  stock is back where it was. With ``owed`` (:class:`~gameday.owed.OwedCancels`) every
+  order is written down until its cancel is done, so a killed run's orders can be
+  cancelled later.
 
 :meth:`LoadGenerator.run` never raises for a failed request (it is a record); it returns
 early when ``should_abort()`` turns true or :meth:`stop` is called.
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import threading
 import time
@@ -37,6 +38,8 @@ from typing import Any
 import httpx
 
 from gameday.http import async_client, classify, json_or_none
+from gameday.metrics import percentile
+from gameday.owed import OwedCancels
 from gameday.records import RequestRecord
 from gameday.runbook import LoadSpec
 from gameday.targets.base import StackUrls
@@ -100,12 +103,14 @@ class LoadGenerator:
         seed: int,
         *,
         truth: Truth | None = None,
+        owed: OwedCancels | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.urls = urls
         self.spec = spec
         self.seed = seed
         self.truth = truth
+        self.owed = owed
         self._transport = transport
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -132,14 +137,13 @@ class LoadGenerator:
         return ok, total
 
     def window_latency_ms(self, window_s: float, q: float = 0.95) -> float | None:
-        """The ``q`` quantile (nearest rank) of the latency, in ms, of the requests
-        completed in the last ``window_s`` s, failures included; None when there are none."""
+        """The ``q`` quantile (:func:`gameday.metrics.percentile`) of the latency, in ms, of
+        the requests completed in the last ``window_s`` s, failures included; None when
+        there are none."""
         since = time.monotonic() - window_s
         with self._lock:
-            lat = sorted(latency for t, _, latency in self._done if t >= since)
-        if not lat:
-            return None
-        return lat[min(len(lat) - 1, max(0, math.ceil(q * len(lat)) - 1))] * 1000.0
+            lat = [latency * 1000.0 for t, _, latency in self._done if t >= since]
+        return percentile(lat, q)
 
     def window_availability(self, window_s: float, min_samples: int = 1) -> float | None:
         """Share ok over the last ``window_s`` s; None with fewer than ``min_samples``."""
@@ -334,6 +338,8 @@ class LoadGenerator:
             resp.status_code if resp is not None else 0, ok, err, send_lag_s=lag,
         ), records)
         if order_id is not None:
+            if self.owed is not None:
+                self.owed.owe(str(order_id))
             task = loop.create_task(
                 self._cancel(http, phase, product, order_id, token, records, flush)
             )
@@ -351,6 +357,8 @@ class LoadGenerator:
         latency = time.perf_counter() - intended_mono
         code = resp.status_code if resp is not None else 0
         ended = code == 200 or code == 400  # 400: "Order already cancelled"
+        if ended and self.owed is not None:
+            self.owed.paid(order_id)
         if token is not None and self.truth is not None:
             if ended:
                 self.truth.order_ended(token, time.time())

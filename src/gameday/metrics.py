@@ -9,15 +9,20 @@ Definitions:
 - **availability** = successful requests / requests issued in the window (reads, writes
   and cancels); a timeout or any failure counts against it. None when no request.
 - **latency p50/p95/p99** (ms) over *all* requests of the window, failures included at
-  their elapsed time (a 1 s timeout counts as 1000 ms); linear interpolation
-  (``pandas.Series.quantile``).
+  their elapsed time (a 1 s timeout counts as 1000 ms), with :func:`percentile` — the one
+  quantile of the project (the live panel, the journal, the report and bench/ use it).
 - **quorum rate** = voter reads answered with ``quorum_achieved`` true / voter reads.
 - **wrong answers** = voter 200 answers whose value lies outside the truth window
   (see :class:`gameday.truth.Truth`): the ``wrong`` column, counted.
-- **TTD** = first OFF transition of the faulted replica at or after injection − injection.
-- **TTR** = first ON transition of the replica at or after rollback − rollback (0 when it
-  went OFF after injection and was back ON before the rollback);
-  **outage** = that ON − injection. None when the transition never came.
+- **The phase's own window** for the monitor's transitions: from the injection to
+  ``observed_until``, the moment the phase stopped watching (after the recovery wait).
+  Transitions after it belong to later phases; so the figures computed live and those
+  recomputed later from ``transitions.csv`` agree by construction.
+- **TTD** = first OFF transition of the faulted replica in the window − injection.
+- **recovered at** = the ON that ends the outage the fault caused: the first ON after the
+  first OFF, in the window. **TTR** = that ON − rollback, 0 when it came before the
+  rollback (a supervisor restarted a crashed process); **outage** = that ON − injection.
+  None when the transition never came.
 - **achieved rate** = scheduled requests (reads + writes, not cancels) actually sent within
   the load window / its length (see :func:`achieved_rate`).
 
@@ -26,35 +31,57 @@ Every function returns plain floats/ints/None (never NaN) so results dump to JSO
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gameday.frames import requests_frame, to_epoch, transitions_frame
+from gameday.run_record import Check, PhaseMetrics, PhaseRecord, Threshold
 
 __all__ = [
     "to_epoch",
     "requests_frame",
     "transitions_frame",
+    "percentile",
     "availability",
     "latency_percentiles",
     "quorum_rate",
     "wrong_answers",
     "achieved_rate",
     "ttd",
+    "recovered_at",
     "ttr",
     "outage",
     "phase_metrics",
     "evaluate",
+    "crosscheck",
     "resilience_score",
     "FAULT_PHASE_WEIGHT",
+    "CROSSCHECK_METRICS",
     "rolling_availability",
     "latency_over_time",
 ]
 
 #: Weight of a phase with a fault in :func:`resilience_score` (phases without one weigh 1).
 FAULT_PHASE_WEIGHT = 2.0
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The ``q`` quantile (0 ≤ q ≤ 1) of ``values``; None when there is none.
+
+    Linear interpolation between the closest ranks (Hyndman & Fan type 7, the default of
+    numpy and pandas): with the values sorted as x[0..n−1] and h = (n − 1)·q, the result
+    is x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]). So p95 of 10, 20, …, 90, 1000 is 590.5.
+    """
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray | pd.Series)
+                     else values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0:
+        return None
+    return float(np.quantile(arr, q, method="linear"))
 
 
 def availability(df: pd.DataFrame) -> float | None:
@@ -64,11 +91,9 @@ def availability(df: pd.DataFrame) -> float | None:
 
 def latency_percentiles(df: pd.DataFrame) -> dict[str, float | None]:
     """``{"p50", "p95", "p99"}`` in ms over every request, failures at their elapsed time."""
-    lat = df["latency_s"].dropna()
-    if lat.empty:
-        return {"p50": None, "p95": None, "p99": None}
-    q = lat.quantile([0.5, 0.95, 0.99]) * 1000.0
-    return {"p50": float(q[0.5]), "p95": float(q[0.95]), "p99": float(q[0.99])}
+    lat = df["latency_s"].to_numpy(dtype=float) * 1000.0
+    return {name: percentile(lat, q) for name, q in (("p50", 0.5), ("p95", 0.95),
+                                                      ("p99", 0.99))}
 
 
 def quorum_rate(df: pd.DataFrame) -> float | None:
@@ -109,111 +134,111 @@ def achieved_rate(df: pd.DataFrame, duration_s: float | None = None) -> float | 
     return float((sent < t0 + window - 1e-9).sum()) / window
 
 
-def _first(trans: pd.DataFrame, replica: str, status: str, after_s: float) -> float | None:
-    rows = trans[
-        (trans["instance_id"] == str(replica))
-        & (trans["status"] == status)
-        & (trans["at_s"] >= after_s)
-    ]
-    return None if rows.empty else float(rows["at_s"].iloc[0])
+def _window(trans: pd.DataFrame, replica: str, after_s: float,
+            until_s: float | None) -> pd.DataFrame:
+    """``replica``'s transitions at/after ``after_s`` and (when given) at/before ``until_s``,
+    oldest first."""
+    rows = trans[(trans["instance_id"] == str(replica)) & (trans["at_s"] >= after_s)]
+    if until_s is not None:
+        rows = rows[rows["at_s"] <= until_s]
+    return rows.sort_values("at_s", kind="stable")
 
 
-def ttd(transitions: pd.DataFrame, replica: str, injected_at_s: float | None) -> float | None:
-    """Time to detect: first OFF of ``replica`` at/after injection − injection (s)."""
+def _first(rows: pd.DataFrame, status: str, after_s: float | None = None) -> float | None:
+    hit = rows[rows["status"] == status]
+    if after_s is not None:
+        hit = hit[hit["at_s"] >= after_s]
+    return None if hit.empty else float(hit["at_s"].iloc[0])
+
+
+def ttd(transitions: pd.DataFrame, replica: str, injected_at_s: float | None, *,
+        until_s: float | None = None) -> float | None:
+    """Time to detect: first OFF of ``replica`` in [injection, ``until_s``] − injection."""
     if injected_at_s is None:
         return None
-    off = _first(transitions, replica, "OFF", injected_at_s)
+    off = _first(_window(transitions, replica, injected_at_s, until_s), "OFF")
     return None if off is None else off - injected_at_s
 
 
-def _recovered_at(
-    trans: pd.DataFrame, replica: str, injected_at_s: float | None, rolled_back_at_s: float
-) -> float | None:
-    """When ``replica`` counted as recovered: the first ON at/after rollback; or, when it
-    was already back ON at rollback time (e.g. a supervisor restarted a crashed process),
-    the ON that ended its outage after injection."""
-    on = _first(trans, replica, "ON", rolled_back_at_s)
-    if on is not None or injected_at_s is None:
-        return on
-    rows = trans[(trans["instance_id"] == str(replica)) & (trans["at_s"] >= injected_at_s)
-                 & (trans["at_s"] < rolled_back_at_s)]
-    if rows.empty or rows["status"].iloc[-1] != "ON" or not (rows["status"] == "OFF").any():
+def recovered_at(transitions: pd.DataFrame, replica: str, injected_at_s: float | None, *,
+                 until_s: float | None = None) -> float | None:
+    """The ON that ends the outage the fault caused: the first ON after the first OFF of
+    ``replica`` in [injection, ``until_s``] (epoch s); None when either never came."""
+    if injected_at_s is None:
         return None
-    return float(rows["at_s"].iloc[-1])
+    rows = _window(transitions, replica, injected_at_s, until_s)
+    off = _first(rows, "OFF")
+    return None if off is None else _first(rows, "ON", off)
 
 
-def ttr(
-    transitions: pd.DataFrame, replica: str, rolled_back_at_s: float | None,
-    injected_at_s: float | None = None,
-) -> float | None:
-    """Time to recover: first ON of ``replica`` at/after rollback − rollback (s).
-
-    With ``injected_at_s``: a replica that went OFF after injection and was already ON
-    again at rollback recovered before it: TTR 0.
-    """
+def ttr(transitions: pd.DataFrame, replica: str, rolled_back_at_s: float | None,
+        injected_at_s: float | None = None, *, until_s: float | None = None) -> float | None:
+    """Time to recover: :func:`recovered_at` − rollback, 0 when the replica was back ON
+    before the rollback. Without ``injected_at_s``: the first ON at/after the rollback."""
     if rolled_back_at_s is None:
         return None
-    on = _recovered_at(transitions, replica, injected_at_s, rolled_back_at_s)
+    if injected_at_s is None:
+        on = _first(_window(transitions, replica, rolled_back_at_s, until_s), "ON")
+    else:
+        on = recovered_at(transitions, replica, injected_at_s, until_s=until_s)
     return None if on is None else max(0.0, on - rolled_back_at_s)
 
 
-def outage(
-    transitions: pd.DataFrame,
-    replica: str,
-    injected_at_s: float | None,
-    rolled_back_at_s: float | None,
-) -> float | None:
-    """The recovering ON (see :func:`ttr`) − injection (s): how long the replica was out."""
-    if injected_at_s is None or rolled_back_at_s is None:
-        return None
-    on = _recovered_at(transitions, replica, injected_at_s, rolled_back_at_s)
-    return None if on is None else on - injected_at_s
+def outage(transitions: pd.DataFrame, replica: str, injected_at_s: float | None,
+           rolled_back_at_s: float | None = None, *,
+           until_s: float | None = None) -> float | None:
+    """:func:`recovered_at` − injection (s): how long the replica was out. (The rollback
+    time is accepted for symmetry with :func:`ttr`; the outage does not depend on it.)"""
+    on = recovered_at(transitions, replica, injected_at_s, until_s=until_s)
+    return None if on is None or injected_at_s is None else on - injected_at_s
 
 
-def phase_metrics(
-    requests: pd.DataFrame, transitions: pd.DataFrame, phase: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The metrics of one phase record (keys as journal ``phases[].metrics``).
+def _until(phase: PhaseRecord) -> float | None:
+    """The end of the phase's window; journals of version 1 had no ``observed_until``:
+    their recorded recovery (else the phase's end) closes it."""
+    for t in (phase.observed_until, phase.recovered_at, phase.end):
+        if t is not None:
+            return t.timestamp()
+    return None
 
-    ``phase`` needs ``name``; ``start``/``end`` (ISO or epoch) give the duration for the
-    achieved rate; ``fault.replica``, ``injected_at`` and ``rolled_back_at`` give TTD/TTR.
-    """
-    df = requests[requests["phase"] == phase["name"]]
+
+def phase_metrics(requests: pd.DataFrame, transitions: pd.DataFrame,
+                  phase: PhaseRecord) -> PhaseMetrics:
+    """The metrics of one phase: its requests (by phase name), and for a fault phase the
+    monitor's transitions of the faulted component in the phase's own window."""
+    df = requests[requests["phase"] == phase.name]
     lat = latency_percentiles(df)
-    start, end = to_epoch(phase.get("start")), to_epoch(phase.get("end"))
-    fault = phase.get("fault") or None
-    inj, rb = to_epoch(phase.get("injected_at")), to_epoch(phase.get("rolled_back_at"))
-    replica = str(fault["replica"]) if fault else None
-    return {
-        "requests": len(df),
-        "availability": availability(df),
-        "latency_p50_ms": lat["p50"],
-        "latency_p95_ms": lat["p95"],
-        "latency_p99_ms": lat["p99"],
-        "quorum_rate": quorum_rate(df),
-        "wrong_answers": wrong_answers(df),
-        "ttd_s": ttd(transitions, replica, inj) if replica else None,
-        "ttr_s": ttr(transitions, replica, rb, inj) if replica else None,
-        "outage_s": outage(transitions, replica, inj, rb) if replica else None,
-        "achieved_rate": achieved_rate(df, phase.get("duration_s") or (
+    start, end = to_epoch(phase.start), to_epoch(phase.end)
+    inj, rb = to_epoch(phase.injected_at), to_epoch(phase.rolled_back_at)
+    comp = phase.fault.component if phase.fault else None
+    until = _until(phase)
+    return PhaseMetrics(
+        requests=len(df),
+        availability=availability(df),
+        latency_p50_ms=lat["p50"],
+        latency_p95_ms=lat["p95"],
+        latency_p99_ms=lat["p99"],
+        quorum_rate=quorum_rate(df),
+        wrong_answers=wrong_answers(df),
+        ttd_s=ttd(transitions, comp, inj, until_s=until) if comp else None,
+        ttr_s=ttr(transitions, comp, rb, inj, until_s=until) if comp else None,
+        outage_s=outage(transitions, comp, inj, until_s=until) if comp else None,
+        achieved_rate=achieved_rate(df, phase.duration_s or (
             end - start if start and end else None)),
-    }
+    )
 
 
-def _check(name: str, target: str, value: Any, passed: bool) -> dict[str, Any]:
+def _check(name: str, op: str, limit: float, value: Any) -> Check:
     """One SLO check; the value is rounded for people (the phase metrics keep every digit)."""
     if isinstance(value, float):
         value = float(f"{value:.6g}")  # 34.59999999997759 → 34.6, 0.998951 stays
-    return {"name": name, "target": target, "value": value, "passed": bool(passed)}
+    target = Threshold(op=op, value=limit)  # type: ignore[arg-type]
+    return Check(name=name, target=target, value=value, passed=target.holds(value))
 
 
-def evaluate(
-    metrics: Mapping[str, Any],
-    slo: Any,
-    fault_type: str | None,
-    baseline: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """The SLO checks of one phase: ``[{name, target, value, passed}]``.
+def evaluate(m: PhaseMetrics, slo: Any, fault_type: str | None,
+             baseline: PhaseMetrics | None = None) -> list[Check]:
+    """The SLO checks of one phase.
 
     Always: availability, quorum rate (when there were reads), wrong answers, p99 (when
     ``slo.latency_p99_ms`` is set). With a fault: p95 ≤ max(ratio × baseline p95,
@@ -221,38 +246,52 @@ def evaluate(
     and TTR ≤ ``slo.ttr_s`` (omitted when the fault was neither detected nor recovered).
     A missing value (None) fails its check.
     """
-    checks = []
-    av = metrics.get("availability")
-    checks.append(_check("availability", f"≥ {slo.availability}", av,
-                         av is not None and av >= slo.availability))
-    qr = metrics.get("quorum_rate")
-    if qr is not None:
-        checks.append(_check("quorum_rate", f"≥ {slo.quorum_rate}", qr, qr >= slo.quorum_rate))
-    wa = metrics.get("wrong_answers")
-    checks.append(_check("wrong_answers", f"≤ {slo.wrong_answers}", wa,
-                         wa is not None and wa <= slo.wrong_answers))
-    p99 = metrics.get("latency_p99_ms")
+    checks = [_check("availability", ">=", slo.availability, m.availability)]
+    if m.quorum_rate is not None:
+        checks.append(_check("quorum_rate", ">=", slo.quorum_rate, m.quorum_rate))
+    checks.append(_check("wrong_answers", "<=", slo.wrong_answers, m.wrong_answers))
     if slo.latency_p99_ms is not None:
-        checks.append(_check("latency_p99_ms", f"≤ {slo.latency_p99_ms}", p99,
-                             p99 is not None and p99 <= slo.latency_p99_ms))
+        checks.append(_check("latency_p99_ms", "<=", slo.latency_p99_ms, m.latency_p99_ms))
     if fault_type is None:
         return checks
-    base95 = (baseline or {}).get("latency_p95_ms")
+    base95 = baseline.latency_p95_ms if baseline is not None else None
     if base95 is not None:
         limit = max(slo.latency_p95_ratio * base95, slo.latency_p95_min_ms)
-        p95 = metrics.get("latency_p95_ms")
-        checks.append(_check("latency_p95_ms", f"≤ {limit:.1f}", p95,
-                             p95 is not None and p95 <= limit))
-    td, tr = metrics.get("ttd_s"), metrics.get("ttr_s")
+        checks.append(_check("latency_p95_ms", "<=", limit, m.latency_p95_ms))
     limit_td = slo.ttd_s.get(fault_type)
     if limit_td is not None:
-        checks.append(_check("ttd_s", f"≤ {limit_td}", td, td is not None and td <= limit_td))
-    if td is not None or tr is not None:
-        checks.append(_check("ttr_s", f"≤ {slo.ttr_s}", tr, tr is not None and tr <= slo.ttr_s))
+        checks.append(_check("ttd_s", "<=", limit_td, m.ttd_s))
+    if m.ttd_s is not None or m.ttr_s is not None:
+        checks.append(_check("ttr_s", "<=", slo.ttr_s, m.ttr_s))
     return checks
 
 
-def resilience_score(phases: Sequence[Mapping[str, Any]]) -> float:
+#: The metrics :func:`crosscheck` compares (every figure a check or the report shows).
+CROSSCHECK_METRICS = ("requests", "availability", "latency_p50_ms", "latency_p95_ms",
+                      "latency_p99_ms", "quorum_rate", "wrong_answers", "ttd_s", "ttr_s",
+                      "outage_s")
+
+
+def crosscheck(phases: Sequence[PhaseRecord], requests: pd.DataFrame,
+               transitions: pd.DataFrame, rel_tol: float = 1e-6) -> dict[str, list[str]]:
+    """Each phase's recorded metrics against the same metrics recomputed from the raw
+    data: ``{phase: ["ttr_s recorded 0.0, recomputed 39.55", ...]}`` (empty = matches)."""
+    out: dict[str, list[str]] = {}
+    for ph in phases:
+        again = phase_metrics(requests, transitions, ph)
+        differ = []
+        for key in CROSSCHECK_METRICS:
+            a, b = getattr(ph.metrics, key), getattr(again, key)
+            if a is None and b is None:
+                continue
+            if a is None or b is None or not math.isclose(float(a), float(b),
+                                                          rel_tol=rel_tol, abs_tol=1e-9):
+                differ.append(f"{key} recorded {a}, recomputed {b}")
+        out[ph.name] = differ
+    return out
+
+
+def resilience_score(phases: Sequence[PhaseRecord]) -> float:
     """A LitmusChaos-style score in [0, 100].
 
     Each phase weighs :data:`FAULT_PHASE_WEIGHT` (2) when it injects a fault, else 1; it
@@ -261,9 +300,8 @@ def resilience_score(phases: Sequence[Mapping[str, Any]]) -> float:
     """
     total = got = 0.0
     for ph in phases:
-        w = FAULT_PHASE_WEIGHT if ph.get("fault") else 1.0
-        checks = ph.get("checks") or []
-        share = sum(1 for c in checks if c.get("passed")) / len(checks) if checks else 0.0
+        w = FAULT_PHASE_WEIGHT if ph.fault else 1.0
+        share = sum(1 for c in ph.checks if c.passed) / len(ph.checks) if ph.checks else 0.0
         total += w
         got += w * share
     return 0.0 if total == 0 else max(0.0, min(100.0, 100.0 * got / total))
@@ -306,8 +344,8 @@ def latency_over_time(df: pd.DataFrame, bin_s: float = 1.0) -> pd.DataFrame:
         "phase": g["phase"].agg(lambda s: s.mode().iloc[0]),
         "requests": g.size(),
         "availability": g["ok"].mean(),
-        "p50_ms": g["lat_ms"].quantile(0.5),
-        "p95_ms": g["lat_ms"].quantile(0.95),
-        "p99_ms": g["lat_ms"].quantile(0.99),
+        "p50_ms": g["lat_ms"].agg(lambda s: percentile(s, 0.5)),
+        "p95_ms": g["lat_ms"].agg(lambda s: percentile(s, 0.95)),
+        "p99_ms": g["lat_ms"].agg(lambda s: percentile(s, 0.99)),
     }).reset_index()
     return out[cols]

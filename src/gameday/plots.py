@@ -1,9 +1,11 @@
 """Plotly figure builders for the report and trends notebooks.
 
-Every builder takes data the package already computed (journal phases, the frames of
-``gameday.journal.load_run``, the series of ``gameday.metrics``) and returns a
-``plotly.graph_objects.Figure``; none computes a metric. Time axes are seconds since the
-run's start, so every chart of a report shares one axis.
+Every builder takes data the package already computed (the typed journal of
+``gameday.journal.load_run`` and its frames, the series of ``gameday.metrics``) and
+returns a ``plotly.graph_objects.Figure``; none computes a metric. Time axes are seconds
+since the run's start, so every chart of a report shares one axis. Every label that comes
+from a run (phase, component, run id, runbook name) is HTML-escaped: plotly renders a
+subset of HTML in labels.
 
 ``use_offline_renderer()`` must run once in a notebook before any figure is shown: it
 inlines plotly.js once and renders every figure as plain HTML without MathJax or CDN
@@ -12,6 +14,7 @@ scripts, so nbconvert's HTML works with no network.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +23,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
 from plotly.subplots import make_subplots
+
+from gameday.escape import html_text
+from gameday.run_record import PhaseRecord
 
 __all__ = [
     "use_offline_renderer",
@@ -32,12 +38,6 @@ __all__ = [
     "delta_figure",
     "trend_figure",
     "EVENT_STYLE",
-    "METRIC_LABELS",
-    "phase_table",
-    "checks_table",
-    "detection_table",
-    "delta_table",
-    "crosscheck_table",
 ]
 
 RENDERER = "gameday_offline"
@@ -84,31 +84,33 @@ def to_elapsed(value: Any, t0: float) -> float | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        value = value.timestamp()
     return float(value) - t0
 
 
 def add_phases(
-    fig: go.Figure, phases: list[dict[str, Any]], t0: float, *, events: bool = True
+    fig: go.Figure, phases: Sequence[PhaseRecord], t0: float, *, events: bool = True
 ) -> go.Figure:
     """Shade each phase as a labelled band and mark its injection/detection/rollback/
     recovery with vertical lines (one legend entry per event kind)."""
     for i, ph in enumerate(phases):
         fig.add_vrect(
-            x0=to_elapsed(ph.get("start"), t0),
-            x1=to_elapsed(ph.get("end"), t0),
+            x0=to_elapsed(ph.start, t0),
+            x1=to_elapsed(ph.end or ph.start, t0),
             fillcolor=_PHASE_FILL[i % len(_PHASE_FILL)],
             opacity=0.6,
             layer="below",
             line_width=0,
-            annotation_text=ph["name"],
+            annotation_text=html_text(ph.name),
             annotation_position="top left",
             annotation_font_size=10,
         )
     if not events:
         return fig
     for field, (label, colour, dash) in EVENT_STYLE.items():
-        xs = [to_elapsed(ph.get(field), t0) for ph in phases if ph.get(field)]
+        xs = [to_elapsed(getattr(ph, field), t0) for ph in phases if getattr(ph, field)]
         for x in xs:
             fig.add_vline(x=x, line_color=colour, line_dash=dash, line_width=1.5)
         if xs:  # legend entry for the event kind (a vline has none)
@@ -138,7 +140,7 @@ def _layout(fig: go.Figure, title: str, y_title: str, height: int = 380) -> go.F
 
 
 def latency_figure(
-    bands: pd.DataFrame, phases: list[dict[str, Any]], t0: float, origin_s: float
+    bands: pd.DataFrame, phases: Sequence[PhaseRecord], t0: float, origin_s: float
 ) -> go.Figure:
     """Latency percentile bands over time, from ``gameday.metrics.latency_over_time``.
 
@@ -165,7 +167,7 @@ def latency_figure(
 
 def availability_figure(
     series: pd.DataFrame,
-    phases: list[dict[str, Any]],
+    phases: Sequence[PhaseRecord],
     t0: float,
     origin_s: float,
     target: float | None = None,
@@ -191,19 +193,21 @@ def availability_figure(
 
 def replica_timeline_figure(
     transitions: pd.DataFrame,
-    phases: list[dict[str, Any]],
+    phases: Sequence[PhaseRecord],
     t0: float,
     t_end: float,
     replicas: list[str] | None = None,
 ) -> go.Figure:
-    """Each replica's ON/OFF state as the monitor saw it, on the report's time axis.
+    """Each component's ON/OFF state as the monitor saw it, on the report's time axis.
 
     ``transitions``: columns ``instance_id``, ``status`` (ON|OFF), ``at_s`` (epoch s).
-    A replica is drawn ON from the start until its first transition says otherwise.
+    ``replicas`` (default: every component with a transition or a fault in the run) is
+    drawn ON from the start until its first transition says otherwise.
     """
     tr = transitions.copy()
     tr["instance_id"] = tr["instance_id"].astype(str)
-    replicas = replicas or sorted(set(tr["instance_id"]) | {"1", "2", "3"})
+    faulted = {ph.fault.component for ph in phases if ph.fault is not None}
+    replicas = replicas or sorted(set(tr["instance_id"]) | faulted, key=lambda r: (len(r), r))
     fig = go.Figure()
     seen: set[str] = set()
     for rep in replicas:
@@ -218,13 +222,14 @@ def replica_timeline_figure(
         for state, a, b in spans:
             if b <= a:
                 continue
+            label = f"replica {html_text(rep)}"
             fig.add_trace(
                 go.Bar(
-                    y=[f"replica {rep}"], x=[b - a], base=[a - t0], orientation="h",
+                    y=[label], x=[b - a], base=[a - t0], orientation="h",
                     marker_color="#2da44e" if state == "ON" else "#cf222e",
                     name=state, legendgroup=state, showlegend=state not in seen,
-                    hovertemplate=f"replica {rep}: {state} %{{base:.2f}}–%{{x:.2f}} s"
-                    "<extra></extra>",
+                    hovertemplate=f"{label.replace('%', '%%')}: {state} "
+                    "%{base:.2f}–%{x:.2f} s<extra></extra>",
                 )
             )
             seen.add(state)
@@ -242,10 +247,11 @@ def detection_figure(table: pd.DataFrame) -> go.Figure:
     ``ttr_s``, ``ttr_target_s`` (missing values = not detected / not recovered).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("time to detect", "time to recover"))
+    phases = table["phase"].map(html_text)
     for col, (metric, colour) in enumerate((("ttd", "#bf8700"), ("ttr", "#1a7f37")), start=1):
         fig.add_trace(
             go.Bar(
-                x=table["phase"], y=table[f"{metric}_s"], name=f"{metric.upper()} measured",
+                x=phases, y=table[f"{metric}_s"], name=f"{metric.upper()} measured",
                 marker_color=colour,
                 text=[
                     "not observed" if pd.isna(v) else f"{v:.2f} s" for v in table[f"{metric}_s"]
@@ -256,7 +262,7 @@ def detection_figure(table: pd.DataFrame) -> go.Figure:
         )
         fig.add_trace(
             go.Scatter(
-                x=table["phase"], y=table[f"{metric}_target_s"], name=f"{metric.upper()} target",
+                x=phases, y=table[f"{metric}_target_s"], name=f"{metric.upper()} target",
                 mode="markers", marker={"symbol": "line-ew-open", "size": 40, "color": "#24292f",
                                         "line": {"width": 3}},
             ),
@@ -280,14 +286,15 @@ def delta_figure(deltas: pd.DataFrame) -> go.Figure:
         rows=1, cols=2,
         subplot_titles=("latency vs baseline (ms)", "availability vs baseline (points)"),
     )
+    phases = deltas["phase"].map(html_text)
     for col, colour in (("latency_p95_delta_ms", "#bf8700"), ("latency_p99_delta_ms", "#cf222e")):
         fig.add_trace(
-            go.Bar(x=deltas["phase"], y=deltas[col], name=col.split("_")[1] + " Δ",
+            go.Bar(x=phases, y=deltas[col], name=col.split("_")[1] + " Δ",
                    marker_color=colour),
             row=1, col=1,
         )
     fig.add_trace(
-        go.Bar(x=deltas["phase"], y=deltas["availability_delta_pp"], name="availability Δ",
+        go.Bar(x=phases, y=deltas["availability_delta_pp"], name="availability Δ",
                marker_color="#0969da"),
         row=1, col=2,
     )
@@ -311,164 +318,20 @@ def trend_figure(trends: pd.DataFrame, metric: str, title: str, y_title: str) ->
     for phase, rows in df.groupby("phase", sort=True):
         fig.add_trace(
             go.Scatter(
-                x=rows["start"], y=rows["value"], name=str(phase), mode="lines+markers",
-                text=rows["run_id"], hovertemplate="%{text}: %{y}<extra></extra>",
+                x=rows["start"], y=rows["value"], name=html_text(phase), mode="lines+markers",
+                text=rows["run_id"].map(html_text),
+                hovertemplate="%{text}: %{y}<extra></extra>",
             )
         )
     bad = df[df["regression"]]
     if not bad.empty:
         fig.add_trace(
             go.Scatter(x=bad["start"], y=bad["value"], name="regression", mode="markers",
-                       marker={"symbol": "x", "size": 14, "color": "#cf222e"}, text=bad["run_id"])
+                       marker={"symbol": "x", "size": 14, "color": "#cf222e"},
+                       text=bad["run_id"].map(html_text))
         )
     fig.update_layout(title=title, height=340, template="plotly_white",
                       legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(title_text="run start (UTC)")
     fig.update_yaxes(title_text=y_title)
     return fig
-
-
-# ---------------------------------------------------------------------------- tables
-# Display tables read straight from the journal: the figures the flow recorded with
-# gameday.metrics at run time. They rearrange values; they compute no metric.
-
-METRIC_LABELS = {
-    "ttd_s": "TTD (s)",
-    "ttr_s": "TTR (s)",
-    "availability": "availability",
-    "latency_p95_ms": "p95 (ms)",
-    "latency_p99_ms": "p99 (ms)",
-    "quorum_rate": "quorum rate",
-    "wrong_answers": "wrong answers",
-}
-
-
-def phase_table(journal: dict[str, Any]) -> pd.DataFrame:
-    """One row per phase: fault, requests and every SLO metric from ``phases[].metrics``."""
-    rows = []
-    for ph in journal.get("phases", []):
-        m = ph.get("metrics") or {}
-        fault = ph.get("fault") or {}
-        rows.append(
-            {
-                "phase": ph["name"],
-                "fault": f"{fault.get('type')} on replica {fault.get('replica')}" if fault else "—",
-                "requests": m.get("requests"),
-                **{k: m.get(k) for k in METRIC_LABELS},
-                "passed": ph.get("passed"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def checks_table(journal: dict[str, Any]) -> pd.DataFrame:
-    """One row per SLO check of every phase: phase, check, value, target, PASS/FAIL."""
-    rows = [
-        {
-            "phase": ph["name"],
-            "check": c.get("name"),
-            "value": c.get("value"),
-            "target": c.get("target"),
-            "result": "PASS" if c.get("passed") else "FAIL",
-        }
-        for ph in journal.get("phases", [])
-        for c in ph.get("checks") or []
-    ]
-    return pd.DataFrame(rows, columns=["phase", "check", "value", "target", "result"])
-
-
-def _target(checks: list[dict[str, Any]], *names: str) -> float | None:
-    for c in checks:
-        if c.get("name") in names and isinstance(c.get("target"), int | float):
-            return float(c["target"])
-    return None
-
-
-def detection_table(journal: dict[str, Any]) -> pd.DataFrame:
-    """TTD/TTR per fault phase with the targets its checks were held to."""
-    slo = (journal.get("runbook") or {}).get("slo") or {}
-    rows = []
-    for ph in journal.get("phases", []):
-        fault = ph.get("fault")
-        if not fault:
-            continue
-        m, checks = ph.get("metrics") or {}, ph.get("checks") or []
-        ttd_target = _target(checks, "ttd_s", "ttd")
-        if ttd_target is None:
-            ttd_target = (slo.get("ttd_s") or {}).get(fault.get("type"))
-        ttr_target = _target(checks, "ttr_s", "ttr")
-        if ttr_target is None:
-            ttr_target = slo.get("ttr_s")
-        rows.append(
-            {
-                "phase": ph["name"],
-                "fault": fault.get("type"),
-                "replica": str(fault.get("replica")),
-                "ttd_s": m.get("ttd_s"),
-                "ttd_target_s": ttd_target,
-                "ttr_s": m.get("ttr_s"),
-                "ttr_target_s": ttr_target,
-                "outage_s": m.get("outage_s"),
-            }
-        )
-    cols = ["phase", "fault", "replica", "ttd_s", "ttd_target_s", "ttr_s", "ttr_target_s",
-            "outage_s"]
-    return pd.DataFrame(rows, columns=cols).astype({"ttd_s": float, "ttr_s": float})
-
-
-def delta_table(journal: dict[str, Any], baseline: str | None = None) -> pd.DataFrame:
-    """Each fault phase minus the baseline phase (the first phase without a fault, or
-    ``baseline``): latency p95/p99 in ms and availability in percentage points."""
-    phases = journal.get("phases", [])
-    base = next(
-        (p for p in phases if (p["name"] == baseline if baseline else not p.get("fault"))), None
-    )
-    cols = ["phase", "latency_p95_delta_ms", "latency_p99_delta_ms", "availability_delta_pp"]
-    if base is None:
-        return pd.DataFrame(columns=cols)
-    b = base.get("metrics") or {}
-
-    def diff(m: dict[str, Any], key: str, scale: float = 1.0) -> float | None:
-        if m.get(key) is None or b.get(key) is None:
-            return None
-        return (float(m[key]) - float(b[key])) * scale
-
-    rows = [
-        {
-            "phase": p["name"],
-            "latency_p95_delta_ms": diff(p.get("metrics") or {}, "latency_p95_ms"),
-            "latency_p99_delta_ms": diff(p.get("metrics") or {}, "latency_p99_ms"),
-            "availability_delta_pp": diff(p.get("metrics") or {}, "availability", 100.0),
-        }
-        for p in phases
-        if p.get("fault")
-    ]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def crosscheck_table(
-    journal: dict[str, Any], recomputed: list[dict[str, Any]], rel_tol: float = 1e-6
-) -> pd.DataFrame:
-    """Compare ``phases[].metrics`` with the same metrics recomputed from the raw data.
-
-    One row per phase: ``phase``, ``result`` ("matches" or "differs: <keys>").
-    """
-    import math
-
-    rows = []
-    for ph, again in zip(journal.get("phases", []), recomputed, strict=False):
-        stored = ph.get("metrics") or {}
-        differ = []
-        for key in METRIC_LABELS:
-            a, b = stored.get(key), again.get(key)
-            if a is None and b is None:
-                continue
-            if a is None or b is None or not math.isclose(
-                float(a), float(b), rel_tol=rel_tol, abs_tol=1e-9
-            ):
-                differ.append(f"{key} {a} vs {b}")
-        rows.append(
-            {"phase": ph["name"], "result": "matches" if not differ else "differs: "
-             + "; ".join(differ)}
-        )
-    return pd.DataFrame(rows, columns=["phase", "result"])

@@ -5,7 +5,8 @@ Every function takes the :class:`~gameday.targets.base.StackUrls` and optional
 ``httpx.HTTPError`` (connection, timeout, or status via ``raise_for_status``) — the caller
 decides; the summary probes (:func:`health`, :func:`steady_state`, :func:`consistency`)
 never raise for an unreachable service, they report it. Waiting helpers raise
-``TimeoutError`` with a sentence saying what was awaited and the last thing seen.
+:class:`~gameday.errors.NotReady` (not transient: the wait was the retry) with a
+sentence saying what was awaited and the last thing seen.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from gameday.errors import NotReady
 from gameday.http import classify, client
 from gameday.targets.base import StackUrls
 
@@ -108,7 +110,7 @@ def wait_until(
 ) -> T:
     """Call ``predicate`` every ``interval`` s until it returns a truthy value, and return it.
 
-    An exception from the predicate counts as "not yet". Raises TimeoutError naming
+    An exception from the predicate counts as "not yet". Raises NotReady naming
     ``what`` and the last value or error after ``timeout`` s.
     """
     deadline = time.monotonic() + timeout
@@ -122,7 +124,7 @@ def wait_until(
         except Exception as exc:  # not yet: the service may be restarting
             last = f"{exc.__class__.__name__}: {exc}"
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what} not reached within {timeout:g} s (last: {last!r})")
+            raise NotReady(f"{what} not reached within {timeout:g} s (last: {last!r})")
         time.sleep(interval)
 
 
@@ -131,7 +133,7 @@ def wait_replica_on(
     transport: httpx.BaseTransport | None = None,
 ) -> float:
     """Wait until the monitor reports ``replica`` ON; returns the epoch time it was seen.
-    Raises TimeoutError."""
+    Raises NotReady."""
     wait_until(lambda: replica_states(urls, transport=transport).get(str(replica)) == "ON",
                timeout_s, interval, what=f"replica {replica} ON per the monitor")
     return time.time()
@@ -215,7 +217,7 @@ def wait_steady(
     urls: StackUrls, timeout_s: float = 30.0, *, interval: float = 0.25,
     transport: httpx.BaseTransport | None = None,
 ) -> dict:
-    """Poll :func:`steady_state` until ok; returns it. Raises TimeoutError listing the
+    """Poll :func:`steady_state` until ok; returns it. Raises NotReady listing the
     problems still seen after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -223,7 +225,7 @@ def wait_steady(
         if state["ok"]:
             return state
         if time.monotonic() >= deadline:
-            raise TimeoutError(
+            raise NotReady(
                 f"the stack is not in its steady state after {timeout_s:g} s: "
                 + "; ".join(state["problems"])
             )

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from gameday.errors import ReportError
 from gameday.paths import NOTEBOOKS_DIR, REPORTS_DIR
@@ -258,6 +259,9 @@ def render_report(
     run_dir = Path(run_dir).resolve()
     if not (run_dir / "journal.json").is_file():
         raise ReportError(f"{run_dir}: no journal.json; is this a GameDay run folder?")
+    from gameday.journal import read_journal
+
+    read_journal(run_dir / "journal.json")  # a journal that does not validate: say so here
     source = Path(notebook) if notebook else REPORT_NOTEBOOK
     executed = run_dir / "report.ipynb"
     _step(f"executing notebook {source.name} for {run_dir.name}…", progress)
@@ -279,27 +283,24 @@ def list_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
     Row: run_id, dir, start, status, passed, score, name, has_report. Unreadable
     journals are listed with status "unreadable" instead of hiding the folder.
     """
+    from gameday.journal import JournalUnreadable, read_journal
+
     rows = []
     for journal_path in sorted(Path(reports_dir).glob("*/journal.json")):
         run = journal_path.parent
+        row: dict[str, Any] = {"run_id": run.name, "dir": run.name, "start": "",
+                               "status": "unreadable", "passed": None, "score": None,
+                               "name": "", "has_report": (run / "report.html").is_file()}
         try:
-            journal = json.loads(journal_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            journal = {"status": "unreadable", "error": str(exc)}
-        verdict = journal.get("verdict") or {}
-        runbook = journal.get("runbook") or {}
-        rows.append(
-            {
-                "run_id": journal.get("run_id") or run.name,
-                "dir": run.name,
-                "start": journal.get("start") or "",
-                "status": journal.get("status", "unknown"),
-                "passed": verdict.get("passed"),
-                "score": verdict.get("score"),
-                "name": runbook.get("name", ""),
-                "has_report": (run / "report.html").is_file(),
-            }
-        )
+            journal = read_journal(journal_path)
+        except JournalUnreadable:
+            rows.append(row)
+            continue
+        row.update(run_id=journal.run_id, start=journal.start.isoformat(),
+                   status=journal.status, name=str(journal.runbook.get("name", "")),
+                   passed=journal.verdict.passed if journal.verdict else None,
+                   score=journal.verdict.score if journal.verdict else None)
+        rows.append(row)
     rows.sort(key=lambda r: (r["start"], r["dir"]), reverse=True)
     return rows
 
@@ -317,7 +318,7 @@ def render_index(reports_dir: str | Path | None = None, *, progress: Progress = 
     for r in list_runs(reports_dir):
         e = {k: html.escape(str(v)) for k, v in r.items()}
         link = (
-            f'<a href="{html.escape(r["dir"])}/report.html">{e["run_id"]}</a>'
+            f'<a href="{html.escape(quote(r["dir"]))}/report.html">{e["run_id"]}</a>'
             if r["has_report"]
             else f"{e['run_id']} <small>(no report)</small>"
         )
@@ -413,27 +414,28 @@ def trend_table(reports_dir: str | Path, margin: float = 0.25) -> Any:
     """
     import pandas as pd
 
+    from gameday.journal import JournalUnreadable, read_journal
+
     rows = []
     for journal_path in Path(reports_dir).glob("*/journal.json"):
         try:
-            journal = json.loads(journal_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            journal = read_journal(journal_path)
+        except JournalUnreadable:
             continue
         base = {
-            "run_id": journal.get("run_id") or journal_path.parent.name,
-            "start": pd.Timestamp(journal.get("start")),
-            "runbook": (journal.get("runbook") or {}).get("name", ""),
+            "run_id": journal.run_id,
+            "start": pd.Timestamp(journal.start),
+            "runbook": str(journal.runbook.get("name", "")),
         }
-        score = (journal.get("verdict") or {}).get("score")
-        rows.append({**base, "phase": "(run)", "fault": "", "metric": "score", "value": score})
-        for ph in journal.get("phases", []):
-            fault = ph.get("fault")
-            if not fault:
+        if journal.verdict is not None:  # a run that never concluded has no score
+            rows.append({**base, "phase": "(run)", "fault": "", "metric": "score",
+                         "value": journal.verdict.score})
+        for ph in journal.phases:
+            if ph.fault is None:
                 continue
-            m = ph.get("metrics") or {}
             for metric in ("ttd_s", "ttr_s", "availability"):
-                rows.append({**base, "phase": ph["name"], "fault": fault.get("type", ""),
-                             "metric": metric, "value": m.get(metric)})
+                rows.append({**base, "phase": ph.name, "fault": ph.fault.type,
+                             "metric": metric, "value": getattr(ph.metrics, metric)})
     cols = ["run_id", "start", "runbook", "phase", "fault", "metric", "value", "baseline",
             "regression"]
     if not rows:

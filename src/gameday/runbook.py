@@ -10,6 +10,13 @@ is allowed, one line per problem::
 
 Recovery defaults depend on the fault: a ``crash`` is rolled back by ``restart``, every
 other fault by ``clear``; a phase without a fault needs no recovery (``none``).
+
+**A fault's time-to-live** (the ``ttl_s`` sent with it; the fault clears itself after it
+whatever happens to the harness) is, most specific first: the fault's own ``ttl_s``, the
+runbook's ``safety.fault_ttl_s``, the environment's ``GAMEDAY_FAULT_TTL_S``, and
+:data:`DEFAULT_FAULT_TTL_S`. It must cover the phase plus ``safety.rollback_margin_s``,
+or the measurement would run on a fault that is already gone: :func:`load_runbook`
+refuses such a runbook, naming the field to raise.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from gameday.runbook_errors import message
 __all__ = [
     "FAULT_TYPES",
     "REPLICAS",
+    "DEFAULT_FAULT_TTL_S",
     "FaultType",
     "Fault",
     "Recovery",
@@ -40,12 +48,15 @@ __all__ = [
     "runbook_sha256",
     "plan",
     "max_concurrent_faults",
+    "ttl_problems",
 ]
 
 FaultType = Literal["crash", "latency", "intermittent", "incorrect_response"]
 FAULT_TYPES: tuple[str, ...] = ("crash", "latency", "intermittent", "incorrect_response")
 REPLICAS: tuple[str, ...] = ("1", "2", "3")
 DEFAULT_PRODUCTS = ["PROD-001", "PROD-002", "PROD-003"]
+#: Time-to-live of a fault when neither the runbook nor GAMEDAY_FAULT_TTL_S names one.
+DEFAULT_FAULT_TTL_S = 60.0
 
 
 class _Model(BaseModel):
@@ -60,7 +71,7 @@ class Fault(_Model):
     latency_ms: Annotated[float, Field(ge=0, le=60_000)] = 1000.0
     probability: Annotated[float, Field(ge=0, le=1)] = 0.5
     product_id: str = "PROD-001"
-    #: Time-to-live sent with the fault; None → ``safety.fault_ttl_s``.
+    #: Time-to-live sent with the fault; None → ``safety.fault_ttl_s`` (module docstring).
     ttl_s: Annotated[float | None, Field(gt=0)] = None
 
     @field_validator("replica", mode="before")
@@ -163,7 +174,10 @@ class SafetySpec(_Model):
     abort_window_s: Annotated[float, Field(gt=0)] = 5.0
     #: Requests the window must hold before the floor can abort (one early failure can't).
     abort_min_samples: Annotated[int, Field(ge=1)] = 20
-    fault_ttl_s: Annotated[float, Field(gt=0)] = 60.0
+    #: TTL of every fault without its own; None → GAMEDAY_FAULT_TTL_S, else the default.
+    fault_ttl_s: Annotated[float | None, Field(gt=0)] = None
+    #: How long after its phase a fault must still be in force: time to roll it back.
+    rollback_margin_s: Annotated[float, Field(ge=0, le=600)] = 5.0
 
 
 class Runbook(_Model):
@@ -193,11 +207,46 @@ class Runbook(_Model):
                 f"safety.max_faulted_replicas allows {self.safety.max_faulted_replicas} "
                 "(roll back the earlier fault with recovery.action 'clear' or 'restart')"
             )
+        problems = ttl_problems(self, None)
+        if problems:
+            raise ValueError(problems[0])
         return self
 
-    def fault_ttl(self, fault: Fault) -> float:
-        """The ttl_s sent with ``fault``: its own, else ``safety.fault_ttl_s``."""
-        return fault.ttl_s if fault.ttl_s is not None else self.safety.fault_ttl_s
+    def fault_ttl(self, fault: Fault, default_ttl_s: float = DEFAULT_FAULT_TTL_S) -> float:
+        """The ttl_s sent with ``fault``: its own, else ``safety.fault_ttl_s``, else
+        ``default_ttl_s`` (the settings' GAMEDAY_FAULT_TTL_S, whose default is
+        :data:`DEFAULT_FAULT_TTL_S`)."""
+        for ttl in (fault.ttl_s, self.safety.fault_ttl_s):
+            if ttl is not None:
+                return ttl
+        return default_ttl_s
+
+
+def ttl_problems(runbook: Runbook, default_ttl_s: float | None) -> list[str]:
+    """Faults whose time-to-live ends before their phase plus the rollback margin, as
+    ``field: why`` lines. ``default_ttl_s`` None checks only the TTLs the runbook names."""
+    out = []
+    margin = runbook.safety.rollback_margin_s
+    for i, ph in enumerate(runbook.phases):
+        if ph.fault is None:
+            continue
+        if ph.fault.ttl_s is not None:
+            field, ttl, where = f"phases[{i}].fault.ttl_s", ph.fault.ttl_s, "it has"
+        elif runbook.safety.fault_ttl_s is not None:
+            field, ttl, where = "safety.fault_ttl_s", runbook.safety.fault_ttl_s, "it has"
+        elif default_ttl_s is not None:
+            field, ttl = f"phases[{i}].fault.ttl_s", default_ttl_s
+            where = "GAMEDAY_FAULT_TTL_S (or the built-in default) gives"
+        else:
+            continue
+        need = ph.duration_s + margin
+        if ttl < need:
+            out.append(
+                f"{field}: the fault of phase {ph.name!r} would clear itself before the "
+                f"phase ends: {where} a time-to-live of {ttl:g} s, shorter than duration_s "
+                f"{ph.duration_s:g} s + safety.rollback_margin_s {margin:g} s; set "
+                f"phases[{i}].fault.ttl_s or safety.fault_ttl_s to at least {need:g}")
+    return out
 
 
 def max_concurrent_faults(phases: list[Phase]) -> tuple[int, int]:
@@ -229,8 +278,10 @@ def parse_runbook(data: Any, source: str = "<runbook>") -> Runbook:
         raise RunbookError("\n".join(lines)) from None
 
 
-def load_runbook(path: str | Path) -> Runbook:
-    """Read and validate a runbook file.
+def load_runbook(path: str | Path, *, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S
+                 ) -> Runbook:
+    """Read and validate a runbook file; ``default_fault_ttl_s`` is the TTL its faults get
+    when it names none (pass ``settings.fault_ttl_s``), checked against each phase.
 
     Raises RunbookError (file missing or unreadable, YAML syntax, validation) whose
     message starts with the path as given.
@@ -247,7 +298,11 @@ def load_runbook(path: str | Path) -> Runbook:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise RunbookError(f"{source}: YAML syntax error at {where}{problem}") from None
-    return parse_runbook(data, source)
+    runbook = parse_runbook(data, source)
+    problems = ttl_problems(runbook, default_fault_ttl_s)
+    if problems:
+        raise RunbookError("\n".join(f"{source}: {p}" for p in problems))
+    return runbook
 
 
 def runbook_sha256(path: str | Path) -> str:
@@ -255,8 +310,9 @@ def runbook_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def plan(runbook: Runbook) -> str:
-    """A human-readable plan of what the GameDay will do (for ``--dry-run``)."""
+def plan(runbook: Runbook, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S) -> str:
+    """A human-readable plan of what the GameDay will do (for ``--dry-run``); every TTL
+    shown is the one that will be sent."""
     ld, slo, sf = runbook.load, runbook.slo, runbook.safety
     total = sum(p.duration_s for p in runbook.phases)
     lines = [
@@ -269,13 +325,14 @@ def plan(runbook: Runbook) -> str:
         f"quorum ≥ {slo.quorum_rate:.1%}, wrong answers ≤ {slo.wrong_answers}, "
         f"TTR ≤ {slo.ttr_s:g} s, TTD " + ", ".join(f"{k} ≤ {v:g} s" for k, v in slo.ttd_s.items()),
         f"Safety: ≤ {sf.max_faulted_replicas} replica(s) faulted at once; abort when availability "
-        f"over {sf.abort_window_s:g} s < {sf.abort_availability_floor:.0%}; fault TTL "
-        f"{sf.fault_ttl_s:g} s",
+        f"over {sf.abort_window_s:g} s < {sf.abort_availability_floor:.0%}; faults clear "
+        "themselves after their TTL",
         f"Phases ({len(runbook.phases)}, {total:g} s of load):",
     ]
     for i, ph in enumerate(runbook.phases, 1):
         what = "no fault" if ph.fault is None else (
-            f"inject {ph.fault.describe()}, ttl {runbook.fault_ttl(ph.fault):g} s"
+            f"inject {ph.fault.describe()}, ttl "
+            f"{runbook.fault_ttl(ph.fault, default_fault_ttl_s):g} s"
         )
         rec = "" if ph.recovery.action == "none" else (
             f"; then {ph.recovery.action} and wait ≤ {ph.recovery.timeout_s:g} s for ON"

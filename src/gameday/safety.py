@@ -2,7 +2,10 @@
 
 - :class:`TargetLock` holds an ``flock`` on ``<state_dir>/locks/<target>.lock``. The kernel
   releases it when the holding process dies, however it dies, so a crashed GameDay never
-  leaves a stale lock. The file's content (pid, run id, since) only serves the message.
+  leaves a stale lock. The file says who holds it (pid, run id, run folder, Prefect flow
+  run, since); a clean release empties it, so what a new holder finds there
+  (:attr:`TargetLock.previous`) is a run that died holding the lock. The lock is per
+  machine: it does not protect a target that two machines drive.
 - :class:`AvailabilityGuard` decides abort from the load generator's sliding-window
   availability, once the window holds ``min_samples`` requests.
 - :func:`check_blast_radius` re-checks a runbook's fault sequence against its limit.
@@ -24,6 +27,9 @@ from gameday.runbook import Runbook, max_concurrent_faults
 
 __all__ = ["TargetLock", "AvailabilityGuard", "check_blast_radius", "lock_path"]
 
+#: The locks this process holds, by lock file: the flow adopts the lock the CLI took.
+_HELD: dict[str, TargetLock] = {}
+
 
 def lock_path(state_dir: str | Path, target_key: str) -> Path:
     """Where the lock of ``target_key`` (e.g. "local:5001") lives."""
@@ -36,15 +42,24 @@ class TargetLock:
 
     ``acquire()`` raises :class:`~gameday.errors.TargetLocked`: "a GameDay is already
     running against local:5001 (pid N, run R, since T); wait for it or run `gameday abort`".
-    Use as a context manager, or acquire/release.
+    Use as a context manager, or acquire/release. :meth:`held_here` finds a lock this
+    process already holds (another acquire in the same process is refused too).
     """
 
     def __init__(self, state_dir: str | Path, target_key: str, run_id: str = "") -> None:
         self.target_key = target_key
         self.run_id = run_id
         self.path = lock_path(state_dir, target_key)
+        self.info: dict[str, Any] = {}
+        #: What the file said when this lock was taken: the holder that died with it.
+        self.previous: dict[str, Any] | None = None
         self._file: IO[str] | None = None
         self._since = ""
+
+    @staticmethod
+    def held_here(state_dir: str | Path, target_key: str) -> TargetLock | None:
+        """The lock of ``target_key`` if this process holds it."""
+        return _HELD.get(str(lock_path(state_dir, target_key)))
 
     @property
     def held(self) -> bool:
@@ -65,15 +80,23 @@ class TargetLock:
                 f"(pid {info.get('pid', '?')}, run {info.get('run_id') or '?'}, "
                 f"since {info.get('since', '?')}); wait for it or run `gameday abort`"
             ) from None
+        f.seek(0)
+        try:
+            stale = json.loads(f.read() or "null")
+        except ValueError:
+            stale = None
+        self.previous = stale if isinstance(stale, dict) and stale else None
         self._since = utc_iso()
-        self._write_info(f)
         self._file = f
+        self._write_info()
+        _HELD[str(self.path)] = self
         return self
 
     def release(self) -> None:
         """Release the lock (idempotent). The file stays; its lock is what counts."""
         if self._file is None:
             return
+        _HELD.pop(str(self.path), None)
         try:
             self._file.seek(0)
             self._file.truncate()
@@ -103,15 +126,26 @@ class TargetLock:
 
     def set_run_id(self, run_id: str) -> None:
         """Record the run id in the held lock (shown to anyone refused the lock)."""
-        self.run_id = run_id
-        if self._file is not None:
-            self._write_info(self._file)
+        self.annotate(run_id=run_id)
 
-    def _write_info(self, f: IO[str]) -> None:
+    def annotate(self, **info: Any) -> None:
+        """Record facts about the holder (``run_id``, ``run_dir``, ``flow_run_id``) in the
+        lock file: shown to whoever is refused, and found by the next holder if this
+        process dies holding it."""
+        if "run_id" in info:
+            self.run_id = str(info["run_id"])
+        self.info.update({k: v for k, v in info.items() if v is not None})
+        if self._file is not None:
+            self._write_info()
+
+    def _write_info(self) -> None:
+        f = self._file
+        assert f is not None
         f.seek(0)
         f.truncate()
-        f.write(json.dumps({"pid": os.getpid(), "run": self.run_id, "run_id": self.run_id,
-                            "target": self.target_key, "since": self._since}))
+        f.write(json.dumps({**self.info, "pid": os.getpid(), "run": self.run_id,
+                            "run_id": self.run_id, "target": self.target_key,
+                            "since": self._since}))
         f.flush()
 
     def __enter__(self) -> TargetLock:
@@ -145,11 +179,6 @@ class AvailabilityGuard:
         self.reason: str | None = None
         self._next = 0.0
 
-    @classmethod
-    def from_runbook(cls, runbook: Runbook) -> AvailabilityGuard:
-        s = runbook.safety
-        return cls(s.abort_availability_floor, s.abort_window_s, min_samples=s.abort_min_samples)
-
     def check(self, source: _WindowSource) -> str | None:
         """The abort reason when the run must abort (and from then on), else None."""
         if self.reason is not None:
@@ -165,10 +194,6 @@ class AvailabilityGuard:
                 f"({ok}/{total} requests ok) fell below the floor {self.floor:.1%}"
             )
         return self.reason
-
-    def bind(self, source: _WindowSource) -> Any:
-        """A ``should_abort`` callable for :meth:`gameday.load.LoadGenerator.run`."""
-        return lambda: self.check(source) is not None
 
 
 def check_blast_radius(runbook: Runbook) -> None:

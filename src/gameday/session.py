@@ -1,11 +1,16 @@
 """A GameDay run by people, step by step: the engine behind ``notebooks/session.ipynb``.
 
-A :class:`Session` holds one GameDay run (:mod:`gameday.engine`) and the target's lock
-(:class:`~gameday.safety.TargetLock`) from :meth:`Session.start` until
-:meth:`Session.finish`. In between, the team runs phases one at a time with the same
-steps the Prefect flow uses (:func:`gameday.engine.run_phase`), watches each live
-(:class:`~gameday.live.LiveView`), re-runs, skips or aborts phases, and the reporter
-records observations, which go into the run's journal and show in its report.
+A :class:`Session` is one GameDay (:class:`gameday.lifecycle.GameDay`, the lifecycle the
+Prefect flow uses too) run by people: it holds the target's lock from
+:meth:`Session.start` until :meth:`Session.finish`. In between, the team runs phases one
+at a time with the same steps the flow uses (:func:`gameday.engine.run_phase`), watches
+each live (:class:`~gameday.live.LiveView`), re-runs, skips or aborts phases, and the
+reporter records observations, which go into the run's journal and show in its report.
+
+Roles (one vocabulary, :data:`gameday.run_record.ROLES`): the **owner** decides (starts,
+aborts, re-runs, skips), the **coordinator** runs the cells, the **reporter** writes down
+what people saw, **observers** watch and say when they notice something. Observations:
+``session.note(text, role=...)`` and ``session.noticed(text, role=...)``.
 
 Aborting a running phase: interrupt the kernel (JupyterLab's ■ button, or ``I, I``). The
 phase stops its load, rolls its fault back and is recorded as aborted; the session then
@@ -25,15 +30,22 @@ from typing import Any
 
 from gameday import engine
 from gameday.checklist import abort_criteria, run_checklist
-from gameday.config import Settings, get_settings
+from gameday.config import Settings
 from gameday.errors import GameDayError
-from gameday.fingerprint import utc_iso
+from gameday.escape import styler
+from gameday.fingerprint import utc_time
+from gameday.lifecycle import GameDay
 from gameday.live import run_phase_live
-from gameday.paths import REPO_ROOT
-from gameday.publish import announce_abort, announce_start, publish
-from gameday.runbook import Phase, load_runbook
-from gameday.safety import TargetLock
-from gameday.targets import get_target
+from gameday.run_record import (
+    ROLES,
+    ChecklistItem,
+    Observation,
+    Outcome,
+    PhaseRecord,
+    Roles,
+    SessionInfo,
+)
+from gameday.runbook import Phase
 
 __all__ = ["Session", "parse_when"]
 
@@ -70,17 +82,15 @@ class Session:
                  rerun: Iterable[str] = (), notes: Iterable[Mapping[str, Any]] = (),
                  abort_during: str | None = None, abort_after_s: float = 2.0,
                  live_every_s: float = 1.0, show: bool = True) -> None:
-        path = Path(runbook)
-        self.runbook_path = path if path.is_absolute() or path.exists() else REPO_ROOT / path
-        self.runbook = load_runbook(self.runbook_path)
-        overrides: dict[str, Any] = {"target": target or self.runbook.target}
-        if base_port:
-            overrides["base_port"] = base_port
-        self.settings = settings or get_settings(**overrides)
-        self.target = get_target(self.settings.target, self.settings)
-        self.seed, self.show, self.live_every_s = seed, show, live_every_s
-        self.roles: dict[str, Any] = {"owner": "", "coordinator": "", "reporter": "",
-                                      "observers": [], **dict(roles or {})}
+        self.log: list[str] = []
+        self.roles = Roles.model_validate({**dict(roles or {})})
+        self.gameday = GameDay.prepare(
+            runbook, target=target, base_port=base_port, seed=seed, settings=settings,
+            started_by=f"JupyterLab session (owner: {self.roles.owner or '?'})",
+            progress=self._progress)
+        self.runbook, self.runbook_path = self.gameday.runbook, self.gameday.runbook_path
+        self.settings, self.target = self.gameday.settings, self.gameday.target
+        self.show, self.live_every_s = show, live_every_s
         self.skip_planned, self.rerun_planned = set(skip), set(rerun)
         self.notes_planned = [dict(n) for n in notes]
         self.abort_during, self.abort_after_s = abort_during, abort_after_s
@@ -90,15 +100,16 @@ class Session:
             raise GameDayError(f"{sorted(unknown)}: no such phase in {self.runbook_path.name} "
                                f"(phases: {', '.join(self.phase_names)})")
         self.state = "planned"  # planned → running → aborted|failed → finished
-        self.run: engine.GameDayRun | None = None
-        self.lock: TargetLock | None = None
-        self.checks: list[dict[str, Any]] = []
+        self.checks: list[ChecklistItem] = []
         self.done: dict[str, int] = {}  # phase -> times run
         self.skipped: dict[str, str] = {}
         self.current: str | None = None
-        self.verdict: dict[str, Any] | None = None
-        self.log: list[str] = []
+        self.verdict: Outcome | None = None
         self._stop_reason: str | None = None
+
+    @property
+    def run(self) -> engine.GameDayRun | None:
+        return self.gameday.run
 
     @property
     def phase_names(self) -> list[str]:
@@ -106,47 +117,46 @@ class Session:
 
     # ---------------------------------------------------------------- before the start
     def abort_criteria(self) -> list[str]:
-        return abort_criteria(self.runbook)
+        return abort_criteria(self.runbook, self.settings.fault_ttl_s)
 
-    def checklist(self, *, abort_criteria_agreed: bool) -> list[dict[str, Any]]:
+    def checklist(self, *, abort_criteria_agreed: bool) -> list[ChecklistItem]:
         """Run the pre-flight checklist and show it; :meth:`start` needs every item ok."""
         self.checks = run_checklist(self.settings, self.target.urls, self.runbook,
                                     abort_criteria_agreed=abort_criteria_agreed,
                                     roles=self.roles)
-        self._show_table(self.checks, "pre-flight checklist")
+        self._show_table([c.model_dump() for c in self.checks], "pre-flight checklist")
         return self.checks
 
     def start(self) -> str:
         """Take the target's lock, open the run, notify, check the steady state.
-        Returns the run id. Raises GameDayError when the checklist is not all ok."""
+        Returns the run id. Raises GameDayError when the checklist is not all ok, and
+        TargetLocked (touching nothing) when another GameDay holds the target."""
         if self.state != "planned":
             raise GameDayError(f"the session is already {self.state}")
-        failing = [c["item"] for c in self.checks if not c["ok"]] if self.checks else ["(not run)"]
+        failing = [c.item for c in self.checks if not c.ok] if self.checks else ["(not run)"]
         if failing:
             raise GameDayError(f"pre-flight checklist not passed: {', '.join(failing)}; run "
                                "session.checklist(...) again once it is fixed")
-        self.lock = TargetLock(self.settings.state_dir,
-                               f"{self.target.name}:{self.settings.base_port}").acquire()
+        gd = self.gameday
+        gd.acquire()
         try:
-            self.run = engine.open_run(self.settings, self.runbook, self.runbook_path,
-                                       self.target, seed=self.seed, progress=self._progress)
-            self.lock.set_run_id(self.run.journal.run_id)
-            self.run.journal.start()
-            self.run.journal.set("session", {"roles": self.roles, "checklist": self.checks})
-            announce_start(self.run, "JupyterLab session "
-                           f"(owner: {self.roles.get('owner') or '?'})")
-            engine.preflight(self.run)
+            run = gd.open()
+            run.journal.update(session=SessionInfo(roles=self.roles, checklist=self.checks))
+            gd.announce()
+            engine.preflight(run)
         except BaseException:
-            self.lock.release()
+            if gd.run is not None:
+                gd.finish("failed", announce=False)
+            gd.release()
             raise
         self.state = "running"
         atexit.register(self._cleanup_at_exit)
-        self._say(f"session started: run {self.run.journal.run_id}, "
-                  f"{len(self.runbook.phases)} phases, seed {self.run.seed}")
-        return self.run.journal.run_id
+        self._say(f"session started: run {run.journal.run_id}, "
+                  f"{len(self.runbook.phases)} phases, seed {run.seed}")
+        return run.journal.run_id
 
     # ---------------------------------------------------------------- phases
-    def run_phase(self, name: str, *, rerun: bool = False) -> dict[str, Any] | None:
+    def run_phase(self, name: str, *, rerun: bool = False) -> PhaseRecord | None:
         """Run phase ``name`` live; returns its journal record (None when not run).
 
         Running a phase again (``rerun=True``, or a name already run) records it as
@@ -175,7 +185,8 @@ class Session:
         with self.run.journal.activity(f"skip phase {name}", "action", name) as out:
             out["reason"] = reason
         self.skipped[name] = reason
-        self.run.journal.observe(f"phase skipped: {reason}", role="owner", phase=name)
+        self.run.journal.observe(Observation(at=utc_time(), role="owner", phase=name,
+                                             text=f"phase skipped: {reason}"))
         self._say(f"phase {name} skipped: {reason}")
 
     def abort(self, reason: str = "aborted by the owner") -> dict[str, Any]:
@@ -194,7 +205,8 @@ class Session:
     # ---------------------------------------------------------------- observations
     def note(self, text: str, *, role: str = "reporter", phase: str | None = None,
              at: Any = None) -> None:
-        """Record an observation (``at``: see :func:`parse_when`; default now)."""
+        """Record an observation by ``role`` (one of :data:`ROLES`; ``at``: see
+        :func:`parse_when`; default now)."""
         self._observe(text, role, phase, "note", parse_when(at))
 
     def noticed(self, text: str = "noticed the fault", *, role: str = "observer",
@@ -209,34 +221,32 @@ class Session:
             when = inj + float(after_s)
         self._observe(text, role, phase, "noticed", when)
 
-    def notes(self) -> list[dict[str, Any]]:
-        obs = list(self.run.journal.data["observations"]) if self.run else []
-        self._show_table(obs, "observations so far")
+    def notes(self) -> list[Observation]:
+        obs = list(self.run.journal.record.observations) if self.run else []
+        self._show_table([o.model_dump(mode="json") for o in obs], "observations so far")
         return obs
 
     # ---------------------------------------------------------------- the end
-    def finish(self, *, report: bool = True) -> dict[str, Any]:
+    def finish(self, *, report: bool = True) -> Outcome:
         """Conclude (consistency, verdict), render the report, post the verdict, release
-        the lock. Returns the verdict dict (``report`` = path of report.html)."""
+        the lock. Returns the outcome (``report`` = path of report.html)."""
         if self.run is None:
             raise GameDayError("the session never started: nothing to finish")
         if self.verdict is not None:
             return self.verdict
-        run = self.run
         for name in self.phase_names:
             if name not in self.done and name not in self.skipped:
                 self.skip(name, "not run before the session finished" if self.state ==
                           "running" else f"not run: the session {self.state}")
         status = {"running": "completed"}.get(self.state, self.state)
         try:
-            engine.rollback_everything(run)
-            verdict = publish(run, engine.conclude(run, status), report=report)
+            verdict = self.gameday.finish(status, report=report)  # type: ignore[arg-type]
         finally:
-            self._release()
+            self.gameday.release()
         self.verdict, self.state = verdict, "finished"
-        self._say(f"GameDay {'PASSED' if verdict['passed'] else 'FAILED'} "
-                  f"(score {verdict['score']:.0f}/100, status {verdict['status']})"
-                  + "".join(f"\n  ✘ {c}" for c in verdict["failing_checks"]))
+        self._say(f"GameDay {'PASSED' if verdict.passed else 'FAILED'} "
+                  f"(score {verdict.score:.0f}/100, status {verdict.status})"
+                  + "".join(f"\n  ✘ {c}" for c in verdict.failing_checks))
         return verdict
 
     # ---------------------------------------------------------------- internals
@@ -254,7 +264,7 @@ class Session:
         return phase.model_copy(update={"name": f"{phase.name}-rerun{n - 1}"}) if again and \
             n > 1 else phase
 
-    def _run_live(self, phase: Phase) -> dict[str, Any] | None:
+    def _run_live(self, phase: Phase) -> PhaseRecord | None:
         assert self.run is not None
         self.current, self._stop_reason = phase.name, None
         abort_after = None
@@ -269,27 +279,20 @@ class Session:
             return None
         assert record is not None
         self._show_phase(record)
-        if record.get("aborted"):
-            self._abort(record["aborted"], phase.name)
+        if record.aborted:
+            self._abort(record.aborted, phase.name)
         return record
 
     def _abort(self, reason: str, phase: str | None) -> dict[str, Any]:
-        assert self.run is not None
-        rolled = engine.rollback_everything(self.run)
+        rolled = self.gameday.abort(reason, phase)
         if self.state == "running":
-            self.run.journal.abort(reason, phase)
-            announce_abort(self.run, rolled)
             self.state = "aborted"
-        self.run.journal.write(self.run.run_dir)
         self._say(f"ABORTED ({reason}); every fault cleared, stopped replicas restarted: "
                   f"{rolled}. Remaining phases will not run; go to 'Finish the session'.")
         return rolled
 
     def _fail(self, exc: BaseException, phase: str) -> None:
-        assert self.run is not None
-        message = str(exc) if isinstance(exc, GameDayError) else f"{type(exc).__name__}: {exc}"
-        self.run.journal.set("error", message)
-        engine.rollback_everything(self.run)
+        message = self.gameday.fail(exc)
         self.state = "failed"
         self._say(f"phase {phase} failed: {message}. Every fault was cleared; "
                   "go to 'Finish the session'.")
@@ -297,9 +300,12 @@ class Session:
     def _observe(self, text: str, role: str, phase: str | None, kind: str, when: float) -> None:
         if self.run is None:
             raise GameDayError("start the session before recording observations")
-        self.run.journal.observe(text, role=role, phase=phase or self.current,
-                                 kind=kind, at=utc_iso(when))  # type: ignore[arg-type]
-        self.run.journal.write(self.run.run_dir)
+        if role not in ROLES:
+            raise GameDayError(f"role {role!r}: a GameDay's roles are {', '.join(ROLES)}")
+        self.run.journal.observe(Observation(
+            at=utc_time(when), role=role, phase=phase or self.current, kind=kind,  # type: ignore[arg-type]
+            text=str(text)))
+        self.run.journal.write(self.run.run_dir, raw=False)
 
     def _planned_note(self, note: dict[str, Any]) -> None:
         kind = note.get("kind", "note")
@@ -320,8 +326,8 @@ class Session:
         from gameday.frames import to_epoch
 
         for rec in reversed(self.run.phases if self.run else []):
-            if rec["name"] == phase:
-                return to_epoch(rec.get("injected_at"))
+            if rec.name == phase:
+                return to_epoch(rec.injected_at)
         return None
 
     def _progress(self, line: str) -> None:
@@ -340,31 +346,28 @@ class Session:
         from IPython.display import Markdown, display
 
         display(Markdown(f"**{title}**"))
-        display(pd.DataFrame(rows).style.hide(axis="index") if rows else Markdown("(none)"))
+        display(styler(pd.DataFrame(rows)) if rows else Markdown("(none)"))
 
-    def _show_phase(self, rec: dict[str, Any]) -> None:
+    def _show_phase(self, rec: PhaseRecord) -> None:
         if not self.show:
             return
-        m = rec["metrics"]
-        rows = [{"check": c["name"], "target": c["target"], "value": c["value"],
-                 "result": "PASS" if c["passed"] else "FAIL"} for c in rec["checks"]]
-        ttd, ttr = m.get("ttd_s"), m.get("ttr_s")
-        self._say(f"phase {rec['name']}: {'PASSED' if rec['passed'] else 'FAILED'} · "
-                  f"requests {m['requests']} · automated TTD "
-                  f"{'—' if ttd is None else f'{ttd:.2f} s'} · TTR "
-                  f"{'—' if ttr is None else f'{ttr:.2f} s'}")
-        self._show_table(rows, f"checks of phase {rec['name']}")
-
-    def _release(self) -> None:
-        if self.lock is not None:
-            self.lock.release()
+        m = rec.metrics
+        rows = [{"check": c.name, "target": str(c.target), "value": c.value,
+                 "result": "PASS" if c.passed else "FAIL"} for c in rec.checks]
+        self._say(f"phase {rec.name}: {'PASSED' if rec.passed else 'FAILED'} · "
+                  f"requests {m.requests} · automated TTD "
+                  f"{'—' if m.ttd_s is None else f'{m.ttd_s:.2f} s'} · TTR "
+                  f"{'—' if m.ttr_s is None else f'{m.ttr_s:.2f} s'}")
+        self._show_table(rows, f"checks of phase {rec.name}")
 
     def _cleanup_at_exit(self) -> None:
-        """The kernel is going away with the session unfinished: leave the stack clean."""
-        if self.run is not None and self.verdict is None:
-            try:
-                engine.rollback_everything(self.run)
-                self.run.journal.write(self.run.run_dir)
-            finally:
-                self._release()
+        """The kernel is going away with the session unfinished: roll back (this process
+        holds the lock: nobody else's GameDay is touched) and conclude as interrupted."""
+        gd = self.gameday
+        if gd.run is None or self.verdict is not None or gd.lock is None:
+            return
+        try:
+            gd.finish("interrupted", announce=False)
+        finally:
+            gd.release()
 

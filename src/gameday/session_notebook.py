@@ -159,11 +159,13 @@ neither run nor skipped are recorded as skipped."""
 
 _FINISH_CODE = """from IPython.display import Markdown, display
 
+from gameday.escape import md
+
 verdict = session.finish(report=render_report)
 display(Markdown(
-    f"**{'PASSED' if verdict['passed'] else 'FAILED'}** · score {verdict['score']:.0f}/100 · "
-    f"status {verdict['status']}\\n\\nJournal: `{verdict['journal']}`\\n\\n"
-    f"Report: `{verdict.get('report') or verdict.get('report_error') or 'not rendered'}`"))"""
+    f"**{'PASSED' if verdict.passed else 'FAILED'}** · score {verdict.score:.0f}/100 · "
+    f"status {verdict.status}\\n\\nJournal: {md(verdict.journal)}\\n\\n"
+    f"Report: {md(verdict.report or verdict.report_error or 'not rendered')}"))"""
 
 _NEXT = """## What next
 

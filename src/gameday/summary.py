@@ -1,9 +1,17 @@
-"""Human summaries of a run: the Prefect markdown/table artifacts and the CLI's last lines."""
+"""Human summaries of a run: the Prefect markdown/table artifacts and the CLI's last lines.
+
+Every free-text value (a failing check's sentence, a path, the runbook's name) goes
+through :func:`gameday.escape.md`: the Prefect UI renders this Markdown, and a check can
+quote what the system under test answered.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from gameday.escape import md
+from gameday.run_record import JournalRecord, Outcome, PhaseRecord
 
 __all__ = ["phase_rows", "markdown_summary"]
 
@@ -14,57 +22,54 @@ def _fmt(value: Any, spec: str = "") -> str:
     return format(value, spec) if spec else str(value)
 
 
-def phase_rows(phases: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def phase_rows(phases: Sequence[PhaseRecord]) -> list[dict[str, Any]]:
     """One flat row per phase: the table artifact and the CLI table."""
     rows = []
     for p in phases:
-        m = p.get("metrics") or {}
-        fault = p.get("fault") or {}
+        m = p.metrics
         rows.append({
-            "phase": p.get("name"),
-            "fault": f"{fault.get('type')}@{fault.get('replica')}" if fault else "",
-            "passed": bool(p.get("passed")),
-            "requests": m.get("requests"),
-            "availability": m.get("availability"),
-            "p50_ms": m.get("latency_p50_ms"),
-            "p95_ms": m.get("latency_p95_ms"),
-            "p99_ms": m.get("latency_p99_ms"),
-            "quorum_rate": m.get("quorum_rate"),
-            "wrong_answers": m.get("wrong_answers"),
-            "ttd_s": m.get("ttd_s"),
-            "ttr_s": m.get("ttr_s"),
+            "phase": p.name,
+            "fault": f"{p.fault.type}@{p.fault.component}" if p.fault else "",
+            "passed": p.passed,
+            "requests": m.requests,
+            "availability": m.availability,
+            "p50_ms": m.latency_p50_ms,
+            "p95_ms": m.latency_p95_ms,
+            "p99_ms": m.latency_p99_ms,
+            "quorum_rate": m.quorum_rate,
+            "wrong_answers": m.wrong_answers,
+            "ttd_s": m.ttd_s,
+            "ttr_s": m.ttr_s,
         })
     return rows
 
 
-def markdown_summary(journal: Mapping[str, Any], verdict: Mapping[str, Any]) -> str:
+def markdown_summary(journal: JournalRecord, outcome: Outcome) -> str:
     """The run's summary as Markdown: verdict, per-phase table, failing checks, files."""
-    runbook = journal.get("runbook") or {}
     lines = [
-        f"# GameDay {journal.get('run_id')}: {'PASSED' if verdict.get('passed') else 'FAILED'}",
+        f"# GameDay {md(journal.run_id)}: {'PASSED' if outcome.passed else 'FAILED'}",
         "",
-        f"Runbook **{runbook.get('name')}** on target **{journal.get('target')}**, "
-        f"seed {journal.get('seed')}, status `{journal.get('status')}`, "
-        f"score **{_fmt(verdict.get('score'), '.0f')}/100**.",
+        f"Runbook **{md(outcome.name)}** on target **{md(journal.target)}**, "
+        f"seed {md(journal.seed)}, status `{md(outcome.status)}`, "
+        f"score **{_fmt(outcome.score, '.0f')}/100**.",
         "",
         "| phase | fault | pass | availability | p95 ms | p99 ms | quorum | wrong "
         "| TTD s | TTR s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in phase_rows(journal.get("phases") or []):
+    for r in phase_rows(journal.phases):
         lines.append(
-            f"| {r['phase']} | {r['fault'] or '—'} | {'✅' if r['passed'] else '❌'} "
+            f"| {md(r['phase'])} | {md(r['fault'] or '—')} | {'✅' if r['passed'] else '❌'} "
             f"| {_fmt(r['availability'], '.4f')} | {_fmt(r['p95_ms'], '.1f')} "
             f"| {_fmt(r['p99_ms'], '.1f')} | {_fmt(r['quorum_rate'], '.4f')} "
             f"| {_fmt(r['wrong_answers'])} | {_fmt(r['ttd_s'], '.2f')} "
             f"| {_fmt(r['ttr_s'], '.2f')} |")
-    failing = verdict.get("failing_checks") or []
-    if failing:
-        lines += ["", "**Failing checks**", ""] + [f"- {f}" for f in failing]
-    consistency = journal.get("consistency") or {}
-    if consistency:
-        lines += ["", f"Consistency after recovery: {'ok' if consistency.get('ok') else 'FAILED'}"]
-    lines += ["", f"Journal: `{verdict.get('journal')}`"]
-    if verdict.get("report"):
-        lines.append(f"Report: `{verdict.get('report')}`")
+    if outcome.failing_checks:
+        lines += ["", "**Failing checks**", ""] + [f"- {md(f)}" for f in outcome.failing_checks]
+    if journal.consistency is not None:
+        lines += ["", "Consistency after recovery: "
+                      f"{'ok' if journal.consistency.ok else 'FAILED'}"]
+    lines += ["", f"Journal: {md(outcome.journal)}"]
+    if outcome.report:
+        lines.append(f"Report: {md(outcome.report)}")
     return "\n".join(lines)

@@ -56,3 +56,24 @@ def test_no_traffic_rows_judge_p95_and_every_detection_and_false_positives() -> 
     assert by_fault["incorrect_response"].endswith("| **no** |")
     assert rows[-1] == ("| false positives: OFF transitions of healthy replicas | 0 in 120 s "
                         "quiet · 1 in 60 s at 40 req/s | 0 | — | **no** |")
+
+
+def test_the_compose_setup_rows_name_the_target_and_the_storage_driver() -> None:
+    q = {"min": 18.0, "median": 21.0, "p95": 24.0, "max": 25.0}
+    results = {
+        "machine": {"cores": 2, "cpu": "x"}, "loadavg_range": "1.00–2.00 (1 min)",
+        "target": "compose",
+        "setup": {"storage_driver": "overlay2", "rounds": 3, "up_s": q,
+                  "down_s": {k: v / 3 for k, v in q.items()},
+                  "images_cold": {"wall_s": 171.0, "exit_code": 0},
+                  "images_warm": {"wall_s": 1.3, "exit_code": 0}},
+        "overhead": {"target": "compose", "wall_s": 150.0, "cold_start_s": 40.0,
+                     "report_s": 7.0, "status": "completed", "harness_overhead": 0.05,
+                     "phases_span_s": 69.3, "configured_phase_s": 66},
+    }
+    text = table.render(results)
+    assert "| make images: cold · warm | 171.0 s · 1.3 s |" in text
+    assert "compose up --wait (min/med/p95/max), 3 rounds, storage driver overlay2" in text
+    assert "18.00/21.00/24.00/25.00 s" in text and "6.00/7.00/8.00/8.33 s" in text
+    assert "make gameday-compose: cold start → HTML report" in text
+    assert "target: compose; machine: 2 cores" in text

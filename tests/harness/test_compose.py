@@ -1,18 +1,19 @@
-"""docker-compose.yml checked by Docker Compose itself, and the compose target driven
-against a real Docker engine (started by tests/dockerd/engine.py when none runs).
+"""docker-compose.yml (and docker-compose.local.yml over it) checked by Docker Compose
+itself, and the compose target's driver against a real Docker engine (started by
+tests/dockerd/engine.py when none runs).
 
-No registry is reachable here, so the engine tests never pull: they build a FROM scratch
-busybox image and run containers with host networking that serve HTTP on free loopback
-ports, labelled like Compose labels the stack's containers.
+The driver tests here need no stack: they build a FROM scratch busybox image and run
+containers with host networking that serve HTTP on free loopback ports, labelled like
+Compose labels the stack's containers. The real stack under Compose is tested in
+tests/compose/.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
+import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,9 +28,12 @@ from docker import errors as docker_errors
 from gameday.config import get_settings
 from gameday.errors import StackNotRunning, TargetError
 from gameday.targets.compose import SERVICES, ComposeTarget, compose_command
+from gameday.targets.composecli import compose_files
+from gameday.targets.localplan import StackPorts
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
+LOCAL_FILE = REPO / "docker-compose.local.yml"
 STACK_SERVICES = ("inventory-1", "inventory-2", "inventory-3", "monitor", "voter", "orders")
 CONTRACT_PORTS = {
     "inventory-1": 5001,
@@ -41,23 +45,16 @@ CONTRACT_PORTS = {
     "kafka": 9092,
     "postgres": 5432,
 }
-
-
-def _load_engine_helpers() -> Any:
-    # tests/dockerd has no __init__.py: import by path, whatever sys.path holds.
-    name = "gameday_tests_docker_engine"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, REPO / "tests" / "dockerd" / "engine.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-engine = _load_engine_helpers()
+NETWORKS = {
+    "postgres": ["db"],
+    "kafka": ["events"],
+    "inventory-1": ["db", "events", "replicas"],
+    "inventory-2": ["db", "events", "replicas"],
+    "inventory-3": ["db", "events", "replicas"],
+    "monitor": ["db", "replicas"],
+    "voter": ["db", "replicas"],
+    "orders": ["db", "events"],
+}
 
 
 # -- docker-compose.yml, validated by Docker Compose v2 (compose-spec schema) --------------
@@ -70,19 +67,35 @@ def _compose_or_skip() -> list[str]:
         pytest.skip(str(exc))
 
 
-def _config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [*_compose_or_skip(), "-f", str(path), "config", "--format", "json"]
+def _config(
+    *paths: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    files = [arg for path in paths for arg in ("-f", str(path))]
+    cmd = [*_compose_or_skip(), *files, "config", "--format", "json"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any GAMEDAY_* or CHAOS_TOKEN a developer may have set."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GAMEDAY_") and k != "CHAOS_TOKEN"}
+    return {**env, **extra}
+
+
+def _parsed(*paths: Path, **extra: str) -> dict[str, Any]:
+    out = _config(*paths, env=_clean_env(**extra))
+    assert out.returncode == 0, f"{', '.join(p.name for p in paths)} is invalid:\n{out.stderr}"
+    return json.loads(out.stdout)
 
 
 @pytest.fixture(scope="module")
 def compose_config() -> dict[str, Any]:
-    import os
+    return _parsed(COMPOSE_FILE, CHAOS_TOKEN="test-chaos-token")
 
-    env = {**os.environ, "CHAOS_TOKEN": "test-chaos-token"}
-    out = _config(COMPOSE_FILE, env)
-    assert out.returncode == 0, f"docker-compose.yml is invalid:\n{out.stderr}"
-    return json.loads(out.stdout)
+
+@pytest.fixture(scope="module")
+def local_config() -> dict[str, Any]:
+    return _parsed(COMPOSE_FILE, LOCAL_FILE, CHAOS_TOKEN="test-chaos-token")
 
 
 def test_compose_file_is_valid_and_names_the_project(compose_config: dict[str, Any]) -> None:
@@ -96,7 +109,7 @@ def test_the_validator_rejects_an_invalid_compose_file(tmp_path: Path) -> None:
     )
     path = tmp_path / "docker-compose.yml"
     path.write_text(broken)
-    out = _config(path)
+    out = _config(path, env=_clean_env())
     assert out.returncode != 0
     assert "service_is_fine" in out.stderr or "condition" in out.stderr
 
@@ -128,6 +141,67 @@ def test_host_ports_are_the_contract_ports_on_loopback_only(
             ("127.0.0.1", CONTRACT_PORTS[name], CONTRACT_PORTS[name])
         ], name
         assert "network_mode" not in service
+
+
+def test_bind_address_and_host_ports_come_from_the_environment() -> None:
+    moved = {f"GAMEDAY_{s.upper().replace('-', '_')}_PORT": str(p)
+             for s, p in StackPorts(23101).by_service().items()}
+    config = _parsed(COMPOSE_FILE, GAMEDAY_BIND_ADDRESS="0.0.0.0", **moved)
+    for name, service in config["services"].items():
+        [port] = service["ports"]
+        assert (port["host_ip"], port["published"]) == ("0.0.0.0", moved[
+            f"GAMEDAY_{name.upper().replace('-', '_')}_PORT"]), name
+        assert port["target"] == CONTRACT_PORTS[name], name  # inside: the contract's port
+
+
+def test_the_target_passes_its_ports_and_bind_address_to_compose() -> None:
+    target = ComposeTarget(get_settings(base_port=23101, bind_address="10.1.2.3",
+                                        chaos_token="s3cret"))
+    env = target.compose_env()
+    assert env["GAMEDAY_BIND_ADDRESS"] == "10.1.2.3"
+    assert env["GAMEDAY_INVENTORY_1_PORT"] == "23101"
+    assert env["GAMEDAY_VOTER_PORT"] == "23105"
+    assert (env["GAMEDAY_KAFKA_PORT"], env["GAMEDAY_POSTGRES_PORT"]) == ("23107", "23108")
+    assert env["CHAOS_TOKEN"] == "s3cret"
+    assert target.urls.voter == "http://127.0.0.1:23105"
+
+
+def test_each_service_is_on_the_networks_of_its_traffic(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    assert {name: sorted(s["networks"]) for name, s in services.items()} == NETWORKS
+    assert set(compose_config["networks"]) == {"db", "events", "replicas"}
+    for i in (1, 2, 3):
+        replicas = services[f"inventory-{i}"]["networks"]["replicas"]
+        assert replicas["aliases"] == [f"inventory-{i}.replicas"]
+
+
+def test_the_local_file_swaps_only_the_images(
+    compose_config: dict[str, Any], local_config: dict[str, Any]
+) -> None:
+    services = local_config["services"]
+    assert services["postgres"]["image"] == "gameday-postgres:local"
+    assert services["kafka"]["image"] == "gameday-broker:local"
+    for name in ("postgres", "kafka"):
+        assert services[name]["pull_policy"] == "never", name
+    build = services["inventory-1"]["build"]
+    assert build["args"] == {"BASE_IMAGE": "gameday-base:bookworm"}
+    assert build["network"] == "host"  # the package index is reachable from the host only
+    kafka = services["kafka"]
+    assert kafka["environment"] == {"LISTENER_URL": "tcp://0.0.0.0:19092",
+                                    "ADVERTISED_LISTENER_URL": "tcp://kafka:19092",
+                                    "STORAGE_ENGINE": "memory://tansu/"}
+    assert kafka["healthcheck"]["test"][:4] == ["CMD", "/tansu", "topic", "list"]
+    [port] = kafka["ports"]
+    assert (port["host_ip"], int(port["published"]), port["target"]) == (
+        "127.0.0.1", 9092, 19092)
+    # Everything else is docker-compose.yml's own.
+    for name, service in services.items():
+        original = compose_config["services"][name]
+        for key in ("networks", "restart", "depends_on", "command"):
+            assert service.get(key) == original.get(key), (name, key)
+        if name not in ("kafka",):
+            assert service["environment"] == original["environment"], name
+            assert service["healthcheck"] == original["healthcheck"], name
 
 
 def test_every_service_has_a_healthcheck(compose_config: dict[str, Any]) -> None:
@@ -167,7 +241,8 @@ def test_replicas_restart_after_a_crash(compose_config: dict[str, Any]) -> None:
 
 def test_services_get_the_environment_contract(compose_config: dict[str, Any]) -> None:
     services = compose_config["services"]
-    replicas = "http://inventory-1:5001,http://inventory-2:5002,http://inventory-3:5003"
+    replicas = ("http://inventory-1.replicas:5001,http://inventory-2.replicas:5002,"
+                "http://inventory-3.replicas:5003")
     for name in STACK_SERVICES:
         env = services[name]["environment"]
         assert env["SERVICE_HOST"] == "0.0.0.0", name
@@ -179,6 +254,7 @@ def test_services_get_the_environment_contract(compose_config: dict[str, Any]) -
         assert env["INSTANCE_ID"] == str(i)
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:19092"
         assert env["CHAOS_TOKEN"] == "test-chaos-token"
+    # Called by their names on the replicas network only (a partition there cuts them).
     for name in ("monitor", "voter"):  # POST /reports needs it; the voter sends it
         assert services[name]["environment"]["CHAOS_TOKEN"] == "test-chaos-token"
     assert services["monitor"]["environment"]["INVENTORY_URLS"] == replicas
@@ -189,17 +265,15 @@ def test_services_get_the_environment_contract(compose_config: dict[str, Any]) -
 
 
 def test_chaos_token_falls_back_to_the_harness_setting(tmp_path: Path) -> None:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k not in ("CHAOS_TOKEN", "GAMEDAY_CHAOS_TOKEN")}
+    env = _clean_env()
     project = tmp_path / "project"
     project.mkdir()  # no .env beside the file: only the environment given here counts
     (project / "docker-compose.yml").write_text(COMPOSE_FILE.read_text())
     (project / "stack").mkdir()
-    unset = json.loads(_config(project / "docker-compose.yml", env).stdout)
+    unset = json.loads(_config(project / "docker-compose.yml", env=env).stdout)
     assert unset["services"]["inventory-1"]["environment"]["CHAOS_TOKEN"] == ""
     env["GAMEDAY_CHAOS_TOKEN"] = "from-gameday"
-    fallback = json.loads(_config(project / "docker-compose.yml", env).stdout)
+    fallback = json.loads(_config(project / "docker-compose.yml", env=env).stdout)
     assert fallback["services"]["inventory-1"]["environment"]["CHAOS_TOKEN"] == "from-gameday"
 
 
@@ -216,6 +290,34 @@ def test_urls_are_the_contract_host_ports() -> None:
     )
 
 
+def test_a_remote_docker_host_reaches_the_stack_at_gameday_host() -> None:
+    settings = get_settings(host="gameday-host", bind_address="0.0.0.0", base_port=6001)
+    target = ComposeTarget(settings)
+    assert target.urls.replica("2") == "http://gameday-host:6002"
+    assert target.urls.voter == "http://gameday-host:6005"
+    assert target.compose_env()["GAMEDAY_BIND_ADDRESS"] == "0.0.0.0"
+
+
+def test_a_remote_host_with_ports_on_loopback_is_refused_before_docker_is_asked() -> None:
+    target = ComposeTarget(get_settings(host="gameday-host"),
+                           client_factory=lambda: pytest.fail("asked docker"))
+    with pytest.raises(TargetError, match="GAMEDAY_HOST=gameday-host cannot reach ports "
+                                          "published on 127.0.0.1; set GAMEDAY_BIND_ADDRESS"):
+        target.start()
+
+
+def test_compose_files_are_colon_separated_and_found_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not the repository: relative names are the repository's
+    assert compose_files("docker-compose.yml:docker-compose.local.yml") == [
+        COMPOSE_FILE, LOCAL_FILE]
+    (tmp_path / "mine.yml").write_text("services: {}\n")
+    assert compose_files("mine.yml") == [tmp_path / "mine.yml"]  # here first
+    target = ComposeTarget(get_settings(compose_file=Path("/elsewhere/x.yml")))
+    assert target.compose_files == [Path("/elsewhere/x.yml")]
+
+
 def test_unreachable_docker_is_a_clear_target_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     target = ComposeTarget(get_settings(), docker_timeout_s=2)
@@ -223,7 +325,7 @@ def test_unreachable_docker_is_a_clear_target_error(monkeypatch: pytest.MonkeyPa
         target.status()
     message = str(err.value)
     assert "DOCKER_HOST=unix:///nonexistent/docker.sock" in message
-    assert "dockerd" in message and "systemctl start docker" in message
+    assert "make docker-engine" in message and "systemctl start docker" in message
 
 
 def test_unknown_replica_is_refused_before_docker_is_asked() -> None:
@@ -245,13 +347,13 @@ def test_missing_compose_v2_is_a_clear_target_error(
 
 
 @pytest.fixture(scope="module")
-def docker_client() -> Any:
-    return engine.docker_engine()
+def docker_client(docker_helpers: Any) -> Any:
+    return docker_helpers.docker_engine()
 
 
 @pytest.fixture(scope="module")
-def busybox(docker_client: Any) -> str:
-    return engine.busybox_image(docker_client)
+def busybox(docker_helpers: Any, docker_client: Any) -> str:
+    return str(docker_helpers.busybox_image(docker_client))
 
 
 def _httpd(port: int) -> list[str]:
@@ -280,18 +382,22 @@ def _remove_project(client: Any, project: str) -> None:
         c.remove(force=True)
 
 
-def _wait_healthy(target: ComposeTarget, timeout_s: float = 60.0) -> None:
+def _wait(predicate: Any, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
-    while not target.status().healthy:
-        assert time.monotonic() < deadline, target.status()
-        time.sleep(0.3)
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
 
 
 @pytest.fixture
-def labelled_stack(docker_client: Any, busybox: str) -> Iterator[tuple[ComposeTarget, dict]]:
-    """One busybox container per stack service, labelled as Compose labels them."""
+def labelled_stack(
+    docker_client: Any, busybox: str, free_base_port: Any
+) -> Iterator[tuple[ComposeTarget, dict]]:
+    """One busybox container per stack service on the ports of a free base port,
+    labelled as Compose labels them."""
     project = f"gdtest-{uuid.uuid4().hex[:8]}"
-    ports = dict(zip(SERVICES, engine.free_ports(len(SERVICES)), strict=True))
+    base = free_base_port()
+    ports = StackPorts(base).by_service()
     try:
         for service, port in ports.items():
             docker_client.containers.run(
@@ -313,8 +419,9 @@ def labelled_stack(docker_client: Any, busybox: str) -> Iterator[tuple[ComposeTa
                 },
                 restart_policy={"Name": "unless-stopped"},
             )
-        target = ComposeTarget(get_settings(compose_project=project), docker_timeout_s=20)
-        _wait_healthy(target)
+        target = ComposeTarget(get_settings(compose_project=project, base_port=base),
+                               docker_timeout_s=20)
+        _wait(lambda: target.status().healthy, 60, "the labelled containers to be healthy")
         yield target, ports
     finally:
         _remove_project(docker_client, project)
@@ -336,32 +443,48 @@ def test_status_reports_every_container_of_the_project(labelled_stack: Any) -> N
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_kill_replica_stops_it_and_it_stays_down(labelled_stack: Any) -> None:
+def test_kill_replica_is_a_crash_the_restart_policy_recovers(labelled_stack: Any) -> None:
     target, ports = labelled_stack
+    container = target.containers()["inventory-2"]
+    started = container.attrs["State"]["StartedAt"]
     target.kill_replica("2")
+    # Docker restarts it on its own: a new start time, one more restart, answering again.
+    _wait(lambda: target.containers()["inventory-2"].attrs["RestartCount"] == 1, 30,
+          "Docker's restart policy")
+    assert target.containers()["inventory-2"].attrs["State"]["StartedAt"] != started
+    _wait(lambda: _answers(ports["inventory-2"]), 30, "inventory-2 answering again")
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_held_kill_stops_the_replica_until_it_is_restarted(labelled_stack: Any) -> None:
+    target, ports = labelled_stack
+    target.kill_replica("2", hold=True)
     by_name = {s.name: s for s in target.status().services}
     assert not by_name["inventory-2"].running
     assert not by_name["inventory-2"].healthy
     assert by_name["inventory-1"].healthy and by_name["inventory-3"].healthy
     assert not _answers(ports["inventory-2"])
-    # The restart policy does not undo a kill: the replica stays down until restarted.
+    # An API kill is a manual stop for Docker: the restart policy leaves it down.
     time.sleep(1.5)
     assert not {s.name: s for s in target.status().services}["inventory-2"].running
-    target.kill_replica("2")  # idempotent: killing a dead replica is fine
+    target.kill_replica("2", hold=True)  # idempotent: killing a dead replica is fine
+    target.restart_replica("2", timeout_s=60)
+    assert _answers(ports["inventory-2"])
 
 
 @pytest.mark.docker
 @pytest.mark.slow
 def test_restart_replica_brings_it_back_healthy_and_answering(labelled_stack: Any) -> None:
     target, ports = labelled_stack
-    target.kill_replica("3")
+    target.kill_replica("3", hold=True)
     assert not _answers(ports["inventory-3"])
     target.restart_replica("3", timeout_s=60)
     by_name = {s.name: s for s in target.status().services}
-    assert by_name["inventory-3"].running and by_name["inventory-3"].healthy
-    assert _answers(ports["inventory-3"])
+    assert by_name["inventory-3"].running
+    assert _answers(ports["inventory-3"])  # restart_replica returns once it answers
     target.restart_replica("3", timeout_s=60)  # idempotent on a healthy replica
-    assert target.status().healthy
+    _wait(lambda: target.status().healthy, 60, "Docker's health check to agree")
 
 
 @pytest.mark.docker
@@ -404,25 +527,29 @@ def _test_compose_file(image: str, ports: dict[str, int]) -> str:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_start_and_stop_run_docker_compose(
-    docker_client: Any, busybox: str, tmp_path: Path
+    docker_client: Any, busybox: str, tmp_path: Path, free_base_port: Any
 ) -> None:
     _compose_or_skip()
     project = f"gdtest-{uuid.uuid4().hex[:8]}"
-    ports = dict(zip(SERVICES, engine.free_ports(len(SERVICES)), strict=True))
+    base = free_base_port()
+    ports = StackPorts(base).by_service()
     compose_file = tmp_path / "docker-compose.yml"
     (tmp_path / "stack").mkdir()
     (tmp_path / "stack" / "Dockerfile").write_text(f"FROM {busybox}\nLABEL gameday.test=1\n")
     image = f"{project}-stack:latest"
     compose_file.write_text(_test_compose_file(image, ports))
+    lines: list[str] = []
     target = ComposeTarget(
-        get_settings(compose_project=project, compose_file=compose_file), docker_timeout_s=20
+        get_settings(compose_project=project, compose_file=compose_file, base_port=base),
+        docker_timeout_s=20, progress=lines.append,
     )
     try:
         status = target.start(timeout_s=120)
         assert status.healthy, status
+        assert any("Healthy" in line for line in lines), lines  # Compose's own progress
         assert docker_client.images.get(image).labels.get("gameday.test") == "1"
         assert target.start(timeout_s=120).healthy  # idempotent
-        target.kill_replica("1")
+        target.kill_replica("1", hold=True)
         assert not _answers(ports["inventory-1"])
         target.restart_replica("1", timeout_s=60)
         assert _answers(ports["inventory-1"])

@@ -14,7 +14,7 @@ from gameday import probes
 from gameday.errors import FaultError
 from gameday.faults import FaultClient, FaultControlError
 from gameday.runbook import Fault
-from gameday.targets.base import StackUrls
+from gameday.targets.base import StackUrls, Target
 from loopback_app import serve_in_thread
 
 
@@ -187,3 +187,62 @@ def test_a_crashed_replica_comes_back_and_agrees_with_the_ledger(clean_faults) -
     consistency = probes.consistency(stack.urls, timeout_s=30)
     assert consistency["ok"], consistency["mismatches"]
     assert set(consistency["replicas"]) == {"1", "2", "3"}
+
+
+class _AtUrls(Target):
+    """Only the URLs of the stand-in replicas: inject needs nothing else of a target."""
+
+    name = "local"
+
+    def __init__(self, urls: StackUrls) -> None:
+        self._urls = urls
+
+    @property
+    def urls(self) -> StackUrls:
+        return self._urls
+
+    def start(self, *, timeout_s: float = 60.0) -> Any:
+        raise NotImplementedError
+
+    def stop(self, *, timeout_s: float = 30.0) -> None:
+        raise NotImplementedError
+
+    def status(self) -> Any:
+        raise NotImplementedError
+
+    def kill_replica(self, instance_id: str) -> None:
+        raise NotImplementedError
+
+    def restart_replica(self, instance_id: str, *, timeout_s: float = 30.0) -> None:
+        raise NotImplementedError
+
+
+def test_gameday_fault_ttl_s_is_the_ttl_sent_when_the_runbook_names_none(
+    replicas, tmp_path, monkeypatch
+) -> None:
+    """The defect: GAMEDAY_FAULT_TTL_S never reached an injection (the runbook's default
+    always won). Precedence: fault.ttl_s > safety.fault_ttl_s > GAMEDAY_FAULT_TTL_S."""
+    import yaml
+
+    from gameday import engine
+    from gameday.config import get_settings
+    from gameday.runbook import load_runbook
+
+    f, urls = replicas
+    monkeypatch.setenv("GAMEDAY_FAULT_TTL_S", "75")
+    path = tmp_path / "ttl.yaml"
+    path.write_text(yaml.safe_dump({"name": "ttl", "load": {"rate": 1}, "phases": [
+        {"name": "slow", "duration_s": 1,
+         "fault": {"type": "latency", "replica": "2", "latency_ms": 100}},
+        {"name": "own", "duration_s": 1,
+         "fault": {"type": "latency", "replica": "3", "latency_ms": 100, "ttl_s": 9}}]}))
+    settings = get_settings(chaos_token="sesame", reports_dir=tmp_path / "reports")
+    rb = load_runbook(path, default_fault_ttl_s=settings.fault_ttl_s)
+    run = engine.open_run(settings, rb, path, _AtUrls(urls))
+    for phase in rb.phases:
+        engine.inject(run, phase)
+        run.faulted.clear()
+    sent = [body for _, body, _ in f.calls if body["type"] == "latency"]
+    assert [b["ttl_s"] for b in sent] == [75, 9]
+    journal = run.journal.record
+    assert [e.output["ttl_s"] for e in journal.run] == [75, 9]

@@ -8,12 +8,30 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gameday.journal import Journal, environment_fingerprint, load_run, new_run_id
-from gameday.paths import RUNBOOKS_DIR
+from gameday.fingerprint import utc_time
+from gameday.journal import (
+    Journal,
+    JournalUnreadable,
+    environment_fingerprint,
+    load_run,
+    missing_parts,
+    new_run_id,
+    read_journal,
+)
+from gameday.paths import REPO_ROOT, RUNBOOKS_DIR
 from gameday.records import REQUEST_COLUMNS, TRANSITION_COLUMNS, RequestRecord
-from gameday.runbook import load_runbook
+from gameday.run_record import (
+    Environment,
+    JournalRecord,
+    NotificationRecord,
+    Observation,
+    PhaseRecord,
+    json_schema,
+)
+from gameday.runbook import load_runbook, runbook_sha256
 
 RUNBOOK = RUNBOOKS_DIR / "smoke.yaml"
+OLD_RUN = REPO_ROOT / "tests" / "report" / "fixtures" / "run-smoke" / "journal.json"
 
 
 def test_run_ids_sort_by_time_and_use_safe_characters() -> None:
@@ -36,17 +54,19 @@ def test_environment_fingerprint_names_code_target_runbook_and_packages() -> Non
 
 def _journal() -> Journal:
     rb = load_runbook(RUNBOOK)
-    j = Journal("20260102-030405-smoke-abcdef", rb, RUNBOOK, target="local",
-                environment=environment_fingerprint("local", RUNBOOK))
-    j.start()
+    j = Journal(JournalRecord(
+        run_id="20260102-030405-smoke-abcdef", start=utc_time(), seed=rb.seed,
+        runbook=rb.model_dump(mode="json"), runbook_path=str(RUNBOOK),
+        runbook_sha256=runbook_sha256(RUNBOOK),
+        environment=Environment(**environment_fingerprint("local", RUNBOOK))))
     j.steady_state("before", {"ok": True})
     j.steady_state("during", {"ok": True, "phase": "crash"})
     with j.activity("inject crash on replica 3", "action", phase="crash") as out:
         out["response"] = {"failure_injected": True}
     with pytest.raises(RuntimeError), j.activity("clear replica 3", rollback=True):
         raise RuntimeError("replica 3 unreachable")
-    j.add_phase({"name": "crash", "fault": {"type": "crash", "replica": "3"},
-                 "metrics": {"availability": float("nan")}, "checks": [], "passed": True})
+    j.add_phase(PhaseRecord(name="crash", fault={"type": "crash", "component": "3"},
+                            duration_s=5, start=utc_time(), passed=True))
     j.add_requests([
         RequestRecord("crash", "read", "PROD-001", 1.5, 0.01, 200, True, "", True, 1000.0,
                       False, 0.001),
@@ -54,8 +74,10 @@ def _journal() -> Journal:
     ])
     j.set_transitions([{"service_name": "inventory-svc", "instance_id": "3", "status": "OFF",
                         "at": "2026-01-02T03:04:06+00:00", "reason": "health check failed"}])
-    j.observe("voter kept answering", role="observer", phase="crash")
-    j.notification("slack", "phase_end", ok=False, error="rate limited")
+    j.observe(Observation(at=utc_time(), role="observer", phase="crash",
+                          text="voter kept answering"))
+    j.add_notifications([NotificationRecord(at=utc_time(), channel="slack-bot",
+                                            kind="phase_end", ok=False, error="rate limited")])
     j.abort("availability fell", phase="crash")
     j.verdict(False, 61.234, ["crash: ttd_s None"])
     j.end("aborted", deviated=True)
@@ -64,7 +86,9 @@ def _journal() -> Journal:
 
 def test_journal_round_trip_and_chaos_toolkit_shape(tmp_path: Path) -> None:
     _journal().write(tmp_path)
-    journal, requests, transitions = load_run(tmp_path)
+    typed, requests, transitions = load_run(tmp_path)
+    assert isinstance(typed, JournalRecord) and typed.version == 2
+    journal = json.loads((tmp_path / "journal.json").read_text())
     assert journal["status"] == "aborted" and journal["deviated"] is True
     assert journal["runbook"]["name"] == "smoke" and journal["seed"] == 1
     assert journal["runbook_path"] == str(RUNBOOK)
@@ -73,10 +97,13 @@ def test_journal_round_trip_and_chaos_toolkit_shape(tmp_path: Path) -> None:
                                "phase": "crash"}
     assert run["status"] == "succeeded" and run["output"] == {
         "response": {"failure_injected": True}}
-    assert set(run) == {"activity", "start", "end", "duration", "status", "output"}
+    assert set(run) == {"activity", "start", "end", "duration", "status", "output",
+                        "exception"} and run["exception"] is None
     rb, = journal["rollbacks"]
     assert rb["status"] == "failed" and rb["exception"] == "RuntimeError: replica 3 unreachable"
-    assert journal["phases"][0]["metrics"]["availability"] is None  # NaN is not JSON
+    assert journal["phases"][0]["metrics"]["availability"] is None
+    assert journal["phases"][0]["fault"] == {"type": "crash", "component": "3", "params": {},
+                                             "ttl_s": None}
     assert journal["steady_states"]["during"] == [{"ok": True, "phase": "crash"}]
     assert journal["abort"]["reason"] == "availability fell"
     assert journal["verdict"] == {"passed": False, "score": 61.23,
@@ -115,5 +142,57 @@ def test_end_refuses_an_unknown_status() -> None:
 
 
 def test_load_run_of_a_folder_without_journal_says_so(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no journal here"):
+    with pytest.raises(JournalUnreadable, match="no journal here"):
         load_run(tmp_path)
+
+
+def test_the_published_json_schema_is_the_models_schema() -> None:
+    """docs/journal.schema.json is generated: `python -m gameday.run_record > docs/…`."""
+    published = (REPO_ROOT / "docs" / "journal.schema.json").read_text(encoding="utf-8")
+    assert published == json_schema(), "regenerate docs/journal.schema.json"
+
+
+def test_a_journal_written_before_the_schema_validates_and_reads_typed() -> None:
+    old = read_journal(OLD_RUN)
+    assert old.version == 1 and old.status == "failed"
+    crash = next(p for p in old.phases if p.name == "crash")
+    # version 1 journalled a crash with every fault type's parameters; only its own remain
+    assert crash.fault is not None and crash.fault.model_dump() == {
+        "type": "crash", "component": "3", "params": {}, "ttl_s": None}
+    wrong = next(p for p in old.phases if p.name == "incorrect_response")
+    assert wrong.fault is not None and wrong.fault.params == {"product_id": "PROD-003"}
+    # SLO targets were text ("≤ 261.4"): now numbers
+    p95 = next(c for c in crash.checks if c.name == "latency_p95_ms")
+    assert p95.target.model_dump() == {"op": "<=", "value": 261.4}
+    assert old.missing() == []
+
+
+def test_a_journal_that_does_not_match_the_schema_is_refused_naming_file_and_field(
+    tmp_path: Path,
+) -> None:
+    data = json.loads(OLD_RUN.read_text())
+    data["phases"][1]["metrics"]["ttd_s"] = "fast"
+    data["phases"][2]["checks"][0]["target"] = "roughly"
+    path = tmp_path / "journal.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(JournalUnreadable) as err:
+        read_journal(path)
+    lines = str(err.value).splitlines()
+    assert lines[0] == f"{path}: phases[1].metrics.ttd_s: must be a number (got 'fast')"
+    assert lines[1].startswith(f"{path}: phases[2].checks[0].target")
+    assert "roughly" in lines[1]
+
+
+def test_a_half_written_journal_says_what_is_missing(tmp_path: Path) -> None:
+    j = _journal()
+    j.update(status="running", end=None, verdict=None, abort=None)
+    with j.activity("inject latency on replica 3", "action", phase="latency"):
+        pass
+    j.write(tmp_path, raw=False)
+    journal = read_journal(tmp_path / "journal.json")
+    missing = missing_parts(tmp_path, journal)
+    assert missing[0].startswith("the run did not finish: still marked running")
+    assert "phase baseline: not run" in missing
+    assert "phase recovery: not run" in missing
+    assert "no verdict (the run never concluded)" in missing
+    assert "requests.csv was never written" in missing

@@ -5,6 +5,7 @@ import pytest
 
 from gameday import metrics
 from gameday.records import RequestRecord
+from gameday.run_record import PhaseMetrics, PhaseRecord
 from gameday.runbook import SloSpec
 
 T0 = 1_700_000_000.0
@@ -32,6 +33,29 @@ def test_availability_counts_a_timeout_as_a_failure(ten: pd.DataFrame) -> None:
 
 def test_availability_of_nothing_is_none() -> None:
     assert metrics.availability(metrics.requests_frame([])) is None
+
+
+def test_one_percentile_definition_linear_between_closest_ranks() -> None:
+    values = [10, 20, 30, 40, 50, 60, 70, 80, 90, 1000]
+    assert metrics.percentile(values, 0.95) == pytest.approx(590.5)
+    assert metrics.percentile(values, 0.5) == pytest.approx(55.0)
+    assert metrics.percentile([7.0], 0.99) == 7.0
+    assert metrics.percentile([], 0.95) is None
+    # the same as pandas' (and numpy's) default, which the journal used to call directly
+    assert metrics.percentile(values, 0.99) == pytest.approx(pd.Series(values).quantile(0.99))
+
+
+def test_the_live_panel_uses_the_same_percentile_as_the_journal() -> None:
+    from gameday.load import LoadGenerator
+    from gameday.runbook import LoadSpec
+    from gameday.targets.base import StackUrls
+
+    gen = LoadGenerator(StackUrls(("http://x",), "http://m", "http://v", "http://o"),
+                        LoadSpec(rate=1), 1)
+    latencies_s = [i / 100 for i in range(1, 10)] + [1.0]
+    gen._done.extend((1e12, True, lat) for lat in latencies_s)  # completed "now"
+    # nearest rank would say 1000 ms; the project's definition says 590.5 ms
+    assert gen.window_latency_ms(1e13, 0.95) == pytest.approx(590.5)
 
 
 def test_percentiles_include_failures_at_their_elapsed_time(ten: pd.DataFrame) -> None:
@@ -87,10 +111,58 @@ def test_ttd_is_the_first_off_of_that_replica_after_injection() -> None:
     assert metrics.ttd(TRANS, "2", None) is None
 
 
-def test_ttr_and_outage_run_to_the_first_on_after_rollback() -> None:
-    assert metrics.ttr(TRANS, "2", T0 + 22.0) == pytest.approx(1.5)
+def test_ttr_and_outage_run_to_the_on_that_ends_the_outage() -> None:
+    assert metrics.ttr(TRANS, "2", T0 + 22.0, T0 + 10.0) == pytest.approx(1.5)
     assert metrics.outage(TRANS, "2", T0 + 10.0, T0 + 22.0) == pytest.approx(13.5)
+    # without an injection time: the first ON after the rollback
+    assert metrics.ttr(TRANS, "2", T0 + 22.0) == pytest.approx(1.5)
     assert metrics.ttr(TRANS, "2", T0 + 24.0) is None
+
+
+def test_ttd_and_ttr_look_only_inside_the_phase_window() -> None:
+    # replica 2 went OFF at +10.6 and came back at +23.5: with the window closed at +20
+    # (the phase stopped watching), it did not recover in its phase
+    assert metrics.ttr(TRANS, "2", T0 + 15.0, T0 + 10.0, until_s=T0 + 20.0) is None
+    assert metrics.outage(TRANS, "2", T0 + 10.0, until_s=T0 + 20.0) is None
+    assert metrics.ttd(TRANS, "2", T0 + 11.0, until_s=T0 + 29.0) is None  # OFF at 30: later
+
+
+def _crash_phase(until: float) -> PhaseRecord:
+    return PhaseRecord(name="crash", fault={"type": "crash", "component": "2"},
+                       duration_s=12, start=T0 + 9.9, end=T0 + 22.0, injected_at=T0 + 10.0,
+                       rolled_back_at=T0 + 22.0, observed_until=until)
+
+
+def test_a_later_phase_cannot_change_a_phase_recorded_before_it() -> None:
+    """The defect: the crash row said `ttr_s 0.0 vs 39.55` because the recompute found the
+    replica's ON at the end of a *later* phase. Live and recomputed figures must agree."""
+    # crash on 2: OFF +10.6, back ON +13 (supervisor restart), rollback at +22,
+    # observed until +23; then a later phase faults replica 2 again: OFF +55, ON +61.5
+    live = metrics.transitions_frame([
+        {"instance_id": "2", "status": "OFF", "at_s": T0 + 10.6},
+        {"instance_id": "2", "status": "ON", "at_s": T0 + 13.0},
+    ])
+    later = pd.concat([live, metrics.transitions_frame([
+        {"instance_id": "2", "status": "OFF", "at_s": T0 + 55.0},
+        {"instance_id": "2", "status": "ON", "at_s": T0 + 61.5},
+    ])], ignore_index=True)
+    reqs = metrics.requests_frame([_req(i, 0.01, phase="crash") for i in range(5)])
+    phase = _crash_phase(T0 + 23.0)
+    now, again = (metrics.phase_metrics(reqs, t, phase) for t in (live, later))
+    assert now == again
+    assert now.ttr_s == 0.0 and now.outage_s == pytest.approx(3.0)
+    recorded = phase.model_copy(update={"metrics": now})
+    assert metrics.crosscheck([recorded], reqs, later) == {"crash": []}
+
+
+def test_crosscheck_names_every_figure_that_differs() -> None:
+    reqs = metrics.requests_frame([_req(i, 0.01, phase="crash") for i in range(5)])
+    phase = _crash_phase(T0 + 30.0)
+    m = metrics.phase_metrics(reqs, TRANS, phase)
+    tampered = phase.model_copy(update={"metrics": m.model_copy(update={"ttr_s": 9.0,
+                                                                        "requests": 4})})
+    diffs = metrics.crosscheck([tampered], reqs, TRANS)["crash"]
+    assert diffs == ["requests recorded 4, recomputed 5", "ttr_s recorded 9.0, recomputed 1.5"]
 
 
 def test_a_replica_back_on_before_rollback_recovered_at_once() -> None:
@@ -117,59 +189,65 @@ def test_transitions_from_the_monitor_api_use_iso_times_and_drop_other_services(
 def test_phase_metrics_of_a_fault_phase() -> None:
     rows = [_req(i, 0.01, phase="crash") for i in range(20)] + [_req(0, 0.5, phase="other")]
     df = metrics.requests_frame(rows)
-    record = {"name": "crash", "fault": {"type": "crash", "replica": "2"},
-              "start": T0, "end": T0 + 4.0, "injected_at": T0 + 10.0,
-              "rolled_back_at": "2023-11-14T22:13:42+00:00"}  # T0 + 22
+    record = PhaseRecord(name="crash", fault={"type": "crash", "component": "2"},
+                         duration_s=2.0, start=T0, end=T0 + 4.0, injected_at=T0 + 10.0,
+                         rolled_back_at="2023-11-14T22:13:42+00:00",  # T0 + 22
+                         observed_until=T0 + 25.0)
     m = metrics.phase_metrics(df, TRANS, record)
-    assert m["requests"] == 20
-    assert m["availability"] == 1.0
-    assert m["latency_p95_ms"] == pytest.approx(10.0)
-    assert m["ttd_s"] == pytest.approx(0.6)
-    assert m["ttr_s"] == pytest.approx(1.5)
-    assert m["outage_s"] == pytest.approx(13.5)
-    assert m["achieved_rate"] == pytest.approx(10.0)  # 20 in 2 s (the span, not end − start)
-    assert m["wrong_answers"] == 0 and m["quorum_rate"] == 1.0
-    assert set(m) == {"requests", "availability", "latency_p50_ms", "latency_p95_ms",
-                      "latency_p99_ms", "quorum_rate", "wrong_answers", "ttd_s", "ttr_s",
-                      "outage_s", "achieved_rate"}
+    assert m.requests == 20
+    assert m.availability == 1.0
+    assert m.latency_p95_ms == pytest.approx(10.0)
+    assert m.ttd_s == pytest.approx(0.6)
+    assert m.ttr_s == pytest.approx(1.5)
+    assert m.outage_s == pytest.approx(13.5)
+    assert m.achieved_rate == pytest.approx(10.0)  # 20 in 2 s (the span, not end − start)
+    assert m.wrong_answers == 0 and m.quorum_rate == 1.0
 
 
-def _by_name(checks: list[dict]) -> dict[str, dict]:
-    return {c["name"]: c for c in checks}
+def _by_name(checks: list) -> dict:
+    return {c.name: c for c in checks}
 
 
 def test_evaluate_a_fault_phase_against_the_slo_and_the_baseline() -> None:
-    m = {"availability": 0.9995, "quorum_rate": 1.0, "wrong_answers": 0,
-         "latency_p95_ms": 16.0, "latency_p99_ms": 40.0, "ttd_s": 0.9, "ttr_s": 2.0}
-    checks = _by_name(metrics.evaluate(m, SloSpec(), "crash", {"latency_p95_ms": 10.0}))
-    assert checks["availability"]["passed"]
-    assert not checks["latency_p95_ms"]["passed"]  # 16 > 1.5 × 10
-    assert checks["latency_p95_ms"]["target"] == "≤ 15.0"
-    assert not checks["ttd_s"]["passed"]  # 0.9 > 0.8 for a crash
-    assert checks["ttr_s"]["passed"]
+    m = PhaseMetrics(availability=0.9995, quorum_rate=1.0, wrong_answers=0,
+                     latency_p95_ms=16.0, latency_p99_ms=40.0, ttd_s=0.9, ttr_s=2.0)
+    checks = _by_name(metrics.evaluate(m, SloSpec(), "crash",
+                                       PhaseMetrics(latency_p95_ms=10.0)))
+    assert checks["availability"].passed
+    assert not checks["latency_p95_ms"].passed  # 16 > 1.5 × 10
+    # targets are numbers, not text: {"op": "<=", "value": 15.0}
+    assert checks["latency_p95_ms"].target.model_dump() == {"op": "<=", "value": 15.0}
+    assert str(checks["latency_p95_ms"].target) == "≤ 15"
+    assert not checks["ttd_s"].passed  # 0.9 > 0.8 for a crash
+    assert checks["ttd_s"].target.value == 0.8
+    assert checks["ttr_s"].passed
     assert "latency_p99_ms" not in checks  # no p99 target in the SLO
 
 
 def test_evaluate_an_undetected_fault_fails_ttd_and_skips_ttr() -> None:
-    m = {"availability": 1.0, "quorum_rate": 1.0, "wrong_answers": 3, "latency_p95_ms": 5.0,
-         "ttd_s": None, "ttr_s": None}
+    m = PhaseMetrics(availability=1.0, quorum_rate=1.0, wrong_answers=3, latency_p95_ms=5.0)
     checks = _by_name(metrics.evaluate(m, SloSpec(), "incorrect_response", None))
-    assert not checks["ttd_s"]["passed"] and not checks["wrong_answers"]["passed"]
+    assert not checks["ttd_s"].passed and not checks["wrong_answers"].passed
     assert "ttr_s" not in checks and "latency_p95_ms" not in checks
 
 
 def test_evaluate_a_phase_without_fault_checks_only_service_levels() -> None:
-    checks = metrics.evaluate({"availability": 0.99, "quorum_rate": 0.98, "wrong_answers": 0},
-                              SloSpec(), None)
-    assert [(c["name"], c["passed"]) for c in checks] == [
+    checks = metrics.evaluate(PhaseMetrics(availability=0.99, quorum_rate=0.98,
+                                           wrong_answers=0), SloSpec(), None)
+    assert [(c.name, c.passed) for c in checks] == [
         ("availability", False), ("quorum_rate", False), ("wrong_answers", True)]
 
 
 def test_resilience_score_weighs_fault_phases_double() -> None:
+    def phase(fault: dict | None, *passed: bool) -> PhaseRecord:
+        return PhaseRecord(name="p", fault=fault, duration_s=1, start=T0, checks=[
+            {"name": "c", "target": {"op": ">=", "value": 1}, "value": 1, "passed": p}
+            for p in passed])
+
     phases = [
-        {"fault": None, "checks": [{"passed": True}, {"passed": True}]},        # 1 × 1
-        {"fault": {"type": "crash"}, "checks": [{"passed": True}, {"passed": False}]},  # 2 × .5
-        {"fault": {"type": "latency"}, "checks": []},                          # 2 × 0
+        phase(None, True, True),                                              # 1 × 1
+        phase({"type": "crash", "component": "1"}, True, False),               # 2 × .5
+        phase({"type": "latency", "component": "2"}),                          # 2 × 0
     ]
     assert metrics.resilience_score(phases) == pytest.approx(100 * 2 / 5)
     assert metrics.resilience_score([]) == 0.0

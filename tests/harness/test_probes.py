@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from gameday import probes
+from gameday.errors import NotReady
 from gameday.targets.base import StackUrls
 
 URLS = StackUrls(("http://r1", "http://r2", "http://r3"), "http://mon", "http://vot", "http://ord")
@@ -96,7 +97,7 @@ def test_wait_steady_returns_once_everything_is_on() -> None:
 
 def test_wait_replica_on_times_out_with_what_it_saw() -> None:
     t = _transport({"mon/status": _status("ON", "OFF", "ON")})
-    with pytest.raises(TimeoutError, match=r"replica 2 ON per the monitor not reached within "
+    with pytest.raises(NotReady, match=r"replica 2 ON per the monitor not reached within "
                                            r"0.2 s \(last: False\)"):
         probes.wait_replica_on(URLS, "2", timeout_s=0.2, interval=0.05, transport=t)
 

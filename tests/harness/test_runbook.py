@@ -173,3 +173,48 @@ def test_ttd_targets_keep_defaults_for_types_not_given(tmp_path: Path) -> None:
     rb = load_runbook(_write(tmp_path, {**MINIMAL, "slo": {"ttd_s": {"crash": 2}}}))
     assert rb.slo.ttd_s == {"crash": 2, "latency": 1.0, "intermittent": 1.0,
                             "incorrect_response": 0.5}
+
+
+def test_a_fault_ttl_shorter_than_its_phase_is_refused_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    """The defect: a 1 s TTL in a 10 s phase PASSED while measuring no fault for 8 s."""
+    data = _mutate(phases__2__duration_s=10, phases__2__fault__ttl_s=1)
+    assert _error(tmp_path, data) == (
+        "x.yaml: phases[2].fault.ttl_s: the fault of phase 'slow' would clear itself before "
+        "the phase ends: it has a time-to-live of 1 s, shorter than duration_s 10 s + "
+        "safety.rollback_margin_s 5 s; set phases[2].fault.ttl_s or safety.fault_ttl_s to "
+        "at least 15")
+
+
+def test_the_runbook_wide_ttl_is_checked_against_every_fault_phase(tmp_path: Path) -> None:
+    data = _mutate(phases__1__duration_s=30)
+    data["safety"] = {"fault_ttl_s": 20, "rollback_margin_s": 2}
+    msg = _error(tmp_path, data)
+    assert msg.startswith("x.yaml: safety.fault_ttl_s: the fault of phase 'crash' would clear "
+                          "itself before the phase ends")
+    assert "set phases[1].fault.ttl_s or safety.fault_ttl_s to at least 32" in msg
+
+
+def test_the_default_ttl_from_the_environment_is_checked_too(tmp_path: Path) -> None:
+    path = _write(tmp_path, _mutate(phases__1__duration_s=30))
+    assert load_runbook(path).fault_ttl(load_runbook(path).phases[1].fault) == 60  # type: ignore[arg-type]
+    with pytest.raises(RunbookError) as err:
+        load_runbook(path, default_fault_ttl_s=20)  # GAMEDAY_FAULT_TTL_S=20
+    assert "phases[1].fault.ttl_s: the fault of phase 'crash' would clear itself" in str(
+        err.value)
+    assert "GAMEDAY_FAULT_TTL_S (or the built-in default) gives a time-to-live of 20 s" in str(
+        err.value)
+
+
+def test_the_ttl_sent_is_the_most_specific_one() -> None:
+    from gameday.runbook import parse_runbook
+
+    rb = parse_runbook(_mutate(phases__2__fault__ttl_s=45))
+    crash, slow = rb.phases[1].fault, rb.phases[2].fault
+    assert crash is not None and slow is not None
+    assert rb.fault_ttl(crash, 90) == 90  # GAMEDAY_FAULT_TTL_S when the runbook names none
+    assert rb.fault_ttl(slow, 90) == 45  # the fault's own
+    rb.safety.fault_ttl_s = 30
+    assert rb.fault_ttl(crash, 90) == 30  # the runbook's beats the environment's
+    assert "ttl 30 s" in plan(rb, 90) and "ttl 45 s" in plan(rb, 90)

@@ -80,7 +80,6 @@ def test_guard_needs_a_minimum_sample_before_it_aborts() -> None:
     assert reason == ("availability 85.0% over the last 5 s (17/20 requests ok) fell below "
                       "the floor 90.0%")
     assert guard.check(_Window(20, 20)) == reason  # once fired, stays fired
-    assert guard.bind(_Window(20, 20))() is True
 
 
 def test_guard_rate_limits_its_evaluation() -> None:
@@ -109,3 +108,16 @@ def test_lock_file_content_is_not_what_locks(tmp_path: Path) -> None:
     assert TargetLock.holder(tmp_path, "local:5001") is None
     with TargetLock(tmp_path, "local:5001"):
         pass
+
+
+def test_the_next_holder_finds_who_died_holding_the_lock(tmp_path: Path) -> None:
+    child = _hold_lock_in_child(tmp_path, "local:5001")
+    os.kill(child.pid, signal.SIGKILL)  # dies holding it: the kernel frees the lock
+    child.wait(timeout=10)
+    with TargetLock(tmp_path, "local:5001") as lock:
+        assert lock.previous is not None
+        assert lock.previous["pid"] == child.pid and lock.previous["run_id"] == "run-a"
+        assert TargetLock.held_here(tmp_path, "local:5001") is lock
+    assert TargetLock.held_here(tmp_path, "local:5001") is None
+    with TargetLock(tmp_path, "local:5001") as lock:  # a clean release leaves nothing
+        assert lock.previous is None

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any  # noqa: F401
 
 import pytest
 from fake_slack import FakeSlack

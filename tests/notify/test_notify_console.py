@@ -30,9 +30,9 @@ def test_console_prints_the_same_summary_readably(capsys, run, phase, abort_info
         "2. crash: crash on replica 2",
         "Availability: 99.87 %",
         "Time to detect: 0.61 s",
-        "availability: 0.9987 (target >= 0.999)",
+        "availability: 0.9987 (target ≥ 0.999)",
         "GameDay ABORTED",
-        "• restart replica 2",
+        "• restarted: 2",
         "Score: 75/100",
         "Report: reports/20261122T073000Z-standard/report.html",
     ):

@@ -10,6 +10,7 @@ from notify_samples import TOKEN
 from pydantic import SecretStr
 
 from gameday.notify import SlackBotNotifier
+from gameday.run_record import PlannedPhase, StartNotice
 
 
 def _bot(fake_slack, **options) -> SlackBotNotifier:
@@ -22,7 +23,7 @@ def _run_whole_gameday(notifier, run, phase, abort_info, verdict_summary):
     return [
         notifier.start(run),
         notifier.phase_end(phase),
-        notifier.phase_end({**phase, "name": "latency", "passed": True}),
+        notifier.phase_end(phase.model_copy(update={"name": "latency", "passed": True})),
         notifier.abort(abort_info),
         notifier.verdict(verdict_summary),
     ]
@@ -66,18 +67,16 @@ def test_messages_carry_the_phase_figures_verdict_and_report_path(
     assert "standard" in start and "crash on replica 2" in start
     assert "99.87 %" in crash and "0.61 s" in crash and "availability" in crash
     assert "latency" in latency and "passed" in latency
-    assert "ABORTED" in abort and "restart replica 2" in abort
+    assert "ABORTED" in abort and "restarted: 2" in abort
     assert "FAILED" in verdict and "75/100" in verdict
     assert "reports/20261122T073000Z-standard/report.html" in verdict
 
 
 def test_huge_run_is_delivered_within_limits(fake_slack):
-    phases = [{"name": f"phase-{i}", "fault": {"type": "crash", "replica": "2"}} for i in range(80)]
-    run = {
-        "run_id": "r",
-        "runbook": {"name": "n" * 500, "description": "d" * 9000},
-        "phases": phases,
-    }
+    run = StartNotice(run_id="r", name="n" * 500, description="d" * 9000, target="local",
+                      started_by="ci", phases=[PlannedPhase(name=f"phase-{i}",
+                                                            fault="crash on replica 2")
+                                               for i in range(80)])
     record = _bot(fake_slack).start(run)
     assert record.ok, record.error
     body = fake_slack.posts()[0].body

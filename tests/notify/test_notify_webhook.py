@@ -8,6 +8,7 @@ from block_limits import assert_within_slack_limits
 from pydantic import SecretStr
 
 from gameday.notify import SlackWebhookNotifier
+from gameday.run_record import PhaseRecord
 
 
 def _hook(fake_slack, url=None, **options) -> SlackWebhookNotifier:
@@ -67,7 +68,7 @@ def test_the_webhook_url_never_appears_in_logs_records_or_reprs(fake_slack, run,
     notifier = _hook(fake_slack)
     notifier.start(run)
     fake_slack.fail_next(1000, 500)
-    notifier.phase_end({"name": "p"})
+    notifier.phase_end(PhaseRecord(name="p", duration_s=1, start="2026-01-01T00:00:00Z"))
     dead = SlackWebhookNotifier(
         SecretStr("http://127.0.0.1:9/services/T0/B0/X0DEADSECRET"), timeout_s=1, budget_s=2
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from gameday import metrics
+from gameday.run_record import PhaseRecord
 from gameday.runbook import SloSpec
 
 __all__ = ["make_run"]
@@ -63,10 +64,12 @@ def make_run(
                      quorum=(ok if kind == "read" else ""), value=1000 if kind == "read" else "",
                      wrong=(False if kind == "read" else ""), send_lag_s=0.0)
             )
-        phases.append(dict(
-            name=name, fault=fault, start=_iso(p_start), end=_iso(p_end),
-            injected_at=inj and _iso(inj), detected_at=det and _iso(det),
-            rolled_back_at=rb and _iso(rb), recovered_at=rec and _iso(rec)))
+        phases.append(PhaseRecord(
+            name=name, duration_s=dur,
+            fault={"type": fault["type"], "component": fault["replica"]} if fault else None,
+            start=_iso(p_start), end=_iso(p_end), injected_at=inj and _iso(inj),
+            detected_at=det and _iso(det), rolled_back_at=rb and _iso(rb),
+            recovered_at=rec and _iso(rec), observed_until=_iso(p_end + 2.0)))
         t = p_end
     # metrics, checks and score as the flow records them: with gameday.metrics
     req = metrics.requests_frame(requests)
@@ -74,11 +77,11 @@ def make_run(
         transitions, columns=["instance_id", "status", "at_s", "reason"]))
     slo = SloSpec()
     for ph in phases:
-        ph["metrics"] = metrics.phase_metrics(req, tr, ph)
-        ph["checks"] = metrics.evaluate(ph["metrics"], slo, (ph["fault"] or {}).get("type"),
-                                        phases[0]["metrics"])
-        ph["passed"] = all(c["passed"] for c in ph["checks"])
-    failing = [f"{p['name']}.{c['name']}" for p in phases for c in p["checks"] if not c["passed"]]
+        ph.metrics = metrics.phase_metrics(req, tr, ph)
+        ph.checks = metrics.evaluate(ph.metrics, slo, ph.fault.type if ph.fault else None,
+                                     phases[0].metrics)
+        ph.passed = all(c.passed for c in ph.checks)
+    failing = [f"{p.name}: {c.name}" for p in phases for c in p.checks if not c.passed]
     journal = dict(
         status="completed", deviated=bool(failing), start=_iso(t0), end=_iso(t),
         duration=t - t0, run_id=run_dir.name, seed=seed, target="local",
@@ -89,13 +92,14 @@ def make_run(
         environment=dict(git_sha="synthetic", target="local", runbook_sha256="0" * 64,
                          python="3.11", platform="linux", packages={"gameday": "0.1.0"}),
         steady_states={"before": {}, "after": {}, "during": []}, run=[], rollbacks=[],
-        phases=phases, consistency={"ok": True, "ledger": {}, "replicas": {}, "mismatches": []},
+        phases=[p.model_dump(mode="json") for p in phases],
+        consistency={"ok": True, "ledger": {}, "replicas": {}, "mismatches": []},
         abort=None,
-        verdict=dict(passed=not failing, score=metrics.resilience_score(phases),
+        verdict=dict(passed=not failing, score=round(metrics.resilience_score(phases), 2),
                      failing_checks=failing),
         observations=[dict(at=_iso(t0 + 6), role="observer", phase="crash",
                            text="Replica 3 went dark; the voter kept answering.")],
-        notifications=[],
+        notifications=[], version=2,
     )
     (run_dir / "journal.json").write_text(json.dumps(journal, indent=2))
     cols = list(requests[0])

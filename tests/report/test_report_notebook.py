@@ -13,7 +13,7 @@ import pytest
 
 from gameday import metrics
 from gameday.errors import ReportError
-from gameday.journal import load_run
+from gameday.journal import load_run, read_journal
 from gameday.paths import NOTEBOOKS_DIR
 from gameday.report import check_offline, read_summary, render_report
 
@@ -51,7 +51,8 @@ def test_score_equals_the_journal_verdict_and_its_recomputation(rendered_run: Pa
     summary = read_summary(rendered_run / "report.ipynb")
     assert summary["score"] == journal["verdict"]["score"]
     assert summary["passed"] == journal["verdict"]["passed"]
-    assert _close(summary["recomputed_score"], metrics.resilience_score(journal["phases"]))
+    assert _close(summary["recomputed_score"],
+                  metrics.resilience_score(read_journal(rendered_run / "journal.json").phases))
     # the journal keeps the score rounded to two decimals
     assert summary["recomputed_score"] == pytest.approx(journal["verdict"]["score"], abs=0.01)
     assert 0 <= summary["score"] <= 100
@@ -60,11 +61,12 @@ def test_score_equals_the_journal_verdict_and_its_recomputation(rendered_run: Pa
 def test_metrics_recomputed_from_raw_data_match_the_journal(rendered_run: Path) -> None:
     journal, requests, transitions = load_run(rendered_run)
     summary = read_summary(rendered_run / "report.ipynb")
-    for ph, again in zip(journal["phases"], summary["recomputed"], strict=True):
+    for ph, again in zip(journal.phases, summary["recomputed"], strict=True):
         direct = metrics.phase_metrics(requests, transitions, ph)
         for key in ("availability", "latency_p95_ms", "ttd_s", "ttr_s", "wrong_answers"):
-            assert _close(again[key], direct[key]), (ph["name"], key)
-            assert _close(again[key], ph["metrics"][key]), (ph["name"], key)
+            assert _close(again[key], getattr(direct, key)), (ph.name, key)
+            assert _close(again[key], getattr(ph.metrics, key)), (ph.name, key)
+    assert [row["result"] for row in summary["crosscheck"]] == ["matches"] * len(journal.phases)
 
 
 def test_detection_and_baseline_deltas_come_from_the_journal(rendered_run: Path) -> None:
@@ -163,3 +165,35 @@ def test_observations_are_shown_when_the_journal_has_some(
     (run_dir / "journal.json").write_text(json.dumps(journal))
     page = render_report(run_dir, refresh_index=False).read_text()
     assert "Replica 3 vanished; voter kept answering" in page and "scribe" in page
+
+
+def test_a_half_written_run_renders_and_says_what_is_missing(tmp_path: Path) -> None:
+    """The defect: a killed run's journal (status running, no end) failed the report with a
+    TypeError in a cell. Here: the journal as written right after an injection, and no
+    raw data at all."""
+    from gameday.fingerprint import utc_time
+    from gameday.journal import write_journal
+    from gameday.paths import RUNBOOKS_DIR
+    from gameday.run_record import ActivityRun, JournalRecord
+    from gameday.runbook import load_runbook
+
+    run_dir = tmp_path / "reports" / "20260101-000000-smoke-half"
+    run_dir.mkdir(parents=True)
+    t0 = utc_time()
+    write_journal(run_dir, JournalRecord(
+        run_id=run_dir.name, start=t0, target_key="local:5001",
+        runbook=load_runbook(RUNBOOKS_DIR / "smoke.yaml").model_dump(mode="json"),
+        run=[ActivityRun(activity={"name": "inject crash on replica 3", "phase": "crash"},
+                         start=t0, end=t0, duration=0.1, status="succeeded")]))
+    page = render_report(run_dir).read_text()
+    summary = read_summary(run_dir / "report.ipynb")
+    assert summary["status"] == "running" and summary["passed"] is None
+    assert summary["missing"] == [
+        "the run did not finish: still marked running: its process may have died",
+        "phase baseline: not run",
+        "phase crash: interrupted while it ran; its requests and metrics were not recorded",
+        "phase incorrect_response: not run", "phase recovery: not run",
+        "no verdict (the run never concluded)",
+        "no consistency check against the ledger", "no steady-state check after the run",
+        "requests.csv was never written", "transitions.csv was never written"]
+    assert "record is incomplete" in page and "requests.csv was never written" in page

@@ -15,6 +15,7 @@ from gameday import probes
 from gameday.config import get_settings
 from gameday.errors import GameDayError, TargetLocked
 from gameday.observations import human_vs_monitor_table, observations_table
+from gameday.run_record import JournalRecord
 from gameday.safety import TargetLock
 from gameday.session import Session, parse_when
 
@@ -33,13 +34,13 @@ def test_start_refuses_until_the_checklist_passes(
     session = Session(write_runbook(), settings=settings, roles={"owner": "Ana"}, show=False)
     with pytest.raises(GameDayError, match=r"checklist not passed: \(not run\)"):
         session.start()
-    checks = {c["item"]: c for c in session.checklist(abort_criteria_agreed=False)}
-    assert not checks["roles assigned"]["ok"]
-    assert "coordinator" in checks["roles assigned"]["detail"]
-    assert not checks["stack healthy"]["ok"] and "not healthy" in checks["stack healthy"]["detail"]
+    checks = {c.item: c for c in session.checklist(abort_criteria_agreed=False)}
+    assert not checks["roles assigned"].ok
+    assert "coordinator" in checks["roles assigned"].detail
+    assert not checks["stack healthy"].ok and "not healthy" in checks["stack healthy"].detail
     slack = checks["Slack reachable"]
-    assert slack["ok"] and "not configured" in slack["detail"]
-    assert not checks["abort criteria agreed"]["ok"]
+    assert slack.ok and "not configured" in slack.detail
+    assert not checks["abort criteria agreed"].ok
     with pytest.raises(GameDayError) as err:
         session.start()
     for item in ("roles assigned", "stack healthy", "abort criteria agreed"):
@@ -68,12 +69,16 @@ def test_parse_when_reads_clock_times_iso_and_epochs() -> None:
 
 
 def test_observation_tables_put_the_first_human_notice_beside_the_ttd() -> None:
-    journal = {
+    journal = JournalRecord.model_validate({
+        "run_id": "r", "start": "2026-03-01T09:58:00+00:00",
         "phases": [
-            {"name": "baseline", "fault": None, "metrics": {}},
-            {"name": "crash", "fault": {"type": "crash", "replica": "2"},
+            {"name": "baseline", "fault": None, "metrics": {}, "duration_s": 1,
+             "start": "2026-03-01T09:59:00+00:00"},
+            {"name": "crash", "fault": {"type": "crash", "replica": "2"}, "duration_s": 1,
+             "start": "2026-03-01T10:00:00+00:00",
              "injected_at": "2026-03-01T10:00:00+00:00", "metrics": {"ttd_s": 0.4}},
-            {"name": "latency", "fault": {"type": "latency", "replica": "3"},
+            {"name": "latency", "fault": {"type": "latency", "replica": "3"}, "duration_s": 1,
+             "start": "2026-03-01T10:01:00+00:00",
              "injected_at": "2026-03-01T10:01:00+00:00", "metrics": {"ttd_s": 0.7}},
         ],
         "observations": [
@@ -84,7 +89,7 @@ def test_observation_tables_put_the_first_human_notice_beside_the_ttd() -> None:
             {"at": "2026-03-01T09:59:00+00:00", "role": "reporter", "phase": "baseline",
              "text": "all quiet"},  # an old journal without "kind"
         ],
-    }
+    })
     obs = observations_table(journal)
     assert list(obs["text"]) == ["all quiet", "dashboard red", "late one"]
     assert list(obs["kind"]) == ["note", "noticed", "noticed"]
@@ -108,7 +113,7 @@ def test_rerun_abort_and_lock_against_a_real_stack(
     session = Session(runbook, roles={"owner": "A", "coordinator": "B", "reporter": "C"},
                       rerun=["baseline"], abort_during="latency", abort_after_s=1.5,
                       show=False)
-    assert all(c["ok"] for c in session.checklist(abort_criteria_agreed=True))
+    assert all(c.ok for c in session.checklist(abort_criteria_agreed=True))
     session.start()
     key = f"local:{local_stack.base_port}"
     holder = TargetLock.holder(local_stack.settings.state_dir, key)
@@ -120,12 +125,15 @@ def test_rerun_abort_and_lock_against_a_real_stack(
     t0 = time.monotonic()
     aborted = session.run_phase("latency")
     took = time.monotonic() - t0
-    assert aborted is not None and "abort_during" in aborted["aborted"]
+    assert aborted is not None and aborted.aborted and "abort_during" in aborted.aborted
     assert took < 8, f"the abort stopped a 10 s phase after {took:.1f} s"
-    assert aborted["rolled_back_at"] is not None
+    assert aborted.rolled_back_at is not None
     assert session.state == "aborted"
     assert session.run_phase("recovery") is None  # nothing runs after an abort
     session.note("we stopped on purpose", role="owner")
+    with pytest.raises(GameDayError, match="a GameDay's roles are owner, coordinator, "
+                                           "reporter, observer"):
+        session.note("who am I", role="Scribe")  # the old README's vocabulary
 
     # rolled back: replica 2 answers quickly again and every replica is ON
     probes.wait_replica_on(local_stack.urls, "2", timeout_s=10)
@@ -134,13 +142,13 @@ def test_rerun_abort_and_lock_against_a_real_stack(
     assert time.monotonic() - started < 0.3
 
     verdict = session.finish(report=False)
-    journal = session.run.journal.data
-    assert [p["name"] for p in journal["phases"]] == ["baseline", "baseline-rerun1", "latency"]
-    assert journal["status"] == "aborted" and verdict["status"] == "aborted"
-    assert journal["abort"]["phase"] == "latency"
-    assert "run aborted" in verdict["failing_checks"]
-    assert any(o["text"] == "we stopped on purpose" for o in journal["observations"])
-    assert any(r["activity"]["name"] == "roll back everything" for r in journal["rollbacks"])
-    assert [n["kind"] for n in journal["notifications"]] == [
+    journal = session.run.journal.record
+    assert [p.name for p in journal.phases] == ["baseline", "baseline-rerun1", "latency"]
+    assert journal.status == "aborted" and verdict.status == "aborted"
+    assert journal.abort is not None and journal.abort.phase == "latency"
+    assert "run aborted" in verdict.failing_checks
+    assert any(o.text == "we stopped on purpose" for o in journal.observations)
+    assert any(r.activity.name == "roll back everything" for r in journal.rollbacks)
+    assert [n.kind for n in journal.notifications] == [
         "start", "phase_end", "phase_end", "phase_end", "abort", "verdict"]
     assert TargetLock.holder(local_stack.settings.state_dir, key) is None

@@ -69,7 +69,7 @@ s.run_phase("baseline")
         state = json.loads(_run(kc, """
 import json
 s.finish(report=False)
-j = s.run.journal.data
+j = s.run.journal.to_dict()
 print(json.dumps({"state": s.state, "status": j["status"], "abort": j["abort"],
                   "phases": [(p["name"], p["aborted"]) for p in j["phases"]],
                   "skipped": s.skipped, "rolled": [r["activity"]["name"] for r in j["rollbacks"]]}))

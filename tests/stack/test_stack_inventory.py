@@ -1,4 +1,4 @@
-"""inventory-svc against a real local stack: reads, fault injection and its guards."""
+"""inventory-svc against each real stack: reads, fault injection and its guards."""
 
 from __future__ import annotations
 
@@ -8,11 +8,6 @@ import pytest
 from stack_helpers import inject, wait_until
 
 ALLOWED = "crash, latency, intermittent, incorrect_response, clear"
-
-
-@pytest.fixture
-def stack(clean_faults):
-    return clean_faults
 
 
 def test_replica_reads_answer_the_contract(http, stack):

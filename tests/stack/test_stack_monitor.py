@@ -1,4 +1,4 @@
-"""monitor-svc against a real local stack: detection, recovery, audit, transitions, metrics."""
+"""monitor-svc against each real stack: detection, recovery, audit, transitions, metrics."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from stack_helpers import inject, monitor_state, wait_all_on, wait_until
 
 
 @pytest.fixture
-def stack(clean_faults, http):
-    wait_all_on(http, clean_faults)
-    return clean_faults
+def stack(stack, http):
+    wait_all_on(http, stack)
+    return stack
 
 
 def _transitions(http, stack, since):

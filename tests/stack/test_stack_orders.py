@@ -1,11 +1,11 @@
-"""orders-svc against a real local stack: the contract's routes, errors, results and ledger."""
+"""orders-svc against each real stack: the contract's routes, errors, results and ledger."""
 
 from __future__ import annotations
 
 import pytest
 from stack_helpers import wait_consistent, wait_until
 
-pytestmark = pytest.mark.usefixtures("local_stack")
+pytestmark = pytest.mark.usefixtures("stack")
 
 
 def _order(http, stack, product_id="PROD-002", quantity=1):
@@ -20,8 +20,8 @@ def _status(http, stack, order_id):
     return http.get(f"{stack.urls.orders}/orders/{order_id}").json()["status"]
 
 
-def test_every_service_answers_health(http, local_stack):
-    urls = local_stack.urls
+def test_every_service_answers_health(http, stack):
+    urls = stack.urls
     for url, name in [
         *((u, "inventory-svc") for u in urls.inventory),
         (urls.monitor, "monitor-svc"),
@@ -33,23 +33,23 @@ def test_every_service_answers_health(http, local_stack):
         assert body["timestamp"].endswith("+00:00")
 
 
-def test_order_is_created_pending_then_confirmed_by_two_replicas(http, local_stack):
-    created = _order(http, local_stack, quantity=2)
+def test_order_is_created_pending_then_confirmed_by_two_replicas(http, stack):
+    created = _order(http, stack, quantity=2)
     assert created["status"] == "PENDING"
     assert created["message"] == "Order created successfully"
     assert (created["product_id"], created["quantity"]) == ("PROD-002", 2)
     wait_until(
-        lambda: _status(http, local_stack, created["order_id"]) == "CONFIRMED",
+        lambda: _status(http, stack, created["order_id"]) == "CONFIRMED",
         what="order CONFIRMED",
     )
-    row = http.get(f"{local_stack.urls.orders}/orders/{created['order_id']}").json()
+    row = http.get(f"{stack.urls.orders}/orders/{created['order_id']}").json()
     assert row["order_id"] == created["order_id"]
 
 
-def test_order_larger_than_the_stock_is_rejected(http, local_stack):
-    created = _order(http, local_stack, product_id="PROD-003", quantity=10_000)
+def test_order_larger_than_the_stock_is_rejected(http, stack):
+    created = _order(http, stack, product_id="PROD-003", quantity=10_000)
     wait_until(
-        lambda: _status(http, local_stack, created["order_id"]) == "REJECTED",
+        lambda: _status(http, stack, created["order_id"]) == "REJECTED",
         what="order REJECTED",
     )
 
@@ -66,41 +66,41 @@ def test_order_larger_than_the_stock_is_rejected(http, local_stack):
         ({"product_id": "NOPE-9", "quantity": 1}, 404, "Product not found"),
     ],
 )
-def test_bad_order_bodies_get_the_contract_errors(http, local_stack, body, status, error):
-    url = f"{local_stack.urls.orders}/orders"
+def test_bad_order_bodies_get_the_contract_errors(http, stack, body, status, error):
+    url = f"{stack.urls.orders}/orders"
     response = http.post(url, json=body) if body is not None else http.post(url)
     assert (response.status_code, response.json()) == (status, {"error": error})
 
 
-def test_cancel_releases_the_stock_and_twice_is_400(http, local_stack):
-    created = _order(http, local_stack, product_id="PROD-001", quantity=3)
+def test_cancel_releases_the_stock_and_twice_is_400(http, stack):
+    created = _order(http, stack, product_id="PROD-001", quantity=3)
     order_id = created["order_id"]
-    wait_until(lambda: _status(http, local_stack, order_id) == "CONFIRMED", what="CONFIRMED")
-    cancel = http.post(f"{local_stack.urls.orders}/orders/{order_id}/cancel")
+    wait_until(lambda: _status(http, stack, order_id) == "CONFIRMED", what="CONFIRMED")
+    cancel = http.post(f"{stack.urls.orders}/orders/{order_id}/cancel")
     assert cancel.status_code == 200
     assert cancel.json()["status"] == "CANCELLED"
-    again = http.post(f"{local_stack.urls.orders}/orders/{order_id}/cancel")
+    again = http.post(f"{stack.urls.orders}/orders/{order_id}/cancel")
     assert (again.status_code, again.json()) == (400, {"error": "Order already cancelled"})
-    wait_consistent(http, local_stack)
+    wait_consistent(http, stack)
 
 
-def test_unknown_order_is_404(http, local_stack):
+def test_unknown_order_is_404(http, stack):
     missing = "00000000-0000-0000-0000-000000000000"
-    got = http.get(f"{local_stack.urls.orders}/orders/{missing}")
+    got = http.get(f"{stack.urls.orders}/orders/{missing}")
     assert (got.status_code, got.json()) == (404, {"error": "Order not found"})
-    cancel = http.post(f"{local_stack.urls.orders}/orders/{missing}/cancel")
+    cancel = http.post(f"{stack.urls.orders}/orders/{missing}/cancel")
     assert (cancel.status_code, cancel.json()) == (404, {"error": "Order not found"})
 
 
-def test_ledger_counts_pending_and_confirmed_orders_only(http, local_stack):
-    before = http.get(f"{local_stack.urls.orders}/ledger").json()["products"]["PROD-003"]
+def test_ledger_counts_pending_and_confirmed_orders_only(http, stack):
+    before = http.get(f"{stack.urls.orders}/ledger").json()["products"]["PROD-003"]
     assert before["initial"] == 750
-    kept = _order(http, local_stack, product_id="PROD-003", quantity=4)
-    dropped = _order(http, local_stack, product_id="PROD-003", quantity=6)
-    http.post(f"{local_stack.urls.orders}/orders/{dropped['order_id']}/cancel")
-    after = http.get(f"{local_stack.urls.orders}/ledger").json()["products"]["PROD-003"]
+    kept = _order(http, stack, product_id="PROD-003", quantity=4)
+    dropped = _order(http, stack, product_id="PROD-003", quantity=6)
+    http.post(f"{stack.urls.orders}/orders/{dropped['order_id']}/cancel")
+    after = http.get(f"{stack.urls.orders}/ledger").json()["products"]["PROD-003"]
     assert after["reserved"] == before["reserved"] + 4
     assert after["available"] == after["initial"] - after["reserved"]
-    wait_until(lambda: _status(http, local_stack, kept["order_id"]) == "CONFIRMED", what="kept")
-    replicas = wait_consistent(http, local_stack)
+    wait_until(lambda: _status(http, stack, kept["order_id"]) == "CONFIRMED", what="kept")
+    replicas = wait_consistent(http, stack)
     assert {r["PROD-003"] for r in replicas.values()} == {(after["available"], after["reserved"])}

@@ -1,4 +1,4 @@
-"""voter-svc against a real local stack: value majority, speed, quorum loss, reports."""
+"""voter-svc against each real stack: value majority, speed, quorum loss, reports."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from stack_helpers import inject, monitor_state, wait_all_on, wait_until
 
 
 @pytest.fixture
-def stack(clean_faults, http):
-    wait_all_on(http, clean_faults)
-    return clean_faults
+def stack(stack, http):
+    wait_all_on(http, stack)
+    return stack
 
 
 def _vote(http, stack, product_id="PROD-001"):

@@ -46,40 +46,73 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gameday.runbook import load_runbook, plan
+    from gameday.lifecycle import GameDay
+    from gameday.runbook import plan
 
-    path = Path(args.runbook)
-    rb = load_runbook(path)  # bad input fails here, before anything is touched
+    # bad input fails here, before anything is touched
+    gd = GameDay.prepare(args.runbook, target=args.target, base_port=args.base_port,
+                         seed=args.seed, started_by="gameday CLI",
+                         progress=lambda line: print(line, flush=True))
     if args.dry_run:
-        print(plan(rb))
-        print(f"\ndry run: {path} is valid; nothing was started, injected or written.")
+        print(plan(gd.runbook, gd.settings.fault_ttl_s))
+        print(f"\ndry run: {args.runbook} is valid; nothing was started, injected or "
+              "written.")
         return 0
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.gameday import gameday_flow
+    from gameday.prefect_api import start_api_server
 
-    state: Any = gameday_flow(runbook=str(path), target=args.target, seed=args.seed,
-                         base_port=args.base_port, start_stack=args.start_stack,
-                         report=not args.no_report, started_by="gameday CLI",
-                         return_state=True)
+    with gd.locked():  # before Prefect starts: a refused run never reaches a hook
+        server = start_api_server(gd.settings.state_dir)  # dies with us, even on kill -9
+        try:  # it boots while Prefect is imported and the stack starts (it dies with us too)
+            flow = _import_flow()
+            with gd.stack(args.start_stack):
+                if server is not None:
+                    server.wait_ready()
+                return _flow(flow, args)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def _import_flow() -> Any:
     try:
-        verdict = state.result(raise_on_failure=False)
+        from flows.gameday import gameday_flow
+    except Exception as exc:  # Prefect could not even be imported: one line
+        raise GameDayError(f"Prefect could not be loaded: {type(exc).__name__}: "
+                           f"{str(exc).strip()[:300]}") from None
+    return gameday_flow
+
+
+def _flow(gameday_flow: Any, args: argparse.Namespace) -> int:
+    try:
+        state: Any = gameday_flow(runbook=args.runbook, target=args.target, seed=args.seed,
+                                  base_port=args.base_port, start_stack=False,
+                                  report=not args.no_report, started_by="gameday CLI",
+                                  return_state=True)
+    except GameDayError:
+        raise
+    except Exception as exc:  # Prefect itself failed (its API, its database): one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise GameDayError(f"Prefect could not run the flow: {type(exc).__name__}: "
+                           f"{first[:300]}") from None
+    try:
+        result = state.result(raise_on_failure=False)
     except Exception as exc:  # noqa: BLE001 - the state carries the reason
-        verdict = None
-        print(f"gameday: error: {exc}")
-    if isinstance(verdict, GameDayError):
-        print(f"gameday: error: {verdict}")
-    elif isinstance(verdict, BaseException):
-        print(f"gameday: error: {type(verdict).__name__}: {verdict}")
+        result = exc
+    if isinstance(result, BaseException):
+        print(f"gameday: error: {result if isinstance(result, GameDayError) else repr(result)}")
     return 0 if state.is_completed() else 1
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from gameday.config import get_settings
     from gameday.runbook import load_runbook
 
+    default_ttl = get_settings().fault_ttl_s  # what the runs would send (GAMEDAY_FAULT_TTL_S)
     bad = 0
     for name in args.runbooks:
         try:
-            rb = load_runbook(Path(name))
+            rb = load_runbook(Path(name), default_fault_ttl_s=default_ttl)
         except RunbookError as exc:
             bad += 1
             print(exc)
@@ -90,8 +123,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _abort(args: argparse.Namespace) -> int:
+    from gameday import deadman
+    from gameday.children import reap
     from gameday.config import get_settings
-    from gameday.faults import FaultClient
+    from gameday.errors import TargetLocked
+    from gameday.lifecycle import target_key
+    from gameday.recovery import recover_interrupted, roll_back
     from gameday.safety import TargetLock
     from gameday.targets import get_target
 
@@ -101,18 +138,37 @@ def _abort(args: argparse.Namespace) -> int:
     if args.base_port:
         overrides["base_port"] = args.base_port
     settings = get_settings(**overrides)
+    reap(settings.state_dir)  # children of a harness that died (they should have died too)
     target = get_target(settings.target, settings)
-    holder = TargetLock.holder(settings.state_dir, f"{target.name}:{settings.base_port}")
-    if holder and holder.get("pid"):
-        pid = int(holder["pid"])
-        print(f"gameday: interrupting the GameDay running as pid {pid} "
-              f"(run {holder.get('run') or '?'}); it rolls back and writes its journal")
-        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
-            os.kill(pid, signal.SIGINT)
-    outcome = FaultClient.for_settings(target.urls, settings).clear_all()
-    for replica, result in sorted(outcome.items()):
+    key = target_key(settings, target)
+    try:  # nobody runs a GameDay here: finish what a dead one left, under the lock
+        lock = TargetLock(settings.state_dir, key).acquire()
+    except TargetLocked:
+        lock = None
+        holder = TargetLock.holder(settings.state_dir, key) or {}
+        if holder.get("pid"):
+            pid = int(holder["pid"])
+            print(f"gameday: interrupting the GameDay running as pid {pid} "
+                  f"(run {holder.get('run') or '?'}); it rolls back and writes its journal")
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                os.kill(pid, signal.SIGINT)
+    try:
+        if lock is not None:
+            recover_interrupted(target, key, settings.reports_dir, settings=settings,
+                                found_by="gameday abort", previous=lock.previous)
+        # Faults held by a dead-man's switch (container, process): undone here and now.
+        for spec, result in deadman.fire_armed(settings.state_dir):
+            print(f"{spec.rollback.description or spec.rollback.call}: {result}")
+        outcome = roll_back(target, settings)
+    finally:
+        if lock is not None:
+            lock.release()
+    for replica, result in sorted((outcome.get("cleared") or {}).items()):
         print(f"replica {replica}: {result}")
-    for rid in target.restart_stopped_replicas():
+    for rid in outcome.get("restarted") or []:
         print(f"replica {rid}: was not running, restarted")
+    if outcome.get("error"):
+        print(f"gameday: the stack could not be reached: {outcome['error']}")
+        return 1
     print("gameday: every fault cleared; every replica running")
     return 0

@@ -5,7 +5,9 @@ unset, this command starts one on loopback (``prefect server start --host 127.0.
 --port P``, its database under ``.gameday/prefect`` unless ``PREFECT_HOME`` is set),
 waits for ``/api/health``, and exports ``PREFECT_API_URL`` to the serve process
 (``python -m flows.deployments``). A server already healthy on that port is reused.
-Ctrl-C or SIGTERM stops the serve process, then the server this command started.
+Ctrl-C or SIGTERM stops the serve process, then the server this command started; both
+are started with :func:`gameday.children.spawn`, so a ``kill -9`` of this command takes
+them along too.
 
 Then, from another shell with the same ``PREFECT_API_URL``::
 
@@ -82,9 +84,11 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"gameday serve: Prefect server at {api_url}")
             env["PREFECT_API_URL"] = api_url
         print(f"gameday serve: export PREFECT_API_URL={env['PREFECT_API_URL']}", flush=True)
-        serving = subprocess.Popen(
-            [sys.executable, "-m", "flows.deployments"], cwd=REPO_ROOT, env=env
-        )
+        from gameday.children import spawn
+
+        serving = spawn([sys.executable, "-m", "flows.deployments"], cwd=REPO_ROOT, env=env,
+                        state_dir=STATE_DIR, log=None, death_signal=signal.SIGINT,
+                        inherit_output=True)
         return serving.wait()
     except KeyboardInterrupt:
         return 0
@@ -99,29 +103,18 @@ def _serve(args: argparse.Namespace) -> int:
 def start_prefect_server(
     port: int, env: dict[str, str], *, log_path: Path, ui: bool = False
 ) -> subprocess.Popen[bytes]:
-    """Start ``prefect server start`` on 127.0.0.1:``port`` in its own process group."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    """Start ``prefect server start`` on 127.0.0.1:``port`` in its own process group, as a
+    child that dies with this process."""
+    from gameday.children import spawn
+    from gameday.paths import STATE_DIR
+
     prefect = Path(sys.executable).with_name("prefect")
     command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [
-                *command,
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ui" if ui else "--no-ui",
-                "--analytics-off",
-            ],
-            env={**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    return spawn(
+        [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port),
+         "--ui" if ui else "--no-ui", "--analytics-off"],
+        env={**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}, log=log_path,
+        state_dir=STATE_DIR, new_session=True)
 
 
 def wait_healthy(

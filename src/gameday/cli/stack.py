@@ -76,9 +76,9 @@ def _target(args: argparse.Namespace, *, keep_data: bool = False) -> Target:
         from gameday.targets.local import LocalTarget
 
         return LocalTarget(settings, keep_data=keep_data, progress=_progress(time.monotonic()))
-    from gameday.targets import get_target
+    from gameday.targets.compose import ComposeTarget
 
-    return get_target(settings.target, settings)
+    return ComposeTarget(settings, progress=_progress(time.monotonic()))
 
 
 def _progress(t0: float) -> Callable[[str], None]:

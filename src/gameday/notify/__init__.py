@@ -3,10 +3,10 @@
 Usage from a flow::
 
     notifier = get_notifier(settings)
-    notifier.start(run)            # plain journal-shaped dicts, see notify.messages
+    notifier.start(notice)         # typed records of gameday.run_record
     notifier.phase_end(phase)
     notifier.verdict(summary)
-    journal["notifications"] = notifier.journal_records()
+    journal.add_notifications(notifier.records)
 
 Which notifier: a bot token and a channel → :class:`SlackBotNotifier` (one thread per
 GameDay); else a webhook URL → :class:`SlackWebhookNotifier`; else

