@@ -174,7 +174,9 @@ def summary(outcomes: list[Outcome]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base-port", type=int, required=True)
-    p.add_argument("--token", default=None)
+    p.add_argument("--token", required=True,
+                   help="the stack's chaos token (GAMEDAY_CHAOS_TOKEN when it started): the "
+                   "no-token cases send real crash faults, which only a token refuses")
     p.add_argument("--seed", type=int, default=10)
     p.add_argument("--services", nargs="+", default=list(SERVICES), choices=SERVICES)
     p.add_argument("--show", type=int, default=15, help="failing cases to print")
