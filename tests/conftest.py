@@ -141,7 +141,13 @@ def local_stack() -> Iterator[LocalStack]:
 
 @pytest.fixture
 def clean_faults(local_stack: LocalStack) -> Iterator[LocalStack]:
-    """Yield the stack; afterwards clear every fault on every replica."""
+    """Yield the stack in its steady state (no fault, every replica ON per the monitor:
+    an earlier test's crashed replica may still be coming back); afterwards clear every
+    fault on every replica."""
+    from gameday.probes import wait_steady
+
+    clear_faults(local_stack)
+    wait_steady(local_stack.urls, timeout_s=60)
     try:
         yield local_stack
     finally:

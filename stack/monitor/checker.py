@@ -21,7 +21,12 @@ and a read of one catalogue product in turn on the clients' read path
    re-reads of every replica 30 ms apart (:meth:`Monitor._confirm_incorrect`);
 4. a voter ``incorrect_response`` report, confirmed the same way. After 3 or 4 the
    replica stays *suspect*: its product is read every round, and it must agree with the
-   majority's exact value to come back.
+   majority's exact value to come back;
+5. **stale**: the event offset it has applied (its ``/health``) is still below the offset
+   a majority of replicas had applied ``STALE_AFTER_S`` (5 s) earlier — a replica cut
+   from the broker, or stuck, serves ever older stock while it answers quickly and every
+   total still adds up. Replicas apply an event within milliseconds of each other, so
+   5 s of falling behind is never ordinary replication lag.
 
 It goes back **ON** after ``SUCCESSES_TO_ON`` (5) clean rounds in a row (every request
 answered, nothing wrong). Thresholds and their reasons: ``docs/stack.md``.
@@ -38,11 +43,11 @@ from typing import Any
 
 from stack.common.http1 import Http1Client
 from stack.common.timeutil import iso, utcnow
-from stack.monitor.probe import Check, Stock, classify, judge, probe, read_stock
+from stack.monitor.probe import Check, Stock, classify, judge, majority_offset, probe, read_stock
 from stack.monitor.store import Store
 
 __all__ = ["Monitor", "InstanceState", "FAILURES_TO_OFF", "SUCCESSES_TO_ON", "REPORT_REASONS",
-           "ERROR_ROUNDS_TO_OFF", "ERROR_WINDOW_S", "PRODUCTS_PER_ROUND"]
+           "ERROR_ROUNDS_TO_OFF", "ERROR_WINDOW_S", "PRODUCTS_PER_ROUND", "STALE_AFTER_S"]
 
 log = logging.getLogger("stack.monitor")
 
@@ -62,6 +67,9 @@ IMPOSSIBLE_RETRY_S = 0.03
 #: Any other verdict is looked at again after this, at most MAX_VERDICTS reads in all.
 UNSURE_RETRY_S = 0.03
 MAX_VERDICTS = 10
+#: A replica whose applied event offset is below what a majority had applied this long
+#: ago is stale (rule 5).
+STALE_AFTER_S = 5.0
 
 
 @dataclass
@@ -106,6 +114,8 @@ class Monitor:
         self._products_at = float("-inf")
         self._turn = 0
         self._all_slow = 0  # rounds in a row in which every health check timed out
+        #: (loop time, the offset a majority had applied) of recent rounds, oldest first.
+        self._majority_offsets: deque[tuple[float, int]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -168,18 +178,40 @@ class Monitor:
         all_slow = all(h.kind == "timeout" for c in checks for h in c.health)
         self._all_slow = self._all_slow + 1 if all_slow else 0
         stalled = all_slow and self._all_slow < ALL_SLOW_ROUNDS
+        stale = self._stale(by_id)
         for instance_id, check in by_id.items():
-            await self._record_round(instance_id, check, stalled=stalled)
+            await self._record_round(instance_id, check, stalled=stalled,
+                                     stale=stale.get(instance_id))
         await self.store.record_checks(
             [(s.instance_id, s.last_check) for s in self.instances.values()]
         )
 
-    async def _record_round(self, instance_id: str, check: Check, *, stalled: bool) -> None:
+    def _stale(self, checks: dict[str, Check]) -> dict[str, str]:
+        """Rule 5: ``{instance_id: why}`` for the replicas whose applied event offset is
+        below what a majority had applied ``STALE_AFTER_S`` ago."""
+        now = asyncio.get_running_loop().time()
+        offsets = {i: c.applied_offset for i, c in checks.items()}
+        majority = majority_offset(offsets)
+        if majority is not None:
+            self._majority_offsets.append((now, majority))
+        reference = None
+        while self._majority_offsets and self._majority_offsets[0][0] <= now - STALE_AFTER_S:
+            reference = self._majority_offsets.popleft()
+        if reference is None:
+            return {}
+        self._majority_offsets.appendleft(reference)  # the newest entry old enough stays
+        return {i: (f"stale: applied event offset {o}, below the {reference[1]} a majority "
+                    f"of replicas had applied {now - reference[0]:.1f} s earlier")
+                for i, o in offsets.items() if o is not None and o < reference[1]}
+
+    async def _record_round(self, instance_id: str, check: Check, *, stalled: bool,
+                            stale: str | None = None) -> None:
         state = self.instances[instance_id]
         async with self._locks[instance_id]:
             state.last_check = utcnow()
             suspect = state.suspect_product
-            clean = check.clean and not (suspect and suspect in check.outliers)
+            clean = (check.clean and not (suspect and suspect in check.outliers)
+                     and stale is None)
             state.consecutive_successes = state.consecutive_successes + 1 if clean else 0
             failed = check.health_failed
             if stalled:
@@ -193,6 +225,8 @@ class Monitor:
             if check.wrong and check.wrong_product:
                 self._confirm(instance_id, check.wrong_product,
                               f"incorrect_response check of {check.wrong}")
+            if stale is not None:
+                await self._off(state, stale)
             if state.status == "OFF" and state.consecutive_successes >= SUCCESSES_TO_ON:
                 await self._on(state)
 

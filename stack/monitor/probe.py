@@ -26,7 +26,7 @@ from urllib.parse import quote
 from stack.common.http1 import Http1Client, Http1Error
 
 __all__ = ["Read", "Check", "Stock", "HEALTH_PER_ROUND", "classify", "probe", "judge",
-           "read_stock"]
+           "read_stock", "majority_offset"]
 
 Stock = tuple[int, int]  # (available, reserved)
 
@@ -36,6 +36,7 @@ class Read:
     kind: str  # "ok" | "timeout" | "error"
     detail: str = ""
     value: Stock | None = None  # a product read that found the product
+    offset: int | None = None  # a health check: the replica's applied event offset
 
     @property
     def failed(self) -> bool:
@@ -63,6 +64,12 @@ class Check:
     def health_failed(self) -> Read | None:
         """The first failed health check when every one of them failed, else None."""
         return self.health[0] if all(h.failed for h in self.health) else None
+
+    @property
+    def applied_offset(self) -> int | None:
+        """The furthest applied event offset its health checks reported this round."""
+        offsets = [h.offset for h in self.health if h.offset is not None]
+        return max(offsets) if offsets else None
 
     @property
     def errors(self) -> list[Read]:
@@ -113,7 +120,16 @@ async def _health(client: Http1Client) -> Read:
         return Read("error", f"health: HTTP {status}")
     if not isinstance(body, dict) or body.get("status") != "UP":
         return Read("error", "health: status not UP")
-    return Read("ok")
+    events = body.get("events")
+    offset = events.get("applied_offset") if isinstance(events, dict) else None
+    return Read("ok", offset=offset if isinstance(offset, int) and offset >= 0 else None)
+
+
+def majority_offset(offsets: Mapping[str, int | None]) -> int | None:
+    """The event offset a majority of replicas has applied (None without a majority)."""
+    need = len(offsets) // 2 + 1
+    known = sorted((o for o in offsets.values() if o is not None), reverse=True)
+    return known[need - 1] if len(known) >= need else None
 
 
 async def read_stock(client: Http1Client, product_id: str) -> Read:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+
+from gameday.session import Session
 
 SHORT_PHASES = [
     {"name": "baseline", "duration_s": 3},
@@ -51,3 +53,27 @@ def session_env(local_stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for var in ("GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL", "GAMEDAY_SLACK_CHANNEL"):
         monkeypatch.delenv(var, raising=False)
     return reports
+
+
+@pytest.fixture(autouse=True)
+def _finish_started_sessions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A session a failing test leaves running still releases its stack: finished here
+    (faults rolled back, lock released), so one failure never cascades into the next test
+    as "a GameDay is already running"."""
+    started: list[Session] = []
+    start = Session.start
+
+    def tracked(self: Session, *args: object, **kwargs: object) -> object:
+        started.append(self)
+        return start(self, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "start", tracked)
+    yield
+    for session in started:
+        if session.run is not None and session.verdict is None:
+            try:
+                if session.state == "running":
+                    session.abort("the test ended before the session finished")
+                session.finish(report=False)
+            except Exception as exc:  # noqa: BLE001 - teardown: say it, never mask the test
+                print(f"could not finish session {session.run.journal.run_id}: {exc}")

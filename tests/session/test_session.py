@@ -113,7 +113,8 @@ def test_rerun_abort_and_lock_against_a_real_stack(
     session = Session(runbook, roles={"owner": "A", "coordinator": "B", "reporter": "C"},
                       rerun=["baseline"], abort_during="latency", abort_after_s=1.5,
                       show=False)
-    assert all(c.ok for c in session.checklist(abort_criteria_agreed=True))
+    items = session.checklist(abort_criteria_agreed=True)
+    assert all(c.ok for c in items), [c for c in items if not c.ok]
     session.start()
     key = f"local:{local_stack.base_port}"
     holder = TargetLock.holder(local_stack.settings.state_dir, key)
@@ -135,11 +136,11 @@ def test_rerun_abort_and_lock_against_a_real_stack(
                                            "reporter, observer"):
         session.note("who am I", role="Scribe")  # the old README's vocabulary
 
-    # rolled back: replica 2 answers quickly again and every replica is ON
+    # rolled back: replica 2 holds no fault (its own word, not a latency a busy machine
+    # can blur) and every replica is ON
+    fault = httpx.get(f"{local_stack.urls.replica('2')}/inject-failure", timeout=5).json()
+    assert fault["failure_injected"] is False and fault["fault"] is None, fault
     probes.wait_replica_on(local_stack.urls, "2", timeout_s=10)
-    started = time.monotonic()
-    httpx.get(f"{local_stack.urls.replica('2')}/inventory/PROD-001", timeout=2).raise_for_status()
-    assert time.monotonic() - started < 0.3
 
     verdict = session.finish(report=False)
     journal = session.run.journal.record

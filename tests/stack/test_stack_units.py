@@ -362,3 +362,49 @@ async def test_a_re_ask_includes_a_replica_that_failed_and_never_erases_an_answe
     ballot = await fan_out(client, targets, product_value, reask_after_s=0.01, max_reasks=3)
     assert ballot.winner == (5, 0)
     assert sorted(r.instance_id for r in ballot.agreeing) == ["1", "3"]
+
+
+async def test_a_replica_left_behind_by_the_event_log_goes_off_and_back_on_caught_up(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Rule 5: cut from the broker, replica 3 answers fast with totals that add up, but
+    its applied event offset stays where it was while a majority moves on. Not for a
+    moment of ordinary lag; OFF once it is behind what a majority had STALE_AFTER_S ago;
+    ON again after catching up."""
+    from stack.monitor import checker
+    from stack.monitor.probe import Check, Read
+
+    monkeypatch.setattr(checker, "STALE_AFTER_S", 0.1)
+    offsets = {"1": 10, "2": 10, "3": 10}
+
+    async def fake_probe(client, products):
+        offset = offsets[str(client.port - 7000)]
+        return Check([Read("ok", offset=offset)] * 3,
+                     {p: Read("ok", value=(10, 0)) for p in products})
+
+    store = _RecordingStore()
+    ons: list[str] = []
+
+    async def mark_on(instance_id, at, reason) -> None:
+        ons.append(instance_id)
+
+    store.mark_on = mark_on  # type: ignore[method-assign]
+    monitor = checker.Monitor(store, tuple(f"http://127.0.0.1:{7000 + i}" for i in (1, 2, 3)),
+                              interval_s=0.2, timeout_s=0.15)
+    monkeypatch.setattr(checker, "probe", fake_probe)
+    try:
+        await monitor.check_round()
+        offsets.update({"1": 13, "2": 12})  # events flow; 3 sees none, 2 is one behind 1
+        for _ in range(3):
+            await monitor.check_round()
+        assert store.offs == []  # newer than STALE_AFTER_S: ordinary lag
+        await asyncio.sleep(0.12)
+        await monitor.check_round()
+        assert [i for i, _ in store.offs] == ["3"]  # its 10 is below the 12 of 0.1 s ago
+        assert "stale: applied event offset 10" in store.offs[0][1]
+        offsets["3"] = 13  # healed: it catches up
+        for _ in range(checker.SUCCESSES_TO_ON):
+            await monitor.check_round()
+        assert ons == ["3"]
+    finally:
+        await monitor.stop()
