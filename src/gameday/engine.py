@@ -26,10 +26,10 @@ import httpx
 from gameday import metrics, probes
 from gameday.config import Settings
 from gameday.errors import FaultError, GameDayError, SafetyError, TargetError
-from gameday.faults import FaultClient
-from gameday.http import classify, is_transient
 from gameday.experiment import render_experiment
+from gameday.faults import FaultClient
 from gameday.fingerprint import chaos_toolkit_identity
+from gameday.http import classify, is_transient
 from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso, utc_time
 from gameday.load import LoadGenerator
 from gameday.notify import BaseNotifier, get_notifier

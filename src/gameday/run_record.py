@@ -246,7 +246,7 @@ class NotificationRecord(_Record):
 
     at: Time
     channel: Literal["slack-bot", "slack-webhook", "console"]
-    kind: Literal["start", "phase_end", "abort", "verdict"]
+    kind: Literal["start", "phase_end", "abort", "verdict", "report_file"]
     ok: bool
     error: str | None = None
 
@@ -414,6 +414,8 @@ class Outcome(_Record):
     run_dir: str
     journal: str
     report: str | None = None
+    #: Where people open the report (GAMEDAY_REPORT_URL + its path), when served.
+    report_url: str | None = None
     report_error: str | None = None
 
 
