@@ -17,18 +17,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def flow_env(local_stack, tmp_path, monkeypatch):
-    """Point the flow at the session's test stack, with reports in a temporary folder."""
-    monkeypatch.setenv("GAMEDAY_CHAOS_TOKEN", local_stack.chaos_token)
-    monkeypatch.setenv("GAMEDAY_BASE_PORT", str(local_stack.base_port))
-    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(local_stack.settings.state_dir))
-    for name in ("GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "reports"
-
-
 def _faults_in_force(local_stack) -> dict[str, object]:
     out = {}
     for i, url in enumerate(local_stack.urls.inventory, start=1):

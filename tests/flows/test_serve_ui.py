@@ -57,6 +57,19 @@ def test_the_server_environment_points_the_ui_at_its_own_port() -> None:
     assert proxied["PREFECT_UI_API_URL"] == "https://gd.example/api"
 
 
+def _chromium(url: str, work: Path, shot: Path) -> str:
+    """Screenshot ``url`` into ``shot`` (looked at: see the report) and return its DOM."""
+    common = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--disable-dev-shm-usage", "--window-size=1440,1000",
+              "--virtual-time-budget=30000"]
+    done = subprocess.run([*common, f"--user-data-dir={work / 'p1'}", f"--screenshot={shot}",
+                           url], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and shot.stat().st_size > 30_000, done.stderr[-2000:]
+    return subprocess.run([*common, f"--user-data-dir={work / 'p2'}", "--dump-dom", url],
+                          capture_output=True, text=True, timeout=240).stdout
+
+
 def _free_port() -> int:
     while True:
         with socket.socket() as sock:
@@ -103,25 +116,23 @@ def test_dashboard_on_another_port_reaches_its_api_and_shows_the_gameday_artifac
                               text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         flow_run = done.stdout.split("FLOW_RUN ")[1].split()[0]
-        keys = {a["key"] for a in httpx.post(
+        artifacts = {a["key"]: a["id"] for a in httpx.post(
             f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [
                 flow_run]}}}, timeout=10).json()}
-        assert keys == {"gameday-summary", "gameday-phases"}
+        assert set(artifacts) == {"gameday-summary", "gameday-phases"}
 
-        url = f"{base}/runs/flow-run/{flow_run}?tab=Artifacts"
-        common = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                  "--window-size=1440,1000", "--virtual-time-budget=30000"]
-        shot = tmp_path / "flow-run.png"
-        subprocess.run([*common, f"--user-data-dir={tmp_path / 'p1'}",
-                        f"--screenshot={shot}", url], capture_output=True, timeout=240)
-        dom = subprocess.run([*common, f"--user-data-dir={tmp_path / 'p2'}", "--dump-dom", url],
-                             capture_output=True, text=True, timeout=240).stdout
-        shutil.copy(shot, Path(os.environ.get("GAMEDAY_SCREENSHOTS", tmp_path)) / shot.name)
-        assert "connect to Server API" not in dom and "Something went wrong" not in dom
-        assert "gameday-summary" in dom and "gameday-phases" in dom, dom[-3000:]
-        assert shot.stat().st_size > 30_000  # a blank or error page compresses to far less
+        shots = Path(os.environ.get("GAMEDAY_SCREENSHOTS", tmp_path))
+        run_dom = _chromium(f"{base}/runs/flow-run/{flow_run}", tmp_path / "run",
+                            shots / "flow-run.png")
+        assert "connect to Server API" not in run_dom and "Something went wrong" not in run_dom
+        assert "Completed" in run_dom and "Artifacts" in run_dom  # the run, from the API
+        summary_dom = _chromium(f"{base}/artifacts/artifact/{artifacts['gameday-summary']}",
+                                tmp_path / "summary", shots / "gameday-summary.png")
+        assert "connect to Server API" not in summary_dom
+        # the summary artifact rendered: its verdict, its phase table, its failing checks
+        assert "20261122-074438-smoke-1095ef" in summary_dom and "FAILED" in summary_dom
+        assert "<table" in summary_dom and "incorrect_response" in summary_dom
+        assert "Failing checks" in summary_dom
     finally:
         if serving.poll() is None:
             os.killpg(serving.pid, signal.SIGTERM)
