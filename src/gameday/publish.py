@@ -74,7 +74,8 @@ def outcome_of(run: GameDayRun, conclusion: Conclusion, *, report: str | None = 
         passed=conclusion.passed, score=conclusion.score,
         failing_checks=conclusion.failing_checks, duration_s=run.journal.record.duration,
         run_dir=str(run.run_dir), journal=str(run.run_dir / JOURNAL_FILE), report=report,
-        report_url=file_url(run.settings, report), report_error=report_error)
+        report_url=file_url(run.settings, report),
+        journal_url=file_url(run.settings, run.run_dir / JOURNAL_FILE), report_error=report_error)
 
 
 def _record_notifications(run: GameDayRun) -> None:

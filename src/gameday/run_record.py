@@ -416,6 +416,8 @@ class Outcome(_Record):
     report: str | None = None
     #: Where people open the report (GAMEDAY_REPORT_URL + its path), when served.
     report_url: str | None = None
+    #: The same for the journal.
+    journal_url: str | None = None
     report_error: str | None = None
 
 

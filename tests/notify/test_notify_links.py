@@ -58,11 +58,15 @@ def test_a_report_url_that_is_not_a_plain_http_base_is_refused(bad: str) -> None
 
 def test_the_verdict_links_to_the_report_instead_of_a_path(tmp_path: Path) -> None:
     url = "http://gameday-host:8088/20261122-073000-standard-abcdef/report.html"
-    message = verdict_message(_outcome(_report(tmp_path), report_url=url))
+    journal = url.replace("report.html", "journal.json")
+    message = verdict_message(_outcome(_report(tmp_path), report_url=url, journal_url=journal,
+                                       journal=str(tmp_path / "journal.json")))
     sections = [b["text"]["text"] for b in message.blocks if b.get("type") == "section"
                 and "text" in b]
     assert f"*Report:* <{url}|open the report>" in sections
+    assert f"*Journal:* <{journal}|journal.json>" in sections
     assert url in message.text and str(tmp_path) not in message.text
+    assert str(tmp_path) not in json.dumps(message.blocks)  # no path of this machine
     # without a URL: the path, as before
     plain = verdict_message(_outcome(_report(tmp_path / "b")))
     assert any("report.html`" in s["text"]["text"] for s in plain.blocks

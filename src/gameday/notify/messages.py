@@ -133,7 +133,10 @@ def verdict_message(outcome: Outcome) -> Message:
     if failing:
         blocks.append(section(bullet_list("*Failing checks*", failing)))
     blocks.append(section(f"*Report:* {_report_link(outcome)}"))
-    blocks.append(section(f"*Journal:* `{esc(truncate(outcome.journal, 1000))}`"))
+    if outcome.journal_url:
+        blocks.append(section(f"*Journal:* <{esc(outcome.journal_url)}|journal.json>"))
+    else:
+        blocks.append(section(f"*Journal:* `{esc(truncate(outcome.journal, 1000))}`"))
     blocks.append(context(f"Run `{esc(outcome.run_id)}`"))
     where = esc(outcome.report_url or outcome.report or "no report")
     text = (f"GameDay {word}: {esc(name)}, score {_score(outcome.score)}, report: {where}")
