@@ -130,19 +130,17 @@ def test_a_wildcard_address_is_named_by_the_host_and_flagged_as_public() -> None
     assert not is_loopback("0.0.0.0") and not is_loopback("gameday-host")
 
 
-def test_the_deployments_are_handed_the_reports_url(tmp_path: Path) -> None:
+def test_the_deployments_are_handed_the_reports_url(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from gameday.cli import build_parser
     from gameday.cli.serve import _serve_reports
 
     args = build_parser().parse_args(["serve", "--reports", "--reports-port",
                                       str(_free_port())])
-    env: dict[str, str] = {**os.environ, "GAMEDAY_REPORTS_DIR": str(tmp_path)}
-    env.pop("GAMEDAY_REPORT_URL", None)
-    os.environ["GAMEDAY_REPORTS_DIR"] = str(tmp_path)
-    try:
-        process = _serve_reports(args, env)
-    finally:
-        del os.environ["GAMEDAY_REPORTS_DIR"]
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
+    monkeypatch.delenv("GAMEDAY_REPORT_URL", raising=False)
+    env = dict(os.environ)
+    process = _serve_reports(args, env)
     try:
         assert env["GAMEDAY_REPORT_URL"] == f"http://127.0.0.1:{args.reports_port}/"
     finally:
