@@ -18,7 +18,11 @@ import os
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 
@@ -162,5 +166,9 @@ def _artifacts(gd: GameDay, outcome: Outcome) -> None:
             run.journal.record, outcome), description=f"GameDay {outcome.run_id}")
         create_table_artifact(key="gameday-phases", table=phase_rows(run.phases),
                               description="Per-phase metrics")
+        if outcome.report_url:
+            create_link_artifact(key="gameday-report", link=outcome.report_url,
+                                 link_text=f"report of {outcome.run_id}",
+                                 description="The GameDay's report (GAMEDAY_REPORT_URL)")
     except Exception as exc:  # noqa: BLE001 - artifacts are a convenience, never fatal
         gd.progress(f"gameday: could not create Prefect artifacts: {exc}")

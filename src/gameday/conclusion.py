@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gameday import metrics, probes
 from gameday.engine import GameDayRun
 from gameday.errors import GameDayError
+from gameday.junit import write_junit
 from gameday.run_record import Consistency, RunStatus
 
 __all__ = ["Conclusion", "conclude"]
@@ -60,6 +61,7 @@ def conclude(run: GameDayRun, status: RunStatus, *,
     final: RunStatus = "failed" if status == "completed" and not passed else status
     run.journal.end(final, deviated=not passed)
     run.journal.write(run.run_dir, raw=False)
+    write_junit(run.run_dir, run.journal.record)
     return Conclusion(passed, round(score, 2), failing, final)
 
 

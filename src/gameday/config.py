@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,11 +56,33 @@ class Settings(BaseSettings):
     def _path_as_text(cls, value: object) -> object:
         return str(value) if isinstance(value, Path) else value
 
+    #: Base URL where the reports folder is served (``gameday serve --reports``, a web
+    #: server, CI artifacts): report paths become links in Slack and Prefect artifacts.
+    report_url: str | None = None
+
+    @field_validator("report_url", mode="before")
+    @classmethod
+    def _http_base(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip()
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http:// or https:// URL (got {text!r})")
+        if any(c in text for c in '<>|" ') or parts.query or parts.fragment:
+            raise ValueError("must be a plain base URL: no spaces, <, >, |, quotes, query or "
+                             f"fragment (got {text!r})")
+        return text if text.endswith("/") else text + "/"
+
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None
     #: Base URL of Slack's Web API (tests point it at a local server); must end in "/".
     slack_api_url: str = "https://slack.com/api/"
+    #: Attach report.html to the GameDay's Slack thread (bot token, scope files:write).
+    slack_attach_report: bool = False
+    #: Largest report attached; a larger one is not sent (and says so in the journal).
+    slack_attach_max_mb: float = Field(20.0, gt=0, le=1000)
 
 
 def get_settings(**overrides: object) -> Settings:

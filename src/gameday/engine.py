@@ -26,7 +26,9 @@ import httpx
 from gameday import metrics, probes
 from gameday.config import Settings
 from gameday.errors import FaultError, GameDayError, SafetyError, TargetError
+from gameday.experiment import render_experiment
 from gameday.faults import FaultClient
+from gameday.fingerprint import chaos_toolkit_identity
 from gameday.http import classify, is_transient
 from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso, utc_time
 from gameday.load import LoadGenerator
@@ -105,7 +107,11 @@ def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: T
     record = JournalRecord(
         start=utc_time(), run_id=run_id, seed=seed, target=target.name, target_key=target_key,
         runbook=runbook.model_dump(mode="json"), runbook_path=str(runbook_path),
-        runbook_sha256=runbook_sha256(runbook_path),
+        experiment=render_experiment(
+            runbook, target.urls, target=target.name, default_ttl_s=settings.fault_ttl_s,
+            seed=seed, token=bool(settings.chaos_token
+                                  and settings.chaos_token.get_secret_value())),
+        runbook_sha256=runbook_sha256(runbook_path), **chaos_toolkit_identity(),
         environment=Environment(**environment_fingerprint(target.name, runbook_path)),
         process=RunProcess(pid=os.getpid(), host=socket.gethostname(),
                            flow_run_id=flow_run_id))

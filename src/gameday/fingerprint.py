@@ -16,7 +16,8 @@ from typing import Any
 
 from gameday.paths import REPO_ROOT
 
-__all__ = ["utc_iso", "utc_time", "new_run_id", "environment_fingerprint"]
+__all__ = ["utc_iso", "utc_time", "new_run_id", "environment_fingerprint",
+           "chaos_toolkit_identity"]
 
 _PACKAGES = ("prefect", "httpx", "pandas", "plotly", "papermill", "slack-sdk", "gameday")
 
@@ -87,3 +88,15 @@ def environment_fingerprint(target: str, runbook_path: str | Path | None) -> dic
         "platform": platform.platform(),
         "packages": packages,
     }
+
+
+def chaos_toolkit_identity() -> dict[str, Any]:
+    """The journal keys Chaos Toolkit's ``initialize_run_journal`` writes and its tools
+    read: ``chaoslib-version`` (of the installed chaostoolkit-lib, whose formats the
+    journal follows; None without it), ``platform`` and ``node``."""
+    try:
+        chaoslib: str | None = metadata.version("chaostoolkit-lib")
+    except metadata.PackageNotFoundError:
+        chaoslib = None
+    return {"chaoslib-version": chaoslib, "platform": platform.platform(),
+            "node": platform.node()}

@@ -49,7 +49,7 @@ from gameday.run_record import (
 __all__ = [
     "JOURNAL_FILE", "REQUESTS_FILE", "TRANSITIONS_FILE", "RUN_STATUSES", "utc_iso",
     "new_run_id", "environment_fingerprint", "Journal", "JournalUnreadable", "read_journal",
-    "write_journal", "load_run", "missing_parts",
+    "write_journal", "load_run", "missing_parts", "atomic_write",
 ]
 
 JOURNAL_FILE = "journal.json"
@@ -199,8 +199,8 @@ class Journal:
             with self._lock:
                 reqs, trans = list(self.requests), list(self.transitions)
             req_df = requests_frame(reqs)[list(REQUEST_COLUMNS)]
-            _atomic_write(run_dir / REQUESTS_FILE, req_df.to_csv(index=False))
-            _atomic_write(run_dir / TRANSITIONS_FILE, transitions_frame(trans).to_csv(index=False))
+            atomic_write(run_dir / REQUESTS_FILE, req_df.to_csv(index=False))
+            atomic_write(run_dir / TRANSITIONS_FILE, transitions_frame(trans).to_csv(index=False))
         with self._lock:
             record = self.record.model_copy(deep=True)
         return write_journal(run_dir, record)
@@ -210,11 +210,11 @@ def write_journal(run_dir: str | Path, record: JournalRecord) -> Path:
     """Serialize ``record`` into ``run_dir/journal.json`` atomically; returns the path."""
     path = Path(run_dir) / JOURNAL_FILE
     text = json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-    _atomic_write(path, text)
+    atomic_write(path, text)
     return path
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

@@ -8,19 +8,31 @@ environment as the notebook's kernel (``gameday``, registered by ``make install`
 opens a fresh copy of the runbook's session notebook, ``reports/sessions/<name>-<time>
 .ipynb`` (git-ignored): the tracked ``notebooks/session.ipynb`` (the standard runbook's)
 stays clean, and each session keeps its own record.
+
+It opens quietly: the server it starts reads one more configuration directory,
+``.gameday/jupyter/`` (on ``JUPYTER_CONFIG_PATH``), whose ``labconfig/page_config.json``
+disables JupyterLab's announcements plugin, the one that asks "get notified about
+official Jupyter news?" over the notebook and would fetch news and update checks from the
+internet. The user's own Jupyter settings (``~/.jupyter``) are neither read for this nor
+written.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
 from pathlib import Path
 
-from gameday.paths import REPO_ROOT, REPORTS_DIR
+from gameday.paths import REPO_ROOT, REPORTS_DIR, STATE_DIR
 
-__all__ = ["free_port", "session_notebook_for", "lab_command", "main"]
+__all__ = ["free_port", "session_notebook_for", "lab_command", "lab_environment",
+           "QUIET_PLUGINS", "main"]
+
+#: JupyterLab plugins the GameDay server does not load: the news prompt and its fetches.
+QUIET_PLUGINS = ("@jupyterlab/apputils-extension:announcements",)
 
 DEFAULT_RUNBOOK = "runbooks/standard.yaml"
 DEFAULT_NOTEBOOK = "notebooks/session.ipynb"
@@ -79,6 +91,23 @@ def lab_command(port: int, notebook: str | Path, *, token: str | None = None,
     return [*cmd, str(notebook)]
 
 
+def lab_environment(env: dict[str, str] | None = None, *,
+                    config_dir: Path | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) for the lab server: ``config_dir`` (default
+    ``.gameday/jupyter``), written now, first on ``JUPYTER_CONFIG_PATH``."""
+    env = dict(os.environ if env is None else env)
+    config_dir = config_dir or STATE_DIR / "jupyter"
+    page_config = config_dir / "labconfig" / "page_config.json"
+    page_config.parent.mkdir(parents=True, exist_ok=True)
+    page_config.write_text(json.dumps(
+        {"disabledExtensions": dict.fromkeys(QUIET_PLUGINS, True)}, indent=2) + "\n",
+        encoding="utf-8")
+    paths = [str(config_dir), *filter(None, env.get("JUPYTER_CONFIG_PATH", "").split(
+        os.pathsep))]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gameday.lab", description=__doc__.split("\n")[0])
     p.add_argument("--runbook", default=DEFAULT_RUNBOOK)
@@ -90,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port or free_port()
     cmd = lab_command(port, notebook, token=args.token, open_browser=not args.no_browser)
     print(f"gameday: JupyterLab on http://127.0.0.1:{port}/lab/tree/{notebook}", flush=True)
+    env = lab_environment()
     os.chdir(REPO_ROOT)
-    os.execv(cmd[0], cmd)
+    os.execve(cmd[0], cmd, env)
     return 0  # pragma: no cover - execv does not return
 
 

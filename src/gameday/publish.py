@@ -14,6 +14,7 @@ from gameday.conclusion import Conclusion
 from gameday.engine import GameDayRun
 from gameday.errors import ReportError
 from gameday.journal import JOURNAL_FILE
+from gameday.links import file_url
 from gameday.run_record import AbortNotice, Outcome, PlannedPhase, StartNotice
 
 __all__ = ["announce_start", "announce_abort", "publish", "outcome_of"]
@@ -73,7 +74,8 @@ def outcome_of(run: GameDayRun, conclusion: Conclusion, *, report: str | None = 
         passed=conclusion.passed, score=conclusion.score,
         failing_checks=conclusion.failing_checks, duration_s=run.journal.record.duration,
         run_dir=str(run.run_dir), journal=str(run.run_dir / JOURNAL_FILE), report=report,
-        report_error=report_error)
+        report_url=file_url(run.settings, report),
+        journal_url=file_url(run.settings, run.run_dir / JOURNAL_FILE), report_error=report_error)
 
 
 def _record_notifications(run: GameDayRun) -> None:

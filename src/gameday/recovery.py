@@ -29,6 +29,7 @@ from gameday.faults import FaultClient
 from gameday.fingerprint import utc_time
 from gameday.http import client
 from gameday.journal import JOURNAL_FILE, JournalUnreadable, read_journal, write_journal
+from gameday.junit import write_junit
 from gameday.owed import OWED_FILE, OwedCancels, outstanding
 from gameday.run_record import Interruption, JournalRecord
 from gameday.targets.base import Target
@@ -122,6 +123,7 @@ def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent:
     journal.end = end
     journal.duration = round((end - journal.start).total_seconds(), 3)
     write_journal(run_dir, journal)
+    write_junit(run_dir, journal)
     return journal
 
 

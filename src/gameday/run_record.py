@@ -246,7 +246,7 @@ class NotificationRecord(_Record):
 
     at: Time
     channel: Literal["slack-bot", "slack-webhook", "console"]
-    kind: Literal["start", "phase_end", "abort", "verdict"]
+    kind: Literal["start", "phase_end", "abort", "verdict", "report_file"]
     ok: bool
     error: str | None = None
 
@@ -293,9 +293,22 @@ class RunProcess(_Record):
 
 
 class JournalRecord(_Record):
-    """``journal.json``: one GameDay run."""
+    """``journal.json``: one GameDay run.
+
+    The keys Chaos Toolkit's own tools read are there under their names:
+    ``chaoslib-version`` (the chaostoolkit-lib whose journal and experiment format this
+    follows; None where it is not installed), ``platform``, ``node`` (the host that ran
+    it) and ``experiment`` (the runbook rendered as an experiment,
+    :mod:`gameday.experiment`)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True,
+                              validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
 
     version: int = JOURNAL_VERSION
+    chaoslib_version: str | None = Field(None, alias="chaoslib-version")
+    platform: str = ""
+    node: str = ""
     status: RunStatus = "running"
     deviated: bool = False
     start: Time
@@ -306,6 +319,7 @@ class JournalRecord(_Record):
     target: str = "local"
     target_key: str | None = None
     runbook: dict[str, Any] = Field(default_factory=dict)
+    experiment: dict[str, Any] = Field(default_factory=dict)
     runbook_path: str | None = None
     runbook_sha256: str | None = None
     environment: Environment = Field(default_factory=Environment)
@@ -324,6 +338,20 @@ class JournalRecord(_Record):
     session: SessionInfo | None = None
     observations: list[Observation] = Field(default_factory=list)
     notifications: list[NotificationRecord] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Journals written before the Chaos Toolkit keys: ``platform`` and ``node`` from
+        the environment fingerprint and the process record they already held."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if not data.get("platform"):
+            data["platform"] = _field(data.get("environment"), "platform")
+        if not data.get("node"):
+            data["node"] = _field(data.get("process"), "host")
+        return data
 
     def planned_phases(self) -> list[str]:
         """The runbook's phase names, in order."""
@@ -367,6 +395,12 @@ class JournalRecord(_Record):
         return out
 
 
+def _field(record: Any, name: str) -> str:
+    """``record.name`` of a model or a dict, "" when absent."""
+    value = record.get(name) if isinstance(record, dict) else getattr(record, name, None)
+    return str(value or "")
+
+
 class Outcome(_Record):
     """What a finished run says to its caller (the CLI, a Prefect state, the session)."""
 
@@ -380,6 +414,10 @@ class Outcome(_Record):
     run_dir: str
     journal: str
     report: str | None = None
+    #: Where people open the report (GAMEDAY_REPORT_URL + its path), when served.
+    report_url: str | None = None
+    #: The same for the journal.
+    journal_url: str | None = None
     report_error: str | None = None
 
 

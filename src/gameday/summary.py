@@ -69,7 +69,12 @@ def markdown_summary(journal: JournalRecord, outcome: Outcome) -> str:
     if journal.consistency is not None:
         lines += ["", "Consistency after recovery: "
                       f"{'ok' if journal.consistency.ok else 'FAILED'}"]
-    lines += ["", f"Journal: {md(outcome.journal)}"]
-    if outcome.report:
+    if outcome.journal_url:
+        lines += ["", f"Journal: [journal.json](<{outcome.journal_url}>)"]
+    else:
+        lines += ["", f"Journal: {md(outcome.journal)}"]
+    if outcome.report_url:  # a link that works away from this machine
+        lines.append(f"Report: [open the report](<{outcome.report_url}>)")
+    elif outcome.report:
         lines.append(f"Report: {md(outcome.report)}")
     return "\n".join(lines)

@@ -66,6 +66,19 @@ _SIX_PHASES: list[dict[str, Any]] = [
 
 
 @pytest.fixture
+def flow_env(local_stack, tmp_path, monkeypatch):
+    """Point the flow at the session's test stack, with reports in a temporary folder."""
+    monkeypatch.setenv("GAMEDAY_CHAOS_TOKEN", local_stack.chaos_token)
+    monkeypatch.setenv("GAMEDAY_BASE_PORT", str(local_stack.base_port))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(local_stack.settings.state_dir))
+    for name in ("GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL", "GAMEDAY_REPORT_URL",
+                 "GAMEDAY_SLACK_ATTACH_REPORT"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "reports"
+
+
+@pytest.fixture
 def write_runbook():
     """``write_runbook(path, phases, **overrides) -> path``: a short test runbook."""
     return _write_runbook

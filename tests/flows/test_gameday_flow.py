@@ -17,18 +17,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def flow_env(local_stack, tmp_path, monkeypatch):
-    """Point the flow at the session's test stack, with reports in a temporary folder."""
-    monkeypatch.setenv("GAMEDAY_CHAOS_TOKEN", local_stack.chaos_token)
-    monkeypatch.setenv("GAMEDAY_BASE_PORT", str(local_stack.base_port))
-    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(local_stack.settings.state_dir))
-    for name in ("GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "reports"
-
-
 def _faults_in_force(local_stack) -> dict[str, object]:
     out = {}
     for i, url in enumerate(local_stack.urls.inventory, start=1):
@@ -92,9 +80,22 @@ def test_six_phase_gameday_records_detection_masking_and_recovery(
     transitions = pd.read_csv(run_dir / "transitions.csv")
     assert {"OFF", "ON"} <= set(transitions["status"])
     assert _faults_in_force(local_stack) == {"1": None, "2": None, "3": None}
-    # Chaos Toolkit shape: every activity has its timing and status.
+    # Chaos Toolkit shape: every activity has its timing and status, and the keys its
+    # tools read; the experiment is one chaoslib accepts.
     for entry in journal["run"] + journal["rollbacks"]:
         assert {"activity", "start", "end", "duration", "status"} <= set(entry)
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    assert journal["chaoslib-version"] and journal["node"] and journal["platform"]
+    ensure_experiment_is_valid(journal["experiment"])
+    # CI reads the checks as tests: one per check, failing exactly where the journal does
+    from junitparser import JUnitXml
+
+    cases = {(c.classname.rsplit(".", 1)[1], c.name): c.is_passed
+             for suite in JUnitXml.fromfile(str(run_dir / "junit.xml")) for c in suite}
+    for phase in journal["phases"]:
+        for check in phase["checks"]:
+            assert cases[(phase["name"], check["name"])] == check["passed"]
 
 
 def test_transient_injection_failure_is_retried(
@@ -172,6 +173,8 @@ def test_unreachable_availability_floor_aborts_and_rolls_back(
     assert "availability" in journal["abort"]["reason"]
     assert time.monotonic() - started < 20 + 15  # did not sit through the 20 s phase
     assert any(e["activity"]["name"] == "roll back everything" for e in journal["rollbacks"])
+    junit = (run_dir / "junit.xml").read_text()
+    assert 'name="completed"' in junit and "run aborted: " in junit
     assert _faults_in_force(local_stack) == {"1": None, "2": None, "3": None}
 
 

@@ -3,7 +3,9 @@ headless Chromium shows it open."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -19,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gameday.lab import free_port, lab_command, session_notebook_for
+from gameday.lab import free_port, lab_command, lab_environment, session_notebook_for
 from gameday.paths import REPO_ROOT
 
 CHROMIUM = next(
@@ -62,7 +64,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
          "--no-browser"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Lab(port, token)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy 2-core machine takes over 60 s
         while True:
             try:
                 if server.get("/api/status").status_code == 200:
@@ -70,7 +72,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             except httpx.HTTPError:
                 pass
             assert proc.poll() is None, (tmp_path / "lab.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
+            assert time.monotonic() < deadline, "JupyterLab did not answer within 180 s"
             time.sleep(0.3)
         yield server
     finally:
@@ -81,6 +83,10 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+
+
+#: The prompt JupyterLab 4 shows while its ``fetchNews`` setting is "none" (its default).
+_NEWS_PROMPT = "Would you like to get notified about official Jupyter news?"
 
 
 def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -137,6 +143,31 @@ def test_lab_serves_the_session_notebook_with_the_gameday_kernel(lab: Lab) -> No
                      timeout=10).status_code == 403  # a token is required
 
 
+def test_lab_environment_adds_its_config_dir_and_keeps_the_users(tmp_path: Path) -> None:
+    env = lab_environment({"JUPYTER_CONFIG_PATH": "/etc/mine", "HOME": "/home/x"},
+                          config_dir=tmp_path / "jupyter")
+    assert env["JUPYTER_CONFIG_PATH"] == os.pathsep.join([str(tmp_path / "jupyter"),
+                                                          "/etc/mine"])
+    assert env["HOME"] == "/home/x"
+    page = json.loads((tmp_path / "jupyter/labconfig/page_config.json").read_text())
+    assert page == {"disabledExtensions": {
+        "@jupyterlab/apputils-extension:announcements": True}}
+
+
+@pytest.mark.slow
+def test_the_lab_page_loads_without_the_news_plugin(lab: Lab, tmp_path: Path) -> None:
+    page = lab.get("/lab/tree/notebooks/session.ipynb")
+    assert page.status_code == 200
+    data = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                     page.text, re.S)
+    assert data, page.text[:2000]
+    config = json.loads(data.group(1))
+    # the plugin that asks "get notified about official Jupyter news?" is not loaded
+    assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]
+    assert "@jupyterlab/apputils-extension:notification" not in config["disabledExtensions"]
+    assert lab.get("/lab/api/news").json() == {"news": []}  # nothing fetched either
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install chromium)")
@@ -157,6 +188,8 @@ def test_headless_chromium_shows_the_open_session_notebook(lab: Lab, tmp_path: P
     # the notebook is open and rendered: its title, the roles table and the code cells
     assert "GameDay session" in dom and "coordinator" in dom
     assert "jp-Notebook" in dom and "jp-CodeCell" in dom
+    # and nothing over it: no "get notified about official Jupyter news?" prompt
+    assert _NEWS_PROMPT not in dom and "Jupyter news" not in dom
 
     width, height, pixels = _png_pixels(shot.read_bytes())
     assert (width, height) == (1280, 900)

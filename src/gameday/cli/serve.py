@@ -12,6 +12,12 @@ them along too.
 Then, from another shell with the same ``PREFECT_API_URL``::
 
     prefect deployment run gameday/smoke --watch
+
+``--reports`` also serves the reports folder over HTTP (:mod:`gameday.reports_server`,
+on ``--reports-host``:``--reports-port``, loopback by default) and, unless
+``GAMEDAY_REPORT_URL`` says otherwise, hands its URL to the deployments as
+``GAMEDAY_REPORT_URL``: their Slack messages and Prefect artifacts then link to the
+reports. ``--no-deployments`` serves only the reports.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from types import FrameType
 
 from gameday.errors import GameDayError
 
-__all__ = ["register", "start_prefect_server", "stop_process", "wait_healthy"]
+__all__ = ["register", "start_prefect_server", "server_environment", "stop_process",
+           "wait_healthy"]
 
 DEFAULT_PORT = 4200
 
@@ -60,18 +67,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--ui", action="store_true", help="enable the dashboard of the Prefect server it starts"
     )
-    parser.set_defaults(func=_serve)
+    parser.add_argument("--reports", action="store_true",
+                        help="also serve the reports folder over HTTP (read-only) and link "
+                             "Slack messages and Prefect artifacts to it")
+    parser.add_argument("--reports-host", default="127.0.0.1", metavar="HOST",
+                        help="address the reports are served on (default 127.0.0.1; "
+                             "0.0.0.0 lets your team reach them)")
+    parser.add_argument("--reports-port", type=int, default=None, metavar="R",
+                        help="port of the reports server (default 8088)")
+    parser.add_argument("--no-deployments", action="store_true",
+                        help="with --reports: serve only the reports (no Prefect)")
+    parser.set_defaults(func=_serve, _parser=parser)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from gameday.paths import REPO_ROOT, STATE_DIR
 
+    if (args.no_deployments or args.reports_port is not None
+            or args.reports_host != "127.0.0.1") and not args.reports:
+        args._parser.error("--no-deployments, --reports-host and --reports-port go with "
+                           "--reports")
+    if args.reports_port is not None and not 1 <= args.reports_port <= 65535:
+        args._parser.error("--reports-port must be 1..65535")
     env = dict(os.environ)
     env["PYTHONPATH"] = _python_path(env.get("PYTHONPATH"), REPO_ROOT)
     server: subprocess.Popen[bytes] | None = None
     serving: subprocess.Popen[bytes] | None = None
+    reports: subprocess.Popen[bytes] | None = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        if args.reports:
+            reports = _serve_reports(args, env)
+            if args.no_deployments:
+                return reports.wait()
         if not env.get("PREFECT_API_URL"):
             api_url = f"http://127.0.0.1:{args.port}/api"
             if _healthy(api_url):
@@ -98,6 +126,53 @@ def _serve(args: argparse.Namespace) -> int:
             stop_process(serving, group=False, first=signal.SIGINT)
         if server is not None:
             stop_process(server, group=True)
+        if reports is not None:
+            stop_process(reports, group=True)
+
+
+def _serve_reports(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start the reports server; set GAMEDAY_REPORT_URL in ``env`` unless it is set."""
+    from gameday.children import spawn
+    from gameday.config import get_settings
+    from gameday.paths import STATE_DIR
+    from gameday.reports_server import DEFAULT_PORT, is_loopback, public_url
+
+    reports_dir = Path(get_settings().reports_dir).resolve()
+    port = args.reports_port or DEFAULT_PORT
+    log_path = STATE_DIR / "logs" / "reports-server.log"
+    process = spawn([sys.executable, "-m", "gameday.reports_server", "--dir",
+                     str(reports_dir), "--host", args.reports_host, "--port", str(port)],
+                    env=env, log=log_path, state_dir=STATE_DIR, new_session=True)
+    wildcard = args.reports_host in ("0.0.0.0", "::", "")
+    probe = public_url("127.0.0.1" if wildcard else args.reports_host, port)
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline and not _answers(probe):
+        time.sleep(0.2)
+    if process.poll() is not None or not _answers(probe):
+        stop_process(process, group=True)
+        raise GameDayError(f"the reports server did not start on {args.reports_host}:{port} "
+                           f"(is the port taken?); see {log_path}")
+    url = public_url(args.reports_host, port)
+    print(f"gameday serve: reports of {reports_dir} at {url}", flush=True)
+    if not is_loopback(args.reports_host):
+        print(f"gameday serve: anyone who can reach {args.reports_host}:{port} can read "
+              "them", flush=True)
+    if env.get("GAMEDAY_REPORT_URL"):
+        print(f"gameday serve: links use GAMEDAY_REPORT_URL={env['GAMEDAY_REPORT_URL']}",
+              flush=True)
+    else:
+        env["GAMEDAY_REPORT_URL"] = url
+    return process
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        httpx.head(url, timeout=1.0)
+        return True
+    except httpx.HTTPError:
+        return False
 
 
 def start_prefect_server(
@@ -113,8 +188,19 @@ def start_prefect_server(
     return spawn(
         [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port),
          "--ui" if ui else "--no-ui", "--analytics-off"],
-        env={**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}, log=log_path,
-        state_dir=STATE_DIR, new_session=True)
+        env=server_environment(port, env), log=log_path, state_dir=STATE_DIR,
+        new_session=True)
+
+
+def server_environment(port: int, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a Prefect server on 127.0.0.1:``port``: its dashboard talks to
+    the API it is served with. (``prefect server start --port P`` alone leaves the UI's
+    ``api_url`` at PREFECT_API_URL or PREFECT_SERVER_API_HOST/PORT, i.e. port 4200 on
+    any other port.) A PREFECT_UI_API_URL of the caller's own (a proxy in front) wins."""
+    return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_UI_API_URL": env.get("PREFECT_UI_API_URL")
+            or f"http://127.0.0.1:{port}/api"}
 
 
 def wait_healthy(

@@ -44,6 +44,8 @@ def get_notifier(settings: Settings, **options: Any) -> BaseNotifier:
             settings.slack_bot_token,  # type: ignore[arg-type]  # checked by _is_set
             settings.slack_channel,
             api_url=settings.slack_api_url,
+            attach_max_bytes=(int(settings.slack_attach_max_mb * 1_000_000)
+                              if settings.slack_attach_report else None),
             **options,
         )
     if _is_set(settings.slack_webhook_url):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 Channel = Literal["slack-bot", "slack-webhook", "console"]
-Kind = Literal["start", "phase_end", "abort", "verdict"]
+Kind = Literal["start", "phase_end", "abort", "verdict", "report_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +99,15 @@ class BaseNotifier:
         return ()
 
     def _notify(self, kind: Kind, build: Any, data: Any) -> NotificationRecord:
+        return self._attempt(kind, lambda: self._deliver(kind, build(data)))
+
+    def _attempt(self, kind: Kind, action: Callable[[], None]) -> NotificationRecord:
+        """Run ``action`` (a delivery), record how it went; never raises."""
         at = datetime.now(UTC).isoformat()
         error: str | None = None
         with self._lock:
             try:
-                message = build(data)
-                self._deliver(kind, message)
+                action()
             except Exception as exc:  # a notification must never fail the GameDay
                 error = scrub(_describe(exc), self._secrets())
                 logger.warning("%s notification %r not delivered: %s", self.channel, kind, error)

@@ -133,9 +133,12 @@ def verdict_message(outcome: Outcome) -> Message:
     if failing:
         blocks.append(section(bullet_list("*Failing checks*", failing)))
     blocks.append(section(f"*Report:* {_report_link(outcome)}"))
-    blocks.append(section(f"*Journal:* `{esc(truncate(outcome.journal, 1000))}`"))
+    if outcome.journal_url:
+        blocks.append(section(f"*Journal:* <{esc(outcome.journal_url)}|journal.json>"))
+    else:
+        blocks.append(section(f"*Journal:* `{esc(truncate(outcome.journal, 1000))}`"))
     blocks.append(context(f"Run `{esc(outcome.run_id)}`"))
-    where = esc(outcome.report or "no report")
+    where = esc(outcome.report_url or outcome.report or "no report")
     text = (f"GameDay {word}: {esc(name)}, score {_score(outcome.score)}, report: {where}")
     return _message(text, blocks)
 
@@ -208,6 +211,9 @@ def _join(value: Any) -> str:
 
 
 def _report_link(outcome: Outcome) -> str:
+    """A link people can open (GAMEDAY_REPORT_URL), else the path on the machine."""
+    if outcome.report_url:
+        return f"<{esc(outcome.report_url)}|open the report>"
     if outcome.report:
         return f"`{esc(truncate(outcome.report, 1000))}`"
     if outcome.report_error:

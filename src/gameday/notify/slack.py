@@ -10,12 +10,19 @@ per-message budget (``budget_s``, see :mod:`gameday.notify.retry`). After
 ``breaker_after`` consecutive failures, phase messages are no longer attempted (they
 are recorded as not sent); start, abort and verdict always are.
 
+Attaching the report (bot only, scope ``files:write``, ``GAMEDAY_SLACK_ATTACH_REPORT``):
+after the verdict, ``report.html`` is uploaded into the thread with ``files_upload_v2``
+(``files.getUploadURLExternal``, the upload itself, ``files.completeUploadExternal``) when
+it is at most ``attach_max_bytes``; a larger report is not sent. Either outcome is one
+``report_file`` record; a failed upload never fails the GameDay.
+
 Secrets stay ``SecretStr`` until the client is built; they never appear in a record,
 an error we raise, a log line or a repr.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -23,15 +30,19 @@ from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError
 
 from gameday.notify.base import BaseNotifier, DeliveryError, Kind
+from gameday.notify.blocks import esc
 from gameday.notify.messages import Message
 from gameday.notify.redact import SDK_LOGGER, scrub
 from gameday.notify.retry import Deadline, budgeted_retry_handlers
+from gameday.run_record import NotificationRecord, Outcome
 
 __all__ = ["SlackBotNotifier", "SlackWebhookNotifier", "DEFAULT_TIMEOUT_S", "DEFAULT_BUDGET_S"]
 
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_BUDGET_S = 15.0
 DEFAULT_BREAKER_AFTER = 3
+#: An upload carries megabytes: its HTTP calls get longer than a message's.
+DEFAULT_UPLOAD_TIMEOUT_S = 60.0
 #: Messages still attempted when Slack has failed repeatedly: they matter most.
 _ALWAYS_ATTEMPTED: frozenset[Kind] = frozenset({"start", "abort", "verdict"})
 
@@ -86,6 +97,8 @@ class SlackBotNotifier(_SlackNotifier):
         budget_s: float = DEFAULT_BUDGET_S,
         max_retry_count: int = 2,
         breaker_after: int = DEFAULT_BREAKER_AFTER,
+        attach_max_bytes: int | None = None,
+        upload_timeout_s: float = DEFAULT_UPLOAD_TIMEOUT_S,
     ) -> None:
         super().__init__(
             timeout_s=timeout_s,
@@ -94,6 +107,10 @@ class SlackBotNotifier(_SlackNotifier):
             breaker_after=breaker_after,
         )
         self._token = token
+        #: Attach report.html to the thread when it is at most this big (None: never).
+        self.attach_max_bytes = attach_max_bytes
+        self._api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self._upload_timeout_s = upload_timeout_s
         self.slack_channel = channel
         #: ``ts`` and channel id of the thread's first message, once posted.
         self.thread_ts: str | None = None
@@ -108,6 +125,42 @@ class SlackBotNotifier(_SlackNotifier):
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._token.get_secret_value(),)
+
+    def verdict(self, outcome: Outcome) -> NotificationRecord:
+        """The verdict message, then (when configured) the report attached to the thread."""
+        record = super().verdict(outcome)
+        if self.attach_max_bytes is not None and outcome.report:
+            self._attempt("report_file", lambda: self._attach(outcome))
+        return record
+
+    def _attach(self, outcome: Outcome) -> None:
+        path = Path(str(outcome.report))
+        size = path.stat().st_size
+        if size > int(self.attach_max_bytes or 0):
+            raise DeliveryError(
+                f"report not attached: {path.name} is {size / 1e6:.1f} MB, over the "
+                f"{(self.attach_max_bytes or 0) / 1e6:g} MB limit (GAMEDAY_SLACK_ATTACH_MAX_MB)")
+        self._deadline.restart()
+        uploader = WebClient(
+            token=self._token.get_secret_value(), base_url=self._api_url,
+            timeout=self._upload_timeout_s,  # type: ignore[arg-type]
+            logger=SDK_LOGGER, retry_handlers=self._retry_handlers)
+        args: dict[str, Any] = {
+            "file": str(path), "filename": f"gameday-{outcome.run_id}.html",
+            "title": f"GameDay report {outcome.run_id}",
+            "channel": self.thread_channel or self.slack_channel,
+            "initial_comment": f"📎 Report of GameDay {esc(outcome.name)} "
+                               f"(run {esc(outcome.run_id)}): open it in a browser"}
+        if self.thread_ts:
+            args["thread_ts"] = self.thread_ts
+        try:
+            uploader.files_upload_v2(**args)
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            raise DeliveryError(
+                f"report not attached: Slack answered {scrub(str(error or 'an error'))}"
+                + (" (the bot needs the files:write scope)" if error == "missing_scope"
+                   else "")) from None
 
     def _send(self, kind: Kind, message: Message) -> None:
         args: dict[str, Any] = {

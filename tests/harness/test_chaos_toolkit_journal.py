@@ -1,0 +1,89 @@
+"""A GameDay journal read by Chaos Toolkit's own library, as a Chaos Toolkit user's
+tooling would read it."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from chaoslib.experiment import ensure_experiment_is_valid
+from chaoslib.loader import load_experiment
+
+from gameday import engine
+from gameday.config import get_settings
+from gameday.journal import JOURNAL_FILE, read_journal
+from gameday.paths import REPO_ROOT, RUNBOOKS_DIR
+from gameday.runbook import load_runbook
+from gameday.targets import get_target
+
+OLD_RUN = REPO_ROOT / "tests" / "report" / "fixtures" / "run-smoke" / "journal.json"
+
+
+def _open(tmp_path: Path, runbook: str, **settings: object) -> Path:
+    s = get_settings(reports_dir=tmp_path, state_dir=tmp_path / "state", base_port=7400,
+                     **settings)
+    path = RUNBOOKS_DIR / runbook
+    run = engine.open_run(s, load_runbook(path), path, get_target("local", s),
+                          progress=lambda _: None)
+    return run.run_dir / JOURNAL_FILE
+
+
+@pytest.mark.parametrize("runbook", ["standard.yaml", "smoke.yaml", "nightly.yaml"])
+def test_chaoslib_loads_the_journal_and_accepts_its_experiment(
+    tmp_path: Path, runbook: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GAMEDAY_CHAOS_TOKEN", raising=False)
+    journal = load_experiment(str(_open(tmp_path, runbook)))  # chaoslib's own loader
+    assert journal["chaoslib-version"] == metadata.version("chaostoolkit-lib")
+    assert journal["platform"] == platform.platform()
+    assert journal["node"] == platform.node()
+    experiment = journal["experiment"]
+    ensure_experiment_is_valid(experiment)  # raises on anything Chaos Toolkit refuses
+    rb = load_runbook(RUNBOOKS_DIR / runbook)
+    assert experiment["title"] == f"GameDay {rb.name}"
+    assert len(experiment["method"]) == len(rb.phases)
+    for phase, activity in zip(rb.phases, experiment["method"], strict=True):
+        assert activity["pauses"] == {"after": phase.duration_s}
+        if phase.fault is None:
+            assert activity["type"] == "probe"
+            continue
+        provider = activity["provider"]
+        assert activity["type"] == "action" and provider["method"] == "POST"
+        assert provider["url"] == f"http://127.0.0.1:{7400 + int(phase.fault.replica) - 1}" \
+                                  "/inject-failure"
+        assert provider["arguments"]["type"] == phase.fault.type
+        assert provider["arguments"]["ttl_s"] == rb.fault_ttl(phase.fault)
+    faulted = {p.fault.replica for p in rb.phases if p.fault}
+    assert len(experiment["rollbacks"]) == len(faulted)
+    assert all(r["provider"]["arguments"] == {"type": "clear"} for r in experiment["rollbacks"])
+    probes = experiment["steady-state-hypothesis"]["probes"]
+    assert {p["provider"]["url"] for p in probes} >= {"http://127.0.0.1:7403/health",
+                                                      "http://127.0.0.1:7404/health"}
+
+
+def test_the_chaos_token_is_referenced_never_written(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "s3cret-token-value"
+    monkeypatch.setenv("GAMEDAY_CHAOS_TOKEN", secret)
+    path = _open(tmp_path, "smoke.yaml", chaos_token=secret)
+    assert secret not in path.read_text()
+    experiment = load_experiment(str(path))["experiment"]
+    ensure_experiment_is_valid(experiment)
+    action = next(a for a in experiment["method"] if a["type"] == "action")
+    assert action["provider"]["headers"]["X-Chaos-Token"] == "${chaos_token}"
+    assert experiment["configuration"]["chaos_token"]["key"] == "GAMEDAY_CHAOS_TOKEN"
+
+
+def test_a_journal_from_before_the_chaos_toolkit_keys_still_reads(tmp_path: Path) -> None:
+    old = json.loads(OLD_RUN.read_text())
+    old.update(version=2, environment={**old.get("environment", {}), "platform": "Linux-x"},
+               process={"pid": 1, "host": "gameday-host"})
+    (tmp_path / JOURNAL_FILE).write_text(json.dumps(old))
+    journal = read_journal(tmp_path / JOURNAL_FILE)
+    assert journal.platform == "Linux-x" and journal.node == "gameday-host"
+    assert journal.chaoslib_version is None and journal.experiment == {}
+    dumped = journal.model_dump(mode="json")
+    assert "chaoslib-version" in dumped and "chaoslib_version" not in dumped

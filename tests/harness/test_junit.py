@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from junitparser import Failure, JUnitXml, Skipped
+
+from gameday.journal import read_journal
+from gameday.junit import write_junit
+from gameday.paths import REPO_ROOT
+from gameday.run_record import Check, JournalRecord, PhaseRecord, Threshold
+
+RECORDED = REPO_ROOT / "tests" / "report" / "fixtures" / "run-smoke" / "journal.json"
+
+
+def _cases(path: Path) -> list:
+    xml = JUnitXml.fromfile(str(path))
+    return [case for suite in xml for case in suite]
+
+
+def test_every_check_of_every_phase_is_a_test_case_with_value_and_target(
+    tmp_path: Path,
+) -> None:
+    journal = read_journal(RECORDED)
+    cases = _cases(write_junit(tmp_path, journal))
+    by_id = {(c.classname, c.name): c for c in cases}
+    checks = [(p.name, c) for p in journal.phases for c in p.checks]
+    assert len(checks) == 18
+    for phase, check in checks:
+        case = by_id[(f"gameday.smoke.{phase}", check.name)]
+        if check.passed:
+            assert case.is_passed, (phase, check.name)
+            continue
+        [failure] = case.result
+        assert isinstance(failure, Failure)
+        assert f"{check.value:g}" in failure.message, failure.message
+        assert str(check.target) in failure.message  # e.g. "≥ 0.999"
+    failing = {(c.classname.rsplit(".", 1)[1], c.name) for c in cases if not c.is_passed
+               and c.classname != "gameday.smoke.run"}
+    assert failing == {("incorrect_response", "availability"),
+                       ("incorrect_response", "quorum_rate"),
+                       ("incorrect_response", "latency_p95_ms")}
+    # the run's own checks: it completed (its SLOs failed, it was not stopped)
+    assert by_id[("gameday.smoke.run", "completed")].is_passed
+    suite = next(iter(JUnitXml.fromfile(str(tmp_path / "junit.xml"))))
+    assert suite.name == "smoke" and suite.tests == len(cases) and suite.failures == 3
+
+
+def _hostile_journal() -> JournalRecord:
+    evil = 'x<script>alert("1")</script>&amp; ]]> \x00\x1b\ufffe end'
+    journal = read_journal(RECORDED)
+    phase = journal.phases[1]
+    phase.checks = [Check(name=evil, target=Threshold(op="<=", value=0.8), value=2.5,
+                          passed=False, detail=evil)]
+    journal.phases = [phase, PhaseRecord(name=evil, duration_s=1, start=phase.start,
+                                         checks=[])]
+    journal.status, journal.error = "interrupted", evil
+    return journal
+
+
+def test_hostile_text_yields_well_formed_xml_that_says_what_it_said(tmp_path: Path) -> None:
+    cases = _cases(write_junit(tmp_path, _hostile_journal()))
+    [check] = [c for c in cases if c.classname == "gameday.smoke.crash"]
+    [failure] = check.result
+    expected = 'x<script>alert("1")</script>&amp; ]]> \\x00\\x1b\\xfffe end'
+    assert check.name == expected
+    assert failure.message.startswith(f"{expected} = 2.5, target ≤ 0.8: ")
+    text = (tmp_path / "junit.xml").read_text(encoding="utf-8")
+    assert "<script>" not in text and "\x00" not in text
+
+
+def test_an_interrupted_run_fails_its_completed_case_and_skips_what_never_ran(
+    tmp_path: Path,
+) -> None:
+    journal = read_journal(RECORDED)
+    journal.phases = journal.phases[:2]
+    journal.status, journal.verdict, journal.consistency = "interrupted", None, None
+    cases = _cases(write_junit(tmp_path, journal))
+    skipped = {c.classname.rsplit(".", 1)[1] for c in cases
+               if c.result and isinstance(c.result[0], Skipped)}
+    assert skipped == {"incorrect_response", "recovery"}
+    [completed] = [c for c in cases if c.name == "completed"]
+    assert "run interrupted" in completed.result[0].message
