@@ -24,6 +24,7 @@ A :class:`httpx.Response` classifies as "" (success, 2xx/3xx), "http_4xx" or "ht
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from typing import Any
 
@@ -147,4 +148,14 @@ def json_or_none(response: httpx.Response) -> Any:
         return None
 
 
-__all__ += ["json_or_none"]
+__all__ += ["json_or_none", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

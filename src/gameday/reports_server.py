@@ -13,7 +13,6 @@ Loopback by default: what the reports hold is readable by anyone who can reach t
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import socket
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gameday.http import is_loopback
 
 __all__ = ["DEFAULT_PORT", "reports_app", "public_url", "is_loopback", "main"]
 
@@ -49,16 +50,6 @@ def reports_app(reports_dir: str | Path) -> Starlette:
     """The ASGI app serving ``reports_dir`` (which must exist)."""
     files = StaticFiles(directory=Path(reports_dir), html=True, check_dir=True)
     return Starlette(routes=[Mount("/", app=files)], middleware=[Middleware(_SafeHeaders)])
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address) only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def public_url(host: str, port: int) -> str:

@@ -29,7 +29,6 @@ fails (the message names ``DOCKER_HOST`` and how to start an engine),
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from docker.errors import APIError, DockerException, NotFound
 from gameday import deadman
 from gameday.config import Settings
 from gameday.errors import StackNotRunning, TargetError
+from gameday.http import is_loopback
 from gameday.targets import containers
 from gameday.targets.base import ServiceStatus, StackStatus, StackUrls, Target
 from gameday.targets.composecli import compose_command, compose_files, port_variable, run_compose
@@ -68,15 +68,6 @@ _HOW_TO_START = (
     "start an engine (`sudo systemctl start docker`, or as root `make docker-engine`) "
     "or point DOCKER_HOST at a running one"
 )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ComposeTarget(Target):
@@ -314,7 +305,7 @@ class ComposeTarget(Target):
         return switch
 
     def start(self, *, timeout_s: float = 60.0) -> StackStatus:
-        if not _is_loopback(self.settings.host) and _is_loopback(self.settings.bind_address):
+        if not is_loopback(self.settings.host) and is_loopback(self.settings.bind_address):
             raise TargetError(
                 f"GAMEDAY_HOST={self.settings.host} cannot reach ports published on "
                 f"{self.settings.bind_address}; set GAMEDAY_BIND_ADDRESS to an address of "
