@@ -59,6 +59,9 @@ class Http1Client:
         self.max_idle = max_idle
         self._idle: list[_Conn] = []
         self._host_header = f"Host: {parts.netloc}\r\n".encode()
+        self.in_flight = 0  # requests started and not yet ended (the voter's gauge)
+        self.max_in_flight = 0
+        self.connections_opened = 0
 
     async def get(self, url: str) -> Response:
         """``GET url`` (absolute, on this origin, or a path). Raises TimeoutError, Http1Error."""
@@ -66,6 +69,14 @@ class Http1Client:
         if not path.isascii() or not path.isprintable() or " " in path:
             raise Http1Error(f"path not percent-encoded: {path[:80]!r}")
         request = b"GET " + path.encode() + b" HTTP/1.1\r\n" + self._host_header + b"\r\n"
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._get(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _get(self, request: bytes) -> Response:
         async with asyncio.timeout(self.timeout_s):
             conn = self._take()
             if conn is not None:
@@ -73,6 +84,7 @@ class Http1Client:
                     return await self._exchange(conn, request)
                 except (Http1Error, asyncio.IncompleteReadError, ConnectionError):
                     pass  # the server closed the idle connection: once more on a new one
+            self.connections_opened += 1
             try:
                 reader, writer = await asyncio.open_connection(self.host, self.port)
             except OSError as exc:

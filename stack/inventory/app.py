@@ -31,6 +31,20 @@ __all__ = ["create_app"]
 
 CRASH_DELAY_S = 0.05
 CRASH_EXIT_CODE = 3
+#: How long a read with ``?min_offset=N`` waits for this replica to apply event N-1: a
+#: little less than the voter's 0.3 s timeout, so its answer still counts.
+MIN_OFFSET_WAIT_S = 0.25
+_MAX_OFFSET = 2**63 - 1
+
+
+def _min_offset(request: Request) -> int | None:
+    """The optional ``min_offset`` query parameter: a non-negative integer, else 400."""
+    raw = request.query_params.get("min_offset")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > _MAX_OFFSET:
+        raise ApiError(400, "min_offset must be an integer between 0 and 2**63-1")
+    return int(raw)
 
 
 async def _exit_soon() -> None:
@@ -79,11 +93,20 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title=f"inventory-svc {instance_id}", lifespan=lifespan)
     guards.install(app, SERVICE)
 
-    async def hooked() -> None:
+    async def hooked(request: Request) -> None:
+        """The fault's effect on a read, then (``?min_offset=N``) the wait for event N-1."""
+        min_offset = _min_offset(request)
         try:
             await faults.hook()
         except InjectedFailure as exc:
             raise ApiError(500, str(exc), instance_id=instance_id) from exc
+        if min_offset is not None:
+            await request.app.state.consumer.reach(min_offset, MIN_OFFSET_WAIT_S)
+
+    def applied(request: Request) -> int | None:
+        # Read after the row: a hint for the voter (which events the answer holds, give
+        # or take one being committed at that moment), never a reason to trust a value.
+        return request.app.state.consumer.next_offset
 
     @app.get("/health")
     async def health(request: Request) -> JSONResponse:
@@ -105,16 +128,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/inventory")
     async def list_inventory(request: Request) -> dict[str, Any]:
-        await hooked()
+        await hooked(request)
         rows = await state.list_rows(request.app.state.pool, instance_id)
         # Only GET /inventory/{product} is wrong under incorrect_response: list the truth.
         items = [_row(r, r["available_quantity"], instance_id) for r in rows]
-        return {"inventory": items, "instance_id": instance_id, "timestamp": now_iso()}
+        return {
+            "inventory": items,
+            "instance_id": instance_id,
+            "applied_offset": applied(request),
+            "timestamp": now_iso(),
+        }
 
     @app.get("/inventory/{product_id}")
     async def get_inventory(product_id: str, request: Request) -> dict[str, Any]:
         check_id(product_id, "product_id")
-        await hooked()
+        await hooked(request)
         row = await state.get_row(request.app.state.pool, instance_id, product_id)
         if row is None:
             raise ApiError(404, "Product not found", instance_id=instance_id)
@@ -123,6 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
             "available_quantity": faults.reported_available(product_id, row["available_quantity"]),
             "reserved_quantity": row["reserved_quantity"],
             "instance_id": instance_id,
+            "applied_offset": applied(request),
             "timestamp": now_iso(),
         }
 

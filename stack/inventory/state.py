@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["Outcome", "seed_replica", "get_row", "list_rows", "apply_event"]
+__all__ = ["Outcome", "seed_replica", "get_row", "list_rows", "apply_event", "apply_events"]
 
 
 @dataclass(frozen=True)
@@ -60,82 +59,109 @@ async def list_rows(pool: AsyncConnectionPool, instance_id: str) -> list[dict[st
         return await cur.fetchall()
 
 
-async def _already(conn: AsyncConnection, instance_id: str, order_id: str, action: str):
-    cur = await conn.execute(
-        "SELECT product_id, quantity, success FROM processed_events"
-        " WHERE instance_id = %s AND order_id = %s AND action = %s",
-        (instance_id, order_id, action),
-    )
-    return await cur.fetchone()
+#: One statement per event: data-modifying CTEs see one snapshot and commit together, so
+#: "already applied?", the stock change and the processed_events row are one round trip
+#: (four before). ``done`` is the earlier application of a duplicate.
+RESERVE_SQL = """
+WITH done AS (
+    SELECT product_id, quantity, success FROM processed_events
+    WHERE instance_id = %(i)s AND order_id = %(o)s AND action = 'reserve'
+), upd AS (
+    UPDATE inventory SET available_quantity = available_quantity - %(q)s::int,
+        reserved_quantity = reserved_quantity + %(q)s::int, updated_at = now()
+    WHERE instance_id = %(i)s AND product_id = %(p)s::text
+      AND available_quantity >= %(q)s::int AND %(q)s::int > 0
+      AND NOT EXISTS (SELECT 1 FROM done)
+    RETURNING 1
+), ins AS (
+    INSERT INTO processed_events (instance_id, order_id, action, product_id, quantity, success)
+    SELECT %(i)s, %(o)s, 'reserve', %(p)s::text, %(q)s::int, EXISTS (SELECT 1 FROM upd)
+    WHERE NOT EXISTS (SELECT 1 FROM done)
+    RETURNING product_id, quantity, success
+)
+SELECT true AS duplicate, product_id, quantity, success FROM done
+UNION ALL SELECT false, product_id, quantity, success FROM ins
+"""
+#: A cancel releases what this replica reserved for the order (nothing if it never did).
+CANCEL_SQL = """
+WITH done AS (
+    SELECT product_id, quantity, success FROM processed_events
+    WHERE instance_id = %(i)s AND order_id = %(o)s AND action = 'cancel'
+), res AS (
+    SELECT product_id, quantity, success FROM processed_events
+    WHERE instance_id = %(i)s AND order_id = %(o)s AND action = 'reserve'
+), upd AS (
+    UPDATE inventory SET available_quantity = available_quantity + res.quantity,
+        reserved_quantity = reserved_quantity - res.quantity, updated_at = now()
+    FROM res
+    WHERE inventory.instance_id = %(i)s AND inventory.product_id = res.product_id
+      AND res.success AND NOT EXISTS (SELECT 1 FROM done)
+    RETURNING 1
+), ins AS (
+    INSERT INTO processed_events (instance_id, order_id, action, product_id, quantity, success)
+    SELECT %(i)s, %(o)s, 'cancel', (SELECT product_id FROM res), (SELECT quantity FROM res),
+        COALESCE((SELECT success FROM res), false)
+    WHERE NOT EXISTS (SELECT 1 FROM done)
+    RETURNING product_id, quantity, success
+)
+SELECT true AS duplicate, product_id, quantity, success FROM done
+UNION ALL SELECT false, product_id, quantity, success FROM ins
+"""
+LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(%s))"
 
 
-async def _reserve(
-    conn: AsyncConnection, instance_id: str, event: dict[str, Any]
-) -> tuple[Any, Any, bool]:
+def _statement(instance_id: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    action, order_id = event.get("action"), event.get("order_id")
+    if action not in ("reserve", "cancel") or not isinstance(order_id, str):
+        return None
+    if action == "cancel":
+        return CANCEL_SQL, {"i": instance_id, "o": order_id}
     product_id, quantity = event.get("product_id"), event.get("quantity")
-    if (
-        not isinstance(product_id, str)
-        or isinstance(quantity, bool)
-        or not isinstance(quantity, int)
-    ):
-        return product_id, quantity, False
-    cur = await conn.execute(
-        "UPDATE inventory SET available_quantity = available_quantity - %(q)s,"
-        " reserved_quantity = reserved_quantity + %(q)s, updated_at = now()"
-        " WHERE instance_id = %(i)s AND product_id = %(p)s AND available_quantity >= %(q)s"
-        " AND %(q)s > 0",
-        {"q": quantity, "i": instance_id, "p": product_id},
-    )
-    return product_id, quantity, cur.rowcount == 1
+    valid_q = isinstance(quantity, int) and not isinstance(quantity, bool)
+    return RESERVE_SQL, {
+        "i": instance_id,
+        "o": order_id,
+        # A malformed reservation is recorded as failed, as before (NULLs match nothing).
+        "p": product_id if isinstance(product_id, str) else None,
+        "q": quantity if valid_q and -(2**31) <= quantity < 2**31 else None,
+    }
 
 
-async def _cancel(conn: AsyncConnection, instance_id: str, order_id: str) -> tuple[Any, Any, bool]:
-    reserved = await _already(conn, instance_id, order_id, "reserve")
-    if reserved is None or not reserved["success"]:
-        # Never reserved here (or rejected): nothing to release.
-        product_id = reserved["product_id"] if reserved else None
-        return product_id, reserved["quantity"] if reserved else None, False
-    await conn.execute(
-        "UPDATE inventory SET available_quantity = available_quantity + %(q)s,"
-        " reserved_quantity = reserved_quantity - %(q)s, updated_at = now()"
-        " WHERE instance_id = %(i)s AND product_id = %(p)s",
-        {"q": reserved["quantity"], "i": instance_id, "p": reserved["product_id"]},
-    )
-    return reserved["product_id"], reserved["quantity"], True
+async def apply_events(
+    pool: AsyncConnectionPool, instance_id: str, events: list[dict[str, Any]]
+) -> list[Outcome | None]:
+    """Apply ``events`` in order, each exactly once, in one transaction and one round
+    trip (psycopg pipeline mode); None for an event this service ignores. All or none:
+    on an exception nothing is applied."""
+    statements = [_statement(instance_id, e) for e in events]
+    async with pool.connection() as conn, conn.transaction(), conn.pipeline() as pipeline:
+        # Serialise with any other process of the same replica id (should be none).
+        await conn.execute(LOCK_SQL, (f"inventory-{instance_id}",))
+        cursors = [
+            await conn.execute(sql, params) if sql else None
+            for sql, params in (st or (None, None) for st in statements)
+        ]
+        await pipeline.sync()
+        rows = [await cur.fetchone() if cur is not None else None for cur in cursors]
+    outcomes: list[Outcome | None] = []
+    for event, row in zip(events, rows, strict=True):
+        if row is None:
+            outcomes.append(None)
+            continue
+        action, order_id = event["action"], event["order_id"]
+        if action == "reserve" and not row["duplicate"]:
+            # What the event said, as published before (even when malformed).
+            product_id, quantity = event.get("product_id"), event.get("quantity")
+        else:
+            product_id, quantity = row["product_id"], row["quantity"]
+        outcomes.append(
+            Outcome(order_id, action, product_id, quantity, row["success"], row["duplicate"])
+        )
+    return outcomes
 
 
 async def apply_event(
     pool: AsyncConnectionPool, instance_id: str, event: dict[str, Any]
 ) -> Outcome | None:
     """Apply one order event exactly once; None for an event this service ignores."""
-    action, order_id = event.get("action"), event.get("order_id")
-    if action not in ("reserve", "cancel") or not isinstance(order_id, str):
-        return None
-    async with pool.connection() as conn, conn.transaction():
-        # Serialise with any other process of the same replica id (should be none).
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"inventory-{instance_id}",)
-        )
-        done = await _already(conn, instance_id, order_id, action)
-        if done is not None:
-            return Outcome(
-                order_id, action, done["product_id"], done["quantity"], done["success"], True
-            )
-        if action == "reserve":
-            product_id, quantity, success = await _reserve(conn, instance_id, event)
-        else:
-            product_id, quantity, success = await _cancel(conn, instance_id, order_id)
-        await conn.execute(
-            "INSERT INTO processed_events"
-            " (instance_id, order_id, action, product_id, quantity, success)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (
-                instance_id,
-                order_id,
-                action,
-                product_id if isinstance(product_id, str) else None,
-                quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else None,
-                success,
-            ),
-        )
-    return Outcome(order_id, action, product_id, quantity, success)
+    return (await apply_events(pool, instance_id, [event]))[0]

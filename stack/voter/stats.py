@@ -16,12 +16,14 @@ class VotingStats:
     quorum_failed: int = 0
     not_found: int = 0
     retries: int = 0
+    lag_retries: int = 0  # re-asks of the replicas behind only (by applied offset)
     outliers_detected: int = 0
     failed_responses: int = 0
     late_findings: int = 0
     total_time_ms: float = 0.0
     outliers_by_instance: Counter[str] = field(default_factory=Counter)
     failures_by_instance: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)  # OFF and not asked, per replica
 
     def record(
         self,
@@ -51,6 +53,8 @@ class VotingStats:
             "quorum_rate": self.quorum_achieved / n if n else None,
             "not_found": self.not_found,
             "retries": self.retries,
+            "lag_retries": self.lag_retries,
+            "skipped_by_instance": dict(self.skipped),
             "outliers_detected": self.outliers_detected,
             "outliers_by_instance": dict(self.outliers_by_instance),
             "failed_responses": self.failed_responses,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ class Reply:
     body: dict[str, Any] | None = None
     failure: str | None = None  # "timeout" | "error"
     detail: str = ""
+    offset: int | None = None  # the events the replica said it had applied
 
     @property
     def ok(self) -> bool:
@@ -48,6 +49,8 @@ class Ballot:
     unanswered: list[str] = field(default_factory=list)
     late: list[asyncio.Task[Reply]] = field(default_factory=list)
     reasks: int = 0  # rounds of re-asking disagreeing replicas this vote took
+    lag_reasks: int = 0  # of which only the replicas behind were asked (by offset)
+    skipped: list[str] = field(default_factory=list)  # standby replicas never asked
 
     @property
     def answered(self) -> list[Reply]:
@@ -94,6 +97,12 @@ def _majority(replies: list[Reply]) -> Hashable | None:
     return None
 
 
+def _offset(body: dict[str, Any]) -> int | None:
+    """The replica's ``applied_offset`` (events applied), when it says."""
+    offset = body.get("applied_offset")
+    return offset if isinstance(offset, int) and not isinstance(offset, bool) else None
+
+
 async def _ask(
     client: Any,
     instance_id: str,
@@ -123,9 +132,13 @@ async def _ask(
         body = response.json()
         if response.status_code != 200:
             return Reply(instance_id, ms(), failure="error", detail=f"HTTP {response.status_code}")
-        return Reply(instance_id, ms(), value=value_of(body), body=body)
-    except (ValueError, KeyError, TypeError) as exc:
+        return Reply(instance_id, ms(), value=value_of(body), body=body, offset=_offset(body))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return Reply(instance_id, ms(), failure="error", detail=f"bad answer: {exc}")
+
+
+def _with_min_offset(url: str, offset: int) -> str:
+    return f"{url}{'&' if '?' in url else '?'}min_offset={offset}"
 
 
 async def fan_out(
@@ -137,6 +150,8 @@ async def fan_out(
     timeout_s: float | None = None,
     reask_after_s: float | None = None,
     max_reasks: int = 1,
+    standby: Collection[str] = (),
+    budget_s: float | None = None,
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
 
@@ -146,26 +161,50 @@ async def fan_out(
 
     ``timeout_s`` bounds each request as a whole (httpx's own timeout bounds each phase).
 
-    ``reask_after_s``: when two or more replicas have answered and disagree, ask every
-    replica that is done (answered or failed) again after that delay, doubling each time
-    (30, 60, 120 ms: up to ``max_reasks`` times), instead of waiting for the last one or
-    giving up: under writes two healthy replicas can be one event apart, and with the
-    third one slow, failing or dead there is otherwise no majority. Each replica's latest
-    answer counts (a failed re-ask does not erase an earlier answer). This is the vote's
-    only retry: nothing re-votes after it.
+    ``standby``: replicas (the monitor holds them OFF) asked only when the others cannot
+    settle the vote alone: fewer than two of them, one failed, or two disagree.
+
+    ``reask_after_s``: when two or more replicas have answered and disagree, ask again,
+    up to ``max_reasks`` times:
+
+    - *lag-aware*: when the replicas say which events they hold (``applied_offset``) and
+      those differ, only the ones behind are asked, at once, for the value once they have
+      applied the leader's events (``?min_offset=N``: the replica waits for them, briefly).
+      Two healthy replicas an event apart then agree as soon as the slower one catches up,
+      instead of after a fixed delay or never;
+    - otherwise (same offset, or no offsets): every replica that is done (answered or
+      failed) after that delay, doubling each time (30, 60, 120 ms).
+
+    ``budget_s``: no re-ask starts later than this after the vote began (so a vote ends
+    within about ``budget_s + timeout_s``).
+
+    Each replica's latest answer counts (a failed re-ask does not erase an earlier
+    answer). A value still needs two replicas that hold it: offsets only choose whom to
+    ask again, so a wrong answer is outvoted as before. This is the vote's only retry.
     """
 
-    def ask(instance_id: str, delay_s: float = 0.0) -> asyncio.Task[Reply]:
+    def ask(instance_id: str, delay_s: float = 0.0, min_offset: int | None = None) -> None:
         client = clients if isinstance(clients, httpx.AsyncClient) else clients[instance_id]
-        return asyncio.create_task(
-            _ask(client, instance_id, targets[instance_id], value_of, timeout_s, delay_s)
-        )
+        url = targets[instance_id]
+        if min_offset is not None:
+            url = _with_min_offset(url, min_offset)
+        task = asyncio.create_task(_ask(client, instance_id, url, value_of, timeout_s, delay_s))
+        tasks[task] = instance_id
+        pending.add(task)
 
-    tasks = {ask(i): i for i in targets}
+    started = time.perf_counter()
+    tasks: dict[asyncio.Task[Reply], str] = {}
+    pending: set[asyncio.Task[Reply]] = set()
     latest: dict[str, Reply] = {}
     reasks = 0
     ballot = Ballot()
-    pending = set(tasks)
+    held_back = [i for i in targets if i in standby]
+    if len(targets) - len(held_back) < QUORUM:
+        held_back = []
+    ballot.skipped = list(held_back)
+    for i in targets:
+        if i not in held_back:
+            ask(i)
     try:
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -177,19 +216,43 @@ async def fan_out(
             ballot.winner = _majority(list(latest.values()))
             if ballot.winner is not None:
                 break
-            answered = [r.instance_id for r in latest.values() if r.ok]
             asking = {tasks[t] for t in pending}
-            # Everyone who is done, answered or failed, is asked again (a replica that
-            # timed out on a busy machine may answer the second time).
-            again = [i for i in latest if i not in asking]
-            if (reask_after_s is not None and reasks < max_reasks
-                    and len([i for i in answered if i not in asking]) >= QUORUM):
-                reasks += 1
-                ballot.reasks = reasks
-                for i in again:
-                    task = ask(i, reask_after_s * 2 ** (reasks - 1))
-                    tasks[task] = i
-                    pending.add(task)
+            answered = [r for r in latest.values() if r.ok and r.instance_id not in asking]
+            offsets = [r.offset for r in answered]
+            lagging = len(answered) >= QUORUM and None not in offsets and (
+                min(offsets) < max(offsets)
+            )
+            can_reask = reask_after_s is not None and reasks < max_reasks and (
+                budget_s is None or time.perf_counter() - started < budget_s
+            )
+            # Re-ask when two answers disagree, or when nothing is left to wait for and
+            # one replica answered: a healthy replica that timed out on a starved machine
+            # (or failed an intermittent fault's draw) may well answer the second time.
+            reask = can_reask and (len(answered) >= QUORUM or bool(answered and not pending))
+            if held_back and (
+                any(not r.ok for r in latest.values())
+                or (len(answered) >= QUORUM and not (lagging and can_reask))
+                or not (pending or reask)
+            ):
+                for i in held_back:  # the others cannot settle it alone
+                    ask(i)
+                held_back = []
+                ballot.skipped = []
+            if not reask:
+                continue
+            reasks += 1
+            ballot.reasks = reasks
+            if lagging:
+                lead = max(offsets)
+                for r in answered:
+                    if r.offset < lead:
+                        ask(r.instance_id, min_offset=lead)
+                ballot.lag_reasks += 1
+                continue
+            # No lag explains it: everyone who is done, answered or failed, is asked again
+            # (a replica that timed out on a busy machine may answer the second time).
+            for i in [i for i in latest if i not in asking]:
+                ask(i, (reask_after_s or 0.0) * 2 ** (reasks - 1))
     finally:
         for task in pending:
             if keep_late and ballot.winner is not None:
