@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 from stack.common.db import ensure_schema, open_pool
 from stack.inventory.state import apply_event, get_row, seed_replica
@@ -73,3 +74,32 @@ async def test_cancel_releases_only_what_this_replica_reserved_and_only_once(rep
 async def test_unknown_actions_are_ignored(replica):
     pool, instance_id = replica
     assert await apply_event(pool, instance_id, {"order_id": "o-3", "action": "explode"}) is None
+
+
+async def test_a_batch_applies_in_order_once_each_and_all_or_nothing(replica):
+    """One fetch of events in one transaction: a reserve, its duplicate, its cancel, a
+    rejected reserve and a malformed one — the same outcomes as one event at a time."""
+    from stack.inventory.state import apply_events
+
+    pool, instance_id = replica
+    events = [
+        _reserve("b-1", 4),
+        _reserve("b-1", 4),  # delivered twice within one fetch
+        {"order_id": "b-1", "action": "cancel"},
+        _reserve("b-2", 10_000),  # more than the stock: rejected
+        {"order_id": "b-3", "action": "reserve", "product_id": "PROD-002", "quantity": "4"},
+        {"order_id": "b-4", "action": "restock"},  # not ours: ignored
+    ]
+    outcomes = await apply_events(pool, instance_id, events)
+    assert [(o.action, o.success, o.duplicate) if o else None for o in outcomes] == [
+        ("reserve", True, False),
+        ("reserve", True, True),
+        ("cancel", True, False),
+        ("reserve", False, False),
+        ("reserve", False, False),
+        None,
+    ]
+    assert await _stock(pool, instance_id) == (500, 0)
+    with pytest.raises(psycopg.DataError):  # a batch that fails (NUL in text) applies nothing
+        await apply_events(pool, instance_id, [_reserve("b-5", 1), _reserve("b-6\x00", 2)])
+    assert await _stock(pool, instance_id) == (500, 0)
