@@ -19,20 +19,35 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, compose_setup, crosscheck, detection, overhead, quiet, table
+from bench import (
+    capacity,
+    compose_setup,
+    crosscheck,
+    detection,
+    overhead,
+    quiet,
+    slow_replica,
+    soak,
+    table,
+)
 from bench.common import RESULTS, loadavg, machine, stack, standard_load, write_json
 
 __all__ = ["main"]
 
-SECTIONS = ("setup", "detection", "quiet", "capacity", "crosscheck", "overhead")
+SECTIONS = ("setup", "detection", "quiet", "capacity", "crosscheck", "slow", "soak", "overhead",
+            "nightly")
+#: Not in a plain `make bench` (each takes 6-10 min): ask for them with --only.
+LONG = ("soak", "nightly")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("-n", "--injections", type=int, default=10,
                    help="injections per fault type (default 10)")
-    p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
-                   help="run only these benchmarks (setup: compose only)")
+    p.add_argument("--only", nargs="+", choices=SECTIONS,
+                   default=[s for s in SECTIONS if s not in LONG],
+                   help="run only these benchmarks (setup: compose only; soak and nightly, "
+                        "6-10 min each, only when named)")
     p.add_argument("--target", choices=("local", "compose"), default="local",
                    help="where the stack runs (compose: the images of `make images`)")
     p.add_argument("--cold-images", action="store_true",
@@ -52,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--xcheck-seconds", type=float, default=15.0)
     p.add_argument("--xcheck-overload", type=float, default=450.0,
                    help="also compare at this rate (above capacity)")
+    p.add_argument("--slow-rates", type=float, nargs="+", default=[40.0, 150.0],
+                   help="slow: rates (req/s) of the latency-fault runs (default 40 150)")
+    p.add_argument("--slow-seconds", type=float, default=30.0,
+                   help="slow: seconds of baseline and of fault at each rate")
+    p.add_argument("--soak-seconds", type=float, default=600.0,
+                   help="soak: seconds at 150 req/s, a fault every 60 s (default 600)")
+    p.add_argument("--nightly-port", type=int, default=7800)
     p.add_argument("--out", type=Path, default=None, help="results folder")
     return p
 
@@ -88,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             results["setup"] = setup
             write_json(out / "setup.json", setup)
             loads.append(setup["loadavg"][0])
-        stack_sections = [s for s in args.only if s not in ("overhead", "setup")]
+        stack_sections = [s for s in args.only if s not in ("overhead", "setup", "nightly")]
         if stack_sections:
             say(f"bench: starting the {args.target} stack at base port {args.base_port}")
             with stack(args.base_port, target=args.target) as (target, urls):
@@ -127,18 +149,43 @@ def main(argv: list[str] | None = None) -> int:
                     results["crosscheck"] = xc
                     write_json(out / "crosscheck.json", xc)
                     loads += [r["loadavg"][0] for r in xc.get("runs", [])]
+                stack_dir = Path(target.settings.state_dir) / f"stack-{args.base_port}"
+                if "slow" in args.only:
+                    say("bench: a slow replica under load (the nightly's latency phase)")
+                    capacity.settle(urls)
+                    sl = slow_replica.run(urls, stack_dir, rates=tuple(args.slow_rates),
+                                          baseline_s=args.slow_seconds,
+                                          fault_s=args.slow_seconds, progress=say)
+                    results["slow"] = sl
+                    write_json(out / "slow.json", sl)
+                    loads += [r["loadavg"][0] for r in sl["rows"]]
+                if "soak" in args.only:
+                    say(f"bench: soak, {args.soak_seconds:g} s at 150 req/s, a fault a minute")
+                    capacity.settle(urls)
+                    so = soak.run(urls, stack_dir, duration_s=args.soak_seconds, progress=say)
+                    results["soak"] = so
+                    write_json(out / "soak.json", so)
+                    loads += [p["loadavg"][0] for p in so["periods"]]
         if "overhead" in args.only:
             say(f"bench: make gameday's runbook from cold start (base port {args.gameday_port})")
             ov = overhead.run(args.gameday_port, target=args.target, progress=say)
             results["overhead"] = ov
             write_json(out / "overhead.json", ov)
             loads += [ov["loadavg_before"][0], ov["loadavg_after"][0]]
+        if "nightly" in args.only:
+            say(f"bench: the nightly runbook, 150 req/s (base port {args.nightly_port})")
+            ni = overhead.run(args.nightly_port, runbook="runbooks/nightly.yaml",
+                              target=args.target, progress=say)
+            results["nightly"] = ni
+            write_json(out / "nightly.json", ni)
+            loads += [ni["loadavg_before"][0], ni["loadavg_after"][0]]
     finally:
         loads.append(loadavg()[0])
         results["loadavg_range"] = f"{min(loads):.2f}–{max(loads):.2f} (1 min)"
         results["bench_wall_s"] = round(time.time() - t0, 1)
         write_json(out / "summary.json", {k: v for k, v in results.items()
-                                          if k not in ("detection", "capacity", "quiet")})
+                                          if k not in ("detection", "capacity", "quiet",
+                                                       "slow", "soak")})
     text = table.render(results)
     (out / "table.md").write_text(text + "\n")
     latest = RESULTS / "latest"

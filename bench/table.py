@@ -134,6 +134,67 @@ def _overhead(o: dict[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
+def _slow(sl: dict[str, Any]) -> list[tuple[str, ...]]:
+    out = []
+    for r in sl["rows"]:
+        b, f = r["baseline"], r["fault"]
+        costs = r["costs"]["fault"]
+        slow = sl["params"]["replica"]
+        out.append((
+            f"slow replica {slow} ({sl['params']['latency_ms']:g} ms) at {r['rate']:g} req/s: "
+            "availability · quorum · wrong · p95 fault/baseline",
+            f"{_pct(f['availability'])} · {_pct(f['quorum_rate'])} · {f['wrong_answers']} · "
+            f"{_f(f['p95_ms'], ' ms', 1)} / {_f(b['p95_ms'], ' ms', 1)} = "
+            f"{_f(r['p95_ratio'], '×')} (voter in flight to {slow}: peak "
+            f"{costs['voter_in_flight_peak'].get(slow, '—')}; load {r['loadavg'][0]})",
+            "≥ 99.9 %, 0 wrong, ≤ 1.5×", "—",
+            _ok(f["availability"] is not None and f["availability"] >= 0.999
+                and f["wrong_answers"] == 0 and r["p95_ratio"] is not None
+                and r["p95_ratio"] <= 1.5),
+        ))
+    return out
+
+
+def _soak(so: dict[str, Any]) -> list[tuple[str, ...]]:
+    periods, v = so["periods"], so["verdict"]
+    if not periods or v is None:
+        return [("soak", "not enough periods", "no growth", "—", "")]
+    first, last = periods[0], periods[-1]
+    voter_a = first["resources"].get("voter", {})
+    voter_b = last["resources"].get("voter", {})
+    return [(
+        f"soak {so['params']['duration_s']:g} s at {so['params']['rate']:g} req/s, a fault "
+        f"every {so['params']['period_s']:g} s: first → last period",
+        f"p95 {_f(first['p95_ms'], ' ms', 1)} → {_f(last['p95_ms'], ' ms', 1)}; voter "
+        f"{voter_a.get('rss_mib', '—')} → {voter_b.get('rss_mib', '—')} MiB, "
+        f"{voter_a.get('sockets', '—')} → {voter_b.get('sockets', '—')} sockets; "
+        f"availability {_pct(so['overall']['availability'])}, wrong "
+        f"{so['overall']['wrong_answers']}" + (f"; grew: {', '.join(v['grew'])}"
+                                                 if v["grew"] else ""),
+        "no growth", "—", _ok(v["holds"]),
+    )]
+
+
+def _nightly(n: dict[str, Any]) -> list[tuple[str, ...]]:
+    if "error" in n:
+        return [("nightly runbook", n["error"], "every phase ≥ 99.9 %", "—", "**no**")]
+    out = []
+    for name, m in (n.get("phase_metrics") or {}).items():
+        m = m or {}
+        out.append((f"nightly {name}: availability · p95 · quorum · wrong",
+                    f"{_pct(m.get('availability'))} · {_f(m.get('latency_p95_ms'), ' ms', 1)} · "
+                    f"{_pct(m.get('quorum_rate'))} · {m.get('wrong_answers', '—')}",
+                    "≥ 99.9 %", "—", _ok((m.get("availability") or 0) >= 0.999)))
+    out.append(("nightly runbook verdict", f"{n['status']} (exit {n['exit_code']}; load "
+                f"{n['loadavg_before'][0]} → {n['loadavg_after'][0]})", "passed", "—",
+                _ok(n["exit_code"] == 0)))
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.3f} %"
+
+
 def _setup(c: dict[str, Any]) -> list[tuple[str, ...]]:
     def build(b: dict[str, Any] | None) -> str:
         if b is None:
@@ -163,8 +224,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
         out += _capacity(results["capacity"])
     if "crosscheck" in results:
         out += _crosscheck(results["crosscheck"])
+    if "slow" in results:
+        out += _slow(results["slow"])
+    if "soak" in results:
+        out += _soak(results["soak"])
     if "overhead" in results:
         out += _overhead(results["overhead"])
+    if "nightly" in results:
+        out += _nightly(results["nightly"])
     return out
 
 

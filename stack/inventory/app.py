@@ -33,7 +33,7 @@ CRASH_DELAY_S = 0.05
 CRASH_EXIT_CODE = 3
 #: How long a read with ``?min_offset=N`` waits for this replica to apply event N-1: a
 #: little less than the voter's 0.3 s timeout, so its answer still counts.
-MIN_OFFSET_WAIT_S = 0.25
+MIN_OFFSET_WAIT_S = 0.15
 _MAX_OFFSET = 2**63 - 1
 
 

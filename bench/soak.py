@@ -1,0 +1,106 @@
+"""Soak: a long run at the nightly's rate with a fault every period, looking for growth.
+
+``duration_s`` (default 600) of the 80/20 mix at ``rate`` (default 150 req/s, Poisson);
+every ``period_s`` (60) a fault goes into one replica for ``hold_s`` (20) and is cleared —
+latency 800 ms, intermittent 0.5, incorrect_response, in turn, rotating over the replicas.
+Per period: availability, p50/p95, quorum rate and wrong answers of the requests sent in
+it, and at its end every stack process's resident memory and open sockets
+(:class:`bench.sampler.Sampler`). The verdict compares the first period with the last:
+no growth in latency (p95 within 1.5× or 20 ms), memory (within 10 % or 20 MiB a process)
+or open connections (within 10 sockets a process).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import loadavg
+from bench.detection import masking_row
+from bench.sampler import Sampler
+from gameday import metrics, probes
+from gameday.faults import FaultClient
+from gameday.load import LoadGenerator
+from gameday.records import RequestRecord
+from gameday.runbook import Fault, LoadSpec
+from gameday.targets import StackUrls
+from gameday.truth import Truth
+
+__all__ = ["run", "verdict"]
+
+FAULTS: tuple[dict[str, Any], ...] = (
+    {"type": "latency", "latency_ms": 800},
+    {"type": "intermittent", "probability": 0.5},
+    {"type": "incorrect_response", "product_id": "PROD-002"},
+)
+
+
+def _resources(sample: dict[str, Any] | None) -> dict[str, dict[str, float]]:
+    if not sample:
+        return {}
+    return {name: {"rss_mib": round(row["rss_mib"], 1), "sockets": row["sockets"]}
+            for name, row in sample["processes"].items()}
+
+
+def verdict(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """Growth from the first period to the last: latency, memory, sockets per process."""
+    p95_a, p95_b = first["p95_ms"] or 0.0, last["p95_ms"] or 0.0
+    latency_ok = p95_b <= max(1.5 * p95_a, p95_a + 20.0)
+    grew: list[str] = []
+    for name, a in first["resources"].items():
+        b = last["resources"].get(name)
+        if b is None:
+            continue
+        if b["rss_mib"] > max(a["rss_mib"] * 1.10, a["rss_mib"] + 20.0):
+            grew.append(f"{name} memory {a['rss_mib']}→{b['rss_mib']} MiB")
+        if b["sockets"] > a["sockets"] + 10:
+            grew.append(f"{name} sockets {a['sockets']}→{b['sockets']}")
+    return {"latency_ok": latency_ok, "grew": grew, "holds": latency_ok and not grew}
+
+
+def run(urls: StackUrls, stack_dir: Path, *, rate: float = 150.0, duration_s: float = 600.0,
+        period_s: float = 60.0, hold_s: float = 20.0, seed: int = 7,
+        progress: Any = print) -> dict[str, Any]:
+    probes.wait_steady(urls, timeout_s=60)
+    spec = LoadSpec(rate=rate, read_ratio=0.8, timeout_s=1.0, cancel_after_s=2.0,
+                    arrival="poisson")
+    load = LoadGenerator(urls, spec, seed, truth=Truth.from_ledger(probes.ledger(urls)))
+    records: list[RequestRecord] = []
+    sampler = Sampler(stack_dir, urls.voter, tuple(urls.inventory), interval_s=2.0)
+    periods: list[dict[str, Any]] = []
+    with sampler, FaultClient(urls, default_ttl_s=hold_s * 3) as faults:
+        faults.clear_all()
+        thread = threading.Thread(
+            target=lambda: records.extend(load.run_sync("soak", duration_s)), daemon=True)
+        t0 = time.time()
+        thread.start()
+        n = int(duration_s // period_s)
+        for k in range(n):
+            start = t0 + k * period_s
+            fault = FAULTS[k % len(FAULTS)]
+            replica = str(k % 3 + 1)
+            time.sleep(max(0.0, start + 5.0 - time.time()))
+            faults.inject(replica, Fault(replica=replica, **fault), ttl_s=hold_s * 3)
+            time.sleep(max(0.0, start + 5.0 + hold_s - time.time()))
+            faults.clear(replica)
+            time.sleep(max(0.0, start + period_s - time.time()))
+            periods.append({"period": k, "start": start, "fault": fault["type"],
+                            "replica": replica, "resources": _resources(
+                                sampler.samples[-1] if sampler.samples else None),
+                            "loadavg": loadavg()})
+            progress(f"  soak period {k + 1}/{n}: {fault['type']} on replica {replica} "
+                     f"(load {loadavg()[0]})")
+        thread.join(timeout=120)
+    df = metrics.requests_frame(records)
+    for p in periods:
+        win = df[(df["intended_s"] >= p["start"]) & (df["intended_s"] < p["start"] + period_s)]
+        p.update(masking_row(win))
+        p["achieved_rate"] = metrics.achieved_rate(win, period_s)
+    result = {"periods": periods,
+              "verdict": verdict(periods[0], periods[-1]) if len(periods) > 1 else None,
+              "overall": masking_row(df), "samples": sampler.samples,
+              "params": {"rate": rate, "duration_s": duration_s, "period_s": period_s,
+                         "hold_s": hold_s, "seed": seed}}
+    return result
