@@ -179,7 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
             standby=request.app.state.roster.off,
             budget_s=VOTE_BUDGET_S,
         )
-        stats.retries += ballot.reasks
+        stats.retries += ballot.reasks + ballot.failure_reasks
         stats.lag_retries += ballot.lag_reasks
         stats.skipped.update(ballot.skipped)
         return ballot, request_id, (time.perf_counter() - start) * 1000.0
