@@ -23,6 +23,12 @@ DDL = (
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         PRIMARY KEY (instance_id, product_id)
     )""",
+    # Where each replica is in the order-event log, committed with the events it applied:
+    # a read returns it with the rows in one snapshot (the voter's lag-aware re-ask).
+    """CREATE TABLE IF NOT EXISTS replica_offsets (
+        instance_id TEXT PRIMARY KEY,
+        applied_offset BIGINT NOT NULL
+    )""",
     # What each replica has applied: makes event processing idempotent.
     """CREATE TABLE IF NOT EXISTS processed_events (
         instance_id TEXT NOT NULL,

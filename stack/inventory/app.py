@@ -103,10 +103,6 @@ def create_app(settings: Settings) -> FastAPI:
         if min_offset is not None:
             await request.app.state.consumer.reach(min_offset, MIN_OFFSET_WAIT_S)
 
-    def applied(request: Request) -> int | None:
-        # Read after the row: a hint for the voter (which events the answer holds, give
-        # or take one being committed at that moment), never a reason to trust a value.
-        return request.app.state.consumer.next_offset
 
     @app.get("/health")
     async def health(request: Request) -> JSONResponse:
@@ -135,7 +131,9 @@ def create_app(settings: Settings) -> FastAPI:
         return {
             "inventory": items,
             "instance_id": instance_id,
-            "applied_offset": applied(request),
+            # The events this answer holds: committed with them, read in the same
+            # snapshot as the rows (None before the first event).
+            "applied_offset": rows[0]["applied_offset"] if rows else None,
             "timestamp": now_iso(),
         }
 
@@ -151,7 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
             "available_quantity": faults.reported_available(product_id, row["available_quantity"]),
             "reserved_quantity": row["reserved_quantity"],
             "instance_id": instance_id,
-            "applied_offset": applied(request),
+            "applied_offset": row["applied_offset"],
             "timestamp": now_iso(),
         }
 

@@ -132,7 +132,9 @@ class EventConsumer:
         if any(e is None for e in events):
             return False
         try:
-            outcomes = await apply_events(self.pool, self.instance_id, events)  # type: ignore[arg-type]
+            outcomes = await apply_events(
+                self.pool, self.instance_id, events, messages[-1].offset + 1  # type: ignore[arg-type]
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -184,7 +186,7 @@ class EventConsumer:
         while True:
             try:
                 await self.faults.hook(event=True)
-                outcome = await apply_event(self.pool, self.instance_id, event)
+                outcome = await apply_event(self.pool, self.instance_id, event, offset + 1)
                 self._applied(offset)  # committed: reads now see it
                 if outcome is not None:
                     sent.append((outcome, await self._publish_result(outcome)))

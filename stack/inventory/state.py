@@ -37,14 +37,25 @@ async def seed_replica(pool: AsyncConnectionPool, instance_id: str) -> None:
         )
 
 
+#: The replica's applied offset, read in the same statement (one snapshot) as its rows:
+#: the events the answer holds, exactly.
+_OFFSET = (
+    "(SELECT applied_offset FROM replica_offsets WHERE instance_id = %(i)s) AS applied_offset"
+)
+OFFSET_SQL = (
+    "INSERT INTO replica_offsets (instance_id, applied_offset) VALUES (%s, %s)"
+    " ON CONFLICT (instance_id) DO UPDATE SET applied_offset = EXCLUDED.applied_offset"
+)
+
+
 async def get_row(
     pool: AsyncConnectionPool, instance_id: str, product_id: str
 ) -> dict[str, Any] | None:
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT product_id, available_quantity, reserved_quantity, updated_at FROM inventory"
-            " WHERE instance_id = %s AND product_id = %s",
-            (instance_id, product_id),
+            "SELECT product_id, available_quantity, reserved_quantity, updated_at, "
+            + _OFFSET + " FROM inventory WHERE instance_id = %(i)s AND product_id = %(p)s",
+            {"i": instance_id, "p": product_id},
         )
         return await cur.fetchone()
 
@@ -52,9 +63,9 @@ async def get_row(
 async def list_rows(pool: AsyncConnectionPool, instance_id: str) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT product_id, available_quantity, reserved_quantity, updated_at FROM inventory"
-            " WHERE instance_id = %s ORDER BY product_id",
-            (instance_id,),
+            "SELECT product_id, available_quantity, reserved_quantity, updated_at, "
+            + _OFFSET + " FROM inventory WHERE instance_id = %(i)s ORDER BY product_id",
+            {"i": instance_id},
         )
         return await cur.fetchall()
 
@@ -128,11 +139,15 @@ def _statement(instance_id: str, event: dict[str, Any]) -> tuple[str, dict[str, 
 
 
 async def apply_events(
-    pool: AsyncConnectionPool, instance_id: str, events: list[dict[str, Any]]
+    pool: AsyncConnectionPool,
+    instance_id: str,
+    events: list[dict[str, Any]],
+    next_offset: int | None = None,
 ) -> list[Outcome | None]:
     """Apply ``events`` in order, each exactly once, in one transaction and one round
     trip (psycopg pipeline mode); None for an event this service ignores. All or none:
-    on an exception nothing is applied."""
+    on an exception nothing is applied. ``next_offset`` (the log offset after the last
+    event) is committed with them (``replica_offsets``)."""
     statements = [_statement(instance_id, e) for e in events]
     async with pool.connection() as conn, conn.transaction(), conn.pipeline() as pipeline:
         # Serialise with any other process of the same replica id (should be none).
@@ -141,6 +156,8 @@ async def apply_events(
             await conn.execute(sql, params) if sql else None
             for sql, params in (st or (None, None) for st in statements)
         ]
+        if next_offset is not None:
+            await conn.execute(OFFSET_SQL, (instance_id, next_offset))
         await pipeline.sync()
         rows = [await cur.fetchone() if cur is not None else None for cur in cursors]
     outcomes: list[Outcome | None] = []
@@ -161,7 +178,10 @@ async def apply_events(
 
 
 async def apply_event(
-    pool: AsyncConnectionPool, instance_id: str, event: dict[str, Any]
+    pool: AsyncConnectionPool,
+    instance_id: str,
+    event: dict[str, Any],
+    next_offset: int | None = None,
 ) -> Outcome | None:
     """Apply one order event exactly once; None for an event this service ignores."""
-    return (await apply_events(pool, instance_id, [event]))[0]
+    return (await apply_events(pool, instance_id, [event], next_offset))[0]
