@@ -201,6 +201,14 @@ def create_app(settings: Settings) -> FastAPI:
                 "late_instances": ballot.unanswered,
                 # held OFF by the monitor and not needed for this vote (never asked)
                 "skipped_instances": ballot.skipped,
+                # each replica's latest answer: the events it held, its value, or why not
+                "replies": {
+                    r.instance_id: {"applied_offset": r.offset, "value": r.value}
+                    if r.ok else {"failure": r.failure, "detail": r.detail}
+                    for r in received
+                },
+                "reasks": ballot.reasks,
+                "failure_reasks": ballot.failure_reasks,
             },
             "total_time_ms": total_ms,
             "request_id": request_id,

@@ -169,10 +169,10 @@ async def fan_out(
     up to ``max_reasks`` times:
 
     - *lag-aware*: when the replicas say which events they hold (``applied_offset``) and
-      those differ, only the ones behind are asked, at once, for the value once they have
-      applied the leader's events (``?min_offset=N``: the replica waits for them, briefly).
-      Two healthy replicas an event apart then agree as soon as the slower one catches up,
-      instead of after a fixed delay or never;
+      those differ, they are asked again at once for the value once they hold the
+      leader's events (``?min_offset=N``: a replica behind waits for them, briefly; the
+      leader answers at once). Two healthy replicas an event apart then agree as soon as
+      the slower one catches up, instead of after a fixed delay or never;
     - otherwise (same offset, or no offsets): every replica that is done (answered or
       failed) after that delay, doubling each time (30, 60, 120 ms).
 
@@ -259,10 +259,13 @@ async def fan_out(
             reasks += 1
             ballot.reasks = reasks
             if lagging:
+                # Both again, at once, for the leader's events: the leader answers at
+                # once, the one behind as soon as it has caught up, so the two reads are
+                # a catch-up apart instead of a whole round (replicas apply events in
+                # batches, so they rarely stop at the very same offset).
                 lead = max(offsets)
                 for r in answered:
-                    if r.offset < lead:
-                        ask(r.instance_id, min_offset=lead)
+                    ask(r.instance_id, min_offset=lead)
                 ballot.lag_reasks += 1
                 continue
             # No lag explains it: everyone who is done, answered or failed, is asked again
