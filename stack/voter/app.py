@@ -25,6 +25,7 @@ from stack.common.settings import Settings
 from stack.common.timeutil import now_iso, utcnow
 from stack.common.validation import check_id
 from stack.voter.reports import Reporter
+from stack.voter.retry_budget import RetryBudget
 from stack.voter.roster import Roster
 from stack.voter.stats import VotingStats
 from stack.voter.vote import (
@@ -68,6 +69,7 @@ def _first_differing_product(ballot: Ballot) -> str | None:
 
 def create_app(settings: Settings) -> FastAPI:
     stats = VotingStats()
+    retry_budget = RetryBudget()
     background: set[asyncio.Task[Any]] = set()
     targets = dict(zip(settings.replica_ids(), settings.inventory_urls, strict=True))
 
@@ -168,6 +170,7 @@ def create_app(settings: Settings) -> FastAPI:
         request_id = str(uuid.uuid4())
         start = time.perf_counter()
         urls = {i: f"{u}{path}" for i, u in targets.items()}
+        retry_budget.deposit()
         ballot = await fan_out(
             request.app.state.clients,
             urls,
@@ -178,6 +181,7 @@ def create_app(settings: Settings) -> FastAPI:
             max_reasks=MAX_REASKS,
             standby=request.app.state.roster.off,
             budget_s=VOTE_BUDGET_S,
+            retry_budget=retry_budget,
         )
         stats.retries += ballot.reasks + ballot.failure_reasks
         stats.lag_retries += ballot.lag_reasks
@@ -312,6 +316,7 @@ def create_app(settings: Settings) -> FastAPI:
         body = {
             **stats.to_json(),
             "off_instances": sorted(request.app.state.roster.off),
+            "retries_refused": retry_budget.refused,
             "in_flight": {i: c.in_flight for i, c in clients.items()},
             "max_in_flight": {i: c.max_in_flight for i, c in clients.items()},
             "connections_opened": {i: c.connections_opened for i, c in clients.items()},

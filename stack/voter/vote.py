@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from stack.common.bounded import bounded
+from stack.voter.retry_budget import RetryBudget
 
 __all__ = ["Reply", "Ballot", "NOT_FOUND", "fan_out", "product_value", "inventory_value"]
 
@@ -153,6 +154,7 @@ async def fan_out(
     max_reasks: int = 1,
     standby: Collection[str] = (),
     budget_s: float | None = None,
+    retry_budget: RetryBudget | None = None,
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
 
@@ -179,6 +181,9 @@ async def fan_out(
     A replica not held back that fails is asked again at once, once per vote (within
     the budget).
 
+    ``retry_budget``: each re-ask of one replica takes a token from it; none is made
+    without one (a voter overloaded by a burst must not double its own load).
+
     ``budget_s``: no re-ask starts later than this after the vote began (so a vote ends
     within about ``budget_s + timeout_s``).
 
@@ -186,6 +191,9 @@ async def fan_out(
     answer). A value still needs two replicas that hold it: offsets only choose whom to
     ask again, so a wrong answer is outvoted as before. This is the vote's only retry.
     """
+
+    def afford(n: int) -> bool:
+        return retry_budget is None or retry_budget.withdraw(n)
 
     def ask(instance_id: str, delay_s: float = 0.0, min_offset: int | None = None) -> None:
         client = clients if isinstance(clients, httpx.AsyncClient) else clients[instance_id]
@@ -230,7 +238,7 @@ async def fan_out(
                 # (a timeout on a starved machine, an intermittent fault's draw): waiting
                 # for the held-off one alone (800 ms late, say) would lose the vote.
                 if reask_after_s is not None and in_budget and i not in standby \
-                        and i not in retried:
+                        and i not in retried and afford(1):
                     retried.add(i)
                     ballot.failure_reasks += 1
                     ask(i)
@@ -256,6 +264,12 @@ async def fan_out(
                 ballot.skipped = []
             if not reask:
                 continue
+            if lagging:
+                again = [r.instance_id for r in answered]
+            else:
+                again = [i for i in latest if i not in asking]
+            if not afford(len(again)):
+                continue
             reasks += 1
             ballot.reasks = reasks
             if lagging:
@@ -264,13 +278,13 @@ async def fan_out(
                 # a catch-up apart instead of a whole round (replicas apply events in
                 # batches, so they rarely stop at the very same offset).
                 lead = max(offsets)
-                for r in answered:
-                    ask(r.instance_id, min_offset=lead)
+                for i in again:
+                    ask(i, min_offset=lead)
                 ballot.lag_reasks += 1
                 continue
             # No lag explains it: everyone who is done, answered or failed, is asked again
             # (a replica that timed out on a busy machine may answer the second time).
-            for i in [i for i in latest if i not in asking]:
+            for i in again:
                 ask(i, (reask_after_s or 0.0) * 2 ** (reasks - 1))
     finally:
         for task in pending:

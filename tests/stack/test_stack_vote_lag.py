@@ -120,3 +120,25 @@ async def test_a_lone_answer_is_followed_by_a_re_ask_of_the_replica_that_failed(
                            max_reasks=3)
     assert ballot.winner == (5, 0)
     assert calls.count("r3") == 2
+
+
+async def test_an_empty_retry_budget_makes_no_re_ask():
+    """A burst that overloads the voter must not double its own load: without budget
+    the failed replica is not asked again, and the refusal is counted."""
+    from stack.voter.retry_budget import RetryBudget
+
+    calls: list[str] = []
+
+    def answer(host, n, min_offset):
+        return (500, {"error": "x"}) if host == "r3" else (200, _stock(5 + (host == "r1"), 12))
+
+    budget = RetryBudget(ratio=0.2, cap=1.0)
+    budget.withdraw(1)
+    client = _client(answer, calls)
+    ballot = await fan_out(client, TARGETS, product_value, reask_after_s=0.01, max_reasks=3,
+                           retry_budget=budget)
+    assert ballot.winner is None and ballot.reasks == 0 and ballot.failure_reasks == 0
+    assert sorted(calls) == ["r1", "r2", "r3"] and budget.refused >= 1
+    for _ in range(5):
+        budget.deposit()
+    assert budget.withdraw(1) and not budget.withdraw(1)
