@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="slow: seconds of baseline and of fault at each rate")
     p.add_argument("--soak-seconds", type=float, default=600.0,
                    help="soak: seconds at 150 req/s, a fault every 60 s (default 600)")
+    p.add_argument("--soak-period", type=float, default=60.0,
+                   help="soak: seconds between faults (each held 20 s; default 60)")
     p.add_argument("--nightly-port", type=int, default=7800)
     p.add_argument("--out", type=Path, default=None, help="results folder")
     return p
@@ -162,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 if "soak" in args.only:
                     say(f"bench: soak, {args.soak_seconds:g} s at 150 req/s, a fault a minute")
                     capacity.settle(urls)
-                    so = soak.run(urls, stack_dir, duration_s=args.soak_seconds, progress=say)
+                    so = soak.run(urls, stack_dir, duration_s=args.soak_seconds,
+                                  period_s=args.soak_period, progress=say)
                     results["soak"] = so
                     write_json(out / "soak.json", so)
                     loads += [p["loadavg"][0] for p in so["periods"]]

@@ -4,7 +4,7 @@
 every ``period_s`` (60) a fault goes into one replica for ``hold_s`` (20) and is cleared —
 latency 800 ms, intermittent 0.5, incorrect_response, in turn, rotating over the replicas.
 Per period: availability, p50/p95, quorum rate and wrong answers of the requests sent in
-it, and at its end every stack process's resident memory and open sockets
+it, and every stack process's median resident memory and open sockets over it
 (:class:`bench.sampler.Sampler`). The verdict compares the first period with the last:
 no growth in latency (p95 within 1.5× or 20 ms), memory (within 10 % or 20 MiB a process)
 or open connections (within 10 sockets a process).
@@ -12,6 +12,7 @@ or open connections (within 10 sockets a process).
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -37,11 +38,15 @@ FAULTS: tuple[dict[str, Any], ...] = (
 )
 
 
-def _resources(sample: dict[str, Any] | None) -> dict[str, dict[str, float]]:
-    if not sample:
-        return {}
-    return {name: {"rss_mib": round(row["rss_mib"], 1), "sockets": row["sockets"]}
-            for name, row in sample["processes"].items()}
+def _resources(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each process's median memory and open sockets over ``samples`` (one period): a
+    single sample would catch a burst's in-flight connections, not a leak."""
+    out: dict[str, dict[str, float]] = {}
+    for name in {n for s in samples for n in s["processes"]}:
+        rows = [s["processes"][name] for s in samples if name in s["processes"]]
+        out[name] = {"rss_mib": round(statistics.median(r["rss_mib"] for r in rows), 1),
+                     "sockets": statistics.median(r["sockets"] for r in rows)}
+    return out
 
 
 def verdict(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
@@ -88,17 +93,21 @@ def run(urls: StackUrls, stack_dir: Path, *, rate: float = 150.0, duration_s: fl
             time.sleep(max(0.0, start + period_s - time.time()))
             periods.append({"period": k, "start": start, "fault": fault["type"],
                             "replica": replica, "resources": _resources(
-                                sampler.samples[-1] if sampler.samples else None),
+                                [x for x in sampler.samples if x["t"] >= start]),
                             "loadavg": loadavg()})
             progress(f"  soak period {k + 1}/{n}: {fault['type']} on replica {replica} "
                      f"(load {loadavg()[0]})")
-        thread.join(timeout=120)
+        # The generator never skips: on a starved machine it sends late and ends late.
+        thread.join(timeout=duration_s + 120)
+        if thread.is_alive():
+            load.stop()
+            thread.join(timeout=60)
     df = metrics.requests_frame(records)
     for p in periods:
         win = df[(df["intended_s"] >= p["start"]) & (df["intended_s"] < p["start"] + period_s)]
         p.update(masking_row(win))
         p["achieved_rate"] = metrics.achieved_rate(win, period_s)
-    result = {"periods": periods,
+    result = {"periods": periods, "achieved_rate": metrics.achieved_rate(df, duration_s),
               "verdict": verdict(periods[0], periods[-1]) if len(periods) > 1 else None,
               "overall": masking_row(df), "samples": sampler.samples,
               "params": {"rate": rate, "duration_s": duration_s, "period_s": period_s,
