@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     base_port: int = Field(5001, ge=1024, le=65000)
     state_dir: Path = STATE_DIR
     reports_dir: Path = REPORTS_DIR
+    #: The Chromium (or Chrome) binary ``gameday report --pdf`` prints with; default: the
+    #: first of chromium, chromium-browser, google-chrome on PATH.
+    chromium: str | None = None
     #: Sent as X-Chaos-Token on fault injection; the local stack is started with it.
     chaos_token: SecretStr | None = None
     #: Time-to-live of a fault when the runbook names none (gameday.runbook: precedence).

@@ -25,12 +25,15 @@ from plotly.io._base_renderers import MimetypeRenderer
 from plotly.subplots import make_subplots
 
 from gameday.escape import html_text
-from gameday.run_record import PhaseRecord
+from gameday.run_record import Observation, PhaseRecord
+from gameday.units import fmt_value
 
 __all__ = [
     "use_offline_renderer",
     "to_elapsed",
     "add_phases",
+    "add_observations",
+    "numbered_observations",
     "latency_figure",
     "availability_figure",
     "replica_timeline_figure",
@@ -38,6 +41,7 @@ __all__ = [
     "delta_figure",
     "trend_figure",
     "EVENT_STYLE",
+    "OBSERVATION_STYLE",
 ]
 
 RENDERER = "gameday_offline"
@@ -48,6 +52,11 @@ EVENT_STYLE: dict[str, tuple[str, str, str]] = {
     "detected_at": ("detected", "#bf8700", "dash"),
     "rolled_back_at": ("rolled back", "#0969da", "dot"),
     "recovered_at": ("recovered", "#1a7f37", "dashdot"),
+}
+#: How observations are marked: kind -> (legend label, colour).
+OBSERVATION_STYLE: dict[str, tuple[str, str]] = {
+    "note": ("observation (✎n: row n of the observations table)", "#8250df"),
+    "noticed": ("a person noticed the fault", "#bf3989"),
 }
 _PHASE_FILL = ["#f6f8fa", "#fff8c5", "#ffebe9", "#ddf4ff", "#dafbe1", "#fbefff"]
 
@@ -126,6 +135,35 @@ def add_phases(
     return fig
 
 
+def numbered_observations(observations: Sequence[Observation]) -> list[tuple[int, Observation]]:
+    """Observations oldest first, numbered from 1: the numbers the timelines' markers and
+    the report's observations table share."""
+    ordered = sorted(observations, key=lambda o: o.at)
+    return list(enumerate(ordered, start=1))
+
+
+def add_observations(
+    fig: go.Figure, observations: Sequence[Observation], t0: float
+) -> go.Figure:
+    """Mark each observation with a dotted vertical line labelled ``✎n`` (its row in the
+    observations table); hovering the label shows who wrote what (escaped, shortened)."""
+    shown: set[str] = set()
+    for n, obs in numbered_observations(observations):
+        label, colour = OBSERVATION_STYLE.get(obs.kind, OBSERVATION_STYLE["note"])
+        text = f"{obs.role}: {obs.text}"
+        fig.add_vline(
+            x=to_elapsed(obs.at, t0), line_color=colour, line_dash="dot", line_width=1.5,
+            annotation_text=f"✎{n}", annotation_position="top",
+            annotation_font={"color": colour, "size": 11},
+            annotation_hovertext=html_text(text if len(text) <= 240 else text[:239] + "…"),
+        )
+        if label not in shown:  # a vline has no legend entry: one per kind
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=label,
+                                     line={"color": colour, "dash": "dot"}))
+            shown.add(label)
+    return fig
+
+
 def _layout(fig: go.Figure, title: str, y_title: str, height: int = 380) -> go.Figure:
     fig.update_layout(
         title=title,
@@ -134,13 +172,14 @@ def _layout(fig: go.Figure, title: str, y_title: str, height: int = 380) -> go.F
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
         legend={"orientation": "h", "y": -0.2},
     )
-    fig.update_xaxes(title_text="seconds since the run started")
-    fig.update_yaxes(title_text=y_title)
+    fig.update_xaxes(title_text="seconds since the run started", hoverformat=".2f")
+    fig.update_yaxes(title_text=y_title, hoverformat=".1f")
     return fig
 
 
 def latency_figure(
-    bands: pd.DataFrame, phases: Sequence[PhaseRecord], t0: float, origin_s: float
+    bands: pd.DataFrame, phases: Sequence[PhaseRecord], t0: float, origin_s: float,
+    observations: Sequence[Observation] = (),
 ) -> go.Figure:
     """Latency percentile bands over time, from ``gameday.metrics.latency_over_time``.
 
@@ -162,6 +201,7 @@ def latency_figure(
                 )
             )
     add_phases(fig, phases, t0)
+    add_observations(fig, observations, t0)
     return _layout(fig, "Client latency over time (percentiles per time bin)", "latency (ms)")
 
 
@@ -171,6 +211,7 @@ def availability_figure(
     t0: float,
     origin_s: float,
     target: float | None = None,
+    observations: Sequence[Observation] = (),
 ) -> go.Figure:
     """Rolling availability over time, from ``gameday.metrics.rolling_availability``.
 
@@ -185,9 +226,11 @@ def availability_figure(
     if target is not None:
         fig.add_hline(
             y=target * 100, line_dash="dash", line_color="#57606a",
-            annotation_text=f"target {target:.2%}", annotation_position="bottom right",
+            annotation_text=f"target {fmt_value('availability', target)}",
+            annotation_position="bottom right",
         )
     add_phases(fig, phases, t0)
+    add_observations(fig, observations, t0)
     return _layout(fig, "Availability over time (trailing window)", "availability (%)")
 
 
@@ -197,6 +240,7 @@ def replica_timeline_figure(
     t0: float,
     t_end: float,
     replicas: list[str] | None = None,
+    observations: Sequence[Observation] = (),
 ) -> go.Figure:
     """Each component's ON/OFF state as the monitor saw it, on the report's time axis.
 
@@ -235,6 +279,7 @@ def replica_timeline_figure(
             seen.add(state)
     fig.update_layout(barmode="overlay", bargap=0.35)
     add_phases(fig, phases, t0)
+    add_observations(fig, observations, t0)
     fig = _layout(fig, "Replica state seen by the monitor (ON/OFF)", "", height=300)
     fig.update_yaxes(categoryorder="category descending")
     return fig

@@ -59,12 +59,33 @@ Progress = Callable[[str], None] | None
 
 # nbconvert's lab template loads require.js, MathJax, mermaid and the widget manager from
 # CDNs.
-# The report needs none of them: plotly.js is inlined by gameday.plots' renderer.
+# The report needs none of them: plotly.js is inlined by gameday.plots' renderer. The
+# print style lays the report out for paper (gameday.pdf).
 _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block extra_css -%}
+<style>
+/* Printed (gameday report --pdf, or a browser's print): A4 landscape, wide enough for the
+   charts; a chart, a table row or the verdict is never cut across two pages. */
+@page { size: A4 landscape; margin: 12mm; }
+@media print {
+  body { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  .jp-Cell-outputWrapper, .plotly-graph-div, .gd-verdict, tr { break-inside: avoid; }
+  h1, h2, h3 { break-after: avoid; }
+  .modebar-container { display: none; }
+  details > summary { list-style: none; }
+}
+</style>
+<script>
+/* every collapsed list (the checks of a passing run) is printed open */
+window.addEventListener("beforeprint", function () {
+  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+});
+</script>
+{%- endblock extra_css -%}
 """
 
 

@@ -1,15 +1,20 @@
 """The report's tables, read straight from the typed journal: the figures the run recorded
 with :mod:`gameday.metrics`. They rearrange values; they compute no metric. Render them
-with :func:`gameday.escape.styler` (every cell escaped)."""
+with :func:`gameday.escape.styler` (every cell escaped). The ``readable_*`` tables are for
+people (units, precision, ✔/✘: :mod:`gameday.units`); the others keep every digit for
+the machine-readable summary and the plots."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from gameday.run_record import JournalRecord, PhaseRecord
+from gameday.headline import FAIL_MARK, PASS_MARK
+from gameday.run_record import Check, JournalRecord, PhaseRecord
+from gameday.units import MISSING, fmt_delta, fmt_target, fmt_value, metric_name
 
-__all__ = ["METRIC_LABELS", "phase_table", "checks_table", "detection_table", "delta_table",
-           "crosscheck_table"]
+__all__ = ["METRIC_LABELS", "READABLE_LABELS", "phase_table", "checks_table",
+           "detection_table", "delta_table", "crosscheck_table", "readable_phase_table",
+           "readable_checks_table", "readable_detection_table", "readable_delta_table"]
 
 METRIC_LABELS = {
     "ttd_s": "TTD (s)",
@@ -20,6 +25,14 @@ METRIC_LABELS = {
     "quorum_rate": "quorum rate",
     "wrong_answers": "wrong answers",
 }
+
+#: Column names of the readable phase table (units are in the cells).
+READABLE_LABELS = {
+    "availability": "availability", "latency_p95_ms": "p95", "latency_p99_ms": "p99",
+    "quorum_rate": "quorum rate", "wrong_answers": "wrong answers", "ttd_s": "TTD",
+    "ttr_s": "TTR",
+}
+_READABLE_METRICS = tuple(READABLE_LABELS)
 
 
 def _fault_text(ph: PhaseRecord) -> str:
@@ -97,3 +110,96 @@ def crosscheck_table(differences: dict[str, list[str]]) -> pd.DataFrame:
     rows = [{"phase": name, "result": "matches" if not diffs else "differs: " + "; ".join(diffs)}
             for name, diffs in differences.items()]
     return pd.DataFrame(rows, columns=["phase", "result"])
+
+
+# ----------------------------------------------------------------- tables for people
+# The same rows as above with units, sensible precision and ✔/✘ (gameday.units); the
+# numeric tables stay for the machine-readable summary and the plots.
+
+def _mark(check: Check | None, text: str) -> str:
+    if check is None:
+        return text
+    return f"{PASS_MARK if check.passed else FAIL_MARK} {text}"
+
+
+def _shown(ph: PhaseRecord, metric: str) -> str:
+    check = next((c for c in ph.checks if c.name == metric), None)
+    value = getattr(ph.metrics, metric)
+    if value is None:
+        text = "not observed" if metric in ("ttd_s", "ttr_s") and ph.fault else MISSING
+    else:
+        text = fmt_value(metric, value, target=check.target if check else None)
+    return _mark(check, text)
+
+
+def _window(ph: PhaseRecord, t0: float) -> str:
+    start = ph.start.timestamp() - t0
+    if ph.end is None:
+        return f"from {start:.1f} s (did not end)"
+    return f"{start:.1f}–{ph.end.timestamp() - t0:.1f} s"
+
+
+def readable_phase_table(journal: JournalRecord) -> pd.DataFrame:
+    """One row per phase, every figure with its unit; a figure held to a target carries
+    ✔ or ✘; ``window`` is the phase's span in seconds since the run started (the plots'
+    axis)."""
+    t0 = journal.start.timestamp()
+    rows = []
+    for ph in journal.phases:
+        failed = sum(not c.passed for c in ph.checks)
+        rows.append({
+            "phase": ph.name, "fault": "—" if ph.fault is None else ph.fault.describe(),
+            "window": _window(ph, t0), "requests": fmt_value("requests", ph.metrics.requests),
+            **{READABLE_LABELS[m]: _shown(ph, m) for m in _READABLE_METRICS},
+            "result": (f"{PASS_MARK} passed" if ph.passed
+                       else f"{FAIL_MARK} {failed} of {len(ph.checks)} checks failed"
+                       if failed else f"{FAIL_MARK} {ph.aborted or 'failed'}"),
+        })
+    cols = ["phase", "fault", "window", "requests",
+            *(READABLE_LABELS[m] for m in _READABLE_METRICS), "result"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def readable_checks_table(journal: JournalRecord) -> pd.DataFrame:
+    """Every check in words: phase, check, measured, target, result (✔ pass / ✘ FAIL)."""
+    rows = [
+        {"phase": ph.name, "check": metric_name(c.name),
+         "measured": ("not observed" if c.value is None
+                      else fmt_value(c.name, c.value, target=c.target)),
+         "target": fmt_target(c.name, c.target),
+         "result": f"{PASS_MARK} pass" if c.passed else f"{FAIL_MARK} FAIL"
+                   + (f": {c.detail}" if c.detail else "")}
+        for ph in journal.phases for c in ph.checks
+    ]
+    return pd.DataFrame(rows, columns=["phase", "check", "measured", "target", "result"])
+
+
+def readable_detection_table(journal: JournalRecord) -> pd.DataFrame:
+    """Per fault phase: the fault, TTD and TTR (with ✔/✘ and their targets), the outage."""
+    rows = []
+    for ph in journal.phases:
+        if ph.fault is None:
+            continue
+        row = {"phase": ph.name, "fault": ph.fault.describe()}
+        for metric, label in (("ttd_s", "TTD"), ("ttr_s", "TTR")):
+            check = next((c for c in ph.checks if c.name == metric), None)
+            row[label] = _shown(ph, metric)
+            row[f"{label} target"] = MISSING if check is None else fmt_target(metric,
+                                                                               check.target)
+        row["outage"] = fmt_value("outage_s", ph.metrics.outage_s)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["phase", "fault", "TTD", "TTD target", "TTR",
+                                       "TTR target", "outage"])
+
+
+def readable_delta_table(deltas: pd.DataFrame) -> pd.DataFrame:
+    """:func:`delta_table` with signs and units: ``+642 ms``, ``−2.54 pts``."""
+    return pd.DataFrame({
+        "phase": deltas["phase"],
+        "p95 latency vs baseline": deltas["latency_p95_delta_ms"].map(
+            lambda v: fmt_delta("latency_p95_ms", v)),
+        "p99 latency vs baseline": deltas["latency_p99_delta_ms"].map(
+            lambda v: fmt_delta("latency_p99_ms", v)),
+        "availability vs baseline": deltas["availability_delta_pp"].map(
+            lambda v: fmt_delta("availability", v)),
+    })

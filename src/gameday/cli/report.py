@@ -1,9 +1,11 @@
-"""``gameday report RUN_ID|PATH``, ``gameday report --index``, ``gameday report --trends``.
+"""``gameday report RUN_ID|PATH [--pdf]``, ``gameday report --index``, ``--trends``.
 
 Renders a run's report (executed notebook + offline HTML) into its run folder and
-refreshes ``reports/index.html``; ``--index`` only rewrites the index; ``--trends``
-renders ``reports/trends.html`` across every run. A failing notebook cell exits 1 with
-a message naming the cell (the executed notebook is kept for reading).
+refreshes ``reports/index.html``; ``--pdf`` also prints it to ``report.pdf`` beside
+``report.html`` with headless Chromium (:mod:`gameday.pdf`). ``--index`` only rewrites
+the index; ``--trends`` renders ``reports/trends.html`` across every run. A failing
+notebook cell exits 1 with a message naming the cell (the executed notebook is kept for
+reading); so does a PDF that cannot be printed (no Chromium, say), after the HTML.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("run", nargs="?", metavar="RUN_ID|PATH",
                         help="a run id under the reports folder, or a run folder path")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also print the report to report.pdf beside report.html "
+                             "(headless Chromium; GAMEDAY_CHROMIUM names another binary)")
     parser.add_argument("--index", action="store_true",
                         help="only rewrite the index of every run (reports/index.html)")
     parser.add_argument("--trends", action="store_true",
@@ -58,15 +63,26 @@ def _resolve_run(run: str, reports_dir: Path) -> Path:
 def _report(args: argparse.Namespace) -> int:
     from gameday import report
     from gameday.config import get_settings
+    from gameday.pdf import print_pdf, require_chromium
 
-    reports_dir = args.reports_dir or get_settings().reports_dir
+    settings = get_settings()
+    reports_dir = args.reports_dir or settings.reports_dir
     progress = None if args.quiet else (lambda message: print(message, flush=True))
     if args.run is None and not (args.index or args.trends):
         args._parser.error("give a RUN_ID or PATH, or --index, or --trends")
+    if args.pdf and args.run is None:
+        args._parser.error("--pdf prints one run's report: give its RUN_ID or PATH")
+    if args.pdf:  # no Chromium: say so before a minute of rendering, not after
+        require_chromium(settings.chromium)
     if args.run is not None:
         run_dir = _resolve_run(args.run, reports_dir)
         # the index refreshed is the one beside the run folder (reports_dir for a run id)
-        print(report.render_report(run_dir, progress=progress))
+        page = report.render_report(run_dir, progress=progress)
+        print(page)
+        if args.pdf:
+            if progress:
+                progress(f"printing {page.with_suffix('.pdf')} (headless Chromium)…")
+            print(print_pdf(page, chromium=settings.chromium))
     if args.trends:
         print(report.render_trends(reports_dir, margin=args.margin, progress=progress))
     if args.index:

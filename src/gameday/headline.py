@@ -1,0 +1,171 @@
+"""The top of a report: did the GameDay pass, what failed, how bad — in one screen.
+
+- :func:`verdict_of` decides the banner's kind: ``pass``, ``fail``, ``aborted`` or
+  ``incomplete`` (a run that never concluded).
+- :func:`failing_sentences` lists the failing checks in words, units included
+  (:func:`gameday.units.check_sentence`), then whatever else the verdict counted
+  (consistency, the cross-check, the run's status).
+- :func:`verdict_banner` and :func:`headline_table` return HTML fragments with inline
+  styles (the report is one offline page: no stylesheet to fetch). Every text that comes
+  from a run is escaped with :func:`gameday.escape.html_text`.
+
+The headline table has one row per fault phase and the four figures a team asks about
+first — TTD, TTR, availability, wrong answers — each beside its target with ✔ or ✘.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from gameday.escape import html_text as h
+from gameday.run_record import Check, JournalRecord, PhaseRecord
+from gameday.units import check_sentence, fmt_seconds, fmt_target, fmt_value, metric_name
+
+__all__ = ["Kind", "verdict_of", "failing_sentences", "verdict_banner", "headline_table",
+           "HEADLINE_METRICS", "PASS_MARK", "FAIL_MARK"]
+
+Kind = Literal["pass", "fail", "aborted", "incomplete"]
+PASS_MARK, FAIL_MARK = "✔", "✘"
+#: The figures of the headline table, in column order.
+HEADLINE_METRICS = ("ttd_s", "ttr_s", "availability", "wrong_answers")
+
+#: kind -> (label, text colour, background, border)
+_STYLE: dict[str, tuple[str, str, str, str]] = {
+    "pass": ("PASSED", "#116329", "#dafbe1", "#1a7f37"),
+    "fail": ("FAILED", "#a40e26", "#ffebe9", "#cf222e"),
+    "aborted": ("ABORTED", "#7d4e00", "#fff8c5", "#bf8700"),
+    "incomplete": ("INCOMPLETE", "#424a53", "#f6f8fa", "#6e7781"),
+}
+_GOOD, _BAD = "#1a7f37", "#cf222e"
+# inline: the notebook's own table style (right-aligned cells) outranks a class selector
+_CELL = "text-align:left;vertical-align:top;padding:.35em .9em"
+
+
+def verdict_of(journal: JournalRecord, extra_failures: Sequence[str] = ()) -> Kind:
+    """``aborted`` when the run was aborted; ``incomplete`` when it has no verdict or did
+    not finish (still marked running, or found interrupted);
+    else ``pass`` only when the verdict passed and nothing else (``extra_failures``, e.g.
+    the report's own cross-check) failed."""
+    if journal.status == "aborted" or journal.abort is not None:
+        return "aborted"
+    if journal.verdict is None or journal.status in ("running", "interrupted"):
+        return "incomplete"
+    return "pass" if journal.verdict.passed and not extra_failures else "fail"
+
+
+def _failed_checks(phases: Sequence[PhaseRecord]) -> list[tuple[PhaseRecord, Check]]:
+    return [(p, c) for p in phases for c in p.checks if not c.passed]
+
+
+def failing_sentences(journal: JournalRecord, extra_failures: Sequence[str] = ()) -> list[str]:
+    """Every failure the verdict (and ``extra_failures``) counted, as sentences: the
+    phases' failed checks from their typed values, then the verdict's other entries."""
+    failed = _failed_checks(journal.phases)
+    out = [check_sentence(p.name, c) for p, c in failed]
+    # the verdict spells each failed check as "<phase>: <check> <value> (target …)"
+    spelled = tuple(f"{p.name}: {c.name} " for p, c in failed)
+    recorded = list(journal.verdict.failing_checks) if journal.verdict else []
+    for text in [*recorded, *extra_failures]:
+        if not text.startswith(spelled) and text not in out:
+            out.append(text)
+    return out
+
+
+def _count_checks(phases: Sequence[PhaseRecord]) -> tuple[int, int]:
+    checks = [c for p in phases for c in p.checks]
+    return sum(not c.passed for c in checks), len(checks)
+
+
+def verdict_banner(journal: JournalRecord, extra_failures: Sequence[str] = ()) -> str:
+    """The coloured verdict block: label, runbook, score, what failed, the run's facts."""
+    kind = verdict_of(journal, extra_failures)
+    label, fg, bg, border = _STYLE[kind]
+    score = journal.verdict.score if journal.verdict else None
+    failed, total = _count_checks(journal.phases)
+    facts = [
+        f"runbook <b>{h(journal.runbook.get('name', '?'))}</b>",
+        f"target {h(journal.target)}",
+        f"seed {h(journal.seed)}",
+        f"started {h(journal.start.strftime('%Y-%m-%d %H:%M:%S'))} UTC",
+        f"lasted {h(fmt_seconds(journal.duration))}",
+        f"status {h(journal.status)}",
+    ]
+    if kind == "aborted" and journal.abort is not None:
+        where = f" in phase {h(journal.abort.phase)}" if journal.abort.phase else ""
+        why = (f"<p style='margin:.5em 0 0'><b>Aborted{where}</b> at "
+               f"{h(journal.abort.at.strftime('%H:%M:%S'))} UTC: {h(journal.abort.reason)}</p>")
+    elif kind == "incomplete":
+        why = ("<p style='margin:.5em 0 0'><b>This run never concluded</b>: no verdict was "
+               "recorded; what it holds is listed below.</p>")
+    else:
+        why = ""
+    failures = failing_sentences(journal, extra_failures)
+    items = "".join(f"<li>{FAIL_MARK} {h(f)}</li>" for f in failures)
+    listing = (f"<p style='margin:.6em 0 .2em'><b>What failed</b></p>"
+               f"<ul class='gd-failing' style='margin:0;padding-left:1.3em'>{items}</ul>"
+               if failures else
+               "<p style='margin:.6em 0 0'>Every check met its target.</p>"
+               if kind == "pass" else "")
+    score_text = "—" if score is None else f"{score:.0f}"
+    checks_text = f"{total - failed} of {total} checks passed" if total else "no checks"
+    return (
+        f"<div class='gd-verdict gd-{kind}' role='status' style='border:2px solid {border};"
+        f"border-left-width:10px;background:{bg};color:#1f2328;padding:.9em 1.2em;"
+        "margin:.5em 0 1em;border-radius:6px;font-family:system-ui,sans-serif'>"
+        "<div style='font-size:.8em;text-transform:uppercase;letter-spacing:.08em;"
+        "color:#57606a'>GameDay verdict</div>"
+        "<div style='display:flex;flex-wrap:wrap;align-items:baseline;gap:.4em 1.4em'>"
+        f"<span class='gd-label' style='font-size:2em;font-weight:800;color:{fg};"
+        f"letter-spacing:.04em'>{label}</span>"
+        f"<span class='gd-score' style='font-size:1.5em;font-weight:700'>score "
+        f"{score_text}<span style='font-size:.6em;font-weight:400'> / 100</span></span>"
+        f"<span style='font-size:1.1em'>{checks_text}</span></div>"
+        f"<div style='color:#424a53;margin-top:.3em'>{' · '.join(facts)}</div>"
+        f"{why}{listing}</div>"
+    )
+
+
+def _check(phase: PhaseRecord, name: str) -> Check | None:
+    return next((c for c in phase.checks if c.name == name), None)
+
+
+def _cell(phase: PhaseRecord, metric: str) -> str:
+    value = getattr(phase.metrics, metric)
+    check = _check(phase, metric)
+    missing = "not observed" if metric in ("ttd_s", "ttr_s") else "—"
+    shown = missing if value is None else fmt_value(
+        metric, value, target=check.target if check else None)
+    if check is None:
+        return f"<td style='{_CELL};color:#57606a'>{h(shown)}<br><small>no target</small></td>"
+    mark, colour = (PASS_MARK, _GOOD) if check.passed else (FAIL_MARK, _BAD)
+    state = "pass" if check.passed else "fail"
+    return (f"<td class='gd-{state}' style='{_CELL};color:{colour}'>"
+            f"<b>{mark} {h(shown)}</b><br><small style='color:#57606a'>target "
+            f"{h(fmt_target(metric, check.target))}</small></td>")
+
+
+def headline_table(journal: JournalRecord) -> str:
+    """Per fault phase: TTD, TTR, availability and wrong answers against their targets,
+    and how many of the phase's checks passed. Empty string when no fault phase ran."""
+    faults = [p for p in journal.phases if p.fault is not None]
+    if not faults:
+        return ""
+    head = "".join(f"<th style='{_CELL}'>{h(metric_name(m))}</th>" for m in HEADLINE_METRICS)
+    rows = []
+    for p in faults:
+        failed, total = _count_checks([p])
+        mark, colour = (PASS_MARK, _GOOD) if p.passed else (FAIL_MARK, _BAD)
+        fault = p.fault.describe() if p.fault else ""
+        rows.append(
+            f"<tr><td style='{_CELL}'><b>{h(p.name)}</b><br><small>{h(fault)}</small></td>"
+            + "".join(_cell(p, m) for m in HEADLINE_METRICS)
+            + f"<td style='{_CELL};color:{colour}'><b>{mark} {total - failed}/{total}</b>"
+            "</td></tr>")
+    return (
+        "<table class='gd-headline' style='border-collapse:collapse;margin:.3em 0 1em;"
+        "font-size:1.05em'>"
+        f"<thead><tr><th style='{_CELL}'>fault phase</th>{head}"
+        f"<th style='{_CELL}'>checks passed</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
