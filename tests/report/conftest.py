@@ -73,3 +73,60 @@ def rendered_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = copy_run(reports / "run-smoke")
     render_report(run_dir)
     return run_dir
+
+
+PASS_FIXTURE = Path(__file__).parent / "fixtures" / "run-pass"
+
+
+def copy_pass_run(dest: Path) -> Path:
+    """Copy the recorded real run that passed (fixtures/run-pass) to ``dest``."""
+    dest.mkdir(parents=True)
+    for name in RUN_FILES:
+        shutil.copy2(PASS_FIXTURE / name, dest / name)
+    return dest
+
+
+def make_aborted(run_dir: Path) -> Path:
+    """Turn the run in ``run_dir`` into one the availability floor aborted during its
+    third phase (the reason as gameday.safety words it), with two observations."""
+    from gameday.journal import read_journal, write_journal
+    from gameday.run_record import Abort, Observation
+
+    journal = read_journal(run_dir / "journal.json")
+    phase = journal.phases[2]
+    at = phase.injected_at or phase.start
+    journal.status = "aborted"
+    journal.abort = Abort(phase=phase.name, at=at + timedelta(seconds=3), reason=(
+        "availability 84.0% over the last 5 s (42/50 requests ok) fell below the floor "
+        "90.0%"))
+    assert journal.verdict is not None
+    journal.verdict.passed = False
+    journal.verdict.failing_checks.append("run aborted")
+    journal.observations = [
+        Observation(at=at + timedelta(seconds=1.2), role="observer", phase=phase.name,
+                    kind="noticed", text="orders page shows stale stock"),
+        Observation(at=at + timedelta(seconds=2.5), role="coordinator", phase=phase.name,
+                    text="calling the abort"),
+    ]
+    write_journal(run_dir, journal)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def rendered_pass_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The passing run (fixtures/run-pass) with its report rendered."""
+    from gameday.report import render_report
+
+    run_dir = copy_pass_run(tmp_path_factory.mktemp("reports") / "run-pass")
+    render_report(run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def rendered_aborted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The recorded failing run turned into an aborted one, with its report rendered."""
+    from gameday.report import render_report
+
+    run_dir = make_aborted(copy_run(tmp_path_factory.mktemp("reports") / "run-aborted"))
+    render_report(run_dir)
+    return run_dir
