@@ -130,3 +130,9 @@ def rendered_aborted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = make_aborted(copy_run(tmp_path_factory.mktemp("reports") / "run-aborted"))
     render_report(run_dir)
     return run_dir
+
+
+@pytest.fixture(name="copy_pass_run")
+def _copy_pass_run_fixture() -> object:
+    """``copy_pass_run(dest)``: a fresh copy of the recorded passing run in ``dest``."""
+    return copy_pass_run

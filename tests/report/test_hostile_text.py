@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from gameday.journal import read_journal, write_journal
-from gameday.run_record import Interruption, Observation, Roles, SessionInfo
+from gameday.run_record import Abort, Interruption, Observation, Roles, SessionInfo
 
 pytestmark = pytest.mark.browser
 
@@ -90,6 +90,8 @@ def _hostile_run(run_dir: Path) -> Path:
     crash = journal.phases[1]
     crash.checks[0].name = f"availability {h}"
     crash.checks[0].detail = h
+    crash.checks[0].passed = False  # listed in the verdict banner's "What failed"
+    journal.abort = Abort(reason=f"floor {h}", at=journal.start, phase=f"phase {h}")
     assert crash.fault is not None
     crash.fault.params = {h: h}
     journal.observations.append(Observation(at=journal.start, role=h, phase=renamed,
@@ -118,6 +120,14 @@ def test_hostile_text_in_every_field_never_runs_and_stays_readable(
     for text in ("&lt;script&gt;document.body.dataset.pwned", "**bold** [click]",
                  "because &lt;script&gt;", "Interrupted"):
         assert text in dom, text
+    # the verdict banner (abort reason, failing check and its detail, runbook name) and
+    # the headline table (the fault's parameters) show the text, inert
+    banner = dom[dom.index('class="gd-verdict'):dom.index('class="gd-headline')]
+    for text in ("ABORTED", "floor &lt;script&gt;", "availability &lt;script&gt;",
+                 "rb &lt;script&gt;", VISIBLE):
+        assert text in banner, text
+    headline = dom[dom.index('class="gd-headline'):]
+    assert VISIBLE in headline[:headline.index("</table>")]
     assert 'class="plotly-graph-div' in dom  # the charts still drew
     _assert_inert(_open(reports / "index.html", tmp_path), "index")
     _assert_inert(_open(render_trends(reports), tmp_path), "trends page")

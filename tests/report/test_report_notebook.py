@@ -93,7 +93,7 @@ def test_html_is_offline_hides_code_and_shows_every_chart(rendered_run: Path) ->
     # plotly.js is inlined once; five charts: latency, availability, replicas, TTD/TTR, deltas
     assert page.count("Plotly.newPlot(") >= 5
     assert "load_run(" not in page and "plots.latency_figure" not in page
-    assert "Verdict" in page and "resilience score" in page
+    assert "GameDay verdict" in page and "resilience score" in page
     journal = json.loads((rendered_run / "journal.json").read_text())
     assert journal["seed"] is not None and journal["runbook_sha256"] in page
     for obs in journal.get("observations") or []:
