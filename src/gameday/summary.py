@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from gameday.escape import md
+from gameday.headline import failing_sentences
 from gameday.run_record import JournalRecord, Outcome, PhaseRecord
+from gameday.units import fmt_value
 
 __all__ = ["phase_rows", "markdown_summary"]
 
@@ -53,19 +55,20 @@ def markdown_summary(journal: JournalRecord, outcome: Outcome) -> str:
         f"seed {md(journal.seed)}, status `{md(outcome.status)}`, "
         f"score **{_fmt(outcome.score, '.0f')}/100**.",
         "",
-        "| phase | fault | pass | availability | p95 ms | p99 ms | quorum | wrong "
-        "| TTD s | TTR s |",
+        "| phase | fault | pass | availability | p95 | p99 | quorum | wrong | TTD | TTR |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in phase_rows(journal.phases):
+        cells = [fmt_value(key, r[key]) for key in (
+            "availability", "p95_ms", "p99_ms", "quorum_rate", "wrong_answers", "ttd_s",
+            "ttr_s")]
         lines.append(
-            f"| {md(r['phase'])} | {md(r['fault'] or '—')} | {'✅' if r['passed'] else '❌'} "
-            f"| {_fmt(r['availability'], '.4f')} | {_fmt(r['p95_ms'], '.1f')} "
-            f"| {_fmt(r['p99_ms'], '.1f')} | {_fmt(r['quorum_rate'], '.4f')} "
-            f"| {_fmt(r['wrong_answers'])} | {_fmt(r['ttd_s'], '.2f')} "
-            f"| {_fmt(r['ttr_s'], '.2f')} |")
-    if outcome.failing_checks:
-        lines += ["", "**Failing checks**", ""] + [f"- {md(f)}" for f in outcome.failing_checks]
+            f"| {md(r['phase'])} | {md(r['fault'] or '—')} | {'✅' if r['passed'] else '❌'} | "
+            + " | ".join(md(c) for c in cells) + " |")
+    # the failing checks in words, with units (the verdict's own lines for the rest)
+    failing = failing_sentences(journal, outcome.failing_checks)
+    if failing:
+        lines += ["", "**Failing checks**", ""] + [f"- {md(f)}" for f in failing]
     if journal.consistency is not None:
         lines += ["", "Consistency after recovery: "
                       f"{'ok' if journal.consistency.ok else 'FAILED'}"]

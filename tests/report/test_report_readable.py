@@ -150,3 +150,27 @@ def test_the_machine_readable_summary_keeps_every_digit(rendered_run: Path) -> N
     phase = next(p for p in journal["phases"] if p["name"] == "incorrect_response")
     assert isinstance(row["availability"], float)  # a number, not "97.46 %"
     assert abs(row["availability"] - phase["metrics"]["availability"]) < 1e-9
+
+
+def test_the_prefect_summary_shows_units_and_failing_checks_in_words(
+    tmp_path: Path, copy_run: object
+) -> None:
+    import mistune
+
+    from gameday.run_record import Outcome
+    from gameday.summary import markdown_summary
+
+    run_dir = copy_run(tmp_path / "run")  # type: ignore[operator]
+    journal = read_journal(run_dir / "journal.json")
+    assert journal.verdict is not None
+    outcome = Outcome(run_id=journal.run_id, name="smoke", status="failed", passed=False,
+                      score=journal.verdict.score,
+                      failing_checks=[*journal.verdict.failing_checks, "run aborted"],
+                      run_dir=str(run_dir), journal=str(run_dir / "journal.json"))
+    page = mistune.create_markdown(plugins=["table"])(markdown_summary(journal, outcome))
+    text = re.sub(r"<[^>]+>", " ", page)
+    _no_raw_values(text)
+    assert "97.46 %" in text and "816 ms" in text and "0.23 s" in text
+    assert "incorrect_response: availability 97.46 %, target ≥ 99.9 %" in text
+    assert text.count("incorrect_response: availability") == 1  # not twice (raw + words)
+    assert "run aborted" in text
