@@ -73,7 +73,7 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 @page { size: A4 landscape; margin: 12mm; }
 @media print {
   body { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  .jp-Cell-outputWrapper, .plotly-graph-div, .gd-verdict, tr { break-inside: avoid; }
+  .plotly-graph-div, .gd-verdict, table.gd-headline, tr { break-inside: avoid; }
   h1, h2, h3 { break-after: avoid; }
   .modebar-container { display: none; }
   details > summary { list-style: none; }
