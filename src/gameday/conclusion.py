@@ -15,6 +15,7 @@ from gameday.engine import GameDayRun
 from gameday.errors import GameDayError
 from gameday.junit import write_junit
 from gameday.run_record import Consistency, RunStatus
+from gameday.units import check_sentence
 
 __all__ = ["Conclusion", "conclude"]
 
@@ -47,9 +48,8 @@ def conclude(run: GameDayRun, status: RunStatus, *,
         run.journal.steady_state("after", after)
     run.owed.close()
     run.journal.write(run.run_dir)  # the raw data the cross-check reads back
-    failing = [f"{p.name}: {c.name} {c.value!r} (target {c.target})"
-               + (f": {c.detail}" if c.detail else "")
-               for p in run.phases for c in p.checks if not c.passed]
+    # In words with units (Slack, the console, the journal): the value itself is in checks.
+    failing = [check_sentence(p.name, c) for p in run.phases for c in p.checks if not c.passed]
     failing += _crosscheck(run)
     if consistency is not None and not consistency.ok:
         failing.append("consistency: replicas disagree with the ledger")
