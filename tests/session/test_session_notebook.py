@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gameday import probes
+from gameday import probes, units
 from gameday.frames import to_epoch
 from gameday.paths import NOTEBOOKS_DIR, REPO_ROOT
 from gameday.report import execute_notebook
@@ -78,7 +78,9 @@ def test_session_notebook_runs_a_short_gameday_and_its_observations_reach_the_re
     page = (run_dir / "report.html").read_text()
     assert "Dev saw replica 3 turn red on the dashboard" in page
     assert "shop kept working throughout" in page and "Chloé" in page  # roles
-    assert "a human noticed after (s)" in page and "monitor TTD (s)" in page
+    # the human-vs-monitor table, figures with their unit (the observer noticed 1.5 s in)
+    assert "a human noticed after" in page and "monitor TTD" in page
+    assert f">{units.fmt_seconds(1.5)}<" in page
 
     # the live panel of the crash phase was drawn and kept up to date in the output
     executed = nbformat.read(out, as_version=4)
