@@ -194,12 +194,13 @@ class Monitor:
         majority = majority_offset(offsets)
         if majority is not None:
             self._majority_offsets.append((now, majority))
-        reference = None
-        while self._majority_offsets and self._majority_offsets[0][0] <= now - STALE_AFTER_S:
-            reference = self._majority_offsets.popleft()
-        if reference is None:
+        horizon = now - STALE_AFTER_S
+        history = self._majority_offsets  # oldest first; keep the newest entry old enough
+        while len(history) > 1 and history[1][0] <= horizon:
+            history.popleft()
+        if not history or history[0][0] > horizon:
             return {}
-        self._majority_offsets.appendleft(reference)  # the newest entry old enough stays
+        reference = history[0]
         return {i: (f"stale: applied event offset {o}, below the {reference[1]} a majority "
                     f"of replicas had applied {now - reference[0]:.1f} s earlier")
                 for i, o in offsets.items() if o is not None and o < reference[1]}
