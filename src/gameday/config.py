@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gameday.errors import ConfigError
 from gameday.paths import REPO_ROOT, REPORTS_DIR, STATE_DIR
 from gameday.runbook import DEFAULT_FAULT_TTL_S
 
@@ -90,4 +91,21 @@ class Settings(BaseSettings):
 
 def get_settings(**overrides: object) -> Settings:
     """Read the settings from the environment, applying keyword overrides."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per invalid setting, named as the user set it: ``GAMEDAY_BASE_PORT: ...``."""
+    secret = {name for name, field in Settings.model_fields.items()
+              if "SecretStr" in str(field.annotation)}
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if "(got " not in message and field not in secret:
+            message += f" (got {error.get('input')!r})"
+        lines.append(f"GAMEDAY_{field.upper()}: {message}")
+    return "invalid setting" + ("s" if len(lines) > 1 else "") + ": " + "; ".join(lines)

@@ -10,7 +10,8 @@ GameDayError                 transient: may a retry of the same step succeed?
  ├── SafetyError             no   a safety rule refused the action (blast radius, lock held)
  │    └── TargetLocked       no
  ├── GameDayAborted          no   an abort condition fired during a run
- └── ReportError             no   a report notebook failed (names the cell): deterministic
+ ├── ReportError             no   a report notebook failed (names the cell): deterministic
+ └── ConfigError             no   a GAMEDAY_* setting is invalid (names the variable)
 
 * an instance says otherwise with ``transient=True``: connection refused or reset, a
 timeout of one HTTP call, HTTP 5xx (:func:`gameday.http.is_transient` decides, in one
@@ -31,6 +32,7 @@ __all__ = [
     "TargetLocked",
     "GameDayAborted",
     "ReportError",
+    "ConfigError",
     "is_transient",
 ]
 
@@ -84,6 +86,10 @@ class GameDayAborted(GameDayError):
 
 class ReportError(GameDayError):
     """A report notebook failed to execute or export."""
+
+
+class ConfigError(GameDayError):
+    """A setting read from the environment (or ``.env``) is invalid."""
 
 
 def is_transient(exc: BaseException) -> bool:

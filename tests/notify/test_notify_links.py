@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from notify_samples import TOKEN, sample_run, sample_verdict
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
+from gameday.cli import main
 from gameday.config import get_settings
+from gameday.errors import ConfigError
 from gameday.links import file_url
 from gameday.notify import SlackBotNotifier, get_notifier
 from gameday.notify.messages import verdict_message
@@ -52,8 +54,20 @@ def test_report_url_makes_a_link_of_a_path_under_the_reports_folder(tmp_path: Pa
 @pytest.mark.parametrize("bad", ["ftp://x/", "gameday.example/reports", "http://x/?a=1",
                                  "http://x/<script>", "javascript:alert(1)", "http:///x"])
 def test_a_report_url_that_is_not_a_plain_http_base_is_refused(bad: str) -> None:
-    with pytest.raises(ValidationError, match="report_url"):
+    with pytest.raises(ConfigError, match="GAMEDAY_REPORT_URL: must be "):
         get_settings(report_url=bad)
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable_not_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GAMEDAY_REPORT_URL", "not a url")
+    monkeypatch.setenv("GAMEDAY_BASE_PORT", "abc")
+    assert main(["runs"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gameday: error: invalid settings: ")
+    assert "GAMEDAY_REPORT_URL: must be an http:// or https:// URL (got 'not a url')" in err
+    assert "GAMEDAY_BASE_PORT: Input should be a valid integer" in err and "'abc'" in err
+    assert "Traceback" not in err and err.count("\n") == 1
 
 
 def test_the_verdict_links_to_the_report_instead_of_a_path(tmp_path: Path) -> None:
