@@ -30,7 +30,7 @@ def test_console_prints_the_same_summary_readably(capsys, run, phase, abort_info
         "2. crash: crash on replica 2",
         "Availability: 99.87 %",
         "Time to detect: 0.61 s",
-        "availability: 0.9987 (target ≥ 0.999)",
+        "crash: availability 99.87 %, target ≥ 99.9 %",
         "GameDay ABORTED",
         "• restarted: 2",
         "Score: 75/100",

@@ -2,8 +2,9 @@
 
 Each builder takes the typed record of :mod:`gameday.run_record` for its moment:
 ``start_message(StartNotice)``, ``phase_message(PhaseRecord)``,
-``abort_message(AbortNotice)`` and ``verdict_message(Outcome)``. A missing figure shows
-as "–". Every value that is not the project's own text goes through
+``abort_message(AbortNotice)`` and ``verdict_message(Outcome)``. Figures read as in the
+report (:mod:`gameday.units`: ``99.87 %``, ``41.7 ms``, ``96.4 s``; a missing one "—").
+Every value that is not the project's own text goes through
 :func:`~gameday.notify.blocks.esc` (mrkdwn: ``& < >``) — in the blocks and in the
 fallback ``text`` alike, so no run can ``<!channel>`` a channel.
 """
@@ -34,10 +35,11 @@ from gameday.run_record import (
     PhaseRecord,
     StartNotice,
 )
+from gameday.units import MISSING, check_sentence, fmt_seconds, fmt_value
 
 __all__ = ["Message", "start_message", "phase_message", "abort_message", "verdict_message"]
 
-NONE = "–"
+NONE = MISSING
 #: Longest free text (a description, a reason) shown before it is cut.
 _PROSE_MAX = 600
 #: Longest single line of a list (a phase, a check) before it is cut.
@@ -91,7 +93,7 @@ def phase_message(phase: PhaseRecord) -> Message:
             ("Wrong answers", esc(_or_none(m.wrong_answers))),
         ]
     )
-    failing = [_check_line(c) for c in phase.checks if not c.passed]
+    failing = [_check_line(phase.name, c) for c in phase.checks if not c.passed]
     if failing:
         blocks.append(section(bullet_list("*Failing checks*", failing)))
     text = f"Phase {name}: {word}"
@@ -174,19 +176,17 @@ def _number(value: Any) -> float | None:
 
 def _seconds(value: Any) -> str:
     n = _number(value)
-    if n is None:
-        return NONE
-    return f"{n:.2f} s" if n < 60 else f"{int(n // 60)} min {n % 60:.0f} s"
+    return NONE if n is None else fmt_seconds(n)
 
 
 def _millis(value: Any) -> str:
     n = _number(value)
-    return NONE if n is None else f"{n:.0f} ms"
+    return NONE if n is None else fmt_value("latency_p95_ms", n)
 
 
 def _percent(value: Any) -> str:
     n = _number(value)
-    return NONE if n is None else f"{n * 100:.2f} %"
+    return NONE if n is None else fmt_value("availability", n)
 
 
 def _score(value: float | None) -> str:
@@ -195,11 +195,9 @@ def _score(value: float | None) -> str:
     return NONE if n is None else f"{n:.0f}/100"
 
 
-def _check_line(check: Check) -> str:
-    text = f"• {esc(check.name)}: {esc(_or_none(check.value))} (target {esc(check.target)})"
-    if check.detail:
-        text += f": {esc(check.detail)}"
-    return truncate(text, _LINE_MAX)
+def _check_line(phase: str, check: Check) -> str:
+    """``• latency: p95 latency 327 ms, target ≤ 272 ms``: the report's sentence."""
+    return truncate(f"• {esc(check_sentence(phase, check))}", _LINE_MAX)
 
 
 def _join(value: Any) -> str:
