@@ -24,4 +24,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   fi
   echo "gameday-postgres: initialised $PGDATA (superuser $user, database $db)"
 fi
+# Arguments are the server's, as with the official image: `postgres -c a=b` or `-c a=b`.
+if [ "${1:-}" = postgres ]; then shift; fi
 exec postgres -D "$PGDATA" -c listen_addresses='*' "$@"
