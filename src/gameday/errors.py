@@ -2,6 +2,7 @@
 
 GameDayError                 transient: may a retry of the same step succeed?
  ├── RunbookError            no   a runbook file is invalid (names the file and the field)
+ ├── SystemFileError         no   a system file is invalid (names the file and the field)
  ├── TargetError             no*  the stack could not be started, stopped, reached or controlled
  │    ├── StackNotRunning    no   an action needs a running stack and none runs
  │    └── NotReady           no   a wait timed out (steady state, a replica back ON): the
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "GameDayError",
     "RunbookError",
+    "SystemFileError",
     "TargetError",
     "StackNotRunning",
     "NotReady",
@@ -82,6 +84,10 @@ class TargetLocked(SafetyError):
 
 class GameDayAborted(GameDayError):
     """An abort condition fired; the run was rolled back."""
+
+
+class SystemFileError(GameDayError):
+    """A system file (``systems/<name>.yaml``) is invalid: names the file and the field."""
 
 
 class ReportError(GameDayError):

@@ -25,11 +25,10 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gameday.errors import RunbookError
-from gameday.runbook_errors import message
+from gameday.runbook_errors import message, read_yaml
 
 __all__ = [
     "FAULT_TYPES",
@@ -287,17 +286,7 @@ def load_runbook(path: str | Path, *, default_fault_ttl_s: float = DEFAULT_FAULT
     message starts with the path as given.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RunbookError(f"{source}: cannot read the runbook ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RunbookError(f"{source}: YAML syntax error at {where}{problem}") from None
+    data = read_yaml(path, "runbook", RunbookError)
     runbook = parse_runbook(data, source)
     problems = ttl_problems(runbook, default_fault_ttl_s)
     if problems:

@@ -1,15 +1,37 @@
-"""Pydantic validation errors as sentences: the field path and what is allowed.
+"""A data file's problems as sentences: YAML reading, and pydantic validation errors with
+the field path and what is allowed.
 
-Used by :mod:`gameday.runbook`; e.g. ``phases[2].fault.latency_ms: must be ≥ 0 (got -5)``.
+Used by :mod:`gameday.runbook` and :mod:`gameday.systems`; e.g.
+``phases[2].fault.latency_ms: must be ≥ 0 (got -5)``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
-__all__ = ["message"]
+__all__ = ["message", "read_yaml"]
+
+
+def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """The parsed YAML of ``path``; raises ``error`` starting with the path as given on a
+    missing or unreadable file or a syntax error (with its line and column)."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise error(f"{source}: cannot read the {what} ({reason})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"{source}: YAML syntax error at {where}{problem}") from None
 
 _ALLOWED = {
     "greater_than_equal": "must be ≥ {ge}",
@@ -43,27 +65,44 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds: itself, or inside Optional, unions, lists, dicts."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found.extend(m for m in _models_in(arg) if m not in found)
+    return found
+
+
+def _tagged(models: list[type[BaseModel]], tag: str) -> list[type[BaseModel]]:
+    """The union members whose discriminator (a Literal field) is ``tag``."""
+    return [m for m in models
+            if any(tag in getattr(f.annotation, "__args__", ()) for f in m.model_fields.values())]
+
+
 def _fields_of(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Allowed field names of the model at ``loc`` (for 'unknown field' messages)."""
-    cur: Any = model
+    """Allowed field names of the model at ``loc`` (for 'unknown field' messages). Parts of
+    ``loc`` that are list indexes, mapping keys or a union's tag lead to the same models."""
+    models = [model]
     for part in loc:
         if isinstance(part, int):
             continue
-        field = cur.model_fields.get(part)
-        if field is None:
-            return []
-        ann = field.annotation
-        cur = next(
-            (a for a in (ann, *getattr(ann, "__args__", ()))
-             if isinstance(a, type) and issubclass(a, BaseModel)),
-            None,
-        )
-        if cur is None:
-            return []
-    return list(cur.model_fields)
+        inner = [m for c in models if (f := c.model_fields.get(str(part))) is not None
+                 for m in _models_in(f.annotation)]
+        if inner:
+            models = inner
+        elif any(str(part) in c.model_fields for c in models):
+            return []  # a field that holds no model
+        else:
+            models = _tagged(models, str(part)) or models
+    names: list[str] = []
+    for m in models[:1]:
+        names = [f.alias or n for n, f in m.model_fields.items()]
+    return names
 
 
-def message(err: dict[str, Any], root: type[BaseModel]) -> str:
+def message(err: dict[str, Any], root: type[BaseModel], what: str = "runbook") -> str:
     """One line for one pydantic error: ``field.path: what is allowed (got value)``."""
     loc = tuple(err["loc"])
     etype = err["type"]
@@ -76,7 +115,14 @@ def message(err: dict[str, Any], root: type[BaseModel]) -> str:
         if ":" in text.split(" ")[0]:  # the validator named the field itself
             prefix = _loc(loc)
             return f"{prefix}.{text}" if prefix else text
-        return f"{_loc(loc) or 'runbook'}: {text}"
+        return f"{_loc(loc) or what}: {text}"
+    if etype in ("union_tag_invalid", "union_tag_not_found"):
+        field = str(ctx.get("discriminator", "kind")).strip("'")
+        where = f"{_loc(loc)}.{field}" if loc else field
+        if etype == "union_tag_not_found":
+            return f"{where}: is required"
+        return (f"{where}: must be one of {ctx.get('expected_tags')} "
+                f"(got {ctx.get('tag')!r})")
     if etype == "literal_error":
         # "Input should be 'a', 'b' or 'c'" → "'a', 'b', 'c'"
         expected = str(ctx.get("expected", "")).replace(" or ", ", ")

@@ -1,0 +1,281 @@
+"""Probing a system as its file describes it, without faulting anything.
+
+:func:`check_system` is ``gameday system check``: every steady-state probe (per member
+where it says ``each``), one reading of the detector and of the oracle, every data
+invariant, and each load request rendered with drawn values (not sent: sending would
+change the system). Each result says what was asked, what came back and, when it failed,
+why, in words.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from gameday.systems.model import Expect, Probe, System
+from gameday.systems.render import TemplateProblem, render, render_value
+from gameday.systems.resolve import ResolvedSystem
+
+__all__ = ["Finding", "SystemCheck", "search", "expect_problems", "check_system",
+           "template_context"]
+
+_BODY_MAX = 200
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing checked: ``kind`` (probe, detector, oracle, invariant, request), its
+    name, the member it concerned, whether it held, and why not."""
+
+    kind: str
+    name: str
+    ok: bool
+    member: str | None = None
+    detail: str = ""
+    latency_ms: float | None = None
+
+
+@dataclass
+class SystemCheck:
+    """Everything ``gameday system check`` found."""
+
+    system: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.findings)
+
+
+def template_context(resolved: ResolvedSystem, **extra: Any) -> dict[str, Any]:
+    """The context every template of a run sees: the resolved system, ``env(NAME)`` (the
+    harness's environment, for tokens), ``python`` and ``since`` (the run's start)."""
+    def env(name: str, default: str = "") -> str:
+        return os.environ.get(str(name), default)
+
+    return resolved.context(env=env, python=sys.executable,
+                            since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra)
+
+
+def search(path: str, body: Any) -> Any:
+    """``path`` in ``body``; a path that does not apply (``length(null)``) gives None."""
+    try:
+        return jmespath.search(path, body)
+    except JMESPathError:
+        return None
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _BODY_MAX else text[:_BODY_MAX] + "…"
+
+
+def expect_problems(expect: Expect, status: int, body: Any) -> list[str]:
+    """Why an answer does not meet ``expect`` (empty: it does)."""
+    problems = []
+    if status not in expect.status:
+        problems.append(f"status {status}, expected {' or '.join(map(str, expect.status))}")
+    for path, wanted in expect.json_.items():
+        if body is None:
+            problems.append(f"{path}: the answer is not JSON")
+            continue
+        got = search(path, body)
+        if got != wanted:
+            problems.append(f"{path} is {_short(got)}, expected {_short(wanted)}")
+    return problems
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _request(client: httpx.Client, method: str, url: str, *, headers: Mapping[str, str],
+             body: Any, timeout_s: float) -> tuple[httpx.Response | None, float, str]:
+    started = time.perf_counter()
+    try:
+        response = client.request(method, url, headers=dict(headers), timeout=timeout_s,
+                                  json=body if body is not None else None)
+    except httpx.HTTPError as exc:
+        return None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"
+    return response, (time.perf_counter() - started) * 1000, ""
+
+
+def _probe(client: httpx.Client, resolved: ResolvedSystem, name: str, probe: Probe
+           ) -> list[Finding]:
+    members: list[tuple[str | None, dict[str, Any]]] = [(None, {})]
+    if probe.each:
+        members = [(m.label, {"member": m.name, "index": m.index, "component": m})
+                   for m in resolved.groups[probe.each]]
+    found = []
+    for label, extra in members:
+        ctx = template_context(resolved, **extra)
+        try:
+            url = render(probe.url, ctx)
+            headers = {k: render(v, ctx) for k, v in probe.headers.items()}
+            body = render_value(probe.json_, ctx)
+        except TemplateProblem as exc:
+            found.append(Finding("probe", name, False, label, str(exc)))
+            continue
+        response, ms, error = _request(client, probe.method, url, headers=headers, body=body,
+                                       timeout_s=max(probe.latency_ms / 1000 * 2, 1.0))
+        if response is None:
+            found.append(Finding("probe", name, False, label, f"{url}: {error}", ms))
+            continue
+        problems = expect_problems(probe.expect, response.status_code, _json(response))
+        if ms > probe.latency_ms:
+            problems.append(f"answered in {ms:.0f} ms, bound {probe.latency_ms:g} ms")
+        found.append(Finding("probe", name, not problems, label,
+                             f"{url}: " + ("; ".join(problems) or f"{response.status_code}"), ms))
+    return found
+
+
+def _read(client: httpx.Client, url: str) -> tuple[Any, str]:
+    response, _, error = _request(client, "GET", url, headers={}, body=None, timeout_s=5.0)
+    if response is None:
+        return None, error
+    if response.status_code >= 300:
+        return None, f"status {response.status_code}"
+    body = _json(response)
+    return (body, "") if body is not None else (None, "the answer is not JSON")
+
+
+def _detector(client: httpx.Client, resolved: ResolvedSystem) -> Finding:
+    det = resolved.system.detector
+    if det.kind == "none":
+        return Finding("detector", "none", True, detail="no detector of its own: the harness's "
+                       f"health probes of each member stand in (every {det.interval_s:g} s)")
+    url = render(det.url, template_context(resolved))
+    body, error = _read(client, url)
+    if error:
+        return Finding("detector", det.kind, False, detail=f"{url}: {error}")
+    items = search(det.items, body)
+    if not isinstance(items, list):
+        return Finding("detector", det.kind, False,
+                       detail=f"{url}: items ({det.items}) is {_short(items)}, not a list")
+    known = {m.name for m in resolved.all_members()} | {m.label for m in resolved.all_members()}
+    seen = [str(search(det.component, i)) for i in items]
+    unknown = sorted(set(seen) - known)
+    states = sorted({str(search(det.state, i)) for i in items})
+    detail = (f"{url}: {len(items)} item(s), components {', '.join(sorted(set(seen))) or '—'}, "
+              f"states {', '.join(states) or '—'}")
+    if unknown:
+        return Finding("detector", det.kind, False,
+                       detail=detail + f"; no member is named {', '.join(unknown)}")
+    return Finding("detector", det.kind, True, detail=detail)
+
+
+def _oracle(client: httpx.Client, resolved: ResolvedSystem) -> Finding | None:
+    oracle = resolved.system.load.oracle
+    if oracle is None:
+        return None
+    url = render(oracle.url, template_context(resolved))
+    body, error = _read(client, url)
+    if error:
+        return Finding("oracle", "truth", False, detail=f"{url}: {error}")
+    items = search(oracle.items, body)
+    if not isinstance(items, dict) or not items:
+        return Finding("oracle", "truth", False,
+                       detail=f"{url}: items ({oracle.items}) is {_short(items)}, not a mapping")
+    values = {k: search(oracle.value, v) for k, v in items.items()}
+    bad = [k for k, v in values.items()
+           if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)]
+    if bad:
+        return Finding("oracle", "truth", False,
+                       detail=f"{url}: value ({oracle.value}) is not a number for {', '.join(bad)}")
+    return Finding("oracle", "truth", True, detail=f"{url}: " + ", ".join(
+        f"{k} {v:g}" for k, v in list(values.items())[:10]))
+
+
+def _invariants(client: httpx.Client, resolved: ResolvedSystem) -> list[Finding]:
+    found = []
+    for name, inv in resolved.system.invariants.items():
+        if inv.python:
+            found.append(Finding("invariant", name, True,
+                                 detail=f"{inv.python}: runs after a GameDay, not here"))
+            continue
+        assert inv.value is not None and inv.equals is not None
+        members: list[tuple[str | None, dict[str, Any]]] = [(None, {})] if inv.each is None else [
+            (m.label, {"member": m.name, "index": m.index, "component": m})
+            for m in resolved.groups[inv.each]]
+        for label, extra in members:
+            ctx = template_context(resolved, **extra)
+            got = []
+            for side in (inv.value, inv.equals):
+                url = render(side.url, ctx)
+                body, error = _read(client, url)
+                got.append((url, error, None if error else search(side.path, body)))
+            (url_a, err_a, a), (url_b, err_b, b) = got
+            if err_a or err_b:
+                found.append(Finding("invariant", name, False, label,
+                                     f"{url_a if err_a else url_b}: {err_a or err_b}"))
+            elif a != b:
+                found.append(Finding("invariant", name, False, label,
+                                     f"{_short(a)} differs from {_short(b)}"))
+            else:
+                found.append(Finding("invariant", name, True, label, f"{_short(a)}"))
+    return found
+
+
+def _requests(resolved: ResolvedSystem, seed: int) -> list[Finding]:
+    rng = random.Random(seed)
+    load = resolved.system.load
+    drawn = {k: rng.choice(v) for k, v in load.values.items()}
+    found = []
+    for name, req in load.requests.items():
+        ctx = template_context(resolved, **drawn)
+        try:
+            url = render(req.url, ctx)
+            render_value(req.json_, ctx)
+            for value in req.headers.values():
+                render(value, ctx)
+        except TemplateProblem as exc:
+            found.append(Finding("request", name, False, detail=str(exc)))
+            continue
+        found.append(Finding("request", name, True,
+                             detail=f"{req.method} {url} (weight {req.weight:g}; not sent)"))
+    return found
+
+
+def check_system(resolved: ResolvedSystem, *, seed: int = 1,
+                 client: httpx.Client | None = None,
+                 progress: Callable[[Finding], None] | None = None) -> SystemCheck:
+    """Probe ``resolved`` as its file describes it, faulting nothing."""
+    system: System = resolved.system
+    result = SystemCheck(system.name)
+    own = client is None
+    client = client or httpx.Client(follow_redirects=False)
+    try:
+        steps: list[Callable[[], list[Finding]]] = [
+            lambda: [f for name, probe in system.steady_state.items()
+                     for f in _probe(client, resolved, name, probe)],
+            lambda: [_detector(client, resolved)],
+            lambda: [f for f in [_oracle(client, resolved)] if f is not None],
+            lambda: _invariants(client, resolved),
+            lambda: _requests(resolved, seed),
+        ]
+        for step in steps:
+            try:
+                found = step()
+            except TemplateProblem as exc:
+                found = [Finding("template", "render", False, detail=str(exc))]
+            for f in found:
+                result.findings.append(f)
+                if progress:
+                    progress(f)
+    finally:
+        if own:
+            client.close()
+    return result
