@@ -60,6 +60,9 @@ command -v dockerd >/dev/null && command -v docker >/dev/null || missing+=(docke
 # the driver tests need a statically linked busybox (a FROM scratch image)
 command -v dpkg >/dev/null && { dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static); }
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+# systems/lb.yaml, the second system: HAProxy in front of nginx backends
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 # the report's ✅/❌ and the notebook's emoji, in Chromium's screenshots as in a browser
 command -v dpkg >/dev/null && { dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || missing+=(fonts-noto-color-emoji); }
 install_packages "${missing[@]}"

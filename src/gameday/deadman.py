@@ -125,18 +125,24 @@ def run_rollback(rollback: Rollback) -> Any:
     return _resolve(rollback.call)(**rollback.kwargs)
 
 
-def signal_process(pid: int, started_at: float, signal_name: str = "SIGCONT") -> str:
-    """Send ``signal_name`` to ``pid`` if it is still the process that started at
+def signal_process(pid: int, started_at: float, signal_name: str = "SIGCONT",
+                   group: bool = False) -> str:
+    """Send ``signal_name`` to ``pid`` (to its whole process group when ``group``: the
+    process was stopped with its workers) if it is still the process that started at
     ``started_at`` (psutil's ``create_time``). A rollback for process faults (SIGSTOP →
     SIGCONT); a process that is gone needs nothing. Returns what happened."""
+    sig = signal.Signals[signal_name]
     try:
         proc = psutil.Process(pid)
         if abs(proc.create_time() - started_at) > 0.05:
             return f"pid {pid} is another process now: nothing to do"
-        proc.send_signal(signal.Signals[signal_name])
-    except psutil.NoSuchProcess:
+        if group:
+            os.killpg(os.getpgid(pid), sig)
+        else:
+            proc.send_signal(sig)
+    except (psutil.NoSuchProcess, ProcessLookupError):
         return f"pid {pid} is gone: nothing to do"
-    return f"sent {signal_name} to pid {pid}"
+    return f"sent {signal_name} to {'the process group of ' if group else ''}pid {pid}"
 
 
 def _directory(state_dir: Path) -> Path:

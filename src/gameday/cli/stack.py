@@ -93,7 +93,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"starting the {target.name} stack...", flush=True)
     status = target.start(timeout_s=args.timeout)
     print()
-    _print_table(status)
+    print_table(status)
     print(f"\nthe stack is up; stop it with `gameday stack down"
           f"{_port_flag(args)}`", flush=True)
     return 0
@@ -144,7 +144,7 @@ def _status(args: argparse.Namespace) -> int:
             "services": [s.__dict__ for s in status.services],
         }, indent=2))
     else:
-        _print_table(status)
+        print_table(status)
         print(f"\n{'healthy' if status.healthy else 'NOT healthy'}")
     return 0 if status.healthy else 1
 
@@ -153,7 +153,7 @@ def _port_flag(args: argparse.Namespace) -> str:
     return f" --base-port {args.base_port}" if args.base_port is not None else ""
 
 
-def _print_table(status: StackStatus) -> None:
+def print_table(status: StackStatus) -> None:
     rows = [("SERVICE", "STATE", "PID", "URL", "DETAIL")]
     for s in status.services:
         state = "healthy" if s.healthy else ("running" if s.running else "down")

@@ -3,17 +3,24 @@
 - ``gameday system new NAME``: write ``systems/NAME.yaml``, a commented template;
 - ``gameday system check FILE``: validate it and probe the running system without
   faulting anything (every steady-state probe, the detector, the oracle, the invariants,
-  the load's requests rendered); exit 1 when something does not hold.
+  the load's requests rendered); exit 1 when something does not hold;
+- ``gameday system up|down|status FILE``: run its ``local`` components on this machine
+  (supervised, restarted when they exit), stop them, show them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gameday.errors import SystemFileError
+
+if TYPE_CHECKING:
+    from gameday.systems.resolve import ResolvedSystem
 
 __all__ = ["register"]
 
@@ -42,6 +49,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     check.add_argument("--validate-only", action="store_true",
                        help="only validate the file; send nothing")
     check.set_defaults(func=_check)
+    for action, text in (("up", "start the system's local components and wait until healthy"),
+                         ("down", "stop the system's local components; leave nothing behind"),
+                         ("status", "show each local component; exit 1 unless all healthy")):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("file", type=Path, metavar="FILE")
+        sub.add_argument("--base-port", type=int, default=None, metavar="N",
+                         help="first port (default: the file's base_port, or GAMEDAY_BASE_PORT)")
+        if action == "up":
+            sub.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                             help="seconds to wait for every component to be healthy (60)")
+        sub.set_defaults(func=_lifecycle)
 
 
 def _new(args: argparse.Namespace) -> int:
@@ -59,22 +77,54 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
-    import os
-
+def _resolved(args: argparse.Namespace, target: str = "local") -> ResolvedSystem:
+    """The system file of ``args.file``, resolved for ``target`` and the base port."""
     from gameday.systems.loader import load_system
-    from gameday.systems.probe import Finding, check_system
     from gameday.systems.render import TemplateProblem
     from gameday.systems.resolve import resolve
 
     system = load_system(args.file)
     env_port = os.environ.get("GAMEDAY_BASE_PORT")
     base_port = args.base_port or (int(env_port) if env_port and env_port.isdigit() else None)
-    target = args.target or os.environ.get("GAMEDAY_TARGET") or "local"
     try:
-        resolved = resolve(system, target=target, host=args.host, base_port=base_port)
+        return resolve(system, target=target, host=getattr(args, "host", None),
+                       base_port=base_port)
     except TemplateProblem as exc:
         raise SystemFileError(f"{args.file}: {exc}") from None
+
+
+def _lifecycle(args: argparse.Namespace) -> int:
+    from gameday.cli.stack import print_table
+    from gameday.config import get_settings
+    from gameday.systems.local import SystemLocalTarget
+
+    resolved = _resolved(args)
+    settings = get_settings(base_port=resolved.base_port)
+    target = SystemLocalTarget(resolved, settings, source=args.file,
+                               progress=lambda m: print(f"gameday: {m}", flush=True))
+    name = resolved.system.name
+    if args.action == "up":
+        status = target.start(timeout_s=args.timeout)
+        print_table(status)
+        port = f" --base-port {args.base_port}" if args.base_port is not None else ""
+        print(f"system {name!r} is up; stop it with `gameday system down {args.file}{port}`")
+        return 0
+    if args.action == "down":
+        target.stop()
+        print(f"system {name!r} is stopped")
+        return 0
+    status = target.status()
+    print_table(status)
+    print(f"\n{'healthy' if status.healthy else 'NOT healthy'}")
+    return 0 if status.healthy else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    from gameday.systems.probe import Finding, check_system
+
+    target = args.target or os.environ.get("GAMEDAY_TARGET") or "local"
+    resolved = _resolved(args, target)
+    system = resolved.system
     members = ", ".join(f"{g} ({len(m)})" for g, m in resolved.groups.items())
     print(f"{args.file}: system {system.name!r} is valid: components {members}; "
           f"{len(system.load.requests)} request kind(s), detector {system.detector.kind}, "

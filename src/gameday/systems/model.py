@@ -98,6 +98,18 @@ class LocalRun(_Model):
     env: dict[str, Template] = Field(default_factory=dict)
     #: Working directory (template), relative to the system file's folder.
     cwd: Template | None = None
+    #: Files written before each start (a configuration): path relative to the member's
+    #: own folder ``{{ run_dir }}`` → content (template).
+    files: dict[Annotated[str, Field(pattern=r"^[\w.-]+(/[\w.-]+)*$")], Template] = Field(
+        default_factory=dict)
+
+    @field_validator("files")
+    @classmethod
+    def _inside(cls, value: dict[str, str]) -> dict[str, str]:
+        for path in value:
+            if ".." in path.split("/"):
+                raise ValueError(f"{path!r} must stay inside the member's folder (no '..')")
+        return value
     #: Restart the member when it exits (a crash fault relies on it).
     restart: bool = True
     #: Seconds to wait for its health URL after a (re)start.

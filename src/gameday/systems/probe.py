@@ -27,7 +27,7 @@ from gameday.systems.render import TemplateProblem, render, render_value
 from gameday.systems.resolve import ResolvedSystem
 
 __all__ = ["Finding", "SystemCheck", "search", "expect_problems", "check_system",
-           "template_context"]
+           "detector_items", "template_context"]
 
 _BODY_MAX = 200
 
@@ -152,28 +152,48 @@ def _read(client: httpx.Client, url: str) -> tuple[Any, str]:
     return (body, "") if body is not None else (None, "the answer is not JSON")
 
 
+def detector_items(resolved: ResolvedSystem, client: httpx.Client | None = None
+                   ) -> tuple[str, list[tuple[str, str]]]:
+    """One reading of the system's own detector: its URL and ``(component, state)`` per
+    item, in its order. Raises ValueError saying what was wrong with the answer."""
+    det = resolved.system.detector
+    if det.kind == "none":
+        raise ValueError("the system has no detector of its own")
+    url = render(det.url, template_context(resolved))
+    own = client is None
+    client = client or httpx.Client(follow_redirects=False)
+    try:
+        body, error = _read(client, url)
+    finally:
+        if own:
+            client.close()
+    if error:
+        raise ValueError(f"{url}: {error}")
+    items = search(det.items, body)
+    if not isinstance(items, list):
+        raise ValueError(f"{url}: items ({det.items}) is {_short(items)}, not a list")
+    return url, [(str(search(det.component, i)), str(search(det.state, i))) for i in items]
+
+
 def _detector(client: httpx.Client, resolved: ResolvedSystem) -> Finding:
     det = resolved.system.detector
     if det.kind == "none":
         return Finding("detector", "none", True, detail="no detector of its own: the harness's "
                        f"health probes of each member stand in (every {det.interval_s:g} s)")
-    url = render(det.url, template_context(resolved))
-    body, error = _read(client, url)
-    if error:
-        return Finding("detector", det.kind, False, detail=f"{url}: {error}")
-    items = search(det.items, body)
-    if not isinstance(items, list):
-        return Finding("detector", det.kind, False,
-                       detail=f"{url}: items ({det.items}) is {_short(items)}, not a list")
-    known = {m.name for m in resolved.all_members()} | {m.label for m in resolved.all_members()}
-    seen = [str(search(det.component, i)) for i in items]
-    unknown = sorted(set(seen) - known)
-    states = sorted({str(search(det.state, i)) for i in items})
-    detail = (f"{url}: {len(items)} item(s), components {', '.join(sorted(set(seen))) or '—'}, "
-              f"states {', '.join(states) or '—'}")
-    if unknown:
-        return Finding("detector", det.kind, False,
-                       detail=detail + f"; no member is named {', '.join(unknown)}")
+    try:
+        url, items = detector_items(resolved, client)
+    except ValueError as exc:
+        return Finding("detector", det.kind, False, detail=str(exc))
+    members = [m for m in resolved.all_members()
+               if resolved.system.components[m.group].faultable]
+    named = {c for c, _ in items}
+    detail = (f"{url}: {len(items)} item(s), components {', '.join(sorted(named)) or '—'}, "
+              f"states {', '.join(sorted({s for _, s in items})) or '—'}")
+    if det.kind == "status":  # a current view must show every member a fault can hit
+        unseen = [m.label for m in members if m.name not in named and m.label not in named]
+        if unseen:
+            return Finding("detector", det.kind, False,
+                           detail=detail + f"; it does not show {', '.join(unseen)}")
     return Finding("detector", det.kind, True, detail=detail)
 
 

@@ -64,6 +64,8 @@ class LocalTarget(Target):
     """Drive a local stack. Safe to construct many times for one stack: all state is on disk."""
 
     name = "local"
+    #: How messages name what this target runs.
+    label = "the local stack"
 
     def __init__(
         self,
@@ -80,6 +82,23 @@ class LocalTarget(Target):
         self.ports = StackPorts(settings.base_port)
         self.dir = stack_dir(settings.state_dir, settings.base_port)
         self._supervisor: subprocess.Popen[bytes] | None = None
+
+    # --- what this stack is (a subclass runs another system's processes) ---------------
+    def _build_spec(self) -> dict[str, Any]:
+        """The supervisor's spec: every process with argv, env, port and health URL."""
+        return build_spec(base_port=self.ports.base, directory=self.dir,
+                          chaos_token=self._token(), keep_data=self.keep_data)
+
+    def _fingerprint(self) -> dict[str, Any]:
+        """What makes two stacks the same: a running one with another is refused."""
+        return fingerprint(self.settings.base_port, self._token())
+
+    def _ports_by_service(self) -> dict[str, int]:
+        return self.ports.by_service()
+
+    def _service_order(self) -> list[str]:
+        return [*(f"inventory-{i}" for i in REPLICAS), "monitor", "voter", "orders", "kafka",
+                "postgres"]
 
     @staticmethod
     def stack_ports(state_dir: Path) -> list[int]:
@@ -126,10 +145,9 @@ class LocalTarget(Target):
         with self._lock():
             state = self._state()
             running = state is not None and self._supervisor_alive(state)
-            same = running and (state or {}).get("fingerprint") == fingerprint(
-                self.settings.base_port, self._token())
+            same = running and (state or {}).get("fingerprint") == self._fingerprint()
             if running and not same:
-                wanted = fingerprint(self.settings.base_port, self._token())
+                wanted = self._fingerprint()
                 found = (state or {}).get("fingerprint") or {}
                 differ = ", ".join(k.replace("_sha256", "") for k in sorted(wanted)
                                    if wanted.get(k) != found.get(k))
@@ -154,7 +172,7 @@ class LocalTarget(Target):
     def _check_ports_free(self) -> None:
         import socket
 
-        for name, port in self.ports.by_service().items():
+        for name, port in self._ports_by_service().items():
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
@@ -176,8 +194,7 @@ class LocalTarget(Target):
                 path.unlink()
         for f in (self.dir / "logs").glob("*.log"):
             f.unlink()  # fresh logs for each start
-        spec = build_spec(base_port=self.ports.base, directory=self.dir,
-                          chaos_token=self._token(), keep_data=self.keep_data)
+        spec = self._build_spec()
         if self.owner_pid is not None:
             spec["owner"] = {"pid": self.owner_pid,
                              "create_time": psutil.Process(self.owner_pid).create_time()}
@@ -218,7 +235,7 @@ class LocalTarget(Target):
             if state.get("phase") == "failed" or gone:
                 error = state.get("error") or "the supervisor exited"
                 raise TargetError(
-                    f"the local stack failed to start: {error}\n"
+                    f"{self.label} failed to start: {error}\n"
                     f"--- supervisor log ({self.log_dir / 'supervisor.log'}):\n"
                     f"{self._tail('supervisor')}\n{self._failing_logs(state)}"
                 )
@@ -236,7 +253,7 @@ class LocalTarget(Target):
                     f"\n{self._tail(s.name)}" for s in sick
                 )
                 raise TargetError(
-                    f"the local stack did not become healthy within {timeout_s:.0f} s: "
+                    f"{self.label} did not become healthy within {timeout_s:.0f} s: "
                     f"{names} not healthy\n{logs}"
                 )
             if time.monotonic() > next_note:
@@ -269,18 +286,15 @@ class LocalTarget(Target):
     def status(self) -> StackStatus:
         state = self._state()
         if state is None:
-            names = [*(f"inventory-{i}" for i in REPLICAS), "monitor", "voter", "orders",
-                     "kafka", "postgres"]
             return StackStatus(self.name, tuple(
-                ServiceStatus(n, False, False, detail="not started") for n in names))
+                ServiceStatus(n, False, False, detail="not started")
+                for n in self._service_order()))
         supervised = self._supervisor_alive(state)
         entries = list(state.get("services", {}).items())
         with ThreadPoolExecutor(max_workers=len(entries) or 1) as pool:
             services = list(pool.map(
                 lambda item: self._service_status(item[0], item[1], supervised), entries))
-        order = {n: i for i, n in enumerate(
-            [*(f"inventory-{i}" for i in REPLICAS), "monitor", "voter", "orders", "kafka",
-             "postgres"])}
+        order = {n: i for i, n in enumerate(self._service_order())}
         services.sort(key=lambda s: order.get(s.name, 99))
         return StackStatus(self.name, tuple(services))
 
@@ -291,7 +305,7 @@ class LocalTarget(Target):
         detail = "" if running else ("held down" if entry.get("held") else "not running")
         healthy = False
         if running and svc_url:
-            healthy, detail = http_health(svc_url)
+            healthy, detail = http_health(svc_url, health_url=entry.get("health_url"))
         elif running:
             healthy = tcp_open(entry["port"])
             detail = "" if healthy else f"port {entry['port']} closed"

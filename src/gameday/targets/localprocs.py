@@ -47,15 +47,18 @@ def tcp_open(port: int) -> bool:
         return False
 
 
-def http_health(base_url: str) -> tuple[bool, str]:
-    """(healthy, why not): ``GET /health`` answered 200 within a second."""
+def http_health(base_url: str, *, health_url: str | None = None) -> tuple[bool, str]:
+    """(healthy, why not): ``GET /health`` under ``base_url`` (or ``health_url`` itself)
+    answered 2xx within a second (the stack's services answer 200)."""
+    target = health_url or f"{base_url}/health"
+    shown = "GET " + (health_url or "/health")
     try:
-        response = httpx.get(f"{base_url}/health", timeout=_HEALTH_TIMEOUT)
+        response = httpx.get(target, timeout=_HEALTH_TIMEOUT)
     except httpx.HTTPError as exc:
-        return False, f"GET /health: {type(exc).__name__}"
-    if response.status_code == 200:
+        return False, f"{shown}: {type(exc).__name__}"
+    if 200 <= response.status_code < 300:
         return True, ""
-    return False, f"GET /health: HTTP {response.status_code}"
+    return False, f"{shown}: HTTP {response.status_code}"
 
 
 def sweep(directory: Path, state: dict[str, Any]) -> None:

@@ -1,9 +1,10 @@
 """The local stack's supervisor: a detached process that owns every process of one stack.
 
 ``python -m gameday.targets.supervisor --stack-dir DIR`` reads ``DIR/spec.json`` (written
-by :class:`gameday.targets.local.LocalTarget`), starts Postgres, waits until it accepts
-connections and creates the database, starts the broker, waits for its port, then starts
-the services. It outlives the command that started it (its own session).
+by :class:`gameday.targets.local.LocalTarget`). For the inventory stack it starts
+Postgres, waits until it accepts connections and creates the database, starts the broker,
+waits for its port, then starts the services; a system file's processes (no Postgres, no
+broker of its own) start in spec order. It outlives the command that started it (its own session).
 
 Restart policy, like a container's ``restart: unless-stopped``: a process that exits by
 itself (a crash fault, a SIGKILL from ``kill_replica``) is started again after
@@ -94,6 +95,7 @@ class Supervisor:
                 "kind": child.spec["kind"],
                 "port": child.spec["port"],
                 "url": child.spec["url"],
+                "health_url": child.spec.get("health_url"),
                 "restarts": max(child.restarts, 0),
                 "last_exit": child.last_exit,
                 "held": child.held,
@@ -143,7 +145,8 @@ class Supervisor:
         child.last_exit = code
         child.fast_exits = child.fast_exits + 1 if lived < _FAST_EXIT_S else 0
         delay = min(self.spec["restart_delay_s"] * 2 ** max(child.fast_exits - 1, 0), _MAX_DELAY_S)
-        child.next_start = None if child.held else time.monotonic() + delay
+        stays_down = child.held or child.spec.get("restart") is False
+        child.next_start = None if stays_down else time.monotonic() + delay
         self._dirty = True
         with open(self.logs / f"{child.name}.log", "ab") as out:
             out.write(f"--- gameday supervisor: {child.name} exited with {code}\n".encode())
@@ -197,28 +200,37 @@ class Supervisor:
             time.sleep(0.05)
 
     def start_all(self) -> None:
-        pg = self.children["postgres"]
-        pgdata = self.dir / "pgdata"
-        postgres.prepare_data_dir(pgdata, fresh=not self.spec["keep_data"])
-        self.spawn(pg)
-        self._wait_port(pg, 30)
-        postgres.create_database(HOST, pg.spec["port"], self.spec["database"])
-        broker = self.children["kafka"]
-        self.spawn(broker)
-        self._wait_port(broker, 15)
+        """Postgres first (data folder, database) and the broker next when the spec has
+        them (the inventory stack), then every other process in spec order; a process
+        with ``wait_port`` is awaited before the next one starts."""
+        pg = self.children.get("postgres")
+        if pg is not None:
+            pgdata = self.dir / "pgdata"
+            postgres.prepare_data_dir(pgdata, fresh=not self.spec["keep_data"])
+            self.spawn(pg)
+            self._wait_port(pg, 30)
+            postgres.create_database(HOST, pg.spec["port"], self.spec["database"])
+        broker = self.children.get("kafka")
+        if broker is not None:
+            self.spawn(broker)
+            self._wait_port(broker, 15)
         for child in self.children.values():
             if child.proc is None and not self.stopping:
                 self.spawn(child)
+                if child.spec.get("wait_port") and child.spec.get("port"):
+                    self._wait_port(child, float(child.spec["wait_port"]))
         self.write_state()
 
     def stop_all(self, timeout_s: float = 8.0) -> None:
-        groups = [
-            [c for c in self.children.values() if c.spec["kind"] == "service"],
-            [self.children["kafka"]],
-        ]
-        for group in groups:
-            self._terminate(group, timeout_s)
-        pg = self.children["postgres"]
+        """Services first, then the broker, then Postgres (``pg_ctl stop -m fast``)."""
+        kinds = ("postgres", "broker")
+        self._terminate([c for c in self.children.values() if c.spec["kind"] not in kinds],
+                        timeout_s)
+        self._terminate([c for c in self.children.values() if c.spec["kind"] == "broker"],
+                        timeout_s)
+        pg = self.children.get("postgres")
+        if pg is None:
+            return
         if pg.running() and not postgres.stop(self.dir / "pgdata", timeout_s=timeout_s):
             log.warning("pg_ctl stop failed; killing postgres")
         self._terminate([pg], 2.0)

@@ -1,0 +1,156 @@
+"""The second system, built from third-party software only (systems/lb.yaml): HAProxy with
+active health checks in front of three nginx backends, run by the local target from its
+system file, probed by `gameday system check`, faulted by the process provider, and read
+through HAProxy's own detector. A hang (SIGSTOP) ends at its TTL, and at once when the
+harness is killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import free_base_port
+from gameday.cli import main
+from gameday.config import get_settings
+from gameday.systems.loader import load_system
+from gameday.systems.local import SystemLocalTarget
+from gameday.systems.probe import detector_items
+from gameday.systems.providers import inject_process_fault
+from gameday.systems.resolve import ResolvedSystem, resolve
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists())
+                       or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
+                       reason="apt-get install haproxy nginx-light (tests/system.sh does)"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+LB = REPO / "systems" / "lb.yaml"
+
+
+@pytest.fixture(scope="module")
+def lb(tmp_path_factory: pytest.TempPathFactory
+       ) -> Iterator[tuple[ResolvedSystem, SystemLocalTarget]]:
+    base = free_base_port()
+    state = tmp_path_factory.mktemp("lb-state")
+    resolved = resolve(load_system(LB), base_port=base)
+    target = SystemLocalTarget(resolved, get_settings(base_port=base, state_dir=state),
+                               source=LB, owner_pid=os.getpid())
+    target.start(timeout_s=60)
+    try:
+        yield resolved, target
+    finally:
+        target.stop()
+
+
+def _states(resolved: ResolvedSystem) -> dict[str, str]:
+    return dict(detector_items(resolved)[1])
+
+
+def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"{what} within {timeout_s} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_system_check_holds_on_the_running_load_balancer(
+        lb, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    resolved, target = lb
+    assert target.status().healthy
+    assert main(["system", "check", str(LB), "--base-port", str(resolved.base_port)]) == 0
+    out = capsys.readouterr().out
+    assert "✔ detector status" in out and "components a, b, c, states UP" in out
+    assert "✔ invariant same_item_everywhere [backend/c]: ['apple', 3]" in out
+
+
+def test_a_hang_is_seen_by_haproxy_masked_from_clients_and_ends_at_its_ttl(lb) -> None:
+    resolved, target = lb
+    b = resolved.member("backend", "b")
+    switch = inject_process_fault(target, b, "stop", ttl_s=3.0)
+    assert switch is not None
+    assert psutil.Process(target.member_process(b).pid).status() == psutil.STATUS_STOPPED
+    _until(lambda: _states(resolved)["b"] == "DOWN", 5, "HAProxy marks the hung backend DOWN")
+    import httpx
+    answers = [httpx.get(f"{resolved.groups['lb'].url}/item.json", timeout=3).status_code
+               for _ in range(20)]
+    assert answers == [200] * 20  # the front door masks it
+    _until(lambda: _states(resolved)["b"] == "UP", 10, "the TTL's SIGCONT brings it back UP")
+    fired = switch.fired()
+    assert fired is not None and fired.reason == "ttl" and fired.ok
+
+
+def test_a_killed_backend_is_restarted_by_the_supervisor(lb) -> None:
+    resolved, target = lb
+    a = resolved.member("backend", "a")
+    before = target.member_process(a).pid
+    assert inject_process_fault(target, a, "kill", ttl_s=10) is None
+    _until(lambda: _states(resolved)["a"] == "DOWN", 5, "HAProxy marks the killed backend DOWN")
+    target.wait_member_healthy(a, timeout_s=15)
+    assert target.member_process(a).pid != before
+    _until(lambda: _states(resolved)["a"] == "UP", 10, "the restarted backend is UP again")
+
+
+def test_a_hang_ends_when_the_harness_is_killed(lb, tmp_path: Path) -> None:
+    resolved, target = lb
+    c = resolved.member("backend", "c")
+    script = f"""
+import sys, time
+from gameday.config import get_settings
+from gameday.systems.loader import load_system
+from gameday.systems.local import SystemLocalTarget
+from gameday.systems.providers import inject_process_fault
+from gameday.systems.resolve import resolve
+resolved = resolve(load_system({str(LB)!r}), base_port={resolved.base_port})
+target = SystemLocalTarget(resolved, get_settings(base_port={resolved.base_port},
+                           state_dir={str(target.settings.state_dir)!r}), source={str(LB)!r})
+inject_process_fault(target, resolved.member("backend", "c"), "stop", ttl_s=120)
+print("injected", flush=True)
+time.sleep(600)
+"""
+    harness = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert harness.stdout is not None and harness.stdout.readline().strip() == "injected"
+        pid = target.member_process(c).pid
+        assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+        harness.send_signal(signal.SIGKILL)
+        harness.wait(10)
+        took = _until(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, 10,
+                      "the dead-man's switch continues the hung backend after kill -9")
+        assert took < 10  # long before the 120 s TTL
+        _until(lambda: _states(resolved)["c"] == "UP", 10, "HAProxy sees it UP again")
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+
+
+def test_system_down_leaves_no_process(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    base = free_base_port()
+    env_state = tmp_path / "state"
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(env_state))
+    assert main(["system", "up", str(LB), "--base-port", str(base)]) == 0
+    out = capsys.readouterr().out
+    assert f"gameday system down {LB} --base-port {base}" in out
+    target = SystemLocalTarget(resolve(load_system(LB), base_port=base),
+                               get_settings(base_port=base, state_dir=env_state), source=LB)
+    leaders = [s.pid for s in target.status().services if s.pid]
+    assert len(leaders) == 4
+    pids = leaders + [c.pid for p in leaders for c in psutil.Process(p).children(recursive=True)]
+    assert len(pids) >= 7  # nginx's workers too
+    assert main(["system", "down", str(LB), "--base-port", str(base)]) == 0
+    assert not [p for p in pids if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert main(["system", "status", str(LB), "--base-port", str(base)]) == 1
