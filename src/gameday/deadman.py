@@ -259,6 +259,10 @@ def arm(
         raise FaultError(f"the dead-man's switch for {rollback.description or rollback.call} "
                          f"did not start within {startup_timeout_s:.0f} s "
                          f"(see {directory / 'watchdog.log'}); nothing was injected")
+    # The watchdog counts the TTL from its handshake; say so to readers of the spec.
+    spec = spec.model_copy(update={"expires_at": time.time() + ttl_s})
+    if path.exists():  # (not when a tiny TTL already fired)
+        write_atomically(path, spec.model_dump_json(indent=2))
     return Switch(spec, path, watchdog)
 
 

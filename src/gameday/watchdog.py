@@ -78,6 +78,9 @@ def watch(path: Path) -> int:
     signalled: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda s, _f: signalled.append(s))
+    # The TTL runs from now, when the harness learns it may inject: counted from before
+    # this process started, a slow start-up would shorten every fault by its length.
+    deadline = time.time() + (spec.expires_at - spec.armed_at)
     print(ARMED, flush=True)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())  # the harness closed its end of the pipe
@@ -92,7 +95,7 @@ def watch(path: Path) -> int:
         if not _harness_alive(spec):
             reason = "harness-died"
             break
-        if time.time() >= spec.expires_at:
+        if time.time() >= deadline:
             reason = "ttl"
             break
         time.sleep(POLL_S)

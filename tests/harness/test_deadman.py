@@ -71,6 +71,20 @@ def test_the_watchdog_rolls_back_at_the_ttl_while_the_harness_lives(
     assert not switch.armed and not switch.path.exists()
 
 
+def test_the_ttl_runs_from_when_the_switch_is_armed_not_from_before_the_watchdog_started(
+    victim: psutil.Process, tmp_path: Path
+) -> None:
+    """The defect: the deadline was set before the watchdog process started, so a fault
+    injected once arm() returned lasted the TTL minus the watchdog's start-up (a 2.5 s
+    hang of an lb backend ended after 1.2 s on a busy machine)."""
+    switch = deadman.arm(_resume(victim), ttl_s=2.0, state_dir=tmp_path)
+    injected = time.time()  # the harness injects as soon as arm() returns
+    _wait(lambda: switch.fired() is not None, 10, "the rollback at the TTL")
+    firing = switch.fired()
+    assert firing is not None and firing.reason == "ttl"
+    assert firing.fired_at - injected >= 2.0 - deadman.POLL_S
+
+
 _HARNESS = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path

@@ -156,3 +156,25 @@ def test_an_invalid_chaos_toolkit_activity_injects_nothing(clean_faults) -> None
     with pytest.raises(FaultError, match="not a valid activity"):
         inject_ctk_fault(resolved, bad, resolved.member("inventory", "1"), ttl_s=5,
                          state_dir=stack.settings.state_dir)
+
+
+def test_the_monitors_history_read_as_a_transitions_detector(clean_faults, monkeypatch) -> None:
+    from datetime import UTC, datetime
+
+    from gameday.systems.detector import read_transitions
+
+    stack = clean_faults
+    monkeypatch.setenv("GAMEDAY_CHAOS_TOKEN", stack.chaos_token)
+    resolved = resolve(load_system(INVENTORY), base_port=stack.base_port)
+    since = datetime.now(UTC).isoformat()
+    clear, _ = inject_http_fault(resolved, resolved.system.faults["latency"],
+                                 resolved.member("inventory", "2"), params={"latency_ms": 800},
+                                 ttl_s=10, state_dir=stack.settings.state_dir)
+    try:
+        _until(lambda: any(t.status == "OFF" for t in read_transitions(resolved, since_iso=since)),
+               10, "the monitor marks the slow replica OFF")
+    finally:
+        send_request(**clear)
+    found = read_transitions(resolved, since_iso=since)
+    assert found[0].instance_id == "inventory/2" and found[0].status == "OFF"
+    assert {t.instance_id for t in found} == {"inventory/2"}

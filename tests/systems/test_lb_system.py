@@ -154,3 +154,31 @@ def test_system_down_leaves_no_process(tmp_path: Path, capsys: pytest.CaptureFix
     assert not [p for p in pids if psutil.pid_exists(p)
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert main(["system", "status", str(LB), "--base-port", str(base)]) == 1
+
+
+def test_ttd_and_ttr_from_haproxys_own_detector(lb) -> None:
+    import pandas as pd
+
+    from gameday import metrics
+    from gameday.systems.detector import DetectorPoller
+
+    resolved, target = lb
+    b = resolved.member("backend", "b")
+    poller = DetectorPoller(resolved).start()
+    try:
+        time.sleep(0.5)
+        injected = time.time()
+        switch = inject_process_fault(target, b, "stop", ttl_s=2.5)
+        assert switch is not None
+        _until(lambda: any(t.status == "ON" for t in poller.transitions), 15,
+               "HAProxy's view goes OFF and back ON")
+    finally:
+        found = poller.stop()
+    assert [(t.instance_id, t.status) for t in found] == [("backend/b", "OFF"),
+                                                          ("backend/b", "ON")]
+    assert found[0].reason == "DOWN" and found[1].reason == "UP"
+    frame = pd.DataFrame([t.__dict__ for t in found])
+    ttd = metrics.ttd(frame, "backend/b", injected)
+    assert ttd is not None and 0 < ttd < found[1].at_s - injected
+    print(f"HAProxy TTD for a hung backend: {ttd:.2f} s; back UP "
+          f"{found[1].at_s - injected - 2.5:.2f} s after the TTL's SIGCONT")

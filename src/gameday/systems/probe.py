@@ -63,8 +63,9 @@ def template_context(resolved: ResolvedSystem, **extra: Any) -> dict[str, Any]:
     def env(name: str, default: str = "") -> str:
         return os.environ.get(str(name), default)
 
-    return resolved.context(env=env, python=sys.executable,
-                            since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra)
+    defaults = {"env": env, "python": sys.executable,
+                "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return resolved.context(**{**defaults, **extra})
 
 
 def search(path: str, body: Any) -> Any:
