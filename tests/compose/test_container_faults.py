@@ -225,3 +225,34 @@ def test_a_fault_on_a_stack_that_is_not_running_says_so(stack):
     other = ComposeTarget(stack.settings.model_copy(update={"compose_project": "gdtest-none"}))
     with pytest.raises(StackNotRunning, match="has no container for inventory-1"):
         other.inject_container_fault("inventory-1", "pause", ttl_s=10)
+
+
+def test_a_system_files_container_fault_reaches_its_compose_service(stack, http):
+    """systems/inventory.yaml's `pause` (provider: container) on inventory/2: the member's
+    compose service is rendered from the file, the monitor's own history (the system's
+    detector) sees it, and the switch undoes it."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from gameday.systems.detector import read_transitions
+    from gameday.systems.loader import load_system
+    from gameday.systems.model import ContainerFault
+    from gameday.systems.providers import inject_container_fault
+    from gameday.systems.resolve import resolve
+
+    inventory = Path(__file__).resolve().parents[2] / "systems" / "inventory.yaml"
+    resolved = resolve(load_system(inventory), target="compose", base_port=stack.base_port)
+    fault = resolved.system.faults["pause"]
+    assert isinstance(fault, ContainerFault)
+    since = datetime.now(UTC).isoformat()
+    switch = inject_container_fault(resolved, fault, resolved.member("inventory", "2"),
+                                    stack.target, ttl_s=120)
+    try:
+        assert _state(stack, "inventory-2")["Paused"] is True
+        wait_until(lambda: any(t.instance_id == "inventory/2" and t.status == "OFF"
+                               for t in read_transitions(resolved, since_iso=since)),
+                   timeout_s=15, what="the monitor's history shows inventory/2 OFF")
+    finally:
+        switch.rollback()
+    assert _state(stack, "inventory-2")["Paused"] is False
+    wait_until(lambda: _on(http, stack, "2"), timeout_s=30, what="replica 2 ON after unpause")

@@ -6,6 +6,9 @@
   ``clear`` request and sends it at the TTL or when the harness dies.
 - :func:`inject_ctk_fault`: a Chaos Toolkit activity (``chaostoolkit``), run by
   chaostoolkit-lib; its ``rollback`` activity is held by a dead-man's switch.
+- :func:`inject_container_fault`: a Docker operation on the member's container
+  (``container``), through the compose target's driver: armed on a dead-man's switch
+  that undoes it (unpause, start, reconnect) at the TTL or when the harness dies.
 - :func:`inject_process_fault`: the ``process`` provider on the local target: ``kill``
 (SIGKILL) and ``terminate`` (SIGTERM) go to the member's process group and the supervisor
 restarts it (its restart policy is the recovery); ``stop`` (SIGSTOP, a hang) is undone by
@@ -25,15 +28,17 @@ import httpx
 
 from gameday import deadman
 from gameday.errors import FaultError
-from gameday.systems.model import ChaosToolkitFault, HttpAction, HttpFault
+from gameday.systems.model import ChaosToolkitFault, ContainerFault, HttpAction, HttpFault
 from gameday.systems.probe import template_context
 from gameday.systems.render import TemplateProblem, render, render_value
 
 if TYPE_CHECKING:
     from gameday.systems.local import SystemLocalTarget
     from gameday.systems.resolve import Member, ResolvedSystem
+    from gameday.targets.compose import ComposeTarget
 
-__all__ = ["PROCESS_SIGNALS", "inject_process_fault", "inject_http_fault", "send_request",
+__all__ = ["PROCESS_SIGNALS", "inject_process_fault", "inject_container_fault",
+           "inject_http_fault", "send_request",
            "inject_ctk_fault", "run_ctk_activity", "fault_context"]
 
 #: Seconds one request of a fault API may take.
@@ -181,3 +186,21 @@ def inject_ctk_fault(resolved: ResolvedSystem, fault: ChaosToolkitFault, member:
             switch.rollback()
         raise
     return output, switch
+
+
+def inject_container_fault(resolved: ResolvedSystem, fault: ContainerFault, member: Member,
+                           compose: ComposeTarget, *, ttl_s: float) -> deadman.Switch:
+    """``fault.action`` on the container of ``member``'s compose service (its
+    ``compose.service`` template) in ``compose``'s project; ``.rollback()`` on the
+    returned switch undoes it."""
+    spec = resolved.system.components[member.group].compose
+    if spec is None:
+        raise FaultError(f"{member.label} has no compose service (components."
+                         f"{member.group}.compose): container faults cannot reach it")
+    context = fault_context(resolved, member, dict(fault.params), ttl_s)
+    try:
+        service = render(spec.service, context)
+        network = render(fault.network, context) if fault.network else None
+    except TemplateProblem as exc:
+        raise FaultError(f"components.{member.group}.compose: {exc}") from None
+    return compose.inject_container_fault(service, fault.action, ttl_s=ttl_s, network=network)

@@ -282,11 +282,13 @@ class ComposeTarget(Target):
         and disarm it. ``network`` (``disconnect``): a network of the compose file (e.g.
         ``replicas``, ``events``, ``db``); None cuts the container from every network.
         """
-        if service not in SERVICES:
-            raise TargetError(f"unknown service {service!r}; allowed: {', '.join(SERVICES)}")
         if network is not None and action != "disconnect":
             raise TargetError(f"a network applies to `disconnect` only, not to {action!r}")
-        container = self._container(service)
+        running = self.containers()  # any service of the project (a system file's too)
+        if service not in running:
+            raise TargetError(f"unknown service {service!r}: compose project "
+                              f"{self.project!r} has {', '.join(sorted(running)) or 'none'}")
+        container = running[service]
         docker_networks = None
         if network is not None:
             known = self.networks()
