@@ -97,6 +97,19 @@ def free_base_port(count: int = _STACK_PORTS) -> int:
     raise RuntimeError("no free range of ports found on 127.0.0.1")
 
 
+def until(predicate: Callable[[], object], timeout_s: float, what: str) -> float:
+    """Seconds until ``predicate()`` is truthy, polled every 50 ms; the test fails naming
+    ``what`` after ``timeout_s``."""
+    import time
+
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"{what} within {timeout_s} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
 def clear_faults(stack: LocalStack, *, timeout_s: float = 2.0) -> None:
     """POST {"type": "clear"} to every replica; a replica that does not answer is skipped."""
     import httpx

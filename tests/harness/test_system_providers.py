@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from conftest import until
 from gameday.errors import FaultError
 from gameday.systems.loader import load_system, parse_system
 from gameday.systems.model import ChaosToolkitFault, HttpFault
@@ -31,14 +31,6 @@ def _fault_on(stack, replica: str) -> str | None:
     body = httpx.get(f"{stack.urls.replica(replica)}/inject-failure", timeout=5).json()
     return body.get("failure_type") or body.get("type")
 
-
-def _until(predicate, timeout_s: float, what: str) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout_s:
-            raise AssertionError(f"{what} within {timeout_s} s")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def _inventory(stack, **fault_changes: Any):
@@ -106,7 +98,7 @@ time.sleep(600)
         assert _fault_on(stack, "3") == "latency"
         harness.send_signal(signal.SIGKILL)
         harness.wait(10)
-        took = _until(lambda: _fault_on(stack, "3") is None, 10,
+        took = until(lambda: _fault_on(stack, "3") is None, 10,
                       "the switch sends the clear request after kill -9")
         assert took < 10  # long before the 120 s TTL and the replica's own 300 s default
     finally:
@@ -137,7 +129,7 @@ def test_a_chaos_toolkit_activity_as_a_fault_with_its_rollback_at_the_ttl(clean_
                                       state_dir=stack.settings.state_dir)
     assert output["status"] == 200 and _fault_on(stack, "1") == "latency"
     assert switch is not None
-    _until(lambda: _fault_on(stack, "1") is None, 8, "the rollback runs at the TTL")
+    until(lambda: _fault_on(stack, "1") is None, 8, "the rollback runs at the TTL")
     fired = switch.fired()
     assert fired is not None and fired.reason == "ttl" and fired.ok
 
@@ -171,7 +163,7 @@ def test_the_monitors_history_read_as_a_transitions_detector(clean_faults, monke
                                  resolved.member("inventory", "2"), params={"latency_ms": 800},
                                  ttl_s=10, state_dir=stack.settings.state_dir)
     try:
-        _until(lambda: any(t.status == "OFF" for t in read_transitions(resolved, since_iso=since)),
+        until(lambda: any(t.status == "OFF" for t in read_transitions(resolved, since_iso=since)),
                10, "the monitor marks the slow replica OFF")
     finally:
         send_request(**clear)

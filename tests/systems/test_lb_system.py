@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import free_base_port
+from conftest import free_base_port, until
 from gameday.cli import main
 from gameday.config import get_settings
 from gameday.systems.loader import load_system
@@ -57,14 +57,6 @@ def _states(resolved: ResolvedSystem) -> dict[str, str]:
     return dict(detector_items(resolved)[1])
 
 
-def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout_s:
-            raise AssertionError(f"{what} within {timeout_s} s")
-        time.sleep(0.05)
-    return time.monotonic() - started
-
 
 def test_system_check_holds_on_the_running_load_balancer(
         lb, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,12 +74,12 @@ def test_a_hang_is_seen_by_haproxy_masked_from_clients_and_ends_at_its_ttl(lb) -
     switch = inject_process_fault(target, b, "stop", ttl_s=3.0)
     assert switch is not None
     assert psutil.Process(target.member_process(b).pid).status() == psutil.STATUS_STOPPED
-    _until(lambda: _states(resolved)["b"] == "DOWN", 5, "HAProxy marks the hung backend DOWN")
+    until(lambda: _states(resolved)["b"] == "DOWN", 5, "HAProxy marks the hung backend DOWN")
     import httpx
     answers = [httpx.get(f"{resolved.groups['lb'].url}/item.json", timeout=3).status_code
                for _ in range(20)]
     assert answers == [200] * 20  # the front door masks it
-    _until(lambda: _states(resolved)["b"] == "UP", 10, "the TTL's SIGCONT brings it back UP")
+    until(lambda: _states(resolved)["b"] == "UP", 10, "the TTL's SIGCONT brings it back UP")
     fired = switch.fired()
     assert fired is not None and fired.reason == "ttl" and fired.ok
 
@@ -97,10 +89,10 @@ def test_a_killed_backend_is_restarted_by_the_supervisor(lb) -> None:
     a = resolved.member("backend", "a")
     before = target.member_process(a).pid
     assert inject_process_fault(target, a, "kill", ttl_s=10) is None
-    _until(lambda: _states(resolved)["a"] == "DOWN", 5, "HAProxy marks the killed backend DOWN")
+    until(lambda: _states(resolved)["a"] == "DOWN", 5, "HAProxy marks the killed backend DOWN")
     target.wait_member_healthy(a, timeout_s=15)
     assert target.member_process(a).pid != before
-    _until(lambda: _states(resolved)["a"] == "UP", 10, "the restarted backend is UP again")
+    until(lambda: _states(resolved)["a"] == "UP", 10, "the restarted backend is UP again")
 
 
 def test_a_hang_ends_when_the_harness_is_killed(lb, tmp_path: Path) -> None:
@@ -127,10 +119,10 @@ time.sleep(600)
         assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
         harness.send_signal(signal.SIGKILL)
         harness.wait(10)
-        took = _until(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, 10,
+        took = until(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, 10,
                       "the dead-man's switch continues the hung backend after kill -9")
         assert took < 10  # long before the 120 s TTL
-        _until(lambda: _states(resolved)["c"] == "UP", 10, "HAProxy sees it UP again")
+        until(lambda: _states(resolved)["c"] == "UP", 10, "HAProxy sees it UP again")
     finally:
         if harness.poll() is None:
             harness.kill()
@@ -170,7 +162,7 @@ def test_ttd_and_ttr_from_haproxys_own_detector(lb) -> None:
         injected = time.time()
         switch = inject_process_fault(target, b, "stop", ttl_s=2.5)
         assert switch is not None
-        _until(lambda: any(t.status == "ON" for t in poller.transitions), 15,
+        until(lambda: any(t.status == "ON" for t in poller.transitions), 15,
                "HAProxy's view goes OFF and back ON")
     finally:
         found = poller.stop()
