@@ -7,6 +7,8 @@ Used by :mod:`gameday.runbook` and :mod:`gameday.systems`; e.g.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +58,19 @@ _ALLOWED = {
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
+    """``phases[2].fault.latency_ms``; a mapping key that is not a plain name is quoted
+    (``expect.json["a["]``), and pydantic's ``[key]`` marker (the key itself is wrong) is
+    left out: the quoted key says which."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif part == "[key]":
+            continue
+        elif re.fullmatch(r"[\w-]+", str(part)):
             out += ("." if out else "") + str(part)
+        else:
+            out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
     return out
 
 

@@ -58,6 +58,8 @@ def test_the_inventory_stack_is_a_system_file_whose_ports_follow_the_base_port()
      "detector.status.every: unknown field; allowed: kind, url, items"),
     ({"detector": {"kind": "status", "url": "x", "items": "a[", "component": "b",
                    "state": "c", "down": ["DOWN"]}}, "items: is not a JMESPath expression"),
+    ({"load": {"requests": {"read": {"url": "x", "expect": {"json": {"a[": 1}}}}}},
+     'load.requests.read.expect.json["a["]: is not a JMESPath expression'),
     ({"detector": {"kind": "psychic"}},
      "detector.kind: must be one of 'transitions', 'status', 'none' (got 'psychic')"),
     ({"faults": {"x": {"action": "kill"}}}, "faults.x.provider: is required"),

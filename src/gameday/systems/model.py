@@ -12,11 +12,11 @@ reference a team writes its own system file from.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "NAME_PATTERN",
@@ -63,28 +63,12 @@ def _jmespath(value: str) -> str:
     return value
 
 
-JsonPath = Annotated[str, Field(min_length=1, max_length=1000)]
+#: A JMESPath expression, compiled when the file is loaded.
+JsonPath = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_jmespath)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class _Paths(_Model):
-    """A model whose fields named in ``_PATHS`` (or mapping keys, for ``json``) are JMESPath."""
-
-    _PATHS: ClassVar[tuple[str, ...]] = ()
-
-    @model_validator(mode="after")
-    def _paths_compile(self) -> _Paths:
-        for name in self._PATHS:
-            value = getattr(self, name, None)
-            if isinstance(value, str):
-                try:
-                    _jmespath(value)
-                except ValueError as exc:
-                    raise ValueError(f"{name}: {exc}") from None
-        return self
 
 
 # -- components ---------------------------------------------------------------------------
@@ -148,7 +132,7 @@ class ComponentGroup(_Model):
 # -- load ---------------------------------------------------------------------------------
 
 
-class Expect(_Paths):
+class Expect(_Model):
     """What counts as success: a status among ``status`` and each JSON path equal to its
     value (``json: {quorum_achieved: true}``)."""
 
@@ -156,22 +140,11 @@ class Expect(_Paths):
     json_: dict[JsonPath, Any] = Field(default_factory=dict, alias="json")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    @field_validator("json_")
-    @classmethod
-    def _json_paths(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for path in value:
-            try:
-                _jmespath(path)
-            except ValueError as exc:
-                raise ValueError(f"{path!r} {exc}") from None
-        return value
 
-
-class Answer(_Paths):
+class Answer(_Model):
     """The value a request reads, judged by the load's oracle: ``value`` (a path into the
     answer) for the oracle's ``key`` (a template, e.g. ``{{ product }}``)."""
 
-    _PATHS: ClassVar[tuple[str, ...]] = ("value",)
     key: Template
     value: JsonPath
 
@@ -216,14 +189,13 @@ class RequestTemplate(_Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class Oracle(_Paths):
+class Oracle(_Model):
     """Where the right answer comes from: a counter per key, read once at the start from
     ``url`` (``items``: path to a mapping key → object, ``value``: path in each object),
     then moved by the load's own changes. An answer is wrong when it lies outside every
     value the truth may have had while the request was in flight (``settle_s`` of grace
     for the system to apply an ended change)."""
 
-    _PATHS: ClassVar[tuple[str, ...]] = ("items", "value")
     kind: Literal["counter"] = "counter"
     url: Template
     items: JsonPath
@@ -251,13 +223,12 @@ class LoadMix(_Model):
 # -- detector -----------------------------------------------------------------------------
 
 
-class TransitionsDetector(_Paths):
+class TransitionsDetector(_Model):
     """The system keeps its own history: ``url`` answers a list of transitions (``items``)
     each with its component (``component``, matched to a member), its new state
     (``state``, down when among ``down``) and when (``at``, ISO 8601 or epoch seconds).
     ``{{ since }}`` in ``url`` is the run's start, ISO 8601."""
 
-    _PATHS: ClassVar[tuple[str, ...]] = ("items", "component", "state", "at")
     kind: Literal["transitions"]
     url: Template
     items: JsonPath
@@ -268,11 +239,10 @@ class TransitionsDetector(_Paths):
     interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
 
 
-class StatusDetector(_Paths):
+class StatusDetector(_Model):
     """The system shows only its current view: the harness polls ``url`` every
     ``interval_s`` and records a transition when a component's state changes."""
 
-    _PATHS: ClassVar[tuple[str, ...]] = ("items", "component", "state")
     kind: Literal["status"]
     url: Template
     items: JsonPath
@@ -313,10 +283,9 @@ class Probe(_Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class ValueAt(_Paths):
+class ValueAt(_Model):
     """A value read from the system: ``path`` in the JSON answer of ``url``."""
 
-    _PATHS: ClassVar[tuple[str, ...]] = ("path",)
     url: Template
     path: JsonPath = "@"
 
