@@ -223,32 +223,34 @@ class LoadMix(_Model):
 # -- detector -----------------------------------------------------------------------------
 
 
-class TransitionsDetector(_Model):
-    """The system keeps its own history: ``url`` answers a list of transitions (``items``)
-    each with its component (``component``, matched to a member), its new state
-    (``state``, down when among ``down``) and when (``at``, ISO 8601 or epoch seconds).
-    ``{{ since }}`` in ``url`` is the run's start, ISO 8601."""
+class _DetectorView(_Model):
+    """What a detector's answer holds: a list (``items``) whose items name a component
+    (``component``, matched to a member) and its state (``state``; down when among
+    ``down``)."""
 
-    kind: Literal["transitions"]
+    kind: str  # each detector's own Literal
     url: Template
     items: JsonPath
     component: JsonPath
     state: JsonPath
-    at: JsonPath
     down: Annotated[list[Any], Field(min_length=1)]
+
+
+class TransitionsDetector(_DetectorView):
+    """The system keeps its own history: ``url`` answers its transitions, each also with
+    when it happened (``at``, ISO 8601 or epoch seconds). ``{{ since }}`` in ``url`` is
+    the run's start, ISO 8601."""
+
+    kind: Literal["transitions"]
+    at: JsonPath
     interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
 
 
-class StatusDetector(_Model):
+class StatusDetector(_DetectorView):
     """The system shows only its current view: the harness polls ``url`` every
     ``interval_s`` and records a transition when a component's state changes."""
 
     kind: Literal["status"]
-    url: Template
-    items: JsonPath
-    component: JsonPath
-    state: JsonPath
-    down: Annotated[list[Any], Field(min_length=1)]
     interval_s: Annotated[float, Field(gt=0, le=60)] = 0.1
 
 
