@@ -120,6 +120,12 @@ def clear_faults(stack: LocalStack, *, timeout_s: float = 2.0) -> None:
                        headers=stack.chaos_headers, timeout=timeout_s)
 
 
+@pytest.fixture(name="until")
+def until_fixture() -> Callable[[Callable[[], object], float, str], float]:
+    """The :func:`until` function: seconds until a condition holds, or the test fails."""
+    return until
+
+
 @pytest.fixture(name="free_base_port")
 def free_base_port_fixture() -> Callable[[], int]:
     """The :func:`free_base_port` function, for tests that start a stack of their own."""

@@ -16,7 +16,6 @@ import httpx
 import pytest
 import yaml
 
-from conftest import until
 from gameday.errors import FaultError
 from gameday.systems.loader import load_system, parse_system
 from gameday.systems.model import ChaosToolkitFault, HttpFault
@@ -70,7 +69,7 @@ def test_a_refused_injection_is_a_fault_error_naming_the_request(clean_faults,
 
 
 def test_an_api_without_a_ttl_is_cleared_by_the_switch_when_the_harness_is_killed(
-        clean_faults, tmp_path: Path) -> None:
+        clean_faults, tmp_path: Path, until) -> None:
     stack = clean_faults
     # The same API, but as one that knows no TTL: nothing in the body, honours_ttl false.
     data = yaml.safe_load(INVENTORY.read_text())
@@ -120,7 +119,8 @@ def _ctk_fault(stack, token: str) -> ChaosToolkitFault:
                                "headers": headers, "arguments": {"type": "clear"}}})
 
 
-def test_a_chaos_toolkit_activity_as_a_fault_with_its_rollback_at_the_ttl(clean_faults) -> None:
+def test_a_chaos_toolkit_activity_as_a_fault_with_its_rollback_at_the_ttl(
+        clean_faults, until) -> None:
     stack = clean_faults
     resolved = resolve(load_system(INVENTORY), base_port=stack.base_port)
     fault = _ctk_fault(stack, stack.chaos_token)
@@ -150,7 +150,8 @@ def test_an_invalid_chaos_toolkit_activity_injects_nothing(clean_faults) -> None
                          state_dir=stack.settings.state_dir)
 
 
-def test_the_monitors_history_read_as_a_transitions_detector(clean_faults, monkeypatch) -> None:
+def test_the_monitors_history_read_as_a_transitions_detector(
+        clean_faults, monkeypatch, until) -> None:
     from datetime import UTC, datetime
 
     from gameday.systems.detector import read_transitions

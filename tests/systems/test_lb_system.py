@@ -12,13 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import free_base_port, until
 from gameday.cli import main
 from gameday.config import get_settings
 from gameday.systems.loader import load_system
@@ -38,11 +37,12 @@ REPO = Path(__file__).resolve().parents[2]
 LB = REPO / "systems" / "lb.yaml"
 
 
-@pytest.fixture(scope="module")
-def lb(tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture
+def lb(tmp_path: Path, free_base_port: Callable[[], int]
        ) -> Iterator[tuple[ResolvedSystem, SystemLocalTarget]]:
+    """The lb system on free ports, started for one test (≈ 1-2 s) and stopped after it."""
     base = free_base_port()
-    state = tmp_path_factory.mktemp("lb-state")
+    state = tmp_path / "lb-state"
     resolved = resolve(load_system(LB), base_port=base)
     target = SystemLocalTarget(resolved, get_settings(base_port=base, state_dir=state),
                                source=LB, owner_pid=os.getpid())
@@ -68,7 +68,7 @@ def test_system_check_holds_on_the_running_load_balancer(
     assert "✔ invariant same_item_everywhere [backend/c]: ['apple', 3]" in out
 
 
-def test_a_hang_is_seen_by_haproxy_masked_from_clients_and_ends_at_its_ttl(lb) -> None:
+def test_a_hang_is_seen_by_haproxy_masked_from_clients_and_ends_at_its_ttl(lb, until) -> None:
     resolved, target = lb
     b = resolved.member("backend", "b")
     switch = inject_process_fault(target, b, "stop", ttl_s=3.0)
@@ -84,7 +84,7 @@ def test_a_hang_is_seen_by_haproxy_masked_from_clients_and_ends_at_its_ttl(lb) -
     assert fired is not None and fired.reason == "ttl" and fired.ok
 
 
-def test_a_killed_backend_is_restarted_by_the_supervisor(lb) -> None:
+def test_a_killed_backend_is_restarted_by_the_supervisor(lb, until) -> None:
     resolved, target = lb
     a = resolved.member("backend", "a")
     before = target.member_process(a).pid
@@ -95,7 +95,7 @@ def test_a_killed_backend_is_restarted_by_the_supervisor(lb) -> None:
     until(lambda: _states(resolved)["a"] == "UP", 10, "the restarted backend is UP again")
 
 
-def test_a_hang_ends_when_the_harness_is_killed(lb, tmp_path: Path) -> None:
+def test_a_hang_ends_when_the_harness_is_killed(lb, tmp_path: Path, until) -> None:
     resolved, target = lb
     c = resolved.member("backend", "c")
     script = f"""
@@ -129,7 +129,8 @@ time.sleep(600)
 
 
 def test_system_down_leaves_no_process(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      free_base_port: Callable[[], int]) -> None:
     base = free_base_port()
     env_state = tmp_path / "state"
     monkeypatch.setenv("GAMEDAY_STATE_DIR", str(env_state))
@@ -148,7 +149,7 @@ def test_system_down_leaves_no_process(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["system", "status", str(LB), "--base-port", str(base)]) == 1
 
 
-def test_ttd_and_ttr_from_haproxys_own_detector(lb) -> None:
+def test_ttd_and_ttr_from_haproxys_own_detector(lb, until) -> None:
     import pandas as pd
 
     from gameday import metrics
