@@ -41,7 +41,7 @@ from typing import Any
 import aiohttp
 
 from gameday.http import classify, classify_status, load_session
-from gameday.load_schedule import Shard, schedule
+from gameday.load_schedule import WHOLE, Shard, schedule
 from gameday.metrics import percentile
 from gameday.owed import OwedCancels
 from gameday.records import RequestRecord
@@ -107,7 +107,7 @@ class LoadGenerator:
         *,
         truth: Truth | None = None,
         owed: OwedCancels | None = None,
-        shard: Shard = Shard(),
+        shard: Shard = WHOLE,
     ) -> None:
         self.urls = urls
         self.spec = spec

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from gameday.errors import GameDayError
 from gameday.runbook import LoadSpec
 
-__all__ = ["Planned", "Shard", "schedule"]
+__all__ = ["WHOLE", "Planned", "Shard", "schedule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,11 @@ class Shard:
         return [Shard(i, count) for i in range(count)]
 
 
-def schedule(spec: LoadSpec, seed: int, phase: str, shard: Shard = Shard()) -> Iterator[Planned]:
+#: The whole schedule, unsplit.
+WHOLE = Shard()
+
+
+def schedule(spec: LoadSpec, seed: int, phase: str, shard: Shard = WHOLE) -> Iterator[Planned]:
     """The requests of ``shard`` in intended-time order; endless (the caller stops at the
     phase's end)."""
     rng = random.Random(f"{seed}:{phase}")

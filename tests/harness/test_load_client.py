@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pytest
 
@@ -43,11 +43,8 @@ def _raw_server(handle: Callable[[socket.socket], None]) -> Iterator[tuple[str, 
 
 
 def _guard(handle: Callable[[socket.socket], None], conn: socket.socket) -> None:
-    with conn:
-        try:
-            handle(conn)
-        except OSError:
-            pass
+    with conn, suppress(OSError):
+        handle(conn)
 
 
 def _read_request(conn: socket.socket) -> bool:
