@@ -53,6 +53,8 @@ __all__ = ["LoadGenerator", "run_coroutine"]
 
 _STATS_HORIZON_S = 120.0
 _MAX_CONNECTIONS = 2048
+#: The last stretch before a send spent yielding to the loop rather than on a timer.
+_SPIN_S = 0.002
 
 
 def run_coroutine(coro: Any) -> Any:
@@ -213,12 +215,14 @@ class LoadGenerator:
                     break
                 if self._stop.is_set() or (should_abort is not None and should_abort()):
                     break
-                # uvloop's timers can wake early (see _send): never send a request before its
-                # intended time, or its latency would read short by that much. Behind
-                # schedule, still yield once so the requests in flight make progress.
+                # uvloop's timers tick in whole milliseconds and can wake early or up to a
+                # tick late (see _send): sleep on a timer until _SPIN_S before the intended
+                # time, then yield to the loop until it comes, so a request is neither sent
+                # early (its latency would read short) nor a tick late. Behind schedule,
+                # still yield once so the requests in flight make progress.
                 await asyncio.sleep(0)
                 while (delay := t0 + offset - time.perf_counter()) > 0:
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(delay - _SPIN_S if delay > _SPIN_S else 0)
                 lag = max(0.0, time.perf_counter() - (t0 + offset))
                 coro = (self._read if planned.kind == "read" else self._write)(
                     http, timeout, phase, planned.product, t0_wall + offset, t0 + offset, lag,
