@@ -6,6 +6,7 @@ the newest. The stack under test runs at ``--base-port`` (default 7600); the Gam
 overhead run starts its own at ``--gameday-port`` (default 7700). Both are stopped at the
 end, whatever happens. ``--target compose`` measures the same on the compose stack (the
 images of `make images`), plus what compose costs first (``setup``: images, up, down).
+``loadgen`` measures the load generator itself against an nginx of its own (no stack).
 """
 
 from __future__ import annotations

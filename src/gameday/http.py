@@ -19,7 +19,7 @@ matters here::
      └── httpx.HTTPStatusError → "http_4xx" / "http_5xx"
     ValueError (bad JSON body) → "bad_body"; anything else → "other"
 
-The load generator sends with aiohttp (:func:`load_session`; httpx cost it ~10× the CPU
+The load generator sends with aiohttp (:func:`load_session`; httpx cost it 4–10× the CPU
 per request, BENCHMARKS.md). Its exceptions map onto the same classes::
 
     TimeoutError (ServerTimeoutError, ClientTimeout's total) → "timeout"
