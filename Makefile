@@ -63,13 +63,16 @@ BENCH_ARGS ?=
 bench: install bench-tools
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-## hey and wrk (the independent load tools of the measurement check), from Debian.
+## hey and wrk (the independent load tools of the measurement check) and nginx (the fast
+## server the load generator's ceiling is measured against), from Debian.
+BENCH_DEBS := hey wrk nginx-light
 bench-tools:
-	@command -v hey >/dev/null && command -v wrk >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q hey wrk || \
-	    { apt-get update -q && apt-get install -y -q hey wrk; }; \
-	  elif command -v sudo >/dev/null; then sudo apt-get install -y -q hey wrk; \
-	  else echo "bench: install hey and wrk first: apt-get install -y hey wrk" >&2; exit 1; fi; }
+	@command -v hey >/dev/null && command -v wrk >/dev/null && \
+	  { command -v nginx >/dev/null || test -x /usr/sbin/nginx; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q $(BENCH_DEBS) || \
+	    { apt-get update -q && apt-get install -y -q $(BENCH_DEBS); }; \
+	  elif command -v sudo >/dev/null; then sudo apt-get install -y -q $(BENCH_DEBS); \
+	  else echo "bench: install them first: apt-get install -y $(BENCH_DEBS)" >&2; exit 1; fi; }
 
 ## Serve the deployments gameday/standard, gameday/nightly (cron) and gameday/smoke;
 ## starts a Prefect server on 127.0.0.1:4200 when PREFECT_API_URL is unset.

@@ -6,6 +6,7 @@ the newest. The stack under test runs at ``--base-port`` (default 7600); the Gam
 overhead run starts its own at ``--gameday-port`` (default 7700). Both are stopped at the
 end, whatever happens. ``--target compose`` measures the same on the compose stack (the
 images of `make images`), plus what compose costs first (``setup``: images, up, down).
+``loadgen`` measures the load generator itself against an nginx of its own (no stack).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from typing import Any
 
 from bench import (
     capacity,
+    clients,
     compose_setup,
     crosscheck,
     detection,
+    loadgen,
     overhead,
     quiet,
     slow_replica,
@@ -31,11 +34,12 @@ from bench import (
     table,
 )
 from bench.common import RESULTS, loadavg, machine, stack, standard_load, write_json
+from bench.nginx import nginx
 
 __all__ = ["main"]
 
 SECTIONS = ("setup", "detection", "quiet", "capacity", "crosscheck", "slow", "soak", "overhead",
-            "nightly")
+            "nightly", "loadgen")
 #: Not in a plain `make bench` (each takes 6-10 min): ask for them with --only.
 LONG = ("soak", "nightly")
 
@@ -76,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--soak-period", type=float, default=60.0,
                    help="soak: seconds between faults (each held 20 s; default 60)")
     p.add_argument("--nightly-port", type=int, default=7800)
+    p.add_argument("--loadgen-ladder", type=float, nargs="+",
+                   default=list(loadgen.DEFAULT_LADDER),
+                   help="loadgen: one process's rates (req/s) against nginx")
+    p.add_argument("--loadgen-seconds", type=float, default=10.0,
+                   help="loadgen: seconds per rate")
+    p.add_argument("--loadgen-sharded-rate", type=float, default=4000.0)
+    p.add_argument("--loadgen-shards", type=int, nargs="+", default=[2, 3],
+                   help="loadgen: process counts of the sharded runs")
     p.add_argument("--out", type=Path, default=None, help="results folder")
     return p
 
@@ -112,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             results["setup"] = setup
             write_json(out / "setup.json", setup)
             loads.append(setup["loadavg"][0])
-        stack_sections = [s for s in args.only if s not in ("overhead", "setup", "nightly")]
+        stack_sections = [s for s in args.only
+                          if s not in ("overhead", "setup", "nightly", "loadgen")]
         if stack_sections:
             say(f"bench: starting the {args.target} stack at base port {args.base_port}")
             with stack(args.base_port, target=args.target) as (target, urls):
@@ -182,13 +195,27 @@ def main(argv: list[str] | None = None) -> int:
             results["nightly"] = ni
             write_json(out / "nightly.json", ni)
             loads += [ni["loadavg_before"][0], ni["loadavg_after"][0]]
+        if "loadgen" in args.only:
+            say("bench: the load generator's ceiling against nginx (one process, sharded, "
+                "side by side with wrk)")
+            with nginx() as base:
+                say("  which client: CPU per request at the same open-loop rate")
+                picked = clients.run(base, progress=say)
+                lg = loadgen.run(base, ladder=tuple(args.loadgen_ladder),
+                                 duration_s=args.loadgen_seconds,
+                                 sharded_rate=args.loadgen_sharded_rate,
+                                 shard_counts=tuple(args.loadgen_shards), progress=say)
+            lg["clients"] = picked
+            results["loadgen"] = lg
+            write_json(out / "loadgen.json", lg)
+            loads += [s["loadavg"][0] for s in lg["one_process"] + lg["sharded"]]
     finally:
         loads.append(loadavg()[0])
         results["loadavg_range"] = f"{min(loads):.2f}–{max(loads):.2f} (1 min)"
         results["bench_wall_s"] = round(time.time() - t0, 1)
         write_json(out / "summary.json", {k: v for k, v in results.items()
                                           if k not in ("detection", "capacity", "quiet",
-                                                       "slow", "soak")})
+                                                       "slow", "soak", "loadgen")})
     text = table.render(results)
     (out / "table.md").write_text(text + "\n")
     latest = RESULTS / "latest"

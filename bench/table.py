@@ -212,6 +212,41 @@ def _setup(c: dict[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
+def _loadgen(lg: dict[str, Any]) -> list[tuple[str, ...]]:
+    def step(s: dict[str, Any]) -> str:
+        return (f"{_f(s['achieved_rate'], '', 1)} of {_f(s['scheduled_rate'], '', 1)} req/s, "
+                f"send lag p99 {_f(s['send_lag_p99_ms'], ' ms', 1)}")
+
+    t, st = lg["ceiling_target"], lg["sharded_target"]
+    cpu = lg.get("clients", {}).get("median_cpu_ms", {})
+    picks = [(f"HTTP client CPU per request (median), {name}", _f(ms, " ms", 3), "", "", "")
+             for name, ms in cpu.items()]
+    held = [s for s in lg["one_process"] if s["holds"]]
+    shown = held[-1] if held else (lg["one_process"] or [None])[0]
+    fig = (f"{lg['ceiling_rps']:g} req/s ({step(shown)})" if held else
+           f"none held; at {shown['rate']:g}: {step(shown)}" if shown else "—")
+    out = [(f"load generator, 1 process vs nginx: highest rate held ({lg['duration_s']:g} s)",
+            fig,
+            f"≥ {t['rate']:g} req/s within {t['tolerance']:.0%}, send lag p99 ≤ "
+            f"{t['send_lag_p99_ms']:g} ms", "~300–450 req/s (httpx)",
+            _ok((lg["ceiling_rps"] or 0) >= t["rate"]))]
+    out = picks + out
+    for s in lg["sharded"]:
+        out.append((f"load generator, {s['shards']} processes @ {s['rate']:g} req/s", step(s),
+                    f"≥ {st['rate']:g} req/s within {st['tolerance']:.0%}", "—",
+                    _ok(s["holds"] and s["rate"] >= st["rate"])))
+    w = lg.get("wrk", {})
+    if "skipped" in w:
+        out.append(("load generator vs wrk", w["skipped"], "", "", ""))
+    elif w.get("ours"):
+        o, k = w["ours"], w["wrk"]
+        out.append((f"load generator vs wrk @ {w['rate']} req/s, p50/p99",
+                    f"{_f(o['p50_ms'])}/{_f(o['p99_ms'])} vs {_f(k['p50_ms'])}/"
+                    f"{_f(k['p99_ms'], ' ms')}", "p50 within 1 ms, p99 within 20 %", "—",
+                    _ok(w["agree"])))
+    return out
+
+
 def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     if "setup" in results:
@@ -232,6 +267,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
         out += _overhead(results["overhead"])
     if "nightly" in results:
         out += _nightly(results["nightly"])
+    if "loadgen" in results:
+        out += _loadgen(results["loadgen"])
     return out
 
 

@@ -11,6 +11,9 @@ server (``gameday serve`` starts one when it is unset). ``serve`` is called with
 ``pause_on_shutdown=False`` so that stopping the process does not pause the nightly
 schedule.
 
+The load flows of ``flows/load.py`` are served and registered beside them:
+``load-shard/default`` and ``sharded-load/default`` (load spread over workers).
+
 ``python -m flows.deployments --work-pool NAME`` registers the same deployments with a
 (process) work pool instead and exits; a worker (``prefect worker start --pool NAME``)
 started in this checkout's environment then runs them. The deployments name the flow by
@@ -122,13 +125,16 @@ def main(argv: list[str] | None = None) -> None:
             "PREFECT_API_URL is not set: deployments need a real Prefect server "
             "(run `gameday serve`, which starts one)"
         )
+    from flows.load import build_load_deployments
+
+    every = [*build_deployments(), *build_load_deployments()]
     if args.work_pool:
         try:
-            deploy(*build_deployments(), work_pool_name=args.work_pool, ignore_warnings=True)
+            deploy(*every, work_pool_name=args.work_pool, ignore_warnings=True)
         except ValueError as exc:  # e.g. the pool does not exist
             raise SystemExit(f"flows.deployments: {exc}") from None
         return
-    serve(*build_deployments(), pause_on_shutdown=False)
+    serve(*every, pause_on_shutdown=False)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from gameday.fingerprint import chaos_toolkit_identity
 from gameday.http import classify, is_transient
 from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso, utc_time
 from gameday.load import LoadGenerator
+from gameday.load_check import check_load
 from gameday.notify import BaseNotifier, get_notifier
 from gameday.owed import OWED_FILE, OwedCancels
 from gameday.run_record import (
@@ -272,8 +273,11 @@ def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecor
         duration_s=phase.duration_s, start=utc_time(times.start), end=utc_time(times.end),
         injected_at=_time(times.injected_at), rolled_back_at=_time(times.rolled_back_at),
         observed_until=utc_time(observed_until), aborted=times.aborted)
-    m = metrics.phase_metrics(metrics.requests_frame(run.journal.requests),
-                              metrics.transitions_frame(trans), record)
+    frame = metrics.requests_frame(run.journal.requests)
+    m = metrics.phase_metrics(frame, metrics.transitions_frame(trans), record)
+    record.load = check_load(frame[frame["phase"] == phase.name], phase.duration_s)
+    if record.load is not None and not record.load.kept_up:
+        run.progress(f"  [{phase.name}] the load generator fell behind: {record.load.reason}")
     if m.ttd_s is not None and times.injected_at is not None:
         record.detected_at = utc_time(times.injected_at + m.ttd_s)
     if m.outage_s is not None and times.injected_at is not None:

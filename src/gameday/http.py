@@ -19,6 +19,15 @@ matters here::
      └── httpx.HTTPStatusError → "http_4xx" / "http_5xx"
     ValueError (bad JSON body) → "bad_body"; anything else → "other"
 
+The load generator sends with aiohttp (:func:`load_session`; httpx cost it 4–10× the CPU
+per request, BENCHMARKS.md). Its exceptions map onto the same classes::
+
+    TimeoutError (ServerTimeoutError, ClientTimeout's total) → "timeout"
+    aiohttp.ClientConnectorError → "connect"
+    aiohttp.ServerDisconnectedError, ClientPayloadError, ClientResponseError → "protocol"
+    aiohttp.ClientOSError, other ClientConnectionError → "network"
+    aiohttp.InvalidURL, other ClientError → "transport"
+
 A :class:`httpx.Response` classifies as "" (success, 2xx/3xx), "http_4xx" or "http_5xx".
 """
 
@@ -28,13 +37,15 @@ import ipaddress
 import ssl
 from typing import Any
 
+import aiohttp
 import httpx
 
 __all__ = [
     "ERROR_CLASSES",
     "make_timeout",
     "client",
-    "async_client",
+    "load_session",
+    "classify_status",
     "classify",
     "is_transient",
 ]
@@ -86,23 +97,27 @@ def client(
     )
 
 
-def async_client(
-    *,
-    timeout_s: float = 1.0,
-    transport: httpx.AsyncBaseTransport | None = None,
-    max_connections: int = 1000,
-) -> httpx.AsyncClient:
-    """An async client for the load generator, with generous connection limits so that
-    slow answers never make new requests wait for a free connection."""
-    return httpx.AsyncClient(
-        timeout=make_timeout(timeout_s),
-        transport=transport,
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        verify=_ssl_context(),
+def load_session(*, max_connections: int = 2048) -> aiohttp.ClientSession:
+    """The load generator's aiohttp session: one keep-alive pool of up to
+    ``max_connections`` connections (a request that finds none free waits within its own
+    timeout), no cookies, no environment proxy. Must be created inside the running event
+    loop; the caller closes it (``async with``) and passes a timeout per request."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=0,
+                                       ssl=_ssl_context()),
+        cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
+        raise_for_status=False,
     )
+
+
+def classify_status(code: int) -> str:
+    """The error class of an HTTP status code: "" (2xx/3xx), "http_4xx" or "http_5xx"."""
+    if code >= 500:
+        return "http_5xx"
+    if code >= 400:
+        return "http_4xx"
+    return ""
 
 
 def classify(outcome: BaseException | httpx.Response | None) -> str:
@@ -110,12 +125,7 @@ def classify(outcome: BaseException | httpx.Response | None) -> str:
     if outcome is None:
         return ""
     if isinstance(outcome, httpx.Response):
-        code = outcome.status_code
-        if code >= 500:
-            return "http_5xx"
-        if code >= 400:
-            return "http_4xx"
-        return ""
+        return classify_status(outcome.status_code)
     if isinstance(outcome, httpx.HTTPStatusError):
         return classify(outcome.response)
     if isinstance(outcome, httpx.TimeoutException):
@@ -130,9 +140,22 @@ def classify(outcome: BaseException | httpx.Response | None) -> str:
         return "transport"
     if isinstance(outcome, TimeoutError):
         return "timeout"
+    if isinstance(outcome, aiohttp.ClientError):
+        return _classify_aiohttp(outcome)
     if isinstance(outcome, ValueError):
         return "bad_body"
     return "other"
+
+
+def _classify_aiohttp(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect"
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+                        aiohttp.ClientResponseError)):
+        return "protocol"  # as httpx's RemoteProtocolError: the peer broke the answer off
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return "network"
+    return "transport"
 
 
 def is_transient(error_class: str) -> bool:

@@ -3,13 +3,16 @@
 Contract:
 
 - Requests are scheduled at intended times ``t_i``: every ``1/rate`` s (``uniform``) or
-  with exponential gaps drawn from ``Random(f"{seed}:{phase}")`` (``poisson``). Each is
-  sent as its own asyncio task, so a slow answer never delays the next send; when the
+  with exponential gaps drawn from ``Random(f"{seed}:{phase}")`` (``poisson``), see
+  :mod:`gameday.load_schedule`; a generator given a :class:`~gameday.load_schedule.Shard`
+  sends only that shard's requests (several processes share one schedule, see
+  :mod:`gameday.load_shards`). Each is sent as its own asyncio task over one keep-alive
+  aiohttp pool (no pipelining), so a slow answer never delays the next send; when the
   generator itself falls behind it sends late (never skips) and records ``send_lag_s``.
 - ``latency_s`` runs from the *intended* send time to the answer or the failure (no
   coordinated omission). Each request has a total deadline of ``spec.timeout_s`` from its
   send; a timeout is a failure recorded at its elapsed time.
-- Kind and product are drawn from the same seeded RNG: a share ``read_ratio`` of voter
+- Kind and product come from the same seeded schedule: a share ``read_ratio`` of voter
   reads ``GET {voter}/inventory/{product}`` (ok = 200; ``quorum`` = the body's
   ``quorum_achieved``, False without an answer; ``value`` = ``data.available_quantity``;
   ``wrong`` judged by the :class:`~gameday.truth.Truth` given, see there), the rest order
@@ -28,16 +31,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import aiohttp
 
-from gameday.http import async_client, classify, json_or_none
+from gameday.http import classify, classify_status, load_session
+from gameday.load_schedule import WHOLE, Shard, schedule
 from gameday.metrics import percentile
 from gameday.owed import OwedCancels
 from gameday.records import RequestRecord
@@ -48,8 +52,9 @@ from gameday.truth import Truth
 __all__ = ["LoadGenerator", "run_coroutine"]
 
 _STATS_HORIZON_S = 120.0
-_SHARDS = 16
 _MAX_CONNECTIONS = 2048
+#: The last stretch before a send spent yielding to the loop rather than on a timer.
+_SPIN_S = 0.002
 
 
 def run_coroutine(coro: Any) -> Any:
@@ -104,14 +109,14 @@ class LoadGenerator:
         *,
         truth: Truth | None = None,
         owed: OwedCancels | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        shard: Shard = WHOLE,
     ) -> None:
         self.urls = urls
         self.spec = spec
         self.seed = seed
         self.truth = truth
         self.owed = owed
-        self._transport = transport
+        self.shard = shard
         self._stop = threading.Event()
         self._lock = threading.Lock()
         # (monotonic done time, ok, latency s)
@@ -120,7 +125,6 @@ class LoadGenerator:
         self._run_start: float | None = None
         self._run_end: float | None = None
         self._run_sent = 0
-        self._orphans: set[asyncio.Future[httpx.Response]] = set()
 
     # ---- live statistics -------------------------------------------------------------
     def window_stats(self, window_s: float) -> tuple[int, int]:
@@ -172,59 +176,57 @@ class LoadGenerator:
 
     # ---- running ---------------------------------------------------------------------
     def run_sync(
-        self, phase: str, duration_s: float, should_abort: Callable[[], bool] | None = None
+        self, phase: str, duration_s: float, should_abort: Callable[[], bool] | None = None,
+        *, start_at: float | None = None,
     ) -> list[RequestRecord]:
         """:meth:`run` on its own event loop, for synchronous callers (Prefect tasks)."""
-        return run_coroutine(self.run(phase, duration_s, should_abort))  # type: ignore[no-any-return]
+        return run_coroutine(  # type: ignore[no-any-return]
+            self.run(phase, duration_s, should_abort, start_at=start_at))
 
     async def run(
-        self, phase: str, duration_s: float, should_abort: Callable[[], bool] | None = None
+        self, phase: str, duration_s: float, should_abort: Callable[[], bool] | None = None,
+        *, start_at: float | None = None,
     ) -> list[RequestRecord]:
         """Send load for ``duration_s`` seconds labelled ``phase``; return every record
-        (reads, writes and their cancels) once all of them completed."""
+        (reads, writes and their cancels) once all of them completed.
+
+        ``start_at`` (epoch s) is when the schedule's time 0 falls (default: now); shards
+        in several processes pass the same one, so their records merge exactly."""
         self._stop.clear()
         with self._lock:  # the sliding window judges this run only, not the last phase
             self._done.clear()
-        rng = random.Random(f"{self.seed}:{phase}")
-        spec = self.spec
         records: list[RequestRecord] = []
         tasks: set[asyncio.Task[None]] = set()
         cancels: set[asyncio.Task[None]] = set()
         flush = asyncio.Event()
         loop = asyncio.get_running_loop()
-        async with contextlib.AsyncExitStack() as stack:
-            # httpcore's pool scans every connection per request: shard the connections
-            # over several clients so that a burst of slow answers stays cheap to serve.
-            shards = [
-                await stack.enter_async_context(async_client(
-                    timeout_s=spec.timeout_s, transport=self._transport,
-                    max_connections=_MAX_CONNECTIONS // _SHARDS,
-                ))
-                for _ in range(_SHARDS)
-            ]
+        timeout = aiohttp.ClientTimeout(total=self.spec.timeout_s)
+        async with load_session(max_connections=_MAX_CONNECTIONS) as http:
             # perf_counter, not loop.time(): uvloop's loop time is cached per loop iteration
             # at 1 ms resolution, so latencies read from it came out whole milliseconds
             # and short by however long the iteration had been running (found by bench/
             # comparing with hey).
-            t0_wall, t0 = time.time(), time.perf_counter()
+            t0_wall = time.time() if start_at is None else start_at
+            t0 = time.perf_counter() + (t0_wall - time.time())
             self._run_start, self._run_end, self._run_sent = time.monotonic(), None, 0
-            offset = 0.0
-            while offset < duration_s:
+            for planned in schedule(self.spec, self.seed, phase, self.shard):
+                offset = planned.offset_s
+                if offset >= duration_s:
+                    break
                 if self._stop.is_set() or (should_abort is not None and should_abort()):
                     break
-                # uvloop's timers can wake early (see _send): never send a request before its
-                # intended time, or its latency would read short by that much. Behind
-                # schedule, still yield once so the requests in flight make progress.
+                # uvloop's timers tick in whole milliseconds and can wake early or up to a
+                # tick late (see _send): sleep on a timer until _SPIN_S before the intended
+                # time, then yield to the loop until it comes, so a request is neither sent
+                # early (its latency would read short) nor a tick late. Behind schedule,
+                # still yield once so the requests in flight make progress.
                 await asyncio.sleep(0)
                 while (delay := t0 + offset - time.perf_counter()) > 0:
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(delay - _SPIN_S if delay > _SPIN_S else 0)
                 lag = max(0.0, time.perf_counter() - (t0 + offset))
-                product = spec.products[rng.randrange(len(spec.products))]
-                is_read = rng.random() < spec.read_ratio
-                http = shards[self._run_sent % _SHARDS]
-                coro = (self._read if is_read else self._write)(
-                    http, phase, product, t0_wall + offset, t0 + offset, lag, records,
-                    cancels, flush,
+                coro = (self._read if planned.kind == "read" else self._write)(
+                    http, timeout, phase, planned.product, t0_wall + offset, t0 + offset, lag,
+                    records, cancels, flush,
                 )
                 task = loop.create_task(coro)
                 tasks.add(task)
@@ -232,29 +234,19 @@ class LoadGenerator:
                 self._run_sent += 1
                 if self.truth is not None and self._run_sent % 256 == 0:
                     # reads in flight were sent after now − timeout − lag: keep what they need
-                    self.truth.prune(time.time() - spec.timeout_s - 5.0)
+                    self.truth.prune(time.time() - self.spec.timeout_s - 5.0)
                 with self._lock:
                     self._counts["scheduled"] += 1
-                # uniform: i/rate, not a running sum, so float error never adds a request
-                offset = (offset + rng.expovariate(spec.rate) if spec.arrival == "poisson"
-                          else self._run_sent / spec.rate)
             self._run_end = time.monotonic()
             while tasks:
                 await asyncio.gather(*list(tasks))
             flush.set()
             while cancels:
                 await asyncio.gather(*list(cancels))
-            while self._orphans:  # requests past their deadline, ended by httpx's timeout
-                await asyncio.gather(*list(self._orphans), return_exceptions=True)
         if self.truth is not None:
             self.truth.prune(time.time() - _STATS_HORIZON_S)
         records.sort(key=lambda r: r.intended_s)
         return records
-
-    def _reap(self, request: asyncio.Future[httpx.Response]) -> None:
-        self._orphans.discard(request)
-        if not request.cancelled():
-            request.exception()  # retrieved: a late request's failure is already recorded
 
     def _finish(self, rec: RequestRecord, records: list[RequestRecord]) -> None:
         records.append(rec)
@@ -267,95 +259,95 @@ class LoadGenerator:
             self._counts["ok" if rec.ok else "failed"] += 1
 
     async def _send(
-        self, http: httpx.AsyncClient, method: str, url: str, body: Any = None
-    ) -> tuple[httpx.Response | None, str]:
-        # Never cancel an httpx request: httpcore 1.0.9 leaks the pool slot of a request
-        # cancelled while the pool is busy (encode/httpcore#1093), so a timeout would
-        # slowly fill the pool. Wait up to the deadline; the request itself ends by the
-        # client's own timeout, and run() awaits it before closing the clients.
-        request = asyncio.ensure_future(http.request(method, url, json=body))
-        self._orphans.add(request)
-        request.add_done_callback(self._reap)
+        self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, method: str,
+        url: str, body: Any = None,
+    ) -> tuple[int, Any, str]:
+        """``(status, JSON body or None, error class)``; status 0 when no answer came."""
         deadline = time.perf_counter() + self.spec.timeout_s
-        done, _ = await asyncio.wait({request}, timeout=self.spec.timeout_s)
-        if not done:
-            # uvloop's timers tick in whole milliseconds from a loop time cached at the
-            # start of the iteration, so they may fire before the deadline on the
-            # perf_counter clock latencies are read from: a timeout is never recorded
-            # shorter than the timeout.
-            while (early := deadline - time.perf_counter()) > 0:
-                await asyncio.sleep(early)
-            return None, classify(TimeoutError())
         try:
-            resp = request.result()
-            return resp, classify(resp)
+            async with http.request(method, url, json=body, timeout=timeout) as resp:
+                content = await resp.read()
+                status = resp.status
         except Exception as exc:  # every failure is data, classified in one place
-            return None, classify(exc)
+            if isinstance(exc, TimeoutError):
+                # uvloop's timers tick in whole milliseconds from a loop time cached at the
+                # start of the iteration, so they may fire before the deadline on the
+                # perf_counter clock latencies are read from: a timeout is never recorded
+                # shorter than the timeout.
+                while (early := deadline - time.perf_counter()) > 0:
+                    await asyncio.sleep(early)
+            return 0, None, classify(exc)
+        try:
+            parsed = json.loads(content) if content else None
+        except ValueError:
+            parsed = None
+        return status, parsed, classify_status(status)
 
     async def _read(
-        self, http: httpx.AsyncClient, phase: str, product: str, intended: float,
-        intended_mono: float, lag: float, records: list[RequestRecord], *_: Any,
+        self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, phase: str,
+        product: str, intended: float, intended_mono: float, lag: float,
+        records: list[RequestRecord], *_: Any,
     ) -> None:
         sent_wall = time.time()
-        resp, err = await self._send(http, "GET", f"{self.urls.voter}/inventory/{product}")
+        status, body, err = await self._send(
+            http, timeout, "GET", f"{self.urls.voter}/inventory/{product}")
         latency = time.perf_counter() - intended_mono
-        body = json_or_none(resp) if resp is not None else None
         body = body if isinstance(body, dict) else {}
-        ok = resp is not None and resp.status_code == 200
+        ok = status == 200
         # the voter wraps the row in "data"; a replica read directly does not
-        value = (body.get("data") or body).get("available_quantity") if ok else None
+        row = body.get("data") or body
+        value = row.get("available_quantity") if ok and isinstance(row, dict) else None
         wrong = None
         if ok and self.truth is not None:
             wrong = self.truth.is_wrong(product, value, sent_wall, time.time())
         self._finish(RequestRecord(
-            phase, "read", product, intended, latency,
-            resp.status_code if resp is not None else 0, ok, err,
+            phase, "read", product, intended, latency, status, ok, err,
             bool(body.get("quorum_achieved", False)),
-            float(value) if value is not None else None, wrong, lag,
+            float(value) if isinstance(value, (int, float)) else None, wrong, lag,
         ), records)
 
     async def _write(
-        self, http: httpx.AsyncClient, phase: str, product: str, intended: float,
-        intended_mono: float, lag: float, records: list[RequestRecord],
-        cancels: set[asyncio.Task[None]], flush: asyncio.Event,
+        self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, phase: str,
+        product: str, intended: float, intended_mono: float, lag: float,
+        records: list[RequestRecord], cancels: set[asyncio.Task[None]], flush: asyncio.Event,
     ) -> None:
         loop = asyncio.get_running_loop()
         token = self.truth.order_sent(product, 1, time.time()) if self.truth else None
-        resp, err = await self._send(
-            http, "POST", f"{self.urls.orders}/orders", {"product_id": product, "quantity": 1}
+        status, body, err = await self._send(
+            http, timeout, "POST", f"{self.urls.orders}/orders",
+            {"product_id": product, "quantity": 1},
         )
         latency = time.perf_counter() - intended_mono
-        ok = resp is not None and resp.status_code == 201
-        body = json_or_none(resp) if resp is not None else None
+        ok = status == 201
         order_id = body.get("order_id") if ok and isinstance(body, dict) else None
         if token is not None and self.truth is not None:
-            if resp is not None and 400 <= resp.status_code < 500:
+            if 400 <= status < 500:
                 self.truth.order_refused(token)
             elif order_id is None:
                 self.truth.order_unknown(token)
         self._finish(RequestRecord(
-            phase, "write", product, intended, latency,
-            resp.status_code if resp is not None else 0, ok, err, send_lag_s=lag,
+            phase, "write", product, intended, latency, status, ok, err, send_lag_s=lag,
         ), records)
         if order_id is not None:
             if self.owed is not None:
                 self.owed.owe(str(order_id))
             task = loop.create_task(
-                self._cancel(http, phase, product, order_id, token, records, flush)
+                self._cancel(http, timeout, phase, product, order_id, token, records, flush)
             )
             cancels.add(task)
             task.add_done_callback(cancels.discard)
 
     async def _cancel(
-        self, http: httpx.AsyncClient, phase: str, product: str, order_id: str,
-        token: int | None, records: list[RequestRecord], flush: asyncio.Event,
+        self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, phase: str,
+        product: str, order_id: str, token: int | None, records: list[RequestRecord],
+        flush: asyncio.Event,
     ) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(flush.wait(), self.spec.cancel_after_s)
         intended_mono, intended = time.perf_counter(), time.time()
-        resp, err = await self._send(http, "POST", f"{self.urls.orders}/orders/{order_id}/cancel")
+        code, _, err = await self._send(
+            http, timeout, "POST", f"{self.urls.orders}/orders/{order_id}/cancel")
         latency = time.perf_counter() - intended_mono
-        code = resp.status_code if resp is not None else 0
         ended = code == 200 or code == 400  # 400: "Order already cancelled"
         if ended and self.owed is not None:
             self.owed.paid(order_id)
@@ -367,4 +359,3 @@ class LoadGenerator:
         self._finish(RequestRecord(
             phase, "cancel", product, intended, latency, code, code == 200, err,
         ), records)
-

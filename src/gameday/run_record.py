@@ -26,7 +26,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 __all__ = [
     "JOURNAL_VERSION", "ROLES", "RunStatus", "Op", "Threshold", "Check", "PhaseMetrics",
-    "FaultRecord", "PhaseRecord", "Activity", "ActivityRun", "SteadyStates", "Consistency",
+    "FaultRecord", "LoadCheck", "PhaseRecord",
+    "Activity", "ActivityRun", "SteadyStates", "Consistency",
     "Abort", "Interruption", "Verdict", "Observation", "NotificationRecord", "Environment",
     "Roles", "ChecklistItem", "SessionInfo", "RunProcess", "JournalRecord", "Outcome",
     "PlannedPhase", "StartNotice", "AbortNotice", "json_schema",
@@ -112,6 +113,19 @@ class PhaseMetrics(_Record):
     achieved_rate: float | None = None
 
 
+class LoadCheck(_Record):
+    """Whether a phase's load generator kept its schedule (:mod:`gameday.load_check`):
+    requests/s sent inside the load window against those scheduled in it, the send lag
+    p99, over how many shards (processes) the load was spread."""
+
+    scheduled_rate: float
+    achieved_rate: float
+    send_lag_p99_ms: float
+    shards: int = 1
+    kept_up: bool
+    reason: str | None = None
+
+
 #: The parameters each fault type of version 1 journals actually used.
 _LEGACY_PARAMS = {"latency": ("latency_ms",), "intermittent": ("probability",),
                   "incorrect_response": ("product_id",), "crash": ()}
@@ -163,6 +177,8 @@ class PhaseRecord(_Record):
     checks: list[Check] = Field(default_factory=list)
     passed: bool = False
     aborted: str | None = None
+    #: whether the load generator kept up (None: not judged, e.g. journals before it)
+    load: LoadCheck | None = None
 
     @model_validator(mode="before")
     @classmethod

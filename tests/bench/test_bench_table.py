@@ -77,3 +77,31 @@ def test_the_compose_setup_rows_name_the_target_and_the_storage_driver() -> None
     assert "18.00/21.00/24.00/25.00 s" in text and "6.00/7.00/8.00/8.33 s" in text
     assert "make gameday-compose: cold start → HTML report" in text
     assert "target: compose; machine: 2 cores" in text
+
+
+def _lg_step(rate: float, achieved: float, lag_ms: float, holds: bool, shards: int = 1) -> dict:
+    return {"rate": rate, "shards": shards, "achieved_rate": achieved, "scheduled_rate": rate,
+            "send_lag_p99_ms": lag_ms, "p50_ms": 0.3, "p99_ms": 2.0, "holds": holds}
+
+
+def test_the_load_generator_rows_judge_the_ceiling_the_shards_and_wrk() -> None:
+    from bench import loadgen
+
+    lg = {"duration_s": 10.0, "ceiling_target": loadgen.CEILING_TARGET,
+          "sharded_target": loadgen.SHARDED_TARGET, "ceiling_rps": 2500.0,
+          "one_process": [_lg_step(2000, 1999.0, 1.2, True), _lg_step(2500, 2496.0, 3.0, True),
+                          _lg_step(3000, 2700.0, 80.0, False)],
+          "sharded": [_lg_step(4000, 3990.0, 2.0, True, 2), _lg_step(4000, 3700.0, 9.0, False, 3)],
+          "wrk": {"rate": 980, "agree": False,
+                  "ours": {"p50_ms": 0.9, "p99_ms": 3.1}, "wrk": {"p50_ms": 0.4, "p99_ms": 2.0}},
+          "clients": {"median_cpu_ms": {"httpx": 3.4, "aiohttp": 0.31, "lean-httptools": 0.25}}}
+    rows = [r for r in table.render({"loadgen": lg}).splitlines() if r.startswith("| ")][1:]
+    by_name = {r.split(" | ")[0][2:]: r for r in rows}
+    one = by_name["load generator, 1 process vs nginx: highest rate held (10 s)"]
+    assert "2500 req/s (2496.0 of 2500.0 req/s, send lag p99 3.0 ms)" in one
+    assert one.endswith("| yes |")
+    assert by_name["load generator, 2 processes @ 4000 req/s"].endswith("| yes |")
+    assert by_name["load generator, 3 processes @ 4000 req/s"].endswith("| **no** |")
+    wrk = by_name["load generator vs wrk @ 980 req/s, p50/p99"]
+    assert "0.90/3.10 vs 0.40/2.00 ms" in wrk and wrk.endswith("| **no** |")
+    assert "| 3.400 ms |" in by_name["HTTP client CPU per request (median), httpx"]

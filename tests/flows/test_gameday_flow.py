@@ -48,6 +48,9 @@ def test_six_phase_gameday_records_detection_masking_and_recovery(
         assert m["requests"] > 0, phase["name"]
         assert 0.0 <= m["availability"] <= 1.0
         assert m["latency_p50_ms"] <= m["latency_p95_ms"] <= m["latency_p99_ms"]
+        load = phase["load"]  # whether the load generator kept its schedule in this phase
+        assert load["scheduled_rate"] == pytest.approx(20.0, rel=0.01) and load["shards"] == 1
+        assert load["kept_up"] == (load["reason"] is None), phase["name"]
         if phase["fault"]:
             assert m["ttd_s"] is not None and m["ttd_s"] > 0, phase["name"]
             # TTR 0 is honest when the replica was back ON before the rollback (a crashed

@@ -41,6 +41,9 @@ class _Stub:
                 await asyncio.sleep(SLOW_S)
             if product == "HANG":
                 await asyncio.sleep(1.0)
+            if product == "DOWN":
+                return JSONResponse({"success": False, "quorum_achieved": False},
+                                    status_code=503)
             if self.gate_closed_at is not None:
                 await self.gate.wait()
             value = 2000 if product == "LIE" else 1000
@@ -206,22 +209,18 @@ def test_each_run_starts_with_an_empty_availability_window(stub) -> None:
     assert gen.counts["failed"] == 4 and gen.counts["ok"] == 2  # totals stay cumulative
 
 
-def _mock_generator(arrival: str, seed: int) -> LoadGenerator:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST" and request.url.path == "/orders":
-            return httpx.Response(201, json={"order_id": "o1"})
-        if request.url.path.endswith("/cancel"):
-            return httpx.Response(200, json={})
-        return httpx.Response(503, json={"quorum_achieved": False})
-
-    urls = StackUrls(("http://r1", "http://r2", "http://r3"), "http://m", "http://v", "http://o")
-    spec = LoadSpec(rate=200, read_ratio=0.5, arrival=arrival, cancel_after_s=0)  # type: ignore[arg-type]
-    return LoadGenerator(urls, spec, seed, transport=httpx.MockTransport(handler))
+def _stub_generator(urls: StackUrls, arrival: str, seed: int,
+                    products: list[str] | None = None) -> LoadGenerator:
+    spec = LoadSpec(rate=200, read_ratio=0.5, arrival=arrival, cancel_after_s=0,  # type: ignore[arg-type]
+                    products=products or ["PROD-001", "PROD-002", "PROD-003"])
+    return LoadGenerator(urls, spec, seed)
 
 
-def test_poisson_schedule_and_mix_are_reproducible_from_the_seed() -> None:
+def test_poisson_schedule_and_mix_are_reproducible_from_the_seed(stub) -> None:
+    _, urls = stub
+
     def shape(seed: int) -> list[tuple[str, str, float]]:
-        df = metrics.requests_frame(_mock_generator("poisson", seed).run_sync("p", 0.2))
+        df = metrics.requests_frame(_stub_generator(urls, "poisson", seed).run_sync("p", 0.2))
         df = df[df["kind"] != "cancel"]
         t0 = df["intended_s"].min()
         return [(k, p, round(t - t0, 6)) for k, p, t in
@@ -233,17 +232,20 @@ def test_poisson_schedule_and_mix_are_reproducible_from_the_seed() -> None:
     assert len(gaps) > 3  # exponential gaps, not a fixed period
 
 
-def test_a_503_without_quorum_is_recorded_as_a_failed_read() -> None:
-    df = metrics.requests_frame(_mock_generator("uniform", 1).run_sync("q", 0.05))
+def test_a_503_without_quorum_is_recorded_as_a_failed_read(stub) -> None:
+    _, urls = stub
+    df = metrics.requests_frame(
+        _stub_generator(urls, "uniform", 1, ["DOWN"]).run_sync("q", 0.05))
     reads = df[df["kind"] == "read"]
     assert len(reads) >= 1
     assert (reads["status"] == 503).all() and (reads["error"] == "http_5xx").all()
     assert not reads["quorum"].any() and not reads["ok"].any()
 
 
-async def test_run_sync_works_from_inside_a_running_event_loop() -> None:
+async def test_run_sync_works_from_inside_a_running_event_loop(stub) -> None:
     # a notebook kernel or an async Prefect task already runs a loop in this thread
-    df = metrics.requests_frame(_mock_generator("uniform", 1).run_sync("nested", 0.05))
+    _, urls = stub
+    df = metrics.requests_frame(_stub_generator(urls, "uniform", 1).run_sync("nested", 0.05))
     assert len(df[df["kind"] != "cancel"]) == 10
 
 

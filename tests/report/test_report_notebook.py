@@ -167,6 +167,22 @@ def test_observations_are_shown_when_the_journal_has_some(
     assert "Replica 3 vanished; voter kept answering" in page and "scribe" in page
 
 
+def test_a_phase_whose_load_generator_fell_behind_is_flagged(
+    tmp_path: Path, copy_run: Callable[[Path], Path]
+) -> None:
+    run_dir = copy_run(tmp_path / "reports" / "run-behind")
+    journal = json.loads((run_dir / "journal.json").read_text())
+    phase = journal["phases"][1]
+    phase["name"] = "<b>crash</b>"
+    phase["load"] = {"scheduled_rate": 150.0, "achieved_rate": 120.0, "send_lag_p99_ms": 840.0,
+                     "shards": 1, "kept_up": False,
+                     "reason": "sent 120.0 req/s of the 150.0 scheduled (-20.0%, allowed ±2%)"}
+    (run_dir / "journal.json").write_text(json.dumps(journal))
+    page = render_report(run_dir, refresh_index=False).read_text()
+    assert page.count("The load generator fell behind.") == 1
+    assert "Phase &lt;b&gt;crash&lt;/b&gt;: sent 120.0 req/s of the 150.0 scheduled" in page
+
+
 def test_a_half_written_run_renders_and_says_what_is_missing(tmp_path: Path) -> None:
     """The defect: a killed run's journal (status running, no end) failed the report with a
     TypeError in a cell. Here: the journal as written right after an injection, and no

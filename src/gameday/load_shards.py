@@ -1,0 +1,144 @@
+"""One phase's load spread over several processes: one shard of the seeded schedule each.
+
+:func:`run_sharded` starts ``shards`` processes (spawned, never forked: the caller may run
+threads), waits until every one has imported the harness, then gives them one common
+start time, so that each shard's intended times are on the same clock as the others' and
+:func:`merge` is a plain ordered union (latency already runs from the intended time).
+A shard process ends when its phase ends, when :func:`run_sharded` is left early (the
+parent sends stop), and when the parent dies (its pipe closes): none outlives the run.
+
+Shards share no state, so there is no truth oracle across them (a read's ``wrong`` stays
+None) and no owed-cancel ledger: sharding is for measuring how much load a system takes,
+the GameDay engine keeps one process (150 req/s is a small share of one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import multiprocessing as mp
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from gameday.errors import GameDayError
+from gameday.load_check import check_load
+from gameday.load_schedule import WHOLE, Shard
+from gameday.metrics import requests_frame
+from gameday.records import REQUEST_COLUMNS, RequestRecord
+from gameday.run_record import LoadCheck
+from gameday.runbook import LoadSpec
+from gameday.targets.base import StackUrls
+
+__all__ = ["ShardedRun", "merge", "run_sharded"]
+
+#: How long the shard processes get to start and import the harness.
+_READY_TIMEOUT_S = 60.0
+#: Between "all ready" and the common start: time for the start message to arrive.
+_START_MARGIN_S = 0.2
+
+
+@dataclass(frozen=True)
+class ShardedRun:
+    """The merged records of every shard, the load check over them, and per shard the
+    requests it sent and its own achieved rate."""
+
+    records: list[RequestRecord]
+    check: LoadCheck | None
+    per_shard: list[dict[str, float]]
+
+
+def merge(shards: Iterable[list[RequestRecord]]) -> list[RequestRecord]:
+    """Every shard's records in one list ordered by intended time (stable: a cancel stays
+    after the write it cancels when both share an instant)."""
+    return list(heapq.merge(*(sorted(s, key=_intended) for s in shards), key=_intended))
+
+
+def _intended(rec: RequestRecord) -> float:
+    return rec.intended_s
+
+
+def run_sharded(urls: StackUrls, spec: LoadSpec, seed: int, phase: str, duration_s: float,
+                shards: int) -> ShardedRun:
+    """Send ``phase``'s load for ``duration_s`` s from ``shards`` processes; return the
+    merged records and whether together they kept the schedule. Raises
+    :class:`~gameday.errors.GameDayError` when a shard fails to start or dies."""
+    ctx = mp.get_context("spawn")
+    procs: list[tuple[Any, Connection]] = []
+    try:
+        for shard in WHOLE.split(shards):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_shard_main, name=f"gameday-load-shard-{shard.index}",
+                               args=(child, urls, spec, seed, phase, duration_s, shard),
+                               daemon=True)
+            proc.start()
+            child.close()
+            procs.append((proc, parent))
+        for i, (_, conn) in enumerate(procs):
+            _expect(conn, "ready", i, _READY_TIMEOUT_S)
+        start_at = time.time() + _START_MARGIN_S
+        for _, conn in procs:
+            conn.send(("start", start_at))
+        results = [_expect(conn, "done", i, duration_s + spec.timeout_s
+                           + spec.cancel_after_s + _READY_TIMEOUT_S)
+                   for i, (_, conn) in enumerate(procs)]
+    finally:
+        for _, conn in procs:
+            with contextlib.suppress(OSError):  # a shard already gone needs no stop
+                conn.send(("stop", None))
+            conn.close()
+        for proc, _ in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    records = merge([RequestRecord(*row) for row in rows] for rows, _ in results)
+    return ShardedRun(records, check_load(requests_frame(records), duration_s, shards=shards),
+                      [stats for _, stats in results])
+
+
+def _expect(conn: Connection, what: str, shard: int, timeout_s: float) -> Any:
+    if not conn.poll(timeout_s):
+        raise GameDayError(f"load shard {shard} sent no {what!r} within {timeout_s:.0f} s")
+    try:
+        kind, payload = conn.recv()
+    except EOFError as exc:
+        raise GameDayError(f"load shard {shard} died before {what!r}") from exc
+    if kind == "error":
+        raise GameDayError(f"load shard {shard} failed: {payload}")
+    return payload
+
+
+def _shard_main(conn: Connection, urls: StackUrls, spec: LoadSpec, seed: int, phase: str,
+                duration_s: float, shard: Shard) -> None:  # pragma: no cover - child process
+    from gameday.load import LoadGenerator
+
+    try:
+        gen = LoadGenerator(urls, spec, seed, shard=shard)
+        conn.send(("ready", None))
+        kind, start_at = conn.recv()
+        if kind != "start":
+            return
+
+        def watch_parent() -> None:  # "stop" or the parent's death ends the shard early
+            with contextlib.suppress(EOFError, OSError):
+                conn.recv()
+            gen.stop()
+
+        threading.Thread(target=watch_parent, daemon=True).start()
+        records = gen.run_sync(phase, duration_s, start_at=start_at)
+        stats = {"shard": shard.index, "sent": float(gen.counts["scheduled"]),
+                 "achieved_rate": round(gen.achieved_rate, 3)}
+        conn.send(("done", ([_row(r) for r in records], stats)))
+    except (EOFError, OSError):
+        return  # the parent is gone: nobody to report to
+    except Exception as exc:  # reported to the parent, which raises it as a GameDayError
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _row(rec: RequestRecord) -> tuple[Any, ...]:
+    """A record as a plain tuple, cheap to send between processes."""
+    return tuple(getattr(rec, col) for col in REQUEST_COLUMNS)
