@@ -72,13 +72,15 @@ def create_app(settings: Settings) -> FastAPI:
         pool = await open_pool(settings.database_url)
         await ensure_schema(pool)
         await state.seed_replica(pool, instance_id)
+        mirror = state.Mirror(instance_id)
+        await mirror.reload(pool)
         await ensure_topics(settings.kafka_bootstrap_servers)
         producer = await start_producer(settings.kafka_bootstrap_servers)
         consumer = EventConsumer(
-            pool, producer, settings.kafka_bootstrap_servers, instance_id, faults
+            pool, producer, settings.kafka_bootstrap_servers, instance_id, faults, mirror
         )
         await consumer.start()
-        app.state.pool, app.state.consumer = pool, consumer
+        app.state.pool, app.state.consumer, app.state.mirror = pool, consumer, mirror
         app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)
         app.state.metrics_writer.start()
         try:
@@ -125,7 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/inventory")
     async def list_inventory(request: Request) -> dict[str, Any]:
         await hooked(request)
-        rows = await state.list_rows(request.app.state.pool, instance_id)
+        rows = await request.app.state.mirror.list(request.app.state.pool)
         # Only GET /inventory/{product} is wrong under incorrect_response: list the truth.
         items = [_row(r, r["available_quantity"], instance_id) for r in rows]
         return {
@@ -141,7 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def get_inventory(product_id: str, request: Request) -> dict[str, Any]:
         check_id(product_id, "product_id")
         await hooked(request)
-        row = await state.get_row(request.app.state.pool, instance_id, product_id)
+        row = await request.app.state.mirror.get(request.app.state.pool, product_id)
         if row is None:
             raise ApiError(404, "Product not found", instance_id=instance_id)
         return {

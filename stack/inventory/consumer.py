@@ -25,7 +25,7 @@ from stack.common.kafka import (
 from stack.common.tasks import cancel_and_wait
 from stack.common.timeutil import now_iso
 from stack.inventory.faults import FaultState
-from stack.inventory.state import Outcome, apply_event, apply_events
+from stack.inventory.state import Mirror, Outcome, apply_event, apply_events
 
 __all__ = ["EventConsumer"]
 
@@ -44,8 +44,10 @@ class EventConsumer:
         bootstrap: str,
         instance_id: str,
         faults: FaultState,
+        mirror: Mirror | None = None,
     ) -> None:
         self.pool = pool
+        self.mirror = mirror
         self.producer = producer
         self.bootstrap = bootstrap
         self.instance_id = instance_id
@@ -85,6 +87,19 @@ class EventConsumer:
             except TimeoutError:
                 return False
         return True
+
+    async def _committed(self, offset: int) -> None:
+        """Events up to ``offset`` are committed: the mirror reloads them, then reads may
+        say so. A failed reload leaves reads on Postgres (correct, slower) until the
+        next one succeeds."""
+        if self.mirror is not None:
+            try:
+                await self.mirror.reload(self.pool)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not reload the read mirror, reads query Postgres: %s", exc)
+        self._applied(offset)
 
     def _applied(self, offset: int) -> None:
         self.next_offset = offset + 1
@@ -140,7 +155,7 @@ class EventConsumer:
         except Exception as exc:
             log.info("batch of %d events failed, applying one by one: %s", len(events), exc)
             return False
-        self._applied(messages[-1].offset)  # committed: reads now see all of them
+        await self._committed(messages[-1].offset)  # reads now see all of them
         for outcome in outcomes:
             if outcome is not None:
                 sent.append((outcome, await self._publish_result(outcome)))
@@ -187,7 +202,7 @@ class EventConsumer:
             try:
                 await self.faults.hook(event=True)
                 outcome = await apply_event(self.pool, self.instance_id, event, offset + 1)
-                self._applied(offset)  # committed: reads now see it
+                await self._committed(offset)  # reads now see it
                 if outcome is not None:
                     sent.append((outcome, await self._publish_result(outcome)))
                 self.processed += 1

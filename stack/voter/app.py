@@ -116,6 +116,9 @@ def create_app(settings: Settings) -> FastAPI:
         bodies = []
         for r in replies:
             if r.ok and ballot.winner is not None and r.value != ballot.winner:
+                if ballot.lags(r):  # behind or ahead of the majority: timing, not wrong
+                    stats.lag_disagreements += 1
+                    continue
                 detail = f"answered {r.value}, majority {ballot.winner}"
                 bodies.append(
                     {

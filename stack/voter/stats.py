@@ -17,6 +17,8 @@ class VotingStats:
     not_found: int = 0
     retries: int = 0
     lag_retries: int = 0  # re-asks of the replicas behind only (by applied offset)
+    #: answers that differed from the majority's while holding other events: not outliers
+    lag_disagreements: int = 0
     outliers_detected: int = 0
     failed_responses: int = 0
     late_findings: int = 0
@@ -54,6 +56,7 @@ class VotingStats:
             "not_found": self.not_found,
             "retries": self.retries,
             "lag_retries": self.lag_retries,
+            "lag_disagreements": self.lag_disagreements,
             "skipped_by_instance": dict(self.skipped),
             "outliers_detected": self.outliers_detected,
             "outliers_by_instance": dict(self.outliers_by_instance),

@@ -70,9 +70,27 @@ class Ballot:
 
     @property
     def outliers(self) -> list[Reply]:
+        """Answers that differ from the majority's at the same point of the event log:
+        wrong, not merely behind or ahead (see :attr:`lagging`)."""
         if self.winner is None:
             return []
-        return [r for r in self.answered if r.value != self.winner]
+        return [r for r in self.answered if r.value != self.winner and not self.lags(r)]
+
+    @property
+    def lagging(self) -> list[Reply]:
+        """Answers that differ from the majority's and hold other events than it did
+        (their applied offset is none of the agreeing replicas'): replication timing,
+        not a wrong answer. Under writes, the replica that applied an event first
+        disagrees with the two that have not yet, for a moment; counted as an outlier,
+        it was reported to the monitor hundreds of times a minute."""
+        if self.winner is None:
+            return []
+        return [r for r in self.answered if r.value != self.winner and self.lags(r)]
+
+    def lags(self, reply: Reply) -> bool:
+        """Whether ``reply`` holds other events than every agreeing answer did."""
+        held = {r.offset for r in self.agreeing}
+        return reply.offset is not None and None not in held and reply.offset not in held
 
     @property
     def disagreement(self) -> bool:

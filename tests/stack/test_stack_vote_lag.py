@@ -142,3 +142,26 @@ async def test_an_empty_retry_budget_makes_no_re_ask():
     for _ in range(5):
         budget.deposit()
     assert budget.withdraw(1) and not budget.withdraw(1)
+
+
+async def test_a_replica_ahead_of_the_majority_is_lagging_not_an_outlier():
+    """The defect: under writes the replica that applied an event first disagrees, for a
+    moment, with the two that have not; it was counted an outlier (1,287 of 4,000 votes at
+    150 req/s) and reported to the monitor each time. A different answer at the majority's
+    own offset is still an outlier."""
+    calls: list[str] = []
+
+    def answer(host, n, min_offset):
+        return 200, (_stock(4, 13) if host == "r1" else _stock(5, 12))
+
+    ballot = await fan_out(_client(answer, calls), TARGETS, product_value, reask_after_s=0.01,
+                           max_reasks=3)
+    assert ballot.winner == (5, 0)
+    assert ballot.outliers == [] and [r.instance_id for r in ballot.lagging] == ["1"]
+
+    def wrong(host, n, min_offset):
+        return 200, (_stock(1005, 12) if host == "r1" else _stock(5, 12))
+
+    ballot = await fan_out(_client(wrong, []), TARGETS, product_value, reask_after_s=0.01,
+                           max_reasks=3)
+    assert [r.instance_id for r in ballot.outliers] == ["1"] and ballot.lagging == []
