@@ -43,7 +43,6 @@ __all__ = [
     "read_summary",
     "list_runs",
     "SUMMARY_MIMETYPE",
-    "TREND_METRICS",
     "trend_table",
 ]
 
@@ -386,52 +385,43 @@ def render_trends(
     reports_dir: str | Path | None = None,
     *,
     notebook: str | Path | None = None,
-    margin: float = 0.25,
+    window: int | None = None,
+    fdr: float | None = None,
     progress: Progress = None,
 ) -> Path:
     """Execute the trends notebook into ``reports_dir/trends.ipynb`` and ``trends.html``.
 
-    A value is flagged as a regression when it is worse than the median of the previous
-    runs of the same phase by more than ``margin`` (see :func:`trend_table`).
+    Per (runbook, phase, metric) the last ``window`` runs are tested against the earlier
+    ones, false discoveries controlled at ``fdr`` across every cell
+    (:func:`gameday.evidence.trends.trend_cells`; None: its defaults, 5 runs and 5 %).
     Raises ReportError (final) on a failing cell or when there is no run to compare.
     """
+    from gameday.evidence.trends import DEFAULT_FDR, DEFAULT_WINDOW
+
+    window = DEFAULT_WINDOW if window is None else window
+    fdr = DEFAULT_FDR if fdr is None else fdr
     reports_dir = (Path(reports_dir) if reports_dir else REPORTS_DIR).resolve()
     if not list(reports_dir.glob("*/journal.json")):
         raise ReportError(f"{reports_dir}: no run folders with a journal.json to compare")
     source = Path(notebook) if notebook else TRENDS_NOTEBOOK
     executed = reports_dir / "trends.ipynb"
     _step(f"executing notebook {source.name} over {reports_dir}…", progress)
-    execute_notebook(
-        source, executed, {"reports_dir": str(reports_dir), "margin": margin}, cwd=reports_dir
-    )
+    execute_notebook(source, executed,
+                     {"reports_dir": str(reports_dir), "window": window, "fdr": fdr},
+                     cwd=reports_dir)
     _step(f"exporting HTML {reports_dir / 'trends.html'}…", progress)
     page = export_html(executed, reports_dir / "trends.html")
     render_index(reports_dir, progress=progress)
     return page
 
 
-#: How a trend metric is judged: metric -> (badness from value, floor of a regression).
-#: Badness grows as the metric gets worse: TTD/TTR themselves (s), unavailability
-#: (1 − availability), score lost (100 − score).
-TREND_METRICS: dict[str, tuple[Callable[[float], float], float]] = {
-    "ttd_s": (lambda v: v, 0.05),
-    "ttr_s": (lambda v: v, 0.05),
-    "availability": (lambda v: 1.0 - v, 0.0005),
-    "score": (lambda v: 100.0 - v, 2.0),
-}
-
-
-def trend_table(reports_dir: str | Path, margin: float = 0.25) -> Any:
+def trend_table(reports_dir: str | Path) -> Any:
     """Every run's TTD, TTR and availability per fault phase, and its score, over time.
 
-    Columns: run_id, start (UTC datetime), runbook, phase ("(run)" for the score),
-    fault, metric, value, baseline (median of the previous runs' values), regression.
-
-    A value is a **regression** when its badness (see TREND_METRICS) exceeds
-    ``(1 + margin) × median badness of the previous runs of that runbook's phase +
-    floor`` (runs of different runbooks carry different load: never compared); a
-    fault that went undetected / unrecovered (value missing) after previous runs
-    measured it is a regression too. The first run of a phase has no baseline.
+    Columns: run_id, start (UTC datetime), runbook, phase ("(run)" for the score), fault,
+    metric, value (NaN: not observed, e.g. a fault never detected), requests (the phase's
+    request count: what availability is a share of). Oldest first. Unreadable journals
+    and runs that never concluded (no score) are left out of what they lack.
     """
     import pandas as pd
 
@@ -450,35 +440,18 @@ def trend_table(reports_dir: str | Path, margin: float = 0.25) -> Any:
         }
         if journal.verdict is not None:  # a run that never concluded has no score
             rows.append({**base, "phase": "(run)", "fault": "", "metric": "score",
-                         "value": journal.verdict.score})
+                         "value": journal.verdict.score, "requests": None})
         for ph in journal.phases:
             if ph.fault is None:
                 continue
             for metric in ("ttd_s", "ttr_s", "availability"):
                 rows.append({**base, "phase": ph.name, "fault": ph.fault.type,
-                             "metric": metric, "value": getattr(ph.metrics, metric)})
-    cols = ["run_id", "start", "runbook", "phase", "fault", "metric", "value", "baseline",
-            "regression"]
+                             "metric": metric, "value": getattr(ph.metrics, metric),
+                             "requests": ph.metrics.requests})
+    cols = ["run_id", "start", "runbook", "phase", "fault", "metric", "value", "requests"]
     if not rows:
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame(rows)
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
-    df = df.sort_values(["start", "run_id"], kind="stable").reset_index(drop=True)
-    df["baseline"] = float("nan")
-    df["regression"] = False
-    for (_, _, metric), group in df.groupby(["runbook", "phase", "metric"], sort=False):
-        badness, floor = TREND_METRICS[metric]
-        previous: list[float] = []
-        for idx in group.index:
-            value = df.at[idx, "value"]
-            if previous:
-                median = float(pd.Series(previous).median())
-                df.at[idx, "baseline"] = median
-                if pd.isna(value):
-                    df.at[idx, "regression"] = True
-                else:
-                    limit = (1.0 + margin) * badness(median) + floor
-                    df.at[idx, "regression"] = bool(badness(float(value)) > limit)
-            if not pd.isna(value):
-                previous.append(float(value))
-    return df[cols]
+    df["requests"] = pd.to_numeric(df["requests"], errors="coerce")
+    return df.sort_values(["start", "run_id"], kind="stable").reset_index(drop=True)[cols]

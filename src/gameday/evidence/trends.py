@@ -28,7 +28,7 @@ from gameday.evidence.intervals import DEFAULT_RESAMPLES
 from gameday.evidence.twosample import Shift, benjamini_hochberg, counts_test, shift_test
 
 __all__ = ["METRICS", "MIN_RUNS", "DEFAULT_WINDOW", "DEFAULT_FDR", "TrendVerdict", "Cell",
-           "trend_cells", "split"]
+           "trend_cells", "split", "flag_values"]
 
 #: metric → (test, worse when the value is "higher" or "lower").
 METRICS: dict[str, tuple[Literal["shift", "counts"], Literal["higher", "lower"]]] = {
@@ -178,3 +178,14 @@ def trend_cells(history: pd.DataFrame, *, window: int = DEFAULT_WINDOW,
                           high=s.high, test=s.test, p_value=s.p_value, p_adjusted=p_adj,
                           **base))
     return sorted(cells + untested, key=lambda c: (c.runbook, c.phase, c.metric))
+
+
+def flag_values(history: pd.DataFrame, cells: list[Cell]) -> pd.DataFrame:
+    """``history`` with a ``verdict`` column: each value in the recent window of a cell
+    takes the cell's verdict (what plots mark), earlier values "" (they are the baseline).
+    """
+    verdicts = {(c.runbook, c.phase, c.metric, run): c.verdict
+                for c in cells for run in c.recent_runs}
+    keys = zip(history["runbook"], history["phase"], history["metric"], history["run_id"],
+               strict=True)
+    return history.assign(verdict=[verdicts.get(k, "") for k in keys])
