@@ -22,43 +22,17 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from scipy.stats import norm
+
+from gameday.evidence.models import DEFAULT_LEVEL, Interval
 
 __all__ = ["Interval", "wilson", "wilson_bounds", "bootstrap_quantile", "quantile",
            "DEFAULT_LEVEL", "DEFAULT_RESAMPLES"]
 
-DEFAULT_LEVEL = 0.95
 #: Bootstrap resamples: the interval ends move by < 1 % of its width between seeds at 2000.
 DEFAULT_RESAMPLES = 2000
 
 Trial = float | int | None | Sequence[float | None]
-
-
-class Interval(BaseModel):
-    """An estimate with its confidence interval; ``None`` stands for +∞ (never observed,
-    or no upper bound): every quantity here is ≥ 0."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    estimate: float | None
-    low: float | None
-    high: float | None
-    level: float = DEFAULT_LEVEL
-    n: int
-    method: str
-
-    def bounds(self) -> tuple[float, float]:
-        """``(low, high)`` with +∞ for None."""
-        return _inf(self.low), _inf(self.high)
-
-    def contains(self, value: float) -> bool:
-        lo, hi = self.bounds()
-        return lo <= value <= hi
-
-
-def _inf(x: float | None) -> float:
-    return math.inf if x is None else x
 
 
 def _finite(x: float) -> float | None:

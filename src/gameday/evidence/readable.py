@@ -6,13 +6,18 @@ with :func:`gameday.escape.styler` (every cell escaped).
 
 from __future__ import annotations
 
-import pandas as pd
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from gameday.evidence.intervals import Interval
-from gameday.evidence.trends import Cell
-from gameday.units import MISSING, fmt_delta, fmt_value, metric_name
+from gameday.evidence.models import FaultEvidence, Interval
+from gameday.units import MISSING, fmt_delta, fmt_target, fmt_value, metric_name
 
-__all__ = ["fmt_interval", "trend_cells_table", "NOT_OBSERVED"]
+if TYPE_CHECKING:  # pandas and scipy only where a table of trends is drawn
+    import pandas as pd
+
+    from gameday.evidence.trends import Cell
+
+__all__ = ["fmt_interval", "trend_cells_table", "evidence_rows", "NOT_OBSERVED"]
 
 NOT_OBSERVED = "not observed"
 _SHARES = {"availability"}
@@ -47,10 +52,37 @@ def _side(c: Cell, value: float | None, n: int) -> str:
     return f"{shown} ({n} runs)"
 
 
+#: A trial judgement's name → (the metric its values are in, how people call it).
+_JUDGED = {"detection_rate": ("availability", "detection rate"),
+           "ttd_p95_s": ("ttd_s", "TTD p95"), "ttr_p95_s": ("ttr_s", "TTR p95")}
+
+
+def evidence_rows(evidence: Sequence[FaultEvidence]) -> list[dict[str, Any]]:
+    """One row per fault type and judged check of a run with trials: fault, trials,
+    detected, check, verdict (with the trials that would settle an inconclusive one),
+    estimate [95 % interval], target."""
+    rows = []
+    for ev in evidence:
+        for j in ev.checks:
+            unit, label = _JUDGED.get(j.name, (j.name, j.name))
+            verdict: str = j.verdict
+            if j.verdict == "inconclusive":
+                verdict += (f" (~{j.more_trials} more trials)" if j.more_trials is not None
+                            else " (no number of trials settles it)")
+            rows.append({"fault": ev.fault_type, "trials": ev.trials,
+                         "detected": f"{ev.detected}/{ev.trials}", "check": label,
+                         "verdict": verdict,
+                         "estimate [95 % interval]": fmt_interval(unit, j.interval),
+                         "target": fmt_target(unit, j.target)})
+    return rows
+
+
 def trend_cells_table(cells: list[Cell]) -> pd.DataFrame:
     """One row per cell: runbook, phase, metric, verdict, earlier runs, recent runs (their
     median, or pooled availability), the change with its 95 % interval, the adjusted
     p-value. Regressions first, then improvements, then the rest."""
+    import pandas as pd
+
     order = {"regression": 0, "improvement": 1, "no evidence": 2, "too few runs": 3}
     rows = [{
         "runbook": c.runbook, "phase": c.phase, "metric": metric_name(c.metric),

@@ -15,35 +15,27 @@ an :class:`~gameday.evidence.intervals.Interval` for the measured value:
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-from gameday.evidence.intervals import Interval, wilson_bounds
-from gameday.run_record import Threshold
+from gameday.evidence.intervals import wilson_bounds
+from gameday.evidence.models import Interval, Judgement, Verdict3
+from gameday.threshold import Threshold
 
 __all__ = ["Verdict3", "Judgement", "judge", "trials_to_settle", "MAX_MORE_TRIALS"]
 
-Verdict3 = Literal["pass", "fail", "inconclusive"]
 #: More trials than this are reported as None ("not within reach").
 MAX_MORE_TRIALS = 10_000
 
 
-class Judgement(BaseModel):
-    """A check judged on an interval: the verdict, and for an inconclusive one the extra
-    trials that would likely settle it (None: none within :data:`MAX_MORE_TRIALS`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    verdict: Verdict3
-    interval: Interval
-    target: Threshold
-    more_trials: int | None = None
+def judge(interval: Interval, target: Threshold, name: str = "") -> Judgement:
+    """Pass, fail or inconclusive: ``interval`` against ``target`` (module docstring);
+    ``name`` names the check in the result."""
+    j = _judge(interval, target)
+    return j.model_copy(update={"name": name}) if name else j
 
 
-def judge(interval: Interval, target: Threshold) -> Judgement:
-    """Pass, fail or inconclusive: ``interval`` against ``target`` (module docstring)."""
+def _judge(interval: Interval, target: Threshold) -> Judgement:
     lo, hi = interval.bounds()
     ends = [target.holds(lo), target.holds(hi)]
     if target.op in ("<=", "<", ">=", ">"):  # monotone: the two ends decide
