@@ -81,3 +81,33 @@ def test_the_score_counts_inconclusive_as_half_and_skips_per_trial_ttd() -> None
     # 20 phases of weight 2 whose counted checks (availability) all pass, + the evidence
     assert resilience_score(phases, evidence) == pytest.approx(
         100 * (40 + 2 * expected_share) / 42)
+
+
+def test_slack_and_the_prefect_summary_carry_an_inconclusive_verdict() -> None:
+    from pathlib import Path
+
+    from gameday.journal import read_journal
+    from gameday.notify.messages import verdict_message
+    from gameday.run_record import Outcome
+    from gameday.summary import markdown_summary
+
+    phases = [_trial(k, "crash", 0.3) for k in range(1, 4)]
+    evidence = trial_evidence(phases, SloSpec())
+    unsettled = evidence_sentences(evidence, "inconclusive")
+    outcome = Outcome(run_id="r1", name="smoke", status="completed", passed=False, score=90,
+                      outcome="inconclusive", inconclusive=unsettled, run_dir="/tmp/r1",
+                      journal="/tmp/r1/journal.json")
+    message = verdict_message(outcome)
+    assert "GameDay inconclusive: smoke" in message.text
+    blocks = str(message.blocks)
+    assert "Not settled by these trials" in blocks and "about" in blocks
+    fixture = Path(__file__).resolve().parents[1] / "report" / "fixtures" / "run-smoke"
+    journal = read_journal(fixture / "journal.json")
+    journal.evidence = evidence
+    text = markdown_summary(journal, outcome)
+    assert ": INCONCLUSIVE" in text.splitlines()[0]
+    assert "**Not settled by these trials**" in text
+    assert "| crash | detection rate | inconclusive (~" in text
+    single = outcome.model_copy(update={"outcome": None, "inconclusive": [], "passed": True})
+    assert ": PASSED" in markdown_summary(journal, single).splitlines()[0]
+    assert "GameDay passed" in verdict_message(single).text
