@@ -300,7 +300,8 @@ def render_report(
 def list_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
     """One row per run folder holding a journal.json, newest first.
 
-    Row: run_id, dir, start, status, passed, score, name, has_report. Unreadable
+    Row: run_id, dir, start, status, passed, outcome (three-valued with trials, else None),
+    score, name, has_report. Unreadable
     journals are listed with status "unreadable" instead of hiding the folder.
     """
     from gameday.journal import JournalUnreadable, read_journal
@@ -309,7 +310,8 @@ def list_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
     for journal_path in sorted(Path(reports_dir).glob("*/journal.json")):
         run = journal_path.parent
         row: dict[str, Any] = {"run_id": run.name, "dir": run.name, "start": "",
-                               "status": "unreadable", "passed": None, "score": None,
+                               "status": "unreadable", "passed": None, "outcome": None,
+                               "score": None,
                                "name": "", "has_report": (run / "report.html").is_file()}
         try:
             journal = read_journal(journal_path)
@@ -319,13 +321,16 @@ def list_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
         row.update(run_id=journal.run_id, start=journal.start.isoformat(),
                    status=journal.status, name=str(journal.runbook.get("name", "")),
                    passed=journal.verdict.passed if journal.verdict else None,
+                   outcome=journal.verdict.outcome if journal.verdict else None,
                    score=journal.verdict.score if journal.verdict else None)
         rows.append(row)
     rows.sort(key=lambda r: (r["start"], r["dir"]), reverse=True)
     return rows
 
 
-def _verdict_label(passed: bool | None) -> str:
+def _verdict_label(passed: bool | None, outcome: str | None = None) -> str:
+    if outcome is not None:  # a run with trials: pass / fail / inconclusive
+        return outcome.upper()
     return {True: "PASS", False: "FAIL"}.get(passed, "—")  # type: ignore[arg-type]
 
 
@@ -343,7 +348,7 @@ def render_index(reports_dir: str | Path | None = None, *, progress: Progress = 
             else f"{e['run_id']} <small>(no report)</small>"
         )
         score = "—" if r["score"] is None else f"{float(r['score']):.0f}"
-        verdict = _verdict_label(r["passed"])
+        verdict = _verdict_label(r["passed"], r["outcome"])
         rows.append(
             f'<tr class="{verdict.lower() if r["passed"] is not None else "none"}">'
             f"<td>{link}</td><td>{e['name']}</td><td>{e['start'][:19].replace('T', ' ')}</td>"
@@ -363,6 +368,7 @@ table {{ border-collapse: collapse; }}
 th, td {{ padding: .35em .9em; border-bottom: 1px solid #ddd; text-align: left; }}
 tr.pass .verdict {{ color: #1a7f37; font-weight: bold; }}
 tr.fail .verdict {{ color: #cf222e; font-weight: bold; }}
+tr.inconclusive .verdict {{ color: #9a6700; font-weight: bold; }}
 </style></head><body>
 <h1>GameDay reports</h1>
 {trends}

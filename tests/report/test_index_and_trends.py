@@ -170,3 +170,19 @@ def test_cli_trends_refuses_the_old_margin_and_bad_windows(
             main(["report", "--reports-dir", str(three_runs), "--trends", *args])
         assert exc.value.code == 2
         assert said in capsys.readouterr().err
+
+
+def test_index_and_runs_say_inconclusive_for_a_run_with_trials(
+    tmp_path: Path, copy_run: Callable[[Path], Path]
+) -> None:
+    from gameday.runs import list_runs as runs_rows
+
+    reports = tmp_path / "reports"
+    run = copy_run(reports / "run-trials")
+    journal = json.loads((run / "journal.json").read_text())
+    journal["verdict"].update(passed=False, outcome="inconclusive",
+                              inconclusive=["crash: detection rate 100% [72%, 100%] …"])
+    (run / "journal.json").write_text(json.dumps(journal))
+    page = render_index(reports).read_text()
+    assert '<tr class="inconclusive">' in page and ">INCONCLUSIVE<" in page
+    assert [r.verdict for r in runs_rows(reports)] == ["inconclusive"]
