@@ -8,11 +8,13 @@ the verdict, not a footnote of the report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gameday import metrics, probes
 from gameday.engine import GameDayRun
 from gameday.errors import GameDayError
+from gameday.evidence.models import Verdict3, judged_by_evidence
+from gameday.evidence.trials import evidence_sentences, trial_evidence
 from gameday.junit import write_junit
 from gameday.run_record import Consistency, RunStatus
 from gameday.units import check_sentence
@@ -28,6 +30,9 @@ class Conclusion:
     score: float
     failing_checks: list[str]
     status: RunStatus
+    #: With trials: pass / fail / inconclusive, and what is not settled yet, in words.
+    outcome: Verdict3 | None = None
+    inconclusive: list[str] = field(default_factory=list)
 
 
 def conclude(run: GameDayRun, status: RunStatus, *,
@@ -48,21 +53,31 @@ def conclude(run: GameDayRun, status: RunStatus, *,
         run.journal.steady_state("after", after)
     run.owed.close()
     run.journal.write(run.run_dir)  # the raw data the cross-check reads back
+    evidence = trial_evidence(run.phases, run.runbook.slo, seed=run.runbook.seed)
     # In words with units (Slack, the console, the journal): the value itself is in checks.
-    failing = [check_sentence(p.name, c) for p in run.phases for c in p.checks if not c.passed]
+    # With trials, a trial's TTD/TTR is a data point of the evidence, not a verdict alone.
+    failing = [check_sentence(p.name, c) for p in run.phases for c in p.checks
+               if not c.passed and not (evidence and judged_by_evidence(p.trial, c.name))]
+    failing += evidence_sentences(evidence, "fail")
+    inconclusive = evidence_sentences(evidence, "inconclusive")
     failing += _crosscheck(run)
     if consistency is not None and not consistency.ok:
         failing.append("consistency: replicas disagree with the ledger")
     if status != "completed":
         failing.append(f"run {status}")
-    passed = not failing
-    score = metrics.resilience_score(run.phases)
-    run.journal.verdict(passed, score, failing)
-    final: RunStatus = "failed" if status == "completed" and not passed else status
+    passed = not failing and not inconclusive
+    outcome: Verdict3 | None = None
+    if evidence:
+        outcome = "fail" if failing else "inconclusive" if inconclusive else "pass"
+    score = metrics.resilience_score(run.phases, evidence)
+    run.journal.update(evidence=evidence)
+    run.journal.verdict(passed, score, failing, outcome=outcome, inconclusive=inconclusive)
+    # inconclusive is not a failure of the system: the run completed, it just did not settle
+    final: RunStatus = "failed" if status == "completed" and failing else status
     run.journal.end(final, deviated=not passed)
     run.journal.write(run.run_dir, raw=False)
     write_junit(run.run_dir, run.journal.record)
-    return Conclusion(passed, round(score, 2), failing, final)
+    return Conclusion(passed, round(score, 2), failing, final, outcome, inconclusive)
 
 
 def _crosscheck(run: GameDayRun) -> list[str]:

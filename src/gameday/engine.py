@@ -272,7 +272,8 @@ def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecor
         name=phase.name, description=phase.description, fault=fault_record(run, phase),
         duration_s=phase.duration_s, start=utc_time(times.start), end=utc_time(times.end),
         injected_at=_time(times.injected_at), rolled_back_at=_time(times.rolled_back_at),
-        observed_until=utc_time(observed_until), aborted=times.aborted)
+        observed_until=utc_time(observed_until), aborted=times.aborted,
+        trial=phase.trial, repeats=phase.repeats)
     frame = metrics.requests_frame(run.journal.requests)
     m = metrics.phase_metrics(frame, metrics.transitions_frame(trans), record)
     record.load = check_load(frame[frame["phase"] == phase.name], phase.duration_s)

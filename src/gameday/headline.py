@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from typing import Literal
 
 from gameday.escape import html_text as h
+from gameday.evidence.models import judged_by_evidence
 from gameday.run_record import Check, JournalRecord, PhaseRecord
 from gameday.units import check_sentence, fmt_seconds, fmt_target, fmt_value, metric_name
 
 __all__ = ["Kind", "verdict_of", "failing_sentences", "verdict_banner", "headline_table",
            "HEADLINE_METRICS", "PASS_MARK", "FAIL_MARK"]
 
-Kind = Literal["pass", "fail", "aborted", "incomplete"]
+Kind = Literal["pass", "fail", "inconclusive", "aborted", "incomplete"]
 PASS_MARK, FAIL_MARK = "✔", "✘"
 #: The figures of the headline table, in column order.
 HEADLINE_METRICS = ("ttd_s", "ttr_s", "availability", "wrong_answers")
@@ -34,6 +35,7 @@ HEADLINE_METRICS = ("ttd_s", "ttr_s", "availability", "wrong_answers")
 _STYLE: dict[str, tuple[str, str, str, str]] = {
     "pass": ("PASSED", "#116329", "#dafbe1", "#1a7f37"),
     "fail": ("FAILED", "#a40e26", "#ffebe9", "#cf222e"),
+    "inconclusive": ("INCONCLUSIVE", "#7d4e00", "#fff8c5", "#bf8700"),
     "aborted": ("ABORTED", "#7d4e00", "#fff8c5", "#bf8700"),
     "incomplete": ("INCOMPLETE", "#424a53", "#f6f8fa", "#6e7781"),
 }
@@ -51,17 +53,24 @@ def verdict_of(journal: JournalRecord, extra_failures: Sequence[str] = ()) -> Ki
         return "aborted"
     if journal.verdict is None or journal.status in ("running", "interrupted"):
         return "incomplete"
-    return "pass" if journal.verdict.passed and not extra_failures else "fail"
+    if extra_failures:
+        return "fail"
+    if journal.verdict.outcome is not None:  # a run with trials: three-valued
+        return journal.verdict.outcome
+    return "pass" if journal.verdict.passed else "fail"
 
 
-def _failed_checks(phases: Sequence[PhaseRecord]) -> list[tuple[PhaseRecord, Check]]:
-    return [(p, c) for p in phases for c in p.checks if not c.passed]
+def _failed_checks(phases: Sequence[PhaseRecord], judged: bool = False
+                   ) -> list[tuple[PhaseRecord, Check]]:
+    """Failed checks; ``judged``: leave out those the trials' evidence judges instead."""
+    return [(p, c) for p in phases for c in p.checks
+            if not c.passed and not (judged and judged_by_evidence(p.trial, c.name))]
 
 
 def failing_sentences(journal: JournalRecord, extra_failures: Sequence[str] = ()) -> list[str]:
     """Every failure the verdict (and ``extra_failures``) counted, as sentences: the
     phases' failed checks from their typed values, then the verdict's other entries."""
-    failed = _failed_checks(journal.phases)
+    failed = _failed_checks(journal.phases, judged=bool(journal.evidence))
     out = [check_sentence(p.name, c) for p, c in failed]
     # the verdict spells each failed check as "<phase>: <check> <value> (target …)"
     spelled = tuple(f"{p.name}: {c.name} " for p, c in failed)
@@ -107,6 +116,12 @@ def verdict_banner(journal: JournalRecord, extra_failures: Sequence[str] = ()) -
                if failures else
                "<p style='margin:.6em 0 0'>Every check met its target.</p>"
                if kind == "pass" else "")
+    unsettled = journal.verdict.inconclusive if journal.verdict else []
+    if unsettled:
+        items = "".join(f"<li>? {h(u)}</li>" for u in unsettled)
+        listing += ("<p style='margin:.6em 0 .2em'><b>Not settled by these trials</b></p>"
+                    "<ul class='gd-inconclusive' style='margin:0;padding-left:1.3em'>"
+                    f"{items}</ul>")
     score_text = "—" if score is None else f"{score:.0f}"
     checks_text = f"{total - failed} of {total} checks passed" if total else "no checks"
     return (

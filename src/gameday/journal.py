@@ -163,9 +163,12 @@ class Journal:
     def abort(self, reason: str, phase: str | None = None) -> None:
         self.update(abort=Abort(reason=reason, at=utc_time(), phase=phase))
 
-    def verdict(self, passed: bool, score: float, failing_checks: Iterable[str]) -> None:
+    def verdict(self, passed: bool, score: float, failing_checks: Iterable[str], *,
+                outcome: str | None = None, inconclusive: Iterable[str] = ()) -> None:
         self.update(verdict=Verdict(passed=bool(passed), score=round(float(score), 2),
-                                    failing_checks=list(failing_checks)))
+                                    failing_checks=list(failing_checks),
+                                    outcome=outcome,  # type: ignore[arg-type]
+                                    inconclusive=list(inconclusive)))
 
     def observe(self, observation: Observation) -> None:
         """Record what a person saw (see :meth:`gameday.session.Session.note`)."""

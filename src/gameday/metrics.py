@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gameday.evidence.models import VERDICT_SHARE, FaultEvidence, judged_by_evidence
 from gameday.frames import requests_frame, to_epoch, transitions_frame
 from gameday.run_record import Check, PhaseMetrics, PhaseRecord, Threshold
 
@@ -291,19 +292,30 @@ def crosscheck(phases: Sequence[PhaseRecord], requests: pd.DataFrame,
     return out
 
 
-def resilience_score(phases: Sequence[PhaseRecord]) -> float:
+def resilience_score(phases: Sequence[PhaseRecord],
+                     evidence: Sequence[FaultEvidence] = ()) -> float:
     """A LitmusChaos-style score in [0, 100].
 
     Each phase weighs :data:`FAULT_PHASE_WEIGHT` (2) when it injects a fault, else 1; it
     contributes weight × (share of its checks that passed; 0 when it has no checks, e.g.
-    an aborted phase). Score = 100 × Σ contributions / Σ weights, clamped to [0, 100].
+    an aborted phase). With trials (``evidence``), a trial's TTD and TTR checks are left
+    to the evidence: each fault type's judgements count as one more unit of weight 2
+    whose share is their mean of pass 1, inconclusive ½, fail 0. Score = 100 × Σ
+    contributions / Σ weights, clamped to [0, 100].
     """
     total = got = 0.0
     for ph in phases:
         w = FAULT_PHASE_WEIGHT if ph.fault else 1.0
-        share = sum(1 for c in ph.checks if c.passed) / len(ph.checks) if ph.checks else 0.0
+        counted = [c for c in ph.checks if not (evidence and judged_by_evidence(ph.trial,
+                                                                                c.name))]
+        share = sum(1 for c in counted if c.passed) / len(counted) if counted else 0.0
         total += w
         got += w * share
+    for ev in evidence:
+        if ev.checks:
+            total += FAULT_PHASE_WEIGHT
+            got += FAULT_PHASE_WEIGHT * sum(VERDICT_SHARE[j.verdict] for j in ev.checks) / len(
+                ev.checks)
     return 0.0 if total == 0 else max(0.0, min(100.0, 100.0 * got / total))
 
 

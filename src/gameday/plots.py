@@ -267,10 +267,12 @@ def delta_figure(deltas: pd.DataFrame) -> go.Figure:
 
 
 def trend_figure(trends: pd.DataFrame, metric: str, title: str, y_title: str) -> go.Figure:
-    """One line per phase of ``metric`` across runs; regressions drawn as red crosses.
+    """One line per phase of ``metric`` across runs; the recent runs of a cell with a
+    regression drawn as red crosses, of an improvement as green circles.
 
     ``trends``: columns ``start`` (datetime), ``run_id``, ``runbook``, ``phase``,
-    ``metric``, ``value``, ``regression`` (bool), as from ``gameday.report.trend_table``.
+    ``metric``, ``value``, ``verdict``, as from ``gameday.report.trend_table`` passed
+    through ``gameday.evidence.trends.flag_values``.
     """
     df = trends[trends["metric"] == metric].sort_values("start")
     if "runbook" in df and df["runbook"].nunique() > 1:  # one series per runbook's phase
@@ -284,13 +286,14 @@ def trend_figure(trends: pd.DataFrame, metric: str, title: str, y_title: str) ->
                 hovertemplate="%{text}: %{y}<extra></extra>",
             )
         )
-    bad = df[df["regression"]]
-    if not bad.empty:
-        fig.add_trace(
-            go.Scatter(x=bad["start"], y=bad["value"], name="regression", mode="markers",
-                       marker={"symbol": "x", "size": 14, "color": "#cf222e"},
-                       text=bad["run_id"].map(html_text))
-        )
+    for verdict, marker in (("regression", {"symbol": "x", "size": 14, "color": "#cf222e"}),
+                            ("improvement", {"symbol": "circle-open", "size": 14,
+                                             "color": "#1a7f37"})):
+        marked = df[df["verdict"] == verdict]
+        if not marked.empty:
+            fig.add_trace(go.Scatter(x=marked["start"], y=marked["value"], name=verdict,
+                                     mode="markers", marker=marker,
+                                     text=marked["run_id"].map(html_text)))
     fig.update_layout(title=title, height=340, template="plotly_white",
                       legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(title_text="run start (UTC)")

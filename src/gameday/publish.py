@@ -72,7 +72,8 @@ def outcome_of(run: GameDayRun, conclusion: Conclusion, *, report: str | None = 
     return Outcome(
         run_id=run.journal.run_id, name=run.runbook.name, status=conclusion.status,
         passed=conclusion.passed, score=conclusion.score,
-        failing_checks=conclusion.failing_checks, duration_s=run.journal.record.duration,
+        failing_checks=conclusion.failing_checks, outcome=conclusion.outcome,
+        inconclusive=conclusion.inconclusive, duration_s=run.journal.record.duration,
         run_dir=str(run.run_dir), journal=str(run.run_dir / JOURNAL_FILE), report=report,
         report_url=file_url(run.settings, report),
         journal_url=file_url(run.settings, run.run_dir / JOURNAL_FILE), report_error=report_error)

@@ -43,7 +43,6 @@ __all__ = [
     "read_summary",
     "list_runs",
     "SUMMARY_MIMETYPE",
-    "TREND_METRICS",
     "trend_table",
 ]
 
@@ -301,7 +300,8 @@ def render_report(
 def list_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
     """One row per run folder holding a journal.json, newest first.
 
-    Row: run_id, dir, start, status, passed, score, name, has_report. Unreadable
+    Row: run_id, dir, start, status, passed, outcome (three-valued with trials, else None),
+    score, name, has_report. Unreadable
     journals are listed with status "unreadable" instead of hiding the folder.
     """
     from gameday.journal import JournalUnreadable, read_journal
@@ -310,7 +310,8 @@ def list_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
     for journal_path in sorted(Path(reports_dir).glob("*/journal.json")):
         run = journal_path.parent
         row: dict[str, Any] = {"run_id": run.name, "dir": run.name, "start": "",
-                               "status": "unreadable", "passed": None, "score": None,
+                               "status": "unreadable", "passed": None, "outcome": None,
+                               "score": None,
                                "name": "", "has_report": (run / "report.html").is_file()}
         try:
             journal = read_journal(journal_path)
@@ -320,13 +321,16 @@ def list_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
         row.update(run_id=journal.run_id, start=journal.start.isoformat(),
                    status=journal.status, name=str(journal.runbook.get("name", "")),
                    passed=journal.verdict.passed if journal.verdict else None,
+                   outcome=journal.verdict.outcome if journal.verdict else None,
                    score=journal.verdict.score if journal.verdict else None)
         rows.append(row)
     rows.sort(key=lambda r: (r["start"], r["dir"]), reverse=True)
     return rows
 
 
-def _verdict_label(passed: bool | None) -> str:
+def _verdict_label(passed: bool | None, outcome: str | None = None) -> str:
+    if outcome is not None:  # a run with trials: pass / fail / inconclusive
+        return outcome.upper()
     return {True: "PASS", False: "FAIL"}.get(passed, "—")  # type: ignore[arg-type]
 
 
@@ -344,7 +348,7 @@ def render_index(reports_dir: str | Path | None = None, *, progress: Progress = 
             else f"{e['run_id']} <small>(no report)</small>"
         )
         score = "—" if r["score"] is None else f"{float(r['score']):.0f}"
-        verdict = _verdict_label(r["passed"])
+        verdict = _verdict_label(r["passed"], r["outcome"])
         rows.append(
             f'<tr class="{verdict.lower() if r["passed"] is not None else "none"}">'
             f"<td>{link}</td><td>{e['name']}</td><td>{e['start'][:19].replace('T', ' ')}</td>"
@@ -364,6 +368,7 @@ table {{ border-collapse: collapse; }}
 th, td {{ padding: .35em .9em; border-bottom: 1px solid #ddd; text-align: left; }}
 tr.pass .verdict {{ color: #1a7f37; font-weight: bold; }}
 tr.fail .verdict {{ color: #cf222e; font-weight: bold; }}
+tr.inconclusive .verdict {{ color: #9a6700; font-weight: bold; }}
 </style></head><body>
 <h1>GameDay reports</h1>
 {trends}
@@ -386,52 +391,43 @@ def render_trends(
     reports_dir: str | Path | None = None,
     *,
     notebook: str | Path | None = None,
-    margin: float = 0.25,
+    window: int | None = None,
+    fdr: float | None = None,
     progress: Progress = None,
 ) -> Path:
     """Execute the trends notebook into ``reports_dir/trends.ipynb`` and ``trends.html``.
 
-    A value is flagged as a regression when it is worse than the median of the previous
-    runs of the same phase by more than ``margin`` (see :func:`trend_table`).
+    Per (runbook, phase, metric) the last ``window`` runs are tested against the earlier
+    ones, false discoveries controlled at ``fdr`` across every cell
+    (:func:`gameday.evidence.trends.trend_cells`; None: its defaults, 5 runs and 5 %).
     Raises ReportError (final) on a failing cell or when there is no run to compare.
     """
+    from gameday.evidence.trends import DEFAULT_FDR, DEFAULT_WINDOW
+
+    window = DEFAULT_WINDOW if window is None else window
+    fdr = DEFAULT_FDR if fdr is None else fdr
     reports_dir = (Path(reports_dir) if reports_dir else REPORTS_DIR).resolve()
     if not list(reports_dir.glob("*/journal.json")):
         raise ReportError(f"{reports_dir}: no run folders with a journal.json to compare")
     source = Path(notebook) if notebook else TRENDS_NOTEBOOK
     executed = reports_dir / "trends.ipynb"
     _step(f"executing notebook {source.name} over {reports_dir}…", progress)
-    execute_notebook(
-        source, executed, {"reports_dir": str(reports_dir), "margin": margin}, cwd=reports_dir
-    )
+    execute_notebook(source, executed,
+                     {"reports_dir": str(reports_dir), "window": window, "fdr": fdr},
+                     cwd=reports_dir)
     _step(f"exporting HTML {reports_dir / 'trends.html'}…", progress)
     page = export_html(executed, reports_dir / "trends.html")
     render_index(reports_dir, progress=progress)
     return page
 
 
-#: How a trend metric is judged: metric -> (badness from value, floor of a regression).
-#: Badness grows as the metric gets worse: TTD/TTR themselves (s), unavailability
-#: (1 − availability), score lost (100 − score).
-TREND_METRICS: dict[str, tuple[Callable[[float], float], float]] = {
-    "ttd_s": (lambda v: v, 0.05),
-    "ttr_s": (lambda v: v, 0.05),
-    "availability": (lambda v: 1.0 - v, 0.0005),
-    "score": (lambda v: 100.0 - v, 2.0),
-}
-
-
-def trend_table(reports_dir: str | Path, margin: float = 0.25) -> Any:
+def trend_table(reports_dir: str | Path) -> Any:
     """Every run's TTD, TTR and availability per fault phase, and its score, over time.
 
-    Columns: run_id, start (UTC datetime), runbook, phase ("(run)" for the score),
-    fault, metric, value, baseline (median of the previous runs' values), regression.
-
-    A value is a **regression** when its badness (see TREND_METRICS) exceeds
-    ``(1 + margin) × median badness of the previous runs of that runbook's phase +
-    floor`` (runs of different runbooks carry different load: never compared); a
-    fault that went undetected / unrecovered (value missing) after previous runs
-    measured it is a regression too. The first run of a phase has no baseline.
+    Columns: run_id, start (UTC datetime), runbook, phase ("(run)" for the score), fault,
+    metric, value (NaN: not observed, e.g. a fault never detected), requests (the phase's
+    request count: what availability is a share of). Oldest first. Unreadable journals
+    and runs that never concluded (no score) are left out of what they lack.
     """
     import pandas as pd
 
@@ -450,35 +446,18 @@ def trend_table(reports_dir: str | Path, margin: float = 0.25) -> Any:
         }
         if journal.verdict is not None:  # a run that never concluded has no score
             rows.append({**base, "phase": "(run)", "fault": "", "metric": "score",
-                         "value": journal.verdict.score})
+                         "value": journal.verdict.score, "requests": None})
         for ph in journal.phases:
             if ph.fault is None:
                 continue
             for metric in ("ttd_s", "ttr_s", "availability"):
                 rows.append({**base, "phase": ph.name, "fault": ph.fault.type,
-                             "metric": metric, "value": getattr(ph.metrics, metric)})
-    cols = ["run_id", "start", "runbook", "phase", "fault", "metric", "value", "baseline",
-            "regression"]
+                             "metric": metric, "value": getattr(ph.metrics, metric),
+                             "requests": ph.metrics.requests})
+    cols = ["run_id", "start", "runbook", "phase", "fault", "metric", "value", "requests"]
     if not rows:
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame(rows)
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
-    df = df.sort_values(["start", "run_id"], kind="stable").reset_index(drop=True)
-    df["baseline"] = float("nan")
-    df["regression"] = False
-    for (_, _, metric), group in df.groupby(["runbook", "phase", "metric"], sort=False):
-        badness, floor = TREND_METRICS[metric]
-        previous: list[float] = []
-        for idx in group.index:
-            value = df.at[idx, "value"]
-            if previous:
-                median = float(pd.Series(previous).median())
-                df.at[idx, "baseline"] = median
-                if pd.isna(value):
-                    df.at[idx, "regression"] = True
-                else:
-                    limit = (1.0 + margin) * badness(median) + floor
-                    df.at[idx, "regression"] = bool(badness(float(value)) > limit)
-            if not pd.isna(value):
-                previous.append(float(value))
-    return df[cols]
+    df["requests"] = pd.to_numeric(df["requests"], errors="coerce")
+    return df.sort_values(["start", "run_id"], kind="stable").reset_index(drop=True)[cols]

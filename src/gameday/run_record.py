@@ -18,11 +18,12 @@ numbers: a check's target is ``{"op": "<=", "value": 0.8}``. Times are ISO 8601 
 from __future__ import annotations
 
 import json
-import operator
-import re
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from gameday.evidence.models import FaultEvidence, Verdict3
+from gameday.threshold import Number, Op, Threshold
 
 __all__ = [
     "JOURNAL_VERSION", "ROLES", "RunStatus", "Op", "Threshold", "Check", "PhaseMetrics",
@@ -30,7 +31,7 @@ __all__ = [
     "Activity", "ActivityRun", "SteadyStates", "Consistency",
     "Abort", "Interruption", "Verdict", "Observation", "NotificationRecord", "Environment",
     "Roles", "ChecklistItem", "SessionInfo", "RunProcess", "JournalRecord", "Outcome",
-    "PlannedPhase", "StartNotice", "AbortNotice", "json_schema",
+    "PlannedPhase", "StartNotice", "AbortNotice", "json_schema", "FaultEvidence",
 ]
 
 #: Version of the journal's shape this code writes (journals without one are version 1).
@@ -39,44 +40,11 @@ JOURNAL_VERSION = 2
 ROLES: tuple[str, ...] = ("owner", "coordinator", "reporter", "observer")
 
 RunStatus = Literal["running", "completed", "failed", "aborted", "interrupted"]
-Op = Literal["<=", ">=", "<", ">", "=="]
 Time = AwareDatetime
-Number = float | int
-_OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
-        "==": operator.eq}
-_SIGNS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "="}
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class Threshold(_Record):
-    """A numeric SLO target: the value must satisfy ``value_measured <op> value``."""
-
-    op: Op
-    value: Number
-
-    def holds(self, measured: Number | None) -> bool:
-        """Whether ``measured`` meets the target; a missing value (None) never does."""
-        return measured is not None and bool(_OPS[self.op](measured, self.value))
-
-    def __str__(self) -> str:
-        return f"{_SIGNS[self.op]} {self.value:g}"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _legacy(cls, data: Any) -> Any:
-        """Version 1 wrote targets as text: "≥ 0.999", "≤ 261.4", "no abort"."""
-        if not isinstance(data, str):
-            return data
-        if data.strip() == "no abort":
-            return {"op": "==", "value": 0}
-        m = re.fullmatch(r"\s*(≤|≥|<=|>=|<|>|=)\s*(-?[0-9.eE+-]+)\s*", data)
-        if not m:
-            raise ValueError(f"a target is {{op, value}} (got {data!r})")
-        op = {"≤": "<=", "≥": ">=", "=": "=="}.get(m.group(1), m.group(1))
-        return {"op": op, "value": float(m.group(2))}
 
 
 class Check(_Record):
@@ -179,6 +147,9 @@ class PhaseRecord(_Record):
     aborted: str | None = None
     #: whether the load generator kept up (None: not judged, e.g. journals before it)
     load: LoadCheck | None = None
+    #: With ``trials: N``: which trial this phase is, and the runbook phase it repeats.
+    trial: int | None = None
+    repeats: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -242,9 +213,15 @@ class Interruption(_Record):
 
 
 class Verdict(_Record):
+    """The run's verdict. ``outcome`` is three-valued in a run with trials (pass / fail /
+    inconclusive: an interval straddles its target, ``inconclusive`` says which and how
+    many more trials would likely settle it); ``passed`` is ``outcome == "pass"``."""
+
     passed: bool
     score: float
     failing_checks: list[str] = Field(default_factory=list)
+    outcome: Verdict3 | None = None
+    inconclusive: list[str] = Field(default_factory=list)
 
 
 class Observation(_Record):
@@ -351,6 +328,8 @@ class JournalRecord(_Record):
     report_error: str | None = None
     ledger_before: dict[str, Any] | None = None
     verdict: Verdict | None = None
+    #: With ``trials: N``: every trial of each fault type, judged with intervals.
+    evidence: list[FaultEvidence] = Field(default_factory=list)
     session: SessionInfo | None = None
     observations: list[Observation] = Field(default_factory=list)
     notifications: list[NotificationRecord] = Field(default_factory=list)
@@ -426,6 +405,9 @@ class Outcome(_Record):
     passed: bool
     score: float
     failing_checks: list[str] = Field(default_factory=list)
+    #: Three-valued in a run with trials (None: a single trial, ``passed`` says it all).
+    outcome: Verdict3 | None = None
+    inconclusive: list[str] = Field(default_factory=list)
     duration_s: float | None = None
     run_dir: str
     journal: str

@@ -17,13 +17,22 @@ runbook's ``safety.fault_ttl_s``, the environment's ``GAMEDAY_FAULT_TTL_S``, and
 :data:`DEFAULT_FAULT_TTL_S`. It must cover the phase plus ``safety.rollback_margin_s``,
 or the measurement would run on a fault that is already gone: :func:`load_runbook`
 refuses such a runbook, naming the field to raise.
+
+**Trials** (``trials: N``, default 1): the block from the first to the last phase with a
+fault is run N times, between the phases before it (the baseline) and after it, each
+repeat named ``<phase>-t<k>`` and carrying ``trial`` k and ``repeats`` (the runbook's
+phase name). ``trial_order: shuffled`` shuffles each trial's order with the runbook seed;
+``rotate_replicas`` (default true) moves each fault to the next replica every trial, so
+that no replica's quirks make all the figures. :func:`load_runbook` returns the runbook so
+expanded (:func:`expand_trials`); a single trial is left exactly as written.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -48,12 +57,16 @@ __all__ = [
     "plan",
     "max_concurrent_faults",
     "ttl_problems",
+    "expand_trials",
+    "MAX_TRIALS",
 ]
 
 FaultType = Literal["crash", "latency", "intermittent", "incorrect_response"]
 FAULT_TYPES: tuple[str, ...] = ("crash", "latency", "intermittent", "incorrect_response")
 REPLICAS: tuple[str, ...] = ("1", "2", "3")
 DEFAULT_PRODUCTS = ["PROD-001", "PROD-002", "PROD-003"]
+#: The most trials a runbook may ask for (each repeats every fault phase).
+MAX_TRIALS = 200
 #: Time-to-live of a fault when neither the runbook nor GAMEDAY_FAULT_TTL_S names one.
 DEFAULT_FAULT_TTL_S = 60.0
 
@@ -106,6 +119,11 @@ class Phase(_Model):
     fault: Fault | None = None
     duration_s: float = Field(gt=0, le=3600)
     recovery: Recovery = Field(default_factory=lambda: Recovery())
+    #: Set by :func:`expand_trials` on a repeated phase: which trial, of which phase.
+    trial: Annotated[int | None, Field(ge=1)] = None
+    repeats: str | None = None
+    #: Fields a runbook file may not set (refused as unknown by :func:`parse_runbook`).
+    INTERNAL_FIELDS: ClassVar[tuple[str, ...]] = ("trial", "repeats")
 
     @model_validator(mode="before")
     @classmethod
@@ -158,6 +176,9 @@ class SloSpec(_Model):
     latency_p99_ms: Annotated[float | None, Field(gt=0)] = None
     ttd_s: dict[FaultType, float] = Field(default_factory=_default_ttd)
     ttr_s: Annotated[float, Field(gt=0)] = 5.0
+    #: With trials: the share of injections to detect, judged on its Wilson interval (a
+    #: target of 1.0 could only ever fail or stay inconclusive: no finite run proves it).
+    detection_rate: Annotated[float, Field(gt=0, le=1)] = 0.9
     quorum_rate: Annotated[float, Field(ge=0, le=1)] = 0.99
     wrong_answers: Annotated[int, Field(ge=0)] = 0
 
@@ -188,6 +209,10 @@ class Runbook(_Model):
     slo: SloSpec = Field(default_factory=lambda: SloSpec())
     safety: SafetySpec = Field(default_factory=lambda: SafetySpec())
     phases: list[Phase] = Field(min_length=1)
+    #: Times the fault phases are run (see the module docstring).
+    trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 1
+    trial_order: Literal["fixed", "shuffled"] = "fixed"
+    rotate_replicas: bool = True
 
     @model_validator(mode="after")
     def _check_phases(self) -> Runbook:
@@ -248,6 +273,31 @@ def ttl_problems(runbook: Runbook, default_ttl_s: float | None) -> list[str]:
     return out
 
 
+def expand_trials(runbook: Runbook) -> Runbook:
+    """The runbook with its fault phases repeated ``trials`` times (module docstring).
+
+    A runbook with one trial, no fault phase, or already expanded comes back unchanged.
+    """
+    faulted = [i for i, p in enumerate(runbook.phases) if p.fault is not None]
+    if runbook.trials == 1 or not faulted or any(p.trial for p in runbook.phases):
+        return runbook
+    first, last = faulted[0], faulted[-1]
+    block = runbook.phases[first:last + 1]
+    phases = list(runbook.phases[:first])
+    for k in range(1, runbook.trials + 1):
+        order = list(block)
+        if runbook.trial_order == "shuffled":
+            random.Random(f"{runbook.seed}:{k}").shuffle(order)
+        for ph in order:
+            update: dict[str, Any] = {"name": f"{ph.name}-t{k}", "trial": k, "repeats": ph.name}
+            if ph.fault is not None and runbook.rotate_replicas:
+                at = (REPLICAS.index(ph.fault.replica) + k - 1) % len(REPLICAS)
+                update["fault"] = ph.fault.model_copy(update={"replica": REPLICAS[at]})
+            phases.append(ph.model_copy(update=update))
+    phases += runbook.phases[last + 1:]
+    return runbook.model_copy(update={"phases": phases})
+
+
 def max_concurrent_faults(phases: list[Phase]) -> tuple[int, int]:
     """Most replicas faulted at once over the phase sequence, and the phase index where.
 
@@ -270,6 +320,13 @@ def parse_runbook(data: Any, source: str = "<runbook>") -> Runbook:
     """Validate already-parsed YAML data. Raises RunbookError naming ``source``."""
     if not isinstance(data, dict):
         raise RunbookError(f"{source}: the runbook must be a mapping (got {type(data).__name__})")
+    phases = data.get("phases")
+    for i, ph in enumerate(phases if isinstance(phases, list) else []):
+        for name in Phase.INTERNAL_FIELDS:
+            if isinstance(ph, dict) and name in ph:
+                allowed = ", ".join(f for f in Phase.model_fields if f not in Phase.INTERNAL_FIELDS)
+                raise RunbookError(f"{source}: phases[{i}].{name}: unknown field; allowed: "
+                                   f"{allowed} (trials are set with the runbook's 'trials')")
     try:
         return Runbook.model_validate(data)
     except ValidationError as exc:
@@ -291,7 +348,7 @@ def load_runbook(path: str | Path, *, default_fault_ttl_s: float = DEFAULT_FAULT
     problems = ttl_problems(runbook, default_fault_ttl_s)
     if problems:
         raise RunbookError("\n".join(f"{source}: {p}" for p in problems))
-    return runbook
+    return expand_trials(runbook)
 
 
 def runbook_sha256(path: str | Path) -> str:
@@ -305,7 +362,10 @@ def plan(runbook: Runbook, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S) -> 
     ld, slo, sf = runbook.load, runbook.slo, runbook.safety
     total = sum(p.duration_s for p in runbook.phases)
     lines = [
-        f"GameDay '{runbook.name}' on target {runbook.target} (seed {runbook.seed})",
+        f"GameDay '{runbook.name}' on target {runbook.target} (seed {runbook.seed})"
+        + (f", {runbook.trials} trials ({runbook.trial_order} order"
+           f"{', replicas rotated' if runbook.rotate_replicas else ''})"
+           if runbook.trials > 1 else ""),
         *( [f"  {runbook.description.strip()}"] if runbook.description.strip() else [] ),
         f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), {ld.read_ratio:.0%} voter reads, "
         f"{1 - ld.read_ratio:.0%} order writes cancelled after {ld.cancel_after_s:g} s; "

@@ -107,7 +107,8 @@ def _fields_of(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             models = _tagged(models, str(part)) or models
     names: list[str] = []
     for m in models[:1]:
-        names = [f.alias or n for n, f in m.model_fields.items()]
+        internal = getattr(m, "INTERNAL_FIELDS", ())  # set by the harness, never written
+        names = [f.alias or n for n, f in m.model_fields.items() if n not in internal]
     return names
 
 

@@ -25,7 +25,8 @@ from gameday.run_record import JournalRecord
 
 __all__ = ["Verdict", "RunRow", "list_runs", "format_table"]
 
-Verdict = Literal["pass", "fail", "aborted", "interrupted", "running", "died", "unreadable"]
+Verdict = Literal["pass", "fail", "inconclusive", "aborted", "interrupted", "running", "died",
+                  "unreadable"]
 
 #: ``YYYYMMDD-HHMMSS-<name>-<6 hex>`` (:func:`gameday.fingerprint.new_run_id`).
 _RUN_ID = re.compile(r"^(\d{8}-\d{6})-[a-z0-9-]+$")
@@ -73,6 +74,8 @@ def _verdict(journal: JournalRecord) -> Verdict:
     if journal.status in ("aborted", "interrupted"):
         return journal.status
     if journal.verdict is not None:
+        if journal.verdict.outcome is not None:  # a run with trials: three-valued
+            return journal.verdict.outcome
         return "pass" if journal.verdict.passed else "fail"
     return "fail"  # failed before a verdict (an error stopped it)
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gameday.escape import md
+from gameday.evidence.readable import evidence_rows
 from gameday.headline import failing_sentences
 from gameday.run_record import JournalRecord, Outcome, PhaseRecord
 from gameday.units import fmt_value
@@ -46,10 +47,17 @@ def phase_rows(phases: Sequence[PhaseRecord]) -> list[dict[str, Any]]:
     return rows
 
 
+def _word(outcome: Outcome) -> str:
+    if outcome.outcome is not None:
+        return {"pass": "PASSED", "fail": "FAILED", "inconclusive": "INCONCLUSIVE"}[
+            outcome.outcome]
+    return "PASSED" if outcome.passed else "FAILED"
+
+
 def markdown_summary(journal: JournalRecord, outcome: Outcome) -> str:
     """The run's summary as Markdown: verdict, per-phase table, failing checks, files."""
     lines = [
-        f"# GameDay {md(journal.run_id)}: {'PASSED' if outcome.passed else 'FAILED'}",
+        f"# GameDay {md(journal.run_id)}: {_word(outcome)}",
         "",
         f"Runbook **{md(outcome.name)}** on target **{md(journal.target)}**, "
         f"seed {md(journal.seed)}, status `{md(outcome.status)}`, "
@@ -69,6 +77,15 @@ def markdown_summary(journal: JournalRecord, outcome: Outcome) -> str:
     failing = failing_sentences(journal, outcome.failing_checks)
     if failing:
         lines += ["", "**Failing checks**", ""] + [f"- {md(f)}" for f in failing]
+    if outcome.inconclusive:
+        lines += ["", "**Not settled by these trials**", ""] + [
+            f"- {md(u)}" for u in outcome.inconclusive]
+    if journal.evidence:
+        lines += ["", "| fault | check | verdict | estimate [95 % interval] | target |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {md(r['fault'])} | {md(r['check'])} | {md(r['verdict'])} | "
+                  f"{md(r['estimate [95 % interval]'])} | {md(r['target'])} |"
+                  for r in evidence_rows(journal.evidence)]
     if journal.consistency is not None:
         lines += ["", "Consistency after recovery: "
                       f"{'ok' if journal.consistency.ok else 'FAILED'}"]

@@ -107,7 +107,8 @@ def test_journal_round_trip_and_chaos_toolkit_shape(tmp_path: Path) -> None:
     assert journal["steady_states"]["during"] == [{"ok": True, "phase": "crash"}]
     assert journal["abort"]["reason"] == "availability fell"
     assert journal["verdict"] == {"passed": False, "score": 61.23,
-                                  "failing_checks": ["crash: ttd_s None"]}
+                                  "failing_checks": ["crash: ttd_s None"],
+                                  "outcome": None, "inconclusive": []}  # one trial
     assert journal["observations"][0]["role"] == "observer"
     assert journal["notifications"][0] == {**journal["notifications"][0], "ok": False,
                                            "error": "rate limited"}

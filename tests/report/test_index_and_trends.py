@@ -42,14 +42,32 @@ def test_index_lists_runs_newest_first_with_relative_links(three_runs: Path) -> 
     assert row["status"] == journal["status"]
 
 
-def test_trends_flag_the_slower_detection_and_match_the_journals(three_runs: Path) -> None:
-    page = render_trends(three_runs, margin=0.25)
-    assert page == three_runs / "trends.html"
+@pytest.fixture
+def twelve_runs(
+    tmp_path: Path,
+    copy_run: Callable[[Path], Path],
+    shifted_copy: Callable[..., Path],
+) -> Path:
+    """reports/ with 12 runs of the test run; the last 5 detect 3x slower (a few % of
+    jitter on every run, as between real runs)."""
+    reports = tmp_path / "reports"
+    first = copy_run(reports / "run-00")
+    for i in range(1, 12):
+        shifted_copy(first, reports / f"run-{i:02d}", days=i,
+                     ttd_factor=(3.0 if i >= 7 else 1.0) * (1 + 0.01 * (i % 4)))
+    return reports
+
+
+def test_trends_flag_the_slower_detection_with_evidence_and_match_the_journals(
+    twelve_runs: Path,
+) -> None:
+    page = render_trends(twelve_runs, window=5, fdr=0.05)
+    assert page == twelve_runs / "trends.html"
     assert check_offline(page.read_text()) == []
-    summary = read_summary(three_runs / "trends.ipynb")
-    assert summary["runs"] == 3
+    summary = read_summary(twelve_runs / "trends.ipynb")
+    assert summary["runs"] == 12 and summary["window"] == 5 and summary["fdr"] == 0.05
     journals = {d.name: json.loads((d / "journal.json").read_text())
-                for d in three_runs.iterdir() if d.is_dir()}
+                for d in twelve_runs.iterdir() if d.is_dir()}
     journals = {j["run_id"]: j for j in journals.values()} | journals
     for row in summary["rows"]:
         journal = journals[row["run_id"]]
@@ -60,16 +78,30 @@ def test_trends_flag_the_slower_detection_and_match_the_journals(three_runs: Pat
         expected = ph["metrics"][row["metric"]]
         assert (row["value"] is None) if expected is None else (
             row["value"] == pytest.approx(expected))
-    flagged = {(r["run_id"], r["phase"], r["metric"]) for r in summary["regressions"]}
-    detected = [p["name"] for p in journals["run-c"]["phases"]
+    flagged = {(c["phase"], c["metric"]) for c in summary["regressions"]}
+    detected = [p["name"] for p in journals["run-11"]["phases"]
                 if p.get("fault") and (p["metrics"].get("ttd_s") or 0) > 0.02]
     assert detected, "the test run should have detected at least one fault"
-    for name in detected:
-        assert ("run-c", name, "ttd_s") in flagged
-    assert not any(run == "run-b" for run, _, _ in flagged)  # an identical run is no regression
-    first_id = journals["run-a"]["run_id"]
-    assert not any(run == first_id for run, _, _ in flagged)  # the first run has no baseline
-    assert 'href="trends.html"' in (three_runs / "index.html").read_text()
+    assert flagged == {(name, "ttd_s") for name in detected}  # nothing else changed
+    for cell in summary["regressions"]:
+        assert cell["recent_runs"] == [f"run-{i:02d}" for i in range(7, 12)]
+        assert cell["n_before"] == 7 and cell["effect"] > 0 and cell["low"] > 0
+        assert cell["p_adjusted"] <= 0.05
+    marked = {r["run_id"] for r in summary["rows"] if r["verdict"] == "regression"}
+    assert marked == {f"run-{i:02d}" for i in range(7, 12)}
+    html_text = page.read_text()
+    assert "regression" in html_text and "change [95 % interval]" in html_text
+    assert 'href="trends.html"' in (twelve_runs / "index.html").read_text()
+
+
+def test_one_slow_run_after_two_is_not_evidence(three_runs: Path) -> None:
+    """run-c detects 3x slower than run-a and run-b: the old median + 25 % rule flagged it;
+    one run against two cannot tell a change from noise, and the page says so."""
+    from gameday.evidence.trends import trend_cells
+    from gameday.report import trend_table
+
+    cells = trend_cells(trend_table(three_runs))
+    assert cells and {c.verdict for c in cells} == {"too few runs"}
 
 
 def test_cli_report_renders_a_run_by_id_and_the_index(
@@ -91,28 +123,66 @@ def test_cli_report_names_an_unknown_run(
     assert "'no-such-run' is neither a run folder nor a run id" in capsys.readouterr().err
 
 
-def test_trend_table_flags_a_fault_no_longer_detected_and_not_other_runbooks(
+def test_a_fault_no_longer_detected_is_a_regression_and_other_runbooks_are_apart(
     tmp_path: Path, copy_run: Callable[[Path], Path], shifted_copy: Callable[..., Path]
 ) -> None:
+    from gameday.evidence.trends import trend_cells
     from gameday.report import trend_table
 
     reports = tmp_path / "reports"
-    first = copy_run(reports / "run-a")
-    shifted_copy(first, reports / "run-b", days=1)
-    late = shifted_copy(first, reports / "run-c", days=2)
-    other = shifted_copy(first, reports / "run-d", days=3, ttd_factor=10.0)
-    journal = json.loads((late / "journal.json").read_text())
-    fault_phase = next(p for p in journal["phases"] if p.get("fault"))
-    fault_phase["metrics"]["ttd_s"] = None  # the monitor never saw this fault
-    (late / "journal.json").write_text(json.dumps(journal))
-    journal = json.loads((other / "journal.json").read_text())
-    journal["runbook"]["name"] = "another-runbook"
-    (other / "journal.json").write_text(json.dumps(journal))
+    first = copy_run(reports / "run-00")
+    fault_phase = next(p["name"] for p in json.loads((first / "journal.json").read_text())
+                       ["phases"] if p.get("fault") and p["metrics"].get("ttd_s"))
+    for i in range(1, 12):
+        run = shifted_copy(first, reports / f"run-{i:02d}", days=i,
+                           ttd_factor=1 + 0.01 * (i % 4))
+        journal = json.loads((run / "journal.json").read_text())
+        if i >= 7:  # the monitor never saw this fault in the last 5 runs
+            next(p for p in journal["phases"] if p["name"] == fault_phase)[
+                "metrics"]["ttd_s"] = None
+        (run / "journal.json").write_text(json.dumps(journal))
+    for i in range(3):  # another runbook, 10x slower: its first runs, nothing to compare
+        other = shifted_copy(first, reports / f"other-{i}", days=20 + i, ttd_factor=10.0)
+        journal = json.loads((other / "journal.json").read_text())
+        journal["runbook"]["name"] = "another-runbook"
+        (other / "journal.json").write_text(json.dumps(journal))
 
-    trends = trend_table(reports, margin=0.25)
-    flagged = trends[trends["regression"]]
-    assert set(zip(flagged["run_id"], flagged["phase"], flagged["metric"], strict=True)) == {
-        ("run-c", fault_phase["name"], "ttd_s")
-    }
-    # run-d is the first run of its runbook: 10x slower, but nothing to compare with
-    assert trends[trends["run_id"] == "run-d"]["baseline"].isna().all()
+    history = trend_table(reports)
+    assert history[(history["run_id"] == "run-11") & (history["phase"] == fault_phase)
+                   & (history["metric"] == "ttd_s")]["value"].isna().all()
+    cells = trend_cells(history)
+    regressions = {(c.runbook, c.phase, c.metric) for c in cells if c.verdict == "regression"}
+    name = json.loads((first / "journal.json").read_text())["runbook"]["name"]
+    assert regressions == {(name, fault_phase, "ttd_s")}
+    gone = next(c for c in cells if (c.runbook, c.phase, c.metric) == (name, fault_phase,
+                                                                         "ttd_s"))
+    assert gone.recent is None and gone.effect is None  # never detected: +∞
+    assert {c.verdict for c in cells if c.runbook == "another-runbook"} == {"too few runs"}
+
+
+def test_cli_trends_refuses_the_old_margin_and_bad_windows(
+    three_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args, said in ((["--margin", "0.25"], "--margin is gone"),
+                       (["--window", "0"], "a whole number of runs ≥ 1"),
+                       (["--fdr", "1.5"], "a rate between 0 and 1")):
+        with pytest.raises(SystemExit) as exc:
+            main(["report", "--reports-dir", str(three_runs), "--trends", *args])
+        assert exc.value.code == 2
+        assert said in capsys.readouterr().err
+
+
+def test_index_and_runs_say_inconclusive_for_a_run_with_trials(
+    tmp_path: Path, copy_run: Callable[[Path], Path]
+) -> None:
+    from gameday.runs import list_runs as runs_rows
+
+    reports = tmp_path / "reports"
+    run = copy_run(reports / "run-trials")
+    journal = json.loads((run / "journal.json").read_text())
+    journal["verdict"].update(passed=False, outcome="inconclusive",
+                              inconclusive=["crash: detection rate 100% [72%, 100%] …"])
+    (run / "journal.json").write_text(json.dumps(journal))
+    page = render_index(reports).read_text()
+    assert '<tr class="inconclusive">' in page and ">INCONCLUSIVE<" in page
+    assert [r.verdict for r in runs_rows(reports)] == ["inconclusive"]

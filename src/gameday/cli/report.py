@@ -3,7 +3,8 @@
 Renders a run's report (executed notebook + offline HTML) into its run folder and
 refreshes ``reports/index.html``; ``--pdf`` also prints it to ``report.pdf`` beside
 ``report.html`` with headless Chromium (:mod:`gameday.pdf`). ``--index`` only rewrites
-the index; ``--trends`` renders ``reports/trends.html`` across every run. A failing
+the index; ``--trends`` renders ``reports/trends.html`` across every run (``--window``,
+``--fdr``: :mod:`gameday.evidence.trends`). A failing
 notebook cell exits 1 with a message naming the cell (the executed notebook is kept for
 reading); so does a PDF that cannot be printed (no Chromium, say), after the HTML.
 """
@@ -32,13 +33,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="only rewrite the index of every run (reports/index.html)")
     parser.add_argument("--trends", action="store_true",
                         help="render trends across every run (reports/trends.html)")
-    parser.add_argument("--margin", type=float, default=0.25, metavar="FRACTION",
-                        help="with --trends: how much worse than the median of previous "
-                             "runs counts as a regression (default 0.25)")
+    parser.add_argument("--window", type=_positive_int, default=None, metavar="RUNS",
+                        help="with --trends: how many recent runs are tested against the "
+                             "earlier ones (default 5)")
+    parser.add_argument("--fdr", type=_rate, default=None, metavar="RATE",
+                        help="with --trends: the false-discovery rate controlled across "
+                             "every phase and metric (default 0.05)")
+    # the median+25 %% rule is gone: say so instead of "unrecognized arguments"
+    parser.add_argument("--margin", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--reports-dir", type=Path, default=None, metavar="DIR",
                         help="the reports folder (default: reports/, or GAMEDAY_REPORTS_DIR)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     parser.set_defaults(func=_report, _parser=parser)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number of runs ≥ 1 (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of runs ≥ 1 (got {text!r})")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a rate between 0 and 1 (got {text!r})") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"a rate between 0 and 1, exclusive (got {text!r})")
+    return value
 
 
 def _resolve_run(run: str, reports_dir: Path) -> Path:
@@ -70,6 +96,9 @@ def _report(args: argparse.Namespace) -> int:
     progress = None if args.quiet else (lambda message: print(message, flush=True))
     if args.run is None and not (args.index or args.trends):
         args._parser.error("give a RUN_ID or PATH, or --index, or --trends")
+    if args.margin is not None:
+        args._parser.error("--margin is gone: trends now test the recent runs against the "
+                           "earlier ones (--window RUNS, --fdr RATE; docs/statistics.md)")
     if args.pdf and args.run is None:
         args._parser.error("--pdf prints one run's report: give its RUN_ID or PATH")
     if args.pdf:  # no Chromium: say so before a minute of rendering, not after
@@ -84,7 +113,8 @@ def _report(args: argparse.Namespace) -> int:
                 progress(f"printing {page.with_suffix('.pdf')} (headless Chromium)…")
             print(print_pdf(page, chromium=settings.chromium))
     if args.trends:
-        print(report.render_trends(reports_dir, margin=args.margin, progress=progress))
+        print(report.render_trends(reports_dir, window=args.window, fdr=args.fdr,
+                                   progress=progress))
     if args.index:
         print(report.render_index(reports_dir, progress=progress))
     return 0

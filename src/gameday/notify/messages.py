@@ -120,7 +120,7 @@ def abort_message(info: AbortNotice) -> Message:
 
 
 def verdict_message(outcome: Outcome) -> Message:
-    icon, word = _outcome(outcome.passed)
+    icon, word = _outcome(outcome.outcome or outcome.passed)
     name = outcome.name
     blocks: list[Block] = [header(f"{icon} GameDay {word}: {name}")]
     blocks += fields(
@@ -134,6 +134,9 @@ def verdict_message(outcome: Outcome) -> Message:
     failing = [truncate(f"• {esc(f)}", _LINE_MAX) for f in outcome.failing_checks]
     if failing:
         blocks.append(section(bullet_list("*Failing checks*", failing)))
+    unsettled = [truncate(f"• {esc(u)}", _LINE_MAX) for u in outcome.inconclusive]
+    if unsettled:
+        blocks.append(section(bullet_list("*Not settled by these trials*", unsettled)))
     blocks.append(section(f"*Report:* {_report_link(outcome)}"))
     if outcome.journal_url:
         blocks.append(section(f"*Journal:* <{esc(outcome.journal_url)}|journal.json>"))
@@ -161,10 +164,13 @@ def _fault_text(fault: FaultRecord | None) -> str:
 
 
 def _outcome(passed: Any) -> tuple[str, str]:
-    if passed is True:
+    """``passed`` True/False, or a run with trials' three-valued outcome."""
+    if passed is True or passed == "pass":
         return "✅", "passed"
-    if passed is False:
+    if passed is False or passed == "fail":
         return "❌", "failed"
+    if passed == "inconclusive":
+        return "🟡", "inconclusive"
     return "❔", "no verdict"
 
 

@@ -1,0 +1,98 @@
+"""The evidence as people read it: values with units, intervals in brackets, verdicts.
+
+Rearranges and formats what :mod:`gameday.evidence` computed; computes nothing. Render
+with :func:`gameday.escape.styler` (every cell escaped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gameday.evidence.models import FaultEvidence, Interval
+from gameday.units import MISSING, fmt_delta, fmt_target, fmt_value, metric_name
+
+if TYPE_CHECKING:  # pandas and scipy only where a table of trends is drawn
+    import pandas as pd
+
+    from gameday.evidence.trends import Cell
+
+__all__ = ["fmt_interval", "trend_cells_table", "evidence_rows", "NOT_OBSERVED"]
+
+NOT_OBSERVED = "not observed"
+_SHARES = {"availability"}
+
+
+def _points(metric: str, value: float | None) -> float | None:
+    """Shares as percentage points for :func:`fmt_delta` (which expects them so)."""
+    return None if value is None else value * 100 if metric in _SHARES else value
+
+
+def fmt_interval(metric: str, interval: Interval) -> str:
+    """``0.41 s [0.33, 0.52]``; an end of +∞ (never observed) is ``∞``."""
+    est = NOT_OBSERVED if interval.estimate is None else fmt_value(metric, interval.estimate)
+    lo = "∞" if interval.low is None else fmt_value(metric, interval.low)
+    hi = "∞" if interval.high is None else fmt_value(metric, interval.high)
+    return f"{est} [{lo}, {hi}]"
+
+
+def _effect(c: Cell) -> str:
+    if c.test is None:
+        return MISSING
+    effect = "+∞" if c.effect is None else fmt_delta(c.metric, _points(c.metric, c.effect))
+    lo = "+∞" if c.low is None else fmt_delta(c.metric, _points(c.metric, c.low))
+    hi = "+∞" if c.high is None else fmt_delta(c.metric, _points(c.metric, c.high))
+    return f"{effect} [{lo}, {hi}]"
+
+
+def _side(c: Cell, value: float | None, n: int) -> str:
+    if c.test is None:
+        return f"{n} run(s)"
+    shown = NOT_OBSERVED if value is None else fmt_value(c.metric, value)
+    return f"{shown} ({n} runs)"
+
+
+#: A trial judgement's name → (the metric its values are in, how people call it).
+_JUDGED = {"detection_rate": ("availability", "detection rate"),
+           "ttd_p95_s": ("ttd_s", "TTD p95"), "ttr_p95_s": ("ttr_s", "TTR p95")}
+
+
+def evidence_rows(evidence: Sequence[FaultEvidence]) -> list[dict[str, Any]]:
+    """One row per fault type and judged check of a run with trials: fault, trials,
+    detected, check, verdict (with the trials that would settle an inconclusive one),
+    estimate [95 % interval], target."""
+    rows = []
+    for ev in evidence:
+        for j in ev.checks:
+            unit, label = _JUDGED.get(j.name, (j.name, j.name))
+            verdict: str = j.verdict
+            if j.verdict == "inconclusive":
+                verdict += (f" (~{j.more_trials} more trials)" if j.more_trials is not None
+                            else " (no number of trials settles it)")
+            rows.append({"fault": ev.fault_type, "trials": ev.trials,
+                         "detected": f"{ev.detected}/{ev.trials}", "check": label,
+                         "verdict": verdict,
+                         "estimate [95 % interval]": fmt_interval(unit, j.interval),
+                         "target": fmt_target(unit, j.target)})
+    return rows
+
+
+def trend_cells_table(cells: list[Cell]) -> pd.DataFrame:
+    """One row per cell: runbook, phase, metric, verdict, earlier runs, recent runs (their
+    median, or pooled availability), the change with its 95 % interval, the adjusted
+    p-value. Regressions first, then improvements, then the rest."""
+    import pandas as pd
+
+    order = {"regression": 0, "improvement": 1, "no evidence": 2, "too few runs": 3}
+    rows = [{
+        "runbook": c.runbook, "phase": c.phase, "metric": metric_name(c.metric),
+        "verdict": c.verdict, "earlier runs": _side(c, c.before, c.n_before),
+        "recent runs": _side(c, c.recent, c.n_recent), "change [95 % interval]": _effect(c),
+        "adjusted p": MISSING if c.p_adjusted is None else f"{c.p_adjusted:.3g}",
+        "_order": order[c.verdict],
+    } for c in cells]
+    if not rows:
+        return pd.DataFrame(columns=["runbook", "phase", "metric", "verdict", "earlier runs",
+                                     "recent runs", "change [95 % interval]", "adjusted p"])
+    df = pd.DataFrame(rows).sort_values(["_order", "runbook", "phase", "metric"], kind="stable")
+    return df.drop(columns="_order").reset_index(drop=True)
