@@ -55,6 +55,9 @@ def nginx(products: tuple[str, ...] = ("PROD-001",)) -> Iterator[str]:
         raise RuntimeError("nginx is not installed: apt-get install -y nginx-light")
     with tempfile.TemporaryDirectory(prefix="gameday-bench-nginx-") as tmp:
         prefix = Path(tmp)
+        # Run as root, nginx's workers run as nobody: the folder (0700 from mkdtemp)
+        # must be readable, or every answer is 403 (and the benchmark times failures).
+        prefix.chmod(0o755)
         (prefix / "html" / "inventory").mkdir(parents=True)
         for product in products:
             (prefix / "html" / "inventory" / product).write_text(json.dumps(BODY))
