@@ -73,7 +73,8 @@ def test_a_hang_is_seen_by_haproxy_masked_from_clients_and_ends_at_its_ttl(lb, u
     b = resolved.member("backend", "b")
     switch = inject_process_fault(target, b, "stop", ttl_s=3.0)
     assert switch is not None
-    assert psutil.Process(target.member_process(b).pid).status() == psutil.STATUS_STOPPED
+    hung = psutil.Process(target.member_process(b).pid)
+    until(lambda: hung.status() == psutil.STATUS_STOPPED, 2, "the backend stops (SIGSTOP)")
     until(lambda: _states(resolved)["b"] == "DOWN", 5, "HAProxy marks the hung backend DOWN")
     import httpx
     answers = [httpx.get(f"{resolved.groups['lb'].url}/item.json", timeout=3).status_code
@@ -116,7 +117,8 @@ time.sleep(600)
     try:
         assert harness.stdout is not None and harness.stdout.readline().strip() == "injected"
         pid = target.member_process(c).pid
-        assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+        until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, 2,
+              "the backend stops (SIGSTOP)")
         harness.send_signal(signal.SIGKILL)
         harness.wait(10)
         took = until(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, 10,

@@ -285,9 +285,11 @@ class ComposeTarget(Target):
         if network is not None and action != "disconnect":
             raise TargetError(f"a network applies to `disconnect` only, not to {action!r}")
         running = self.containers()  # any service of the project (a system file's too)
+        if not running:
+            self._container(service)  # StackNotRunning: the project has no container
         if service not in running:
             raise TargetError(f"unknown service {service!r}: compose project "
-                              f"{self.project!r} has {', '.join(sorted(running)) or 'none'}")
+                              f"{self.project!r} has {', '.join(sorted(running))}")
         container = running[service]
         docker_networks = None
         if network is not None:
