@@ -37,14 +37,18 @@ MIN_OFFSET_WAIT_S = 0.15
 _MAX_OFFSET = 2**63 - 1
 
 
-def _min_offset(request: Request) -> int | None:
-    """The optional ``min_offset`` query parameter: a non-negative integer, else 400."""
-    raw = request.query_params.get("min_offset")
+def _offset_param(request: Request, name: str) -> int | None:
+    """The optional offset query parameter ``name``: a non-negative integer, else 400."""
+    raw = request.query_params.get(name)
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > _MAX_OFFSET:
-        raise ApiError(400, "min_offset must be an integer between 0 and 2**63-1")
+        raise ApiError(400, f"{name} must be an integer between 0 and 2**63-1")
     return int(raw)
+
+
+def _min_offset(request: Request) -> int | None:
+    return _offset_param(request, "min_offset")
 
 
 async def _exit_soon() -> None:
@@ -141,9 +145,24 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/inventory/{product_id}")
     async def get_inventory(product_id: str, request: Request) -> dict[str, Any]:
+        """``?at_offset=N``: the row as it was once exactly the first N events were
+        applied (waiting briefly for them when this replica is behind); 409 when this
+        replica no longer keeps that version."""
         check_id(product_id, "product_id")
+        at_offset = _offset_param(request, "at_offset")
         await hooked(request)
-        row = await request.app.state.mirror.get(request.app.state.pool, product_id)
+        mirror = request.app.state.mirror
+        if at_offset is not None:
+            await request.app.state.consumer.reach(at_offset, MIN_OFFSET_WAIT_S)
+            row = mirror.at(product_id, at_offset)
+            if row is None:
+                if await mirror.get(request.app.state.pool, product_id) is None:
+                    raise ApiError(404, "Product not found", instance_id=instance_id)
+                raise ApiError(409, f"this replica does not hold {product_id} at offset "
+                               f"{at_offset} (not yet applied, or older than it keeps)",
+                               instance_id=instance_id)
+        else:
+            row = await mirror.get(request.app.state.pool, product_id)
         if row is None:
             raise ApiError(404, "Product not found", instance_id=instance_id)
         return {

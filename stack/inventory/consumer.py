@@ -88,13 +88,19 @@ class EventConsumer:
                 return False
         return True
 
-    async def _committed(self, offset: int) -> None:
-        """Events up to ``offset`` are committed: the mirror reloads them, then reads may
-        say so. A failed reload leaves reads on Postgres (correct, slower) until the
-        next one succeeds."""
+    async def _committed(self, offset: int, first: int | None = None,
+                         outcomes: list[Outcome | None] | None = None) -> None:
+        """Events up to ``offset`` are committed (from ``first``, with ``outcomes``): the
+        mirror keeps the rows they left and reloads them, then reads may say so. A failed
+        reload leaves reads on Postgres (correct, slower) until the next one succeeds."""
         if self.mirror is not None:
             try:
+                if first is not None and outcomes is not None:
+                    self.mirror.record(first, outcomes)
                 await self.mirror.reload(self.pool)
+                if not self.mirror.check():
+                    log.warning("the read mirror's versions disagreed with Postgres after "
+                                "event %s: forgotten", offset)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -155,7 +161,7 @@ class EventConsumer:
         except Exception as exc:
             log.info("batch of %d events failed, applying one by one: %s", len(events), exc)
             return False
-        await self._committed(messages[-1].offset)  # reads now see all of them
+        await self._committed(messages[-1].offset, messages[0].offset, outcomes)
         for outcome in outcomes:
             if outcome is not None:
                 sent.append((outcome, await self._publish_result(outcome)))
@@ -202,7 +208,7 @@ class EventConsumer:
             try:
                 await self.faults.hook(event=True)
                 outcome = await apply_event(self.pool, self.instance_id, event, offset + 1)
-                await self._committed(offset)  # reads now see it
+                await self._committed(offset, offset, [outcome])  # reads now see it
                 if outcome is not None:
                     sent.append((outcome, await self._publish_result(outcome)))
                 self.processed += 1

@@ -6,6 +6,7 @@ so an event delivered twice (after a crash, before the offset commit) is applied
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +50,12 @@ OFFSET_SQL = (
 )
 
 
+#: Versions of each product's row a replica keeps for ``?at_offset=`` reads.
+HISTORY = 512
+
+
 class Mirror:
-    """The replica's committed rows, in memory, for reads.
+    """The replica's committed rows, in memory, for reads; with their recent versions.
 
     This process is the only writer of its rows (the consumer applies events; nothing
     else changes them after the seed), so after each commit the consumer reloads them here
@@ -59,12 +64,21 @@ class Mirror:
     under load. A read sees the rows and the applied offset of one commit, as before: the
     rows are replaced whole, after the commit and before the consumer says the events are
     applied.
+
+    **Versions.** :meth:`record` keeps, per product, the row each applied event left
+    (computed from the event's outcome and checked against the reloaded rows at the end
+    of each batch: a mismatch forgets every version), so :meth:`at` answers "what was
+    this product's row once the first N events were applied": two replicas at different
+    points of a moving log are compared at the same one (the voter's ``?at_offset=N``).
     """
 
     def __init__(self, instance_id: str) -> None:
         self.instance_id = instance_id
         #: None: not loaded, or the last reload failed; reads then query Postgres.
         self._rows: dict[str, dict[str, Any]] | None = None
+        #: product → [(applied offset, row)], oldest first, at most HISTORY
+        self._versions: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
+        self._pending_check: dict[str, dict[str, Any]] | None = None
 
     async def reload(self, pool: AsyncConnectionPool) -> None:
         """Replace the rows with what is committed; on failure, forget them (reads fall
@@ -73,8 +87,80 @@ class Mirror:
             rows = await list_rows(pool, self.instance_id)
         except BaseException:
             self._rows = None
+            self._versions = {}
             raise
         self._rows = {r["product_id"]: r for r in rows}
+        for product, row in self._rows.items():
+            offset = row.get("applied_offset")
+            if isinstance(offset, int):
+                self._keep(product, offset, row)
+
+    def _keep(self, product: str, offset: int, row: dict[str, Any]) -> None:
+        versions = self._versions.setdefault(product, deque(maxlen=HISTORY))
+        if versions and versions[-1][0] > offset:
+            return  # older than what is kept: never rewrite history
+        if versions and versions[-1][0] == offset:
+            versions.pop()
+        versions.append((offset, row))
+
+    @property
+    def applied(self) -> int | None:
+        """The applied offset of the rows in memory (None before the first event)."""
+        rows = self._rows or {}
+        offsets = [r.get("applied_offset") for r in rows.values()]
+        known = [o for o in offsets if isinstance(o, int)]
+        return max(known) if known else None
+
+    def record(self, first_offset: int, outcomes: list[Outcome | None]) -> None:
+        """Keep the row each event left: the event at ``first_offset + k`` had
+        ``outcomes[k]``. Called after the commit, before :meth:`reload`, which checks the
+        last versions against the database."""
+        rows = self._rows
+        if rows is None:
+            return
+        current = {p: dict(r) for p, r in rows.items()}
+        for k, outcome in enumerate(outcomes):
+            if outcome is None or outcome.duplicate or not outcome.success:
+                continue
+            row = current.get(outcome.product_id or "")
+            if row is None or not isinstance(outcome.quantity, int):
+                continue
+            sign = -1 if outcome.action == "reserve" else 1
+            row["available_quantity"] += sign * outcome.quantity
+            row["reserved_quantity"] -= sign * outcome.quantity
+            applied = first_offset + k + 1
+            row["applied_offset"] = applied
+            self._keep(outcome.product_id or "", applied, dict(row))
+        self._pending_check: dict[str, dict[str, Any]] | None = current
+
+    def check(self) -> bool:
+        """After :meth:`reload`: do the computed rows equal the committed ones? If not,
+        forget every version (reads at an offset then answer "not retained")."""
+        expected, self._pending_check = self._pending_check, None
+        rows = self._rows or {}
+        if expected is None:
+            return True
+        for product, row in expected.items():
+            got = rows.get(product)
+            if got is None or (got["available_quantity"], got["reserved_quantity"]) != (
+                    row["available_quantity"], row["reserved_quantity"]):
+                self._versions = {}
+                return False
+        return True
+
+    def at(self, product_id: str, offset: int) -> dict[str, Any] | None:
+        """The product's row once exactly the first ``offset`` events were applied, or
+        None when this replica has not kept that version (too old, or not yet applied)."""
+        versions = self._versions.get(product_id)
+        applied = self.applied
+        if not versions or offset < versions[0][0] or applied is None or offset > applied:
+            return None
+        found = None
+        for at_offset, row in versions:
+            if at_offset > offset:
+                break
+            found = row
+        return None if found is None else {**found, "applied_offset": offset}
 
     async def get(self, pool: AsyncConnectionPool, product_id: str) -> dict[str, Any] | None:
         rows = self._rows

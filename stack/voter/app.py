@@ -185,6 +185,8 @@ def create_app(settings: Settings) -> FastAPI:
             standby=request.app.state.roster.off,
             budget_s=VOTE_BUDGET_S,
             retry_budget=retry_budget,
+            # replicas answer a product at an exact offset (?at_offset=), not a list
+            versioned=value_of is product_value,
         )
         stats.retries += ballot.reasks + ballot.failure_reasks
         stats.lag_retries += ballot.lag_reasks

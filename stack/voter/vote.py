@@ -157,8 +157,8 @@ async def _ask(
         return Reply(instance_id, ms(), failure="error", detail=f"bad answer: {exc}")
 
 
-def _with_min_offset(url: str, offset: int) -> str:
-    return f"{url}{'&' if '?' in url else '?'}min_offset={offset}"
+def _with_offset(url: str, offset: int, name: str = "min_offset") -> str:
+    return f"{url}{'&' if '?' in url else '?'}{name}={offset}"
 
 
 async def fan_out(
@@ -173,6 +173,7 @@ async def fan_out(
     standby: Collection[str] = (),
     budget_s: float | None = None,
     retry_budget: RetryBudget | None = None,
+    versioned: bool = False,
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
 
@@ -213,11 +214,14 @@ async def fan_out(
     def afford(n: int) -> bool:
         return retry_budget is None or retry_budget.withdraw(n)
 
-    def ask(instance_id: str, delay_s: float = 0.0, min_offset: int | None = None) -> None:
+    def ask(instance_id: str, delay_s: float = 0.0, min_offset: int | None = None,
+            at_offset: int | None = None) -> None:
         client = clients if isinstance(clients, httpx.AsyncClient) else clients[instance_id]
         url = targets[instance_id]
         if min_offset is not None:
-            url = _with_min_offset(url, min_offset)
+            url = _with_offset(url, min_offset)
+        if at_offset is not None:
+            url = _with_offset(url, at_offset, "at_offset")
         task = asyncio.create_task(_ask(client, instance_id, url, value_of, timeout_s, delay_s))
         tasks[task] = instance_id
         pending.add(task)
@@ -228,6 +232,7 @@ async def fan_out(
     pending: set[asyncio.Task[Reply]] = set()
     latest: dict[str, Reply] = {}
     reasks = 0
+    at_offset_ok = True  # the first lag re-ask asks the leader for the laggard's offset
     ballot = Ballot()
     held_back = [i for i in targets if i in standby]
     if len(targets) - len(held_back) < QUORUM:
@@ -281,6 +286,20 @@ async def fan_out(
                 held_back = []
                 ballot.skipped = []
             if not reask:
+                continue
+            if lagging and at_offset_ok and versioned:
+                # The leader, for its row at the laggard's offset: one request, no wait,
+                # and two healthy replicas then agree at that point of the log (asking
+                # "at least the leader's offset" let them leapfrog under steady writes).
+                behind = min(answered, key=lambda r: r.offset or 0)
+                ahead = [r.instance_id for r in answered if r.offset != behind.offset]
+                if afford(len(ahead)):
+                    at_offset_ok = False
+                    reasks += 1
+                    ballot.reasks = reasks
+                    ballot.lag_reasks += 1
+                    for i in ahead:
+                        ask(i, at_offset=behind.offset)
                 continue
             if lagging:
                 again = [r.instance_id for r in answered]
