@@ -190,10 +190,11 @@ async def fan_out(
     up to ``max_reasks`` times:
 
     - *lag-aware*: when the replicas say which events they hold (``applied_offset``) and
-      those differ, they are asked again at once for the value once they hold the
-      leader's events (``?min_offset=N``: a replica behind waits for them, briefly; the
-      leader answers at once). Two healthy replicas an event apart then agree as soon as
-      the slower one catches up, instead of after a fixed delay or never;
+      those differ, the first re-ask (``versioned`` votes) asks the ones ahead for their
+      row at the laggard's offset (``?at_offset=N``: no wait, and two healthy replicas
+      agree at that point of the log); after that, or when a replica no longer keeps
+      that row (409), all are asked again at once for the value once they hold the
+      leader's events (``?min_offset=N``: a replica behind waits for them, briefly);
     - otherwise (same offset, or no offsets): every replica that is done (answered or
       failed) after that delay, doubling each time (30, 60, 120 ms).
 
