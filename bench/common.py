@@ -17,8 +17,8 @@ from gameday.runbook import LoadSpec, load_runbook
 from gameday.targets import StackUrls, get_target
 from gameday.targets.base import Target
 
-__all__ = ["REPO", "GAMEDAY", "RESULTS", "loadavg", "machine", "stack", "standard_load",
-           "target_env", "write_json", "percentiles"]
+__all__ = ["REPO", "GAMEDAY", "RESULTS", "free_port", "loadavg", "machine", "stack",
+           "standard_load", "target_env", "write_json", "percentiles"]
 
 REPO = Path(__file__).resolve().parent.parent
 GAMEDAY = REPO / ".venv" / "bin" / "gameday"
@@ -106,3 +106,12 @@ def percentiles(values: list[float], qs: tuple[float, ...] = (0.0, 0.5, 0.95, 1.
 
 def wait(seconds: float) -> None:
     time.sleep(max(0.0, seconds))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at 127.0.0.1 (the kernel's pick)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.common import free_port
+
 __all__ = ["BODY", "nginx"]
 
 BODY = {"success": True, "quorum_achieved": True,
@@ -40,12 +42,6 @@ http {{
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def nginx(products: tuple[str, ...] = ("PROD-001",)) -> Iterator[str]:
     """Yield the base URL of an nginx serving :data:`BODY` for each product; stopped (and
@@ -61,7 +57,7 @@ def nginx(products: tuple[str, ...] = ("PROD-001",)) -> Iterator[str]:
         (prefix / "html" / "inventory").mkdir(parents=True)
         for product in products:
             (prefix / "html" / "inventory" / product).write_text(json.dumps(BODY))
-        port = _free_port()
+        port = free_port()
         conf = prefix / "nginx.conf"
         conf.write_text(_CONF.format(prefix=prefix, port=port))
         proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf),

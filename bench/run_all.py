@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    broker,
     capacity,
     clients,
     compose_setup,
@@ -38,8 +39,8 @@ from bench.nginx import nginx
 
 __all__ = ["main"]
 
-SECTIONS = ("setup", "detection", "quiet", "capacity", "crosscheck", "slow", "soak", "overhead",
-            "nightly", "loadgen")
+SECTIONS = ("setup", "detection", "quiet", "capacity", "crosscheck", "slow", "soak", "broker",
+            "overhead", "nightly", "loadgen")
 #: Not in a plain `make bench` (each takes 6-10 min): ask for them with --only.
 LONG = ("soak", "nightly")
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             write_json(out / "setup.json", setup)
             loads.append(setup["loadavg"][0])
         stack_sections = [s for s in args.only
-                          if s not in ("overhead", "setup", "nightly", "loadgen")]
+                          if s not in ("overhead", "setup", "nightly", "loadgen", "broker")]
         if stack_sections:
             say(f"bench: starting the {args.target} stack at base port {args.base_port}")
             with stack(args.base_port, target=args.target) as (target, urls):
@@ -195,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
             results["nightly"] = ni
             write_json(out / "nightly.json", ni)
             loads += [ni["loadavg_before"][0], ni["loadavg_after"][0]]
+        if "broker" in args.only and args.target == "local":
+            say("bench: the local broker's cost as a partition grows (Tansu, memory engine)")
+            br = broker.run(progress=say)
+            results["broker"] = br
+            write_json(out / "broker.json", br)
+            loads += [r["loadavg"][0] for r in br["rows"]]
         if "loadgen" in args.only:
             say("bench: the load generator's ceiling against nginx (one process, sharded, "
                 "side by side with wrk)")
@@ -215,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         results["bench_wall_s"] = round(time.time() - t0, 1)
         write_json(out / "summary.json", {k: v for k, v in results.items()
                                           if k not in ("detection", "capacity", "quiet",
-                                                       "slow", "soak", "loadgen")})
+                                                       "slow", "soak", "loadgen", "broker")})
     text = table.render(results)
     (out / "table.md").write_text(text + "\n")
     latest = RESULTS / "latest"

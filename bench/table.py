@@ -191,6 +191,22 @@ def _nightly(n: dict[str, Any]) -> list[tuple[str, ...]]:
     return out
 
 
+def _broker(b: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows = b["rows"]
+    if not rows:
+        return []
+    first, last = rows[0], rows[-1]
+    return [(
+        f"local broker (Tansu, memory engine): CPU following a partition at "
+        f"{b['rate']:g} records/s, as it grows",
+        f"{first['growing_topic']['cpu_pct']:.0f} % at {first['records_in_partition']:,} → "
+        f"{last['growing_topic']['cpu_pct']:.0f} % at {last['records_in_partition']:,} records "
+        f"(a small topic beside it: {last['small_topic']['cpu_pct']:.0f} %)",
+        "flat", "—", _ok(last["growing_topic"]["cpu_pct"]
+                         <= 1.5 * max(first["growing_topic"]["cpu_pct"], 1.0)),
+    )]
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.3f} %"
 
@@ -263,6 +279,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
         out += _slow(results["slow"])
     if "soak" in results:
         out += _soak(results["soak"])
+    if "broker" in results:
+        out += _broker(results["broker"])
     if "overhead" in results:
         out += _overhead(results["overhead"])
     if "nightly" in results:

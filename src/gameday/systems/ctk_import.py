@@ -148,7 +148,7 @@ class _Converter:
             ref = self.config.get(name)
             if isinstance(ref, tuple):
                 default = "" if ref[2] is None else str(ref[2])
-                out.append("{{ env(%s, %s) }}" % (json.dumps(ref[1]), json.dumps(default)))
+                out.append(f"{{{{ env({json.dumps(ref[1])}, {json.dumps(default)}) }}}}")
             elif name in self.config:
                 out.append(_raw(str(ref)))
             else:
