@@ -105,3 +105,16 @@ def test_the_load_generator_rows_judge_the_ceiling_the_shards_and_wrk() -> None:
     wrk = by_name["load generator vs wrk @ 980 req/s, p50/p99"]
     assert "0.90/3.10 vs 0.40/2.00 ms" in wrk and wrk.endswith("| **no** |")
     assert "| 3.400 ms |" in by_name["HTTP client CPU per request (median), httpx"]
+
+
+def test_the_broker_row_says_whether_its_cost_stays_flat_as_the_log_grows() -> None:
+    def point(size: int, grows: float, small: float) -> dict:
+        return {"records_in_partition": size, "growing_topic": {"cpu_pct": grows},
+                "small_topic": {"cpu_pct": small}, "broker_rss_mib": 30, "loadavg": [1.0]}
+
+    grew = {"rate": 100, "rows": [point(0, 8.0, 9.0), point(90_000, 23.0, 18.0)]}
+    flat = {"rate": 100, "rows": [point(0, 8.0, 9.0), point(90_000, 9.0, 9.0)]}
+    (row,) = table.rows({"broker": grew})
+    assert "8 % at 0 → 23 % at 90,000 records" in row[1] and row[4] == "**no**"
+    (row,) = table.rows({"broker": flat})
+    assert row[4] == "yes"

@@ -55,8 +55,9 @@ def _import(args: argparse.Namespace) -> int:
     from gameday.systems.ctk_import import convert, read_experiment
 
     if args.name is not None:
-        from gameday.systems.model import NAME_PATTERN
         import re
+
+        from gameday.systems.model import NAME_PATTERN
 
         if not re.match(NAME_PATTERN, args.name):
             raise SystemFileError(f"--name {args.name!r}: letters, digits, '.', '-' and '_' "
