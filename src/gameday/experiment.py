@@ -66,13 +66,13 @@ def _phase_activity(phase: Phase, runbook: Runbook, urls: StackUrls, default_ttl
     body = {"type": fault.type, **fault.params(),
             "ttl_s": runbook.fault_ttl(fault, default_ttl_s)}
     return {"type": "action", "name": f"{phase.name}: {fault.describe()}",
-            "provider": _http(f"{urls.replica(fault.replica)}/inject-failure", method="POST",
+            "provider": _http(f"{urls.replica(fault.member)}/inject-failure", method="POST",
                               body=body, token=token, timeout=_FAULT_TIMEOUT_S),
             "pauses": pauses}
 
 
 def _rollbacks(runbook: Runbook, urls: StackUrls, token: bool) -> list[dict[str, Any]]:
-    faulted = dict.fromkeys(p.fault.replica for p in runbook.phases if p.fault)
+    faulted = dict.fromkeys(p.fault.member for p in runbook.phases if p.fault)
     return [{"type": "action", "name": f"clear every fault on replica {replica}",
              "provider": _http(f"{urls.replica(replica)}/inject-failure", method="POST",
                                body={"type": "clear"}, token=token,

@@ -182,7 +182,7 @@ def replica_timeline_figure(
         for state, a, b in spans:
             if b <= a:
                 continue
-            label = f"replica {html_text(rep)}"
+            label = html_text(rep) if "/" in rep else f"replica {html_text(rep)}"
             fig.add_trace(
                 go.Bar(
                     y=[label], x=[b - a], base=[a - t0], orientation="h",

@@ -36,7 +36,7 @@ _READABLE_METRICS = tuple(READABLE_LABELS)
 
 
 def _fault_text(ph: PhaseRecord) -> str:
-    return "—" if ph.fault is None else f"{ph.fault.type} on replica {ph.fault.component}"
+    return "—" if ph.fault is None else f"{ph.fault.type} on {ph.fault.where}"
 
 
 def phase_table(journal: JournalRecord) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from gameday.systems.render import TemplateProblem, render, render_value
 from gameday.systems.resolve import ResolvedSystem
 
 __all__ = ["Finding", "SystemCheck", "search", "expect_problems", "check_system",
-           "detector_items", "template_context"]
+           "detector_items", "template_context", "probe_steady_state", "check_invariants"]
 
 _BODY_MAX = 200
 
@@ -268,6 +268,29 @@ def _requests(resolved: ResolvedSystem, seed: int) -> list[Finding]:
         found.append(Finding("request", name, True,
                              detail=f"{req.method} {url} (weight {req.weight:g}; not sent)"))
     return found
+
+
+def _with_client(client: httpx.Client | None, fn: Callable[[httpx.Client], list[Finding]]
+                 ) -> list[Finding]:
+    if client is not None:
+        return fn(client)
+    with httpx.Client(follow_redirects=False) as own:
+        return fn(own)
+
+
+def probe_steady_state(resolved: ResolvedSystem, client: httpx.Client | None = None
+                       ) -> list[Finding]:
+    """Every steady-state probe once (per member where it says ``each``)."""
+    return _with_client(client, lambda c: [
+        f for name, probe in resolved.system.steady_state.items()
+        for f in _probe(c, resolved, name, probe)])
+
+
+def check_invariants(resolved: ResolvedSystem, client: httpx.Client | None = None
+                     ) -> list[Finding]:
+    """Every data invariant once (a ``python`` one is reported, not run: the GameDay
+    runs those, see :mod:`gameday.drivers.system`)."""
+    return _with_client(client, lambda c: _invariants(c, resolved))
 
 
 def check_system(resolved: ResolvedSystem, *, seed: int = 1,
