@@ -196,7 +196,8 @@ def replica_timeline_figure(
     fig.update_layout(barmode="overlay", bargap=0.35)
     add_phases(fig, phases, t0)
     add_observations(fig, observations, t0)
-    fig = _layout(fig, "Replica state seen by the monitor (ON/OFF)", "", height=300)
+    fig = _layout(fig, "Component state seen by the system's detector (ON/OFF)", "",
+                  height=300)
     fig.update_yaxes(categoryorder="category descending")
     return fig
 
