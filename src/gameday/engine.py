@@ -165,8 +165,7 @@ def inject(run: GameDayRun, phase: Phase) -> float:
             f"({', '.join(in_group)}); safety.max_faulted_replicas is "
             f"{run.runbook.safety.max_faulted_replicas}")
     with run.journal.activity(f"inject {fault.describe()}", "action", phase.name) as out:
-        sent = time.time()
-        out["response"] = run.driver.inject(
+        sent, out["response"] = run.driver.inject(
             fault, ttl_s=run.runbook.fault_ttl(fault, run.settings.fault_ttl_s))
         out["ttl_s"] = record.ttl_s
     run.faulted.add(fault.component)

@@ -68,8 +68,9 @@ class SystemDriver(Protocol):
     def fault_params(self, fault: Fault) -> dict[str, Any]:
         """The fault's parameters as injected (its own, the system's defaults filled)."""
 
-    def inject(self, fault: Fault, *, ttl_s: float) -> Any:
-        """Inject ``fault`` (clear-then-set); what the mechanism answered."""
+    def inject(self, fault: Fault, *, ttl_s: float) -> tuple[float, Any]:
+        """Inject ``fault`` (clear-then-set); when it was injected (epoch s: TTD runs from
+        it) and what the mechanism answered."""
 
     def roll_back(self, fault: Fault, action: str, *, timeout_s: float) -> dict[str, Any]:
         """End ``fault`` per the recovery ``action`` (``clear`` or ``restart``); what

@@ -10,6 +10,7 @@ every replica's stock equals the ledger's (:func:`gameday.probes.consistency`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -85,8 +86,9 @@ class InventoryDriver:
     def fault_params(self, fault: Fault) -> dict[str, Any]:
         return fault.params()
 
-    def inject(self, fault: Fault, *, ttl_s: float) -> Any:
-        return self.faults.inject(self.component(fault), fault, ttl_s=ttl_s)
+    def inject(self, fault: Fault, *, ttl_s: float) -> tuple[float, Any]:
+        sent = time.time()  # the request's send: the replica applies it on arrival
+        return sent, self.faults.inject(self.component(fault), fault, ttl_s=ttl_s)
 
     def roll_back(self, fault: Fault, action: str, *, timeout_s: float) -> dict[str, Any]:
         replica, out = self.component(fault), dict[str, Any]()

@@ -168,7 +168,11 @@ class SystemFileDriver:
         spec = self.resolved.system.faults[fault.type]
         return {**spec.params, **fault.params_}
 
-    def inject(self, fault: Fault, *, ttl_s: float) -> Any:
+    def inject(self, fault: Fault, *, ttl_s: float) -> tuple[float, Any]:
+        """The fault through its provider. The injection time is when the provider
+        returned: its last act is the fault itself (a signal, the fault API's answer, the
+        Chaos Toolkit action), after its dead-man's switch was armed, so TTD never counts
+        the harness's own arming."""
         spec = self.resolved.system.faults[fault.type]
         member = self._member(fault)
         self._end(member.label)  # clear-then-set: a retried inject does no harm
@@ -176,23 +180,26 @@ class SystemFileDriver:
         state_dir = self.settings.state_dir
         if spec.provider == "process":
             switch = inject_process_fault(self.target, member, spec.action, ttl_s=ttl_s)
+            at = time.time()
             if switch is not None:
                 self._held[member.label] = _Held(f"SIGCONT to {member.label}", switch)
-            return {"provider": "process", "action": spec.action, "member": member.label}
+            return at, {"provider": "process", "action": spec.action, "member": member.label}
         if spec.provider == "http":
             clear, switch = inject_http_fault(self.resolved, spec, member, params=params,
                                               ttl_s=ttl_s, state_dir=state_dir)
+            at = time.time()
             self._held[member.label] = _Held(f"{clear['method']} {clear['url']}", switch,
                                              clear)
-            return {"provider": "http", "member": member.label}
+            return at, {"provider": "http", "member": member.label}
         if spec.provider == "chaostoolkit":
             output, switch = inject_ctk_fault(self.resolved, spec, member, params=params,
                                               ttl_s=ttl_s, state_dir=state_dir)
+            at = time.time()
             if switch is not None:
                 self._held[member.label] = _Held(switch.spec.rollback.description, switch)
-            return {"provider": "chaostoolkit", "member": member.label,
-                    "output": output if isinstance(output, str | int | float | bool | None)
-                    else repr(output)[:500]}
+            return at, {"provider": "chaostoolkit", "member": member.label,
+                        "output": output if isinstance(output, str | int | float | bool | None)
+                        else repr(output)[:500]}
         raise FaultError(f"fault {fault.type!r} ({spec.provider}) needs the compose target; "
                          "a runbook drives a system's local target only so far")
 

@@ -1,0 +1,201 @@
+"""The engine drives a GameDay through a system file (gameday.drivers.system): a small
+external system (one ASGI app in a thread: two members behind a front door, its own fault
+API and a status page its detector polls) runs baseline → fault → recovery without
+Prefect, and the run's figures, transitions, invariants and verdict come from the file."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI, Response
+
+from gameday import engine
+from gameday.errors import RunbookError, SafetyError
+from gameday.lifecycle import GameDay
+from loopback_app import serve_in_thread
+
+SYSTEM = {
+    "name": "pair",
+    "description": "Two web servers behind a front door that answers from a healthy one.",
+    "components": {
+        "front": {"url": "http://{{ host }}:{{ base_port }}/front", "faultable": False},
+        "web": {"members": ["a", "b"], "url": "http://{{ host }}:{{ base_port }}/m/{{ member }}"},
+    },
+    "load": {"values": {"item": ["apple", "pear"]},
+             "requests": {"buy": {"url": "{{ front.url }}/item/{{ item }}",
+                                  "expect": {"json": {"ok": True}}}}},
+    "detector": {"kind": "status", "url": "http://{{ host }}:{{ base_port }}/status",
+                 "items": "members", "component": "name", "state": "state",
+                 "down": ["DOWN"], "interval_s": 0.05},
+    "steady_state": {"front": {"url": "{{ front.url }}/item/apple"},
+                     "members": {"each": "web", "url": "{{ component.url }}/health"}},
+    "invariants": {"same": {"each": "web", "value": {"url": "{{ component.url }}/version"},
+                            "equals": {"url": "{{ front.url }}/version"}}},
+    "faults": {"break": {"provider": "http", "applies_to": ["web"],
+                         "params": {"code": 503},
+                         "inject": {"url": "{{ component.url }}/fault?code={{ code }}"},
+                         "clear": {"url": "{{ component.url }}/clear"}}},
+}
+
+
+class _Pair:
+    """Members a and b; the front door answers from any member that is not faulted."""
+
+    def __init__(self) -> None:
+        self.faulted: dict[str, int] = {}
+        self.version = {"a": 1, "b": 1, "front": 1}
+        self.lock = threading.Lock()
+        app = FastAPI()
+
+        @app.get("/m/{member}/health")
+        def health(member: str) -> Response:
+            return Response(status_code=self.faulted.get(member, 200))
+
+        @app.get("/m/{member}/version")
+        def member_version(member: str) -> int:
+            return self.version[member]
+
+        @app.get("/front/version")
+        def front_version() -> int:
+            return self.version["front"]
+
+        @app.post("/m/{member}/fault")
+        def fault(member: str, code: int) -> dict[str, str]:
+            self.faulted[member] = code
+            return {"member": member}
+
+        @app.post("/m/{member}/clear")
+        def clear(member: str) -> dict[str, str]:
+            self.faulted.pop(member, None)
+            return {"member": member}
+
+        @app.get("/front/item/{item}")
+        def item(item: str) -> dict[str, Any]:
+            return {"ok": len(self.faulted) < 2, "item": item}
+
+        @app.get("/status")
+        def status() -> dict[str, Any]:
+            return {"members": [{"name": m, "state": "DOWN" if m in self.faulted else "UP"}
+                                for m in ("a", "b")]}
+
+        self.app = app
+
+
+@pytest.fixture
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[_Pair, Path, int]]:
+    system = _Pair()
+    (tmp_path / "pair.yaml").write_text(yaml.safe_dump(SYSTEM))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path / "state"))
+    for name in ("GAMEDAY_BASE_PORT", "GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with serve_in_thread(system.app) as url:
+        yield system, tmp_path, int(url.rsplit(":", 1)[1])
+
+
+def _runbook(tmp_path: Path, **extra: Any) -> Path:
+    doc = {"name": "pair-gameday", "system": "pair.yaml", "seed": 3,
+           "load": {"rate": 40, "timeout_s": 1.0},
+           "slo": {"availability": 0.99, "ttd_s": {"break": 1.0}, "ttr_s": 1.0,
+                   "latency_p95_min_ms": 500},
+           "safety": {"fault_ttl_s": 20},
+           "phases": [{"name": "baseline", "duration_s": 1.0},
+                      {"name": "break-b", "duration_s": 1.5,
+                       "fault": {"type": "break", "target": "web/b"}},
+                      {"name": "recovery", "duration_s": 1.0}], **extra}
+    path = tmp_path / "rb.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _run(gd: GameDay) -> Any:
+    with gd.locked():
+        run = gd.open()
+        engine.preflight(run)
+        for phase in gd.runbook.phases:
+            engine.run_phase(run, phase)
+        return gd.finish("completed", report=False, announce=False), run
+
+
+def test_a_gameday_on_a_system_file_reads_its_detector_load_and_invariants(pair) -> None:
+    system, tmp_path, port = pair
+    gd = GameDay.prepare(_runbook(tmp_path), base_port=port, progress=lambda _: None)
+    assert gd.key == f"local:{port}"  # the system's own lock, at its base port
+    outcome, run = _run(gd)
+    journal = json.loads((run.run_dir / "journal.json").read_text())
+
+    assert journal["system"]["name"] == "pair" and journal["system"]["detector"] == "status"
+    phases = {p["name"]: p for p in journal["phases"]}
+    fault = phases["break-b"]
+    assert fault["fault"] == {"type": "break", "component": "web/b",
+                              "params": {"code": 503}, "ttl_s": 20.0}
+    m = fault["metrics"]
+    # the app's own status page said DOWN from the injection and UP from the rollback
+    assert 0 <= m["ttd_s"] < 1.0 and 0 <= m["ttr_s"] < 1.0, m
+    assert m["availability"] == 1.0 and m["quorum_rate"] is None and m["wrong_answers"] is None
+    assert m["requests"] == 60  # 40 req/s × 1.5 s
+    assert {r.kind for r in run.journal.requests} == {"buy"}
+    assert {r.product_id for r in run.journal.requests} == {"apple", "pear"}
+    assert [c["name"] for c in fault["checks"]] == ["availability", "latency_p95_ms", "ttd_s",
+                                                     "ttr_s"]
+    assert journal["consistency"]["ok"] is True and journal["steady_states"]["after"]["ok"]
+    assert system.faulted == {}  # rolled back
+    assert outcome.passed, outcome.failing_checks
+    # the figures recomputed from the raw data agree (the verdict's cross-check)
+    assert not any("cross-check" in f for f in outcome.failing_checks)
+
+
+def test_an_invariant_that_does_not_hold_fails_the_verdict_in_the_systems_words(
+        pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gameday.drivers.system import SystemFileDriver
+
+    system, tmp_path, port = pair
+    system.version["b"] = 2  # member b serves another version than the front door
+    waits: list[float] = []
+    wait_for = SystemFileDriver.consistency
+
+    def short(self: SystemFileDriver, *, timeout_s: float) -> Any:
+        waits.append(timeout_s)  # the run waits 30 s for invariants to hold; 0.5 s here
+        return wait_for(self, timeout_s=0.5)
+
+    monkeypatch.setattr(SystemFileDriver, "consistency", short)
+    gd = GameDay.prepare(_runbook(tmp_path, phases=[{"name": "baseline", "duration_s": 0.5}]),
+                         base_port=port, progress=lambda _: None)
+    outcome, run = _run(gd)
+    assert waits == [30.0] and not outcome.passed
+    assert run.journal.record.consistency.mismatches == [
+        {"invariant": "same", "member": "web/b", "detail": "2 differs from 1"}]
+    assert ("consistency: the invariants of system 'pair' do not hold after recovery"
+            in outcome.failing_checks)
+
+
+def test_the_engine_refuses_a_second_fault_in_one_group_beyond_the_blast_radius(pair) -> None:
+    system, tmp_path, port = pair
+    gd = GameDay.prepare(_runbook(tmp_path), base_port=port, progress=lambda _: None)
+    with gd.locked():
+        run = gd.open()
+        engine.preflight(run)
+        run.faulted.add("web/a")  # as if a fault on a were still in force
+        with pytest.raises(SafetyError, match="would fault 2 components of group 'web' at "
+                                              r"once \(web/a, web/b\)"):
+            engine.inject(run, gd.runbook.phases[1])
+        assert system.faulted == {}  # nothing was sent
+        gd.finish("aborted", report=False, announce=False)
+
+
+def test_a_system_whose_load_needs_an_oracle_is_refused_before_anything_runs(
+        pair, tmp_path: Path) -> None:
+    _, folder, port = pair
+    data = json.loads(json.dumps(SYSTEM))
+    data["load"]["oracle"] = {"url": "{{ front.url }}/stock", "items": "@"}
+    data["load"]["requests"]["buy"]["answer"] = {"key": "{{ item }}", "value": "n"}
+    (folder / "pair.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(RunbookError, match=r"a GameDay does not yet send or judge "
+                                           r"load\.oracle, load\.requests\.buy\.answer"):
+        GameDay.prepare(_runbook(folder), base_port=port, progress=lambda _: None)
