@@ -31,6 +31,8 @@ from typing import Any
 from gameday import engine
 from gameday.conclusion import conclude
 from gameday.config import Settings, get_settings
+from gameday.drivers import SystemDriver
+from gameday.drivers.inventory import InventoryDriver
 from gameday.errors import GameDayError, TargetLocked
 from gameday.journal import JOURNAL_FILE
 from gameday.paths import REPO_ROOT
@@ -180,7 +182,7 @@ class GameDay:
         """Create the run folder and its journal (status running); needs the lock."""
         self._need_lock()
         assert self.lock is not None
-        driver = self.system.driver(self.target, self.settings) if self.system else None
+        driver = self.make_driver()
         self.run = engine.open_run(self.settings, self.runbook, self.runbook_path, self.target,
                                    target_key=self.key, seed=self.seed,
                                    flow_run_id=flow_run_id, progress=self.progress,
@@ -194,6 +196,13 @@ class GameDay:
                       f"{on}{self.target.name}, {len(self.runbook.phases)} phases, seed "
                       f"{self.run.seed}")
         return self.run
+
+    def make_driver(self) -> SystemDriver:
+        """How the engine reaches the system on the current target: the runbook's system
+        file, or the inventory stack."""
+        if self.system is not None:
+            return self.system.driver(self.target, self.settings)
+        return InventoryDriver(self.target, self.settings)
 
     def announce(self) -> None:
         announce_start(self._run(), self.started_by)

@@ -6,7 +6,6 @@ Prefect, and the run's figures, transitions, invariants and verdict come from th
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,105 +13,25 @@ from typing import Any
 
 import pytest
 import yaml
-from fastapi import FastAPI, Response
 
 from gameday import engine
 from gameday.errors import RunbookError, SafetyError
 from gameday.lifecycle import GameDay
-from loopback_app import serve_in_thread
-
-SYSTEM = {
-    "name": "pair",
-    "description": "Two web servers behind a front door that answers from a healthy one.",
-    "components": {
-        "front": {"url": "http://{{ host }}:{{ base_port }}/front", "faultable": False},
-        "web": {"members": ["a", "b"], "url": "http://{{ host }}:{{ base_port }}/m/{{ member }}"},
-    },
-    "load": {"values": {"item": ["apple", "pear"]},
-             "requests": {"buy": {"url": "{{ front.url }}/item/{{ item }}",
-                                  "expect": {"json": {"ok": True}}}}},
-    "detector": {"kind": "status", "url": "http://{{ host }}:{{ base_port }}/status",
-                 "items": "members", "component": "name", "state": "state",
-                 "down": ["DOWN"], "interval_s": 0.05},
-    "steady_state": {"front": {"url": "{{ front.url }}/item/apple"},
-                     "members": {"each": "web", "url": "{{ component.url }}/health"}},
-    "invariants": {"same": {"each": "web", "value": {"url": "{{ component.url }}/version"},
-                            "equals": {"url": "{{ front.url }}/version"}}},
-    "faults": {"break": {"provider": "http", "applies_to": ["web"],
-                         "params": {"code": 503},
-                         "inject": {"url": "{{ component.url }}/fault?code={{ code }}"},
-                         "clear": {"url": "{{ component.url }}/clear"}}},
-}
-
-
-class _Pair:
-    """Members a and b; the front door answers from any member that is not faulted."""
-
-    def __init__(self) -> None:
-        self.faulted: dict[str, int] = {}
-        self.version = {"a": 1, "b": 1, "front": 1}
-        self.lock = threading.Lock()
-        app = FastAPI()
-
-        @app.get("/m/{member}/health")
-        def health(member: str) -> Response:
-            return Response(status_code=self.faulted.get(member, 200))
-
-        @app.get("/m/{member}/version")
-        def member_version(member: str) -> int:
-            return self.version[member]
-
-        @app.get("/front/version")
-        def front_version() -> int:
-            return self.version["front"]
-
-        @app.post("/m/{member}/fault")
-        def fault(member: str, code: int) -> dict[str, str]:
-            self.faulted[member] = code
-            return {"member": member}
-
-        @app.post("/m/{member}/clear")
-        def clear(member: str) -> dict[str, str]:
-            self.faulted.pop(member, None)
-            return {"member": member}
-
-        @app.get("/front/item/{item}")
-        def item(item: str) -> dict[str, Any]:
-            return {"ok": len(self.faulted) < 2, "item": item}
-
-        @app.get("/status")
-        def status() -> dict[str, Any]:
-            return {"members": [{"name": m, "state": "DOWN" if m in self.faulted else "UP"}
-                                for m in ("a", "b")]}
-
-        self.app = app
+from pair_system import SYSTEM, Pair, pair_runbook, pair_system
 
 
 @pytest.fixture
-def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[_Pair, Path, int]]:
-    system = _Pair()
-    (tmp_path / "pair.yaml").write_text(yaml.safe_dump(SYSTEM))
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pair, Path, int]]:
     monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path / "state"))
     for name in ("GAMEDAY_BASE_PORT", "GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
-    with serve_in_thread(system.app) as url:
-        yield system, tmp_path, int(url.rsplit(":", 1)[1])
+    with pair_system(tmp_path) as (system, port):
+        yield system, tmp_path, port
 
 
 def _runbook(tmp_path: Path, **extra: Any) -> Path:
-    doc = {"name": "pair-gameday", "system": "pair.yaml", "seed": 3,
-           "load": {"rate": 40, "timeout_s": 1.0},
-           "slo": {"availability": 0.99, "ttd_s": {"break": 1.0}, "ttr_s": 1.0,
-                   "latency_p95_min_ms": 500},
-           "safety": {"fault_ttl_s": 20},
-           "phases": [{"name": "baseline", "duration_s": 1.0},
-                      {"name": "break-b", "duration_s": 1.5,
-                       "fault": {"type": "break", "target": "web/b"}},
-                      {"name": "recovery", "duration_s": 1.0}], **extra}
-    path = tmp_path / "rb.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return pair_runbook(tmp_path, **extra)
 
 
 def _run(gd: GameDay) -> Any:

@@ -80,6 +80,10 @@ class SystemDriver(Protocol):
         """Until the detector sees the component up again; when it was seen (epoch s).
         Raises NotReady after ``timeout_s``."""
 
+    def component_states(self) -> dict[str, str]:
+        """Every faultable component's state now as the detector sees it (id → ON/OFF),
+        for the live panel; raises when the detector cannot be read."""
+
     def transitions(self, since_s: float) -> list[dict[str, Any]]:
         """The detector's transitions since ``since_s`` (``instance_id``, ``status``
         ON/OFF, ``at`` or ``at_s``, ``reason``), oldest first."""

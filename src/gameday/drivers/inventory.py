@@ -103,6 +103,9 @@ class InventoryDriver:
         return probes.wait_replica_on(self.target.urls, self.component(fault),
                                       timeout_s=timeout_s)
 
+    def component_states(self) -> dict[str, str]:
+        return probes.replica_states(self.target.urls)
+
     def transitions(self, since_s: float) -> list[dict[str, Any]]:
         return read_or_raise("the monitor's transitions",
                              lambda: probes.transitions(self.target.urls, utc_iso(since_s)))

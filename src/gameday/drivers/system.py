@@ -241,6 +241,11 @@ class SystemFileDriver:
         rows = [t for t in self.transitions(time.time() - 3600) if t["instance_id"] == label]
         return rows[-1]["status"] if rows else "ON"
 
+    def component_states(self) -> dict[str, str]:
+        labels = [m.label for m in self.resolved.all_members()
+                  if self.resolved.system.components[m.group].faultable]
+        return {label: state for label in labels if (state := self._state(label)) is not None}
+
     def wait_recovered(self, fault: Fault, *, timeout_s: float) -> float:
         label = self.component(fault)
         deadline = time.monotonic() + timeout_s
