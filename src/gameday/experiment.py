@@ -97,7 +97,8 @@ def render_experiment(runbook: Runbook, urls: StackUrls, *, target: str,
         "method": [_phase_activity(p, runbook, urls, default_ttl_s, token)
                    for p in runbook.phases],
         "rollbacks": _rollbacks(runbook, urls, token),
-        "extensions": [{"name": "gameday", "runbook": runbook.model_dump(mode="json"),
+        "extensions": [{"name": "gameday",
+                        "runbook": runbook.model_dump(mode="json", by_alias=True),
                         "seed": runbook.seed if seed is None else seed}],
     }
     if token:
