@@ -4,6 +4,7 @@ system's detector polls; all one ASGI app, served in a thread (:func:`pair_syste
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,38 @@ class Pair:
         def item(item: str) -> dict[str, Any]:
             return {"ok": len(self.faulted) < 2, "item": item}
 
+        # an oracle: stock per item; take one off (an order), give it back (its cancel);
+        # member b, faulted with code 299, makes the front door lie about the stock
+        self.stock = {"apple": 10, "pear": 5}
+        self.orders: dict[int, str] = {}
+        self.ids = itertools.count(1)
+
+        @app.get("/front/stock")
+        def stock() -> dict[str, Any]:
+            return {"items": {k: {"n": v} for k, v in self.stock.items()}}
+
+        @app.get("/front/count/{item}")
+        def count(item: str) -> dict[str, Any]:
+            lie = 1000 if self.faulted.get("b") == 299 else 0
+            return {"n": self.stock[item] + lie}
+
+        @app.post("/front/take/{item}", status_code=201)
+        def take(item: str) -> dict[str, Any]:
+            with self.lock:
+                self.stock[item] -= 1
+                order = next(self.ids)
+                self.orders[order] = item
+            return {"order": order}
+
+        @app.post("/front/give/{order}")
+        def give(order: int) -> dict[str, Any]:
+            with self.lock:
+                item = self.orders.pop(order, None)
+                if item is None:
+                    return {"gone": True}
+                self.stock[item] += 1
+            return {"given": order}
+
         @app.get("/status")
         def status() -> dict[str, Any]:
             return {"members": [{"name": m, "state": "DOWN" if m in self.faulted else "UP"}
@@ -91,6 +124,23 @@ def pair_system(folder: Path) -> Iterator[tuple[Pair, int]]:
     (folder / "pair.yaml").write_text(yaml.safe_dump(SYSTEM))
     with serve_in_thread(system.app) as url:
         yield system, int(url.rsplit(":", 1)[1])
+
+
+#: The load of the system with an oracle: reads judged against the stock, and orders
+#: taken and given back (the inventory stack's pattern, as data).
+ORACLE_LOAD = {
+    "values": {"item": ["apple", "pear"]},
+    "requests": {
+        "look": {"weight": 3, "url": "{{ front.url }}/count/{{ item }}",
+                 "answer": {"key": "{{ item }}", "value": "n"}},
+        "take": {"method": "POST", "url": "{{ front.url }}/take/{{ item }}",
+                 "expect": {"status": [201]}, "change": {"key": "{{ item }}", "by": -1},
+                 "follow_up": [{"after_s": 0.2, "url": "{{ front.url }}/give/{{ response.order }}",
+                                "ends_change": True}]},
+    },
+    "oracle": {"url": "{{ front.url }}/stock", "items": "items", "value": "n",
+               "settle_s": 0.5},
+}
 
 
 def pair_runbook(folder: Path, **extra: Any) -> Path:

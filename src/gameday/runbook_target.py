@@ -61,14 +61,6 @@ class RunbookSystem:
             resolved = resolve(load_system(path), target="local", base_port=port)
         except (SystemFileError, TemplateProblem) as exc:
             raise RunbookError(f"{runbook_path}: system: {exc}") from None
-        from gameday.systems.load import unsupported
-
-        missing = unsupported(resolved)
-        if missing:
-            raise RunbookError(
-                f"{runbook_path}: system: a GameDay does not yet send or judge "
-                f"{', '.join(missing)} of {path.name} (docs/systems.md, 'Running a GameDay');"
-                " `gameday system check` probes it meanwhile")
         overrides["base_port"] = resolved.base_port
         return cls(path, resolved)
 

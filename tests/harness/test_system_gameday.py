@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from gameday import engine
-from gameday.errors import RunbookError, SafetyError
+from gameday.errors import SafetyError
 from gameday.lifecycle import GameDay
-from pair_system import SYSTEM, Pair, pair_runbook, pair_system
+from pair_system import ORACLE_LOAD, SYSTEM, Pair, pair_runbook, pair_system
 
 
 @pytest.fixture
@@ -120,13 +120,31 @@ def test_the_engine_refuses_a_second_fault_in_one_group_beyond_the_blast_radius(
         gd.finish("aborted", report=False, announce=False)
 
 
-def test_a_system_whose_load_needs_an_oracle_is_refused_before_anything_runs(
-        pair, tmp_path: Path) -> None:
-    _, folder, port = pair
+def test_a_systems_oracle_judges_answers_and_its_follow_ups_end_the_changes(pair) -> None:
+    """The inventory stack's pattern as data: reads judged against the stock the oracle
+    said at the start, orders taken and given back by a follow-up. A member that makes
+    the front door lie (+1000) is caught as wrong answers; the stock ends where it began."""
+    system, folder, port = pair
     data = json.loads(json.dumps(SYSTEM))
-    data["load"]["oracle"] = {"url": "{{ front.url }}/stock", "items": "@"}
-    data["load"]["requests"]["buy"]["answer"] = {"key": "{{ item }}", "value": "n"}
+    data["load"] = ORACLE_LOAD
+    data["faults"]["lie"] = {**data["faults"]["break"], "params": {"code": 299}}
     (folder / "pair.yaml").write_text(yaml.safe_dump(data))
-    with pytest.raises(RunbookError, match=r"a GameDay does not yet send or judge "
-                                           r"load\.oracle, load\.requests\.buy\.answer"):
-        GameDay.prepare(_runbook(folder), base_port=port, progress=lambda _: None)
+    gd = GameDay.prepare(pair_runbook(folder, phases=[
+        {"name": "baseline", "duration_s": 1.5},
+        {"name": "lie", "duration_s": 1.0, "fault": {"type": "lie", "target": "web/b"}}]),
+        base_port=port, progress=lambda _: None)
+    outcome, run = _run(gd)
+    phases = {p.name: p for p in run.phases}
+    kinds = {r.kind for r in run.journal.requests}
+    assert kinds == {"look", "take", "take>1"}  # the follow-up, recorded as such
+    baseline, lie = phases["baseline"].metrics, phases["lie"].metrics
+    assert baseline.wrong_answers == 0 and baseline.quorum_rate is None
+    looks = [r for r in run.journal.requests if r.kind == "look" and r.phase == "lie"]
+    assert lie.wrong_answers == sum(bool(r.wrong) for r in looks) > 0.5 * len(looks)
+    assert all(r.value is not None and r.value > 100 for r in looks if r.wrong)
+    # follow-ups are not scheduled requests: 40 req/s of looks and takes only
+    assert phases["baseline"].load is not None
+    assert phases["baseline"].load.scheduled_rate == pytest.approx(40.0, rel=0.01)
+    assert run.journal.record.ledger_before == {"oracle": {"apple": 10.0, "pear": 5.0}}
+    assert system.stock == {"apple": 10, "pear": 5} and system.orders == {}
+    assert any("lie: wrong answers" in f for f in outcome.failing_checks)

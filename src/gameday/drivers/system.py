@@ -14,7 +14,8 @@ Runbooks with ``system: systems/<name>.yaml`` run here (docs/systems.md):
   ``chaostoolkit``. Every fault holds its end (a dead-man's switch, or the system's own
   TTL); ``roll_back`` ends it early and is safe to repeat. A ``kill`` has nothing to end:
   the supervisor restarts the member, and the detector says when it is back;
-- **load**: :class:`~gameday.systems.load.SystemLoadGenerator`, the file's requests;
+- **load**: :class:`~gameday.systems.load.SystemLoadGenerator`, the file's requests,
+  follow-ups and, with an ``oracle`` (read at the start), answers judged right or wrong;
 - **invariants**: the file's comparisons and ``python`` callables, after the run.
 
 The local target runs the system (``--start-stack`` starts it, owned by the run); the
@@ -31,16 +32,21 @@ from typing import Any
 from gameday import deadman
 from gameday.config import Settings
 from gameday.drivers.inventory import read_or_raise
-from gameday.errors import FaultError, GameDayError, NotReady
+from gameday.errors import FaultError, NotReady, TargetError
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
 from gameday.owed import OwedCancels
 from gameday.run_record import Consistency
 from gameday.runbook import Fault, Runbook
 from gameday.systems.detector import DetectorPoller, read_transitions
-from gameday.systems.load import SystemLoadGenerator, unsupported
+from gameday.systems.load import SystemLoadGenerator
 from gameday.systems.local import SystemLocalTarget
-from gameday.systems.probe import Finding, check_invariants, probe_steady_state
+from gameday.systems.probe import (
+    Finding,
+    check_invariants,
+    oracle_values,
+    probe_steady_state,
+)
 from gameday.systems.providers import (
     inject_ctk_fault,
     inject_http_fault,
@@ -48,6 +54,7 @@ from gameday.systems.providers import (
     send_request,
 )
 from gameday.systems.resolve import Member, ResolvedSystem
+from gameday.truth import Truth
 
 __all__ = ["SystemFileDriver"]
 
@@ -87,12 +94,6 @@ class SystemFileDriver:
 
     def __init__(self, resolved: ResolvedSystem, target: SystemLocalTarget,
                  settings: Settings, *, source: str | None = None) -> None:
-        missing = unsupported(resolved)
-        if missing:
-            raise GameDayError(
-                f"system {resolved.system.name!r}: a GameDay does not yet send or judge "
-                f"{', '.join(missing)} (docs/systems.md, 'Running a GameDay'); "
-                "`gameday system check` probes it meanwhile")
         self.resolved = resolved
         self.target = target
         self.settings = settings
@@ -100,9 +101,8 @@ class SystemFileDriver:
         self.system = resolved.system.name
         self.invariant_failure = (
             f"the invariants of system {self.system!r} do not hold after recovery")
-        #: No oracle is run yet (:func:`gameday.systems.load.unsupported`): no answer
-        #: is judged, wrong answers are not applicable.
-        self.judges_answers = False
+        #: With an oracle, answers are judged; without, wrong answers are not applicable.
+        self.judges_answers = resolved.system.load.oracle is not None
         self._poller: DetectorPoller | None = None
         self._held: dict[str, _Held] = {}
 
@@ -155,7 +155,19 @@ class SystemFileDriver:
 
     def seed_load(self, runbook: Runbook, seed: int, owed: OwedCancels
                   ) -> tuple[LoadGenerator, dict[str, Any]]:
-        return SystemLoadGenerator(self.resolved, runbook.load, seed), {}
+        """The file's load; with an oracle, its truth read now (the journal keeps it as
+        ``oracle_before``)."""
+        oracle = self.resolved.system.load.oracle
+        if oracle is None:
+            return SystemLoadGenerator(self.resolved, runbook.load, seed), {}
+        try:
+            _, values = oracle_values(self.resolved)
+        except ValueError as exc:
+            raise TargetError(f"cannot read the oracle of {self.system!r}: {exc}",
+                              transient=True) from None
+        truth = Truth(values, settle_s=oracle.settle_s)
+        return (SystemLoadGenerator(self.resolved, runbook.load, seed, truth=truth),
+                {"ledger_before": {"oracle": values}})
 
     # ---- faults ---------------------------------------------------------------------
     def _member(self, fault: Fault) -> Member:

@@ -27,7 +27,8 @@ from gameday.systems.render import TemplateProblem, render, render_value
 from gameday.systems.resolve import ResolvedSystem
 
 __all__ = ["Finding", "SystemCheck", "search", "expect_problems", "check_system",
-           "detector_items", "template_context", "probe_steady_state", "check_invariants"]
+           "detector_items", "template_context", "probe_steady_state", "check_invariants",
+           "oracle_values"]
 
 _BODY_MAX = 200
 
@@ -198,24 +199,41 @@ def _detector(client: httpx.Client, resolved: ResolvedSystem) -> Finding:
     return Finding("detector", det.kind, True, detail=detail)
 
 
-def _oracle(client: httpx.Client, resolved: ResolvedSystem) -> Finding | None:
+def oracle_values(resolved: ResolvedSystem, client: httpx.Client | None = None
+                  ) -> tuple[str, dict[str, float]]:
+    """One reading of the load's oracle: its URL and each key's number. Raises
+    ValueError saying what was wrong with the answer."""
     oracle = resolved.system.load.oracle
     if oracle is None:
-        return None
+        raise ValueError("the load has no oracle")
     url = render(oracle.url, template_context(resolved))
-    body, error = _read(client, url)
+    own = client is None
+    client = client or httpx.Client(follow_redirects=False)
+    try:
+        body, error = _read(client, url)
+    finally:
+        if own:
+            client.close()
     if error:
-        return Finding("oracle", "truth", False, detail=f"{url}: {error}")
+        raise ValueError(f"{url}: {error}")
     items = search(oracle.items, body)
     if not isinstance(items, dict) or not items:
-        return Finding("oracle", "truth", False,
-                       detail=f"{url}: items ({oracle.items}) is {_short(items)}, not a mapping")
-    values = {k: search(oracle.value, v) for k, v in items.items()}
+        raise ValueError(f"{url}: items ({oracle.items}) is {_short(items)}, not a mapping")
+    values = {str(k): search(oracle.value, v) for k, v in items.items()}
     bad = [k for k, v in values.items()
            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)]
     if bad:
-        return Finding("oracle", "truth", False,
-                       detail=f"{url}: value ({oracle.value}) is not a number for {', '.join(bad)}")
+        raise ValueError(f"{url}: value ({oracle.value}) is not a number for {', '.join(bad)}")
+    return url, {k: float(v) for k, v in values.items()}
+
+
+def _oracle(client: httpx.Client, resolved: ResolvedSystem) -> Finding | None:
+    if resolved.system.load.oracle is None:
+        return None
+    try:
+        url, values = oracle_values(resolved, client)
+    except ValueError as exc:
+        return Finding("oracle", "truth", False, detail=str(exc))
     return Finding("oracle", "truth", True, detail=f"{url}: " + ", ".join(
         f"{k} {v:g}" for k, v in list(values.items())[:10]))
 
