@@ -54,6 +54,7 @@ from gameday.systems.providers import (
     send_request,
 )
 from gameday.systems.resolve import Member, ResolvedSystem
+from gameday.targets.localprocs import http_health
 from gameday.truth import Truth
 
 __all__ = ["SystemFileDriver"]
@@ -224,18 +225,38 @@ class SystemFileDriver:
         return done
 
     def roll_back(self, fault: Fault, action: str, *, timeout_s: float) -> dict[str, Any]:
+        """``clear``: end the fault. ``restart``: end it and wait until the member is
+        healthy again; a member that cannot take the clear yet (its process is being
+        restarted after a crash) is waited for first."""
         member = self._member(fault)
         if action == "none":
             return {}
-        out: dict[str, Any] = {"ended": self._end(member.label)}
-        if action == "restart" and member.group in self._local_groups():
-            self.target.wait_member_healthy(member, timeout_s=timeout_s)
+        out: dict[str, Any] = {}
+        try:
+            out["ended"] = self._end(member.label)
+        except FaultError:
+            if action != "restart":
+                raise
+            self._wait_healthy(member, timeout_s)
+            out["ended"] = self._end(member.label)
+        if action == "restart":
+            self._wait_healthy(member, timeout_s)
             out["healthy"] = member.label
         return out
 
-    def _local_groups(self) -> set[str]:
-        return {g for g, spec in self.resolved.system.components.items()
-                if spec.local is not None}
+    def _wait_healthy(self, member: Member, timeout_s: float) -> None:
+        """Until ``member`` answers its health URL (and runs, on the local target)."""
+        if self.resolved.system.components[member.group].local is not None:
+            self.target.wait_member_healthy(member, timeout_s=timeout_s)
+            return
+        if member.health_url is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while not http_health(member.url, health_url=member.health_url)[0]:
+            if time.monotonic() > deadline:
+                raise NotReady(f"{member.label} did not answer its health check within "
+                               f"{timeout_s:g} s")
+            time.sleep(_POLL_S)
 
     def roll_back_all(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cleared": []}
