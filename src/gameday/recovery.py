@@ -128,8 +128,13 @@ def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent:
 
 
 def roll_back(target: Target, settings: Any) -> dict[str, Any]:
-    """Clear every fault, restart every stopped replica; what was done (never raises)."""
+    """Clear every fault, restart every stopped replica; what was done (never raises). A
+    system file's target has no inventory fault API: its faults are held by dead-man's
+    switches (:func:`gameday.deadman.fire_armed`) or their own TTL, so nothing is sent."""
     rolled: dict[str, Any] = {}
+    system = getattr(getattr(target, "resolved", None), "system", None)
+    if system is not None:
+        return {"system": system.name}
     try:
         rolled["cleared"] = FaultClient.for_settings(target.urls, settings).clear_all()
         rolled["restarted"] = target.restart_stopped_replicas()

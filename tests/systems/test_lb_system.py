@@ -130,6 +130,24 @@ time.sleep(600)
             harness.kill()
 
 
+def test_gameday_abort_with_the_runbook_ends_a_hang_on_that_system(
+        lb, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], until) -> None:
+    resolved, target = lb
+    c = resolved.member("backend", "c")
+    switch = inject_process_fault(target, c, "stop", ttl_s=120)
+    assert switch is not None
+    pid = target.member_process(c).pid
+    until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, 2, "SIGSTOP")
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(target.settings.state_dir))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(target.settings.state_dir / "reports"))
+    assert main(["abort", "--runbook", str(REPO / "runbooks" / "lb.yaml"),
+                 "--base-port", str(resolved.base_port)]) == 0
+    out = capsys.readouterr().out
+    assert "SIGCONT to backend/c" in out and "system 'lb'" in out
+    assert psutil.Process(pid).status() != psutil.STATUS_STOPPED  # long before its TTL
+    until(lambda: _states(resolved)["c"] == "UP", 10, "HAProxy sees it UP again")
+
+
 def test_system_down_leaves_no_process(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch,
                                       free_base_port: Callable[[], int]) -> None:
