@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,14 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
-import pytest
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists())
-                       or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
-                       reason="apt-get install haproxy nginx-light (tests/system.sh does)"),
-]
+from lb_software import LB_TESTS
+
+pytestmark = LB_TESTS
 
 REPO = Path(__file__).resolve().parents[2]
 

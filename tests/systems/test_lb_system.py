@@ -7,7 +7,6 @@ harness is killed with SIGKILL."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,13 +24,9 @@ from gameday.systems.local import SystemLocalTarget
 from gameday.systems.probe import detector_items
 from gameday.systems.providers import inject_process_fault
 from gameday.systems.resolve import ResolvedSystem, resolve
+from lb_software import LB_TESTS
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists())
-                       or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
-                       reason="apt-get install haproxy nginx-light (tests/system.sh does)"),
-]
+pytestmark = LB_TESTS
 
 REPO = Path(__file__).resolve().parents[2]
 LB = REPO / "systems" / "lb.yaml"

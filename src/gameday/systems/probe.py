@@ -154,14 +154,10 @@ def _read(client: httpx.Client, url: str) -> tuple[Any, str]:
     return (body, "") if body is not None else (None, "the answer is not JSON")
 
 
-def detector_items(resolved: ResolvedSystem, client: httpx.Client | None = None
-                   ) -> tuple[str, list[tuple[str, str]]]:
-    """One reading of the system's own detector: its URL and ``(component, state)`` per
-    item, in its order. Raises ValueError saying what was wrong with the answer."""
-    det = resolved.system.detector
-    if det.kind == "none":
-        raise ValueError("the system has no detector of its own")
-    url = render(det.url, template_context(resolved))
+def _read_json(resolved: ResolvedSystem, template: str, client: httpx.Client | None
+               ) -> tuple[str, Any]:
+    """``template`` rendered, read, its JSON; raises ValueError saying what went wrong."""
+    url = render(template, template_context(resolved))
     own = client is None
     client = client or httpx.Client(follow_redirects=False)
     try:
@@ -171,6 +167,17 @@ def detector_items(resolved: ResolvedSystem, client: httpx.Client | None = None
             client.close()
     if error:
         raise ValueError(f"{url}: {error}")
+    return url, body
+
+
+def detector_items(resolved: ResolvedSystem, client: httpx.Client | None = None
+                   ) -> tuple[str, list[tuple[str, str]]]:
+    """One reading of the system's own detector: its URL and ``(component, state)`` per
+    item, in its order. Raises ValueError saying what was wrong with the answer."""
+    det = resolved.system.detector
+    if det.kind == "none":
+        raise ValueError("the system has no detector of its own")
+    url, body = _read_json(resolved, det.url, client)
     items = search(det.items, body)
     if not isinstance(items, list):
         raise ValueError(f"{url}: items ({det.items}) is {_short(items)}, not a list")
@@ -206,16 +213,7 @@ def oracle_values(resolved: ResolvedSystem, client: httpx.Client | None = None
     oracle = resolved.system.load.oracle
     if oracle is None:
         raise ValueError("the load has no oracle")
-    url = render(oracle.url, template_context(resolved))
-    own = client is None
-    client = client or httpx.Client(follow_redirects=False)
-    try:
-        body, error = _read(client, url)
-    finally:
-        if own:
-            client.close()
-    if error:
-        raise ValueError(f"{url}: {error}")
+    url, body = _read_json(resolved, oracle.url, client)
     items = search(oracle.items, body)
     if not isinstance(items, dict) or not items:
         raise ValueError(f"{url}: items ({oracle.items}) is {_short(items)}, not a mapping")
