@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +16,8 @@ import pytest
 import yaml
 from flows.deployments import build_deployments
 from prefect import flow
+
+from lb_software import HAVE_LB_SOFTWARE
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -195,7 +196,7 @@ def test_smoke_deployment_runs_to_a_report_and_nightly_carries_its_schedule(
         assert "Completed" in run.stdout
         assert journal["status"] == "completed"
 
-        if shutil.which("haproxy") and shutil.which("nginx"):  # tests/system.sh installs them
+        if HAVE_LB_SOFTWARE:  # tests/system.sh installs haproxy and nginx-light
             # the second system from its deployment: started by the run, on its own ports
             run = subprocess.run(
                 [str(BIN / "prefect"), "deployment", "run", "gameday/lb", "--watch",
