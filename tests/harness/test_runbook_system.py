@@ -162,3 +162,31 @@ def test_parse_runbook_checks_the_system_too() -> None:
     data = _fault(_lb(), 1, type="kill", target="backend/z")
     with pytest.raises(RunbookError, match=r"<runbook>: phases\[1\]\.fault\.target: group"):
         parse_runbook(data)
+
+
+@pytest.mark.parametrize("fault", [
+    {"type": "crash", "replica": "2"},
+    {"type": "latency", "replica": "3", "latency_ms": 500},
+    {"type": "intermittent", "replica": "1", "probability": 0.8},
+    {"type": "incorrect_response", "replica": "1", "product_id": "PROD-003"},
+    {"type": "latency", "target": "inventory/2"},  # the preset's default parameter
+])
+def test_todays_presets_are_the_inventory_systems_http_faults(fault: dict) -> None:
+    """What the inventory stack's driver sends for a preset (FaultClient: the type, its
+    parameters, the TTL) is what systems/inventory.yaml's http provider sends."""
+    from gameday.runbook import Fault
+    from gameday.systems.loader import load_system
+    from gameday.systems.providers import fault_context
+    from gameday.systems.render import render, render_value
+    from gameday.systems.resolve import resolve
+
+    preset = Fault.model_validate(fault)
+    resolved = resolve(load_system(REPO_ROOT / "systems" / "inventory.yaml"), base_port=7000)
+    spec = resolved.system.faults[preset.type]
+    assert spec.provider == "http" and spec.honours_ttl
+    member = resolved.member("inventory", preset.member)
+    ctx = fault_context(resolved, member, {**spec.params, **preset.params()}, 45.0)
+    sent_by_the_stack_driver = {"type": preset.type, **preset.params(), "ttl_s": 45.0}
+    assert render_value(spec.inject.json_, ctx) == sent_by_the_stack_driver
+    assert render(spec.inject.url, ctx) == f"http://127.0.0.1:{7000 + int(preset.member) - 1}" \
+                                           "/inject-failure"
