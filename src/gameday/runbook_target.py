@@ -54,7 +54,7 @@ class RunbookSystem:
         if overrides.get("target", runbook.target) != "local":
             raise RunbookError(f"{runbook_path}: target: a runbook with a system runs on the "
                                "local target so far (its components' `local` blocks)")
-        path = system_path(runbook.system, runbook_path.parent)
+        path = system_path(runbook.system, runbook_path.parent).resolve()
         env_port = os.environ.get("GAMEDAY_BASE_PORT", "")
         port = overrides.get("base_port") or (int(env_port) if env_port.isdigit() else None)
         try:
