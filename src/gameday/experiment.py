@@ -20,12 +20,15 @@ safety and the seed are GameDay's own: they ride along in ``extensions`` (name
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gameday.runbook import DEFAULT_FAULT_TTL_S, Phase, Runbook
 from gameday.targets.base import StackUrls
 
-__all__ = ["EXPERIMENT_VERSION", "render_experiment"]
+if TYPE_CHECKING:
+    from gameday.systems.resolve import ResolvedSystem
+
+__all__ = ["EXPERIMENT_VERSION", "render_experiment", "render_system_experiment"]
 
 #: The experiment format's version (Chaos Toolkit's ``version`` key).
 EXPERIMENT_VERSION = "1.0.0"
@@ -105,3 +108,36 @@ def render_experiment(runbook: Runbook, urls: StackUrls, *, target: str,
         experiment["configuration"] = {
             "chaos_token": {"type": "env", "key": "GAMEDAY_CHAOS_TOKEN", "default": ""}}
     return experiment
+
+
+def render_system_experiment(runbook: Runbook, resolved: ResolvedSystem, *, target: str,
+                             seed: int | None = None, source: str | None = None
+                             ) -> dict[str, Any]:
+    """A runbook with a ``system`` as a Chaos Toolkit-shaped outline: the hypothesis (the
+    system file's steady-state probes, rendered) and one entry per phase; the fault
+    mechanisms are the system file's (its providers), named in ``extensions``."""
+    from gameday.systems.probe import template_context
+    from gameday.systems.render import render
+
+    ctx = template_context(resolved)
+    system = resolved.system
+    hypothesis = [{"type": "probe", "name": name, "tolerance": probe.expect.status[0],
+                   "provider": {"type": "http", "url": render(probe.url, ctx),
+                                "method": probe.method}}
+                  for name, probe in system.steady_state.items() if probe.each is None]
+    method = [{"type": "action" if p.fault else "probe",
+               "name": f"{p.name}: {p.fault.describe() if p.fault else 'load only'}",
+               "pauses": {"after": p.duration_s}} for p in runbook.phases]
+    return {
+        "version": EXPERIMENT_VERSION, "title": f"GameDay {runbook.name}",
+        "description": " ".join(runbook.description.split())
+        or f"GameDay {runbook.name} against system {system.name}",
+        "tags": ["gameday", f"system:{system.name}", f"target:{target}",
+                 *dict.fromkeys(f"fault:{p.fault.type}" for p in runbook.phases if p.fault)],
+        "steady-state-hypothesis": {"title": f"the steady state of {system.name}",
+                                    "probes": hypothesis},
+        "method": method, "rollbacks": [],
+        "extensions": [{"name": "gameday", "system": source or system.name,
+                        "runbook": runbook.model_dump(mode="json", by_alias=True),
+                        "seed": runbook.seed if seed is None else seed}],
+    }

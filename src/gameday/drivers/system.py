@@ -24,7 +24,6 @@ The local target runs the system (``--start-stack`` starts it, owned by the run)
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,20 +32,17 @@ from gameday import deadman
 from gameday.config import Settings
 from gameday.drivers.inventory import read_or_raise
 from gameday.errors import FaultError, NotReady, TargetError
+from gameday.experiment import render_system_experiment
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
 from gameday.owed import OwedCancels
 from gameday.run_record import Consistency
 from gameday.runbook import Fault, Runbook
 from gameday.systems.detector import DetectorPoller, read_transitions
+from gameday.systems.invariants import invariant_findings
 from gameday.systems.load import SystemLoadGenerator
 from gameday.systems.local import SystemLocalTarget
-from gameday.systems.probe import (
-    Finding,
-    check_invariants,
-    oracle_values,
-    probe_steady_state,
-)
+from gameday.systems.probe import Finding, oracle_values, probe_steady_state
 from gameday.systems.providers import (
     inject_ctk_fault,
     inject_http_fault,
@@ -110,29 +106,8 @@ class SystemFileDriver:
     # ---- what the journal says ------------------------------------------------------
     def experiment(self, runbook: Runbook, *, default_ttl_s: float, seed: int,
                    token: bool) -> dict[str, Any]:
-        """A Chaos Toolkit-shaped outline: the hypothesis (the file's probes) and one
-        entry per phase; the fault mechanisms are the system file's."""
-        hypothesis = [{"type": "probe", "name": name, "tolerance": probe.expect.status[0],
-                       "provider": {"type": "http", "url": probe.url, "method": probe.method}}
-                      for name, probe in self.resolved.system.steady_state.items()
-                      if probe.each is None]
-        method = [{"type": "action" if p.fault else "probe",
-                   "name": f"{p.name}: {p.fault.describe() if p.fault else 'load only'}",
-                   "pauses": {"after": p.duration_s}} for p in runbook.phases]
-        return {
-            "version": "1.0.0", "title": f"GameDay {runbook.name}",
-            "description": " ".join(runbook.description.split())
-            or f"GameDay {runbook.name} against system {self.system}",
-            "tags": ["gameday", f"system:{self.system}", f"target:{self.target.name}",
-                     *dict.fromkeys(f"fault:{p.fault.type}" for p in runbook.phases
-                                    if p.fault)],
-            "steady-state-hypothesis": {"title": f"the steady state of {self.system}",
-                                        "probes": hypothesis},
-            "method": method, "rollbacks": [],
-            "extensions": [{"name": "gameday", "system": self.source or self.system,
-                            "runbook": runbook.model_dump(mode="json", by_alias=True),
-                            "seed": seed}],
-        }
+        return render_system_experiment(runbook, self.resolved, target=self.target.name,
+                                        seed=seed, source=self.source)
 
     # ---- steady state and load ------------------------------------------------------
     def _wait_steady(self, timeout_s: float) -> tuple[bool, list[Finding]]:
@@ -182,39 +157,45 @@ class SystemFileDriver:
         return {**spec.params, **fault.params_}
 
     def inject(self, fault: Fault, *, ttl_s: float) -> tuple[float, Any]:
-        """The fault through its provider. The injection time is when the provider
-        returned: its last act is the fault itself (a signal, the fault API's answer, the
-        Chaos Toolkit action), after its dead-man's switch was armed, so TTD never counts
-        the harness's own arming."""
+        """The fault through its provider. The injection time is taken right before the
+        provider's own act (the signal, the fault API's request, the Chaos Toolkit
+        action), after its dead-man's switch was armed: TTD never counts the harness's
+        arming, and a detector quick enough to see the fault before the act returned
+        still counts."""
         spec = self.resolved.system.faults[fault.type]
         member = self._member(fault)
         self._end(member.label)  # clear-then-set: a retried inject does no harm
         params = self.fault_params(fault)
         state_dir = self.settings.state_dir
+        acted: list[float] = []
+
+        def mark() -> None:
+            acted.append(time.time())
+
         if spec.provider == "process":
-            switch = inject_process_fault(self.target, member, spec.action, ttl_s=ttl_s)
-            at = time.time()
+            switch = inject_process_fault(self.target, member, spec.action, ttl_s=ttl_s,
+                                          mark=mark)
             if switch is not None:
                 self._held[member.label] = _Held(f"SIGCONT to {member.label}", switch)
-            return at, {"provider": "process", "action": spec.action, "member": member.label}
-        if spec.provider == "http":
+            out: dict[str, Any] = {"provider": "process", "action": spec.action}
+        elif spec.provider == "http":
             clear, switch = inject_http_fault(self.resolved, spec, member, params=params,
-                                              ttl_s=ttl_s, state_dir=state_dir)
-            at = time.time()
+                                              ttl_s=ttl_s, state_dir=state_dir, mark=mark)
             self._held[member.label] = _Held(f"{clear['method']} {clear['url']}", switch,
                                              clear)
-            return at, {"provider": "http", "member": member.label}
-        if spec.provider == "chaostoolkit":
+            out = {"provider": "http"}
+        elif spec.provider == "chaostoolkit":
             output, switch = inject_ctk_fault(self.resolved, spec, member, params=params,
-                                              ttl_s=ttl_s, state_dir=state_dir)
-            at = time.time()
+                                              ttl_s=ttl_s, state_dir=state_dir, mark=mark)
             if switch is not None:
                 self._held[member.label] = _Held(switch.spec.rollback.description, switch)
-            return at, {"provider": "chaostoolkit", "member": member.label,
-                        "output": output if isinstance(output, str | int | float | bool | None)
-                        else repr(output)[:500]}
-        raise FaultError(f"fault {fault.type!r} ({spec.provider}) needs the compose target; "
-                         "a runbook drives a system's local target only so far")
+            out = {"provider": "chaostoolkit",
+                   "output": output if isinstance(output, str | int | float | bool | None)
+                   else repr(output)[:500]}
+        else:
+            raise FaultError(f"fault {fault.type!r} ({spec.provider}) needs the compose "
+                             "target; a runbook drives a system's local target only so far")
+        return (acted[0] if acted else time.time()), {**out, "member": member.label}
 
     def _end(self, label: str) -> str | None:
         held = self._held.get(label)
@@ -301,28 +282,10 @@ class SystemFileDriver:
         return [asdict(t) for t in found]
 
     # ---- after the run --------------------------------------------------------------
-    def _invariants(self) -> list[Finding]:
-        found = [f for f in check_invariants(self.resolved) if not f.detail.endswith(
-            "runs after a GameDay, not here")]
-        for name, inv in self.resolved.system.invariants.items():
-            if inv.python:
-                found.append(self._python_invariant(name, inv.python))
-        return found
-
-    def _python_invariant(self, name: str, ref: str) -> Finding:
-        module, _, func = ref.partition(":")
-        try:
-            problems = list(getattr(importlib.import_module(module), func)(self.resolved))
-        except Exception as exc:  # noqa: BLE001 - a broken check is a failed check
-            return Finding("invariant", name, False, detail=f"{ref}: {type(exc).__name__}: "
-                                                            f"{exc}")
-        return Finding("invariant", name, not problems, detail="; ".join(map(str, problems))
-                       or f"{ref}: holds")
-
     def consistency(self, *, timeout_s: float) -> Consistency:
         started = time.monotonic()
         while True:
-            found = self._invariants()
+            found = invariant_findings(self.resolved)
             ok = all(f.ok for f in found)
             if ok or time.monotonic() - started >= timeout_s:
                 return Consistency(
