@@ -4,7 +4,9 @@
 - ``gameday/nightly``: on a cron schedule, ``runbooks/nightly.yaml``. The schedule is
   ``GAMEDAY_NIGHTLY_CRON`` (default ``0 2 * * *``) in time zone ``GAMEDAY_NIGHTLY_TZ``
   (default ``UTC``);
-- ``gameday/smoke``: on demand, ``runbooks/smoke.yaml`` (a short GameDay for checks).
+- ``gameday/smoke``: on demand, ``runbooks/smoke.yaml`` (a short GameDay for checks);
+- ``gameday/lb``: on demand, ``runbooks/lb.yaml``: the second system (``systems/lb.yaml``,
+  HAProxy + nginx, started by the run when none runs; ``--param base_port=N`` moves it).
 
 Run ``python -m flows.deployments`` with ``PREFECT_API_URL`` pointing at a real Prefect
 server (``gameday serve`` starts one when it is unset). ``serve`` is called with
@@ -65,7 +67,7 @@ def _runbook_parameter(flow: Flow[Any, Any]) -> str:
 def build_deployments(
     flow: Flow[Any, Any] | None = None, env: Mapping[str, str] | None = None
 ) -> list[RunnerDeployment]:
-    """The three deployments, the nightly schedule read from ``env`` (default os.environ)."""
+    """The four deployments, the nightly schedule read from ``env`` (default os.environ)."""
     flow = flow or _gameday_flow()
     env = os.environ if env is None else env
     runbook = _runbook_parameter(flow)
@@ -105,6 +107,8 @@ def build_deployments(
             trends=True,
         ),
         deployment("smoke", "A short smoke GameDay (runbooks/smoke.yaml), on demand."),
+        deployment("lb", "A GameDay on the second system (runbooks/lb.yaml: HAProxy in front "
+                         "of three nginx, systems/lb.yaml), on demand."),
     ]
 
 

@@ -13,6 +13,7 @@ import httpx
 
 from gameday import probes
 from gameday.config import Settings
+from gameday.drivers import SystemDriver
 from gameday.run_record import ChecklistItem, Roles
 from gameday.runbook import DEFAULT_FAULT_TTL_S, Runbook
 from gameday.targets.base import StackUrls
@@ -58,6 +59,15 @@ def stack_item(urls: StackUrls) -> ChecklistItem:
     return ChecklistItem(item="stack healthy", ok=not problems, detail=detail)
 
 
+def system_item(driver: SystemDriver) -> ChecklistItem:
+    """Every steady-state probe of a system file holds now (the flow's steady state)."""
+    state = driver.steady_after(timeout_s=0)
+    probes_seen = state.get("probes") or []
+    detail = (f"{len(probes_seen)} steady-state probe(s) of {driver.system!r} hold"
+              if state.get("ok") else str(state.get("error") or "not in its steady state"))
+    return ChecklistItem(item="system healthy", ok=bool(state.get("ok")), detail=detail)
+
+
 def slack_item(settings: Settings, *, timeout_s: float = 5.0) -> ChecklistItem:
     """Slack reachable: a bot token is checked with ``auth.test``; a webhook's host must
     answer HTTPS (nothing is posted). Not configured is fine: messages go to the console."""
@@ -93,16 +103,25 @@ def slack_item(settings: Settings, *, timeout_s: float = 5.0) -> ChecklistItem:
                "GAMEDAY_SLACK_WEBHOOK_URL)")
 
 
-def run_checklist(settings: Settings, urls: StackUrls, runbook: Runbook, *,
-                  abort_criteria_agreed: bool, roles: Roles) -> list[ChecklistItem]:
-    """The whole checklist, in the order the notebook shows it."""
+def _healthy(urls: StackUrls | None, driver: SystemDriver | None) -> ChecklistItem:
+    if driver is not None:
+        return system_item(driver)
+    assert urls is not None, "the inventory stack's checklist needs its URLs"
+    return stack_item(urls)
+
+
+def run_checklist(settings: Settings, urls: StackUrls | None, runbook: Runbook, *,
+                  abort_criteria_agreed: bool, roles: Roles,
+                  driver: SystemDriver | None = None) -> list[ChecklistItem]:
+    """The whole checklist, in the order the notebook shows it. A runbook with a system
+    passes its ``driver`` (its steady-state probes); the inventory stack its ``urls``."""
     missing = [r for r in ("owner", "coordinator", "reporter") if not getattr(roles, r)]
     named = (f"owner: {roles.owner}, coordinator: {roles.coordinator}, reporter: "
              f"{roles.reporter}, observers: {', '.join(roles.observers) or '—'}")
     return [
         ChecklistItem(item="roles assigned", ok=not missing,
                       detail=f"missing: {', '.join(missing)}" if missing else named),
-        stack_item(urls),
+        _healthy(urls, driver),
         slack_item(settings),
         ChecklistItem(item="abort criteria agreed", ok=bool(abort_criteria_agreed),
                       detail=("the owner confirmed the abort criteria" if abort_criteria_agreed

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gameday import metrics, probes
+from gameday import metrics
 from gameday.engine import GameDayRun
-from gameday.errors import GameDayError
 from gameday.evidence.models import Verdict3, judged_by_evidence
 from gameday.evidence.trials import evidence_sentences, trial_evidence
 from gameday.junit import write_junit
@@ -42,14 +41,10 @@ def conclude(run: GameDayRun, status: RunStatus, *,
     consistency: Consistency | None = None
     if status in ("completed", "aborted"):
         with run.journal.activity("consistency check", "probe") as out:
-            consistency = Consistency(**probes.consistency(
-                run.urls, timeout_s=consistency_timeout_s))
+            consistency = run.driver.consistency(timeout_s=consistency_timeout_s)
             out.update(ok=consistency.ok, mismatches=consistency.mismatches)
         run.journal.update(consistency=consistency)
-        try:
-            after = probes.wait_steady(run.urls, timeout_s=15)
-        except GameDayError as exc:  # recorded, judged below
-            after = {"ok": False, "error": str(exc)}
+        after = run.driver.steady_after(timeout_s=15)  # not ok: recorded, judged below
         run.journal.steady_state("after", after)
     run.owed.close()
     run.journal.write(run.run_dir)  # the raw data the cross-check reads back
@@ -62,7 +57,7 @@ def conclude(run: GameDayRun, status: RunStatus, *,
     inconclusive = evidence_sentences(evidence, "inconclusive")
     failing += _crosscheck(run)
     if consistency is not None and not consistency.ok:
-        failing.append("consistency: replicas disagree with the ledger")
+        failing.append(f"consistency: {run.driver.invariant_failure}")
     if status != "completed":
         failing.append(f"run {status}")
     passed = not failing and not inconclusive

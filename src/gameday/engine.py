@@ -1,5 +1,9 @@
 """The steps of a GameDay, as plain functions over one :class:`GameDayRun`.
 
+The steps never touch the system under test themselves: they call the run's
+:class:`~gameday.drivers.SystemDriver` (the inventory stack, or a system file) to fault,
+watch, load and probe it, and compute and journal everything else the same way for both.
+
 :mod:`gameday.lifecycle` strings them together (once, for the Prefect flow and the
 JupyterLab session), and :mod:`gameday.conclusion` judges the run at the end; the flow
 wraps the steps in retryable tasks. Every step is safe to
@@ -19,17 +23,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
-
-from gameday import metrics, probes
+from gameday import metrics
 from gameday.config import Settings
-from gameday.errors import FaultError, GameDayError, SafetyError, TargetError
-from gameday.experiment import render_experiment
-from gameday.faults import FaultClient
+from gameday.drivers import SystemDriver
+from gameday.drivers.inventory import InventoryDriver
+from gameday.errors import GameDayError, SafetyError
 from gameday.fingerprint import chaos_toolkit_identity
-from gameday.http import classify, is_transient
 from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso, utc_time
 from gameday.load import LoadGenerator
 from gameday.load_check import check_load
@@ -47,13 +48,11 @@ from gameday.run_record import (
 from gameday.runbook import Phase, Runbook, runbook_sha256
 from gameday.safety import AvailabilityGuard
 from gameday.targets.base import Target
-from gameday.truth import Truth
 
 __all__ = ["GameDayRun", "PhaseTimes", "Steps", "open_run", "preflight", "inject", "observe",
            "rollback", "wait_recovery", "finish_phase", "run_phase", "rollback_everything"]
 
 Progress = Callable[[str], None]
-T = TypeVar("T")
 
 
 @dataclass
@@ -75,7 +74,7 @@ class GameDayRun:
     runbook: Runbook
     runbook_path: Path
     target: Target
-    faults: FaultClient
+    driver: SystemDriver
     journal: Journal
     run_dir: Path
     seed: int
@@ -100,54 +99,43 @@ class GameDayRun:
 def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: Target, *,
              target_key: str | None = None, seed: int | None = None, run_id: str | None = None,
              flow_run_id: str | None = None, notifier: BaseNotifier | None = None,
-             progress: Progress = print) -> GameDayRun:
+             progress: Progress = print, driver: SystemDriver | None = None) -> GameDayRun:
     """Create the run folder and write its journal (status ``running``, with the process
-    that runs it); touches nothing on the target."""
+    that runs it); touches nothing on the target. Without ``driver``, the run drives the
+    inventory stack on ``target``."""
     seed = runbook.seed if seed is None else seed
     run_id = run_id or new_run_id(runbook.name)
+    driver = driver or InventoryDriver(target, settings)
     record = JournalRecord(
         start=utc_time(), run_id=run_id, seed=seed, target=target.name, target_key=target_key,
-        runbook=runbook.model_dump(mode="json"), runbook_path=str(runbook_path),
-        experiment=render_experiment(
-            runbook, target.urls, target=target.name, default_ttl_s=settings.fault_ttl_s,
-            seed=seed, token=bool(settings.chaos_token
-                                  and settings.chaos_token.get_secret_value())),
+        runbook=runbook.model_dump(mode="json", by_alias=True),
+        runbook_path=str(runbook_path),
+        experiment=driver.experiment(
+            runbook, default_ttl_s=settings.fault_ttl_s, seed=seed,
+            token=bool(settings.chaos_token and settings.chaos_token.get_secret_value())),
         runbook_sha256=runbook_sha256(runbook_path), **chaos_toolkit_identity(),
         environment=Environment(**environment_fingerprint(target.name, runbook_path)),
         process=RunProcess(pid=os.getpid(), host=socket.gethostname(),
                            flow_run_id=flow_run_id))
     run_dir = Path(settings.reports_dir) / run_id
-    run = GameDayRun(settings, runbook, Path(runbook_path), target,
-                     FaultClient.for_settings(target.urls, settings), Journal(record), run_dir,
+    run = GameDayRun(settings, runbook, Path(runbook_path), target, driver, Journal(record),
+                     run_dir,
                      seed, notifier or get_notifier(settings), OwedCancels(run_dir / OWED_FILE),
                      progress)
     run.journal.write(run_dir)
     return run
 
 
-def _call(what: str, fn: Callable[[], T]) -> T:
-    """Run a read of the stack; an HTTP failure becomes a TargetError saying whether a
-    retry may help."""
-    try:
-        return fn()
-    except httpx.HTTPError as exc:
-        err = classify(exc)
-        raise TargetError(f"cannot read {what}: {err} ({exc.__class__.__name__})",
-                          transient=is_transient(err)) from exc
-
-
 def preflight(run: GameDayRun, *, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Steady state before: every service healthy, every replica ON, no fault left over.
-    Seeds the truth for wrong-answer judgement from the orders ledger."""
+    """Steady state before (the system's own probes; no fault left over), then the load
+    seeded (for the inventory stack: the truth for wrong answers, from the ledger)."""
     with run.journal.activity("steady state before", "probe") as out:
-        run.faults.clear_all()
-        state = probes.wait_steady(run.urls, timeout_s=timeout_s)
+        state = run.driver.steady_before(timeout_s=timeout_s)
         out.update(state)
     run.journal.steady_state("before", state)
-    ledger = _call("the orders ledger", lambda: probes.ledger(run.urls))
-    run.load = LoadGenerator(run.urls, run.runbook.load, run.seed,
-                             truth=Truth.from_ledger(ledger), owed=run.owed)
-    run.journal.update(ledger_before=ledger)
+    run.load, seeded = run.driver.seed_load(run.runbook, run.seed, run.owed)
+    if seeded:
+        run.journal.update(**seeded)
     run.journal.write(run.run_dir, raw=False)
     return state
 
@@ -157,25 +145,30 @@ def fault_record(run: GameDayRun, phase: Phase) -> FaultRecord | None:
     f = phase.fault
     if f is None:
         return None
-    return FaultRecord(type=f.type, component=f.replica, params=f.params(),
+    return FaultRecord(type=f.type, component=run.driver.component(f),
+                       params=run.driver.fault_params(f),
                        ttl_s=run.runbook.fault_ttl(f, run.settings.fault_ttl_s))
 
 
 def inject(run: GameDayRun, phase: Phase) -> float:
-    """Inject ``phase.fault``; returns the time the injection was sent."""
+    """Inject ``phase.fault``; returns the time the injection was sent. Refuses
+    (SafetyError) to fault more components of one group at once than the runbook's
+    ``safety.max_faulted_replicas``."""
     fault, record = phase.fault, fault_record(run, phase)
     assert fault is not None and record is not None
-    replicas = run.faulted | {fault.replica}
-    if len(replicas) > run.runbook.safety.max_faulted_replicas:
+    faulted = run.faulted | {fault.component}
+    in_group = sorted(c for c in faulted if c.split("/", 1)[0] == fault.group)
+    if len(in_group) > run.runbook.safety.max_faulted_replicas:
         raise SafetyError(
-            f"phase {phase.name}: injecting on replica {fault.replica} would fault "
-            f"{len(replicas)} replicas at once; safety.max_faulted_replicas is "
+            f"phase {phase.name}: injecting on {fault.where} would fault "
+            f"{len(in_group)} components of group {fault.group!r} at once "
+            f"({', '.join(in_group)}); safety.max_faulted_replicas is "
             f"{run.runbook.safety.max_faulted_replicas}")
     with run.journal.activity(f"inject {fault.describe()}", "action", phase.name) as out:
-        sent = time.time()
-        out["response"] = run.faults.inject(fault.replica, fault, ttl_s=record.ttl_s)
+        sent, out["response"] = run.driver.inject(
+            fault, ttl_s=run.runbook.fault_ttl(fault, run.settings.fault_ttl_s))
         out["ttl_s"] = record.ttl_s
-    run.faulted.add(fault.replica)
+    run.faulted.add(fault.component)
     run.journal.write(run.run_dir, raw=False)  # a run killed now says what it left behind
     return sent
 
@@ -230,25 +223,22 @@ def rollback(run: GameDayRun, phase: Phase) -> float | None:
     began = time.time()
     with run.journal.activity(f"roll back {fault.describe()}", "action", phase.name,
                               rollback=True) as out:
-        if phase.recovery.action == "restart":
-            run.target.restart_replica(fault.replica, timeout_s=phase.recovery.timeout_s)
-            out["restarted"] = fault.replica
-        if phase.recovery.action != "none":
-            out["cleared"] = run.faults.clear(fault.replica)
+        out.update(run.driver.roll_back(fault, phase.recovery.action,
+                                        timeout_s=phase.recovery.timeout_s))
     if phase.recovery.action != "none":
-        run.faulted.discard(fault.replica)
+        run.faulted.discard(fault.component)
     return began
 
 
 def wait_recovery(run: GameDayRun, phase: Phase) -> float | None:
-    """Wait until the faulted replica is ON again in the monitor; returns when it was seen.
-    Raises NotReady (final: the wait was the retry) after ``recovery.timeout_s``."""
+    """Wait until the system's detector shows the faulted component ON again; returns
+    when it was seen. Raises NotReady (final: the wait was the retry) after
+    ``recovery.timeout_s``."""
     if phase.fault is None or phase.recovery.action == "none":
         return None
-    with run.journal.activity(f"wait for replica {phase.fault.replica} ON", "probe",
+    with run.journal.activity(f"wait for {phase.fault.where} ON", "probe",
                               phase.name) as out:
-        seen = probes.wait_replica_on(run.urls, phase.fault.replica,
-                                      timeout_s=phase.recovery.timeout_s)
+        seen = run.driver.wait_recovered(phase.fault, timeout_s=phase.recovery.timeout_s)
         out["on_at"] = utc_iso(seen)
     return seen
 
@@ -265,8 +255,7 @@ def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecor
     """
     times.end = times.end or time.time()
     observed_until = time.time()
-    trans = _call("the monitor's transitions",
-                  lambda: probes.transitions(run.urls, utc_iso(run.started_s - 1)))
+    trans = run.driver.transitions(run.started_s - 1)
     run.journal.set_transitions(trans)
     record = PhaseRecord(
         name=phase.name, description=phase.description, fault=fault_record(run, phase),
@@ -275,7 +264,8 @@ def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecor
         observed_until=utc_time(observed_until), aborted=times.aborted,
         trial=phase.trial, repeats=phase.repeats)
     frame = metrics.requests_frame(run.journal.requests)
-    m = metrics.phase_metrics(frame, metrics.transitions_frame(trans), record)
+    m = metrics.phase_metrics(frame, metrics.transitions_frame(trans), record,
+                              judged=run.driver.judges_answers)
     record.load = check_load(frame[frame["phase"] == phase.name], phase.duration_s)
     if record.load is not None and not record.load.kept_up:
         run.progress(f"  [{phase.name}] the load generator fell behind: {record.load.reason}")
@@ -338,12 +328,12 @@ def run_phase(run: GameDayRun, phase: Phase, steps: Steps | None = None, *,
             steps.wait_recovery(run, phase)
         except Exception as exc:  # noqa: BLE001 - judged below, after the phase is recorded
             if times.aborted:
-                run.progress(f"  replica {phase.fault.replica} not back ON after the abort: {exc}")
+                run.progress(f"  {phase.fault.where} not back ON after the abort: {exc}")
             else:
                 unrecovered = exc
     record = steps.finish_phase(run, phase, times)
     if unrecovered is not None:
-        raise GameDayError(f"phase {phase.name}: replica {phase.fault.replica} did not "  # type: ignore[union-attr]
+        raise GameDayError(f"phase {phase.name}: {phase.fault.where} did not "  # type: ignore[union-attr]
                            f"recover: {unrecovered}; stopping before the next fault")
     m = record.metrics
     av = m.availability
@@ -356,20 +346,10 @@ def run_phase(run: GameDayRun, phase: Phase, steps: Steps | None = None, *,
 
 
 def rollback_everything(run: GameDayRun) -> dict[str, Any]:
-    """Clear every fault on every replica and start any replica that is not running.
+    """Clear every fault on every component and start any that is not running.
     Best effort, never raises: it runs in ``finally`` and in cleanup hooks."""
-    out: dict[str, Any] = {}
     with run.journal.activity("roll back everything", "action", rollback=True) as entry:
-        try:
-            restarted = run.target.restart_stopped_replicas()
-            if restarted:
-                out["restarted"] = restarted
-        except Exception as exc:  # noqa: BLE001 - rollback must go on
-            out["restart_error"] = str(exc)
-        try:
-            out["cleared"] = run.faults.clear_all()
-        except FaultError as exc:
-            out["clear_error"] = str(exc)
+        out = run.driver.roll_back_all()
         run.faulted.clear()
         entry.update(out)
     return out

@@ -20,12 +20,15 @@ safety and the seed are GameDay's own: they ride along in ``extensions`` (name
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gameday.runbook import DEFAULT_FAULT_TTL_S, Phase, Runbook
 from gameday.targets.base import StackUrls
 
-__all__ = ["EXPERIMENT_VERSION", "render_experiment"]
+if TYPE_CHECKING:
+    from gameday.systems.resolve import ResolvedSystem
+
+__all__ = ["EXPERIMENT_VERSION", "render_experiment", "render_system_experiment"]
 
 #: The experiment format's version (Chaos Toolkit's ``version`` key).
 EXPERIMENT_VERSION = "1.0.0"
@@ -66,13 +69,13 @@ def _phase_activity(phase: Phase, runbook: Runbook, urls: StackUrls, default_ttl
     body = {"type": fault.type, **fault.params(),
             "ttl_s": runbook.fault_ttl(fault, default_ttl_s)}
     return {"type": "action", "name": f"{phase.name}: {fault.describe()}",
-            "provider": _http(f"{urls.replica(fault.replica)}/inject-failure", method="POST",
+            "provider": _http(f"{urls.replica(fault.member)}/inject-failure", method="POST",
                               body=body, token=token, timeout=_FAULT_TIMEOUT_S),
             "pauses": pauses}
 
 
 def _rollbacks(runbook: Runbook, urls: StackUrls, token: bool) -> list[dict[str, Any]]:
-    faulted = dict.fromkeys(p.fault.replica for p in runbook.phases if p.fault)
+    faulted = dict.fromkeys(p.fault.member for p in runbook.phases if p.fault)
     return [{"type": "action", "name": f"clear every fault on replica {replica}",
              "provider": _http(f"{urls.replica(replica)}/inject-failure", method="POST",
                                body={"type": "clear"}, token=token,
@@ -97,10 +100,44 @@ def render_experiment(runbook: Runbook, urls: StackUrls, *, target: str,
         "method": [_phase_activity(p, runbook, urls, default_ttl_s, token)
                    for p in runbook.phases],
         "rollbacks": _rollbacks(runbook, urls, token),
-        "extensions": [{"name": "gameday", "runbook": runbook.model_dump(mode="json"),
+        "extensions": [{"name": "gameday",
+                        "runbook": runbook.model_dump(mode="json", by_alias=True),
                         "seed": runbook.seed if seed is None else seed}],
     }
     if token:
         experiment["configuration"] = {
             "chaos_token": {"type": "env", "key": "GAMEDAY_CHAOS_TOKEN", "default": ""}}
     return experiment
+
+
+def render_system_experiment(runbook: Runbook, resolved: ResolvedSystem, *, target: str,
+                             seed: int | None = None, source: str | None = None
+                             ) -> dict[str, Any]:
+    """A runbook with a ``system`` as a Chaos Toolkit-shaped outline: the hypothesis (the
+    system file's steady-state probes, rendered) and one entry per phase; the fault
+    mechanisms are the system file's (its providers), named in ``extensions``."""
+    from gameday.systems.probe import template_context
+    from gameday.systems.render import render
+
+    ctx = template_context(resolved)
+    system = resolved.system
+    hypothesis = [{"type": "probe", "name": name, "tolerance": probe.expect.status[0],
+                   "provider": {"type": "http", "url": render(probe.url, ctx),
+                                "method": probe.method}}
+                  for name, probe in system.steady_state.items() if probe.each is None]
+    method = [{"type": "action" if p.fault else "probe",
+               "name": f"{p.name}: {p.fault.describe() if p.fault else 'load only'}",
+               "pauses": {"after": p.duration_s}} for p in runbook.phases]
+    return {
+        "version": EXPERIMENT_VERSION, "title": f"GameDay {runbook.name}",
+        "description": " ".join(runbook.description.split())
+        or f"GameDay {runbook.name} against system {system.name}",
+        "tags": ["gameday", f"system:{system.name}", f"target:{target}",
+                 *dict.fromkeys(f"fault:{p.fault.type}" for p in runbook.phases if p.fault)],
+        "steady-state-hypothesis": {"title": f"the steady state of {system.name}",
+                                    "probes": hypothesis},
+        "method": method, "rollbacks": [],
+        "extensions": [{"name": "gameday", "system": source or system.name,
+                        "runbook": runbook.model_dump(mode="json", by_alias=True),
+                        "seed": runbook.seed if seed is None else seed}],
+    }

@@ -21,7 +21,15 @@ from typing import Literal
 from gameday.escape import html_text as h
 from gameday.evidence.models import judged_by_evidence
 from gameday.run_record import Check, JournalRecord, PhaseRecord
-from gameday.units import check_sentence, fmt_seconds, fmt_target, fmt_value, metric_name
+from gameday.units import (
+    NOT_APPLICABLE,
+    check_sentence,
+    fmt_seconds,
+    fmt_target,
+    fmt_value,
+    metric_name,
+    not_applicable,
+)
 
 __all__ = ["Kind", "verdict_of", "failing_sentences", "verdict_banner", "headline_table",
            "HEADLINE_METRICS", "PASS_MARK", "FAIL_MARK"]
@@ -94,6 +102,7 @@ def verdict_banner(journal: JournalRecord, extra_failures: Sequence[str] = ()) -
     failed, total = _count_checks(journal.phases)
     facts = [
         f"runbook <b>{h(journal.runbook.get('name', '?'))}</b>",
+        *([f"system <b>{h(journal.system.name)}</b>"] if journal.system else []),
         f"target {h(journal.target)}",
         f"seed {h(journal.seed)}",
         f"started {h(journal.start.strftime('%Y-%m-%d %H:%M:%S'))} UTC",
@@ -148,7 +157,8 @@ def _check(phase: PhaseRecord, name: str) -> Check | None:
 def _cell(phase: PhaseRecord, metric: str) -> str:
     value = getattr(phase.metrics, metric)
     check = _check(phase, metric)
-    missing = "not observed" if metric in ("ttd_s", "ttr_s") else "—"
+    missing = ("not observed" if metric in ("ttd_s", "ttr_s")
+               else NOT_APPLICABLE if not_applicable(metric, [phase]) else "—")
     shown = missing if value is None else fmt_value(
         metric, value, target=check.target if check else None)
     if check is None:

@@ -31,6 +31,8 @@ from typing import Any
 from gameday import engine
 from gameday.conclusion import conclude
 from gameday.config import Settings, get_settings
+from gameday.drivers import SystemDriver
+from gameday.drivers.inventory import InventoryDriver
 from gameday.errors import GameDayError, TargetLocked
 from gameday.journal import JOURNAL_FILE
 from gameday.paths import REPO_ROOT
@@ -38,6 +40,7 @@ from gameday.publish import announce_abort, announce_start, outcome_of, publish
 from gameday.recovery import recover_interrupted, recover_run
 from gameday.run_record import Outcome, RunStatus
 from gameday.runbook import Runbook, load_runbook
+from gameday.runbook_target import RunbookSystem
 from gameday.safety import TargetLock
 from gameday.targets import get_target
 from gameday.targets.base import Target
@@ -66,9 +69,10 @@ class GameDay:
 
     def __init__(self, settings: Settings, runbook: Runbook, runbook_path: Path,
                  target: Target, *, seed: int | None = None, started_by: str = "gameday",
-                 progress: Progress = print) -> None:
+                 progress: Progress = print, system: RunbookSystem | None = None) -> None:
         self.settings, self.runbook, self.runbook_path = settings, runbook, runbook_path
         self.target, self.seed, self.started_by = target, seed, started_by
+        self.system = system
         self.progress = progress
         self.key = target_key(settings, target)
         self.lock: TargetLock | None = None
@@ -89,9 +93,15 @@ class GameDay:
             overrides: dict[str, Any] = {"target": target or rb.target}
             if base_port:
                 overrides["base_port"] = base_port
+            system = RunbookSystem.of(rb, path, overrides)
             settings = get_settings(**overrides)
         else:
             rb = load_runbook(path, default_fault_ttl_s=settings.fault_ttl_s)
+            system = RunbookSystem.of(rb, path, {"base_port": settings.base_port,
+                                                 "target": settings.target})
+        if system is not None:
+            return cls(settings, rb, path, system.target(settings), seed=seed,
+                       started_by=started_by, progress=progress, system=system)
         return cls(settings, rb, path, get_target(settings.target, settings), seed=seed,
                    started_by=started_by, progress=progress)
 
@@ -143,7 +153,9 @@ class GameDay:
             else:
                 self.progress(f"gameday: starting the {self.target.name} stack…")
                 started = True
-                if self.target.name == "local":  # owned: a kill -9 of us takes it along
+                if self.system is not None:  # owned: a kill -9 of us takes it along
+                    self.target = self.system.target(self.settings, owner_pid=os.getpid())
+                elif self.target.name == "local":
                     from gameday.targets.local import LocalTarget
 
                     self.target = LocalTarget(self.settings, owner_pid=os.getpid())
@@ -170,14 +182,27 @@ class GameDay:
         """Create the run folder and its journal (status running); needs the lock."""
         self._need_lock()
         assert self.lock is not None
+        driver = self.make_driver()
         self.run = engine.open_run(self.settings, self.runbook, self.runbook_path, self.target,
                                    target_key=self.key, seed=self.seed,
-                                   flow_run_id=flow_run_id, progress=self.progress)
+                                   flow_run_id=flow_run_id, progress=self.progress,
+                                   driver=driver)
+        if self.system is not None:
+            self.run.journal.update(system=self.system.info())
+            self.run.journal.write(self.run.run_dir, raw=False)
         self.lock.annotate(run_id=self.run.journal.run_id, run_dir=str(self.run.run_dir))
+        on = f"system {self.system.name!r} on " if self.system else ""
         self.progress(f"gameday: run {self.run.journal.run_id} — {self.runbook.name} on "
-                      f"{self.target.name}, {len(self.runbook.phases)} phases, seed "
+                      f"{on}{self.target.name}, {len(self.runbook.phases)} phases, seed "
                       f"{self.run.seed}")
         return self.run
+
+    def make_driver(self) -> SystemDriver:
+        """How the engine reaches the system on the current target: the runbook's system
+        file, or the inventory stack."""
+        if self.system is not None:
+            return self.system.driver(self.target, self.settings)
+        return InventoryDriver(self.target, self.settings)
 
     def announce(self) -> None:
         announce_start(self._run(), self.started_by)
@@ -208,7 +233,10 @@ class GameDay:
         with ``announce``, publish (report, Slack verdict)."""
         run = self._run()
         engine.rollback_everything(run)
-        conclusion = conclude(run, status)
+        try:
+            conclusion = conclude(run, status)
+        finally:
+            run.driver.close()
         if not announce:
             return outcome_of(run, conclusion)
         return publish(run, conclusion, report=report, trends=trends)

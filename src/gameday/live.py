@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gameday import engine, probes
+from gameday import engine
 from gameday.run_record import PhaseRecord
 from gameday.runbook import Phase
 
@@ -61,14 +61,15 @@ def replica_badges(states: dict[str, str], faulted: str | None = None) -> str:
     """One coloured badge per replica: green ON, red OFF, grey unknown; the faulted one
     is marked with a ⚡."""
     if not states:
-        return f'<span style="color:{_GREY}">monitor not answering</span>'
+        return f'<span style="color:{_GREY}">detector not answering</span>'
     out = []
     for rid in sorted(states, key=lambda r: (len(r), r)):
         st = states[rid]
         color = {"ON": _GREEN, "OFF": _RED}.get(st, _GREY)
         mark = " ⚡" if faulted is not None and str(faulted) == rid else ""
         out.append(f'<span style="background:{color};color:white;padding:2px 8px;'
-                   f'border-radius:4px;margin-right:4px">replica {html.escape(rid)} '
+                   f'border-radius:4px;margin-right:4px">'
+                   f'{"" if "/" in rid else "replica "}{html.escape(rid)} '
                    f'{html.escape(st)}{mark}</span>')
     return "".join(out)
 
@@ -120,8 +121,8 @@ class LiveView:
     def sample(self) -> Sample:
         load = self.run.load
         try:
-            states = probes.replica_states(self.run.urls)
-        except Exception:  # noqa: BLE001 - shown as "monitor not answering"
+            states = self.run.driver.component_states()
+        except Exception:  # noqa: BLE001 - shown as "detector not answering"
             states = {}
         s = Sample(
             t=time.monotonic() - self.started,
@@ -176,9 +177,10 @@ border-radius:6px;padding:10px;max-width:760px">
 <td>{ms(last.p50_ms if last else None)} / {ms(last.p95_ms if last else None)}</td>
 <td>{lat}</td></tr>
 <tr><td>requests/s sent</td><td>{(last.rate if last else 0.0):.0f}</td><td></td></tr>
-<tr><td>replicas (monitor)</td>
+<tr><td>{"replicas (monitor)" if self.run.driver.system == "inventory"
+         else "components (detector)"}</td>
 <td>{replica_badges(last.replicas if last else {},
-                   fault.replica if fault else None)}</td>
+                   self.run.driver.component(fault) if fault else None)}</td>
 <td>{replica_strips(self.samples)}</td></tr>
 </table><ul style="margin:4px 0">{events}</ul></div>"""
 
@@ -259,7 +261,7 @@ def _steps_with_events(view: LiveView, stop: Callable[[], str | None]) -> engine
         view.stage = "waiting for recovery"
         t = engine.wait_recovery(run, phase)
         if t is not None:
-            view.event(f"replica {phase.fault.replica} ON again")  # type: ignore[union-attr]
+            view.event(f"{phase.fault.where} ON again")  # type: ignore[union-attr]
         return t
 
     def finish(run: engine.GameDayRun, phase: Phase, times: engine.PhaseTimes) -> PhaseRecord:

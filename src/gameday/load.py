@@ -35,7 +35,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -209,7 +209,7 @@ class LoadGenerator:
             t0_wall = time.time() if start_at is None else start_at
             t0 = time.perf_counter() + (t0_wall - time.time())
             self._run_start, self._run_end, self._run_sent = time.monotonic(), None, 0
-            for planned in schedule(self.spec, self.seed, phase, self.shard):
+            for planned in self._plan(phase):
                 offset = planned.offset_s
                 if offset >= duration_s:
                     break
@@ -224,10 +224,8 @@ class LoadGenerator:
                 while (delay := t0 + offset - time.perf_counter()) > 0:
                     await asyncio.sleep(delay - _SPIN_S if delay > _SPIN_S else 0)
                 lag = max(0.0, time.perf_counter() - (t0 + offset))
-                coro = (self._read if planned.kind == "read" else self._write)(
-                    http, timeout, phase, planned.product, t0_wall + offset, t0 + offset, lag,
-                    records, cancels, flush,
-                )
+                coro = self._request(planned, http, timeout, phase, t0_wall + offset,
+                                     t0 + offset, lag, records, cancels, flush)
                 task = loop.create_task(coro)
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -248,6 +246,20 @@ class LoadGenerator:
         records.sort(key=lambda r: r.intended_s)
         return records
 
+    def _plan(self, phase: str) -> Iterator[Any]:
+        """The phase's schedule: items with ``offset_s`` (and what :meth:`_request`
+        needs), in intended-time order, endless."""
+        return schedule(self.spec, self.seed, phase, self.shard)
+
+    def _request(self, planned: Any, http: aiohttp.ClientSession,
+                 timeout: aiohttp.ClientTimeout, phase: str, intended: float,
+                 intended_mono: float, lag: float, records: list[RequestRecord],
+                 cancels: set[asyncio.Task[None]], flush: asyncio.Event) -> Any:
+        """The coroutine that sends ``planned`` and records it (and any follow-up)."""
+        send = self._read if planned.kind == "read" else self._write
+        return send(http, timeout, phase, planned.product, intended, intended_mono, lag,
+                    records, cancels, flush)
+
     def _finish(self, rec: RequestRecord, records: list[RequestRecord]) -> None:
         records.append(rec)
         now = time.monotonic()
@@ -260,12 +272,13 @@ class LoadGenerator:
 
     async def _send(
         self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, method: str,
-        url: str, body: Any = None,
+        url: str, body: Any = None, headers: dict[str, str] | None = None,
     ) -> tuple[int, Any, str]:
         """``(status, JSON body or None, error class)``; status 0 when no answer came."""
         deadline = time.perf_counter() + self.spec.timeout_s
         try:
-            async with http.request(method, url, json=body, timeout=timeout) as resp:
+            async with http.request(method, url, json=body, timeout=timeout,
+                                    headers=headers) as resp:
                 content = await resp.read()
                 status = resp.status
         except Exception as exc:  # every failure is data, classified in one place

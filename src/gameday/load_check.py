@@ -2,8 +2,8 @@
 the load machine, not the system, and says so in the journal and the report.
 
 A phase's load is judged from its request records alone (so it holds for one process and
-for merged shards alike): the scheduled reads and writes *sent* inside the load window
-per second (:func:`gameday.metrics.achieved_rate`) against those *scheduled* inside it,
+for merged shards alike): the scheduled requests (not follow-ups) *sent* inside the load
+window per second (:func:`gameday.metrics.achieved_rate`) against those *scheduled* inside it,
 and the 99th percentile of the send lag. It kept up when the achieved rate is within
 ``rate_tolerance`` of the scheduled one and the send lag p99 is at most
 ``send_lag_p99_bound_ms``.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from gameday import metrics
+from gameday.records import scheduled as is_scheduled
 from gameday.run_record import JournalRecord, LoadCheck
 
 __all__ = ["RATE_TOLERANCE", "SEND_LAG_P99_BOUND_MS", "check_load", "shortfall_sentences"]
@@ -29,7 +30,7 @@ def check_load(requests: pd.DataFrame, duration_s: float | None = None, *, shard
                send_lag_p99_bound_ms: float = SEND_LAG_P99_BOUND_MS) -> LoadCheck | None:
     """The :class:`LoadCheck` of one phase's ``requests`` (a
     :func:`gameday.metrics.requests_frame`); None when nothing was scheduled."""
-    sched = requests[requests["kind"].isin(["read", "write"])]
+    sched = requests[is_scheduled(requests["kind"])]
     achieved = metrics.achieved_rate(sched, duration_s)
     scheduled = metrics.achieved_rate(sched.assign(send_lag_s=0.0), duration_s)
     if achieved is None or not scheduled:

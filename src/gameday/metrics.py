@@ -11,9 +11,11 @@ Definitions:
 - **latency p50/p95/p99** (ms) over *all* requests of the window, failures included at
   their elapsed time (a 1 s timeout counts as 1000 ms), with :func:`percentile` — the one
   quantile of the project (the live panel, the journal, the report and bench/ use it).
-- **quorum rate** = voter reads answered with ``quorum_achieved`` true / voter reads.
+- **quorum rate** = voter reads answered with ``quorum_achieved`` true / voter reads;
+  None (not applicable) for a system without a voter (no read records a quorum).
 - **wrong answers** = voter 200 answers whose value lies outside the truth window
-  (see :class:`gameday.truth.Truth`): the ``wrong`` column, counted.
+  (see :class:`gameday.truth.Truth`): the ``wrong`` column, counted; None (not
+  applicable) when nothing judges answers (a system without an oracle), never 0.
 - **The phase's own window** for the monitor's transitions: from the injection to
   ``observed_until``, the moment the phase stopped watching (after the recovery wait).
   Transitions after it belong to later phases; so the figures computed live and those
@@ -23,7 +25,7 @@ Definitions:
   first OFF, in the window. **TTR** = that ON − rollback, 0 when it came before the
   rollback (a supervisor restarted a crashed process); **outage** = that ON − injection.
   None when the transition never came.
-- **achieved rate** = scheduled requests (reads + writes, not cancels) actually sent within
+- **achieved rate** = scheduled requests (not follow-ups such as cancels) actually sent within
   the load window / its length (see :func:`achieved_rate`).
 
 Every function returns plain floats/ints/None (never NaN) so results dump to JSON as is.
@@ -40,6 +42,7 @@ import pandas as pd
 
 from gameday.evidence.models import VERDICT_SHARE, FaultEvidence, judged_by_evidence
 from gameday.frames import requests_frame, to_epoch, transitions_frame
+from gameday.records import scheduled
 from gameday.run_record import Check, PhaseMetrics, PhaseRecord, Threshold
 
 __all__ = [
@@ -98,20 +101,29 @@ def latency_percentiles(df: pd.DataFrame) -> dict[str, float | None]:
 
 
 def quorum_rate(df: pd.DataFrame) -> float | None:
-    """Voter reads with quorum achieved / voter reads (a failed read has no quorum)."""
-    reads = df[df["kind"] == "read"]
+    """Voter reads with quorum achieved / voter reads (a failed read has no quorum).
+    None when no read says whether it had a quorum: no voter (a system without one: not
+    applicable), or no read at all."""
+    reads = df[(df["kind"] == "read") & df["quorum"].notna()]
     if reads.empty:
         return None
     return float(reads["quorum"].fillna(False).astype(bool).sum()) / len(reads)
 
 
-def wrong_answers(df: pd.DataFrame) -> int:
-    """Voter 200 answers outside the truth window."""
+def wrong_answers(df: pd.DataFrame, judged: bool | None = True) -> int | None:
+    """Voter 200 answers outside the truth window. ``judged`` False: nothing judges the
+    answers (a system without an oracle), so None (not applicable), never 0; None:
+    judged when any request of ``df`` was."""
+    if judged is None:
+        judged = bool(df["wrong"].notna().any())
+    if not judged:
+        return None
     return int(df["wrong"].fillna(False).astype(bool).sum())
 
 
 def achieved_rate(df: pd.DataFrame, duration_s: float | None = None) -> float | None:
-    """Scheduled requests (reads + writes) actually *sent* within the load window, per s.
+    """Scheduled requests (not follow-ups: :func:`gameday.records.scheduled`) actually
+    *sent* within the load window, per s.
 
     The window starts at the first intended time and lasts the schedule's span
     (n · mean gap, i.e. the phase duration for a full phase, less for an aborted one),
@@ -119,7 +131,7 @@ def achieved_rate(df: pd.DataFrame, duration_s: float | None = None) -> float | 
     falls inside it, so a generator that falls behind shows a lower rate (it never skips
     a request, it sends it late).
     """
-    sched = df[df["kind"].isin(["read", "write"])]
+    sched = df[scheduled(df["kind"])]
     n = len(sched)
     if n == 0:
         return None
@@ -204,9 +216,15 @@ def _until(phase: PhaseRecord) -> float | None:
 
 
 def phase_metrics(requests: pd.DataFrame, transitions: pd.DataFrame,
-                  phase: PhaseRecord) -> PhaseMetrics:
+                  phase: PhaseRecord, *, judged: bool | None = None) -> PhaseMetrics:
     """The metrics of one phase: its requests (by phase name), and for a fault phase the
-    monitor's transitions of the faulted component in the phase's own window."""
+    monitor's transitions of the faulted component in the phase's own window.
+
+    ``judged``: whether answers are judged right or wrong (an oracle: the inventory
+    stack's ledger); None: when any request of the whole run (``requests``) was. Without,
+    ``wrong_answers`` is None: not applicable."""
+    if judged is None:
+        judged = bool(requests["wrong"].notna().any())
     df = requests[requests["phase"] == phase.name]
     lat = latency_percentiles(df)
     start, end = to_epoch(phase.start), to_epoch(phase.end)
@@ -220,7 +238,7 @@ def phase_metrics(requests: pd.DataFrame, transitions: pd.DataFrame,
         latency_p95_ms=lat["p95"],
         latency_p99_ms=lat["p99"],
         quorum_rate=quorum_rate(df),
-        wrong_answers=wrong_answers(df),
+        wrong_answers=wrong_answers(df, judged),
         ttd_s=ttd(transitions, comp, inj, until_s=until) if comp else None,
         ttr_s=ttr(transitions, comp, rb, inj, until_s=until) if comp else None,
         outage_s=outage(transitions, comp, inj, until_s=until) if comp else None,
@@ -241,7 +259,8 @@ def evaluate(m: PhaseMetrics, slo: Any, fault_type: str | None,
              baseline: PhaseMetrics | None = None) -> list[Check]:
     """The SLO checks of one phase.
 
-    Always: availability, quorum rate (when there were reads), wrong answers, p99 (when
+    Always: availability, quorum rate (when there were voter reads), wrong answers (when
+    answers are judged), p99 (when
     ``slo.latency_p99_ms`` is set). With a fault: p95 ≤ max(ratio × baseline p95,
     ``slo.latency_p95_min_ms``) (when a baseline p95 exists), TTD ≤ ``slo.ttd_s[type]``,
     and TTR ≤ ``slo.ttr_s`` (omitted when the fault was neither detected nor recovered).
@@ -250,7 +269,8 @@ def evaluate(m: PhaseMetrics, slo: Any, fault_type: str | None,
     checks = [_check("availability", ">=", slo.availability, m.availability)]
     if m.quorum_rate is not None:
         checks.append(_check("quorum_rate", ">=", slo.quorum_rate, m.quorum_rate))
-    checks.append(_check("wrong_answers", "<=", slo.wrong_answers, m.wrong_answers))
+    if m.wrong_answers is not None:  # None: nothing judges answers (no oracle)
+        checks.append(_check("wrong_answers", "<=", slo.wrong_answers, m.wrong_answers))
     if slo.latency_p99_ms is not None:
         checks.append(_check("latency_p99_ms", "<=", slo.latency_p99_ms, m.latency_p99_ms))
     if fault_type is None:
@@ -279,7 +299,8 @@ def crosscheck(phases: Sequence[PhaseRecord], requests: pd.DataFrame,
     data: ``{phase: ["ttr_s recorded 0.0, recomputed 39.55", ...]}`` (empty = matches)."""
     out: dict[str, list[str]] = {}
     for ph in phases:
-        again = phase_metrics(requests, transitions, ph)
+        again = phase_metrics(requests, transitions, ph,
+                              judged=ph.metrics.wrong_answers is not None)
         differ = []
         for key in CROSSCHECK_METRICS:
             a, b = getattr(ph.metrics, key), getattr(again, key)

@@ -182,7 +182,7 @@ def replica_timeline_figure(
         for state, a, b in spans:
             if b <= a:
                 continue
-            label = f"replica {html_text(rep)}"
+            label = html_text(rep) if "/" in rep else f"replica {html_text(rep)}"
             fig.add_trace(
                 go.Bar(
                     y=[label], x=[b - a], base=[a - t0], orientation="h",
@@ -196,7 +196,8 @@ def replica_timeline_figure(
     fig.update_layout(barmode="overlay", bargap=0.35)
     add_phases(fig, phases, t0)
     add_observations(fig, observations, t0)
-    fig = _layout(fig, "Replica state seen by the monitor (ON/OFF)", "", height=300)
+    fig = _layout(fig, "Component state seen by the system's detector (ON/OFF)", "",
+                  height=300)
     fig.update_yaxes(categoryorder="category descending")
     return fig
 

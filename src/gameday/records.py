@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["REQUEST_COLUMNS", "TRANSITION_COLUMNS", "RequestRecord"]
+__all__ = ["REQUEST_COLUMNS", "TRANSITION_COLUMNS", "RequestRecord", "scheduled"]
 
 REQUEST_COLUMNS: tuple[str, ...] = (
     "phase",
@@ -30,6 +30,13 @@ REQUEST_COLUMNS: tuple[str, ...] = (
 TRANSITION_COLUMNS: tuple[str, ...] = ("instance_id", "status", "at_s", "reason")
 
 
+def scheduled(kinds: Any) -> Any:
+    """Which rows of a ``kind`` column (a pandas Series) are scheduled requests, not
+    follow-ups: the inventory stack's ``cancel``, or a system's ``<request>>follow-up``
+    (names never hold ``>``)."""
+    return (kinds != "cancel") & ~kinds.astype(str).str.contains(">", regex=False)
+
+
 @dataclass(slots=True)
 class RequestRecord:
     """One client request.
@@ -42,7 +49,7 @@ class RequestRecord:
     """
 
     phase: str
-    kind: str  # read | write | cancel
+    kind: str  # read | write | cancel (the inventory stack); a system's request name
     product_id: str
     intended_s: float
     latency_s: float

@@ -84,7 +84,7 @@ def send_owed_cancels(orders_url: str, run_dir: Path, *,
         path.unlink(missing_ok=True)
         return 0, []
     book = OwedCancels(path)
-    sent, failed = 0, []
+    sent, failed = 0, list[str]()
     with client(timeout_s=2.0, transport=transport) as http:
         for order_id in owed:
             try:
@@ -128,8 +128,13 @@ def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent:
 
 
 def roll_back(target: Target, settings: Any) -> dict[str, Any]:
-    """Clear every fault, restart every stopped replica; what was done (never raises)."""
+    """Clear every fault, restart every stopped replica; what was done (never raises). A
+    system file's target has no inventory fault API: its faults are held by dead-man's
+    switches (:func:`gameday.deadman.fire_armed`) or their own TTL, so nothing is sent."""
     rolled: dict[str, Any] = {}
+    system = getattr(getattr(target, "resolved", None), "system", None)
+    if system is not None:
+        return {"system": system.name}
     try:
         rolled["cleared"] = FaultClient.for_settings(target.urls, settings).clear_all()
         rolled["restarted"] = target.restart_stopped_replicas()
@@ -143,7 +148,10 @@ def recover_run(run_dir: Path, target: Target, *, settings: Any, found_by: str, 
     """Finish one dead run: roll back (unless ``rolled_back`` says it was), send its owed
     cancels, mark its journal interrupted."""
     rolled = rolled_back if rolled_back is not None else roll_back(target, settings)
-    sent, failed = send_owed_cancels(target.urls.orders, run_dir)
+    sent: int = 0
+    failed: list[str] = []
+    if (run_dir / OWED_FILE).exists():  # only the inventory stack's load owes cancels
+        sent, failed = send_owed_cancels(target.urls.orders, run_dir)
     return mark_interrupted(run_dir, found_by=found_by, reason=reason, cancels_sent=sent,
                             cancels_failed=failed, rolled_back=rolled)
 

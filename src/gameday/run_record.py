@@ -111,7 +111,12 @@ class FaultRecord(_Record):
     def describe(self) -> str:
         """``latency on replica 3 (latency_ms=500)``: how reports and messages name it."""
         extra = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"{self.type} on replica {self.component}" + (f" ({extra})" if extra else "")
+        return f"{self.type} on {self.where}" + (f" ({extra})" if extra else "")
+
+    @property
+    def where(self) -> str:
+        """``replica 3`` (the inventory stack's) or ``backend/b`` (a system's member)."""
+        return self.component if "/" in self.component else f"replica {self.component}"
 
     @model_validator(mode="before")
     @classmethod
@@ -191,6 +196,16 @@ class Consistency(_Record):
     replicas: dict[str, Any] = Field(default_factory=dict)
     mismatches: list[dict[str, Any]] = Field(default_factory=list)
     waited_s: float | None = None
+
+
+class SystemInfo(_Record):
+    """The system a run drove, when a system file described it (runbook ``system``):
+    its name, the file, and how its detector saw components (``transitions``,
+    ``status``, or ``none``: the harness's health probes stood in)."""
+
+    name: str
+    file: str | None = None
+    detector: str = "none"
 
 
 class Abort(_Record):
@@ -327,6 +342,8 @@ class JournalRecord(_Record):
     error: str | None = None
     report_error: str | None = None
     ledger_before: dict[str, Any] | None = None
+    #: None: the project's own inventory stack (runbooks without ``system``).
+    system: SystemInfo | None = None
     verdict: Verdict | None = None
     #: With ``trials: N``: every trial of each fault type, judged with intervals.
     evidence: list[FaultEvidence] = Field(default_factory=list)

@@ -62,8 +62,14 @@ __all__ = [
 ]
 
 FaultType = Literal["crash", "latency", "intermittent", "incorrect_response"]
+#: The inventory stack's fault presets (its own HTTP fault API), for runbooks without a
+#: ``system``.
 FAULT_TYPES: tuple[str, ...] = ("crash", "latency", "intermittent", "incorrect_response")
 REPLICAS: tuple[str, ...] = ("1", "2", "3")
+#: The component group of the inventory stack's replicas (``target: inventory/2``).
+INVENTORY_GROUP = "inventory"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+TARGET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 DEFAULT_PRODUCTS = ["PROD-001", "PROD-002", "PROD-003"]
 #: The most trials a runbook may ask for (each repeats every fault phase).
 MAX_TRIALS = 200
@@ -76,23 +82,69 @@ class _Model(BaseModel):
 
 
 class Fault(_Model):
-    """One fault on one replica. Parameters that do not apply to the type are ignored."""
+    """One fault on one component.
 
-    type: FaultType
-    replica: Literal["1", "2", "3"]
+    ``type`` names a fault of the runbook's system (its ``faults``), ``target`` the
+    component it hits (``group/member``) and ``params`` that fault's parameters. Without
+    a ``system`` the runbook drives the inventory stack, whose four presets read as they
+    always did: ``{type: latency, replica: "2", latency_ms: 500}`` is ``{type: latency,
+    target: inventory/2}`` with that parameter. The preset fields (``latency_ms``,
+    ``probability``, ``product_id``) that do not apply to the type are ignored.
+    """
+
+    type: str = Field(min_length=1, pattern=NAME_PATTERN)
+    #: ``group/member`` (``backend/b``); the inventory stack also takes ``replica``.
+    target: str | None = Field(default=None, pattern=TARGET_PATTERN)
+    replica: Literal["1", "2", "3"] | None = None
     latency_ms: Annotated[float, Field(ge=0, le=60_000)] = 1000.0
     probability: Annotated[float, Field(ge=0, le=1)] = 0.5
     product_id: str = "PROD-001"
+    #: Parameters of a system's fault (its ``faults.<type>.params`` say which and their
+    #: defaults).
+    params_: dict[str, float | int | str | bool] = Field(default_factory=dict, alias="params")
     #: Time-to-live sent with the fault; None → ``safety.fault_ttl_s`` (module docstring).
     ttl_s: Annotated[float | None, Field(gt=0)] = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    #: The inventory presets' own parameter fields.
+    PRESET_FIELDS: ClassVar[tuple[str, ...]] = ("latency_ms", "probability", "product_id")
 
     @field_validator("replica", mode="before")
     @classmethod
     def _replica_as_str(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
+    @model_validator(mode="after")
+    def _one_component(self) -> Fault:
+        if self.target is not None and self.replica is not None:
+            raise ValueError("replica: give target (group/member) or replica, not both")
+        if self.target is None and self.replica is None:
+            raise ValueError("target: say which component to fault: target: <group>/<member> "
+                             "(the inventory stack also takes replica: 1, 2 or 3)")
+        return self
+
+    @property
+    def component(self) -> str:
+        """``group/member``: ``inventory/2`` for a preset's ``replica: "2"``."""
+        return self.target if self.target is not None else f"{INVENTORY_GROUP}/{self.replica}"
+
+    @property
+    def group(self) -> str:
+        return self.component.split("/", 1)[0]
+
+    @property
+    def member(self) -> str:
+        return self.component.split("/", 1)[1]
+
+    @property
+    def where(self) -> str:
+        """How messages name the component: ``replica 2`` (a preset) or ``backend/b``."""
+        return f"replica {self.replica}" if self.replica is not None else self.component
+
     def params(self) -> dict[str, Any]:
-        """The type's own parameters, as sent to ``POST /inject-failure`` (no ttl)."""
+        """The fault's own parameters (no ttl): a preset's, as sent to ``POST
+        /inject-failure``, or those the runbook gave a system's fault."""
+        if self.params_:
+            return dict(self.params_)
         if self.type == "latency":
             return {"latency_ms": self.latency_ms}
         if self.type == "intermittent":
@@ -103,7 +155,7 @@ class Fault(_Model):
 
     def describe(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.params().items())
-        return f"{self.type} on replica {self.replica}" + (f" ({extra})" if extra else "")
+        return f"{self.type} on {self.where}" + (f" ({extra})" if extra else "")
 
 
 class Recovery(_Model):
@@ -161,7 +213,7 @@ class LoadSpec(_Model):
     arrival: Literal["uniform", "poisson"] = "uniform"
 
 
-def _default_ttd() -> dict[FaultType, float]:
+def _default_ttd() -> dict[str, float]:
     return {"crash": 0.8, "latency": 1.0, "intermittent": 1.0, "incorrect_response": 0.5}
 
 
@@ -174,7 +226,9 @@ class SloSpec(_Model):
     #: Absolute floor of the p95 target, for baselines of a few ms where noise dominates.
     latency_p95_min_ms: Annotated[float, Field(ge=0)] = 0.0
     latency_p99_ms: Annotated[float | None, Field(gt=0)] = None
-    ttd_s: dict[FaultType, float] = Field(default_factory=_default_ttd)
+    #: Per fault type (a system's fault name), the TTD target; a type without one has no
+    #: TTD check. The inventory presets' targets are filled in.
+    ttd_s: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=_default_ttd)
     ttr_s: Annotated[float, Field(gt=0)] = 5.0
     #: With trials: the share of injections to detect, judged on its Wilson interval (a
     #: target of 1.0 could only ever fail or stay inconclusive: no finite run proves it).
@@ -184,12 +238,13 @@ class SloSpec(_Model):
 
     @field_validator("ttd_s", mode="after")
     @classmethod
-    def _fill_ttd(cls, v: dict[FaultType, float]) -> dict[FaultType, float]:
+    def _fill_ttd(cls, v: dict[str, float]) -> dict[str, float]:
         return {**_default_ttd(), **v}
 
 
 class SafetySpec(_Model):
-    max_faulted_replicas: Annotated[int, Field(ge=0, le=3)] = 1
+    #: The most components of one group faulted at once (default 1: a quorum survives).
+    max_faulted_replicas: Annotated[int, Field(ge=0, le=64)] = 1
     abort_availability_floor: Annotated[float, Field(ge=0, le=1)] = 0.9
     abort_window_s: Annotated[float, Field(gt=0)] = 5.0
     #: Requests the window must hold before the floor can abort (one early failure can't).
@@ -205,6 +260,10 @@ class Runbook(_Model):
     description: str = ""
     target: Literal["local", "compose"] = "local"
     seed: int = 0
+    #: The system file this GameDay runs against (``systems/lb.yaml``: relative to the
+    #: runbook's folder, else the working directory, else the repository). None: the
+    #: project's own inventory stack, with its fault presets.
+    system: str | None = Field(default=None, min_length=1, max_length=1000)
     load: LoadSpec
     slo: SloSpec = Field(default_factory=lambda: SloSpec())
     safety: SafetySpec = Field(default_factory=lambda: SafetySpec())
@@ -224,10 +283,13 @@ class Runbook(_Model):
                     f"phases[{seen[ph.name]}])"
                 )
             seen[ph.name] = i
-        worst, at = max_concurrent_faults(self.phases)
+        if self.system is None:
+            _inventory_faults(self.phases)
+        worst, at, group = max_concurrent_faults(self.phases)
         if worst > self.safety.max_faulted_replicas:
+            what = "replicas" if group == INVENTORY_GROUP else f"components of group {group!r}"
             raise ValueError(
-                f"phases[{at}].fault: {worst} replicas would be faulted at once, "
+                f"phases[{at}].fault: {worst} {what} would be faulted at once, "
                 f"safety.max_faulted_replicas allows {self.safety.max_faulted_replicas} "
                 "(roll back the earlier fault with recovery.action 'clear' or 'restart')"
             )
@@ -244,6 +306,29 @@ class Runbook(_Model):
             if ttl is not None:
                 return ttl
         return default_ttl_s
+
+
+def _inventory_faults(phases: list[Phase]) -> None:
+    """Without a system: every fault is a preset of the inventory stack on one of its
+    replicas (``target: inventory/2`` is read as ``replica: "2"``)."""
+    for i, ph in enumerate(phases):
+        f = ph.fault
+        if f is None:
+            continue
+        if f.type not in FAULT_TYPES:
+            raise ValueError(f"phases[{i}].fault.type: must be one of "
+                             f"{', '.join(map(repr, FAULT_TYPES))} (got {f.type!r}); other "
+                             "faults come from a system file (the runbook's `system`)")
+        if f.params_:
+            raise ValueError(f"phases[{i}].fault.params: the inventory presets take their "
+                             f"parameters as fields ({', '.join(Fault.PRESET_FIELDS)})")
+        if f.target is not None:
+            if f.group != INVENTORY_GROUP or f.member not in REPLICAS:
+                raise ValueError(
+                    f"phases[{i}].fault.target: without a system the runbook faults the "
+                    f"inventory stack: {INVENTORY_GROUP}/1, {INVENTORY_GROUP}/2 or "
+                    f"{INVENTORY_GROUP}/3 (got {f.target!r})")
+            f.replica, f.target = f.member, None  # type: ignore[assignment]
 
 
 def ttl_problems(runbook: Runbook, default_ttl_s: float | None) -> list[str]:
@@ -273,10 +358,12 @@ def ttl_problems(runbook: Runbook, default_ttl_s: float | None) -> list[str]:
     return out
 
 
-def expand_trials(runbook: Runbook) -> Runbook:
+def expand_trials(runbook: Runbook, members: dict[str, list[str]] | None = None) -> Runbook:
     """The runbook with its fault phases repeated ``trials`` times (module docstring).
 
-    A runbook with one trial, no fault phase, or already expanded comes back unchanged.
+    ``members`` (group → its members, from the runbook's system) is what a fault on a
+    ``target`` rotates through; a preset's replica rotates through 1, 2, 3. A runbook with
+    one trial, no fault phase, or already expanded comes back unchanged.
     """
     faulted = [i for i, p in enumerate(runbook.phases) if p.fault is not None]
     if runbook.trials == 1 or not faulted or any(p.trial for p in runbook.phases):
@@ -291,33 +378,48 @@ def expand_trials(runbook: Runbook) -> Runbook:
         for ph in order:
             update: dict[str, Any] = {"name": f"{ph.name}-t{k}", "trial": k, "repeats": ph.name}
             if ph.fault is not None and runbook.rotate_replicas:
-                at = (REPLICAS.index(ph.fault.replica) + k - 1) % len(REPLICAS)
-                update["fault"] = ph.fault.model_copy(update={"replica": REPLICAS[at]})
+                update["fault"] = _rotated(ph.fault, k, members or {})
             phases.append(ph.model_copy(update=update))
     phases += runbook.phases[last + 1:]
     return runbook.model_copy(update={"phases": phases})
 
 
-def max_concurrent_faults(phases: list[Phase]) -> tuple[int, int]:
-    """Most replicas faulted at once over the phase sequence, and the phase index where.
+def _rotated(fault: Fault, k: int, members: dict[str, list[str]]) -> Fault:
+    """``fault`` moved ``k - 1`` members on within its group (trial ``k``)."""
+    if fault.replica is not None:
+        at = (REPLICAS.index(fault.replica) + k - 1) % len(REPLICAS)
+        return fault.model_copy(update={"replica": REPLICAS[at]})
+    group = members.get(fault.group) or [fault.member]
+    at = (group.index(fault.member) + k - 1) % len(group) if fault.member in group else 0
+    return fault.model_copy(update={"target": f"{fault.group}/{group[at]}"})
+
+
+def max_concurrent_faults(phases: list[Phase]) -> tuple[int, int, str]:
+    """Most components of one group faulted at once over the phase sequence (the blast
+    radius), the phase index where, and the group.
 
     A fault whose phase has recovery ``none`` stays in force through later phases (a
     conservative reading: its TTL may end it sooner).
     """
     faulted: set[str] = set()
-    worst, at = 0, 0
+    worst, at, where = 0, 0, ""
     for i, ph in enumerate(phases):
         if ph.fault is not None:
-            faulted.add(ph.fault.replica)
-            if len(faulted) > worst:
-                worst, at = len(faulted), i
+            faulted.add(ph.fault.component)
+            group = ph.fault.group
+            count = sum(1 for c in faulted if c.split("/", 1)[0] == group)
+            if count > worst:
+                worst, at, where = count, i, group
             if ph.recovery.action != "none":
-                faulted.discard(ph.fault.replica)
-    return worst, at
+                faulted.discard(ph.fault.component)
+    return worst, at, where
 
 
-def parse_runbook(data: Any, source: str = "<runbook>") -> Runbook:
-    """Validate already-parsed YAML data. Raises RunbookError naming ``source``."""
+def parse_runbook(data: Any, source: str = "<runbook>", base_dir: Path | None = None
+                  ) -> Runbook:
+    """Validate already-parsed YAML data; with a ``system``, check it against that system
+    file (found from ``base_dir``, the runbook's folder: :mod:`gameday.runbook_system`).
+    Raises RunbookError naming ``source``."""
     if not isinstance(data, dict):
         raise RunbookError(f"{source}: the runbook must be a mapping (got {type(data).__name__})")
     phases = data.get("phases")
@@ -328,10 +430,15 @@ def parse_runbook(data: Any, source: str = "<runbook>") -> Runbook:
                 raise RunbookError(f"{source}: phases[{i}].{name}: unknown field; allowed: "
                                    f"{allowed} (trials are set with the runbook's 'trials')")
     try:
-        return Runbook.model_validate(data)
+        runbook = Runbook.model_validate(data)
     except ValidationError as exc:
         lines = [f"{source}: {message(e, Runbook)}" for e in exc.errors(include_url=False)]  # type: ignore[arg-type]
         raise RunbookError("\n".join(lines)) from None
+    if runbook.system is not None:
+        from gameday.runbook_system import bind_system
+
+        bind_system(runbook, source, base_dir, data=data)
+    return runbook
 
 
 def load_runbook(path: str | Path, *, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S
@@ -344,11 +451,17 @@ def load_runbook(path: str | Path, *, default_fault_ttl_s: float = DEFAULT_FAULT
     """
     source = str(path)
     data = read_yaml(path, "runbook", RunbookError)
-    runbook = parse_runbook(data, source)
+    runbook = parse_runbook(data, source, Path(path).parent)
     problems = ttl_problems(runbook, default_fault_ttl_s)
     if problems:
         raise RunbookError("\n".join(f"{source}: {p}" for p in problems))
-    return expand_trials(runbook)
+    members = None
+    if runbook.system is not None:
+        from gameday.runbook_system import bind_system
+
+        system = bind_system(runbook, source, Path(path).parent)
+        members = {g: system.members(g) for g in system.components}
+    return expand_trials(runbook, members)
 
 
 def runbook_sha256(path: str | Path) -> str:
@@ -361,19 +474,35 @@ def plan(runbook: Runbook, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S) -> 
     shown is the one that will be sent."""
     ld, slo, sf = runbook.load, runbook.slo, runbook.safety
     total = sum(p.duration_s for p in runbook.phases)
+    if runbook.system is not None:
+        load_line = (f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), system "
+                     f"{runbook.system}'s own request mix; timeout {ld.timeout_s:g} s")
+        used = dict.fromkeys(p.fault.type for p in runbook.phases if p.fault)
+        slo_line = (f"SLO: availability ≥ {slo.availability:.3%}, p95 ≤ "
+                    f"{slo.latency_p95_ratio:g}× baseline, TTR ≤ {slo.ttr_s:g} s, TTD "
+                    + (", ".join(f"{k} ≤ {slo.ttd_s[k]:g} s" for k in used if k in slo.ttd_s)
+                       or "not checked"))
+    else:
+        load_line = (
+            f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), {ld.read_ratio:.0%} voter reads, "
+            f"{1 - ld.read_ratio:.0%} order writes cancelled after {ld.cancel_after_s:g} s; "
+            f"products {', '.join(ld.products)}; timeout {ld.timeout_s:g} s")
+        slo_line = (
+            f"SLO: availability ≥ {slo.availability:.3%}, p95 ≤ {slo.latency_p95_ratio:g}× "
+            f"baseline, quorum ≥ {slo.quorum_rate:.1%}, wrong answers ≤ {slo.wrong_answers}, "
+            f"TTR ≤ {slo.ttr_s:g} s, TTD "
+            + ", ".join(f"{k} ≤ {v:g} s" for k, v in slo.ttd_s.items()))
     lines = [
         f"GameDay '{runbook.name}' on target {runbook.target} (seed {runbook.seed})"
         + (f", {runbook.trials} trials ({runbook.trial_order} order"
            f"{', replicas rotated' if runbook.rotate_replicas else ''})"
            if runbook.trials > 1 else ""),
         *( [f"  {runbook.description.strip()}"] if runbook.description.strip() else [] ),
-        f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), {ld.read_ratio:.0%} voter reads, "
-        f"{1 - ld.read_ratio:.0%} order writes cancelled after {ld.cancel_after_s:g} s; "
-        f"products {', '.join(ld.products)}; timeout {ld.timeout_s:g} s",
-        f"SLO: availability ≥ {slo.availability:.3%}, p95 ≤ {slo.latency_p95_ratio:g}× baseline, "
-        f"quorum ≥ {slo.quorum_rate:.1%}, wrong answers ≤ {slo.wrong_answers}, "
-        f"TTR ≤ {slo.ttr_s:g} s, TTD " + ", ".join(f"{k} ≤ {v:g} s" for k, v in slo.ttd_s.items()),
-        f"Safety: ≤ {sf.max_faulted_replicas} replica(s) faulted at once; abort when availability "
+        load_line,
+        slo_line,
+        f"Safety: ≤ {sf.max_faulted_replicas} "
+        f"{'component(s) of a group' if runbook.system else 'replica(s)'} faulted at once; "
+        "abort when availability "
         f"over {sf.abort_window_s:g} s < {sf.abort_availability_floor:.0%}; faults clear "
         "themselves after their TTL",
         f"Phases ({len(runbook.phases)}, {total:g} s of load):",

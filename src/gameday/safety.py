@@ -197,13 +197,14 @@ class AvailabilityGuard:
 
 
 def check_blast_radius(runbook: Runbook) -> None:
-    """Raise SafetyError when the phases would fault more replicas at once than
-    ``safety.max_faulted_replicas`` (validation already refuses such runbooks; this
+    """Raise SafetyError when the phases would fault more components of one group at once
+    than ``safety.max_faulted_replicas`` (validation already refuses such runbooks; this
     guards models built in code)."""
-    worst, at = max_concurrent_faults(runbook.phases)
+    worst, at, group = max_concurrent_faults(runbook.phases)
     limit = runbook.safety.max_faulted_replicas
     if worst > limit:
+        what = "replicas" if group == "inventory" else f"components of group {group!r}"
         raise SafetyError(
-            f"phase '{runbook.phases[at].name}' would fault {worst} replicas at once; "
+            f"phase '{runbook.phases[at].name}' would fault {worst} {what} at once; "
             f"safety.max_faulted_replicas allows {limit}"
         )

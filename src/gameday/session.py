@@ -111,6 +111,14 @@ class Session:
     def run(self) -> engine.GameDayRun | None:
         return self.gameday.run
 
+    def where(self) -> str:
+        """Where the GameDay runs, in one line (the notebook prints it)."""
+        if self.gameday.system is not None:
+            return (f"target: {self.target.name} · system {self.gameday.system.name!r} "
+                    f"({self.gameday.system.path}), base port "
+                    f"{self.gameday.system.resolved.base_port}")
+        return f"target: {self.target.name} · {self.target.urls.voter} (voter)"
+
     @property
     def phase_names(self) -> list[str]:
         return [p.name for p in self.runbook.phases]
@@ -121,9 +129,11 @@ class Session:
 
     def checklist(self, *, abort_criteria_agreed: bool) -> list[ChecklistItem]:
         """Run the pre-flight checklist and show it; :meth:`start` needs every item ok."""
-        self.checks = run_checklist(self.settings, self.target.urls, self.runbook,
-                                    abort_criteria_agreed=abort_criteria_agreed,
-                                    roles=self.roles)
+        system = self.gameday.system is not None
+        self.checks = run_checklist(self.settings, None if system else self.target.urls,
+                                    self.runbook, abort_criteria_agreed=abort_criteria_agreed,
+                                    roles=self.roles,
+                                    driver=self.gameday.make_driver() if system else None)
         self._show_table([c.model_dump() for c in self.checks], "pre-flight checklist")
         return self.checks
 

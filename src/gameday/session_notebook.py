@@ -84,7 +84,7 @@ session = Session(
     skip=skip, rerun=rerun, notes=notes, abort_during=abort_during,
 )
 print(plan(session.runbook))
-print("target:", session.target.name, "·", session.target.urls.voter, "(voter)")"""
+print(session.where())"""
 
 _CHECKLIST = """## 2. Pre-flight checklist
 
@@ -100,6 +100,13 @@ until all of them are true:
    messages are printed here instead.
 3. **The abort criteria are agreed**: the owner reads them aloud (next cell); everyone
    knows when we stop and that anyone may ask the owner to stop at any time."""
+
+#: The checklist's first item for a runbook with a ``system`` (the text above is the
+#: inventory stack's).
+_SYSTEM_HEALTHY = """1. **The system is healthy**: every steady-state probe of `{system}` holds
+   (what `gameday system check {system}` checks). If not, start it from a terminal in the
+   project folder (`.venv/bin/gameday system up {system} --base-port N` with the same
+   `base_port` above) or fix it first: a GameDay on a broken system measures nothing."""
 
 _AGREE = """The owner reads the criteria above aloud. When everyone agrees, set
 `abort_criteria_agreed = True` (in the parameters cell, or in the cell below) and run the
@@ -118,8 +125,8 @@ _PHASE = """## {n}. Phase `{name}` — {headline}
 - **What happens:** {what}
 - **What good looks like:** {good}
 - **Watch:** the live panel below the cell redraws every second: client availability and
-  latency over the last {window:g} s, and each replica's state as the monitor sees it
-  (green ON, red OFF; ⚡ marks the faulted replica). Observers: watch your own dashboards
+  latency over the last {window:g} s, and each {component}'s state as {detector} sees it
+  (green ON, red OFF; ⚡ marks the faulted {component}). Observers: watch your own dashboards
   too, and call out the moment you notice the fault.
 
 **Coordinator** runs the cell. **To abort while it runs**, the owner says so and the
@@ -177,13 +184,16 @@ GameDay again later and compare (`reports/trends.html`)."""
 
 def _good(rb: Runbook, ph: Phase) -> str:
     slo = rb.slo
-    base = (f"availability ≥ {slo.availability:.1%}, quorum ≥ {slo.quorum_rate:.0%}, "
-            f"{slo.wrong_answers} wrong answers")
+    base = f"availability ≥ {slo.availability:.1%}"
+    if rb.system is None:
+        base += f", quorum ≥ {slo.quorum_rate:.0%}, {slo.wrong_answers} wrong answers"
     if ph.fault is None:
         return f"{base}; this phase is the yardstick the fault phases are compared with."
-    return (f"the monitor marks replica {ph.fault.replica} OFF within "
-            f"{slo.ttd_s[ph.fault.type]:g} s and ON again within {slo.ttr_s:g} s of the "
-            f"rollback; clients notice nothing ({base}; p95 ≤ "
+    ttd = slo.ttd_s.get(ph.fault.type)
+    who = "the monitor" if rb.system is None else "the system's detector"
+    within = f" within {ttd:g} s" if ttd is not None else ""
+    return (f"{who} marks {ph.fault.where} OFF{within} and ON again within "
+            f"{slo.ttr_s:g} s of the rollback; clients notice nothing ({base}; p95 ≤ "
             f"{slo.latency_p95_ratio:g}× baseline).")
 
 
@@ -191,10 +201,21 @@ def _what(rb: Runbook, ph: Phase) -> str:
     load = f"{ph.duration_s:g} s of client load at {rb.load.rate:g} requests/s"
     if ph.fault is None:
         return f"no fault; {load}."
-    rec = {"restart": "restart the replica", "clear": "clear the fault",
+    rec = {"restart": "restart the replica" if rb.system is None else "end the fault and "
+           "wait until it is healthy", "clear": "clear the fault",
            "none": "leave it to its time-to-live"}[ph.recovery.action]
+    who = "monitor" if rb.system is None else "system's detector"
     return (f"inject **{ph.fault.describe()}**, then {load}, then {rec} and wait until the "
-            f"monitor sees it ON again (≤ {ph.recovery.timeout_s:g} s).")
+            f"{who} sees it ON again (≤ {ph.recovery.timeout_s:g} s).")
+
+
+def _checklist(rb: Runbook) -> str:
+    if rb.system is None:
+        return _CHECKLIST
+    start = _CHECKLIST.index("1. **The stack is healthy**")
+    end = _CHECKLIST.index("2. **Slack is reachable**")
+    return (_CHECKLIST[:start] + _SYSTEM_HEALTHY.format(system=rb.system) + "\n"
+            + _CHECKLIST[end:])
 
 
 def build(runbook_path: str | Path) -> nbformat.NotebookNode:
@@ -210,7 +231,7 @@ def build(runbook_path: str | Path) -> nbformat.NotebookNode:
         new_markdown_cell(_INTRO.format(name=rb.name, path=rel,
                                         description=" ".join(rb.description.split()))),
         new_markdown_cell(_ROLES), params, new_code_cell(_SETUP),
-        new_markdown_cell(_CHECKLIST),
+        new_markdown_cell(_checklist(rb)),
         new_code_cell('for line in session.abort_criteria():\n    print("•", line)'),
         new_markdown_cell(_AGREE),
         new_code_cell("# abort_criteria_agreed = True\n"
@@ -224,7 +245,9 @@ def build(runbook_path: str | Path) -> nbformat.NotebookNode:
             new_markdown_cell(_PHASE.format(
                 n=n, name=ph.name, headline=headline,
                 description=" ".join(ph.description.split()) or "",
-                what=_what(rb, ph), good=_good(rb, ph), window=rb.safety.abort_window_s)),
+                what=_what(rb, ph), good=_good(rb, ph), window=rb.safety.abort_window_s,
+                component="replica" if rb.system is None else "component",
+                detector="the monitor" if rb.system is None else "the system's detector")),
             new_code_cell(f'record = session.run_phase("{ph.name}")'),
             new_markdown_cell(_REPORTER.format(name=ph.name)),
             new_code_cell(_REPORTER_CODE),

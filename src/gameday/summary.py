@@ -14,7 +14,7 @@ from gameday.escape import md
 from gameday.evidence.readable import evidence_rows
 from gameday.headline import failing_sentences
 from gameday.run_record import JournalRecord, Outcome, PhaseRecord
-from gameday.units import fmt_value
+from gameday.units import NOT_APPLICABLE, fmt_value, not_applicable
 
 __all__ = ["phase_rows", "markdown_summary"]
 
@@ -66,8 +66,9 @@ def markdown_summary(journal: JournalRecord, outcome: Outcome) -> str:
         "| phase | fault | pass | availability | p95 | p99 | quorum | wrong | TTD | TTR |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    na = {m for m in ("quorum_rate", "wrong_answers") if not_applicable(m, journal.phases)}
     for r in phase_rows(journal.phases):
-        cells = [fmt_value(key, r[key]) for key in (
+        cells = [NOT_APPLICABLE if key in na else fmt_value(key, r[key]) for key in (
             "availability", "p95_ms", "p99_ms", "quorum_rate", "wrong_answers", "ttd_s",
             "ttr_s")]
         lines.append(

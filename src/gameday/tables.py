@@ -6,13 +6,25 @@ the machine-readable summary and the plots."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from gameday.headline import FAIL_MARK, PASS_MARK
 from gameday.run_record import Check, JournalRecord, PhaseRecord
-from gameday.units import MISSING, fmt_delta, fmt_target, fmt_value, metric_name
+from gameday.units import (
+    MISSING,
+    NOT_APPLICABLE,
+    fmt_delta,
+    fmt_seconds,
+    fmt_target,
+    fmt_value,
+    metric_name,
+    not_applicable,
+)
 
-__all__ = ["METRIC_LABELS", "READABLE_LABELS", "phase_table", "checks_table",
+__all__ = ["METRIC_LABELS", "READABLE_LABELS", "phase_table", "checks_table", "plan_rows",
+           "runbook_slo",
            "detection_table", "delta_table", "crosscheck_table", "readable_phase_table",
            "readable_checks_table", "readable_detection_table", "readable_delta_table"]
 
@@ -36,7 +48,42 @@ _READABLE_METRICS = tuple(READABLE_LABELS)
 
 
 def _fault_text(ph: PhaseRecord) -> str:
-    return "—" if ph.fault is None else f"{ph.fault.type} on replica {ph.fault.component}"
+    return "—" if ph.fault is None else f"{ph.fault.type} on {ph.fault.where}"
+
+
+def _fault_of(fault: Any) -> str:
+    """A runbook's fault (as the journal keeps the runbook) in words: ``crash on replica
+    2``, ``kill on backend/b``."""
+    if not isinstance(fault, dict):
+        return "—"
+    where = fault.get("target") or f"replica {fault.get('replica')}"
+    return f"{fault.get('type')} on {where}"
+
+
+def plan_rows(runbook: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runbook's phases as the report's plan: phase, fault, duration, recovery."""
+    return [{"phase": p.get("name"),
+             "fault": _fault_of(p.get("fault")) if p.get("fault") else "—",
+             "duration": fmt_seconds(p.get("duration_s")),
+             "recovery": (p.get("recovery") or {}).get("action", "—")}
+            for p in runbook.get("phases", []) if isinstance(p, dict)]
+
+
+def runbook_slo(runbook: dict[str, Any]) -> dict[str, Any]:
+    """The runbook's ``slo`` as the report lists it: for a runbook with a ``system``, only
+    the TTD targets of the faults it injects, and no quorum or wrong-answer target (its
+    load has no voter and no oracle); the inventory stack's as written."""
+    slo = dict(runbook.get("slo") or {})
+    if not runbook.get("system"):
+        return slo
+    used = {(p.get("fault") or {}).get("type") for p in runbook.get("phases", [])
+            if isinstance(p, dict)}
+    ttd = slo.get("ttd_s")
+    if isinstance(ttd, dict):
+        slo["ttd_s"] = {k: v for k, v in ttd.items() if k in used}
+    for name in ("quorum_rate", "wrong_answers"):
+        slo.pop(name, None)
+    return slo
 
 
 def phase_table(journal: JournalRecord) -> pd.DataFrame:
@@ -122,11 +169,12 @@ def _mark(check: Check | None, text: str) -> str:
     return f"{PASS_MARK if check.passed else FAIL_MARK} {text}"
 
 
-def _shown(ph: PhaseRecord, metric: str) -> str:
+def _shown(ph: PhaseRecord, metric: str, na: bool = False) -> str:
     check = next((c for c in ph.checks if c.name == metric), None)
     value = getattr(ph.metrics, metric)
     if value is None:
-        text = "not observed" if metric in ("ttd_s", "ttr_s") and ph.fault else MISSING
+        text = ("not observed" if metric in ("ttd_s", "ttr_s") and ph.fault
+                else NOT_APPLICABLE if na else MISSING)
     else:
         text = fmt_value(metric, value, target=check.target if check else None)
     return _mark(check, text)
@@ -144,13 +192,14 @@ def readable_phase_table(journal: JournalRecord) -> pd.DataFrame:
     ✔ or ✘; ``window`` is the phase's span in seconds since the run started (the plots'
     axis)."""
     t0 = journal.start.timestamp()
+    na = {m for m in _READABLE_METRICS if not_applicable(m, journal.phases)}
     rows = []
     for ph in journal.phases:
         failed = sum(not c.passed for c in ph.checks)
         rows.append({
             "phase": ph.name, "fault": "—" if ph.fault is None else ph.fault.describe(),
             "window": _window(ph, t0), "requests": fmt_value("requests", ph.metrics.requests),
-            **{READABLE_LABELS[m]: _shown(ph, m) for m in _READABLE_METRICS},
+            **{READABLE_LABELS[m]: _shown(ph, m, m in na) for m in _READABLE_METRICS},
             "result": (f"{PASS_MARK} passed" if ph.passed
                        else f"{FAIL_MARK} {failed} of {len(ph.checks)} checks failed"
                        if failed else f"{FAIL_MARK} {ph.aborted or 'failed'}"),

@@ -14,6 +14,8 @@ cancel is answered (200, or 400 "already cancelled"), or when its POST was refus
 order in force for good, so the window only ever widens where we cannot know. The
 ``settle_s`` grace (default 2 s) covers replicas applying the cancel event after the
 orders service answered it. The upper bound assumes nobody else adds stock during a run.
+A system file's load may also *add* (a ``change`` with ``by`` > 0, recorded as a negative
+quantity): such changes in force raise the upper bound the same way.
 
 An incorrect-response fault (available + 1000) on a majority would be far outside it.
 """
@@ -32,7 +34,7 @@ __all__ = ["Truth"]
 @dataclass(slots=True)
 class _Order:
     product_id: str
-    quantity: int
+    quantity: float
     sent_s: float
     ended_s: float | None = None
     unknown: bool = False
@@ -54,8 +56,9 @@ class Truth:
         products = ledger.get("products") or {}
         return cls({p: v["available"] for p, v in products.items()}, settle_s=settle_s)
 
-    def order_sent(self, product_id: str, quantity: int, sent_s: float) -> int:
-        """Record a POST /orders about to be sent; returns a token for the calls below."""
+    def order_sent(self, product_id: str, quantity: float, sent_s: float) -> int:
+        """Record a POST /orders about to be sent (``quantity`` taken off; a negative one
+        adds); returns a token for the calls below."""
         with self._lock:
             token = next(self._ids)
             self._orders[token] = _Order(product_id, quantity, sent_s)
@@ -82,18 +85,21 @@ class Truth:
     def window(self, product_id: str, t_send: float, t_done: float) -> tuple[float, float] | None:
         """``(low, high)`` for a read sent at ``t_send`` and answered at ``t_done``;
         None for a product the ledger did not list."""
-        hi = self.initial.get(product_id)
-        if hi is None:
+        start = self.initial.get(product_id)
+        if start is None:
             return None
-        held = 0.0
+        down = up = 0.0  # an order takes a quantity off; a negative one adds (a system's change)
         horizon = t_send - self.settle_s
         with self._lock:
             for o in self._orders.values():
                 if o.product_id != product_id or o.sent_s > t_done:
                     continue
                 if o.ended_s is None or o.ended_s >= horizon:
-                    held += o.quantity
-        return hi - held, hi
+                    if o.quantity >= 0:
+                        down += o.quantity
+                    else:
+                        up -= o.quantity
+        return start - down, start + up
 
     def is_wrong(self, product_id: str, value: float | None, t_send: float, t_done: float) -> bool:
         """Whether a voter 200 with ``value`` falls outside the window (None value → wrong)."""

@@ -27,9 +27,21 @@ from typing import Any
 from gameday.run_record import Check, Threshold
 
 __all__ = ["METRIC_NAMES", "metric_name", "fmt_value", "fmt_target", "fmt_seconds",
-           "fmt_delta", "check_sentence", "slo_lines", "MISSING"]
+           "fmt_delta", "check_sentence", "slo_lines", "MISSING", "NOT_APPLICABLE",
+           "not_applicable"]
 
 MISSING = "—"
+#: What a figure the system cannot have reads: the quorum rate of a system without a
+#: voter, the wrong answers of one whose answers nothing judges (never ``0``).
+NOT_APPLICABLE = "not applicable"
+_ONLY_SOME_SYSTEMS = ("quorum_rate", "wrong_answers")
+
+
+def not_applicable(metric: str, phases: Any) -> bool:
+    """Whether ``metric`` does not apply to the run of ``phases`` (phase records): a
+    quorum rate or wrong answers no phase has (the system has no voter, no oracle)."""
+    return metric in _ONLY_SOME_SYSTEMS and all(
+        getattr(p.metrics, metric) is None for p in phases)
 
 #: How a metric is named in words (unknown names: underscores become spaces).
 METRIC_NAMES = {

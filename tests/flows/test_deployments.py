@@ -17,6 +17,8 @@ import yaml
 from flows.deployments import build_deployments
 from prefect import flow
 
+from lb_software import HAVE_LB_SOFTWARE
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -26,11 +28,12 @@ def _stand_in(runbook: str, start_stack: bool = False, trends: bool = False) -> 
     return runbook
 
 
-def test_three_deployments_with_the_nightly_cron_from_the_environment():
+def test_four_deployments_with_the_nightly_cron_from_the_environment():
     env = {"GAMEDAY_NIGHTLY_CRON": "15 4 * * 1-5", "GAMEDAY_NIGHTLY_TZ": "Europe/Paris"}
     deployments = {d.name: d for d in build_deployments(_stand_in, env)}
-    assert sorted(deployments) == ["nightly", "smoke", "standard"]
+    assert sorted(deployments) == ["lb", "nightly", "smoke", "standard"]
     assert deployments["smoke"].parameters["runbook"].endswith("runbooks/smoke.yaml")
+    assert deployments["lb"].parameters["runbook"].endswith("runbooks/lb.yaml")
     # a deployment run starts the stack when none runs (and uses the one that does)
     assert all(d.parameters["start_stack"] is True for d in deployments.values())
     assert deployments["nightly"].parameters["trends"] is True  # refreshes reports/trends.html
@@ -108,7 +111,8 @@ def _deployment(api: str, name: str) -> dict | None:
 
 
 @pytest.mark.slow
-def test_smoke_deployment_runs_to_a_report_and_nightly_carries_its_schedule(local_stack, tmp_path):
+def test_smoke_deployment_runs_to_a_report_and_nightly_carries_its_schedule(
+        local_stack, tmp_path, free_base_port):
     from gameday.cli.serve import start_prefect_server, stop_process, wait_healthy
 
     port = _free_port()
@@ -191,6 +195,23 @@ def test_smoke_deployment_runs_to_a_report_and_nightly_carries_its_schedule(loca
         assert run.returncode == 0, f"smoke GameDay verdict: {journal['verdict']}\n{run.stdout}"
         assert "Completed" in run.stdout
         assert journal["status"] == "completed"
+
+        if HAVE_LB_SOFTWARE:  # tests/system.sh installs haproxy and nginx-light
+            # the second system from its deployment: started by the run, on its own ports
+            run = subprocess.run(
+                [str(BIN / "prefect"), "deployment", "run", "gameday/lb", "--watch",
+                 "--watch-timeout", "400", "--param", f"base_port={free_base_port()}"],
+                cwd=REPO, env={**env, "PREFECT_API_URL": api}, capture_output=True,
+                text=True, timeout=480)
+            lb = [json.loads(p.read_text()) for p in reports.glob("*/journal.json")]
+            lb = [j for j in lb if j["runbook"]["name"] == "lb"]
+            assert len(lb) == 1, run.stdout[-2000:] + log.read_text()[-8000:]
+            assert lb[0]["system"]["name"] == "lb" and lb[0]["status"] in ("completed",
+                                                                            "failed")
+            assert [p["name"] for p in lb[0]["phases"]] == ["baseline", "kill", "hang",
+                                                           "recovery"]
+            assert all(p["metrics"]["ttd_s"] is not None for p in lb[0]["phases"]
+                       if p["fault"]), lb[0]["phases"]
 
         _stop(serving)
         assert not _deployment(api, "nightly")["paused"]  # pause_on_shutdown=False

@@ -83,7 +83,8 @@ def test_integer_replica_is_accepted_as_its_string(tmp_path: Path) -> None:
 def test_unknown_fault_type_lists_the_fault_types(tmp_path: Path) -> None:
     msg = _error(tmp_path, _mutate(phases__1__fault__type="meltdown"))
     assert msg == ("x.yaml: phases[1].fault.type: must be one of 'crash', 'latency', "
-                   "'intermittent', 'incorrect_response' (got 'meltdown')")
+                   "'intermittent', 'incorrect_response' (got 'meltdown'); other faults come "
+                   "from a system file (the runbook's `system`)")
 
 
 def test_unknown_field_is_refused_with_the_allowed_fields(tmp_path: Path) -> None:

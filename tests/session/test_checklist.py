@@ -99,8 +99,10 @@ def test_the_ttl_shown_is_the_ttl_sent_gameday_fault_ttl_s_included(
     path.write_text(yaml.safe_dump(rb))
     session = Session(path, show=False)
     assert "(20 s / 75 s)" in "\n".join(session.abort_criteria())
+    from gameday.drivers.inventory import InventoryDriver
     from gameday.engine import GameDayRun, fault_record
 
     run = GameDayRun.__new__(GameDayRun)  # only what fault_record reads
     run.runbook, run.settings = session.runbook, session.settings
+    run.driver = InventoryDriver(None, session.settings)  # type: ignore[arg-type]
     assert [fault_record(run, p).ttl_s for p in session.runbook.phases] == [75, 20]

@@ -7,7 +7,6 @@ harness is killed with SIGKILL."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,13 +24,9 @@ from gameday.systems.local import SystemLocalTarget
 from gameday.systems.probe import detector_items
 from gameday.systems.providers import inject_process_fault
 from gameday.systems.resolve import ResolvedSystem, resolve
+from lb_software import LB_TESTS
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists())
-                       or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
-                       reason="apt-get install haproxy nginx-light (tests/system.sh does)"),
-]
+pytestmark = LB_TESTS
 
 REPO = Path(__file__).resolve().parents[2]
 LB = REPO / "systems" / "lb.yaml"
@@ -128,6 +123,24 @@ time.sleep(600)
     finally:
         if harness.poll() is None:
             harness.kill()
+
+
+def test_gameday_abort_with_the_runbook_ends_a_hang_on_that_system(
+        lb, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], until) -> None:
+    resolved, target = lb
+    c = resolved.member("backend", "c")
+    switch = inject_process_fault(target, c, "stop", ttl_s=120)
+    assert switch is not None
+    pid = target.member_process(c).pid
+    until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, 2, "SIGSTOP")
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(target.settings.state_dir))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(target.settings.state_dir / "reports"))
+    assert main(["abort", "--runbook", str(REPO / "runbooks" / "lb.yaml"),
+                 "--base-port", str(resolved.base_port)]) == 0
+    out = capsys.readouterr().out
+    assert "SIGCONT to backend/c" in out and "system 'lb'" in out
+    assert psutil.Process(pid).status() != psutil.STATUS_STOPPED  # long before its TTL
+    until(lambda: _states(resolved)["c"] == "UP", 10, "HAProxy sees it UP again")
 
 
 def test_system_down_leaves_no_process(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -42,6 +42,9 @@ def register(subparsers: Any) -> None:
         "abort", help="stop a running GameDay, clear every fault, restart what was killed")
     abort.add_argument("--target", choices=("local", "compose"), default=None)
     abort.add_argument("--base-port", type=int)
+    abort.add_argument("--runbook", metavar="RUNBOOK", default=None,
+                       help="a runbook with a system: abort the GameDay of that system "
+                            "(its base port: --base-port, else its file's)")
     abort.set_defaults(func=_abort)
 
 
@@ -137,10 +140,17 @@ def _abort(args: argparse.Namespace) -> int:
         overrides["target"] = args.target
     if args.base_port:
         overrides["base_port"] = args.base_port
-    settings = get_settings(**overrides)
+    if args.runbook:  # the runbook's system (or the stack): its target and lock
+        from gameday.lifecycle import GameDay
+
+        gd = GameDay.prepare(args.runbook, target=args.target, base_port=args.base_port,
+                             started_by="gameday abort")
+        settings, target, key = gd.settings, gd.target, gd.key
+    else:
+        settings = get_settings(**overrides)
+        target = get_target(settings.target, settings)
+        key = target_key(settings, target)
     reap(settings.state_dir)  # children of a harness that died (they should have died too)
-    target = get_target(settings.target, settings)
-    key = target_key(settings, target)
     try:  # nobody runs a GameDay here: finish what a dead one left, under the lock
         lock = TargetLock(settings.state_dir, key).acquire()
     except TargetLocked:
@@ -170,5 +180,9 @@ def _abort(args: argparse.Namespace) -> int:
     if outcome.get("error"):
         print(f"gameday: the stack could not be reached: {outcome['error']}")
         return 1
+    if outcome.get("system"):
+        print(f"gameday: system {outcome['system']!r}: every fault held by a dead-man's "
+              "switch undone; faults its own API holds end at their time-to-live")
+        return 0
     print("gameday: every fault cleared; every replica running")
     return 0

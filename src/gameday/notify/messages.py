@@ -35,7 +35,7 @@ from gameday.run_record import (
     PhaseRecord,
     StartNotice,
 )
-from gameday.units import MISSING, check_sentence, fmt_seconds, fmt_value
+from gameday.units import MISSING, NOT_APPLICABLE, check_sentence, fmt_seconds, fmt_value
 
 __all__ = ["Message", "start_message", "phase_message", "abort_message", "verdict_message"]
 
@@ -90,7 +90,8 @@ def phase_message(phase: PhaseRecord) -> Message:
             ("Time to detect", _seconds(m.ttd_s)),
             ("Time to recover", _seconds(m.ttr_s)),
             ("p95 latency", _millis(m.latency_p95_ms)),
-            ("Wrong answers", esc(_or_none(m.wrong_answers))),
+            ("Wrong answers", esc(NOT_APPLICABLE if m.wrong_answers is None
+                                  else _or_none(m.wrong_answers))),
         ]
     )
     failing = [_check_line(phase.name, c) for c in phase.checks if not c.passed]

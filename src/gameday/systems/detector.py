@@ -97,7 +97,8 @@ def read_transitions(resolved: ResolvedSystem, *, since_iso: str,
 
 class DetectorPoller:
     """Polls a ``status`` detector (or, for ``none``, each member's health URL) in a
-    thread and records every change of state. ``start()``, ``stop()``, ``transitions``."""
+    thread and records every change of state. ``start()``, ``stop()``, ``transitions``,
+    ``state(label)``."""
 
     def __init__(self, resolved: ResolvedSystem, *, interval_s: float | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -134,6 +135,10 @@ class DetectorPoller:
         names = _members_by_name(self.resolved)
         _url, items = detector_items(self.resolved, self._client)
         return {names[c]: (state_of(s, det.down), s) for c, s in items if c in names}
+
+    def state(self, label: str) -> str | None:
+        """The member's state (``ON``/``OFF``) at the last reading; None: never seen."""
+        return self._last.get(label)
 
     def poll_once(self) -> None:
         """One reading; a change of state becomes a transition."""

@@ -27,7 +27,8 @@ from gameday.systems.render import TemplateProblem, render, render_value
 from gameday.systems.resolve import ResolvedSystem
 
 __all__ = ["Finding", "SystemCheck", "search", "expect_problems", "check_system",
-           "detector_items", "template_context"]
+           "detector_items", "template_context", "probe_steady_state", "check_invariants",
+           "oracle_values"]
 
 _BODY_MAX = 200
 
@@ -153,14 +154,10 @@ def _read(client: httpx.Client, url: str) -> tuple[Any, str]:
     return (body, "") if body is not None else (None, "the answer is not JSON")
 
 
-def detector_items(resolved: ResolvedSystem, client: httpx.Client | None = None
-                   ) -> tuple[str, list[tuple[str, str]]]:
-    """One reading of the system's own detector: its URL and ``(component, state)`` per
-    item, in its order. Raises ValueError saying what was wrong with the answer."""
-    det = resolved.system.detector
-    if det.kind == "none":
-        raise ValueError("the system has no detector of its own")
-    url = render(det.url, template_context(resolved))
+def _read_json(resolved: ResolvedSystem, template: str, client: httpx.Client | None
+               ) -> tuple[str, Any]:
+    """``template`` rendered, read, its JSON; raises ValueError saying what went wrong."""
+    url = render(template, template_context(resolved))
     own = client is None
     client = client or httpx.Client(follow_redirects=False)
     try:
@@ -170,6 +167,17 @@ def detector_items(resolved: ResolvedSystem, client: httpx.Client | None = None
             client.close()
     if error:
         raise ValueError(f"{url}: {error}")
+    return url, body
+
+
+def detector_items(resolved: ResolvedSystem, client: httpx.Client | None = None
+                   ) -> tuple[str, list[tuple[str, str]]]:
+    """One reading of the system's own detector: its URL and ``(component, state)`` per
+    item, in its order. Raises ValueError saying what was wrong with the answer."""
+    det = resolved.system.detector
+    if det.kind == "none":
+        raise ValueError("the system has no detector of its own")
+    url, body = _read_json(resolved, det.url, client)
     items = search(det.items, body)
     if not isinstance(items, list):
         raise ValueError(f"{url}: items ({det.items}) is {_short(items)}, not a list")
@@ -198,24 +206,32 @@ def _detector(client: httpx.Client, resolved: ResolvedSystem) -> Finding:
     return Finding("detector", det.kind, True, detail=detail)
 
 
-def _oracle(client: httpx.Client, resolved: ResolvedSystem) -> Finding | None:
+def oracle_values(resolved: ResolvedSystem, client: httpx.Client | None = None
+                  ) -> tuple[str, dict[str, float]]:
+    """One reading of the load's oracle: its URL and each key's number. Raises
+    ValueError saying what was wrong with the answer."""
     oracle = resolved.system.load.oracle
     if oracle is None:
-        return None
-    url = render(oracle.url, template_context(resolved))
-    body, error = _read(client, url)
-    if error:
-        return Finding("oracle", "truth", False, detail=f"{url}: {error}")
+        raise ValueError("the load has no oracle")
+    url, body = _read_json(resolved, oracle.url, client)
     items = search(oracle.items, body)
     if not isinstance(items, dict) or not items:
-        return Finding("oracle", "truth", False,
-                       detail=f"{url}: items ({oracle.items}) is {_short(items)}, not a mapping")
-    values = {k: search(oracle.value, v) for k, v in items.items()}
+        raise ValueError(f"{url}: items ({oracle.items}) is {_short(items)}, not a mapping")
+    values = {str(k): search(oracle.value, v) for k, v in items.items()}
     bad = [k for k, v in values.items()
            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)]
     if bad:
-        return Finding("oracle", "truth", False,
-                       detail=f"{url}: value ({oracle.value}) is not a number for {', '.join(bad)}")
+        raise ValueError(f"{url}: value ({oracle.value}) is not a number for {', '.join(bad)}")
+    return url, {k: float(v) for k, v in values.items()}
+
+
+def _oracle(client: httpx.Client, resolved: ResolvedSystem) -> Finding | None:
+    if resolved.system.load.oracle is None:
+        return None
+    try:
+        url, values = oracle_values(resolved, client)
+    except ValueError as exc:
+        return Finding("oracle", "truth", False, detail=str(exc))
     return Finding("oracle", "truth", True, detail=f"{url}: " + ", ".join(
         f"{k} {v:g}" for k, v in list(values.items())[:10]))
 
@@ -268,6 +284,29 @@ def _requests(resolved: ResolvedSystem, seed: int) -> list[Finding]:
         found.append(Finding("request", name, True,
                              detail=f"{req.method} {url} (weight {req.weight:g}; not sent)"))
     return found
+
+
+def _with_client(client: httpx.Client | None, fn: Callable[[httpx.Client], list[Finding]]
+                 ) -> list[Finding]:
+    if client is not None:
+        return fn(client)
+    with httpx.Client(follow_redirects=False) as own:
+        return fn(own)
+
+
+def probe_steady_state(resolved: ResolvedSystem, client: httpx.Client | None = None
+                       ) -> list[Finding]:
+    """Every steady-state probe once (per member where it says ``each``)."""
+    return _with_client(client, lambda c: [
+        f for name, probe in resolved.system.steady_state.items()
+        for f in _probe(c, resolved, name, probe)])
+
+
+def check_invariants(resolved: ResolvedSystem, client: httpx.Client | None = None
+                     ) -> list[Finding]:
+    """Every data invariant once (a ``python`` one is reported, not run: the GameDay
+    runs those, see :mod:`gameday.drivers.system`)."""
+    return _with_client(client, lambda c: _invariants(c, resolved))
 
 
 def check_system(resolved: ResolvedSystem, *, seed: int = 1,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -47,13 +48,22 @@ HTTP_TIMEOUT_S = 5.0
 PROCESS_SIGNALS = {"kill": signal.SIGKILL, "terminate": signal.SIGTERM, "stop": signal.SIGSTOP}
 
 
+def _acting(mark: Callable[[], None] | None) -> None:
+    if mark is not None:
+        mark()
+
+
 def inject_process_fault(target: SystemLocalTarget, member: Member, action: str, *,
-                         ttl_s: float) -> deadman.Switch | None:
-    """Make ``action`` happen to ``member`` now; the switch that ends a ``stop``."""
+                         ttl_s: float, mark: Callable[[], None] | None = None
+                         ) -> deadman.Switch | None:
+    """Make ``action`` happen to ``member`` now; the switch that ends a ``stop``.
+    ``mark`` (every provider takes one) is called right before the fault's own act,
+    after any dead-man's switch is armed: when the fault began."""
     if action not in PROCESS_SIGNALS:
         raise FaultError(f"unknown process action {action!r}; allowed: "
                          f"{', '.join(PROCESS_SIGNALS)}")
     if action != "stop":
+        _acting(mark)
         target.signal_member(member, PROCESS_SIGNALS[action])
         return None
     proc = target.member_process(member)
@@ -64,6 +74,7 @@ def inject_process_fault(target: SystemLocalTarget, member: Member, action: str,
                          description=f"SIGCONT to {member.label} (pid {proc.pid})"),
         ttl_s=ttl_s, state_dir=target.settings.state_dir)
     try:
+        _acting(mark)
         target.signal_member(member, signal.SIGSTOP)
     except BaseException:
         switch.rollback()
@@ -110,7 +121,8 @@ def send_request(method: str, url: str, headers: dict[str, str], json: Any = Non
 
 def inject_http_fault(resolved: ResolvedSystem, fault: HttpFault, member: Member, *,
                       params: dict[str, Any] | None = None, ttl_s: float,
-                      state_dir: Any) -> tuple[dict[str, Any], deadman.Switch | None]:
+                      state_dir: Any, mark: Callable[[], None] | None = None
+                      ) -> tuple[dict[str, Any], deadman.Switch | None]:
     """Inject ``fault`` on ``member`` through the system's own API. Returns the rendered
     ``clear`` request (send it with :func:`send_request` to end the fault) and the
     dead-man's switch holding it when the API does not honour the TTL."""
@@ -124,6 +136,7 @@ def inject_http_fault(resolved: ResolvedSystem, fault: HttpFault, member: Member
             description=f"{clear['method']} {clear['url']} (clear on {member.label})"),
             ttl_s=ttl_s, state_dir=state_dir)
     try:
+        _acting(mark)
         send_request(**inject)
     except BaseException:
         if switch is not None:
@@ -167,7 +180,8 @@ def _ctk(activity: dict[str, Any], context: dict[str, Any], what: str) -> dict[s
 
 def inject_ctk_fault(resolved: ResolvedSystem, fault: ChaosToolkitFault, member: Member, *,
                      params: dict[str, Any] | None = None, ttl_s: float,
-                     state_dir: Any) -> tuple[Any, deadman.Switch | None]:
+                     state_dir: Any, mark: Callable[[], None] | None = None
+                     ) -> tuple[Any, deadman.Switch | None]:
     """Run ``fault.action``; its ``rollback`` (if any) is armed first on a dead-man's
     switch. Returns the action's output and the switch (``.rollback()`` ends the fault)."""
     context = fault_context(resolved, member, {**fault.params, **(params or {})}, ttl_s)
@@ -180,6 +194,7 @@ def inject_ctk_fault(resolved: ResolvedSystem, fault: ChaosToolkitFault, member:
             description=f"Chaos Toolkit rollback {rollback['name']!r} on {member.label}"),
             ttl_s=ttl_s, state_dir=state_dir)
     try:
+        _acting(mark)
         output = run_ctk_activity(action)
     except BaseException:
         if switch is not None:

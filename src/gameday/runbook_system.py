@@ -1,0 +1,131 @@
+"""A runbook's system: where its file is, and the runbook checked against it.
+
+A runbook with ``system: systems/lb.yaml`` runs against the system that file describes
+(docs/systems.md). :func:`system_path` finds the file: relative to the runbook's folder,
+else the working directory, else the repository. :func:`bind_system` loads it and checks
+what the runbook asks of it, one line per problem naming the runbook and the field::
+
+    runbooks/lb.yaml: phases[1].fault.target: group 'backend' has no member 'd'; members: a, b, c
+
+- every fault's ``type`` is a fault of the system (``faults.<type>``), its ``target`` a
+  member of a group that fault applies to, its ``params`` among the fault's ``params``;
+  the inventory presets' fields (``replica``, ``latency_ms``…) are refused;
+- a ``process`` fault needs the local target, a ``container`` fault the compose target;
+- the load's inventory fields (``read_ratio``, ``products``, ``cancel_after_s``) are
+  refused: the system's file says what its load is, the runbook says how much;
+- every ``slo.ttd_s`` key the runbook names is a fault of the system.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gameday.errors import RunbookError, SystemFileError
+from gameday.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    from gameday.runbook import Runbook
+    from gameday.systems.model import System
+
+__all__ = ["system_path", "bind_system", "system_problems", "INVENTORY_ONLY_LOAD"]
+
+#: Load fields that describe the inventory stack's own mix: a system's file says its mix.
+INVENTORY_ONLY_LOAD = ("read_ratio", "products", "cancel_after_s")
+_PROVIDER_TARGET = {"process": "local", "container": "compose"}
+
+
+def system_path(system: str, base_dir: Path | None = None) -> Path:
+    """The system file ``system`` names: absolute as given, else the first that exists of
+    the runbook's folder (``base_dir``), the working directory, the repository; the last
+    when none does (its loading then says it is missing)."""
+    path = Path(system)
+    if path.is_absolute():
+        return path
+    candidates = [d / path for d in (base_dir, Path.cwd(), REPO_ROOT) if d is not None]
+    return next((c for c in candidates if c.is_file()), candidates[-1])
+
+
+def system_problems(runbook: Runbook, system: System, *,
+                    ttd_keys: list[str] | None = None) -> list[str]:
+    """What the runbook asks of ``system`` that it does not have, as ``field: why``."""
+    out: list[str] = []
+    faults = system.faults
+    names = ", ".join(faults) or "none"
+    for i, ph in enumerate(runbook.phases):
+        f = ph.fault
+        if f is None:
+            continue
+        where = f"phases[{i}].fault"
+        spec = faults.get(f.type)
+        if spec is None:
+            out.append(f"{where}.type: system {system.name!r} has no fault {f.type!r}; "
+                       f"its faults: {names}")
+            continue
+        if f.replica is not None:
+            out.append(f"{where}.replica: replica is the inventory stack's; name the "
+                       "component as target: <group>/<member>")
+            continue
+        preset = [k for k in f.PRESET_FIELDS if k in f.model_fields_set]
+        if preset:
+            out.append(f"{where}.{preset[0]}: a field of the inventory presets; give this "
+                       f"fault's parameters in params (allowed: "
+                       f"{', '.join(spec.params) or 'none'})")
+        out.extend(_target_problems(where, f.group, f.member, spec.applies_to, system))
+        unknown = [k for k in f.params_ if k not in spec.params]
+        if unknown:
+            out.append(f"{where}.params.{unknown[0]}: fault {f.type!r} of system "
+                       f"{system.name!r} takes no such parameter; allowed: "
+                       f"{', '.join(spec.params) or 'none'}")
+        need = _PROVIDER_TARGET.get(spec.provider)
+        if need is not None and runbook.target != need:
+            out.append(f"{where}.type: fault {f.type!r} is a {spec.provider} fault: it runs "
+                       f"on the {need} target only (the runbook's target is "
+                       f"{runbook.target})")
+    for name in INVENTORY_ONLY_LOAD:
+        if name in runbook.load.model_fields_set:
+            out.append(f"load.{name}: the inventory stack's load mix; system "
+                       f"{system.name!r} has its own (its file's load.requests, weighted). "
+                       "A runbook sets rate, arrival and timeout_s")
+    for key in ttd_keys or []:
+        if key not in faults:
+            out.append(f"slo.ttd_s.{key}: system {system.name!r} has no fault {key!r}; "
+                       f"its faults: {names}")
+    return out
+
+
+def _target_problems(where: str, group: str, member: str, applies_to: list[str] | None,
+                     system: System) -> list[str]:
+    groups = system.components
+    if group not in groups:
+        return [f"{where}.target: system {system.name!r} has no component group "
+                f"{group!r}; groups: {', '.join(groups)}"]
+    allowed = applies_to or [g for g, spec in groups.items() if spec.faultable]
+    if group not in allowed or not groups[group].faultable:
+        return [f"{where}.target: this fault does not apply to group {group!r}; it "
+                f"applies to: {', '.join(allowed) or 'none'}"]
+    members = system.members(group)
+    if member not in members:
+        return [f"{where}.target: group {group!r} has no member {member!r}; members: "
+                f"{', '.join(members)}"]
+    return []
+
+
+def bind_system(runbook: Runbook, source: str, base_dir: Path | None = None, *,
+                data: Any = None) -> System:
+    """Load the runbook's system file and check the runbook against it. Raises
+    RunbookError naming ``source`` (and, for a bad system file, that file's own lines)."""
+    from gameday.systems.loader import load_system
+
+    assert runbook.system is not None
+    path = system_path(runbook.system, base_dir)
+    try:
+        system = load_system(path)
+    except SystemFileError as exc:
+        raise RunbookError(f"{source}: system: cannot use {runbook.system}:\n{exc}") from None
+    ttd = (data.get("slo") or {}).get("ttd_s") if isinstance(data, dict) else None
+    problems = system_problems(runbook, system,
+                               ttd_keys=list(ttd) if isinstance(ttd, dict) else None)
+    if problems:
+        raise RunbookError("\n".join(f"{source}: {p}" for p in problems))
+    return system

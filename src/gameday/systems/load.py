@@ -1,0 +1,196 @@
+"""Open-loop load from a system file's request templates.
+
+:class:`SystemLoadGenerator` is :class:`~gameday.load.LoadGenerator` (the same open-loop
+schedule, latency from the intended send time, live window statistics, one keep-alive
+pool) sending the system's own mix instead of the inventory stack's:
+
+- the schedule of a phase is drawn from ``Random(f"{seed}:{phase}")``, per request in
+  this order: the request kind (``choices`` by ``weight``), one value of each of the
+  load's ``values`` lists (in file order), then the gap to the next request (as
+  :mod:`gameday.load_schedule`: ``uniform`` or ``poisson`` at the runbook's rate); the
+  same seed sends the same sequence;
+- each request is rendered from its template (URL, headers, JSON body) with the drawn
+  values, and is a success when its answer meets ``expect`` (status, JSON paths); a
+  timeout, a refused connection or an unexpected answer is a failure;
+- the record's ``kind`` is the request's name, ``product_id`` the values drawn (joined
+  by ``,``); ``quorum`` stays empty (no voter: no quorum rate);
+- with an ``oracle`` (a :class:`~gameday.truth.Truth` read by the driver): a request with
+  ``change`` puts it in force when sent (``by`` < 0 takes off, > 0 adds); a 4xx answer
+  withdraws it, any other failure keeps it in force for good (nobody knows); a request
+  with ``answer`` records the ``value`` read and whether it is ``wrong``;
+- ``follow_up`` requests go ``after_s`` after their request succeeded (or at once when
+  the phase ends, and are awaited), with ``response`` (the first answer's JSON) in their
+  templates; they are recorded as ``<request>><n>`` (the n-th follow-up: not a scheduled
+  request, so not in the achieved rate); one with ``ends_change`` ends the change when it
+  succeeds, and keeps it in force for good when its outcome is unknown.
+
+Unlike the inventory stack's orders, follow-ups owed when the harness dies are not
+written down (:mod:`gameday.owed`): they are not sent after a ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from gameday.load import LoadGenerator
+from gameday.load_schedule import WHOLE, Shard
+from gameday.records import RequestRecord
+from gameday.runbook import LoadSpec
+from gameday.systems.model import FollowUp, RequestTemplate
+from gameday.systems.probe import expect_problems, search, template_context
+from gameday.systems.render import TemplateProblem, render, render_value
+from gameday.systems.resolve import ResolvedSystem
+from gameday.truth import Truth
+
+__all__ = ["SystemLoadGenerator", "SystemPlanned", "system_schedule"]
+
+
+@dataclass(frozen=True, slots=True)
+class SystemPlanned:
+    """One scheduled request: its index, intended offset (s), request name, drawn values."""
+
+    index: int
+    offset_s: float
+    kind: str
+    values: dict[str, Any]
+
+
+def system_schedule(resolved: ResolvedSystem, spec: LoadSpec, seed: int, phase: str,
+                    shard: Shard = WHOLE) -> Iterator[SystemPlanned]:
+    """The requests of ``shard`` in intended-time order; endless (module docstring)."""
+    mix = resolved.system.load
+    names = list(mix.requests)
+    weights = [mix.requests[n].weight for n in names]
+    lists = list(mix.values.items())
+    rng = random.Random(f"{seed}:{phase}")
+    poisson = spec.arrival == "poisson"
+    offset, i = 0.0, 0
+    while True:
+        kind = rng.choices(names, weights)[0]
+        values = {k: v[rng.randrange(len(v))] for k, v in lists}
+        if i % shard.count == shard.index:
+            yield SystemPlanned(i, offset, kind, values)
+        i += 1
+        offset = offset + rng.expovariate(spec.rate) if poisson else i / spec.rate
+
+
+class SystemLoadGenerator(LoadGenerator):
+    """Open-loop load of a resolved system's request templates (module docstring)."""
+
+    def __init__(self, resolved: ResolvedSystem, spec: LoadSpec, seed: int, *,
+                 truth: Truth | None = None, shard: Shard = WHOLE) -> None:
+        super().__init__(None, spec, seed, truth=truth, shard=shard)  # type: ignore[arg-type]
+        self.resolved = resolved
+        self._context = template_context(resolved)
+
+    def _plan(self, phase: str) -> Iterator[Any]:
+        return system_schedule(self.resolved, self.spec, self.seed, phase, self.shard)
+
+    def _request(self, planned: Any, http: aiohttp.ClientSession,
+                 timeout: aiohttp.ClientTimeout, phase: str, intended: float,
+                 intended_mono: float, lag: float, records: list[RequestRecord],
+                 cancels: set[asyncio.Task[None]], flush: asyncio.Event) -> Any:
+        return self._send_template(planned, http, timeout, phase, intended, intended_mono,
+                                   lag, records, cancels, flush)
+
+    async def _exchange(self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout,
+                        req: RequestTemplate | FollowUp, ctx: dict[str, Any]
+                        ) -> tuple[int, Any, str, bool]:
+        """Render and send one request: ``(status, JSON answer, error class, ok)``."""
+        try:
+            url = render(req.url, ctx)
+            headers = {k: render(v, ctx) for k, v in req.headers.items()}
+            body = render_value(req.json_, ctx)
+        except TemplateProblem:
+            return 0, None, "template", False
+        status, answer, err = await self._send(http, timeout, req.method, url, body,
+                                               headers or None)
+        ok = status != 0 and not expect_problems(req.expect, status, answer)
+        if status != 0 and not ok and not err:
+            err = "unexpected"  # a 2xx whose JSON is not what `expect` says
+        return status, answer, "" if ok else err, ok
+
+    def _change(self, req: RequestTemplate, ctx: dict[str, Any]) -> int | None:
+        """Put the request's change to the truth in force now; its token."""
+        if req.change is None or self.truth is None:
+            return None
+        try:
+            key = render(req.change.key, ctx)
+            by = float(render_value(req.change.by, ctx))
+        except (TemplateProblem, TypeError, ValueError):
+            return None
+        return self.truth.order_sent(key, -by, time.time())
+
+    async def _send_template(self, planned: SystemPlanned, http: aiohttp.ClientSession,
+                             timeout: aiohttp.ClientTimeout, phase: str, intended: float,
+                             intended_mono: float, lag: float, records: list[RequestRecord],
+                             cancels: set[asyncio.Task[None]], flush: asyncio.Event) -> None:
+        req = self.resolved.system.load.requests[planned.kind]
+        ctx = {**self._context, **planned.values}
+        drawn = ",".join(str(v) for v in planned.values.values())[:200]
+        token = self._change(req, ctx)
+        sent_wall = time.time()
+        status, answer, err, ok = await self._exchange(http, timeout, req, ctx)
+        latency = time.perf_counter() - intended_mono
+        if token is not None and self.truth is not None and not ok:
+            if 400 <= status < 500:
+                self.truth.order_refused(token)
+            else:
+                self.truth.order_unknown(token)
+        value, wrong = self._judge(req, ctx, answer, ok, sent_wall)
+        self._finish(RequestRecord(phase, planned.kind, drawn, intended, latency, status, ok,
+                                   err, value=value, wrong=wrong, send_lag_s=lag), records)
+        if ok and req.follow_up:
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._follow_ups(
+                req, {**ctx, "response": answer}, planned.kind, drawn, token, http, timeout,
+                phase, records, flush))
+            cancels.add(task)
+            task.add_done_callback(cancels.discard)
+
+    def _judge(self, req: RequestTemplate, ctx: dict[str, Any], answer: Any, ok: bool,
+               sent_wall: float) -> tuple[float | None, bool | None]:
+        """The value an ``answer`` request read, and whether it is wrong (None: not
+        judged: no oracle, a failed request, or a key the oracle does not know)."""
+        if req.answer is None or not ok:
+            return None, None
+        raw = search(req.answer.value, answer)
+        number = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) \
+            else None
+        if self.truth is None:
+            return number, None
+        try:
+            key = render(req.answer.key, ctx)
+        except TemplateProblem:
+            return number, None
+        if self.truth.window(key, sent_wall, time.time()) is None:
+            return number, None
+        return number, self.truth.is_wrong(key, number, sent_wall, time.time())
+
+    async def _follow_ups(self, req: RequestTemplate, ctx: dict[str, Any], kind: str,
+                          drawn: str, token: int | None, http: aiohttp.ClientSession,
+                          timeout: aiohttp.ClientTimeout, phase: str,
+                          records: list[RequestRecord], flush: asyncio.Event) -> None:
+        waited = 0.0
+        for n, follow in enumerate(req.follow_up, 1):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flush.wait(), max(follow.after_s - waited, 0.0))
+            waited = max(waited, follow.after_s)
+            intended_mono, intended = time.perf_counter(), time.time()
+            status, _, err, ok = await self._exchange(http, timeout, follow, ctx)
+            latency = time.perf_counter() - intended_mono
+            if follow.ends_change and token is not None and self.truth is not None:
+                if ok:
+                    self.truth.order_ended(token, time.time())
+                else:
+                    self.truth.order_unknown(token)
+            self._finish(RequestRecord(phase, f"{kind}>{n}", drawn, intended, latency,
+                                       status, ok, err), records)

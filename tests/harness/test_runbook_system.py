@@ -1,0 +1,192 @@
+"""Runbooks that name their system and target its components by group/member
+(src/gameday/runbook_system.py); today's inventory runbooks read as they always did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gameday.errors import RunbookError, SafetyError
+from gameday.paths import REPO_ROOT, RUNBOOKS_DIR
+from gameday.runbook import load_runbook, parse_runbook, plan
+from gameday.safety import check_blast_radius
+
+LB = REPO_ROOT / "systems" / "lb.yaml"
+
+
+def _lb(**overrides: object) -> dict:
+    data = yaml.safe_load((RUNBOOKS_DIR / "lb.yaml").read_text())
+    data["system"] = str(LB)
+    data.update(overrides)
+    return data
+
+
+def _error(tmp_path: Path, data: dict) -> str:
+    path = tmp_path / "rb.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(RunbookError) as exc:
+        load_runbook(path)
+    return str(exc.value).replace(str(path), "rb.yaml")
+
+
+def _fault(data: dict, i: int, **fault: object) -> dict:
+    data["phases"][i]["fault"] = fault
+    return data
+
+
+def test_the_lb_runbook_names_its_system_and_targets_backends_by_group_and_member() -> None:
+    rb = load_runbook(RUNBOOKS_DIR / "lb.yaml")
+    assert rb.system == "systems/lb.yaml"
+    faults = [p.fault for p in rb.phases if p.fault]
+    assert [(f.type, f.group, f.member) for f in faults] == [("kill", "backend", "b"),
+                                                             ("hang", "backend", "c")]
+    assert faults[0].describe() == "kill on backend/b"
+    text = plan(rb)
+    assert "system systems/lb.yaml's own request mix" in text
+    assert "TTD kill ≤ 1 s, hang ≤ 1 s" in text and "quorum" not in text
+
+
+def test_the_system_path_is_found_beside_the_runbook_first(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(LB.read_text())
+    path = tmp_path / "rb.yaml"
+    path.write_text(yaml.safe_dump(_lb(system="mine.yaml")))
+    assert load_runbook(path).system == "mine.yaml"
+
+
+def test_a_preset_on_target_inventory_reads_as_its_replica(tmp_path: Path) -> None:
+    data = yaml.safe_load((RUNBOOKS_DIR / "smoke.yaml").read_text())
+    data["phases"][1]["fault"] = {"type": "crash", "target": "inventory/3"}
+    path = tmp_path / "rb.yaml"
+    path.write_text(yaml.safe_dump(data))
+    as_target = load_runbook(path).phases[1].fault
+    as_replica = load_runbook(RUNBOOKS_DIR / "smoke.yaml").phases[1].fault
+    assert as_target == as_replica and as_target is not None
+    assert (as_target.replica, as_target.describe()) == ("3", "crash on replica 3")
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ({"type": "meltdown", "target": "backend/b"},
+     "rb.yaml: phases[1].fault.type: system 'lb' has no fault 'meltdown'; its faults: kill, "
+     "hang"),
+    ({"type": "kill", "target": "backend/d"},
+     "rb.yaml: phases[1].fault.target: group 'backend' has no member 'd'; members: a, b, c"),
+    ({"type": "kill", "target": "db/a"},
+     "rb.yaml: phases[1].fault.target: system 'lb' has no component group 'db'; groups: lb, "
+     "backend"),
+    ({"type": "kill", "target": "lb/lb"},
+     "rb.yaml: phases[1].fault.target: this fault does not apply to group 'lb'; it applies "
+     "to: backend"),
+    ({"type": "kill", "replica": "2"},
+     "rb.yaml: phases[1].fault.replica: replica is the inventory stack's; name the component "
+     "as target: <group>/<member>"),
+    ({"type": "kill", "target": "backend/b", "latency_ms": 5},
+     "rb.yaml: phases[1].fault.latency_ms: a field of the inventory presets; give this "
+     "fault's parameters in params (allowed: none)"),
+    ({"type": "kill", "target": "backend/b", "params": {"signal": 9}},
+     "rb.yaml: phases[1].fault.params.signal: fault 'kill' of system 'lb' takes no such "
+     "parameter; allowed: none"),
+    ({"type": "kill", "target": "backend"},
+     "rb.yaml: phases[1].fault.target: must match"),
+])
+def test_a_fault_the_system_does_not_have_names_the_field(tmp_path: Path, fault: dict,
+                                                           message: str) -> None:
+    assert _error(tmp_path, _fault(_lb(), 1, **fault)).startswith(message)
+
+
+def test_a_preset_outside_the_inventory_group_is_refused_without_a_system(
+        tmp_path: Path) -> None:
+    data = yaml.safe_load((RUNBOOKS_DIR / "smoke.yaml").read_text())
+    data["phases"][1]["fault"] = {"type": "crash", "target": "backend/b"}
+    assert _error(tmp_path, data) == (
+        "rb.yaml: phases[1].fault.target: without a system the runbook faults the inventory "
+        "stack: inventory/1, inventory/2 or inventory/3 (got 'backend/b')")
+
+
+def test_the_inventory_load_mix_and_unknown_ttd_targets_are_refused_for_a_system(
+        tmp_path: Path) -> None:
+    data = _lb()
+    data["load"]["read_ratio"] = 0.5
+    data["slo"]["ttd_s"]["kil"] = 1.0
+    assert _error(tmp_path, data).splitlines() == [
+        "rb.yaml: load.read_ratio: the inventory stack's load mix; system 'lb' has its own "
+        "(its file's load.requests, weighted). A runbook sets rate, arrival and timeout_s",
+        "rb.yaml: slo.ttd_s.kil: system 'lb' has no fault 'kil'; its faults: kill, hang"]
+
+
+def test_a_process_fault_needs_the_local_target(tmp_path: Path) -> None:
+    assert ("rb.yaml: phases[1].fault.type: fault 'kill' is a process fault: it runs on the "
+            "local target only (the runbook's target is compose)") in _error(
+        tmp_path, _lb(target="compose"))
+
+
+def test_a_missing_or_broken_system_file_names_the_runbook_and_the_file(
+        tmp_path: Path) -> None:
+    assert _error(tmp_path, _lb(system="systems/nope.yaml")).startswith(
+        "rb.yaml: system: cannot use systems/nope.yaml:\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(LB.read_text().replace("members: [a, b, c]", "members: a"))
+    msg = _error(tmp_path, _lb(system=str(broken)))
+    assert f"{broken}: components.backend.members" in msg
+
+
+def test_blast_radius_counts_faulted_components_per_group(tmp_path: Path) -> None:
+    data = _lb()
+    data["phases"][1]["recovery"] = {"action": "none"}  # b stays faulted while c hangs
+    assert _error(tmp_path, data) == (
+        "rb.yaml: phases[2].fault: 2 components of group 'backend' would be faulted at once, "
+        "safety.max_faulted_replicas allows 1 (roll back the earlier fault with "
+        "recovery.action 'clear' or 'restart')")
+    data["safety"]["max_faulted_replicas"] = 2
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(data))
+    rb = load_runbook(path)
+    check_blast_radius(rb)  # two of one group allowed
+    rb.safety.max_faulted_replicas = 1
+    with pytest.raises(SafetyError, match="would fault 2 components of group 'backend'"):
+        check_blast_radius(rb)
+
+
+def test_trials_rotate_a_fault_through_the_members_of_its_group(tmp_path: Path) -> None:
+    path = tmp_path / "rb.yaml"
+    path.write_text(yaml.safe_dump(_lb(trials=3)))
+    rb = load_runbook(path)
+    kills = [p.fault.target for p in rb.phases if p.fault and p.fault.type == "kill"]
+    hangs = [p.fault.target for p in rb.phases if p.fault and p.fault.type == "hang"]
+    assert kills == ["backend/b", "backend/c", "backend/a"]
+    assert hangs == ["backend/c", "backend/a", "backend/b"]
+
+
+def test_parse_runbook_checks_the_system_too() -> None:
+    data = _fault(_lb(), 1, type="kill", target="backend/z")
+    with pytest.raises(RunbookError, match=r"<runbook>: phases\[1\]\.fault\.target: group"):
+        parse_runbook(data)
+
+
+@pytest.mark.parametrize("fault", [
+    {"type": "crash", "replica": "2"},
+    {"type": "latency", "replica": "3", "latency_ms": 500},
+    {"type": "intermittent", "replica": "1", "probability": 0.8},
+    {"type": "incorrect_response", "replica": "1", "product_id": "PROD-003"},
+    {"type": "latency", "target": "inventory/2"},  # the preset's default parameter
+])
+def test_todays_presets_are_the_inventory_systems_http_faults(fault: dict) -> None:
+    """What the inventory stack's driver sends for a preset (FaultClient: the type, its
+    parameters, the TTL) is what systems/inventory.yaml's http provider sends."""
+    from gameday.runbook import Fault
+    from gameday.systems.loader import load_system
+    from gameday.systems.providers import fault_context
+    from gameday.systems.render import render, render_value
+    from gameday.systems.resolve import resolve
+
+    preset = Fault.model_validate(fault)
+    resolved = resolve(load_system(REPO_ROOT / "systems" / "inventory.yaml"), base_port=7000)
+    spec = resolved.system.faults[preset.type]
+    assert spec.provider == "http" and spec.honours_ttl
+    member = resolved.member("inventory", preset.member)
+    ctx = fault_context(resolved, member, {**spec.params, **preset.params()}, 45.0)
+    sent_by_the_stack_driver = {"type": preset.type, **preset.params(), "ttl_s": 45.0}
+    assert render_value(spec.inject.json_, ctx) == sent_by_the_stack_driver
+    assert render(spec.inject.url, ctx) == f"http://127.0.0.1:{7000 + int(preset.member) - 1}" \
+                                           "/inject-failure"
