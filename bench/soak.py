@@ -6,8 +6,9 @@ latency 800 ms, intermittent 0.5, incorrect_response, in turn, rotating over the
 Per period: availability, p50/p95, quorum rate and wrong answers of the requests sent in
 it, and every stack process's median resident memory and open sockets over it
 (:class:`bench.sampler.Sampler`). The verdict compares the first period with the last:
-no growth in latency (p95 within 1.5× or 20 ms), memory (within 10 % or 20 MiB a process)
-or open connections (within 10 sockets a process).
+no growth in latency (p95 within 1.5× or 20 ms), memory (within 10 % or 20 MiB a process),
+open connections (within 10 sockets a process) or CPU (within 1.5× or 10 points of a core
+a process).
 """
 
 from __future__ import annotations
@@ -39,18 +40,21 @@ FAULTS: tuple[dict[str, Any], ...] = (
 
 
 def _resources(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Each process's median memory and open sockets over ``samples`` (one period): a
-    single sample would catch a burst's in-flight connections, not a leak."""
+    """Each process's median CPU (% of a core), memory and open sockets over ``samples``
+    (one period): a single sample would catch a burst, not a leak."""
     out: dict[str, dict[str, float]] = {}
     for name in {n for s in samples for n in s["processes"]}:
         rows = [s["processes"][name] for s in samples if name in s["processes"]]
         out[name] = {"rss_mib": round(statistics.median(r["rss_mib"] for r in rows), 1),
-                     "sockets": statistics.median(r["sockets"] for r in rows)}
+                     "sockets": statistics.median(r["sockets"] for r in rows),
+                     "cpu_pct": round(statistics.median(r.get("cpu_pct", 0.0) for r in rows), 1)}
     return out
 
 
 def verdict(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
-    """Growth from the first period to the last: latency, memory, sockets per process."""
+    """Growth from the first period to the last: latency, and per process memory, sockets
+    and CPU at the same load (more than 1.5× and 10 points of a core: the local broker's
+    cost grows with its log, bench/broker.py)."""
     p95_a, p95_b = first["p95_ms"] or 0.0, last["p95_ms"] or 0.0
     latency_ok = p95_b <= max(1.5 * p95_a, p95_a + 20.0)
     grew: list[str] = []
@@ -62,6 +66,9 @@ def verdict(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
             grew.append(f"{name} memory {a['rss_mib']}→{b['rss_mib']} MiB")
         if b["sockets"] > a["sockets"] + 10:
             grew.append(f"{name} sockets {a['sockets']}→{b['sockets']}")
+        cpu_a, cpu_b = a.get("cpu_pct"), b.get("cpu_pct")
+        if cpu_a is not None and cpu_b is not None and cpu_b > max(1.5 * cpu_a, cpu_a + 10):
+            grew.append(f"{name} CPU {cpu_a:g}→{cpu_b:g} % of a core")
     return {"latency_ok": latency_ok, "grew": grew, "holds": latency_ok and not grew}
 
 

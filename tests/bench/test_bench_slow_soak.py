@@ -25,6 +25,17 @@ def test_the_soak_verdict_sees_growth_in_latency_memory_and_sockets() -> None:
     assert grew == ["voter memory 60→90 MiB", "voter sockets 20→45"]
 
 
+def test_the_soak_verdict_sees_a_process_spend_more_cpu_at_the_same_load() -> None:
+    def period(cpu: float) -> dict:
+        return {**_row(10), "resources": {"kafka": {"rss_mib": 30, "sockets": 9,
+                                                    "cpu_pct": cpu}}}
+
+    assert verdict(period(14), period(20))["holds"]  # noise: within 1.5x
+    assert verdict(period(4), period(12))["holds"]  # within 10 points of a core
+    result = verdict(period(14), period(48))
+    assert not result["holds"] and result["grew"] == ["kafka CPU 14→48 % of a core"]
+
+
 def test_the_slow_replica_rows_judge_availability_wrong_answers_and_the_p95_ratio() -> None:
     def run(ratio: float, availability: float) -> dict:
         costs = {"voter_in_flight_peak": {"2": 3}}
