@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from stack.common import guards
+from stack.common import direct, guards
 from stack.common.auth import require_chaos_token
 from stack.common.batch import BatchWriter
 from stack.common.db import ensure_schema, open_pool
@@ -143,8 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
             "timestamp": now_iso(),
         }
 
-    @app.get("/inventory/{product_id}")
-    async def get_inventory(product_id: str, request: Request) -> dict[str, Any]:
+    async def read_product(request: Request, product_id: str) -> JSONResponse:
         """``?at_offset=N``: the row as it was once exactly the first N events were
         applied (waiting briefly for them when this replica is behind); 409 when this
         replica no longer keeps that version."""
@@ -165,14 +164,21 @@ def create_app(settings: Settings) -> FastAPI:
             row = await mirror.get(request.app.state.pool, product_id)
         if row is None:
             raise ApiError(404, "Product not found", instance_id=instance_id)
-        return {
+        return JSONResponse({
             "product_id": product_id,
             "available_quantity": faults.reported_available(product_id, row["available_quantity"]),
             "reserved_quantity": row["reserved_quantity"],
             "instance_id": instance_id,
             "applied_offset": row["applied_offset"],
             "timestamp": now_iso(),
-        }
+        })
+
+    @app.get("/inventory/{product_id}")
+    async def get_inventory(product_id: str, request: Request) -> JSONResponse:
+        """The replica's row (answered by the direct path for plain GETs)."""
+        return await read_product(request, product_id)
+
+    direct.install(app, "/inventory/{product_id}", read_product)
 
     @app.get("/inject-failure")
     async def get_fault() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from stack.common import guards
+from stack.common import direct, guards
 from stack.common.batch import BatchWriter
 from stack.common.db import ensure_schema, open_pool
 from stack.common.health import health_payload
@@ -282,7 +282,11 @@ def create_app(settings: Settings) -> FastAPI:
         return health_payload(SERVICE)
 
     @app.get("/inventory/{product_id}")
-    async def voted_product(product_id: str, request: Request) -> JSONResponse:
+    async def voted_product_route(product_id: str, request: Request) -> JSONResponse:
+        """The voted row (answered by the direct path for plain GETs)."""
+        return await voted_product(request, product_id)
+
+    async def voted_product(request: Request, product_id: str) -> JSONResponse:
         # Validated like the replicas do, then percent-encoded: the decoded id must never
         # reach a request line raw (a space or CR/LF would split it).
         check_id(product_id, "product_id")
@@ -300,6 +304,8 @@ def create_app(settings: Settings) -> FastAPI:
             }
 
         return finish(request, ballot, request_id, total_ms, product_id, data)
+
+    direct.install(app, "/inventory/{product_id}", voted_product)
 
     @app.get("/inventory")
     async def voted_inventory(request: Request) -> JSONResponse:
