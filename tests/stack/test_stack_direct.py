@@ -9,7 +9,6 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-
 from stack.common import direct, guards
 from stack.common.errors import ApiError
 
