@@ -112,15 +112,18 @@ def gameday_flow(
     report: bool = True,
     started_by: str | None = None,
     trends: bool = False,
+    reports_dir: str | None = None,
 ) -> Any:
     """Run ``runbook`` against ``target`` ("local" or "compose"; default: the runbook's).
 
     ``start_stack`` starts the target first and stops it at the end (``make gameday``); a
     stack that was already running is used and left running. ``trends`` also re-renders
     ``reports/trends.html`` across every run (the nightly deployment does).
+    ``reports_dir``: where the run folder goes (default: GAMEDAY_REPORTS_DIR, reports/).
     Returns the outcome as a dict; the final state is Failed when the GameDay did not pass.
     """
     gd = GameDay.prepare(runbook, target=target, base_port=base_port, seed=seed,
+                         reports_dir=reports_dir,
                          started_by=started_by or os.environ.get("GAMEDAY_STARTED_BY")
                          or "gameday flow", progress=lambda line: print(line, flush=True))
     flow_run_id = _flow_run_id()

@@ -84,8 +84,11 @@ class GameDay:
     def prepare(cls, runbook: str | Path, *, target: str | None = None,
                 base_port: int | None = None, seed: int | None = None,
                 settings: Settings | None = None, started_by: str = "gameday",
+                reports_dir: str | Path | None = None,
                 progress: Progress = print) -> GameDay:
-        """Resolve and validate everything; touch nothing (RunbookError on bad input)."""
+        """Resolve and validate everything; touch nothing (RunbookError on bad input).
+        ``reports_dir``: where the run folder goes instead of the settings' (a
+        comparison keeps its runs in its own folder)."""
         path = resolve_runbook(runbook)
         if settings is None:
             env = get_settings()
@@ -94,6 +97,8 @@ class GameDay:
             if base_port:
                 overrides["base_port"] = base_port
             system = RunbookSystem.of(rb, path, overrides)
+            if reports_dir:
+                overrides["reports_dir"] = Path(reports_dir)
             settings = get_settings(**overrides)
         else:
             rb = load_runbook(path, default_fault_ttl_s=settings.fault_ttl_s)
@@ -263,6 +268,7 @@ def cleanup_after_flow(parameters: dict[str, Any], flow_run_id: str, why: str) -
         gd = GameDay.prepare(parameters.get("runbook") or "runbooks/standard.yaml",
                              target=parameters.get("target"),
                              base_port=parameters.get("base_port"),
+                             reports_dir=parameters.get("reports_dir"),
                              started_by=f"Prefect state hook ({why})")
         held = TargetLock.held_here(gd.settings.state_dir, gd.key)
         if held is not None:

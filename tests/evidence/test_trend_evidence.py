@@ -119,4 +119,4 @@ def test_unknown_metric_and_bad_window_are_refused() -> None:
     with pytest.raises(ValueError, match="window must be at least 1"):
         trend_cells(h, window=0)
     with pytest.raises(ValueError, match="no test for metric"):
-        trend_cells(h.assign(metric="latency_p95_ms"))
+        trend_cells(h.assign(metric="wrong_answers"))

@@ -18,7 +18,8 @@ from gameday.errors import GameDayError
 __all__ = ["main", "build_parser"]
 
 #: Modules of this package that add commands, in help order.
-_COMMAND_MODULES = ("run", "runs", "stack", "system", "import_ctk", "report", "serve")
+_COMMAND_MODULES = ("run", "compare", "runs", "stack", "system", "import_ctk", "report",
+                    "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

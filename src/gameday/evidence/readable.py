@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pandas and scipy only where a table of trends is drawn
 
     from gameday.evidence.trends import Cell
 
-__all__ = ["fmt_interval", "trend_cells_table", "evidence_rows", "NOT_OBSERVED"]
+__all__ = ["fmt_interval", "fmt_change", "fmt_side", "trend_cells_table", "evidence_rows",
+           "NOT_OBSERVED"]
 
 NOT_OBSERVED = "not observed"
 _SHARES = {"availability"}
@@ -36,7 +37,10 @@ def fmt_interval(metric: str, interval: Interval) -> str:
     return f"{est} [{lo}, {hi}]"
 
 
-def _effect(c: Cell) -> str:
+def fmt_change(c: Any) -> str:
+    """A tested cell's change with its interval, ``+0.31 s [+0.22, +0.40]`` (an infinite
+    end: ``+∞``); ``—`` for an untested one. ``c``: a trends or comparison cell (``metric``,
+    ``test``, ``effect``, ``low``, ``high``)."""
     if c.test is None:
         return MISSING
     effect = "+∞" if c.effect is None else fmt_delta(c.metric, _points(c.metric, c.effect))
@@ -45,11 +49,12 @@ def _effect(c: Cell) -> str:
     return f"{effect} [{lo}, {hi}]"
 
 
-def _side(c: Cell, value: float | None, n: int) -> str:
+def fmt_side(c: Any, value: float | None, n: int, what: str = "runs") -> str:
+    """One side of a cell: its median (or pooled share) and how many values it holds."""
     if c.test is None:
-        return f"{n} run(s)"
+        return f"{n} {'run(s)' if what == 'runs' else what}"
     shown = NOT_OBSERVED if value is None else fmt_value(c.metric, value)
-    return f"{shown} ({n} runs)"
+    return f"{shown} ({n} {what})"
 
 
 #: A trial judgement's name → (the metric its values are in, how people call it).
@@ -86,8 +91,8 @@ def trend_cells_table(cells: list[Cell]) -> pd.DataFrame:
     order = {"regression": 0, "improvement": 1, "no evidence": 2, "too few runs": 3}
     rows = [{
         "runbook": c.runbook, "phase": c.phase, "metric": metric_name(c.metric),
-        "verdict": c.verdict, "earlier runs": _side(c, c.before, c.n_before),
-        "recent runs": _side(c, c.recent, c.n_recent), "change [95 % interval]": _effect(c),
+        "verdict": c.verdict, "earlier runs": fmt_side(c, c.before, c.n_before),
+        "recent runs": fmt_side(c, c.recent, c.n_recent), "change [95 % interval]": fmt_change(c),
         "adjusted p": MISSING if c.p_adjusted is None else f"{c.p_adjusted:.3g}",
         "_order": order[c.verdict],
     } for c in cells]

@@ -74,8 +74,11 @@ class LocalTarget(Target):
         keep_data: bool = False,
         owner_pid: int | None = None,
         progress: Callable[[str], None] | None = None,
+        stack_source: Path | None = None,
     ) -> None:
         self.settings = settings
+        #: The checkout whose ``stack/`` runs (None: this repository's).
+        self.stack_source = stack_source
         self.keep_data = keep_data
         self.owner_pid = owner_pid
         self.progress = progress or (lambda _msg: None)
@@ -87,11 +90,12 @@ class LocalTarget(Target):
     def _build_spec(self) -> dict[str, Any]:
         """The supervisor's spec: every process with argv, env, port and health URL."""
         return build_spec(base_port=self.ports.base, directory=self.dir,
-                          chaos_token=self._token(), keep_data=self.keep_data)
+                          chaos_token=self._token(), keep_data=self.keep_data,
+                          source=self.stack_source)
 
     def _fingerprint(self) -> dict[str, Any]:
         """What makes two stacks the same: a running one with another is refused."""
-        return fingerprint(self.settings.base_port, self._token())
+        return fingerprint(self.settings.base_port, self._token(), self.stack_source)
 
     def _ports_by_service(self) -> dict[str, int]:
         return self.ports.by_service()
@@ -149,7 +153,7 @@ class LocalTarget(Target):
             if running and not same:
                 wanted = self._fingerprint()
                 found = (state or {}).get("fingerprint") or {}
-                differ = ", ".join(k.replace("_sha256", "") for k in sorted(wanted)
+                differ = ", ".join(k.replace("_sha256", "") for k in sorted({*wanted, *found})
                                    if wanted.get(k) != found.get(k))
                 raise TargetError(
                     f"a local stack with other settings ({differ} differ) already runs at "

