@@ -32,6 +32,7 @@ from gameday.lifecycle import GameDay, cleanup_after_flow
 from gameday.run_record import Outcome, PhaseRecord, RunStatus
 from gameday.runbook import Phase
 from gameday.summary import markdown_summary, phase_rows
+from gameday.sweep import plan_phases
 
 __all__ = ["gameday_flow", "FLOW_NAME"]
 
@@ -146,7 +147,8 @@ def _gameday(gd: GameDay, flow_run_id: str | None, report: bool, trends: bool) -
     status: RunStatus = "completed"
     try:
         preflight(run)
-        for phase in gd.runbook.phases:
+        # a sweep's search chooses its next dose from the phases recorded so far
+        for phase in plan_phases(gd.runbook, run.phases):
             record = engine.run_phase(run, phase, _TASK_STEPS)
             if record.aborted:
                 status = "aborted"

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from gameday import metrics
 from gameday.engine import GameDayRun
-from gameday.evidence.models import Verdict3, judged_by_evidence
+from gameday.evidence.models import Verdict3, counted_check
 from gameday.evidence.trials import evidence_sentences, trial_evidence
 from gameday.junit import write_junit
 from gameday.run_record import Consistency, RunStatus
+from gameday.sweep import sweep_results
 from gameday.units import check_sentence
 
 __all__ = ["Conclusion", "conclude"]
@@ -49,10 +50,12 @@ def conclude(run: GameDayRun, status: RunStatus, *,
     run.owed.close()
     run.journal.write(run.run_dir)  # the raw data the cross-check reads back
     evidence = trial_evidence(run.phases, run.runbook.slo, seed=run.runbook.seed)
+    sweeps = sweep_results(run.runbook, run.phases)
     # In words with units (Slack, the console, the journal): the value itself is in checks.
-    # With trials, a trial's TTD/TTR is a data point of the evidence, not a verdict alone.
+    # With trials, a trial's TTD/TTR is a data point of the evidence, not a verdict alone;
+    # a sweep's dose pushes TTD, TTR and latency past their targets on purpose.
     failing = [check_sentence(p.name, c) for p in run.phases for c in p.checks
-               if not c.passed and not (evidence and judged_by_evidence(p.trial, c.name))]
+               if not c.passed and counted_check(p, c.name, bool(evidence))]
     failing += evidence_sentences(evidence, "fail")
     inconclusive = evidence_sentences(evidence, "inconclusive")
     failing += _crosscheck(run)
@@ -65,7 +68,7 @@ def conclude(run: GameDayRun, status: RunStatus, *,
     if evidence:
         outcome = "fail" if failing else "inconclusive" if inconclusive else "pass"
     score = metrics.resilience_score(run.phases, evidence)
-    run.journal.update(evidence=evidence)
+    run.journal.update(evidence=evidence, sweeps=sweeps)
     run.journal.verdict(passed, score, failing, outcome=outcome, inconclusive=inconclusive)
     # inconclusive is not a failure of the system: the run completed, it just did not settle
     final: RunStatus = "failed" if status == "completed" and failing else status

@@ -262,7 +262,8 @@ def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecor
         duration_s=phase.duration_s, start=utc_time(times.start), end=utc_time(times.end),
         injected_at=_time(times.injected_at), rolled_back_at=_time(times.rolled_back_at),
         observed_until=utc_time(observed_until), aborted=times.aborted,
-        trial=phase.trial, repeats=phase.repeats)
+        trial=phase.trial, repeats=phase.repeats, dose=phase.dose,
+        dose_trial=phase.dose_trial)
     frame = metrics.requests_frame(run.journal.requests)
     m = metrics.phase_metrics(frame, metrics.transitions_frame(trans), record,
                               judged=run.driver.judges_answers)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from gameday.escape import html_text as h
-from gameday.evidence.models import judged_by_evidence
+from gameday.evidence.models import counted_check
 from gameday.run_record import Check, JournalRecord, PhaseRecord
 from gameday.units import (
     NOT_APPLICABLE,
@@ -72,7 +72,7 @@ def _failed_checks(phases: Sequence[PhaseRecord], judged: bool = False
                    ) -> list[tuple[PhaseRecord, Check]]:
     """Failed checks; ``judged``: leave out those the trials' evidence judges instead."""
     return [(p, c) for p in phases for c in p.checks
-            if not c.passed and not (judged and judged_by_evidence(p.trial, c.name))]
+            if not c.passed and counted_check(p, c.name, judged)]
 
 
 def failing_sentences(journal: JournalRecord, extra_failures: Sequence[str] = ()) -> list[str]:

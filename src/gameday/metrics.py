@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gameday.evidence.models import VERDICT_SHARE, FaultEvidence, judged_by_evidence
+from gameday.evidence.models import VERDICT_SHARE, FaultEvidence, counted_check
 from gameday.frames import requests_frame, to_epoch, transitions_frame
 from gameday.records import scheduled
 from gameday.run_record import Check, PhaseMetrics, PhaseRecord, Threshold
@@ -327,8 +327,7 @@ def resilience_score(phases: Sequence[PhaseRecord],
     total = got = 0.0
     for ph in phases:
         w = FAULT_PHASE_WEIGHT if ph.fault else 1.0
-        counted = [c for c in ph.checks if not (evidence and judged_by_evidence(ph.trial,
-                                                                                c.name))]
+        counted = [c for c in ph.checks if counted_check(ph, c.name, bool(evidence))]
         share = sum(1 for c in counted if c.passed) / len(counted) if counted else 0.0
         total += w
         got += w * share

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from gameday.evidence.models import FaultEvidence, Verdict3
+from gameday.evidence.models import FaultEvidence, SweepResult, Verdict3
 from gameday.threshold import Number, Op, Threshold
 
 __all__ = [
@@ -155,6 +155,9 @@ class PhaseRecord(_Record):
     #: With ``trials: N``: which trial this phase is, and the runbook phase it repeats.
     trial: int | None = None
     repeats: str | None = None
+    #: A swept phase's run (``sweep:``): the dose of its fault, and which trial of that dose.
+    dose: float | None = None
+    dose_trial: int | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -347,6 +350,8 @@ class JournalRecord(_Record):
     verdict: Verdict | None = None
     #: With ``trials: N``: every trial of each fault type, judged with intervals.
     evidence: list[FaultEvidence] = Field(default_factory=list)
+    #: Every swept phase (``sweep:``): each dose judged, and the breaking point.
+    sweeps: list[SweepResult] = Field(default_factory=list)
     session: SessionInfo | None = None
     observations: list[Observation] = Field(default_factory=list)
     notifications: list[NotificationRecord] = Field(default_factory=list)

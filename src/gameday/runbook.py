@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gameday.errors import RunbookError
 from gameday.runbook_errors import message, read_yaml
+from gameday.sweep import SWEPT_PARAMS, Sweep, default_target, expand_sweeps
 
 __all__ = [
     "FAULT_TYPES",
@@ -171,11 +172,16 @@ class Phase(_Model):
     fault: Fault | None = None
     duration_s: float = Field(gt=0, le=3600)
     recovery: Recovery = Field(default_factory=lambda: Recovery())
+    #: Runs the fault at several doses, or searches its breaking point (:mod:`gameday.sweep`).
+    sweep: Sweep | None = None
     #: Set by :func:`expand_trials` on a repeated phase: which trial, of which phase.
     trial: Annotated[int | None, Field(ge=1)] = None
     repeats: str | None = None
+    #: Set on a swept phase's runs (:mod:`gameday.sweep`): the dose, and which trial of it.
+    dose: float | None = None
+    dose_trial: Annotated[int | None, Field(ge=1)] = None
     #: Fields a runbook file may not set (refused as unknown by :func:`parse_runbook`).
-    INTERNAL_FIELDS: ClassVar[tuple[str, ...]] = ("trial", "repeats")
+    INTERNAL_FIELDS: ClassVar[tuple[str, ...]] = ("trial", "repeats", "dose", "dose_trial")
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +192,17 @@ class Phase(_Model):
             action = "none" if fault is None else ("restart" if ftype == "crash" else "clear")
             data = {**data, "recovery": {"action": action}}
         return data
+
+    @model_validator(mode="after")
+    def _sweep_needs_its_fault(self) -> Phase:
+        if self.sweep is None:
+            return self
+        wanted = SWEPT_PARAMS[self.sweep.param][0]
+        if self.fault is None or self.fault.type != wanted:
+            got = "no fault" if self.fault is None else f"a {self.fault.type} fault"
+            raise ValueError(f"sweep.param: {self.sweep.param} is a parameter of a {wanted} "
+                             f"fault; this phase has {got}")
+        return self
 
     @model_validator(mode="after")
     def _crash_needs_restart(self) -> Phase:
@@ -296,6 +313,17 @@ class Runbook(_Model):
         problems = ttl_problems(self, None)
         if problems:
             raise ValueError(problems[0])
+        swept = [i for i, p in enumerate(self.phases) if p.sweep is not None]
+        for i in swept:
+            sw, fault = self.phases[i].sweep, self.phases[i].fault
+            if sw is not None and fault is not None and sw.target is None:
+                try:
+                    default_target(sw.metric, self.slo, fault.type)
+                except ValueError as exc:
+                    raise ValueError(f"phases[{i}].{exc}") from None
+        if swept and self.trials > 1 and not any(p.trial for p in self.phases):
+            raise ValueError(f"phases[{swept[0]}].sweep: a runbook with trials cannot also "
+                             "sweep (give the sweep its own sweep.trials)")
         return self
 
     def fault_ttl(self, fault: Fault, default_ttl_s: float = DEFAULT_FAULT_TTL_S) -> float:
@@ -461,7 +489,7 @@ def load_runbook(path: str | Path, *, default_fault_ttl_s: float = DEFAULT_FAULT
 
         system = bind_system(runbook, source, Path(path).parent)
         members = {g: system.members(g) for g in system.components}
-    return expand_trials(runbook, members)
+    return expand_sweeps(expand_trials(runbook, members), members)
 
 
 def runbook_sha256(path: str | Path) -> str:
@@ -515,5 +543,10 @@ def plan(runbook: Runbook, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S) -> 
         rec = "" if ph.recovery.action == "none" else (
             f"; then {ph.recovery.action} and wait ≤ {ph.recovery.timeout_s:g} s for ON"
         )
+        if ph.sweep is not None and ph.dose is None:  # a search: doses chosen as it runs
+            sw = ph.sweep
+            lo, hi = sw.doses()
+            what += (f"; search {sw.param} between {lo:g} and {hi:g} for {sw.metric}'s "
+                     f"breaking point: up to {2 + sw.steps} doses × {sw.trials} trials")
         lines.append(f"  {i}. {ph.name}: {ph.duration_s:g} s, {what}{rec}")
     return "\n".join(lines)

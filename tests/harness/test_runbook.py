@@ -90,7 +90,7 @@ def test_unknown_fault_type_lists_the_fault_types(tmp_path: Path) -> None:
 def test_unknown_field_is_refused_with_the_allowed_fields(tmp_path: Path) -> None:
     msg = _error(tmp_path, _mutate(phases__0__durration_s=3))
     assert msg == ("x.yaml: phases[0].durration_s: unknown field; allowed: name, description, "
-                   "fault, duration_s, recovery")
+                   "fault, duration_s, recovery, sweep")
 
 
 def test_unknown_top_level_field_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,130 @@
+"""``sweep:`` in a runbook: validation, the expansion of a fixed sweep, the doses a search
+chooses as phases are recorded, and the breaking point read back from the records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gameday.errors import RunbookError
+from gameday.evidence.models import counted_check
+from gameday.run_record import Check, FaultRecord, PhaseMetrics, PhaseRecord
+from gameday.runbook import load_runbook, plan
+from gameday.sweep import plan_phases, sweep_results
+from gameday.threshold import Threshold
+
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def _runbook(tmp_path: Path, sweep: dict, fault: dict | None = None, **extra: object) -> Path:
+    data = {"name": "sweep", "seed": 3, "load": {"rate": 5}, "safety": {"fault_ttl_s": 30},
+            "phases": [{"name": "baseline", "duration_s": 2},
+                       {"name": "slow", "duration_s": 2,
+                        "fault": fault or {"type": "latency", "replica": "2"},
+                        "sweep": sweep},
+                       {"name": "recovery", "duration_s": 2}], **extra}
+    path = tmp_path / "rb.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+LATENCY = {"param": "latency_ms", "values": [400, 100, 250], "trials": 2,
+           "metric": "latency_p95_ms", "target": {"op": "<=", "value": 300}}
+
+
+def test_a_fixed_sweep_runs_every_dose_per_trial_trials_outermost(tmp_path: Path) -> None:
+    rb = load_runbook(_runbook(tmp_path, LATENCY))
+    names = [p.name for p in rb.phases]
+    assert names == ["baseline", "slow-d1-t1", "slow-d2-t1", "slow-d3-t1",
+                     "slow-d1-t2", "slow-d2-t2", "slow-d3-t2", "recovery"]
+    swept = [p for p in rb.phases if p.dose is not None]
+    assert [p.fault.latency_ms for p in swept[:3]] == [100, 250, 400]  # ascending doses
+    assert {p.repeats for p in swept} == {"slow"}
+    assert [p.fault.replica for p in swept if p.dose_trial == 2] == ["3", "3", "3"]  # rotated
+    assert list(plan_phases(rb, [])) == rb.phases  # nothing chosen at run time
+    assert "slow-d3-t2" in plan(rb)
+
+
+@pytest.mark.parametrize(("sweep", "fault", "message"), [
+    ({"param": "probability", "values": [0.1, 0.2]}, None,
+     "sweep.param: probability is a parameter of a intermittent fault; this phase has a "
+     "latency fault"),
+    ({"param": "latency_ms", "values": [100, 200], "between": [1, 2]}, None,
+     "give either values (a fixed sweep) or between (a search)"),
+    ({"param": "probability", "between": [0.5, 0.1]},
+     {"type": "intermittent", "replica": "1"}, "between: the first dose must be below"),
+    ({"param": "probability", "values": [0.1, 1.5]},
+     {"type": "intermittent", "replica": "1"}, "probability must be within 0..1 (got 1.5)"),
+    ({"param": "latency_ms", "values": [100]}, None, "values"),
+])
+def test_a_bad_sweep_names_the_field_and_what_is_allowed(tmp_path: Path, sweep: dict,
+                                                         fault: dict | None,
+                                                         message: str) -> None:
+    with pytest.raises(RunbookError, match="phases\\[1\\]") as info:
+        load_runbook(_runbook(tmp_path, sweep, fault))
+    assert message in str(info.value)
+
+
+def test_trials_and_a_sweep_do_not_mix(tmp_path: Path) -> None:
+    with pytest.raises(RunbookError, match="cannot also sweep"):
+        load_runbook(_runbook(tmp_path, LATENCY, trials=3))
+
+
+def _record(phase, p95: float | None = None, ttd: float | None = 0.3) -> PhaseRecord:
+    return PhaseRecord(name=phase.name, duration_s=phase.duration_s, start=NOW,
+                       fault=FaultRecord(type=phase.fault.type, component=phase.fault.replica)
+                       if phase.fault else None, repeats=phase.repeats, dose=phase.dose,
+                       dose_trial=phase.dose_trial,
+                       metrics=PhaseMetrics(latency_p95_ms=p95, ttd_s=ttd))
+
+
+def test_a_search_bisects_towards_the_dose_where_the_metric_crosses_its_target(
+        tmp_path: Path) -> None:
+    sweep = {"param": "latency_ms", "between": [100, 900], "steps": 3, "trials": 2,
+             "metric": "latency_p95_ms", "target": {"op": "<=", "value": 300}}
+    rb = load_runbook(_runbook(tmp_path, sweep))
+    assert [p.name for p in rb.phases] == ["baseline", "slow", "recovery"]  # chosen later
+    assert "search latency_ms between 100 and 900" in plan(rb)
+    recorded: list[PhaseRecord] = []
+    ran = []
+    for phase in plan_phases(rb, recorded):  # the system: p95 = min(dose, 350) ms
+        ran.append(phase.name)
+        p95 = None if phase.dose is None else min(phase.dose, 350.0)
+        recorded.append(_record(phase, p95))
+    doses = [r.dose for r in recorded if r.dose_trial == 1]
+    assert doses == [100, 900, 500, 300, 400]  # ends, then midpoints of the bracket
+    assert ran[0] == "baseline" and ran[-1] == "recovery"
+    assert ran[1:3] == ["slow-d1-t1", "slow-d1-t2"]
+    [result] = sweep_results(rb, recorded)
+    assert result.search and result.metric == "latency_p95_ms"
+    assert result.target == Threshold(op="<=", value=300)
+    bp = result.breaking_point
+    assert bp.kind == "crossing" and (bp.low, bp.high) == (300, 400)
+    assert [p.dose for p in result.points] == [100, 300, 400, 500, 900]
+
+
+def test_a_doses_ttd_and_latency_checks_are_the_sweeps_not_the_verdicts(tmp_path: Path
+                                                                        ) -> None:
+    rb = load_runbook(_runbook(tmp_path, LATENCY))
+    record = _record(rb.phases[1], 900.0)
+    record.checks = [Check(name=n, target=Threshold(op="<=", value=1), value=2, passed=False)
+                     for n in ("latency_p95_ms", "ttd_s", "availability", "wrong_answers")]
+    counted = [c.name for c in record.checks if counted_check(record, c.name, False)]
+    assert counted == ["availability", "wrong_answers"]  # users were still served through it
+    plain = _record(rb.phases[0], 900.0)
+    assert counted_check(plain, "latency_p95_ms", False)
+
+
+def test_the_default_target_is_the_runbooks_slo_and_latency_needs_one(tmp_path: Path) -> None:
+    rb = load_runbook(_runbook(tmp_path, {"param": "latency_ms", "values": [100, 600]}))
+    records = [_record(p, ttd=0.4) for p in rb.phases]
+    [result] = sweep_results(rb, records)
+    assert result.metric == "ttd_s" and result.target == Threshold(op="<=", value=1.0)
+    assert result.breaking_point.kind in ("holds throughout", "unsettled")
+    with pytest.raises(RunbookError, match=r"phases\[1\]\.sweep\.target: latency_p95_ms has "
+                                           "no target in the runbook's slo; give one"):
+        load_runbook(_runbook(tmp_path, {"param": "latency_ms", "values": [100, 600],
+                                         "metric": "latency_p95_ms"}))
