@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gameday.evidence.models import FaultEvidence, Interval
+from gameday.evidence.models import FaultEvidence, Interval, SweepResult
 from gameday.units import MISSING, fmt_delta, fmt_target, fmt_value, metric_name
 
 if TYPE_CHECKING:  # pandas and scipy only where a table of trends is drawn
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pandas and scipy only where a table of trends is drawn
     from gameday.evidence.trends import Cell
 
 __all__ = ["fmt_interval", "fmt_change", "fmt_side", "trend_cells_table", "evidence_rows",
-           "NOT_OBSERVED"]
+           "sweep_rows", "sweep_sentence", "fmt_dose", "NOT_OBSERVED"]
 
 NOT_OBSERVED = "not observed"
 _SHARES = {"availability"}
@@ -60,6 +60,49 @@ def fmt_side(c: Any, value: float | None, n: int, what: str = "runs") -> str:
 #: A trial judgement's name → (the metric its values are in, how people call it).
 _JUDGED = {"detection_rate": ("availability", "detection rate"),
            "ttd_p95_s": ("ttd_s", "TTD p95"), "ttr_p95_s": ("ttr_s", "TTR p95")}
+#: A swept metric → the metric whose units its values are in.
+_UNITS = {"detection_rate": "availability"}
+
+
+def fmt_dose(param: str, dose: float) -> str:
+    """``250 ms`` latency, ``p = 0.3`` probability."""
+    if param == "latency_ms":
+        return f"{round(dose):,} ms" if dose >= 10 else f"{dose:.2g} ms"
+    return f"p = {dose:.3g}"
+
+
+def sweep_sentence(result: SweepResult) -> str:
+    """``p95 latency crosses ≤ 300 ms between 250 ms and 350 ms (about 305 ms)`` and the
+    other kinds of breaking point, in words."""
+    unit = _UNITS.get(result.metric, result.metric)
+    what = f"{metric_name(result.metric)} {fmt_target(unit, result.target)}"
+    bp, doses = result.breaking_point, [p.dose for p in result.points]
+    span = (f"{fmt_dose(result.param, min(doses))} to {fmt_dose(result.param, max(doses))}"
+            if doses else "no dose")
+    if bp.kind == "crossing" and bp.low is not None and bp.high is not None:
+        turn = "breaks" if bp.direction == "up" else "is met"
+        about = "" if bp.estimate is None else f" (about {fmt_dose(result.param, bp.estimate)})"
+        return (f"{what} {turn} between {fmt_dose(result.param, bp.low)} and "
+                f"{fmt_dose(result.param, bp.high)}{about}")
+    if bp.kind == "holds throughout":
+        return f"{what} holds across {span}: no breaking point in the range"
+    if bp.kind == "fails throughout":
+        return f"{what} fails across {span}: the breaking point is below the range"
+    return f"{what}: no dose of {span} settled on either side; run more trials per dose"
+
+
+def sweep_rows(sweeps: Sequence[SweepResult]) -> list[dict[str, Any]]:
+    """One row per swept phase and dose: phase, dose, trials, estimate [95 % interval],
+    target, verdict."""
+    rows = []
+    for sw in sweeps:
+        unit = _UNITS.get(sw.metric, sw.metric)
+        for p in sw.points:
+            rows.append({"phase": sw.phase, "dose": fmt_dose(sw.param, p.dose),
+                         "trials": p.trials, "metric": metric_name(sw.metric),
+                         "estimate [95 % interval]": fmt_interval(unit, p.interval),
+                         "target": fmt_target(unit, sw.target), "verdict": p.verdict})
+    return rows
 
 
 def evidence_rows(evidence: Sequence[FaultEvidence]) -> list[dict[str, Any]]:
