@@ -48,7 +48,7 @@ def _mutate(**changes: object) -> dict:
     return data
 
 
-@pytest.mark.parametrize("name", ["standard", "nightly", "smoke", "compare"])
+@pytest.mark.parametrize("name", ["standard", "nightly", "smoke", "compare", "breaking-point"])
 def test_shipped_runbooks_load_and_plan(name: str) -> None:
     rb = load_runbook(RUNBOOKS_DIR / f"{name}.yaml")
     assert rb.name == name
