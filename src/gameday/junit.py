@@ -8,6 +8,13 @@ recorded figures against the raw data) and ``completed`` (the run was not aborte
 interrupted or stopped by an error). A planned phase that never ran is one skipped test
 case, so a CI system shows it rather than counting fewer tests.
 
+With ``trials: N`` each trial's TTD and TTR are data points of the evidence, not test cases:
+each fault type's judgements are (``classname`` = ``gameday.<runbook>.evidence.<fault>``,
+``name`` = ``detection_rate``, ``ttd_p95_s``, ``ttr_p95_s``), three-valued as JUnit can
+say it: pass, ``<failure>``, or ``<skipped message="inconclusive: …">`` with the estimate,
+its interval and the trials that would settle it. A swept phase's TTD, TTR and latency
+checks are the sweep's, and are left out likewise.
+
 Text is escaped by :mod:`xml.etree.ElementTree`; characters XML 1.0 cannot carry at all
 (most control characters) are replaced by ``\\xNN`` first, so any text a run recorded
 yields a well-formed file.
@@ -20,6 +27,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from gameday.evidence.models import counted_check
+from gameday.evidence.trials import sentence
 from gameday.run_record import Check, JournalRecord
 
 __all__ = ["JUNIT_FILE", "junit_xml", "write_junit"]
@@ -66,12 +75,21 @@ def _cases(journal: JournalRecord) -> list[_Case]:
     for phase in journal.phases:
         ran.add(phase.name.split("-rerun")[0])
         elapsed = ((phase.end - phase.start).total_seconds() if phase.end else 0.0)
-        checks = phase.checks
+        checks = [c for c in phase.checks
+                  if counted_check(phase, c.name, bool(journal.evidence))]
         share = max(elapsed, 0.0) / len(checks) if checks else 0.0
         out += [_check_case(f"{prefix}.{phase.name}", c, share) for c in checks]
         if phase.aborted and not any(c.name == "abort" for c in checks):
             out.append(_Case(f"{prefix}.{phase.name}", "abort",
                              failure=f"phase aborted: {phase.aborted}"))
+    for ev in journal.evidence:
+        for j in ev.checks:
+            said = sentence(ev, j)
+            out.append(_Case(f"{prefix}.evidence.{ev.fault_type}", j.name,
+                             failure=said if j.verdict == "fail" else None,
+                             skipped=f"inconclusive: {said}" if j.verdict == "inconclusive"
+                             else None))
+    ran.update(p.repeats for p in journal.phases if p.repeats)
     for name in journal.planned_phases():
         if name not in ran:
             out.append(_Case(f"{prefix}.{name}", "phase", skipped="phase not run"))

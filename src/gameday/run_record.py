@@ -395,6 +395,7 @@ class JournalRecord(_Record):
             out.append(f"the run did not finish: {how}")
             current = self.phase_in_progress()
         recorded = {p.name.split("-rerun")[0] for p in self.phases}
+        recorded.update(p.repeats for p in self.phases if p.repeats)  # a search's doses
         for name in self.planned_phases():
             if name in recorded:
                 continue
