@@ -132,6 +132,37 @@ def free_base_port_fixture() -> Callable[[], int]:
     return free_base_port
 
 
+def _trials_journal(ttds: tuple[float, ...] = (0.3, 1.9, 0.35)) -> Any:
+    from gameday.evidence.trials import evidence_sentences, trial_evidence
+    from gameday.journal import read_journal
+    from gameday.runbook import SloSpec
+
+    journal = read_journal(_REPO / "tests" / "report" / "fixtures" / "run-smoke" / "journal.json")
+    crash = next(p for p in journal.phases if p.name == "crash")
+    trials = []
+    for k, ttd in enumerate(ttds, start=1):
+        trial = crash.model_copy(deep=True, update={"name": f"crash-t{k}", "trial": k,
+                                                    "repeats": "crash"})
+        trial.metrics.ttd_s = ttd
+        trial.checks = [c.model_copy(update={"value": ttd, "passed": ttd <= 0.8})
+                        if c.name == "ttd_s" else c for c in trial.checks]
+        trial.passed = all(c.passed for c in trial.checks)
+        trials.append(trial)
+    journal.phases = [journal.phases[0], *trials, *journal.phases[2:]]
+    journal.evidence = trial_evidence(journal.phases, SloSpec(), seed=1)
+    assert journal.verdict is not None
+    journal.verdict = journal.verdict.model_copy(update={
+        "outcome": "fail", "inconclusive": evidence_sentences(journal.evidence,
+                                                              "inconclusive")})
+    return journal
+
+@pytest.fixture(name="trials_journal")
+def trials_journal_fixture() -> Callable[..., Any]:
+    """``trials_journal(ttds)``: the recorded smoke run as if its crash phase had been
+    three trials with those TTDs (one slow by default), judged with intervals."""
+    return _trials_journal
+
+
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
     """One local stack for the whole session (≈ 5-10 s to start), stopped at the end."""

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 from gameday.escape import html_text as h
-from gameday.evidence.models import counted_check
+from gameday.evidence.models import FaultEvidence, counted_check
+from gameday.evidence.readable import fmt_dose, fmt_interval, sweep_sentence
 from gameday.run_record import Check, JournalRecord, PhaseRecord
 from gameday.units import (
     NOT_APPLICABLE,
@@ -47,7 +48,7 @@ _STYLE: dict[str, tuple[str, str, str, str]] = {
     "aborted": ("ABORTED", "#7d4e00", "#fff8c5", "#bf8700"),
     "incomplete": ("INCOMPLETE", "#424a53", "#f6f8fa", "#6e7781"),
 }
-_GOOD, _BAD = "#1a7f37", "#cf222e"
+_GOOD, _BAD, _AMBER = "#1a7f37", "#cf222e", "#9a6700"
 # inline: the notebook's own table style (right-aligned cells) outranks a class selector
 _CELL = "text-align:left;vertical-align:top;padding:.35em .9em"
 
@@ -89,9 +90,14 @@ def failing_sentences(journal: JournalRecord, extra_failures: Sequence[str] = ()
     return out
 
 
-def _count_checks(phases: Sequence[PhaseRecord]) -> tuple[int, int]:
-    checks = [c for p in phases for c in p.checks]
-    return sum(not c.passed for c in checks), len(checks)
+def _count_checks(phases: Sequence[PhaseRecord], judged: bool = False,
+                  evidence: Sequence[FaultEvidence] = ()) -> tuple[int, int]:
+    """(not passed, total) over the checks that count on their own, plus each judgement
+    of the trials' evidence (an inconclusive one has not passed)."""
+    checks = [c for p in phases for c in p.checks if counted_check(p, c.name, judged)]
+    verdicts = [j.verdict for ev in evidence for j in ev.checks]
+    return (sum(not c.passed for c in checks) + sum(v != "pass" for v in verdicts),
+            len(checks) + len(verdicts))
 
 
 def verdict_banner(journal: JournalRecord, extra_failures: Sequence[str] = ()) -> str:
@@ -99,7 +105,7 @@ def verdict_banner(journal: JournalRecord, extra_failures: Sequence[str] = ()) -
     kind = verdict_of(journal, extra_failures)
     label, fg, bg, border = _STYLE[kind]
     score = journal.verdict.score if journal.verdict else None
-    failed, total = _count_checks(journal.phases)
+    failed, total = _count_checks(journal.phases, bool(journal.evidence), journal.evidence)
     facts = [
         f"runbook <b>{h(journal.runbook.get('name', '?'))}</b>",
         *([f"system <b>{h(journal.system.name)}</b>"] if journal.system else []),
@@ -170,15 +176,92 @@ def _cell(phase: PhaseRecord, metric: str) -> str:
             f"{h(fmt_target(metric, check.target))}</small></td>")
 
 
+_MARKS = {"pass": (PASS_MARK, _GOOD), "fail": (FAIL_MARK, _BAD), "inconclusive": ("?", _AMBER)}
+#: A headline column → the trials' judgement that stands for it.
+_JUDGED_COLUMN = {"ttd_s": "ttd_p95_s", "ttr_s": "ttr_p95_s"}
+
+
+def _judged_cell(ev: FaultEvidence, metric: str) -> str:
+    """A fault type's judgement of ``metric`` over its trials: mark, estimate [interval],
+    target, and for an inconclusive one the trials that would settle it."""
+    j = next((j for j in ev.checks if j.name == _JUDGED_COLUMN.get(metric, metric)), None)
+    if j is None:
+        return f"<td style='{_CELL};color:#57606a'>—<br><small>no target</small></td>"
+    unit = "availability" if j.name == "detection_rate" else metric
+    mark, colour = _MARKS[j.verdict]
+    label = "" if j.name == metric else "p95 over the trials, "
+    more = ""
+    if j.verdict == "inconclusive":
+        more = (f"<br><small>~{j.more_trials} more trials would settle it</small>"
+                if j.more_trials is not None else "<br><small>no number of trials "
+                "settles it</small>")
+    return (f"<td class='gd-{j.verdict}' style='{_CELL};color:{colour}'>"
+            f"<b>{mark} {h(fmt_interval(unit, j.interval))}</b><br>"
+            f"<small style='color:#57606a'>{h(label)}target {h(fmt_target(unit, j.target))}"
+            f"</small>{more}</td>")
+
+
+def _worst_cell(trials: Sequence[PhaseRecord], metric: str) -> str:
+    """The worst trial's ``metric``, ✔ when every trial met its target."""
+    values = [getattr(p.metrics, metric) for p in trials]
+    known = [v for v in values if v is not None]
+    checks = [c for p in trials for c in p.checks if c.name == metric]
+    worst = (min(known) if metric == "availability" else max(known)) if known else None
+    shown = "—" if worst is None else fmt_value(metric, worst)
+    if not checks:
+        return f"<td style='{_CELL};color:#57606a'>{h(shown)}<br><small>no target</small></td>"
+    ok = all(c.passed for c in checks)
+    mark, colour = (PASS_MARK, _GOOD) if ok else (FAIL_MARK, _BAD)
+    return (f"<td class='gd-{'pass' if ok else 'fail'}' style='{_CELL};color:{colour}'>"
+            f"<b>{mark} {h(shown)}</b><br><small style='color:#57606a'>worst of "
+            f"{len(trials)} trials, target {h(fmt_target(metric, checks[0].target))}"
+            "</small></td>")
+
+
+def _evidence_row(ev: FaultEvidence, trials: Sequence[PhaseRecord]) -> str:
+    failed, total = _count_checks(trials, True, [ev])
+    mark, colour = _MARKS[ev.verdict]
+    cells = "".join(_judged_cell(ev, m) if m in _JUDGED_COLUMN else _worst_cell(trials, m)
+                    for m in HEADLINE_METRICS)
+    rate = next((j for j in ev.checks if j.name == "detection_rate"), None)
+    said = ""
+    if rate is not None:
+        rmark, rcolour = _MARKS[rate.verdict]
+        said = (f"<br><small class='gd-{rate.verdict}' style='color:{rcolour}'><b>{rmark} "
+                f"detection rate {h(fmt_interval('availability', rate.interval))}</b>, "
+                f"target {h(fmt_target('availability', rate.target))}</small>")
+    return (f"<tr><td style='{_CELL}'><b>{h(ev.fault_type)}</b><br><small>{ev.trials} trials, "
+            f"{ev.detected}/{ev.trials} detected</small>{said}</td>{cells}"
+            f"<td style='{_CELL};color:{colour}'><b>{mark} {total - failed}/{total}</b></td>"
+            "</tr>")
+
+
 def headline_table(journal: JournalRecord) -> str:
     """Per fault phase: TTD, TTR, availability and wrong answers against their targets,
-    and how many of the phase's checks passed. Empty string when no fault phase ran."""
+    and how many of the phase's checks passed. With trials, one row per fault type
+    instead: TTD and TTR p95 judged over its trials (pass ✔ / fail ✘ / inconclusive ?,
+    with the interval), the worst trial's availability and wrong answers. Empty string
+    when no fault phase ran."""
     faults = [p for p in journal.phases if p.fault is not None]
     if not faults:
         return ""
     head = "".join(f"<th style='{_CELL}'>{h(metric_name(m))}</th>" for m in HEADLINE_METRICS)
     rows = []
+    judged = {ev.fault_type: ev for ev in journal.evidence}
+    for ftype, ev in judged.items():
+        trials = [p for p in faults if p.trial is not None and p.fault is not None
+                  and p.fault.type == ftype and p.name in ev.phases]
+        rows.append(_evidence_row(ev, trials))
+    for sw in journal.sweeps:
+        runs = [p for p in faults if p.repeats == sw.phase and p.dose is not None]
+        doses = ", ".join(fmt_dose(sw.param, pt.dose) for pt in sw.points)
+        rows.append(f"<tr><td style='{_CELL}'><b>{h(sw.phase)}</b><br><small>swept: "
+                    f"{len(runs)} runs at {h(doses)}</small></td><td colspan='"
+                    f"{len(HEADLINE_METRICS) + 1}' style='{_CELL}'>breaking point: "
+                    f"{h(sweep_sentence(sw))}</td></tr>")
     for p in faults:
+        if p.name in {n for ev in judged.values() for n in ev.phases} or p.dose is not None:
+            continue
         failed, total = _count_checks([p])
         mark, colour = (PASS_MARK, _GOOD) if p.passed else (FAIL_MARK, _BAD)
         fault = p.fault.describe() if p.fault else ""

@@ -82,30 +82,10 @@ def test_an_interrupted_run_fails_its_completed_case_and_skips_what_never_ran(
     assert "run interrupted" in completed.result[0].message
 
 
-def _trials_journal() -> JournalRecord:
-    """The recorded run as if its crash phase had been three trials, one slow, judged."""
-    from gameday.evidence.trials import trial_evidence
-    from gameday.runbook import SloSpec
-
-    journal = read_journal(RECORDED)
-    crash = next(p for p in journal.phases if p.name == "crash")
-    trials = []
-    for k, ttd in enumerate((0.3, 1.9, 0.35), start=1):  # trial 2 misses the 0.8 s target
-        trial = crash.model_copy(deep=True, update={"name": f"crash-t{k}", "trial": k,
-                                                    "repeats": "crash"})
-        trial.metrics.ttd_s = ttd
-        trial.checks = [c.model_copy(update={"value": ttd, "passed": ttd <= 0.8})
-                        if c.name == "ttd_s" else c for c in trial.checks]
-        trials.append(trial)
-    journal.phases = [journal.phases[0], *trials, *journal.phases[2:]]
-    journal.evidence = trial_evidence(journal.phases, SloSpec(), seed=1)
-    return journal
-
-
 def test_with_trials_each_judgement_is_one_case_pass_fail_or_skipped_as_inconclusive(
-    tmp_path: Path,
+    tmp_path: Path, trials_journal
 ) -> None:
-    journal = _trials_journal()
+    journal = trials_journal()
     cases = _cases(write_junit(tmp_path, journal))
     by_id = {(c.classname, c.name): c for c in cases}
     # the trials' own TTD/TTR are data points of the evidence, not test cases of their own
