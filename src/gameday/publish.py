@@ -13,9 +13,10 @@ from typing import Any
 from gameday.conclusion import Conclusion
 from gameday.engine import GameDayRun
 from gameday.errors import ReportError
+from gameday.evidence.trials import sentence
 from gameday.journal import JOURNAL_FILE
 from gameday.links import file_url
-from gameday.run_record import AbortNotice, Outcome, PlannedPhase, StartNotice
+from gameday.run_record import AbortNotice, JudgementLine, Outcome, PlannedPhase, StartNotice
 
 __all__ = ["announce_start", "announce_abort", "publish", "outcome_of"]
 
@@ -73,7 +74,10 @@ def outcome_of(run: GameDayRun, conclusion: Conclusion, *, report: str | None = 
         run_id=run.journal.run_id, name=run.runbook.name, status=conclusion.status,
         passed=conclusion.passed, score=conclusion.score,
         failing_checks=conclusion.failing_checks, outcome=conclusion.outcome,
-        inconclusive=conclusion.inconclusive, duration_s=run.journal.record.duration,
+        inconclusive=conclusion.inconclusive,
+        judgements=[JudgementLine(verdict=j.verdict, text=sentence(ev, j))
+                    for ev in run.journal.record.evidence for j in ev.checks],
+        duration_s=run.journal.record.duration,
         run_dir=str(run.run_dir), journal=str(run.run_dir / JOURNAL_FILE), report=report,
         report_url=file_url(run.settings, report),
         journal_url=file_url(run.settings, run.run_dir / JOURNAL_FILE), report_error=report_error)

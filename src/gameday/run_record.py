@@ -32,6 +32,7 @@ __all__ = [
     "Abort", "Interruption", "Verdict", "Observation", "NotificationRecord", "Environment",
     "Roles", "ChecklistItem", "SessionInfo", "RunProcess", "JournalRecord", "Outcome",
     "PlannedPhase", "StartNotice", "AbortNotice", "json_schema", "FaultEvidence",
+    "JudgementLine",
 ]
 
 #: Version of the journal's shape this code writes (journals without one are version 1).
@@ -419,6 +420,13 @@ def _field(record: Any, name: str) -> str:
     return str(value or "")
 
 
+class JudgementLine(_Record):
+    """One judgement of a run with trials, as people read it (Slack, the CLI)."""
+
+    verdict: Verdict3
+    text: str
+
+
 class Outcome(_Record):
     """What a finished run says to its caller (the CLI, a Prefect state, the session)."""
 
@@ -431,6 +439,8 @@ class Outcome(_Record):
     #: Three-valued in a run with trials (None: a single trial, ``passed`` says it all).
     outcome: Verdict3 | None = None
     inconclusive: list[str] = Field(default_factory=list)
+    #: With trials: every judgement (per fault type and check) with its verdict.
+    judgements: list[JudgementLine] = Field(default_factory=list)
     duration_s: float | None = None
     run_dir: str
     journal: str

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from gameday.escape import md
-from gameday.evidence.readable import evidence_rows
+from gameday.evidence.models import FaultEvidence, counted_check
+from gameday.evidence.readable import evidence_rows, fmt_interval
 from gameday.headline import failing_sentences
 from gameday.run_record import JournalRecord, Outcome, PhaseRecord
 from gameday.units import NOT_APPLICABLE, fmt_value, not_applicable
@@ -47,6 +48,32 @@ def phase_rows(phases: Sequence[PhaseRecord]) -> list[dict[str, Any]]:
     return rows
 
 
+_MARK = {"pass": "✅", "fail": "❌", "inconclusive": "🟡"}
+
+
+def _trials_row(ev: FaultEvidence, trials: Sequence[PhaseRecord]) -> str:
+    """One row for every trial of a fault type: the worst trial's figures, and TTD/TTR as
+    judged over the trials (p95 with its interval and verdict), not any one trial's."""
+    def worst(metric: str, low_is_bad: bool) -> str:
+        values = [getattr(p.metrics, metric) for p in trials]
+        known = [v for v in values if v is not None]
+        return fmt_value(metric, (min(known) if low_is_bad else max(known)) if known else None)
+
+    def judged(name: str, unit: str) -> str:
+        j = next((j for j in ev.checks if j.name == name), None)
+        return "—" if j is None else f"{j.verdict} {fmt_interval(unit, j.interval)}"
+
+    ok = all(c.passed for p in trials for c in p.checks if counted_check(p, c.name, True))
+    name = f"{trials[0].repeats or ev.fault_type} ({ev.trials} trials)" if trials else \
+        f"{ev.fault_type} ({ev.trials} trials)"
+    cells = [worst("availability", True), worst("latency_p95_ms", False),
+             worst("latency_p99_ms", False), worst("quorum_rate", True),
+             fmt_value("wrong_answers", sum(p.metrics.wrong_answers or 0 for p in trials)),
+             judged("ttd_p95_s", "ttd_s"), judged("ttr_p95_s", "ttr_s")]
+    return (f"| {md(name)} | {md(ev.fault_type)} | {_MARK[ev.verdict] if ok else '❌'} | "
+            + " | ".join(md(c) for c in cells) + " |")
+
+
 def _word(outcome: Outcome) -> str:
     if outcome.outcome is not None:
         return {"pass": "PASSED", "fail": "FAILED", "inconclusive": "INCONCLUSIVE"}[
@@ -55,7 +82,9 @@ def _word(outcome: Outcome) -> str:
 
 
 def markdown_summary(journal: JournalRecord, outcome: Outcome) -> str:
-    """The run's summary as Markdown: verdict, per-phase table, failing checks, files."""
+    """The run's summary as Markdown: verdict, per-phase table (with trials, one row per
+    repeated phase: its worst trial's figures, TTD/TTR as judged over the trials),
+    failing checks, every judgement, files."""
     lines = [
         f"# GameDay {md(journal.run_id)}: {_word(outcome)}",
         "",
@@ -67,7 +96,13 @@ def markdown_summary(journal: JournalRecord, outcome: Outcome) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     na = {m for m in ("quorum_rate", "wrong_answers") if not_applicable(m, journal.phases)}
-    for r in phase_rows(journal.phases):
+    judged = {n for ev in journal.evidence for n in ev.phases}
+    for ev in journal.evidence:
+        lines.append(_trials_row(ev, [p for p in journal.phases if p.name in judged
+                                      and p.name in ev.phases]))
+    for r, ph in zip(phase_rows(journal.phases), journal.phases, strict=True):
+        if ph.name in judged:
+            continue
         cells = [NOT_APPLICABLE if key in na else fmt_value(key, r[key]) for key in (
             "availability", "p95_ms", "p99_ms", "quorum_rate", "wrong_answers", "ttd_s",
             "ttr_s")]

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gameday.evidence.models import counted_check
 from gameday.notify.blocks import (
     FALLBACK_TEXT_MAX,
     Block,
@@ -80,7 +81,11 @@ def start_message(run: StartNotice) -> Message:
 
 def phase_message(phase: PhaseRecord) -> Message:
     name = esc(truncate(phase.name, _LINE_MAX))
-    icon, word = _outcome(phase.passed)
+    # a trial's TTD/TTR (a sweep dose's, its latency too) are judged at the end, over all
+    counted = [c for c in phase.checks if counted_check(phase, c.name, True)]
+    set_aside = len(counted) < len(phase.checks)
+    passed = all(c.passed for c in counted) if set_aside else phase.passed
+    icon, word = _outcome(passed)
     m = phase.metrics
     blocks: list[Block] = [section(f"{icon} *Phase {name}: {word}*")]
     blocks += fields(
@@ -94,9 +99,13 @@ def phase_message(phase: PhaseRecord) -> Message:
                                   else _or_none(m.wrong_answers))),
         ]
     )
-    failing = [_check_line(phase.name, c) for c in phase.checks if not c.passed]
+    failing = [_check_line(phase.name, c) for c in counted if not c.passed]
     if failing:
         blocks.append(section(bullet_list("*Failing checks*", failing)))
+    if set_aside:
+        over = "all trials" if phase.trial is not None else "every dose of the sweep"
+        blocks.append(context(f"Its time to detect and recover are judged over {over} "
+                              "at the end (data points here, not verdicts)."))
     text = f"Phase {name}: {word}"
     if failing:
         text += f" ({len(failing)} failing checks)"
@@ -138,6 +147,10 @@ def verdict_message(outcome: Outcome) -> Message:
     unsettled = [truncate(f"• {esc(u)}", _LINE_MAX) for u in outcome.inconclusive]
     if unsettled:
         blocks.append(section(bullet_list("*Not settled by these trials*", unsettled)))
+    judged = [truncate(f"{_outcome(j.verdict)[0]} {esc(j.text)}", _LINE_MAX)
+              for j in outcome.judgements]
+    if judged:
+        blocks.append(section(bullet_list("*Judged over the trials*", judged)))
     blocks.append(section(f"*Report:* {_report_link(outcome)}"))
     if outcome.journal_url:
         blocks.append(section(f"*Journal:* <{esc(outcome.journal_url)}|journal.json>"))
