@@ -12,8 +12,8 @@ from gameday.summary import markdown_summary
 def _outcome(journal) -> Outcome:
     return Outcome(run_id="r1", name="smoke", status="completed", passed=False, score=80,
                    outcome="inconclusive", inconclusive=list(journal.verdict.inconclusive),
-                   judgements=[{"verdict": j.verdict, "text": sentence(ev, j)} for ev in journal.evidence
-                               for j in ev.checks],
+                   judgements=[{"verdict": j.verdict, "text": sentence(ev, j)}
+                               for ev in journal.evidence for j in ev.checks],
                    run_dir="/tmp/r1", journal="/tmp/r1/journal.json")
 
 
