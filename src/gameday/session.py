@@ -262,6 +262,11 @@ class Session:
     # ---------------------------------------------------------------- internals
     def _phase(self, name: str) -> Phase:
         for p in self.runbook.phases:
+            if p.name == name and p.sweep is not None and p.dose is None:
+                raise GameDayError(f"phase {name!r} searches its breaking point (sweep.between):"
+                                   " a search picks its doses as it runs, which the session "
+                                   "cannot; run it with `gameday run`, or give the sweep "
+                                   "fixed values")
             if p.name == name:
                 return p
         raise GameDayError(f"phase {name!r} is not in {self.runbook_path.name} (phases: "
