@@ -112,6 +112,22 @@ def test_spec_wires_the_services_without_writing_the_chaos_token(tmp_path: Path)
     assert by_name["kafka"]["argv"][1:3] == ["broker", "--listener-url"]
 
 
+def test_another_checkouts_stack_runs_from_that_checkout_and_is_another_stack(
+        tmp_path: Path) -> None:
+    from gameday.paths import REPO_ROOT
+    from gameday.targets.localplan import fingerprint
+
+    other = tmp_path / "b-build"
+    spec = build_spec(base_port=21000, directory=tmp_path, chaos_token=None, keep_data=False,
+                      source=other)
+    services = [s for s in spec["services"] if s["kind"] == "service"]
+    assert {s["cwd"] for s in services} == {str(other.resolve())}  # python -m stack.* there
+    assert spec["fingerprint"]["stack_source"] == str(other.resolve())
+    # this checkout's own stack keeps the fingerprint it always had (running stacks match)
+    assert fingerprint(21000, None, REPO_ROOT) == fingerprint(21000, None)
+    assert "stack_source" not in fingerprint(21000, None)
+
+
 def test_kafka_broker_binary_can_be_overridden(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GAMEDAY_KAFKA_BROKER_BIN", "/opt/other/broker")
@@ -174,6 +190,10 @@ def test_start_with_other_settings_refuses_to_touch_the_running_stack(
     other = local_stack.settings.model_copy(update={"chaos_token": None})
     with pytest.raises(TargetError, match=r"\(chaos_token differ\).*gameday stack down"):
         LocalTarget(other).start(timeout_s=5)
+    assert local_stack.target.status().healthy
+    # another checkout's stack on the same port is another stack: refused, named
+    with pytest.raises(TargetError, match=r"\(stack_source differ\).*gameday stack down"):
+        LocalTarget(local_stack.settings, stack_source=Path("/elsewhere")).start(timeout_s=5)
     assert local_stack.target.status().healthy
 
 
