@@ -40,6 +40,10 @@ def test_a_journal_gives_one_row_per_phase_metric_and_trials_pool_under_their_ph
     assert ttd == [0.3, None]  # both trials, the undetected one as "not observed"
     assert all(r.side == "b" and r.run_id == "r1" for r in rows)
     assert next(r for r in rows if r.metric == "score").value == 97
+    swept = _phase("slow", "latency", 0.4, trial=None)
+    swept = swept.model_copy(update={"name": "slow-d2-t1", "repeats": "slow", "dose": 250.0})
+    journal.phases = [swept]
+    assert {r.phase for r in journal_rows(journal, "a")} == {"(run)", "slow @ 250"}
 
 
 def _rows(side: str, run: str, rng: np.random.Generator, ttd_scale: float = 1.0,

@@ -3,7 +3,7 @@
 ``gameday compare`` runs one runbook several times against each build, interleaved, and
 keeps each run's journal. :func:`journal_rows` turns a journal into one row per phase and
 metric (a runbook phase repeated by ``trials: N`` contributes one row per trial, under the
-runbook's phase name); :func:`compare_cells` pools the rows of each side per
+runbook's phase name; a swept phase one per dose, ``<phase> @ <dose>``); :func:`compare_cells` pools the rows of each side per
 (phase, metric) and judges them together (:func:`gameday.evidence.cells.judge_cells`):
 Mann–Whitney with the bootstrap interval of the difference of medians for TTD, TTR,
 latency p95 and the score; the quasi-binomial counts test for availability; the p-values
@@ -86,6 +86,8 @@ def journal_rows(journal: Any, side: Literal["a", "b"]) -> list[Row]:
         if ph.aborted:
             continue
         name = ph.repeats or ph.name
+        if ph.dose is not None:  # a sweep: each dose is its own cell, its trials pooled
+            name = f"{name} @ {ph.dose:g}"
         fault = ph.fault.type if ph.fault is not None else ""
         metrics = (*FAULT_METRICS, *PHASE_METRICS) if ph.fault is not None else PHASE_METRICS
         for metric in metrics:
