@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
         "compare", help="run one GameDay against two builds and judge B against A",
         description="Run RUNBOOK against two builds of the stack (local target, two base "
                     "ports, runs interleaved A B B A …) and write reports/compare-<id>/ "
-                    "with, per phase and metric, the difference B − A, its 95 %% interval "
+                    "with, per phase and metric, the difference B − A, its 95 % interval "
                     "and a verdict (regression / improvement / no evidence). Exits 1 when "
                     "B is worse than A with evidence.")
     parser.add_argument("runbook", help="runbook YAML (e.g. runbooks/compare.yaml)")
