@@ -3,8 +3,9 @@
 ``gameday compare`` runs one runbook several times against each build, interleaved, and
 keeps each run's journal. :func:`journal_rows` turns a journal into one row per phase and
 metric (a runbook phase repeated by ``trials: N`` contributes one row per trial, under the
-runbook's phase name; a swept phase one per dose, ``<phase> @ <dose>``); :func:`compare_cells` pools the rows of each side per
-(phase, metric) and judges them together (:func:`gameday.evidence.cells.judge_cells`):
+runbook's phase name; a swept phase one per dose, ``<phase> @ <dose>``);
+:func:`compare_cells` pools the rows of each side per (phase, metric) and judges them
+together (:func:`gameday.evidence.cells.judge_cells`):
 Mann–Whitney with the bootstrap interval of the difference of medians for TTD, TTR,
 latency p95 and the score; the quasi-binomial counts test for availability; the p-values
 of every cell adjusted by Benjamini–Hochberg. A cell is a **regression** when B is worse
