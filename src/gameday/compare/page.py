@@ -110,6 +110,11 @@ def _run_row(result: CompareResult, out: Path, i: int) -> str:
             f"<td>{took}</td><td>{esc(r.error or '')}</td></tr>")
 
 
+def _when(iso: str | None) -> str:
+    """``2026-11-30 07:35:08 UTC`` from the ISO time the result keeps."""
+    return MISSING if not iso else f"{iso[:19].replace('T', ' ')} UTC"
+
+
 def render_page(result: CompareResult, out: Path) -> str:
     """The page's HTML."""
     bad = result.regressions
@@ -134,7 +139,8 @@ def render_page(result: CompareResult, out: Path) -> str:
 {banner}
 <p class="note">{result.trials} run(s) a side of <code>{esc(result.runbook_path)}</code>,
 interleaved {esc(" ".join(s.upper() for s in result.order))}; pair k of runs used seed
-{result.seed} + k on both sides. Started {esc(result.start)}, ended {esc(result.end or MISSING)};
+{result.seed} + k on both sides. Started {esc(_when(result.start))}, ended
+{esc(_when(result.end))};
 load average (1 min) {esc(loads)}.</p>
 <h2>Builds</h2>
 <table><thead><tr><th>side</th><th>given</th><th>build</th><th>checkout</th>
