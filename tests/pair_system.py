@@ -159,3 +159,10 @@ def pair_runbook(folder: Path, **extra: Any) -> Path:
     return path
 
 
+def isolate_gameday_env(tmp_path: Path, monkeypatch: Any) -> None:
+    """A GameDay in a test writes under ``tmp_path`` and ignores the machine's base port
+    and Slack settings."""
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path / "state"))
+    for name in ("GAMEDAY_BASE_PORT", "GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)

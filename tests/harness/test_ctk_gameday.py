@@ -13,15 +13,12 @@ import yaml
 from gameday import engine
 from gameday.cli import main
 from gameday.lifecycle import GameDay
-from pair_system import pair_system
+from pair_system import isolate_gameday_env, pair_system
 
 
 @pytest.fixture(autouse=True)
 def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path / "state"))
-    for name in ("GAMEDAY_BASE_PORT", "GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_gameday_env(tmp_path, monkeypatch)
 
 
 def test_an_imported_chaos_toolkit_experiment_runs_as_a_gameday(tmp_path: Path) -> None:

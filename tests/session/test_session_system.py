@@ -11,17 +11,14 @@ import pytest
 
 from gameday.session import Session
 from gameday.session_notebook import build
-from pair_system import pair_runbook, pair_system
+from pair_system import isolate_gameday_env, pair_runbook, pair_system
 
 ROLES = {"owner": "Ana", "coordinator": "Bo", "reporter": "Cy"}
 
 
 @pytest.fixture(autouse=True)
 def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path / "state"))
-    for name in ("GAMEDAY_BASE_PORT", "GAMEDAY_SLACK_BOT_TOKEN", "GAMEDAY_SLACK_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_gameday_env(tmp_path, monkeypatch)
 
 
 def test_a_session_runs_a_gameday_on_a_system_file(tmp_path: Path) -> None:

@@ -107,6 +107,7 @@ class _Converter:
         self.gaps: list[Gap] = []
         self.converted: list[str] = []
         self.config = self._configuration(experiment.get("configuration"))
+        self.named = self._named_activities()
 
     def gap(self, where: str, why: str) -> None:
         self.gaps.append(Gap(where, why))
@@ -170,31 +171,36 @@ class _Converter:
 
     # -- activities ----------------------------------------------------------------------
 
+    def _named_activities(self) -> dict[str, dict[str, Any]]:
+        """Every activity a ``ref`` may name: the hypothesis' probes, then the method's and
+        the rollbacks' own (not refs themselves)."""
+        named: dict[str, dict[str, Any]] = {}
+        hypothesis = self.experiment.get("steady-state-hypothesis") or {}
+        for probe in hypothesis.get("probes") or []:
+            if isinstance(probe, dict) and "name" in probe:
+                named[probe["name"]] = probe
+        for key in ("method", "rollbacks"):
+            for act in self.experiment.get(key) or []:
+                if isinstance(act, dict) and "name" in act and "ref" not in act:
+                    named.setdefault(act["name"], act)
+        return named
+
     def activities(self, key: str) -> list[tuple[str, dict[str, Any]]]:
         """The activities of ``method`` or ``rollbacks`` with their field paths; a ``ref``
         is replaced by the activity of that name defined before it."""
         items = self.experiment.get(key) or []
         if not isinstance(items, list):
             raise CtkImportError(f"{key}: must be a list of activities")
-        named: dict[str, dict[str, Any]] = {}
-        for where in ("steady-state-hypothesis",):
-            for probe in (self.experiment.get(where) or {}).get("probes") or []:
-                if isinstance(probe, dict) and "name" in probe:
-                    named[probe["name"]] = probe
-        for other in ("method", "rollbacks"):
-            for act in self.experiment.get(other) or []:
-                if isinstance(act, dict) and "name" in act and "ref" not in act:
-                    named.setdefault(act["name"], act)
         out = []
         for i, act in enumerate(items):
             where = f"{key}[{i}]"
             if not isinstance(act, dict):
                 raise CtkImportError(f"{where}: an activity is a mapping")
             if "ref" in act:
-                if act["ref"] not in named:
+                if act["ref"] not in self.named:
                     self.gap(where, f"ref {act['ref']!r} names no activity; skipped")
                     continue
-                act = named[act["ref"]]
+                act = self.named[act["ref"]]
             out.append((f"{where} {act.get('name', '?')!r}", act))
         return out
 
