@@ -20,6 +20,7 @@ from stack.common.health import health_payload
 from stack.common.kafka import ensure_topics, start_producer
 from stack.common.metrics import METRICS_INSERT
 from stack.common.settings import Settings
+from stack.common.ticks import Ticks
 from stack.common.timeutil import iso, now_iso
 from stack.common.validation import check_id
 from stack.inventory import state
@@ -81,7 +82,8 @@ def create_app(settings: Settings) -> FastAPI:
         await ensure_topics(settings.kafka_bootstrap_servers)
         producer = await start_producer(settings.kafka_bootstrap_servers)
         consumer = EventConsumer(
-            pool, producer, settings.kafka_bootstrap_servers, instance_id, faults, mirror
+            pool, producer, settings.kafka_bootstrap_servers, instance_id, faults, mirror,
+            Ticks(settings.kafka_tick_s),
         )
         await consumer.start()
         app.state.pool, app.state.consumer, app.state.mirror = pool, consumer, mirror

@@ -23,6 +23,7 @@ from stack.common.kafka import (
     start_consumer,
 )
 from stack.common.tasks import cancel_and_wait
+from stack.common.ticks import Ticks
 from stack.common.timeutil import now_iso
 from stack.inventory.faults import FaultState
 from stack.inventory.state import Mirror, Outcome, apply_event, apply_events
@@ -45,14 +46,17 @@ class EventConsumer:
         instance_id: str,
         faults: FaultState,
         mirror: Mirror | None = None,
+        ticks: Ticks | None = None,
     ) -> None:
         self.pool = pool
+        self.ticks = ticks or Ticks(0)
         self.mirror = mirror
         self.producer = producer
         self.bootstrap = bootstrap
         self.instance_id = instance_id
         self.faults = faults
         self.processed = 0
+        self.fetches = 0  # fetches that returned events (each: one batch of results)
         #: Offset of the next event to apply: every event before it is applied.
         self.next_offset: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -70,7 +74,8 @@ class EventConsumer:
         end = self._consumer.highwater(self._partition) if self.next_offset is not None else None
         lag = max(0, end - self.next_offset) if end is not None and self.next_offset is not None \
             else None
-        return {"applied_offset": self.next_offset, "log_end_offset": end, "lag": lag}
+        return {"applied_offset": self.next_offset, "log_end_offset": end, "lag": lag,
+                "fetches": self.fetches}
 
     async def reach(self, offset: int, timeout_s: float) -> bool:
         """Wait until every event before ``offset`` is applied, at most ``timeout_s``;
@@ -129,6 +134,7 @@ class EventConsumer:
             messages = batch.get(self._partition, [])
             if not messages:
                 continue
+            self.fetches += 1
             sent: list[tuple[Outcome, asyncio.Future[Any]]] = []
             if not await self._apply_batch(messages, sent):
                 for message in messages:  # one by one, each retried until it is applied
@@ -137,6 +143,7 @@ class EventConsumer:
             # the offset is committed once the broker has them all.
             await self._flush(sent)
             await self._commit(messages[-1].offset + 1)
+            await self.ticks.wait()  # what lands meanwhile is taken together (stack.common.ticks)
 
     async def _apply_batch(
         self, messages: list[Any], sent: list[tuple[Outcome, asyncio.Future[Any]]]

@@ -26,6 +26,7 @@ from stack.common.health import health_payload
 from stack.common.kafka import ensure_topics, start_producer
 from stack.common.metrics import METRICS_INSERT
 from stack.common.settings import Settings
+from stack.common.ticks import Ticks
 from stack.common.timeutil import iso, now_iso
 from stack.orders import writes
 from stack.orders.ledger import ledger
@@ -67,7 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
         producer = await start_producer(settings.kafka_bootstrap_servers)
         outbox = Outbox(settings.database_url, producer)
         await outbox.start()
-        results = ResultsConsumer(pool, settings.kafka_bootstrap_servers)
+        results = ResultsConsumer(pool, settings.kafka_bootstrap_servers,
+                                  Ticks(settings.kafka_tick_s))
         await results.start()
         app.state.pool, app.state.outbox = pool, outbox
         app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from stack.common.kafka import INVENTORY_RESULTS, decode, start_consumer
 from stack.common.tasks import cancel_and_wait
+from stack.common.ticks import Ticks
 
 __all__ = ["ResultsConsumer", "record_result", "record_results", "QUORUM"]
 
@@ -102,9 +103,11 @@ async def record_results(pool: AsyncConnectionPool, results: list[dict[str, Any]
 
 
 class ResultsConsumer:
-    def __init__(self, pool: AsyncConnectionPool, bootstrap: str) -> None:
+    def __init__(self, pool: AsyncConnectionPool, bootstrap: str,
+                 ticks: Ticks | None = None) -> None:
         self.pool = pool
         self.bootstrap = bootstrap
+        self.ticks = ticks or Ticks(0)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -130,6 +133,7 @@ class ResultsConsumer:
                         await self._record(result)
                 if messages:
                     await self._consumer.commit({self._partition: messages[-1].offset + 1})
+                    await self.ticks.wait()  # one fetch per tick (stack.common.ticks)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

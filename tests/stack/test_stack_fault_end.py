@@ -59,17 +59,31 @@ def _slow_read(stack, replica, out: dict) -> threading.Thread:
     return thread
 
 
+class _NotYet:
+    """A false probe result that says why (in the timeout's message)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return self.why
+
+
 def _all_gone(http, stack, replica, since: float) -> float:
     """Seconds after ``since`` until the replica answers at once, equals the others and
     has applied every event; fails the test if that takes longer than GONE_WITHIN_S."""
 
-    def gone() -> bool:
+    def gone() -> bool | _NotYet:
         start = time.monotonic()
         events = _events(http, stack, replica)
-        if time.monotonic() - start > 0.2 or events["lag"] != 0:
-            return False
+        took = time.monotonic() - start
+        if took > 0.2 or events["lag"] != 0:
+            return _NotYet(f"/health took {took:.3f} s, events {events}")
         stock = replica_stock(http, stack)
-        return stock[replica] == stock["1"]
+        return stock[replica] == stock["1"] or _NotYet(f"stock {stock}")
 
     wait_until(gone, timeout_s=GONE_WITHIN_S, interval_s=0.05,
                what=f"replica {replica} without any effect of the fault")
