@@ -24,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-__all__ = ["quiet_gc"]
+__all__ = ["GcPauses", "quiet_gc", "watch_gc"]
 
 #: Gen-1 collections between gen-2 collections while quiet: never, in practice.
 QUIET_GEN2_THRESHOLD = 1_000_000_000
@@ -61,3 +63,37 @@ def quiet_gc() -> Iterator[None]:
                 if _we_froze:
                     gc.unfreeze()
                 _saved_threshold, _we_froze = None, False
+
+
+@dataclass
+class GcPauses:
+    """The collections seen by :func:`watch_gc`: per generation, how many and the longest
+    (ms of the collecting thread's CPU time: unlike wall time, not lengthened by other
+    processes taking the core on a busy machine)."""
+
+    count: list[int] = field(default_factory=lambda: [0, 0, 0])
+    max_ms: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    total_ms: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+
+
+@contextlib.contextmanager
+def watch_gc() -> Iterator[GcPauses]:
+    """Count the process's garbage collections inside the block (for benchmarks)."""
+    pauses = GcPauses()
+    started: dict[int, float] = {}
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        now, key = time.thread_time(), threading.get_ident()
+        if phase == "start":
+            started[key] = now
+        elif key in started:
+            gen, ms = info["generation"], 1000.0 * (now - started.pop(key))
+            pauses.count[gen] += 1
+            pauses.total_ms[gen] += ms
+            pauses.max_ms[gen] = max(pauses.max_ms[gen], ms)
+
+    gc.callbacks.append(callback)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(callback)
