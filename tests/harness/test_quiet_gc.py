@@ -6,7 +6,7 @@ import gc
 import threading
 import weakref
 
-from gameday.quiet_gc import QUIET_GEN2_THRESHOLD, quiet_gc
+from gameday.quiet_gc import QUIET_GEN2_THRESHOLD, quiet_gc, watch_gc
 
 
 def test_the_block_freezes_the_heap_and_stops_full_collections_then_restores() -> None:
@@ -76,3 +76,13 @@ def test_an_exception_inside_the_block_still_restores() -> None:
     except RuntimeError:
         pass
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_watch_gc_counts_collections_by_generation() -> None:
+    with watch_gc() as pauses:
+        gc.collect()
+        gc.collect(0)
+    assert pauses.count[2] == 1 and pauses.count[0] >= 1
+    assert pauses.max_ms[2] >= 0.0 and pauses.total_ms[2] >= pauses.max_ms[2]
+    gc.collect()
+    assert pauses.count[2] == 1  # the callback is gone after the block
