@@ -88,6 +88,14 @@ def _costs(step: dict[str, Any]) -> str:
             f"{step['gc_young_max_ms']} ms CPU")
 
 
+def _one_process(base: str, rate: float, duration_s: float) -> dict[str, Any]:
+    """One process at ``rate``; ``holds`` as :data:`CEILING_TARGET` judges it."""
+    step = _step(base, rate, duration_s, 1)
+    step["holds"] = (_within(step, CEILING_TARGET["tolerance"])
+                     and (step["send_lag_p99_ms"] or 0) <= CEILING_TARGET["send_lag_p99_ms"])
+    return step
+
+
 def _within(step: dict[str, Any], tolerance: float) -> bool:
     a, s = step["achieved_rate"], step["scheduled_rate"]
     return bool(a and s and abs(a / s - 1.0) <= tolerance and step["ok"] == 1.0)
@@ -119,9 +127,7 @@ def run(base: str, *, ladder: tuple[float, ...] = DEFAULT_LADDER, duration_s: fl
                            "ceiling_target": CEILING_TARGET, "sharded_target": SHARDED_TARGET,
                            "wrk_target": WRK_TARGET, "one_process": [], "sharded": []}
     for rate in ladder:
-        step = _step(base, rate, duration_s, 1)
-        step["holds"] = (_within(step, CEILING_TARGET["tolerance"])
-                         and (step["send_lag_p99_ms"] or 0) <= CEILING_TARGET["send_lag_p99_ms"])
+        step = _one_process(base, rate, duration_s)
         out["one_process"].append(step)
         progress(f"  1 process @ {rate:g}/s: achieved {step['achieved_rate']}, send lag p99 "
                  f"{step['send_lag_p99_ms']} ms, p50/p99 {step['p50_ms']:.2f}/"
@@ -142,7 +148,7 @@ def run(base: str, *, ladder: tuple[float, ...] = DEFAULT_LADDER, duration_s: fl
     la = loadavg()
     theirs = _wrk_paced(out["endpoint"], wrk_connections, wrk_delay_ms, duration_s)
     rate = round(theirs["achieved_rate"] or 0.0)
-    ours = _step(base, rate, duration_s, 1) if rate else {}
+    ours = _one_process(base, rate, duration_s) if rate else {}
     agree = bool(ours) and (
         abs(ours["p50_ms"] - theirs["p50_ms"]) <= WRK_TARGET["p50_abs_ms"]
         and abs(ours["p99_ms"] - theirs["p99_ms"]) <= WRK_TARGET["p99_rel"] * theirs["p99_ms"])
@@ -155,5 +161,6 @@ def run(base: str, *, ladder: tuple[float, ...] = DEFAULT_LADDER, duration_s: fl
                  f"from the intended send (judged), {ours['p50_from_send_ms']:.2f}/"
                  f"{ours['p99_from_send_ms']:.2f} ms from the actual send (as wrk times); "
                  f"wrk {theirs['p50_ms']:.2f}/{theirs['p99_ms']:.2f} ms · agree {agree}; "
-                 f"ours: send lag p99 {ours['send_lag_p99_ms']} ms, {_costs(ours)}")
+                 f"ours: achieved {ours['achieved_rate']}, send lag p99 "
+                 f"{ours['send_lag_p99_ms']} ms, holds the rate {ours['holds']}; {_costs(ours)}")
     return out
