@@ -28,6 +28,7 @@ from gameday.errors import GameDayError
 from gameday.load_check import check_load
 from gameday.load_schedule import WHOLE, Shard
 from gameday.metrics import requests_frame
+from gameday.quiet_gc import watch_gc
 from gameday.records import REQUEST_COLUMNS, RequestRecord
 from gameday.run_record import LoadCheck
 from gameday.runbook import LoadSpec
@@ -129,9 +130,18 @@ def _shard_main(conn: Connection, urls: StackUrls, spec: LoadSpec, seed: int, ph
             gen.stop()
 
         threading.Thread(target=watch_parent, daemon=True).start()
-        records = gen.run_sync(phase, duration_s, start_at=start_at)
+        cpu0 = time.process_time()
+        with watch_gc() as pauses:
+            records = gen.run_sync(phase, duration_s, start_at=start_at)
+        # how the process spent itself: CPU per request (robust to a busy machine, unlike
+        # the send lag) and its garbage collections (ms of CPU)
         stats = {"shard": shard.index, "sent": float(gen.counts["scheduled"]),
-                 "achieved_rate": round(gen.achieved_rate, 3)}
+                 "achieved_rate": round(gen.achieved_rate, 3),
+                 "cpu_ms_per_request": round(1000.0 * (time.process_time() - cpu0)
+                                             / max(len(records), 1), 3),
+                 "gc_full": float(pauses.count[2]), "gc_full_max_ms": round(pauses.max_ms[2], 2),
+                 "gc_young": float(pauses.count[0] + pauses.count[1]),
+                 "gc_young_max_ms": round(max(pauses.max_ms[:2]), 2)}
         conn.send(("done", ([_row(r) for r in records], stats)))
     except (EOFError, OSError):
         return  # the parent is gone: nobody to report to

@@ -81,7 +81,8 @@ def test_the_compose_setup_rows_name_the_target_and_the_storage_driver() -> None
 
 def _lg_step(rate: float, achieved: float, lag_ms: float, holds: bool, shards: int = 1) -> dict:
     return {"rate": rate, "shards": shards, "achieved_rate": achieved, "scheduled_rate": rate,
-            "send_lag_p99_ms": lag_ms, "p50_ms": 0.3, "p99_ms": 2.0, "holds": holds}
+            "send_lag_p99_ms": lag_ms, "p50_ms": 0.3, "p99_ms": 2.0, "holds": holds,
+            "cpu_ms_per_request": 0.4, "gc_full": 1.0, "loadavg": [3.5, 3.0, 2.0]}
 
 
 def test_the_load_generator_rows_judge_the_ceiling_the_shards_and_wrk() -> None:
@@ -93,7 +94,8 @@ def test_the_load_generator_rows_judge_the_ceiling_the_shards_and_wrk() -> None:
                           _lg_step(3000, 2700.0, 80.0, False)],
           "sharded": [_lg_step(4000, 3990.0, 2.0, True, 2), _lg_step(4000, 3700.0, 9.0, False, 3)],
           "wrk": {"rate": 980, "agree": False,
-                  "ours": {"p50_ms": 0.9, "p99_ms": 3.1}, "wrk": {"p50_ms": 0.4, "p99_ms": 2.0}},
+                  "ours": {"p50_ms": 0.9, "p99_ms": 3.1, "p50_from_send_ms": 0.5,
+                           "p99_from_send_ms": 1.9}, "wrk": {"p50_ms": 0.4, "p99_ms": 2.0}},
           "clients": {"median_cpu_ms": {"httpx": 3.4, "aiohttp": 0.31, "lean-httptools": 0.25}}}
     rows = [r for r in table.render({"loadgen": lg}).splitlines() if r.startswith("| ")][1:]
     by_name = {r.split(" | ")[0][2:]: r for r in rows}
@@ -102,8 +104,15 @@ def test_the_load_generator_rows_judge_the_ceiling_the_shards_and_wrk() -> None:
     assert one.endswith("| yes |")
     assert by_name["load generator, 2 processes @ 4000 req/s"].endswith("| yes |")
     assert by_name["load generator, 3 processes @ 4000 req/s"].endswith("| **no** |")
-    wrk = by_name["load generator vs wrk @ 980 req/s, p50/p99"]
-    assert "0.90/3.10 vs 0.40/2.00 ms" in wrk and wrk.endswith("| **no** |")
+    wrk = by_name["load generator vs wrk @ 980 req/s, p50/p99 (wrk paced first, then ours "
+                  "open loop at its rate; ours from the intended send)"]
+    assert "0.90/3.10 vs 0.40/2.00 ms (ours from the actual send: 0.50/1.90 ms)" in wrk
+    assert wrk.endswith("| **no** |")
+    # every rung is shown with what the process spent, the target rate judged
+    rung = by_name["load generator, 1 process @ 3000 req/s"]
+    assert "2700.0 of 3000.0 req/s, send lag p99 80.0 ms; CPU 0.400 ms/request, 1 full GCs" in rung
+    assert "load 3.50" in rung and rung.endswith("| **no** |")
+    assert by_name["load generator, 1 process @ 2000 req/s"].endswith("| yes |")
     assert "| 3.400 ms |" in by_name["HTTP client CPU per request (median), httpx"]
 
 

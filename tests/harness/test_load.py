@@ -276,3 +276,23 @@ def test_truth_window_flags_a_lying_replica_and_no_honest_answer(clean_faults) -
     assert not liar.loc[liar["product_id"] != "PROD-001", "wrong"].any()
     assert metrics.wrong_answers(honest) == 0 and len(honest) > 10
     assert probes.consistency(urls, timeout_s=30)["ok"]
+
+
+def test_no_full_gc_while_sending_and_the_gc_is_restored_after(stub) -> None:
+    import gc
+
+    from gameday.quiet_gc import QUIET_GEN2_THRESHOLD
+
+    _, urls = stub
+    gen = _gen(urls, rate=50, read_ratio=0.5, products=["PROD-001"], cancel_after_s=0)
+    before = gc.get_threshold()
+    seen: list[tuple[int, int]] = []
+
+    def should_abort() -> bool:
+        seen.append((gc.get_threshold()[2], gc.get_freeze_count()))
+        return False
+
+    records = gen.run_sync("gc", 0.2, should_abort)
+    assert len([r for r in records if r.kind != "cancel"]) == 10
+    assert seen and all(t == QUIET_GEN2_THRESHOLD and frozen > 0 for t, frozen in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -110,6 +110,8 @@ def test_shards_in_their_own_processes_send_the_whole_schedule_once(server) -> N
     assert (abs(gaps - 1 / 60) < 1e-6).all()  # one clock: the shards' times interleave
     assert sorted(s["sent"] for s in run.per_shard) == [20, 20, 20]
     assert run.check is not None and run.check.shards == 3
+    # each shard says what it spent, and ran without a full GC pass (gameday.quiet_gc)
+    assert all(s["cpu_ms_per_request"] > 0 and s["gc_full"] == 0 for s in run.per_shard)
 
 
 def test_an_unusable_url_is_a_record_in_every_shard() -> None:
