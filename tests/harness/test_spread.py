@@ -114,3 +114,16 @@ def test_a_trial_whose_run_left_no_journal_fails_the_gathered_run(tmp_path) -> N
     assert "trial 2: no run (no journal (flow run CRASHED))" in outcome.failing_checks
     names = [p.name for p in read_journal(Path(outcome.journal)).phases]
     assert names == ["baseline", "crash-t1", "incorrect_response-t1", "recovery"]
+
+
+def test_gameday_run_spread_over_refuses_one_trial_and_a_missing_prefect_server(
+        tmp_path, monkeypatch, capsys) -> None:
+    from gameday.cli import main
+
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["run", str(_runbook(tmp_path)), "--spread-over", "gameday/smoke"]) != 0
+    assert "has one trial: nothing to spread over workers" in capsys.readouterr().err
+    assert main(["run", str(_runbook(tmp_path, trials=2)), "--spread-over",
+                 "gameday/smoke"]) != 0
+    assert "--spread-over needs PREFECT_API_URL" in capsys.readouterr().err
