@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gameday import metrics
 from gameday.conclusion import judge_phases
 from gameday.errors import GameDayError
 from gameday.evidence.trials import sentence
@@ -46,7 +47,9 @@ from gameday.journal import (
     REQUESTS_FILE,
     TRANSITIONS_FILE,
     Journal,
+    JournalUnreadable,
     atomic_write,
+    load_run,
 )
 from gameday.records import REQUEST_COLUMNS
 from gameday.run_record import (
@@ -61,7 +64,8 @@ from gameday.run_record import (
 )
 from gameday.runbook import Phase, Runbook, runbook_sha256
 
-__all__ = ["repetitions", "repetition", "gather", "child_from_journal", "CHILDREN_DIR"]
+__all__ = ["repetitions", "repetition", "gather", "child_from_journal", "crosscheck_run",
+           "CHILDREN_DIR"]
 
 #: Where, inside the gathered run's folder, each repetition's own run folder goes.
 CHILDREN_DIR = "trials"
@@ -190,3 +194,37 @@ def child_from_journal(child: ChildRun, journal: JournalRecord) -> ChildRun:
         run_id=journal.run_id, status=journal.status, target_key=journal.target_key,
         host=proc.host if proc else None, pid=proc.pid if proc else None,
         start=journal.start, end=journal.end, error=journal.error))
+
+
+def _child_dir(run_dir: Path, child: ChildRun) -> Path | None:
+    """Where ``child``'s run folder is: as recorded, else below ``run_dir`` (moved)."""
+    moved = run_dir / CHILDREN_DIR / f"t{child.repetition}" / (child.run_id or "")
+    for path in (Path(child.run_dir or ""), moved):
+        if child.run_id and (path / JOURNAL_FILE).is_file():
+            return path
+    return None
+
+
+def crosscheck_run(run_dir: str | Path, journal: JournalRecord, requests: pd.DataFrame,
+                   transitions: pd.DataFrame) -> dict[str, list[str]]:
+    """:func:`gameday.metrics.crosscheck` of a run folder. A gathered run's phases are
+    checked against the raw data of the child that recorded each (its own stack's
+    monitor transitions, which the gathered folder does not hold)."""
+    if not journal.children:
+        return metrics.crosscheck(journal.phases, requests, transitions)
+    out: dict[str, list[str]] = {}
+    by_rep = {c.repetition: c for c in journal.children}
+    shared = min(by_rep)
+    for ph in journal.phases:
+        child = by_rep.get(_rep(ph) or shared)
+        where = _child_dir(Path(run_dir), child) if child else None
+        if where is None:
+            out[ph.name] = ["the raw data of the trial that recorded it is missing"]
+            continue
+        try:
+            _, req, tr = load_run(where)
+        except JournalUnreadable as exc:
+            out[ph.name] = [f"the trial's journal is unreadable: {exc}"]
+            continue
+        out.update(metrics.crosscheck([ph], req, tr))
+    return out

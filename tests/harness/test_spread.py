@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from gameday import metrics
 from gameday.errors import GameDayError
 from gameday.evidence.trials import trial_evidence
 from gameday.journal import Journal, read_journal
@@ -127,3 +129,28 @@ def test_gameday_run_spread_over_refuses_one_trial_and_a_missing_prefect_server(
     assert main(["run", str(_runbook(tmp_path, trials=2)), "--spread-over",
                  "gameday/smoke"]) != 0
     assert "--spread-over needs PREFECT_API_URL" in capsys.readouterr().err
+
+
+def test_the_gathered_runs_cross_check_reads_each_phase_from_the_trial_that_recorded_it(
+        tmp_path) -> None:
+    from gameday.journal import load_run
+    from gameday.spread import crosscheck_run
+
+    path = _runbook(tmp_path, trials=2)
+    kids = []
+    for k in (1, 2):  # children whose recorded figures are those of their raw data
+        child, journal = _child(tmp_path, k, None)
+        _, requests, transitions = load_run(child.run_dir)
+        for ph in journal.phases:
+            ph.metrics = metrics.phase_metrics(requests, transitions, ph)
+        Journal(journal).write(child.run_dir, raw=False)
+        kids.append((child.model_copy(update={"run_id": journal.run_id}), journal))
+    outcome = gather(load_runbook(path), path, [c for c, _ in kids],
+                     {c.repetition: j for c, j in kids}, reports_dir=tmp_path / "r", seed=1)
+    journal, requests, transitions = load_run(outcome.run_dir)
+    assert all(not d for d in crosscheck_run(outcome.run_dir, journal, requests,
+                                             transitions).values())
+    shutil.rmtree(kids[1][0].run_dir)  # trial 2's raw data gone
+    differ = crosscheck_run(outcome.run_dir, journal, requests, transitions)
+    assert differ["crash-t2"] == ["the raw data of the trial that recorded it is missing"]
+    assert differ["crash-t1"] == [] and differ["baseline"] == []
