@@ -154,3 +154,15 @@ def test_the_gathered_runs_cross_check_reads_each_phase_from_the_trial_that_reco
     differ = crosscheck_run(outcome.run_dir, journal, requests, transitions)
     assert differ["crash-t2"] == ["the raw data of the trial that recorded it is missing"]
     assert differ["crash-t1"] == [] and differ["baseline"] == []
+
+
+def test_a_fixed_sweep_spreads_by_its_trials_each_with_every_dose(tmp_path) -> None:
+    runbook = load_runbook(_runbook(tmp_path, phases=[
+        {"name": "baseline", "duration_s": 2},
+        {"name": "slow", "fault": {"type": "latency", "replica": "2"}, "duration_s": 2,
+         "sweep": {"param": "latency_ms", "values": [100, 400], "trials": 2,
+                   "metric": "ttd_s"}}]))
+    assert repetitions(runbook) == 2
+    part = repetition(runbook, 2)
+    assert [p.name for p in part.phases] == ["baseline", "slow-d1-t2", "slow-d2-t2"]
+    assert [p.fault.latency_ms for p in part.phases[1:]] == [100, 400]
