@@ -24,13 +24,15 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed, Failed
 
+from flows.runs import final_state
+from flows.spread import spread_trials
 from gameday import engine
 from gameday.errors import is_transient
 from gameday.lifecycle import GameDay, cleanup_after_flow
 from gameday.run_record import Outcome, PhaseRecord, RunStatus
 from gameday.runbook import Phase
+from gameday.spread import repetition as only_repetition
 from gameday.summary import markdown_summary, phase_rows
 from gameday.sweep import plan_phases
 
@@ -95,7 +97,10 @@ def _flow_run_id() -> str | None:
 
 def _state_hook(flow: Any, flow_run: Any, state: Any) -> None:
     """Failure, crash or cancellation: clean up if (and only if) this run held the lock.
-    Runs outside the run context (no run logger), maybe in another process."""
+    Runs outside the run context (no run logger), maybe in another process. A run that
+    spread its trials held no lock: its children clean up after themselves."""
+    if (getattr(flow_run, "parameters", None) or {}).get("spread_over"):
+        return
     done = cleanup_after_flow(dict(getattr(flow_run, "parameters", {}) or {}),
                               str(flow_run.id), state.type.value.lower())
     if done:
@@ -114,6 +119,8 @@ def gameday_flow(
     started_by: str | None = None,
     trends: bool = False,
     reports_dir: str | None = None,
+    spread_over: str | None = None,
+    repetition: int | None = None,
 ) -> Any:
     """Run ``runbook`` against ``target`` ("local" or "compose"; default: the runbook's).
 
@@ -121,6 +128,10 @@ def gameday_flow(
     stack that was already running is used and left running. ``trends`` also re-renders
     ``reports/trends.html`` across every run (the nightly deployment does).
     ``reports_dir``: where the run folder goes (default: GAMEDAY_REPORTS_DIR, reports/).
+    ``spread_over`` (a deployment of this flow on a work pool, e.g. ``gameday/smoke``):
+    run each trial as a sub-flow run of it on the pool's workers and gather the results
+    (:mod:`flows.spread`); this run touches no stack. ``repetition`` k: run only trial k
+    with the shared phases (what ``spread_over`` asks of each child).
     Returns the outcome as a dict; the final state is Failed when the GameDay did not pass.
     """
     gd = GameDay.prepare(runbook, target=target, base_port=base_port, seed=seed,
@@ -128,17 +139,14 @@ def gameday_flow(
                          started_by=started_by or os.environ.get("GAMEDAY_STARTED_BY")
                          or "gameday flow", progress=lambda line: print(line, flush=True))
     flow_run_id = _flow_run_id()
+    if spread_over:
+        return spread_trials(gd, spread_over, report=report, flow_run_id=flow_run_id)
+    if repetition is not None:
+        gd.runbook = only_repetition(gd.runbook, repetition)
     with gd.locked(flow_run_id=flow_run_id), gd.stack(start_stack):
         outcome = _gameday(gd, flow_run_id, report, trends)
     _artifacts(gd, outcome)
-    gd.progress(f"gameday: {'PASSED' if outcome.passed else 'FAILED'} "
-                f"(score {outcome.score:.0f}/100) — journal {outcome.journal}"
-                + (f", report {outcome.report}" if outcome.report else ""))
-    data = outcome.model_dump(mode="json")
-    if outcome.passed and not outcome.report_error:
-        return Completed(message="GameDay passed", data=data)
-    reason = outcome.report_error or "; ".join(outcome.failing_checks[:5])
-    return Failed(message=f"GameDay {outcome.status}: {reason}", data=data)
+    return final_state(outcome, gd.progress)
 
 
 def _gameday(gd: GameDay, flow_run_id: str | None, report: bool, trends: bool) -> Outcome:

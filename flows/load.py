@@ -19,15 +19,15 @@ ledger (see :mod:`gameday.load_shards`).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_client
+from prefect import flow
 from prefect.deployments import run_deployment
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 
+from flows.runs import wait_for_runs
 from gameday.load import LoadGenerator
 from gameday.load_check import check_load
 from gameday.load_schedule import Shard
@@ -40,7 +40,6 @@ from gameday.targets.base import StackUrls
 __all__ = ["SHARD_DEPLOYMENT", "build_load_deployments", "load_shard", "sharded_load"]
 
 SHARD_DEPLOYMENT = "load-shard/default"
-_TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def _shard_file(out_dir: str, phase: str, shard: Shard) -> Path:
@@ -74,17 +73,6 @@ def load_shard(urls: dict[str, Any], load: dict[str, Any], seed: int, phase: str
             "achieved_rate": round(gen.achieved_rate, 3), "path": str(path)}
 
 
-async def _wait_all(ids: list[Any], timeout_s: float) -> list[str]:
-    deadline = time.monotonic() + timeout_s
-    async with get_client() as client:
-        while True:
-            runs = [await client.read_flow_run(i) for i in ids]
-            states = [r.state.type.value if r.state else "PENDING" for r in runs]
-            if all(s in _TERMINAL for s in states) or time.monotonic() > deadline:
-                return states
-            await asyncio.sleep(1.0)
-
-
 @flow(name="sharded-load", log_prints=True)
 def sharded_load(urls: dict[str, Any], load: dict[str, Any], seed: int, phase: str,
                  duration_s: float, shards: int, out_dir: str, start_delay_s: float = 30.0,
@@ -97,7 +85,7 @@ def sharded_load(urls: dict[str, Any], load: dict[str, Any], seed: int, phase: s
         for k in range(shards)]
     spec = LoadSpec(**load)
     budget = start_delay_s + duration_s + spec.timeout_s + spec.cancel_after_s + 120.0
-    states = asyncio.run(_wait_all([r.id for r in runs], budget))  # type: ignore[union-attr]
+    states = wait_for_runs([r.id for r in runs], budget)  # type: ignore[union-attr]
     failed = [f"shard {k}: {s}" for k, s in enumerate(states) if s != "COMPLETED"]
     if failed:
         raise RuntimeError(f"sharded load of {phase!r}: not every shard completed "

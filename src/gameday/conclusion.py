@@ -8,18 +8,20 @@ the verdict, not a footnote of the report.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gameday import metrics
 from gameday.engine import GameDayRun
-from gameday.evidence.models import Verdict3, counted_check
+from gameday.evidence.models import FaultEvidence, SweepResult, Verdict3, counted_check
 from gameday.evidence.trials import evidence_sentences, trial_evidence
 from gameday.junit import write_junit
-from gameday.run_record import Consistency, RunStatus
+from gameday.run_record import Consistency, PhaseRecord, RunStatus
+from gameday.runbook import Runbook
 from gameday.sweep import sweep_results
 from gameday.units import check_sentence
 
-__all__ = ["Conclusion", "conclude"]
+__all__ = ["Conclusion", "Judged", "conclude", "judge_phases"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,43 @@ class Conclusion:
     #: With trials: pass / fail / inconclusive, and what is not settled yet, in words.
     outcome: Verdict3 | None = None
     inconclusive: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The verdict over a run's phase records (:func:`judge_phases`)."""
+
+    evidence: list[FaultEvidence]
+    sweeps: list[SweepResult]
+    failing: list[str]
+    inconclusive: list[str]
+    passed: bool
+    outcome: Verdict3 | None
+    score: float
+
+
+def judge_phases(runbook: Runbook, phases: Sequence[PhaseRecord],
+                 also_failing: Sequence[str] = ()) -> Judged:
+    """The evidence, sweeps and verdict over ``phases``; ``also_failing``: what else
+    failed (cross-check, consistency, the run's status), in words. Used by
+    :func:`conclude` and by the gathering of trials run on several workers
+    (:mod:`gameday.spread`), so both judge alike."""
+    evidence = trial_evidence(phases, runbook.slo, seed=runbook.seed)
+    sweeps = sweep_results(runbook, phases)
+    # In words with units (Slack, the console, the journal): the value itself is in checks.
+    # With trials, a trial's TTD/TTR is a data point of the evidence, not a verdict alone;
+    # a sweep's dose pushes TTD, TTR and latency past their targets on purpose.
+    failing = [check_sentence(p.name, c) for p in phases for c in p.checks
+               if not c.passed and counted_check(p, c.name, bool(evidence))]
+    failing += evidence_sentences(evidence, "fail")
+    inconclusive = evidence_sentences(evidence, "inconclusive")
+    failing += also_failing
+    passed = not failing and not inconclusive
+    outcome: Verdict3 | None = None
+    if evidence:
+        outcome = "fail" if failing else "inconclusive" if inconclusive else "pass"
+    return Judged(evidence, sweeps, failing, inconclusive, passed, outcome,
+                  metrics.resilience_score(phases, evidence))
 
 
 def conclude(run: GameDayRun, status: RunStatus, *,
@@ -49,33 +88,21 @@ def conclude(run: GameDayRun, status: RunStatus, *,
         run.journal.steady_state("after", after)
     run.owed.close()
     run.journal.write(run.run_dir)  # the raw data the cross-check reads back
-    evidence = trial_evidence(run.phases, run.runbook.slo, seed=run.runbook.seed)
-    sweeps = sweep_results(run.runbook, run.phases)
-    # In words with units (Slack, the console, the journal): the value itself is in checks.
-    # With trials, a trial's TTD/TTR is a data point of the evidence, not a verdict alone;
-    # a sweep's dose pushes TTD, TTR and latency past their targets on purpose.
-    failing = [check_sentence(p.name, c) for p in run.phases for c in p.checks
-               if not c.passed and counted_check(p, c.name, bool(evidence))]
-    failing += evidence_sentences(evidence, "fail")
-    inconclusive = evidence_sentences(evidence, "inconclusive")
-    failing += _crosscheck(run)
+    also = _crosscheck(run)
     if consistency is not None and not consistency.ok:
-        failing.append(f"consistency: {run.driver.invariant_failure}")
+        also.append(f"consistency: {run.driver.invariant_failure}")
     if status != "completed":
-        failing.append(f"run {status}")
-    passed = not failing and not inconclusive
-    outcome: Verdict3 | None = None
-    if evidence:
-        outcome = "fail" if failing else "inconclusive" if inconclusive else "pass"
-    score = metrics.resilience_score(run.phases, evidence)
-    run.journal.update(evidence=evidence, sweeps=sweeps)
-    run.journal.verdict(passed, score, failing, outcome=outcome, inconclusive=inconclusive)
+        also.append(f"run {status}")
+    j = judge_phases(run.runbook, run.phases, also)
+    run.journal.update(evidence=j.evidence, sweeps=j.sweeps)
+    run.journal.verdict(j.passed, j.score, j.failing, outcome=j.outcome,
+                        inconclusive=j.inconclusive)
     # inconclusive is not a failure of the system: the run completed, it just did not settle
-    final: RunStatus = "failed" if status == "completed" and failing else status
-    run.journal.end(final, deviated=not passed)
+    final: RunStatus = "failed" if status == "completed" and j.failing else status
+    run.journal.end(final, deviated=not j.passed)
     run.journal.write(run.run_dir, raw=False)
     write_junit(run.run_dir, run.journal.record)
-    return Conclusion(passed, round(score, 2), failing, final, outcome, inconclusive)
+    return Conclusion(j.passed, round(j.score, 2), j.failing, final, j.outcome, j.inconclusive)
 
 
 def _crosscheck(run: GameDayRun) -> list[str]:

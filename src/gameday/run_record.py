@@ -30,7 +30,8 @@ __all__ = [
     "FaultRecord", "LoadCheck", "PhaseRecord",
     "Activity", "ActivityRun", "SteadyStates", "Consistency",
     "Abort", "Interruption", "Verdict", "Observation", "NotificationRecord", "Environment",
-    "Roles", "ChecklistItem", "SessionInfo", "RunProcess", "JournalRecord", "Outcome",
+    "Roles", "ChecklistItem", "SessionInfo", "RunProcess", "ChildRun", "JournalRecord",
+    "Outcome",
     "PlannedPhase", "StartNotice", "AbortNotice", "json_schema", "FaultEvidence",
     "JudgementLine",
 ]
@@ -304,6 +305,25 @@ class RunProcess(_Record):
     flow_run_id: str | None = None
 
 
+class ChildRun(_Record):
+    """One repetition of a runbook run as its own GameDay on a worker (trials spread over
+    a work pool, :mod:`gameday.spread`): where it ran and how it ended."""
+
+    repetition: int
+    flow_run_id: str | None = None
+    #: The Prefect state the child's flow run ended in (COMPLETED, FAILED, CRASHED, …).
+    state: str | None = None
+    run_id: str | None = None
+    run_dir: str | None = None
+    status: RunStatus | None = None
+    target_key: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    start: Time | None = None
+    end: Time | None = None
+    error: str | None = None
+
+
 class JournalRecord(_Record):
     """``journal.json``: one GameDay run.
 
@@ -353,6 +373,8 @@ class JournalRecord(_Record):
     evidence: list[FaultEvidence] = Field(default_factory=list)
     #: Every swept phase (``sweep:``): each dose judged, and the breaking point.
     sweeps: list[SweepResult] = Field(default_factory=list)
+    #: Trials spread over workers: each repetition's own run (its phases are in ``phases``).
+    children: list[ChildRun] = Field(default_factory=list)
     session: SessionInfo | None = None
     observations: list[Observation] = Field(default_factory=list)
     notifications: list[NotificationRecord] = Field(default_factory=list)

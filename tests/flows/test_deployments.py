@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +15,10 @@ from flows.deployments import build_deployments
 from prefect import flow
 
 from lb_software import HAVE_LB_SOFTWARE
+from prefect_pool import free_port as _free_port
+from prefect_pool import prefect_env as _env
+from prefect_pool import process_pool
+from prefect_pool import stop as _stop
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -50,12 +51,6 @@ def test_nightly_defaults_to_two_in_the_morning_utc():
     assert (nightly.schedule.cron, nightly.schedule.timezone) == ("0 2 * * *", "UTC")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_for(check, timeout_s: float, what: str, process: subprocess.Popen, log: Path):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -71,18 +66,6 @@ def _wait_for(check, timeout_s: float, what: str, process: subprocess.Popen, log
     pytest.fail(f"{what} not within {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(
-        PREFECT_HOME=str(tmp_path / "prefect"),
-        PYTHONPATH=os.pathsep.join(
-            p for p in (str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH")) if p
-        ),
-        **extra,
-    )
-    return env
-
-
 def _start_serving(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -93,16 +76,6 @@ def _start_serving(env: dict[str, str], port: int, log: Path) -> subprocess.Pope
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(40)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 def _deployment(api: str, name: str) -> dict | None:
@@ -259,51 +232,23 @@ def test_a_worker_of_a_process_work_pool_runs_the_registered_smoke_deployment(
     local_stack, tmp_path
 ):
     """The README's remote-server path: register with a work pool, run with a worker."""
-    from gameday.cli.serve import start_prefect_server, stop_process, wait_healthy
-
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
     reports = tmp_path / "reports"
-    env = _env(
-        tmp_path,
-        PREFECT_API_URL=api,
-        GAMEDAY_BASE_PORT=str(local_stack.base_port),
-        GAMEDAY_STATE_DIR=str(local_stack.settings.state_dir),
-        GAMEDAY_CHAOS_TOKEN=local_stack.chaos_token,
-        GAMEDAY_REPORTS_DIR=str(reports),
-    )
-    server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
-    server = start_prefect_server(port, env, log_path=server_log)
-    worker = None
-    try:
-        wait_healthy(api, 150, server, server_log)
-        prefect = str(BIN / "prefect")
-        subprocess.run([prefect, "work-pool", "create", "gameday-host", "--type", "process"],
-                       env=env, check=True, capture_output=True, timeout=120)
-        registered = subprocess.run(
-            [sys.executable, "-m", "flows.deployments", "--work-pool", "gameday-host"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-        assert registered.returncode == 0, registered.stderr[-3000:]
-        smoke = _deployment(api, "smoke")
+    with process_pool(tmp_path, "gameday-host") as pool:
+        smoke = _deployment(pool.api, "smoke")
         assert smoke is not None and smoke["work_pool_name"] == "gameday-host"
         assert smoke["entrypoint"] == "flows.gameday.gameday_flow"  # a module path
-
-        with open(worker_log, "wb") as out:
-            worker = subprocess.Popen(
-                [prefect, "worker", "start", "--pool", "gameday-host"], cwd=tmp_path, env=env,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        pool.worker(GAMEDAY_BASE_PORT=str(local_stack.base_port),
+                    GAMEDAY_STATE_DIR=str(local_stack.settings.state_dir),
+                    GAMEDAY_CHAOS_TOKEN=local_stack.chaos_token,
+                    GAMEDAY_REPORTS_DIR=str(reports))
         run = subprocess.run(
-            [prefect, "deployment", "run", "gameday/smoke", "--watch", "--watch-timeout", "400",
-             "--param", f"runbook={_relaxed_smoke(tmp_path)}"],
-            env=env, capture_output=True, text=True, timeout=480)
+            [str(BIN / "prefect"), "deployment", "run", "gameday/smoke", "--watch",
+             "--watch-timeout", "400", "--param", f"runbook={_relaxed_smoke(tmp_path)}"],
+            env=pool.env, capture_output=True, text=True, timeout=480)
         journals = list(reports.glob("*/journal.json"))
-        assert len(journals) == 1, run.stdout[-2000:] + worker_log.read_text()[-6000:]
+        assert len(journals) == 1, run.stdout[-2000:] + pool.logs()
         assert run.returncode == 0, run.stdout[-3000:]
         journal = json.loads(journals[0].read_text())
         assert journal["status"] == "completed"
         assert journal["notifications"][0]["kind"] == "start"
         assert (journals[0].parent / "report.html").exists()
-    finally:
-        if worker is not None:
-            _stop(worker)
-        stop_process(server, group=True)

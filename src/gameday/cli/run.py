@@ -32,6 +32,10 @@ def register(subparsers: Any) -> None:
     run.add_argument("--start-stack", action="store_true",
                      help="start the target stack first and stop it at the end")
     run.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    run.add_argument("--spread-over", metavar="DEPLOYMENT",
+                     help="run each trial as a sub-flow run of this gameday deployment "
+                          "(e.g. gameday/standard) on its work pool's workers, each on its "
+                          "own stack, and gather them; needs PREFECT_API_URL")
     run.set_defaults(func=_run)
 
     validate = subparsers.add_parser("validate", help="check runbooks; print what is wrong")
@@ -62,6 +66,8 @@ def _run(args: argparse.Namespace) -> int:
               "written.")
         return 0
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if args.spread_over:  # the workers run the trials: no lock, no stack, their server
+        return _spread(gd, args)
     from gameday.prefect_api import start_api_server
 
     with gd.locked():  # before Prefect starts: a refused run never reaches a hook
@@ -86,12 +92,24 @@ def _import_flow() -> Any:
     return gameday_flow
 
 
-def _flow(gameday_flow: Any, args: argparse.Namespace) -> int:
+def _spread(gd: Any, args: argparse.Namespace) -> int:
+    from gameday.spread import repetitions
+
+    repetitions(gd.runbook)  # one trial, or a search: say so before Prefect starts
+    if not os.environ.get("PREFECT_API_URL"):
+        raise GameDayError(
+            "--spread-over needs PREFECT_API_URL: the Prefect server whose work pool runs "
+            f"the deployment {args.spread_over!r} (docs/architecture.md, \"Trials spread "
+            "over workers\")")
+    return _flow(_import_flow(), args, spread_over=args.spread_over)
+
+
+def _flow(gameday_flow: Any, args: argparse.Namespace, **extra: Any) -> int:
     try:
         state: Any = gameday_flow(runbook=args.runbook, target=args.target, seed=args.seed,
                                   base_port=args.base_port, start_stack=False,
                                   report=not args.no_report, started_by="gameday CLI",
-                                  return_state=True)
+                                  return_state=True, **extra)
     except GameDayError:
         raise
     except Exception as exc:  # Prefect itself failed (its API, its database): one line
