@@ -67,7 +67,7 @@ class Settings:
             monitor_interval_s=_float("MONITOR_INTERVAL_S", 0.2),
             monitor_timeout_s=_float("MONITOR_TIMEOUT_S", 0.15),
             voter_timeout_s=_float("VOTER_TIMEOUT_S", 0.3),
-            kafka_tick_s=_float("KAFKA_TICK_S", 0.05),
+            kafka_tick_s=_float("KAFKA_TICK_S", 0.1),
         )
 
     def replica_ids(self) -> tuple[str, ...]:

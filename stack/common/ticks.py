@@ -1,4 +1,4 @@
-"""Consumers take the log in ticks of the wall clock, not record by record.
+"""Consumers take the log, and the orders outbox feeds it, in ticks of the wall clock.
 
 The local broker (Tansu's memory engine) pays for every fetch that returns records in
 proportion to the record *batches* it stores, and every result a replica publishes after
@@ -6,11 +6,13 @@ a fetch is a new stored batch: a consumer that fetches as soon as each event lan
 both grow with the event rate, and the broker's CPU climbs all through a long run
 (BENCHMARKS.md, "Why the broker grows"). Waiting for the next tick before the next fetch
 bounds a consumer to one fetch (and a replica to one batch of results) per tick whatever
-the rate. Ticks are multiples of the wall clock, so the three replicas take the same
+the rate; the outbox likewise publishes what was written during a tick as one batch. Ticks are multiples of the wall clock, so the three replicas take the same
 events at the same moment and stay at the same offset, which the voter's reads rely on.
 
 The first event after a quiet spell is still taken at once: a consumer waits for the
-next tick only after a fetch that returned records.
+next tick only after a fetch that returned records (the outbox after a drain that
+published). The price is latency: an event waits up to a tick (a ``POST /orders``, which
+answers once its event is published, too).
 """
 
 from __future__ import annotations

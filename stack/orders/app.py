@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         await ensure_schema(pool)
         await ensure_topics(settings.kafka_bootstrap_servers)
         producer = await start_producer(settings.kafka_bootstrap_servers)
-        outbox = Outbox(settings.database_url, producer)
+        outbox = Outbox(settings.database_url, producer, Ticks(settings.kafka_tick_s))
         await outbox.start()
         results = ResultsConsumer(pool, settings.kafka_bootstrap_servers,
                                   Ticks(settings.kafka_tick_s))
@@ -87,8 +87,10 @@ def create_app(settings: Settings) -> FastAPI:
     guards.install(app, SERVICE)
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return health_payload(SERVICE)
+    async def health(request: Request) -> dict[str, Any]:
+        outbox: Outbox = request.app.state.outbox
+        return health_payload(SERVICE, outbox={"published": outbox.published,
+                                               "drains": outbox.drains})
 
     @app.post("/orders", status_code=201)
     async def create_order(request: Request) -> JSONResponse:

@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 
 from stack.common.kafka import ORDER_EVENTS
 from stack.common.tasks import cancel_and_wait
+from stack.common.ticks import Ticks
 
 __all__ = ["Outbox", "OUTBOX_LOCK_ID"]
 
@@ -43,10 +44,13 @@ _REMEMBER = 50_000  # ids of recently published rows, for deliver()
 
 
 class Outbox:
-    def __init__(self, database_url: str, producer: AIOKafkaProducer) -> None:
+    def __init__(self, database_url: str, producer: AIOKafkaProducer,
+                 ticks: Ticks | None = None) -> None:
         self.database_url = database_url
         self.producer = producer
+        self.ticks = ticks or Ticks(0)
         self.published = 0
+        self.drains = 0  # drains that published events (each: one batch in the log)
         self._wake = asyncio.Event()
         self._drained = asyncio.Condition()
         self._recent: set[int] = set()
@@ -99,8 +103,12 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
             self._wake.clear()
             try:
-                if await self.drain(conn) == BATCH:
+                published = await self.drain(conn)
+                if published == BATCH:
                     self._wake.set()  # more waiting
+                elif published:
+                    # what is written meanwhile goes out together (stack.common.ticks)
+                    await self.ticks.wait()
             except (asyncio.CancelledError, psycopg.OperationalError):
                 raise
             except Exception as exc:  # the broker is away: the rows stay, retry
@@ -126,6 +134,7 @@ class Outbox:
         ids = [r["id"] for r in rows]
         await conn.execute("DELETE FROM order_outbox WHERE id = ANY(%s)", (ids,))
         self.published += len(ids)
+        self.drains += 1
         self._remember(ids)
         async with self._drained:
             self._drained.notify_all()

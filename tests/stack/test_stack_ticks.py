@@ -1,10 +1,12 @@
-"""Replicas take order events in ticks of the wall clock (``stack.common.ticks``).
+"""Replicas take order events, and the orders outbox publishes them, in ticks of the wall
+clock (``stack.common.ticks``).
 
 Why it matters: the local broker's cost of every fetch that returns records grows with the
 record batches it stores, and a replica that fetched each event as it landed published one
-batch of results per event, so the broker's CPU climbed all through a nightly
-(BENCHMARKS.md, "Why the broker grows"). With ticks a replica fetches, and publishes
-results, at most once per tick whatever the event rate.
+batch of results per event (and the outbox a batch per order), so the broker's CPU
+climbed all through a nightly (BENCHMARKS.md, "Why the broker grows"). With ticks a
+replica fetches, and publishes results, at most once per tick whatever the event rate,
+and the outbox adds at most one batch per tick to the log.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ import json
 import math
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from stack.common.ticks import Ticks
-from stack_helpers import wait_until
+from stack_helpers import wait_consistent, wait_until
 
 from gameday.targets.localplan import StackPorts
 
 EVENTS = 40
-SPACING_S = 0.01  # an event every 10 ms: five land in each tick
-TICK_S = 0.05  # the stack's default KAFKA_TICK_S
+SPACING_S = 0.01  # an event every 10 ms: ten land in each tick
+TICK_S = 0.1  # the stack's default KAFKA_TICK_S
 
 
 def _events(http, stack, replica):
@@ -49,10 +53,10 @@ async def _produce_spaced(bootstrap: str) -> float:
 
 
 def test_ticks_fall_on_multiples_of_the_wall_clock():
-    ticks = Ticks(0.05)
-    assert ticks.delay(100.0) == pytest.approx(0.05)
-    assert ticks.delay(100.01) == pytest.approx(0.04)
-    assert ticks.delay(100.049) == pytest.approx(0.001)
+    ticks = Ticks(0.1)
+    assert ticks.delay(100.0) == pytest.approx(0.1)
+    assert ticks.delay(100.01) == pytest.approx(0.09)
+    assert ticks.delay(100.099) == pytest.approx(0.001)
     assert Ticks(0).delay(100.01) == 0.0  # 0: fetch as soon as records land
     for bad in (-0.1, math.inf, math.nan):
         with pytest.raises(ValueError):
@@ -74,3 +78,28 @@ def test_a_replica_fetches_at_most_once_per_tick_however_fast_events_come(clean_
         # already fetched what a tick takes, so the last event is applied up to 2 ticks late
         assert 1 <= fetches <= span / TICK_S + 4, (
             f"replica {replica}: {fetches} fetches for {EVENTS} events landing in {span:.2f} s")
+
+
+def test_the_outbox_publishes_at_most_once_per_tick_however_fast_orders_come(clean_faults, http):
+    stack = clean_faults
+    before = http.get(f"{stack.urls.orders}/health", timeout=10).json()["outbox"]
+    start = time.monotonic()
+
+    def post(i: int) -> tuple[int, float]:  # a 201 means its event is in the log
+        time.sleep(max(0.0, start + i * SPACING_S - time.monotonic()))
+        with httpx.Client(timeout=10) as client:
+            status = client.post(f"{stack.urls.orders}/orders",
+                                 json={"product_id": "PROD-003", "quantity": 1}).status_code
+        return status, time.monotonic()
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, range(EVENTS)))
+    assert [status for status, _ in answers] == [201] * EVENTS
+    span = max(t for _, t in answers) - start
+    after = http.get(f"{stack.urls.orders}/health", timeout=10).json()["outbox"]
+    assert after["published"] - before["published"] == EVENTS
+    drains = after["drains"] - before["drains"]
+    # the first order after a quiet spell goes at once, then one drain per tick boundary
+    assert 1 <= drains <= span / TICK_S + 2, (
+        f"{drains} drains for {EVENTS} orders answered within {span:.2f} s")
+    wait_consistent(http, stack)
