@@ -65,18 +65,24 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _proc(pid: int) -> tuple[float, float, int] | None:
-    """(cpu seconds, rss MiB, sockets) of ``pid``, None when it is gone."""
+def _proc(pid: int) -> tuple[float, float, float, int] | None:
+    """(cpu seconds, rss MiB, private MiB, sockets) of ``pid``, None when it is gone.
+    *Private* is resident memory minus its shared pages (``statm``'s resident − shared):
+    what the process holds alone. Summing RSS over processes counts a shared page (a
+    library, Postgres's shared buffers) once per process that touched it, so Postgres's
+    summed RSS grows as more backends touch the same buffers with nothing leaking."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_MIB
+        statm = Path(f"/proc/{pid}/statm").read_text().split()
+        rss = int(statm[1]) * _PAGE_MIB
+        private = (int(statm[1]) - int(statm[2])) * _PAGE_MIB
         sockets = 0
         for fd in os.listdir(f"/proc/{pid}/fd"):
             with contextlib.suppress(OSError):
                 sockets += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / _TICK, rss, sockets
+    return (int(fields[11]) + int(fields[12])) / _TICK, rss, private, sockets
 
 
 class Sampler:
@@ -112,12 +118,14 @@ class Sampler:
                     got = _proc(pid)
                     if got is None:
                         continue
-                    cpu_s, rss, sockets = got
-                    row = per.setdefault(name, {"cpu_pct": 0.0, "rss_mib": 0.0, "sockets": 0})
+                    cpu_s, rss, private, sockets = got
+                    row = per.setdefault(name, {"cpu_pct": 0.0, "rss_mib": 0.0,
+                                                "private_mib": 0.0, "sockets": 0})
                     if pid in last_cpu:
                         row["cpu_pct"] += 100.0 * (cpu_s - last_cpu[pid]) / (now - last_t)
                     last_cpu[pid] = cpu_s
                     row["rss_mib"] += rss
+                    row["private_mib"] += private
                     row["sockets"] += sockets
                 try:
                     voter = http.get(f"{self.voter_url}/voting-stats").json()["voting_stats"]

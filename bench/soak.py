@@ -4,7 +4,8 @@
 every ``period_s`` (60) a fault goes into one replica for ``hold_s`` (20) and is cleared —
 latency 800 ms, intermittent 0.5, incorrect_response, in turn, rotating over the replicas.
 Per period: availability, p50/p95, quorum rate and wrong answers of the requests sent in
-it, and every stack process's median resident memory and open sockets over it
+it, and every stack process's median private memory (resident minus shared pages, see
+:mod:`bench.sampler`) and open sockets over it
 (:class:`bench.sampler.Sampler`). The verdict compares the first period with the last:
 no growth in latency (p95 within 1.5× or 20 ms), memory (within 10 % or 20 MiB a process),
 open connections (within 10 sockets a process) or CPU (within 1.5× or 10 points of a core
@@ -46,6 +47,8 @@ def _resources(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for name in {n for s in samples for n in s["processes"]}:
         rows = [s["processes"][name] for s in samples if name in s["processes"]]
         out[name] = {"rss_mib": round(statistics.median(r["rss_mib"] for r in rows), 1),
+                     "private_mib": round(statistics.median(r.get("private_mib", r["rss_mib"])
+                                                            for r in rows), 1),
                      "sockets": statistics.median(r["sockets"] for r in rows),
                      "cpu_pct": round(statistics.median(r.get("cpu_pct", 0.0) for r in rows), 1)}
     return out
@@ -62,8 +65,10 @@ def verdict(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
         b = last["resources"].get(name)
         if b is None:
             continue
-        if b["rss_mib"] > max(a["rss_mib"] * 1.10, a["rss_mib"] + 20.0):
-            grew.append(f"{name} memory {a['rss_mib']}→{b['rss_mib']} MiB")
+        # private memory (bench.sampler): summed RSS counts shared pages once per process
+        mem = "private_mib" if "private_mib" in a and "private_mib" in b else "rss_mib"
+        if b[mem] > max(a[mem] * 1.10, a[mem] + 20.0):
+            grew.append(f"{name} memory {a[mem]}→{b[mem]} MiB")
         if b["sockets"] > a["sockets"] + 10:
             grew.append(f"{name} sockets {a['sockets']}→{b['sockets']}")
         cpu_a, cpu_b = a.get("cpu_pct"), b.get("cpu_pct")

@@ -25,6 +25,25 @@ def test_the_soak_verdict_sees_growth_in_latency_memory_and_sockets() -> None:
     assert grew == ["voter memory 60→90 MiB", "voter sockets 20→45"]
 
 
+def test_the_soak_verdict_judges_private_memory_not_shared_pages_counted_per_process() -> None:
+    def period(rss: float, private: float) -> dict:
+        return {**_row(10), "resources": {"postgres": {"rss_mib": rss, "private_mib": private,
+                                                       "sockets": 9}}}
+
+    # more backends touching the same shared buffers: summed RSS doubles, nothing leaks
+    assert verdict(period(938, 120), period(1958, 125))["holds"]
+    assert verdict(period(938, 120), period(960, 300))["grew"] == ["postgres memory 120→300 MiB"]
+
+
+def test_the_sampler_reads_private_memory_below_resident_memory() -> None:
+    import os
+
+    from bench.sampler import _proc
+
+    cpu_s, rss, private, sockets = _proc(os.getpid())
+    assert 0 < private < rss and cpu_s > 0 and sockets >= 0
+
+
 def test_the_soak_verdict_sees_a_process_spend_more_cpu_at_the_same_load() -> None:
     def period(cpu: float) -> dict:
         return {**_row(10), "resources": {"kafka": {"rss_mib": 30, "sockets": 9,
