@@ -6,8 +6,9 @@ a fetch is a new stored batch: a consumer that fetches as soon as each event lan
 both grow with the event rate, and the broker's CPU climbs all through a long run
 (BENCHMARKS.md, "Why the broker grows"). Waiting for the next tick before the next fetch
 bounds a consumer to one fetch (and a replica to one batch of results) per tick whatever
-the rate; the outbox likewise publishes what was written during a tick as one batch. Ticks are multiples of the wall clock, so the three replicas take the same
-events at the same moment and stay at the same offset, which the voter's reads rely on.
+the rate; the outbox likewise publishes what was written during a tick as one batch.
+Ticks are multiples of the wall clock, so the three replicas take the same events at the
+same moment and stay at the same offset, which the voter's reads rely on.
 
 The first event after a quiet spell is still taken at once: a consumer waits for the
 next tick only after a fetch that returned records (the outbox after a drain that

@@ -66,10 +66,10 @@ def create_app(settings: Settings) -> FastAPI:
         await ensure_schema(pool)
         await ensure_topics(settings.kafka_bootstrap_servers)
         producer = await start_producer(settings.kafka_bootstrap_servers)
-        outbox = Outbox(settings.database_url, producer, Ticks(settings.kafka_tick_s))
+        ticks = Ticks(settings.kafka_tick_s)
+        outbox = Outbox(settings.database_url, producer, ticks)
         await outbox.start()
-        results = ResultsConsumer(pool, settings.kafka_bootstrap_servers,
-                                  Ticks(settings.kafka_tick_s))
+        results = ResultsConsumer(pool, settings.kafka_bootstrap_servers, ticks)
         await results.start()
         app.state.pool, app.state.outbox = pool, outbox
         app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)
