@@ -12,7 +12,11 @@ Errors: :class:`TimeoutError` when no full answer came within ``timeout_s``;
 :class:`Http1Error` (an :class:`OSError`) for a refused, reset or malformed exchange, and
 for a path that is not already percent-encoded ASCII without spaces (the caller must
 encode ids: a raw space or CR/LF would split the request line).
-A cancelled or failed request closes its connection, so nothing leaks into the pool.
+A cancelled or failed request closes its connection, so nothing leaks into the pool, and
+an idle connection older than ``_IDLE_S`` is closed the next time a connection is given
+back: after a burst (a slow replica makes the voter open many at once) the LIFO pool
+reuses the newest and would otherwise keep the rest open, closed by the server and never
+by us, for as long as the process lives (the soak saw the voter's sockets grow).
 """
 
 from __future__ import annotations
@@ -138,9 +142,20 @@ class Http1Client:
             raise Http1Error(f"{self.base}: garbled answer: {exc}") from exc
         finally:
             if keep and len(self._idle) < self.max_idle:
-                self._idle.append((reader, writer, time.monotonic()))
+                now = time.monotonic()
+                self._idle.append((reader, writer, now))
+                self._close_stale(now)
             else:
                 writer.close()
+
+    def _close_stale(self, now: float) -> None:
+        """Close the idle connections older than ``_IDLE_S``: the oldest are at the bottom."""
+        stale = 0
+        while stale < len(self._idle) and now - self._idle[stale][2] >= _IDLE_S:
+            self._idle[stale][1].close()
+            stale += 1
+        if stale:
+            del self._idle[:stale]
 
     @staticmethod
     async def _chunked(reader: asyncio.StreamReader) -> bytes:

@@ -242,6 +242,45 @@ async def test_the_http1_client_refuses_a_path_that_is_not_encoded(path):
         await client.get(path)
 
 
+async def test_the_http1_client_closes_idle_connections_left_by_a_burst(monkeypatch):
+    """A slow replica makes the voter open many connections at once; afterwards the LIFO
+    pool reuses the newest, and the rest must not stay open for the process's life."""
+    import stack.common.http1 as http1
+
+    monkeypatch.setattr(http1, "_IDLE_S", 0.3)
+    open_now = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now
+        open_now += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await asyncio.sleep(0.05)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            open_now -= 1
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    client = http1.Http1Client(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}",
+                               timeout_s=2)
+    try:
+        await asyncio.gather(*(client.get("/x") for _ in range(10)))  # ten at once
+        assert client.connections_opened == 10
+        for _ in range(12):  # then one at a time for 1.2 s: the newest is reused
+            await client.get("/x")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the server sees the closes
+        assert open_now <= 2, f"{open_now} connections still open after the burst"
+    finally:
+        await client.aclose()
+        server.close()
+
+
 class _RecordingStore:
     service_name = "inventory-svc"
 
