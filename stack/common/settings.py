@@ -37,6 +37,8 @@ class Settings:
     monitor_timeout_s: float
     voter_timeout_s: float
     kafka_tick_s: float
+    kafka_results_tick_s: float
+    kafka_outbox_rate: float
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -68,6 +70,8 @@ class Settings:
             monitor_timeout_s=_float("MONITOR_TIMEOUT_S", 0.15),
             voter_timeout_s=_float("VOTER_TIMEOUT_S", 0.3),
             kafka_tick_s=_float("KAFKA_TICK_S", 0.1),
+            kafka_results_tick_s=_float("KAFKA_RESULTS_TICK_S", 0.5),
+            kafka_outbox_rate=_float("KAFKA_OUTBOX_RATE", 20.0),
         )
 
     def replica_ids(self) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from stack.common.health import health_payload
 from stack.common.kafka import ensure_topics, start_producer
 from stack.common.metrics import METRICS_INSERT
 from stack.common.settings import Settings
-from stack.common.ticks import Ticks
+from stack.common.ticks import Pacer, Ticks
 from stack.common.timeutil import iso, now_iso
 from stack.orders import writes
 from stack.orders.ledger import ledger
@@ -66,10 +66,11 @@ def create_app(settings: Settings) -> FastAPI:
         await ensure_schema(pool)
         await ensure_topics(settings.kafka_bootstrap_servers)
         producer = await start_producer(settings.kafka_bootstrap_servers)
-        ticks = Ticks(settings.kafka_tick_s)
-        outbox = Outbox(settings.database_url, producer, ticks)
+        # stack.common.ticks: writes wait on the outbox, nobody on the results consumer
+        outbox = Outbox(settings.database_url, producer, Pacer(settings.kafka_outbox_rate))
         await outbox.start()
-        results = ResultsConsumer(pool, settings.kafka_bootstrap_servers, ticks)
+        results = ResultsConsumer(pool, settings.kafka_bootstrap_servers,
+                                  Ticks(settings.kafka_results_tick_s))
         await results.start()
         app.state.pool, app.state.outbox = pool, outbox
         app.state.metrics_writer = BatchWriter(pool, METRICS_INSERT)

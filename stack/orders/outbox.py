@@ -29,7 +29,7 @@ from psycopg.rows import dict_row
 
 from stack.common.kafka import ORDER_EVENTS
 from stack.common.tasks import cancel_and_wait
-from stack.common.ticks import Ticks
+from stack.common.ticks import Pacer
 
 __all__ = ["Outbox", "OUTBOX_LOCK_ID"]
 
@@ -45,10 +45,10 @@ _REMEMBER = 50_000  # ids of recently published rows, for deliver()
 
 class Outbox:
     def __init__(self, database_url: str, producer: AIOKafkaProducer,
-                 ticks: Ticks | None = None) -> None:
+                 pacer: Pacer | None = None) -> None:
         self.database_url = database_url
         self.producer = producer
-        self.ticks = ticks or Ticks(0)
+        self.pacer = pacer or Pacer(0)
         self.published = 0
         self.drains = 0  # drains that published events (each: one batch in the log)
         self._wake = asyncio.Event()
@@ -101,14 +101,15 @@ class Outbox:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
+            # over its rate, what is written meanwhile goes out together (stack.common.ticks)
+            await self.pacer.wait()
             self._wake.clear()
             try:
                 published = await self.drain(conn)
+                if published:
+                    self.pacer.spend()
                 if published == BATCH:
                     self._wake.set()  # more waiting
-                elif published:
-                    # what is written meanwhile goes out together (stack.common.ticks)
-                    await self.ticks.wait()
             except (asyncio.CancelledError, psycopg.OperationalError):
                 raise
             except Exception as exc:  # the broker is away: the rows stay, retry
