@@ -44,6 +44,7 @@ from gameday.http import classify, classify_status, load_session
 from gameday.load_schedule import WHOLE, Shard, schedule
 from gameday.metrics import percentile
 from gameday.owed import OwedCancels
+from gameday.precise_timer import PreciseTimer
 from gameday.quiet_gc import quiet_gc
 from gameday.records import RequestRecord
 from gameday.runbook import LoadSpec
@@ -56,6 +57,11 @@ _STATS_HORIZON_S = 120.0
 _MAX_CONNECTIONS = 2048
 #: The last stretch before a send spent yielding to the loop rather than on a timer.
 _SPIN_S = 0.002
+#: With a precise timer (gameday.precise_timer): wake this long before a send (the wake
+#: itself takes ~0.1 ms), then yield to the loop until the time comes.
+_FINE_S = 0.0002
+#: Use the precise timer where there is one (False: the millisecond timer and _SPIN_S).
+_PRECISE = True
 
 
 def run_coroutine(coro: Any) -> Any:
@@ -211,7 +217,12 @@ class LoadGenerator:
         flush = asyncio.Event()
         loop = asyncio.get_running_loop()
         timeout = aiohttp.ClientTimeout(total=self.spec.timeout_s)
-        async with load_session(max_connections=_MAX_CONNECTIONS) as http:
+        timer = PreciseTimer.create() if _PRECISE else None
+        async with contextlib.AsyncExitStack() as stack:
+            if timer is not None:
+                stack.callback(timer.close)
+            http = await stack.enter_async_context(
+                load_session(max_connections=_MAX_CONNECTIONS))
             # perf_counter, not loop.time(): uvloop's loop time is cached per loop iteration
             # at 1 ms resolution, so latencies read from it came out whole milliseconds
             # and short by however long the iteration had been running (found by bench/
@@ -226,13 +237,17 @@ class LoadGenerator:
                 if self._stop.is_set() or (should_abort is not None and should_abort()):
                     break
                 # uvloop's timers tick in whole milliseconds and can wake early or up to a
-                # tick late (see _send): sleep on a timer until _SPIN_S before the intended
-                # time, then yield to the loop until it comes, so a request is neither sent
-                # early (its latency would read short) nor a tick late. Behind schedule,
-                # still yield once so the requests in flight make progress.
+                # tick late (see _send): sleep on the precise timer until _FINE_S before
+                # the intended time (without one, on the loop's timer until _SPIN_S
+                # before), then yield to the loop until it comes, so a request is neither
+                # sent early (its latency would read short) nor a tick late. Behind
+                # schedule, still yield once so the requests in flight make progress.
                 await asyncio.sleep(0)
                 while (delay := t0 + offset - time.perf_counter()) > 0:
-                    await asyncio.sleep(delay - _SPIN_S if delay > _SPIN_S else 0)
+                    if timer is not None and delay > _FINE_S:
+                        await timer.sleep_until(t0 + offset - _FINE_S)
+                    else:
+                        await asyncio.sleep(delay - _SPIN_S if delay > _SPIN_S else 0)
                 lag = max(0.0, time.perf_counter() - (t0 + offset))
                 coro = self._request(planned, http, timeout, phase, t0_wall + offset,
                                      t0 + offset, lag, records, cancels, flush)
