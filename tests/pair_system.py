@@ -53,6 +53,12 @@ class Pair:
         def health(member: str) -> Response:
             return Response(status_code=self.faulted.get(member, 200))
 
+        @app.get("/m/{member}/motd")
+        def motd(member: str) -> dict[str, str]:
+            # what a faulted member says is hostile text: reports must escape it
+            return {"motd": "<img src=x onerror=alert(1)>" if member in self.faulted
+                    else "hello"}
+
         @app.get("/m/{member}/version")
         def member_version(member: str) -> int:
             return self.version[member]

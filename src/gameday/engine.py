@@ -174,7 +174,10 @@ def inject(run: GameDayRun, phase: Phase) -> float:
 
 
 def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> str | None:
-    """Send the runbook's load for ``phase.duration_s``; returns the abort reason, if any.
+    """Send the runbook's load for ``phase.duration_s``; returns the abort reason, if any:
+    the availability floor (``safety``), or a steady-state probe the system watches
+    during the run that failed beyond its grace (the journal's ``steady_states.during``
+    keeps what the watch saw, per phase).
 
     Prints progress (phase, time left, live availability) every ``report_every_s``.
     """
@@ -187,6 +190,8 @@ def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> st
     def should_abort() -> bool:
         nonlocal reason
         reason = guard.check(load)
+        if reason is None and (watch := run.driver.steady_during()) is not None:
+            reason = watch.get("reason")
         return reason is not None
 
     done = threading.Event()
@@ -209,6 +214,9 @@ def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> st
             run.journal.add_requests(records)
             out.update(requests=len(records), achieved_rate=round(load.achieved_rate, 2),
                        aborted=reason)
+            watch = run.driver.steady_during()
+            if watch is not None:
+                run.journal.steady_state("during", {"phase": phase.name, **watch})
     finally:
         done.set()
         reporter.join(timeout=1)

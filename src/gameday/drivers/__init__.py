@@ -62,6 +62,11 @@ class SystemDriver(Protocol):
         """The run's load generator, and fields for the journal (what it was seeded
         with)."""
 
+    def steady_during(self) -> dict[str, Any] | None:
+        """The steady-state probes watched while the run goes on (``ok``, ``probes``,
+        and once one failed beyond its grace, ``failed`` and ``reason``: the engine then
+        aborts), or None when the system watches none. Cheap: called once per request."""
+
     def component(self, fault: Fault) -> str:
         """The id the detector's transitions give the faulted component (TTD/TTR)."""
 

@@ -80,6 +80,9 @@ class InventoryDriver:
                              truth=Truth.from_ledger(ledger), owed=owed)
         return load, {"ledger_before": ledger}
 
+    def steady_during(self) -> dict[str, Any] | None:
+        return None  # the availability floor is the stack's abort condition
+
     def component(self, fault: Fault) -> str:
         return str(fault.replica if fault.replica is not None else fault.member)
 

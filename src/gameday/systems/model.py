@@ -34,6 +34,7 @@ __all__ = [
     "StatusDetector",
     "NoDetector",
     "Detector",
+    "Watch",
     "Probe",
     "ValueAt",
     "Invariant",
@@ -269,9 +270,19 @@ Detector = Annotated[TransitionsDetector | StatusDetector | NoDetector,
 # -- steady state and invariants ------------------------------------------------------------
 
 
+class Watch(_Model):
+    """A steady-state probe that must also hold *while* the GameDay runs: sent every
+    ``interval_s`` from the steady state before to the end of the run; failing without
+    a break for longer than ``grace_s`` aborts the GameDay (its rollback runs, the
+    journal and report say which probe failed and what it saw)."""
+
+    interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    grace_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+
+
 class Probe(_Model):
-    """An HTTP probe with tolerances: used before and after the run and, continuously, as
-    an abort condition."""
+    """An HTTP probe with tolerances: used before and after the run and, with ``during``,
+    watched while it runs as an abort condition."""
 
     method: HttpMethod = "GET"
     url: Template
@@ -282,6 +293,8 @@ class Probe(_Model):
     latency_ms: Annotated[float, Field(gt=0, le=60_000)] = 2000.0
     #: Probe every member of this group (``member``/``index`` in the templates).
     each: Name | None = None
+    #: Also watched during the run, an abort condition (None: before and after only).
+    during: Watch | None = None
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
