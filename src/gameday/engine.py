@@ -35,7 +35,7 @@ from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_is
 from gameday.load import LoadGenerator
 from gameday.load_check import check_load
 from gameday.notify import BaseNotifier, get_notifier
-from gameday.owed import OWED_FILE, OwedCancels
+from gameday.owed import OWED_FILE, OwedRequests
 from gameday.run_record import (
     Check,
     Environment,
@@ -79,7 +79,7 @@ class GameDayRun:
     run_dir: Path
     seed: int
     notifier: BaseNotifier
-    owed: OwedCancels
+    owed: OwedRequests
     progress: Progress = print
     load: LoadGenerator | None = None
     faulted: set[str] = field(default_factory=set)
@@ -119,9 +119,8 @@ def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: T
                            flow_run_id=flow_run_id))
     run_dir = Path(settings.reports_dir) / run_id
     run = GameDayRun(settings, runbook, Path(runbook_path), target, driver, Journal(record),
-                     run_dir,
-                     seed, notifier or get_notifier(settings), OwedCancels(run_dir / OWED_FILE),
-                     progress)
+                     run_dir, seed, notifier or get_notifier(settings),
+                     OwedRequests(run_dir / OWED_FILE), progress)
     run.journal.write(run_dir)
     return run
 

@@ -38,7 +38,7 @@ from gameday.errors import FaultError, NotReady, TargetError
 from gameday.experiment import render_system_experiment
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
-from gameday.owed import OwedCancels
+from gameday.owed import OwedRequests
 from gameday.run_record import Consistency
 from gameday.runbook import Fault, Runbook
 from gameday.systems.detector import DetectorPoller, read_transitions
@@ -146,20 +146,20 @@ class SystemFileDriver:
             return None
         return self._watch.state()
 
-    def seed_load(self, runbook: Runbook, seed: int, owed: OwedCancels
+    def seed_load(self, runbook: Runbook, seed: int, owed: OwedRequests
                   ) -> tuple[LoadGenerator, dict[str, Any]]:
-        """The file's load; with an oracle, its truth read now (the journal keeps it as
-        ``oracle_before``)."""
+        """The file's load, its follow-ups owed in ``owed`` until answered; with an
+        oracle, its truth read now (the journal keeps it as ``oracle_before``)."""
         oracle = self.resolved.system.load.oracle
         if oracle is None:
-            return SystemLoadGenerator(self.resolved, runbook.load, seed), {}
+            return SystemLoadGenerator(self.resolved, runbook.load, seed, owed=owed), {}
         try:
             _, values = oracle_values(self.resolved)
         except ValueError as exc:
             raise TargetError(f"cannot read the oracle of {self.system!r}: {exc}",
                               transient=True) from None
         truth = Truth(values, settle_s=oracle.settle_s)
-        return (SystemLoadGenerator(self.resolved, runbook.load, seed, truth=truth),
+        return (SystemLoadGenerator(self.resolved, runbook.load, seed, truth=truth, owed=owed),
                 {"ledger_before": {"oracle": values}})
 
     # ---- faults ---------------------------------------------------------------------
