@@ -243,8 +243,10 @@ class SystemFileDriver:
         return out
 
     def _wait_healthy(self, member: Member, timeout_s: float) -> None:
-        """Until ``member`` answers its health URL (and runs, on the local target)."""
-        if self.resolved.system.components[member.group].local is not None:
+        """Until ``member`` answers its health URL (and runs, when this target's
+        supervisor runs it)."""
+        if (self.resolved.system.components[member.group].local is not None
+                and self.target.supervises()):
             self.target.wait_member_healthy(member, timeout_s=timeout_s)
             return
         if member.health_url is None:
