@@ -49,7 +49,7 @@ class WatchFailure:
     def reason(self) -> str:
         """The abort reason, one sentence (the journal's and report's words)."""
         where = f" [{self.member}]" if self.member else ""
-        return (f"steady-state probe {self.probe}{where} failed for {self.failing_s:.1f} s, "
+        return (f"steady-state probe {self.probe}{where} failed for {self.failing_s:.2f} s, "
                 f"longer than its grace of {self.grace_s:g} s: {self.detail}")
 
 
