@@ -146,6 +146,9 @@ def test_system_new_writes_a_template_that_validates(
     assert main(["system", "new", "../escape", "--dir", str(tmp_path)]) == 1
     assert not (tmp_path.parent / "escape.yaml").exists()
     assert main(["system", "check", str(written), "--validate-only"]) == 0
+    # the template's front door is watched during the run, and the check says so
+    assert system.steady_state["front_door"].during is not None
+    assert "2 probe(s) (front_door watched during the run)" in capsys.readouterr().out
 
 
 def test_system_check_probes_the_running_stack_and_finds_a_slow_replica(
