@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Header, Response
 
 from loopback_app import serve_in_thread
 
@@ -52,6 +52,12 @@ class Pair:
         @app.get("/m/{member}/health")
         def health(member: str) -> Response:
             return Response(status_code=self.faulted.get(member, 200))
+
+        @app.get("/m/{member}/motd")
+        def motd(member: str) -> dict[str, str]:
+            # what a faulted member says is hostile text: reports must escape it
+            return {"motd": "<img src=x onerror=alert(1)>" if member in self.faulted
+                    else "hello"}
 
         @app.get("/m/{member}/version")
         def member_version(member: str) -> int:
@@ -98,9 +104,12 @@ class Pair:
                 self.orders[order] = item
             return {"order": order}
 
+        self.given: list[tuple[int, str | None]] = []  # (order, its X-Token header)
+
         @app.post("/front/give/{order}")
-        def give(order: int) -> dict[str, Any]:
+        def give(order: int, x_token: str | None = Header(default=None)) -> dict[str, Any]:
             with self.lock:
+                self.given.append((order, x_token))
                 item = self.orders.pop(order, None)
                 if item is None:
                     return {"gone": True}

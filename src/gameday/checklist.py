@@ -16,6 +16,7 @@ from gameday.config import Settings
 from gameday.drivers import SystemDriver
 from gameday.run_record import ChecklistItem, Roles
 from gameday.runbook import DEFAULT_FAULT_TTL_S, Runbook
+from gameday.systems.model import System
 from gameday.targets.base import StackUrls
 
 __all__ = ["abort_criteria", "stack_item", "slack_item", "run_checklist"]
@@ -28,14 +29,22 @@ def _ttls(runbook: Runbook, default_ttl_s: float) -> str:
     return " / ".join(f"{t:g} s" for t in ttls) or "—"
 
 
-def abort_criteria(runbook: Runbook, default_ttl_s: float = DEFAULT_FAULT_TTL_S) -> list[str]:
+def abort_criteria(runbook: Runbook, default_ttl_s: float = DEFAULT_FAULT_TTL_S,
+                   system: System | None = None) -> list[str]:
     """The conditions that end the GameDay early, as sentences for the team to agree on;
-    ``default_ttl_s``: the settings' GAMEDAY_FAULT_TTL_S."""
+    ``default_ttl_s``: the settings' GAMEDAY_FAULT_TTL_S; ``system``: the runbook's
+    system file, whose ``during`` probes are abort conditions too."""
     s = runbook.safety
+    watched = [] if system is None else [
+        f"Automatic: the steady-state probe {name} of system {system.name} failing for "
+        f"longer than {probe.during.grace_s:g} s (sent every {probe.during.interval_s:g} s) "
+        "aborts the phase and rolls its fault back."
+        for name, probe in system.steady_state.items() if probe.during is not None]
     return [
         f"Automatic: client availability below {s.abort_availability_floor:.0%} over any "
         f"{s.abort_window_s:g} s window (once it holds {s.abort_min_samples} requests) aborts "
         "the phase and rolls its fault back.",
+        *watched,
         f"Never more than {s.max_faulted_replicas} replica(s) faulted at once; every fault "
         f"clears itself after its time-to-live ({_ttls(runbook, default_ttl_s)}) even if "
         "this notebook dies.",

@@ -35,7 +35,7 @@ from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_is
 from gameday.load import LoadGenerator
 from gameday.load_check import check_load
 from gameday.notify import BaseNotifier, get_notifier
-from gameday.owed import OWED_FILE, OwedCancels
+from gameday.owed import OWED_FILE, OwedRequests
 from gameday.run_record import (
     Check,
     Environment,
@@ -79,7 +79,7 @@ class GameDayRun:
     run_dir: Path
     seed: int
     notifier: BaseNotifier
-    owed: OwedCancels
+    owed: OwedRequests
     progress: Progress = print
     load: LoadGenerator | None = None
     faulted: set[str] = field(default_factory=set)
@@ -119,9 +119,8 @@ def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: T
                            flow_run_id=flow_run_id))
     run_dir = Path(settings.reports_dir) / run_id
     run = GameDayRun(settings, runbook, Path(runbook_path), target, driver, Journal(record),
-                     run_dir,
-                     seed, notifier or get_notifier(settings), OwedCancels(run_dir / OWED_FILE),
-                     progress)
+                     run_dir, seed, notifier or get_notifier(settings),
+                     OwedRequests(run_dir / OWED_FILE), progress)
     run.journal.write(run_dir)
     return run
 
@@ -174,7 +173,10 @@ def inject(run: GameDayRun, phase: Phase) -> float:
 
 
 def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> str | None:
-    """Send the runbook's load for ``phase.duration_s``; returns the abort reason, if any.
+    """Send the runbook's load for ``phase.duration_s``; returns the abort reason, if any:
+    the availability floor (``safety``), or a steady-state probe the system watches
+    during the run that failed beyond its grace (the journal's ``steady_states.during``
+    keeps what the watch saw, per phase).
 
     Prints progress (phase, time left, live availability) every ``report_every_s``.
     """
@@ -187,6 +189,8 @@ def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> st
     def should_abort() -> bool:
         nonlocal reason
         reason = guard.check(load)
+        if reason is None and (watch := run.driver.steady_during()) is not None:
+            reason = watch.get("reason")
         return reason is not None
 
     done = threading.Event()
@@ -209,6 +213,9 @@ def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> st
             run.journal.add_requests(records)
             out.update(requests=len(records), achieved_rate=round(load.achieved_rate, 2),
                        aborted=reason)
+            watch = run.driver.steady_during()
+            if watch is not None:
+                run.journal.steady_state("during", {"phase": phase.name, **watch})
     finally:
         done.set()
         reporter.join(timeout=1)

@@ -19,7 +19,7 @@ Contract:
   writes ``POST {orders}/orders`` ``{"product_id", "quantity": 1}`` (ok = 201), each
   cancelled ``cancel_after_s`` later by ``POST {orders}/orders/{id}/cancel`` (kind
   ``cancel``, ok = 200). When a run ends, pending cancels are sent at once and awaited, so
-  stock is back where it was. With ``owed`` (:class:`~gameday.owed.OwedCancels`) every
+  stock is back where it was. With ``owed`` (:class:`~gameday.owed.OwedRequests`) every
   order is written down until its cancel is done, so a killed run's orders can be
   cancelled later.
 
@@ -43,7 +43,7 @@ import aiohttp
 from gameday.http import classify, classify_status, load_session
 from gameday.load_schedule import WHOLE, Shard, schedule
 from gameday.metrics import percentile
-from gameday.owed import OwedCancels
+from gameday.owed import OwedRequests
 from gameday.precise_timer import PreciseTimer
 from gameday.quiet_gc import quiet_gc
 from gameday.records import RequestRecord
@@ -115,7 +115,7 @@ class LoadGenerator:
         seed: int,
         *,
         truth: Truth | None = None,
-        owed: OwedCancels | None = None,
+        owed: OwedRequests | None = None,
         shard: Shard = WHOLE,
     ) -> None:
         self.urls = urls

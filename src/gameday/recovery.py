@@ -2,12 +2,14 @@
 
 A run killed with ``kill -9`` (or a crashed host process) cannot conclude: its journal
 stays ``status: running`` with no end, its last fault clears only by its TTL, and the
-orders its load created wait for cancels that never come. Whoever takes the target's
+orders its load created wait for cancels (a system's requests for their follow-ups) that
+never come. Whoever takes the target's
 lock next (:meth:`gameday.lifecycle.GameDay.acquire`: the next run, ``gameday abort``, a
 Prefect state hook) calls :func:`recover_interrupted`, which, for every such run of that
 target on this machine:
 
-1. sends the order cancels it still owed (:mod:`gameday.owed`),
+1. sends the requests it still owed (:mod:`gameday.owed`): the inventory stack's order
+   cancels, a system file's follow-ups,
 2. marks its journal ``interrupted``: when and by whom it was found, why, the phase it
    was in, what was sent, and ends it at its last recorded moment,
 
@@ -18,6 +20,7 @@ Holding the lock is what makes this safe: a run still alive would hold it.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +33,13 @@ from gameday.fingerprint import utc_time
 from gameday.http import client
 from gameday.journal import JOURNAL_FILE, JournalUnreadable, read_journal, write_journal
 from gameday.junit import write_junit
-from gameday.owed import OWED_FILE, OwedCancels, outstanding
+from gameday.owed import OWED_FILE, OwedRequest, OwedRequests, owed_entries
 from gameday.run_record import Interruption, JournalRecord
+from gameday.systems.render import render
 from gameday.targets.base import Target
 
-__all__ = ["dead_runs", "send_owed_cancels", "mark_interrupted", "roll_back", "recover_run",
-           "recover_interrupted"]
+__all__ = ["dead_runs", "send_owed", "send_owed_cancels", "mark_interrupted", "roll_back",
+           "recover_run", "recover_interrupted"]
 
 Progress = Callable[[str], None]
 
@@ -71,33 +75,72 @@ def dead_runs(reports_dir: str | Path, target_key: str, *,
     return out
 
 
-def send_owed_cancels(orders_url: str, run_dir: Path, *,
-                      transport: httpx.BaseTransport | None = None) -> tuple[int, list[str]]:
-    """Cancel every order ``run_dir``'s run still owed; returns (sent, failed ids).
+def _render_env_headers(request: OwedRequest) -> dict[str, str]:
+    """The headers kept as templates because they read the environment, rendered now."""
+    if not request.env_headers:
+        return {}
+    def env(name: str, default: str = "") -> str:
+        return os.environ.get(str(name), default)
 
-    200, and 400 ("already cancelled") or 404 (the order does not exist) all settle an
-    order; anything else leaves it owed, for the next try.
+    return {k: render(v, {"env": env}) for k, v in request.env_headers.items()}
+
+
+def _send_one(http: httpx.Client, request: OwedRequest) -> tuple[int, str]:
+    """Send one owed request: its status (0: no answer) and why, when it failed."""
+    try:
+        headers = {**request.headers, **_render_env_headers(request)}
+        response = http.request(request.method, request.url, headers=headers or None,
+                                json=request.json_ if request.json_ is not None else None)
+    except httpx.HTTPError as exc:
+        return 0, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a header template that cannot render
+        return 0, f"{type(exc).__name__}: {exc}"
+    return response.status_code, ""
+
+
+def send_owed(run_dir: Path, *, orders_url: Callable[[], str] | None = None,
+              transport: httpx.BaseTransport | None = None) -> tuple[int, list[str]]:
+    """Send every request ``run_dir``'s run still owed; returns (sent, failed keys).
+
+    Each entry carries its request (method, URL, body, headers, expected statuses); an
+    entry without one is an inventory-stack order whose cancel goes to ``orders_url()``.
+    An expected status settles an entry, and so does a 4xx (the system refused it: "already
+    cancelled", "no such order"); anything else, or no answer, leaves it owed for the next
+    try. The file goes once nothing is owed.
     """
     path = run_dir / OWED_FILE
-    owed = outstanding(path)
+    owed = owed_entries(path)
     if not owed:
         path.unlink(missing_ok=True)
         return 0, []
-    book = OwedCancels(path)
+    book = OwedRequests(path)
     sent, failed = 0, list[str]()
     with client(timeout_s=2.0, transport=transport) as http:
-        for order_id in owed:
-            try:
-                code = http.post(f"{orders_url}/orders/{order_id}/cancel").status_code
-            except httpx.HTTPError:
-                code = 0
-            if code in (200, 400, 404):
-                book.paid(order_id)
-                sent += code == 200
+        for entry in owed:
+            request = entry.request
+            if request is None:
+                try:
+                    url = f"{orders_url()}/orders/{entry.key}/cancel" if orders_url else None
+                except Exception:  # noqa: BLE001 - a target without orders: cannot send
+                    url = None
+                if url is None:
+                    failed.append(entry.key)
+                    continue
+                request = OwedRequest(url=url, expect=[200])
+            code, _ = _send_one(http, request)
+            if request.settled_by(code):
+                book.paid(entry.key)
+                sent += code in request.expect
             else:
-                failed.append(order_id)
+                failed.append(entry.key)
     book.close()
     return sent, failed
+
+
+def send_owed_cancels(orders_url: str, run_dir: Path, *,
+                      transport: httpx.BaseTransport | None = None) -> tuple[int, list[str]]:
+    """:func:`send_owed` for the inventory stack at ``orders_url``."""
+    return send_owed(run_dir, orders_url=lambda: orders_url, transport=transport)
 
 
 def _last_moment(journal: JournalRecord) -> Any:
@@ -150,8 +193,8 @@ def recover_run(run_dir: Path, target: Target, *, settings: Any, found_by: str, 
     rolled = rolled_back if rolled_back is not None else roll_back(target, settings)
     sent: int = 0
     failed: list[str] = []
-    if (run_dir / OWED_FILE).exists():  # only the inventory stack's load owes cancels
-        sent, failed = send_owed_cancels(target.urls.orders, run_dir)
+    if (run_dir / OWED_FILE).exists():  # order cancels, a system's follow-ups
+        sent, failed = send_owed(run_dir, orders_url=lambda: target.urls.orders)
     return mark_interrupted(run_dir, found_by=found_by, reason=reason, cancels_sent=sent,
                             cancels_failed=failed, rolled_back=rolled)
 
@@ -165,6 +208,8 @@ def recover_interrupted(target: Target, target_key: str, reports_dir: str | Path
     if not runs:
         return []
     rolled = roll_back(target, settings)
+    owed_kind = ("follow-up request(s)" if getattr(target, "resolved", None) is not None
+                 else "order cancel(s)")
     found = []
     for run_dir in runs:
         try:
@@ -182,7 +227,7 @@ def recover_interrupted(target: Target, target_key: str, reports_dir: str | Path
         assert stop is not None
         progress(f"gameday: run {journal.run_id} had died mid-GameDay"
                  + (f" (in phase {stop.phase})" if stop.phase else "")
-                 + f": marked interrupted, {stop.cancels_sent} owed order cancel(s) sent"
+                 + f": marked interrupted, {stop.cancels_sent} owed {owed_kind} sent"
                  + (f", {len(stop.cancels_failed)} could not be sent"
                     if stop.cancels_failed else "")
                  + f"; `gameday report {journal.run_id}` renders what it recorded")

@@ -125,7 +125,9 @@ class Session:
 
     # ---------------------------------------------------------------- before the start
     def abort_criteria(self) -> list[str]:
-        return abort_criteria(self.runbook, self.settings.fault_ttl_s)
+        system = self.gameday.system
+        return abort_criteria(self.runbook, self.settings.fault_ttl_s,
+                              system.resolved.system if system is not None else None)
 
     def checklist(self, *, abort_criteria_agreed: bool) -> list[ChecklistItem]:
         """Run the pre-flight checklist and show it; :meth:`start` needs every item ok."""

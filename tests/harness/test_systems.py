@@ -74,6 +74,26 @@ def test_the_inventory_stack_is_a_system_file_whose_ports_follow_the_base_port()
     ({"components": {"web": {"url": "ftp://{{ host }}"}}},
      "components.web.url: must give an http:// or https:// URL"),
     ({"name": "no spaces please"}, "name: must match"),
+    ({"components": {"web": {"port": 80, "local": {"builtin": "mysql"}}}},
+     "components.web.local.builtin: must be one of 'postgres', 'kafka'"),
+    ({"components": {"web": {"port": 80, "local": {}}}},
+     "components.web.local: give either command or builtin (postgres, kafka)"),
+    ({"components": {"web": {"port": 80, "local": {"builtin": "kafka", "command": ["x"]}}}},
+     "components.web.local: give either command or builtin"),
+    ({"components": {"web": {"port": 80, "local": {"builtin": "postgres"}}}},
+     "components.web.local.database: give it exactly with builtin: postgres"),
+    ({"components": {"web": {"port": 80, "local": {"builtin": "kafka",
+                                                   "env": {"A": "b"}}}}},
+     "components.web.local.builtin: kafka takes no env, files or cwd"),
+    ({"components": {"web": {"port": 80}, "db": {
+        "members": ["a", "b"], "port": "{{ 90 + index }}",
+        "local": {"builtin": "postgres", "database": "x"}}}},
+     "components.db.local.builtin: a builtin postgres is one member"),
+    ({"components": {"web": {"port": 80}, "k1": {"port": 91, "local": {"builtin": "kafka"}},
+                     "k2": {"port": 92, "local": {"builtin": "kafka"}}}},
+     "components.k2.local.builtin: kafka is already components.k1"),
+    ({"steady_state": {"up": {"url": "{{ web.url }}", "during": {"grace": 1}}}},
+     "steady_state.up.during.grace: unknown field; allowed: interval_s, grace_s"),
 ])
 def test_every_problem_names_the_file_and_the_field(change: dict, expected: str) -> None:
     assert expected in _error(_minimal(**change))
@@ -126,6 +146,9 @@ def test_system_new_writes_a_template_that_validates(
     assert main(["system", "new", "../escape", "--dir", str(tmp_path)]) == 1
     assert not (tmp_path.parent / "escape.yaml").exists()
     assert main(["system", "check", str(written), "--validate-only"]) == 0
+    # the template's front door is watched during the run, and the check says so
+    assert system.steady_state["front_door"].during is not None
+    assert "2 probe(s) (front_door watched during the run)" in capsys.readouterr().out
 
 
 def test_system_check_probes_the_running_stack_and_finds_a_slow_replica(

@@ -85,6 +85,10 @@ def test_the_lb_gameday_runs_from_the_cli_and_reports_haproxys_own_detection(
     assert "lb" not in set(trans["instance_id"])  # not faultable: not judged
     assert journal["consistency"]["ok"] is True  # every backend serves what the front door does
     assert journal["steady_states"]["after"]["ok"] is True
+    # the front door, watched all through (systems/lb.yaml: during), held in every phase
+    during = journal["steady_states"]["during"]
+    assert [d["phase"] for d in during] == list(phases), during
+    assert all(d["ok"] and d["probes"] == ["front_door"] and d["polls"] > 0 for d in during)
     assert not journal["verdict"]["failing_checks"] or "cross-check" not in " ".join(
         journal["verdict"]["failing_checks"])
 

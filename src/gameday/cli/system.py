@@ -126,10 +126,12 @@ def _check(args: argparse.Namespace) -> int:
     resolved = _resolved(args, target)
     system = resolved.system
     members = ", ".join(f"{g} ({len(m)})" for g, m in resolved.groups.items())
+    watched = [n for n, p in system.steady_state.items() if p.during is not None]
     print(f"{args.file}: system {system.name!r} is valid: components {members}; "
           f"{len(system.load.requests)} request kind(s), detector {system.detector.kind}, "
-          f"{len(system.steady_state)} probe(s), {len(system.invariants)} invariant(s), "
-          f"{len(system.faults)} fault(s)")
+          f"{len(system.steady_state)} probe(s)"
+          + (f" ({', '.join(watched)} watched during the run)" if watched else "")
+          + f", {len(system.invariants)} invariant(s), {len(system.faults)} fault(s)")
     if args.validate_only:
         return 0
     print(f"probing it on {target} at {resolved.host}, base port {resolved.base_port} "

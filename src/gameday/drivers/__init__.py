@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from gameday.load import LoadGenerator
-    from gameday.owed import OwedCancels
+    from gameday.owed import OwedRequests
     from gameday.run_record import Consistency
     from gameday.runbook import Fault, Runbook
     from gameday.targets.base import Target
@@ -57,10 +57,15 @@ class SystemDriver(Protocol):
         """Clear what a fault may have left and wait for the steady state (``ok``, what
         was seen); raises NotReady after ``timeout_s``. Starts watching the detector."""
 
-    def seed_load(self, runbook: Runbook, seed: int, owed: OwedCancels
+    def seed_load(self, runbook: Runbook, seed: int, owed: OwedRequests
                   ) -> tuple[LoadGenerator, dict[str, Any]]:
         """The run's load generator, and fields for the journal (what it was seeded
         with)."""
+
+    def steady_during(self) -> dict[str, Any] | None:
+        """The steady-state probes watched while the run goes on (``ok``, ``probes``,
+        and once one failed beyond its grace, ``failed`` and ``reason``: the engine then
+        aborts), or None when the system watches none. Cheap: called once per request."""
 
     def component(self, fault: Fault) -> str:
         """The id the detector's transitions give the faulted component (TTD/TTR)."""

@@ -24,7 +24,7 @@ from gameday.faults import FaultClient
 from gameday.http import classify, is_transient
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
-from gameday.owed import OwedCancels
+from gameday.owed import OwedRequests
 from gameday.run_record import Consistency
 from gameday.runbook import Fault, Runbook
 from gameday.targets.base import Target
@@ -73,12 +73,15 @@ class InventoryDriver:
         self.faults.clear_all()
         return probes.wait_steady(self.target.urls, timeout_s=timeout_s)
 
-    def seed_load(self, runbook: Runbook, seed: int, owed: OwedCancels
+    def seed_load(self, runbook: Runbook, seed: int, owed: OwedRequests
                   ) -> tuple[LoadGenerator, dict[str, Any]]:
         ledger = read_or_raise("the orders ledger", lambda: probes.ledger(self.target.urls))
         load = LoadGenerator(self.target.urls, runbook.load, seed,
                              truth=Truth.from_ledger(ledger), owed=owed)
         return load, {"ledger_before": ledger}
+
+    def steady_during(self) -> dict[str, Any] | None:
+        return None  # the availability floor is the stack's abort condition
 
     def component(self, fault: Fault) -> str:
         return str(fault.replica if fault.replica is not None else fault.member)

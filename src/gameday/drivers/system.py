@@ -3,7 +3,10 @@
 Runbooks with ``system: systems/<name>.yaml`` run here (docs/systems.md):
 
 - **steady state**: the file's ``steady_state`` probes, polled until every one holds
-  (before) and once more after recovery;
+  (before) and once more after recovery; those with ``during`` are watched from then on
+  (:class:`~gameday.systems.watch.SteadyStateWatch`): one failing beyond its grace
+  aborts the run (:meth:`SystemFileDriver.steady_during`, read by the engine's abort
+  check);
 - **detector**: a ``status`` detector (or ``none``: the members' health URLs) is polled
   from the steady state before to the end of the run by
   :class:`~gameday.systems.detector.DetectorPoller`; a ``transitions`` detector is read
@@ -35,7 +38,7 @@ from gameday.errors import FaultError, NotReady, TargetError
 from gameday.experiment import render_system_experiment
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
-from gameday.owed import OwedCancels
+from gameday.owed import OwedRequests
 from gameday.run_record import Consistency
 from gameday.runbook import Fault, Runbook
 from gameday.systems.detector import DetectorPoller, read_transitions
@@ -50,6 +53,7 @@ from gameday.systems.providers import (
     send_request,
 )
 from gameday.systems.resolve import Member, ResolvedSystem
+from gameday.systems.watch import SteadyStateWatch
 from gameday.targets.localprocs import http_health
 from gameday.truth import Truth
 
@@ -101,6 +105,7 @@ class SystemFileDriver:
         #: With an oracle, answers are judged; without, wrong answers are not applicable.
         self.judges_answers = resolved.system.load.oracle is not None
         self._poller: DetectorPoller | None = None
+        self._watch: SteadyStateWatch | None = None
         self._held: dict[str, _Held] = {}
 
     # ---- what the journal says ------------------------------------------------------
@@ -126,23 +131,35 @@ class SystemFileDriver:
                            f"{timeout_s:g} s: " + "; ".join(_problems(found)))
         if self.resolved.system.detector.kind != "transitions" and self._poller is None:
             self._poller = DetectorPoller(self.resolved).start()
-        return {"ok": True, "probes": _as_dicts(found),
-                "detector": self.resolved.system.detector.kind}
+        out = {"ok": True, "probes": _as_dicts(found),
+               "detector": self.resolved.system.detector.kind}
+        if self._watch is None:
+            self._watch = SteadyStateWatch(self.resolved)
+            if self._watch.names:
+                self._watch.start()
+                out["watched_during"] = self._watch.names
+        return out
 
-    def seed_load(self, runbook: Runbook, seed: int, owed: OwedCancels
+    def steady_during(self) -> dict[str, Any] | None:
+        """The ``during`` probes' watch, started once the steady state held."""
+        if self._watch is None or not self._watch.names:
+            return None
+        return self._watch.state()
+
+    def seed_load(self, runbook: Runbook, seed: int, owed: OwedRequests
                   ) -> tuple[LoadGenerator, dict[str, Any]]:
-        """The file's load; with an oracle, its truth read now (the journal keeps it as
-        ``oracle_before``)."""
+        """The file's load, its follow-ups owed in ``owed`` until answered; with an
+        oracle, its truth read now (the journal keeps it as ``oracle_before``)."""
         oracle = self.resolved.system.load.oracle
         if oracle is None:
-            return SystemLoadGenerator(self.resolved, runbook.load, seed), {}
+            return SystemLoadGenerator(self.resolved, runbook.load, seed, owed=owed), {}
         try:
             _, values = oracle_values(self.resolved)
         except ValueError as exc:
             raise TargetError(f"cannot read the oracle of {self.system!r}: {exc}",
                               transient=True) from None
         truth = Truth(values, settle_s=oracle.settle_s)
-        return (SystemLoadGenerator(self.resolved, runbook.load, seed, truth=truth),
+        return (SystemLoadGenerator(self.resolved, runbook.load, seed, truth=truth, owed=owed),
                 {"ledger_before": {"oracle": values}})
 
     # ---- faults ---------------------------------------------------------------------
@@ -226,8 +243,10 @@ class SystemFileDriver:
         return out
 
     def _wait_healthy(self, member: Member, timeout_s: float) -> None:
-        """Until ``member`` answers its health URL (and runs, on the local target)."""
-        if self.resolved.system.components[member.group].local is not None:
+        """Until ``member`` answers its health URL (and runs, when this target's
+        supervisor runs it)."""
+        if (self.resolved.system.components[member.group].local is not None
+                and self.target.supervises()):
             self.target.wait_member_healthy(member, timeout_s=timeout_s)
             return
         if member.health_url is None:
@@ -307,6 +326,9 @@ class SystemFileDriver:
         return out
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
         if self._poller is not None:
             self._poller.stop()
             self._poller = None

@@ -24,8 +24,12 @@ pool) sending the system's own mix instead of the inventory stack's:
   request, so not in the achieved rate); one with ``ends_change`` ends the change when it
   succeeds, and keeps it in force for good when its outcome is unknown.
 
-Unlike the inventory stack's orders, follow-ups owed when the harness dies are not
-written down (:mod:`gameday.owed`): they are not sent after a ``kill -9``.
+With ``owed`` (:class:`~gameday.owed.OwedRequests`, the run's ``cancels-owed.jsonl``),
+every follow-up is written down, rendered (method, URL, body, headers; a header reading
+``env()`` as its template), when its request succeeded, and again when it was answered
+(an expected status or a 4xx): a run killed in between leaves it owed, and
+:mod:`gameday.recovery` sends it when it finds the run interrupted, as for the inventory
+stack's order cancels.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +47,7 @@ import aiohttp
 
 from gameday.load import LoadGenerator
 from gameday.load_schedule import WHOLE, Shard
+from gameday.owed import OwedRequest, OwedRequests
 from gameday.records import RequestRecord
 from gameday.runbook import LoadSpec
 from gameday.systems.model import FollowUp, RequestTemplate
@@ -51,6 +57,9 @@ from gameday.systems.resolve import ResolvedSystem
 from gameday.truth import Truth
 
 __all__ = ["SystemLoadGenerator", "SystemPlanned", "system_schedule"]
+
+#: A header template that reads the harness's environment (a token): kept unrendered.
+_READS_ENV = re.compile(r"\benv\s*\(")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +95,10 @@ class SystemLoadGenerator(LoadGenerator):
     """Open-loop load of a resolved system's request templates (module docstring)."""
 
     def __init__(self, resolved: ResolvedSystem, spec: LoadSpec, seed: int, *,
-                 truth: Truth | None = None, shard: Shard = WHOLE) -> None:
-        super().__init__(None, spec, seed, truth=truth, shard=shard)  # type: ignore[arg-type]
+                 truth: Truth | None = None, shard: Shard = WHOLE,
+                 owed: OwedRequests | None = None) -> None:
+        super().__init__(None, spec, seed, truth=truth, shard=shard,  # type: ignore[arg-type]
+                         owed=owed)
         self.resolved = resolved
         self._context = template_context(resolved)
 
@@ -149,10 +160,12 @@ class SystemLoadGenerator(LoadGenerator):
         self._finish(RequestRecord(phase, planned.kind, drawn, intended, latency, status, ok,
                                    err, value=value, wrong=wrong, send_lag_s=lag), records)
         if ok and req.follow_up:
+            ctx = {**ctx, "response": answer}
+            owed = self._owe(req, ctx, f"{phase}/{planned.index}")
             loop = asyncio.get_running_loop()
             task = loop.create_task(self._follow_ups(
-                req, {**ctx, "response": answer}, planned.kind, drawn, token, http, timeout,
-                phase, records, flush))
+                req, ctx, planned.kind, drawn, token, http, timeout, phase, records, flush,
+                owed))
             cancels.add(task)
             task.add_done_callback(cancels.discard)
 
@@ -175,10 +188,34 @@ class SystemLoadGenerator(LoadGenerator):
             return number, None
         return number, self.truth.is_wrong(key, number, sent_wall, time.time())
 
+    def _owe(self, req: RequestTemplate, ctx: dict[str, Any], key: str
+             ) -> dict[int, tuple[str, OwedRequest]]:
+        """Write down ``req``'s follow-ups as owed (n → key, request); one that cannot be
+        rendered is not owed: it could never be sent."""
+        if self.owed is None:
+            return {}
+        out = {}
+        for n, follow in enumerate(req.follow_up, 1):
+            try:
+                request = OwedRequest(
+                    method=follow.method, url=render(follow.url, ctx),
+                    json=render_value(follow.json_, ctx),
+                    headers={k: render(v, ctx) for k, v in follow.headers.items()
+                             if not _READS_ENV.search(v)},
+                    env_headers={k: v for k, v in follow.headers.items()
+                                 if _READS_ENV.search(v)},
+                    expect=follow.expect.status)
+            except TemplateProblem:
+                continue
+            self.owed.owe(f"{key}>{n}", request)
+            out[n] = (f"{key}>{n}", request)
+        return out
+
     async def _follow_ups(self, req: RequestTemplate, ctx: dict[str, Any], kind: str,
                           drawn: str, token: int | None, http: aiohttp.ClientSession,
                           timeout: aiohttp.ClientTimeout, phase: str,
-                          records: list[RequestRecord], flush: asyncio.Event) -> None:
+                          records: list[RequestRecord], flush: asyncio.Event,
+                          owed: dict[int, tuple[str, OwedRequest]]) -> None:
         waited = 0.0
         for n, follow in enumerate(req.follow_up, 1):
             with contextlib.suppress(TimeoutError):
@@ -187,6 +224,8 @@ class SystemLoadGenerator(LoadGenerator):
             intended_mono, intended = time.perf_counter(), time.time()
             status, _, err, ok = await self._exchange(http, timeout, follow, ctx)
             latency = time.perf_counter() - intended_mono
+            if n in owed and self.owed is not None and owed[n][1].settled_by(status):
+                self.owed.paid(owed[n][0])
             if follow.ends_change and token is not None and self.truth is not None:
                 if ok:
                     self.truth.order_ended(token, time.time())

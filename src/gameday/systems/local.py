@@ -30,9 +30,10 @@ from gameday.errors import StackNotRunning, TargetError
 from gameday.systems.probe import template_context
 from gameday.systems.render import TemplateProblem, render
 from gameday.systems.resolve import Member, ResolvedSystem
+from gameday.targets import postgres
 from gameday.targets.base import StackUrls
 from gameday.targets.local import LocalTarget
-from gameday.targets.localplan import RESTART_DELAY_S
+from gameday.targets.localplan import HOST, RESTART_DELAY_S, broker_argv
 from gameday.targets.localprocs import alive, http_health
 
 __all__ = ["SystemLocalTarget", "process_name"]
@@ -81,9 +82,15 @@ class SystemLocalTarget(LocalTarget):
     def _build_spec(self) -> dict[str, Any]:
         base_dir = self.source.parent.resolve() if self.source else Path.cwd()
         services = []
+        database = None
         for member in self._members():
             run = self.resolved.system.components[member.group].local
             assert run is not None
+            if run.builtin is not None:
+                services.append(self._builtin(member, run.builtin))
+                database = run.database or database
+                continue
+            assert run.command is not None
             run_dir = self.dir / process_name(member)
             run_dir.mkdir(parents=True, exist_ok=True)
             ctx = template_context(self.resolved, member=member.name, index=member.index,
@@ -109,10 +116,32 @@ class SystemLocalTarget(LocalTarget):
         if not services:
             raise TargetError(f"system {self.resolved.system.name!r} has no component the "
                               "local target runs (no `local:` block)")
-        return {"version": 1, "stack_dir": str(self.dir), "fingerprint": self._fingerprint(),
+        spec = {"version": 1, "stack_dir": str(self.dir), "fingerprint": self._fingerprint(),
                 "keep_data": False, "restart_delay_s": RESTART_DELAY_S, "services": services}
+        if database is not None:
+            spec["database"] = database
+        return spec
+
+    def _builtin(self, member: Member, builtin: str) -> dict[str, Any]:
+        """The supervisor's own Postgres or broker on the member's port (no HTTP health:
+        its port is awaited)."""
+        if member.port is None:
+            raise TargetError(f"components.{member.group}: a builtin {builtin} needs a port")
+        entry: dict[str, Any] = {"name": process_name(member), "port": member.port,
+                                 "url": None, "health_url": None, "env": {},
+                                 "cwd": str(self.dir), "restart": True}
+        if builtin == "postgres":
+            return {**entry, "kind": "postgres", "user": postgres.system_user(),
+                    "argv": postgres.server_argv(self.dir / "pgdata", member.port, HOST)}
+        return {**entry, "kind": "broker", "argv": broker_argv(member.port)}
 
     # --- members ---------------------------------------------------------------------
+    def supervises(self) -> bool:
+        """Whether this target's supervisor runs the system now (else someone else runs
+        it, e.g. `gameday stack up` for the inventory stack, and only HTTP reaches it)."""
+        state = self._state()
+        return state is not None and self._supervisor_alive(state)
+
     def member_process(self, member: Member) -> psutil.Process:
         """The running process of ``member``; StackNotRunning when it has none."""
         name = process_name(member)

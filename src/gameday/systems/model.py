@@ -34,6 +34,7 @@ __all__ = [
     "StatusDetector",
     "NoDetector",
     "Detector",
+    "Watch",
     "Probe",
     "ValueAt",
     "Invariant",
@@ -75,10 +76,17 @@ class _Model(BaseModel):
 
 
 class LocalRun(_Model):
-    """How the local target starts one member: a process it supervises and restarts."""
+    """How the local target starts one member: a process it supervises and restarts, or
+    one of the launcher's ``builtin`` services (``postgres``: a PostgreSQL server on a
+    fresh data folder with ``database`` created, as an unprivileged user when the
+    harness runs as root; ``kafka``: a Kafka-protocol broker, Tansu, in memory), started
+    before every other member and stopped after them."""
 
     #: argv, each item a template; ``{{ python }}`` is the harness's interpreter.
-    command: Annotated[list[Template], Field(min_length=1)]
+    command: Annotated[list[Template], Field(min_length=1)] | None = None
+    builtin: Literal["postgres", "kafka"] | None = None
+    #: The database a ``postgres`` builtin creates (its superuser is ``postgres``).
+    database: Name | None = None
     env: dict[str, Template] = Field(default_factory=dict)
     #: Working directory (template), relative to the system file's folder.
     cwd: Template | None = None
@@ -98,6 +106,16 @@ class LocalRun(_Model):
     restart: bool = True
     #: Seconds to wait for its health URL after a (re)start.
     start_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+    @model_validator(mode="after")
+    def _command_or_builtin(self) -> LocalRun:
+        if (self.command is None) == (self.builtin is None):
+            raise ValueError("give either command or builtin (postgres, kafka)")
+        if self.builtin is not None and (self.env or self.files or self.cwd):
+            raise ValueError(f"builtin: {self.builtin} takes no env, files or cwd")
+        if (self.database is not None) != (self.builtin == "postgres"):
+            raise ValueError("database: give it exactly with builtin: postgres")
+        return self
 
 
 class ComposeRun(_Model):
@@ -269,9 +287,19 @@ Detector = Annotated[TransitionsDetector | StatusDetector | NoDetector,
 # -- steady state and invariants ------------------------------------------------------------
 
 
+class Watch(_Model):
+    """A steady-state probe that must also hold *while* the GameDay runs: sent every
+    ``interval_s`` from the steady state before to the end of the run; failing without
+    a break for longer than ``grace_s`` aborts the GameDay (its rollback runs, the
+    journal and report say which probe failed and what it saw)."""
+
+    interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    grace_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+
+
 class Probe(_Model):
-    """An HTTP probe with tolerances: used before and after the run and, continuously, as
-    an abort condition."""
+    """An HTTP probe with tolerances: used before and after the run and, with ``during``,
+    watched while it runs as an abort condition."""
 
     method: HttpMethod = "GET"
     url: Template
@@ -282,6 +310,8 @@ class Probe(_Model):
     latency_ms: Annotated[float, Field(gt=0, le=60_000)] = 2000.0
     #: Probe every member of this group (``member``/``index`` in the templates).
     each: Name | None = None
+    #: Also watched during the run, an abort condition (None: before and after only).
+    during: Watch | None = None
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
@@ -412,6 +442,22 @@ class System(_Model):
             if name not in groups:
                 raise ValueError(f"{where}: no component group {name!r}; groups: "
                                  f"{', '.join(sorted(groups))}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_of_each_builtin(self) -> System:
+        seen: dict[str, str] = {}
+        for name, group in self.components.items():
+            builtin = group.local.builtin if group.local else None
+            if builtin is None:
+                continue
+            if len(group.members or [name]) != 1:
+                raise ValueError(f"components.{name}.local.builtin: a builtin {builtin} is "
+                                 "one member (give no members)")
+            if builtin in seen:
+                raise ValueError(f"components.{name}.local.builtin: {builtin} is already "
+                                 f"components.{seen[builtin]}; a system has one of each")
+            seen[builtin] = name
         return self
 
     def _group_references(self) -> list[tuple[str, str]]:

@@ -27,8 +27,8 @@ from gameday.systems.render import TemplateProblem, render, render_value
 from gameday.systems.resolve import ResolvedSystem
 
 __all__ = ["Finding", "SystemCheck", "search", "expect_problems", "check_system",
-           "detector_items", "template_context", "probe_steady_state", "check_invariants",
-           "oracle_values"]
+           "detector_items", "template_context", "run_probe", "probe_steady_state",
+           "check_invariants", "oracle_values"]
 
 _BODY_MAX = 200
 
@@ -115,8 +115,9 @@ def _request(client: httpx.Client, method: str, url: str, *, headers: Mapping[st
     return response, (time.perf_counter() - started) * 1000, ""
 
 
-def _probe(client: httpx.Client, resolved: ResolvedSystem, name: str, probe: Probe
-           ) -> list[Finding]:
+def run_probe(client: httpx.Client, resolved: ResolvedSystem, name: str, probe: Probe
+              ) -> list[Finding]:
+    """One steady-state probe once (per member where it says ``each``)."""
     members: list[tuple[str | None, dict[str, Any]]] = [(None, {})]
     if probe.each:
         members = [(m.label, {"member": m.name, "index": m.index, "component": m})
@@ -299,7 +300,7 @@ def probe_steady_state(resolved: ResolvedSystem, client: httpx.Client | None = N
     """Every steady-state probe once (per member where it says ``each``)."""
     return _with_client(client, lambda c: [
         f for name, probe in resolved.system.steady_state.items()
-        for f in _probe(c, resolved, name, probe)])
+        for f in run_probe(c, resolved, name, probe)])
 
 
 def check_invariants(resolved: ResolvedSystem, client: httpx.Client | None = None
@@ -320,7 +321,7 @@ def check_system(resolved: ResolvedSystem, *, seed: int = 1,
     try:
         steps: list[Callable[[], list[Finding]]] = [
             lambda: [f for name, probe in system.steady_state.items()
-                     for f in _probe(client, resolved, name, probe)],
+                     for f in run_probe(client, resolved, name, probe)],
             lambda: [_detector(client, resolved)],
             lambda: [f for f in [_oracle(client, resolved)] if f is not None],
             lambda: _invariants(client, resolved),

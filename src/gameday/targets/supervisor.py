@@ -199,18 +199,22 @@ class Supervisor:
                 raise RuntimeError(f"{child.name} did not open port {child.spec['port']}")
             time.sleep(0.05)
 
+    def _of_kind(self, kind: str) -> _Child | None:
+        """The spec's one process of ``kind`` (postgres, broker), if it has one."""
+        return next((c for c in self.children.values() if c.spec["kind"] == kind), None)
+
     def start_all(self) -> None:
         """Postgres first (data folder, database) and the broker next when the spec has
         them (the inventory stack), then every other process in spec order; a process
         with ``wait_port`` is awaited before the next one starts."""
-        pg = self.children.get("postgres")
+        pg = self._of_kind("postgres")
         if pg is not None:
             pgdata = self.dir / "pgdata"
             postgres.prepare_data_dir(pgdata, fresh=not self.spec["keep_data"])
             self.spawn(pg)
             self._wait_port(pg, 30)
             postgres.create_database(HOST, pg.spec["port"], self.spec["database"])
-        broker = self.children.get("kafka")
+        broker = self._of_kind("broker")
         if broker is not None:
             self.spawn(broker)
             self._wait_port(broker, 15)
@@ -228,7 +232,7 @@ class Supervisor:
                         timeout_s)
         self._terminate([c for c in self.children.values() if c.spec["kind"] == "broker"],
                         timeout_s)
-        pg = self.children.get("postgres")
+        pg = self._of_kind("postgres")
         if pg is None:
             return
         if pg.running() and not postgres.stop(self.dir / "pgdata", timeout_s=timeout_s):
