@@ -118,7 +118,8 @@ def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: T
             runbook, default_ttl_s=settings.fault_ttl_s, seed=seed,
             token=bool(settings.chaos_token and settings.chaos_token.get_secret_value())),
         runbook_sha256=runbook_sha256(runbook_path), **chaos_toolkit_identity(),
-        environment=Environment(**environment_fingerprint(target.name, runbook_path)),
+        environment=Environment(**environment_fingerprint(target.name, runbook_path),
+                                stack_source=_source(target)),
         process=RunProcess(pid=os.getpid(), host=socket.gethostname(),
                            flow_run_id=flow_run_id))
     run_dir = Path(settings.reports_dir) / run_id
@@ -128,6 +129,12 @@ def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: T
                      progress)
     run.journal.write(run_dir)
     return run
+
+
+def _source(target: Target) -> str | None:
+    """The checkout a local stack runs from, when not this one."""
+    source = getattr(target, "stack_source", None)
+    return None if source is None else str(source)
 
 
 def preflight(run: GameDayRun, *, timeout_s: float = 30.0) -> dict[str, Any]:

@@ -310,6 +310,8 @@ class Environment(_Record):
     python: str = ""
     platform: str = ""
     packages: dict[str, str | None] = Field(default_factory=dict)
+    #: the checkout whose ``stack/`` ran, when not the harness's own (a comparison's side)
+    stack_source: str | None = None
 
 
 class Roles(_Record):
