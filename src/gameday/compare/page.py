@@ -112,6 +112,15 @@ def _run_row(result: CompareResult, out: Path, i: int) -> str:
             f"<td>{took}</td><td>{esc(r.error or '')}</td></tr>")
 
 
+def _where(result: CompareResult) -> str:
+    """Where the runs ran, when a work pool's workers ran them."""
+    if not result.spread_over:
+        return ""
+    return (f" Each run was a sub-flow run of <code>{esc(result.spread_over)}</code> on its "
+            "work pool's workers, each on its worker's stack started from its side's "
+            "checkout.")
+
+
 def _when(iso: str | None) -> str:
     """``2026-11-30 07:35:08 UTC`` from the ISO time the result keeps."""
     return MISSING if not iso else f"{iso[:19].replace('T', ' ')} UTC"
@@ -141,7 +150,7 @@ def render_page(result: CompareResult, out: Path) -> str:
 {banner}
 <p class="note">{result.trials} run(s) a side of <code>{esc(result.runbook_path)}</code>,
 interleaved {esc(" ".join(s.upper() for s in result.order))}; pair k of runs used seed
-{result.seed} + k on both sides. Started {esc(_when(result.start))}, ended
+{result.seed} + k on both sides.{_where(result)} Started {esc(_when(result.start))}, ended
 {esc(_when(result.end))};
 load average (1 min) {esc(loads)}.</p>
 <h2>Builds</h2>
