@@ -4,6 +4,12 @@ The work is :class:`gameday.compare.runner.Comparison`'s; this module adds Prefe
 GameDay of the comparison is a call of the ``gameday`` flow inside this one (a sub-flow
 run, with its own tasks, retries and state hooks). The flow ends Failed when B is worse
 than A with evidence, Completed otherwise; its result is ``compare.json``'s content.
+
+With ``spread_over`` (a ``gameday`` deployment on a work pool) every GameDay is instead a
+sub-flow run of that deployment (:func:`flows.spread.start_children`, after the same
+checks as trials: the deployment exists, has a work pool, a worker is online), given its
+side's checkout as ``stack_source`` and ``start_stack``: its worker starts that build's
+stack on the worker's own base port and stops it after. This flow touches no stack.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from prefect import flow
 from prefect.states import Completed, Failed
 
 from flows.gameday import gameday_flow
-from gameday.compare.runner import DEFAULT_BASE_PORTS, Comparison
+from flows.runs import wait_for_runs
+from flows.spread import check_pool, read_child, start_children
+from gameday.compare.runner import DEFAULT_BASE_PORTS, Comparison, PlannedRun, Ran
 from gameday.evidence.cells import DEFAULT_FDR
 from gameday.run_record import Outcome
+from gameday.spread import outcome_from_journal
 
 __all__ = ["compare_flow", "FLOW_NAME"]
 
@@ -43,19 +52,60 @@ def _gameday(runbook: str) -> Any:
     return run
 
 
+def _spread(deployment: str, runbook: str, comparison: Comparison, workers: int) -> Any:
+    """A :data:`~gameday.compare.runner.RunSpread` on ``deployment``'s work pool."""
+
+    def run(plan: list[PlannedRun]) -> list[Ran]:
+        runs = []
+        for p in plan:
+            params: dict[str, Any] = {
+                "runbook": runbook, "target": "local", "seed": p.seed, "start_stack": True,
+                "stack_source": p.stack_source, "report": False,
+                "reports_dir": str(p.reports_dir),
+                "started_by": f"gameday compare (run {p.order} of {len(plan)}, "
+                              f"{p.side.upper()})"}
+            runs.append((f"compare-{p.order:02d}-{p.side}", params))
+        ids = start_children(deployment, runs)
+        # each run: its phases, its recovery waits and a stack start, W at a time
+        one = sum(ph.duration_s + ph.recovery.timeout_s for ph in comparison.runbook.phases)
+        budget = 300.0 + -(-len(plan) // max(1, workers)) * (one + 240.0)
+        states = wait_for_runs(ids, budget, poll_s=2.0)
+        out = []
+        for p, flow_run_id, state in zip(plan, ids, states, strict=True):
+            folder, journal, error = read_child(p.reports_dir, state)
+            if journal is None or folder is None:
+                out.append(Ran(error, flow_run_id=flow_run_id))
+                continue
+            out.append(Ran(outcome_from_journal(journal, folder), duration_s=journal.duration,
+                           target_key=journal.target_key, flow_run_id=flow_run_id))
+        return out
+
+    return run
+
+
 @flow(name=FLOW_NAME)
 def compare_flow(runbook: str, a: str, b: str, trials: int = 3, seed: int | None = None,
                  base_ports: tuple[int, int] = DEFAULT_BASE_PORTS,
-                 fdr: float = DEFAULT_FDR) -> Any:
+                 fdr: float = DEFAULT_FDR, spread_over: str | None = None) -> Any:
     """Run ``runbook`` ``trials`` times against build ``a`` and build ``b`` (git refs or
-    checkout directories), interleaved, and judge B against A (docs/statistics.md)."""
+    checkout directories), interleaved, and judge B against A (docs/statistics.md).
+    ``spread_over``: run each GameDay as a sub-flow run of that ``gameday`` deployment
+    on its work pool's workers (module docstring)."""
     def progress(line: str) -> None:
         print(line, flush=True)
 
     comparison = Comparison.prepare(runbook, a, b, trials=trials, seed=seed,
                                     base_ports=tuple(base_ports),  # type: ignore[arg-type]
                                     fdr=fdr, progress=progress)
-    result = comparison.run(_gameday(str(comparison.runbook_path)))
+    if spread_over:
+        pool, workers = check_pool(spread_over)  # refused before anything is checked out
+        progress(f"compare: spreading over {spread_over} (work pool {pool!r}, {workers} "
+                 "worker(s) online)")
+        result = comparison.run(
+            spread=_spread(spread_over, str(comparison.runbook_path.resolve()), comparison,
+                           workers), spread_over=spread_over)
+    else:
+        result = comparison.run(_gameday(str(comparison.runbook_path)))
     data = result.model_dump(mode="json")
     if result.regressions:
         return Failed(message=f"B is worse than A in {len(result.regressions)} metric(s)",

@@ -121,6 +121,7 @@ def gameday_flow(
     reports_dir: str | None = None,
     spread_over: str | None = None,
     repetition: int | None = None,
+    stack_source: str | None = None,
 ) -> Any:
     """Run ``runbook`` against ``target`` ("local" or "compose"; default: the runbook's).
 
@@ -132,10 +133,14 @@ def gameday_flow(
     run each trial as a sub-flow run of it on the pool's workers and gather the results
     (:mod:`flows.spread`); this run touches no stack. ``repetition`` k: run only trial k
     with the shared phases (what ``spread_over`` asks of each child).
+    ``stack_source``: a checkout directory on this machine whose ``stack/`` the local
+    stack runs from (``gameday compare --spread-over`` passes each side's checkout; with
+    ``start_stack`` the stack is started from it; a running stack of another checkout is
+    refused, never used).
     Returns the outcome as a dict; the final state is Failed when the GameDay did not pass.
     """
     gd = GameDay.prepare(runbook, target=target, base_port=base_port, seed=seed,
-                         reports_dir=reports_dir,
+                         reports_dir=reports_dir, stack_source=stack_source,
                          started_by=started_by or os.environ.get("GAMEDAY_STARTED_BY")
                          or "gameday flow", progress=lambda line: print(line, flush=True))
     flow_run_id = _flow_run_id()

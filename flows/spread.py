@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from gameday.lifecycle import GameDay
 from gameday.run_record import ChildRun, JournalRecord, Outcome
 from gameday.spread import CHILDREN_DIR, child_from_journal, gather, repetitions
 
-__all__ = ["check_pool", "spread_trials"]
+__all__ = ["check_pool", "spread_trials", "start_children", "read_child"]
 
 
 async def _check_pool(deployment: str) -> tuple[str, int]:
@@ -69,6 +70,29 @@ def check_pool(deployment: str) -> tuple[str, int]:
     return asyncio.run(_check_pool(deployment))
 
 
+def start_children(deployment: str, runs: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """One flow run of ``deployment`` per ``(name, parameters)``, each a sub-flow run of
+    the calling flow, not awaited (:func:`flows.runs.wait_for_runs`); their ids."""
+    ids = []
+    for name, params in runs:
+        child = run_deployment(deployment, parameters=params, timeout=0, as_subflow=True,
+                               flow_run_name=name)
+        ids.append(str(child.id))  # type: ignore[union-attr]
+    return ids
+
+
+def read_child(folder: Path, state: str) -> tuple[Path | None, JournalRecord | None, str]:
+    """The run folder a child wrote under ``folder`` (its ``reports_dir``) and its journal,
+    or why there is none (``state``: the child's flow run's final state)."""
+    found = sorted(folder.glob(f"*/{JOURNAL_FILE}"))
+    if not found:
+        return None, None, f"no journal (flow run {state})"
+    try:
+        return found[-1].parent, read_journal(found[-1]), ""
+    except JournalUnreadable as exc:
+        return found[-1].parent, None, str(exc)
+
+
 def _budget(gd: GameDay, count: int, workers: int) -> float:
     """How long to wait for every child: a repetition's phases, recovery waits and a
     stack start, once per round of ``workers`` children at a time, with a margin."""
@@ -89,7 +113,7 @@ def spread_trials(gd: GameDay, deployment: str, *, report: bool = True,
     gd.progress(f"gameday: run {run_id}: {count} trials of {gd.runbook.name} as sub-flow runs "
                 f"of {deployment} on work pool {pool!r} ({workers} worker(s) online)")
     started = time.time()
-    children: list[ChildRun] = []
+    runs = []
     for k in range(1, count + 1):
         params: dict[str, Any] = {
             "runbook": str(gd.runbook_path.resolve()), "repetition": k, "report": False,
@@ -97,26 +121,22 @@ def spread_trials(gd: GameDay, deployment: str, *, report: bool = True,
             "started_by": f"{gd.started_by} (trial {k} of {count}, run {run_id})"}
         if gd.seed is not None:
             params["seed"] = gd.seed
-        child = run_deployment(deployment, parameters=params, timeout=0, as_subflow=True,
-                               flow_run_name=f"{run_id}-t{k}")
-        children.append(ChildRun(repetition=k, flow_run_id=str(child.id)))  # type: ignore[union-attr]
+        runs.append((f"{run_id}-t{k}", params))
+    children = [ChildRun(repetition=k, flow_run_id=i)
+                for k, i in enumerate(start_children(deployment, runs), 1)]
     budget = timeout_s or _budget(gd, count, workers)
     states = wait_for_runs([c.flow_run_id for c in children], budget, poll_s=2.0)
     journals: dict[int, JournalRecord] = {}
     for i, (child, state) in enumerate(zip(children, states, strict=True)):
         children[i] = child = child.model_copy(update={"state": state})
-        found = sorted((run_dir / CHILDREN_DIR / f"t{child.repetition}").glob(f"*/{JOURNAL_FILE}"))
-        if not found:
-            children[i] = child.model_copy(update={"error": f"no journal (flow run {state})"})
-            continue
-        try:
-            journal = read_journal(found[-1])
-        except JournalUnreadable as exc:
-            children[i] = child.model_copy(update={"error": str(exc)})
+        found, journal, error = read_child(run_dir / CHILDREN_DIR / f"t{child.repetition}",
+                                           state)
+        if journal is None or found is None:
+            children[i] = child.model_copy(update={"error": error})
             continue
         journals[child.repetition] = journal
         children[i] = child_from_journal(child, journal).model_copy(
-            update={"run_dir": str(found[-1].parent)})
+            update={"run_dir": str(found)})
         gd.progress(f"gameday: trial {child.repetition}: {journal.status} on "
                     f"{journal.target_key} ({state})")
     outcome = gather(gd.runbook, gd.runbook_path, children, journals,

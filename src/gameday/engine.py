@@ -44,6 +44,8 @@ from gameday.run_record import (
     PhaseRecord,
     RunProcess,
     Threshold,
+    VoterCounters,
+    VoterTally,
 )
 from gameday.runbook import Phase, Runbook, runbook_sha256
 from gameday.safety import AvailabilityGuard
@@ -85,6 +87,8 @@ class GameDayRun:
     faulted: set[str] = field(default_factory=set)
     phases: list[PhaseRecord] = field(default_factory=list)
     started_s: float = field(default_factory=time.time)
+    #: the voter's counters just before each phase's injection (phase name → counters)
+    voter_before: dict[str, VoterCounters] = field(default_factory=dict)
 
     @property
     def urls(self) -> Any:
@@ -114,7 +118,8 @@ def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: T
             runbook, default_ttl_s=settings.fault_ttl_s, seed=seed,
             token=bool(settings.chaos_token and settings.chaos_token.get_secret_value())),
         runbook_sha256=runbook_sha256(runbook_path), **chaos_toolkit_identity(),
-        environment=Environment(**environment_fingerprint(target.name, runbook_path)),
+        environment=Environment(**environment_fingerprint(target.name, runbook_path),
+                                stack_source=_source(target)),
         process=RunProcess(pid=os.getpid(), host=socket.gethostname(),
                            flow_run_id=flow_run_id))
     run_dir = Path(settings.reports_dir) / run_id
@@ -123,6 +128,12 @@ def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: T
                      OwedRequests(run_dir / OWED_FILE), progress)
     run.journal.write(run_dir)
     return run
+
+
+def _source(target: Target) -> str | None:
+    """The checkout a local stack runs from, when not this one."""
+    source = getattr(target, "stack_source", None)
+    return None if source is None else str(source)
 
 
 def preflight(run: GameDayRun, *, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -163,6 +174,9 @@ def inject(run: GameDayRun, phase: Phase) -> float:
             f"{len(in_group)} components of group {fault.group!r} at once "
             f"({', '.join(in_group)}); safety.max_faulted_replicas is "
             f"{run.runbook.safety.max_faulted_replicas}")
+    before = run.driver.voter_counters()
+    if before is not None:
+        run.voter_before[phase.name] = before
     with run.journal.activity(f"inject {fault.describe()}", "action", phase.name) as out:
         sent, out["response"] = run.driver.inject(
             fault, ttl_s=run.runbook.fault_ttl(fault, run.settings.fault_ttl_s))
@@ -254,6 +268,16 @@ def _time(t: float | None) -> Any:
     return None if t is None else utc_time(t)
 
 
+def _voter_tally(run: GameDayRun, phase: Phase) -> VoterTally | None:
+    """The voter's requests to ``phase``'s faulted replica from just before its injection
+    until now (None: no fault, no voter, counters unread)."""
+    before = run.voter_before.pop(phase.name, None)
+    if phase.fault is None or before is None:
+        return None
+    after = run.driver.voter_counters()
+    return None if after is None else after.since(before, run.driver.component(phase.fault))
+
+
 def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecord:
     """Compute the phase's metrics and checks from the recorded data; journal and notify.
 
@@ -270,7 +294,7 @@ def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecor
         injected_at=_time(times.injected_at), rolled_back_at=_time(times.rolled_back_at),
         observed_until=utc_time(observed_until), aborted=times.aborted,
         trial=phase.trial, repeats=phase.repeats, dose=phase.dose,
-        dose_trial=phase.dose_trial)
+        dose_trial=phase.dose_trial, voter=_voter_tally(run, phase))
     frame = metrics.requests_frame(run.journal.requests)
     m = metrics.phase_metrics(frame, metrics.transitions_frame(trans), record,
                               judged=run.driver.judges_answers)

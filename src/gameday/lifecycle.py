@@ -64,13 +64,30 @@ def resolve_runbook(runbook: str | Path) -> Path:
     return path if path.is_absolute() or path.exists() else REPO_ROOT / path
 
 
+def _stack_source(given: str | Path, settings: Settings, system: RunbookSystem | None
+                  ) -> Path:
+    """``given`` as the checkout a local stack runs from; GameDayError saying why not."""
+    if system is not None or settings.target != "local":
+        raise GameDayError("stack_source: only the inventory stack on the local target runs "
+                           f"from another checkout (this run: target {settings.target!r}"
+                           + (f", system {system.name!r})" if system else ")"))
+    path = Path(given).expanduser().resolve()
+    if not (path / "stack").is_dir():
+        raise GameDayError(f"stack_source {str(given)!r}: no checkout there (no stack/ "
+                           "folder); give a directory holding a checkout of this project")
+    return path
+
+
 class GameDay:
     """One GameDay from its runbook to its outcome; see the module docstring."""
 
     def __init__(self, settings: Settings, runbook: Runbook, runbook_path: Path,
                  target: Target, *, seed: int | None = None, started_by: str = "gameday",
-                 progress: Progress = print, system: RunbookSystem | None = None) -> None:
+                 progress: Progress = print, system: RunbookSystem | None = None,
+                 stack_source: Path | None = None) -> None:
         self.settings, self.runbook, self.runbook_path = settings, runbook, runbook_path
+        #: the checkout whose ``stack/`` the local stack runs (None: this one's)
+        self.stack_source = stack_source
         self.target, self.seed, self.started_by = target, seed, started_by
         self.system = system
         self.progress = progress
@@ -85,10 +102,12 @@ class GameDay:
                 base_port: int | None = None, seed: int | None = None,
                 settings: Settings | None = None, started_by: str = "gameday",
                 reports_dir: str | Path | None = None,
+                stack_source: str | Path | None = None,
                 progress: Progress = print) -> GameDay:
         """Resolve and validate everything; touch nothing (RunbookError on bad input).
         ``reports_dir``: where the run folder goes instead of the settings' (a
-        comparison keeps its runs in its own folder)."""
+        comparison keeps its runs in its own folder). ``stack_source``: a checkout
+        directory whose ``stack/`` the local stack runs from (a comparison's side)."""
         path = resolve_runbook(runbook)
         if settings is None:
             env = get_settings()
@@ -104,6 +123,13 @@ class GameDay:
             rb = load_runbook(path, default_fault_ttl_s=settings.fault_ttl_s)
             system = RunbookSystem.of(rb, path, {"base_port": settings.base_port,
                                                  "target": settings.target})
+        if stack_source is not None:
+            source = _stack_source(stack_source, settings, system)
+            from gameday.targets.local import LocalTarget
+
+            return cls(settings, rb, path, LocalTarget(settings, stack_source=source),
+                       seed=seed, started_by=started_by, progress=progress,
+                       stack_source=source)
         if system is not None:
             return cls(settings, rb, path, system.target(settings), seed=seed,
                        started_by=started_by, progress=progress, system=system)
@@ -163,7 +189,8 @@ class GameDay:
                 elif self.target.name == "local":
                     from gameday.targets.local import LocalTarget
 
-                    self.target = LocalTarget(self.settings, owner_pid=os.getpid())
+                    self.target = LocalTarget(self.settings, owner_pid=os.getpid(),
+                                              stack_source=self.stack_source)
             self.target.start()
         try:
             yield

@@ -54,6 +54,7 @@ __all__ = [
     "latency_percentiles",
     "quorum_rate",
     "wrong_answers",
+    "voter_timeout_share",
     "achieved_rate",
     "ttd",
     "recovered_at",
@@ -215,6 +216,15 @@ def _until(phase: PhaseRecord) -> float | None:
     return None
 
 
+def voter_timeout_share(phase: PhaseRecord) -> float | None:
+    """The share of the voter's requests to the phase's faulted replica that got no answer
+    within the voter's timeout (``phase.voter``, the voter's own counts): 0 while the
+    replica answers in time, so that its answer can still count in a vote, 1 once every
+    answer comes too late. None without those counts or without such a request."""
+    v = phase.voter
+    return None if v is None or v.asked == 0 else v.timed_out / v.asked
+
+
 def phase_metrics(requests: pd.DataFrame, transitions: pd.DataFrame,
                   phase: PhaseRecord, *, judged: bool | None = None) -> PhaseMetrics:
     """The metrics of one phase: its requests (by phase name), and for a fault phase the
@@ -244,6 +254,7 @@ def phase_metrics(requests: pd.DataFrame, transitions: pd.DataFrame,
         outage_s=outage(transitions, comp, inj, until_s=until) if comp else None,
         achieved_rate=achieved_rate(df, phase.duration_s or (
             end - start if start and end else None)),
+        voter_timeout_share=voter_timeout_share(phase),
     )
 
 
@@ -290,7 +301,7 @@ def evaluate(m: PhaseMetrics, slo: Any, fault_type: str | None,
 #: The metrics :func:`crosscheck` compares (every figure a check or the report shows).
 CROSSCHECK_METRICS = ("requests", "availability", "latency_p50_ms", "latency_p95_ms",
                       "latency_p99_ms", "quorum_rate", "wrong_answers", "ttd_s", "ttr_s",
-                      "outage_s")
+                      "outage_s", "voter_timeout_share")
 
 
 def crosscheck(phases: Sequence[PhaseRecord], requests: pd.DataFrame,

@@ -22,7 +22,7 @@ __all__ = ["sweep_figure", "DOSE_NAMES"]
 
 #: How a swept parameter is named on the axis.
 DOSE_NAMES = {"latency_ms": "injected latency (ms)", "probability": "error probability"}
-_SHARES = ("detection_rate", "availability")
+_SHARES = ("detection_rate", "availability", "voter_timeout_share")
 _VERDICT_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#bf8700"}
 
 

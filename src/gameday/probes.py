@@ -27,6 +27,7 @@ __all__ = [
     "replica_states",
     "transitions",
     "ledger",
+    "voting_stats",
     "replica_inventory",
     "wait_until",
     "wait_replica_on",
@@ -95,6 +96,12 @@ def transitions(
 def ledger(urls: StackUrls, *, transport: httpx.BaseTransport | None = None) -> dict:
     """The orders service's ``GET /ledger`` body. Raises httpx.HTTPError."""
     return _get(f"{urls.orders}/ledger", transport)  # type: ignore[no-any-return]
+
+
+def voting_stats(urls: StackUrls, *, transport: httpx.BaseTransport | None = None) -> dict:
+    """The voter's ``GET /voting-stats`` counters (the body's ``voting_stats``). Raises
+    httpx.HTTPError."""
+    return dict(_get(f"{urls.voter}/voting-stats", transport)["voting_stats"])
 
 
 def replica_inventory(

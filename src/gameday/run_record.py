@@ -27,7 +27,7 @@ from gameday.threshold import Number, Op, Threshold
 
 __all__ = [
     "JOURNAL_VERSION", "ROLES", "RunStatus", "Op", "Threshold", "Check", "PhaseMetrics",
-    "FaultRecord", "LoadCheck", "PhaseRecord",
+    "FaultRecord", "LoadCheck", "PhaseRecord", "VoterCounters", "VoterTally",
     "Activity", "ActivityRun", "SteadyStates", "Consistency",
     "Abort", "Interruption", "Verdict", "Observation", "NotificationRecord", "Environment",
     "Roles", "ChecklistItem", "SessionInfo", "RunProcess", "ChildRun", "JournalRecord",
@@ -81,6 +81,38 @@ class PhaseMetrics(_Record):
     ttr_s: float | None = None
     outage_s: float | None = None
     achieved_rate: float | None = None
+    #: share of the voter's requests to the faulted replica that got no answer within the
+    #: voter's timeout (phase.voter); None without a voter or without such a request
+    voter_timeout_share: float | None = None
+
+
+class VoterCounters(_Record):
+    """The voter's own per-replica counters at one moment (its ``/voting-stats``, since it
+    started): requests to each replica that finished, and of those the ones that got no
+    answer within the voter's timeout (``timeout_s``)."""
+
+    timeout_s: float | None = None
+    asked: dict[str, int] = Field(default_factory=dict)
+    timed_out: dict[str, int] = Field(default_factory=dict)
+
+    def since(self, before: VoterCounters, replica: str) -> VoterTally:
+        """What the voter counted for ``replica`` between ``before`` and this moment."""
+        return VoterTally(
+            replica=replica, timeout_s=self.timeout_s,
+            asked=max(0, self.asked.get(replica, 0) - before.asked.get(replica, 0)),
+            timed_out=max(0, self.timed_out.get(replica, 0) - before.timed_out.get(replica, 0)))
+
+
+class VoterTally(_Record):
+    """The voter's requests to a phase's faulted replica during the phase (from just
+    before the injection to the end of the phase): how many finished, and how many of
+    those got no answer within the voter's timeout, so that the replica's answer counted
+    in no vote. Source of the metric ``voter_timeout_share``."""
+
+    replica: str
+    asked: int
+    timed_out: int
+    timeout_s: float | None = None
 
 
 class LoadCheck(_Record):
@@ -160,6 +192,9 @@ class PhaseRecord(_Record):
     #: A swept phase's run (``sweep:``): the dose of its fault, and which trial of that dose.
     dose: float | None = None
     dose_trial: int | None = None
+    #: the voter's requests to the faulted replica during the phase (None: no voter, no
+    #: fault, or its counters could not be read)
+    voter: VoterTally | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -275,6 +310,8 @@ class Environment(_Record):
     python: str = ""
     platform: str = ""
     packages: dict[str, str | None] = Field(default_factory=dict)
+    #: the checkout whose ``stack/`` ran, when not the harness's own (a comparison's side)
+    stack_source: str | None = None
 
 
 class Roles(_Record):

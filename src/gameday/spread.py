@@ -65,7 +65,7 @@ from gameday.run_record import (
 from gameday.runbook import Phase, Runbook, runbook_sha256
 
 __all__ = ["repetitions", "repetition", "gather", "child_from_journal", "crosscheck_run",
-           "CHILDREN_DIR"]
+           "outcome_from_journal", "CHILDREN_DIR"]
 
 #: Where, inside the gathered run's folder, each repetition's own run folder goes.
 CHILDREN_DIR = "trials"
@@ -194,6 +194,18 @@ def child_from_journal(child: ChildRun, journal: JournalRecord) -> ChildRun:
         run_id=journal.run_id, status=journal.status, target_key=journal.target_key,
         host=proc.host if proc else None, pid=proc.pid if proc else None,
         start=journal.start, end=journal.end, error=journal.error))
+
+
+def outcome_from_journal(journal: JournalRecord, run_dir: Path) -> Outcome:
+    """What a child's run says, read from its journal (its flow's result stays in the
+    worker's process); a run that never concluded did not pass."""
+    v = journal.verdict
+    return Outcome(
+        run_id=journal.run_id, name=str(journal.runbook.get("name") or ""),
+        status=journal.status, passed=bool(v and v.passed), score=v.score if v else 0.0,
+        failing_checks=list(v.failing_checks) if v else [f"run {journal.status}"],
+        outcome=v.outcome if v else None, inconclusive=list(v.inconclusive) if v else [],
+        duration_s=journal.duration, run_dir=str(run_dir), journal=str(run_dir / JOURNAL_FILE))
 
 
 def _child_dir(run_dir: Path, child: ChildRun) -> Path | None:

@@ -11,7 +11,8 @@
         # between: [0.05, 0.5]            # a search: bisection between two doses
         # steps: 4                        #   (midpoints tried after the two ends)
         trials: 3                         # GameDay phases per dose
-        metric: latency_p95_ms            # what the breaking point is about
+        metric: latency_p95_ms            # what the breaking point is about (also
+                                          # voter_timeout_share: target e.g. <= 0.5)
         target: {op: "<=", value: 300}    # default: the runbook's SLO for that metric
 
 A fixed sweep is expanded at load time (:func:`expand_sweeps`): for each trial k and each
@@ -50,6 +51,9 @@ SWEPT_PARAMS: dict[str, tuple[str, float, float]] = {
     "probability": ("intermittent", 0.0, 1.0),
 }
 MAX_DOSES = 20
+#: Metrics whose None means "nothing to measure in that trial" (the voter sent the faulted
+#: replica no request), left out of the dose; for TTD/TTR None is "never seen" (+∞).
+UNMEASURED_DROPPED = frozenset({"voter_timeout_share"})
 
 
 class Sweep(BaseModel):
@@ -63,7 +67,7 @@ class Sweep(BaseModel):
     steps: Annotated[int, Field(ge=1, le=8)] = 4
     trials: Annotated[int, Field(ge=1, le=50)] = 3
     metric: Literal["ttd_s", "ttr_s", "detection_rate", "availability", "latency_p95_ms",
-                    "latency_p99_ms"] = "ttd_s"
+                    "latency_p99_ms", "voter_timeout_share"] = "ttd_s"
     target: Threshold | None = None
 
     @model_validator(mode="after")
@@ -89,7 +93,8 @@ class Sweep(BaseModel):
 
 def default_target(metric: str, slo: Any, fault_type: str) -> Threshold:
     """The runbook's own target for ``metric`` (TTD of that fault type, TTR, availability,
-    detection rate); latency targets have no absolute default and must be given."""
+    detection rate); latency targets and the voter's timeout share have no absolute
+    default and must be given."""
     if metric == "ttd_s" and fault_type in slo.ttd_s:
         return Threshold(op="<=", value=slo.ttd_s[fault_type])
     if metric == "ttr_s":
@@ -193,9 +198,14 @@ def _results(runbook: Runbook, records: Sequence[PhaseRecord], ph: Phase
     if not by_dose:
         return None
     field = "ttd_s" if sweep.metric == "detection_rate" else sweep.metric
-    points = [dose_point(d, sweep.metric, [getattr(r.metrics, field) for r in rs], target,
-                         seed=runbook.seed + i)
-              for i, (d, rs) in enumerate(sorted(by_dose.items()))]
+    values = {d: [getattr(r.metrics, field) for r in rs] for d, rs in by_dose.items()}
+    if sweep.metric in UNMEASURED_DROPPED:  # None: nothing to count, not "never seen"
+        values = {d: [v for v in vs if v is not None] for d, vs in values.items()}
+        values = {d: vs for d, vs in values.items() if vs}
+        if not values:
+            return None
+    points = [dose_point(d, sweep.metric, vs, target, seed=runbook.seed + i)
+              for i, (d, vs) in enumerate(sorted(values.items()))]
     return SweepResult(phase=ph.name, fault_type=ph.fault.type, param=sweep.param,
                        metric=sweep.metric, target=target, search=sweep.between is not None,
                        points=points, breaking_point=threshold(points, target))

@@ -56,9 +56,10 @@ METRIC_NAMES = {
     "outage_s": "outage",
     "requests": "requests",
     "achieved_rate": "achieved rate",
+    "voter_timeout_share": "voter timeouts on the faulted replica",
 }
 
-_SHARES = {"availability", "quorum_rate"}
+_SHARES = {"availability", "quorum_rate", "voter_timeout_share"}
 _COUNTS = {"requests", "wrong_answers"}
 _SIGNS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "="}
 

@@ -187,6 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
             retry_budget=retry_budget,
             # replicas answer a product at an exact offset (?at_offset=), not a list
             versioned=value_of is product_value,
+            on_reply=lambda r: stats.record_reply(r.instance_id, r.failure),
         )
         stats.retries += ballot.reasks + ballot.failure_reasks
         stats.lag_retries += ballot.lag_reasks
@@ -326,6 +327,7 @@ def create_app(settings: Settings) -> FastAPI:
         clients: dict[str, Http1Client] = request.app.state.clients
         body = {
             **stats.to_json(),
+            "timeout_s": settings.voter_timeout_s,
             "off_instances": sorted(request.app.state.roster.off),
             "retries_refused": retry_budget.refused,
             "in_flight": {i: c.in_flight for i, c in clients.items()},

@@ -26,6 +26,11 @@ class VotingStats:
     outliers_by_instance: Counter[str] = field(default_factory=Counter)
     failures_by_instance: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)  # OFF and not asked, per replica
+    #: requests to each replica that finished (answered, failed or timed out; in the vote
+    #: or after it, as a late reply), and of those the ones that got no answer within the
+    #: voter's timeout: a replica's answer counts in no vote once it comes later than that
+    asked_by_instance: Counter[str] = field(default_factory=Counter)
+    timeouts_by_instance: Counter[str] = field(default_factory=Counter)
 
     def record(
         self,
@@ -46,6 +51,13 @@ class VotingStats:
         self.outliers_by_instance.update(outliers)
         self.failures_by_instance.update(failed)
 
+    def record_reply(self, instance_id: str, failure: str | None) -> None:
+        """One request to replica ``instance_id`` finished (``failure``: None, "timeout",
+        "error")."""
+        self.asked_by_instance[instance_id] += 1
+        if failure == "timeout":
+            self.timeouts_by_instance[instance_id] += 1
+
     def to_json(self) -> dict[str, Any]:
         n = self.total_requests
         return {
@@ -63,5 +75,7 @@ class VotingStats:
             "failed_responses": self.failed_responses,
             "failures_by_instance": dict(self.failures_by_instance),
             "late_findings": self.late_findings,
+            "asked_by_instance": dict(self.asked_by_instance),
+            "timeouts_by_instance": dict(self.timeouts_by_instance),
             "avg_response_time_ms": self.total_time_ms / n if n else None,
         }

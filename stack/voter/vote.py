@@ -157,6 +157,16 @@ async def _ask(
         return Reply(instance_id, ms(), failure="error", detail=f"bad answer: {exc}")
 
 
+def _tell(on_reply: Callable[[Reply], None]) -> Callable[[asyncio.Task[Reply]], None]:
+    """A done-callback handing a finished request's reply to ``on_reply``."""
+
+    def done(task: asyncio.Task[Reply]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            on_reply(task.result())
+
+    return done
+
+
 def _with_offset(url: str, offset: int, name: str = "min_offset") -> str:
     return f"{url}{'&' if '?' in url else '?'}{name}={offset}"
 
@@ -174,6 +184,7 @@ async def fan_out(
     budget_s: float | None = None,
     retry_budget: RetryBudget | None = None,
     versioned: bool = False,
+    on_reply: Callable[[Reply], None] | None = None,
 ) -> Ballot:
     """Ask ``targets`` ({instance_id: url}) at once; stop as soon as two values are equal.
 
@@ -210,6 +221,9 @@ async def fan_out(
     Each replica's latest answer counts (a failed re-ask does not erase an earlier
     answer). A value still needs two replicas that hold it: offsets only choose whom to
     ask again, so a wrong answer is outvoted as before. This is the vote's only retry.
+
+    ``on_reply``: called with every reply as its request finishes, late ones (after the
+    vote, ``keep_late``) included; a request cancelled unfinished is not a reply.
     """
 
     def afford(n: int) -> bool:
@@ -224,6 +238,8 @@ async def fan_out(
         if at_offset is not None:
             url = _with_offset(url, at_offset, "at_offset")
         task = asyncio.create_task(_ask(client, instance_id, url, value_of, timeout_s, delay_s))
+        if on_reply is not None:
+            task.add_done_callback(_tell(on_reply))
         tasks[task] = instance_id
         pending.add(task)
 

@@ -74,6 +74,18 @@ def test_the_page_names_the_regression_and_escapes_every_text(tmp_path: Path) ->
     assert "2.50 → 3.10" in page  # the load average beside the figures
 
 
+def test_a_spread_comparison_says_where_each_run_ran_escaped(tmp_path: Path) -> None:
+    result = _result(tmp_path, slower=1.0)
+    result.spread_over = HOSTILE
+    result.a.base_port = result.b.base_port = None
+    result.runs[0].target_key = HOSTILE
+    page = write_page(tmp_path, result).read_text()
+    assert "<script" not in page and "<img" not in page
+    assert "Each run was a sub-flow run of <code>&lt;script&gt;" in page
+    assert "<td>each worker&#x27;s</td>" in page
+    assert "completed on &lt;script&gt;" in page
+
+
 def test_a_against_itself_says_no_regression(tmp_path: Path) -> None:
     result = _result(tmp_path, slower=1.0)
     assert not result.regressions

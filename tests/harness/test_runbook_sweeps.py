@@ -128,3 +128,60 @@ def test_the_default_target_is_the_runbooks_slo_and_latency_needs_one(tmp_path: 
                                            "no target in the runbook's slo; give one"):
         load_runbook(_runbook(tmp_path, {"param": "latency_ms", "values": [100, 600],
                                          "metric": "latency_p95_ms"}))
+
+
+def _voter_record(phase, asked: int, timed_out: int) -> PhaseRecord:
+    from gameday.metrics import voter_timeout_share
+    from gameday.run_record import VoterTally
+
+    record = _record(phase)
+    if phase.fault is not None:
+        record.voter = VoterTally(replica=str(phase.fault.replica), asked=asked,
+                                  timed_out=timed_out, timeout_s=0.3)
+    record.metrics.voter_timeout_share = voter_timeout_share(record)
+    return record
+
+
+def test_a_sweep_of_the_voters_timeouts_finds_the_step_and_leaves_out_trials_without_a_request(
+        tmp_path: Path) -> None:
+    """The voter's timeouts on the faulted replica: 0 while its answers come in time,
+    all of them above the timeout; a trial in which the voter sent it no request says
+    nothing about the dose (not "never", as for TTD)."""
+    sweep = {"param": "latency_ms", "values": [100, 200, 400, 600], "trials": 3,
+             "metric": "voter_timeout_share", "target": {"op": "<=", "value": 0.5}}
+    rb = load_runbook(_runbook(tmp_path, sweep))
+    records = []
+    for p in rb.phases:
+        late = p.dose is not None and p.dose > 300
+        asked = 0 if (p.dose == 600 and p.dose_trial == 3) else 10
+        records.append(_voter_record(p, asked, asked if late else 0))
+    [result] = sweep_results(rb, records)
+    points = {p.dose: p for p in result.points}
+    assert [points[d].values for d in (100, 200, 400)] == [[0.0] * 3, [0.0] * 3, [1.0] * 3]
+    assert points[600].values == [1.0, 1.0]  # the trial without a request is left out
+    assert [points[d].verdict for d in (100, 200, 400, 600)] == ["pass", "pass", "fail", "fail"]
+    bp = result.breaking_point
+    assert (bp.kind, bp.low, bp.high, bp.direction) == ("crossing", 200, 400, "up")
+    from gameday.evidence.readable import sweep_metric_note, sweep_sentence
+
+    assert sweep_sentence(result).startswith(
+        "voter timeouts on the faulted replica ≤ 50 % breaks between 200 ms and 400 ms")
+    assert "(0.3 s on this stack" in sweep_metric_note(result, records)
+    with pytest.raises(RunbookError, match="voter_timeout_share has no target"):
+        load_runbook(_runbook(tmp_path, {**sweep, "target": None}))
+
+
+def test_the_voters_counters_become_the_phases_tally_and_share() -> None:
+    from gameday.metrics import voter_timeout_share
+    from gameday.run_record import VoterCounters
+
+    before = VoterCounters(timeout_s=0.3, asked={"1": 5, "2": 7}, timed_out={"2": 1})
+    after = VoterCounters(timeout_s=0.3, asked={"1": 9, "2": 15}, timed_out={"2": 7})
+    tally = after.since(before, "2")
+    assert (tally.asked, tally.timed_out, tally.timeout_s) == (8, 6, 0.3)
+    record = PhaseRecord(name="p", duration_s=1, start=NOW, voter=tally)
+    assert voter_timeout_share(record) == 0.75
+    assert after.since(before, "3").asked == 0
+    assert voter_timeout_share(PhaseRecord(name="p", duration_s=1, start=NOW,
+                                           voter=after.since(before, "3"))) is None
+    assert voter_timeout_share(PhaseRecord(name="p", duration_s=1, start=NOW)) is None

@@ -49,6 +49,26 @@ async def test_vote_answers_without_waiting_for_a_slow_replica():
     assert ballot.unanswered == ["1"]
 
 
+@pytest.mark.parametrize(("late_s", "timeout_s", "timed_out"), [(0.05, 0.2, 0), (0.4, 0.2, 1)])
+async def test_a_late_replys_outcome_is_counted_after_the_vote(late_s, timeout_s, timed_out):
+    """What a latency sweep across the voter's timeout reads (/voting-stats'
+    timeouts_by_instance): the slow replica is late in every vote either way; whether its
+    answer came within the voter's timeout is only known after the vote."""
+    from stack.voter.stats import VotingStats
+
+    stats = VotingStats()
+    client = _replicas({"r1": (200, late_s), "r2": (200, _stock(1)), "r3": (200, _stock(1))})
+    targets = {"1": "http://r1/x", "2": "http://r2/x", "3": "http://r3/x"}
+    ballot = await fan_out(client, targets, product_value, keep_late=True, timeout_s=timeout_s,
+                           on_reply=lambda r: stats.record_reply(r.instance_id, r.failure))
+    assert ballot.unanswered == ["1"]  # the vote did not wait for it, below or above
+    await asyncio.gather(*ballot.late)
+    await asyncio.sleep(0)  # done-callbacks run on the next loop turn
+    assert stats.asked_by_instance == {"1": 1, "2": 1, "3": 1}
+    assert dict(stats.timeouts_by_instance) == ({"1": 1} if timed_out else {})
+    assert stats.to_json()["timeouts_by_instance"] == dict(stats.timeouts_by_instance)
+
+
 async def test_vote_without_two_answers_has_no_winner_and_counts_failures():
     client = _replicas(
         {"r1": (500, {"error": "x"}), "r2": (200, "timeout"), "r3": (200, _stock(1))}

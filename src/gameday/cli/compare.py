@@ -43,6 +43,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--fdr", type=float, default=None, metavar="RATE",
                         help="false-discovery rate across every phase and metric "
                              "(default 0.05)")
+    parser.add_argument("--spread-over", metavar="DEPLOYMENT",
+                        help="run each GameDay as a sub-flow run of this gameday deployment "
+                             "(e.g. gameday/standard) on its work pool's workers, each "
+                             "starting its side's stack on its own base port; needs "
+                             "PREFECT_API_URL (--base-ports then does not apply)")
     parser.set_defaults(func=_compare)
 
 
@@ -80,9 +85,15 @@ def _compare(args: argparse.Namespace) -> int:
     progress(f"compare: {comparison.runbook.name}: {args.trials} run(s) a side, about "
              f"{_minutes(comparison):.0f} min")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if args.spread_over and not os.environ.get("PREFECT_API_URL"):
+        raise GameDayError(
+            "--spread-over needs PREFECT_API_URL: the Prefect server whose work pool runs "
+            f"the deployment {args.spread_over!r} (docs/architecture.md, \"Trials spread "
+            "over workers\")")
     from gameday.prefect_api import start_api_server
 
-    server = start_api_server(comparison.settings.state_dir)
+    # spread: the workers' server runs everything; else a private one, dying with us
+    server = None if args.spread_over else start_api_server(comparison.settings.state_dir)
     try:
         try:
             from flows.compare import compare_flow
@@ -94,7 +105,7 @@ def _compare(args: argparse.Namespace) -> int:
         with contextlib.redirect_stdout(sys.stderr):  # every GameDay's lines are progress
             state = compare_flow(runbook=str(comparison.runbook_path), a=args.a, b=args.b,
                                  trials=args.trials, seed=args.seed, base_ports=ports,
-                                 fdr=fdr, return_state=True)
+                                 fdr=fdr, spread_over=args.spread_over, return_state=True)
     finally:
         if server is not None:
             server.stop()

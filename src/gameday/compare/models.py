@@ -20,7 +20,8 @@ class _Model(BaseModel):
 
 class CompareSide(_Model):
     """One build: what was given (``spec``), the checkout that ran, its git ref and sha
-    when it was one, and the local stack's base port."""
+    when it was one, and the local stack's base port (None: spread over a work pool's
+    workers, each run on its worker's stack)."""
 
     name: Literal["a", "b"]
     spec: str
@@ -28,7 +29,7 @@ class CompareSide(_Model):
     path: str
     ref: str | None = None
     sha: str | None = None
-    base_port: int
+    base_port: int | None
 
 
 class CompareRun(_Model):
@@ -44,6 +45,9 @@ class CompareRun(_Model):
     score: float | None = None
     duration_s: float | None = None
     error: str | None = None
+    #: The stack that ran it (``local:<base port>``), and its flow run when spread.
+    target_key: str | None = None
+    flow_run_id: str | None = None
 
 
 class CompareResult(_Model):
@@ -63,6 +67,8 @@ class CompareResult(_Model):
     order: list[Literal["a", "b"]] = Field(default_factory=list)
     runs: list[CompareRun] = Field(default_factory=list)
     cells: list[CompareCell] = Field(default_factory=list)
+    #: The deployment whose work pool ran the GameDays (``--spread-over``), else None.
+    spread_over: str | None = None
     #: The machine's 1-minute load average at the start and the end (timings depend on it).
     load_average: list[float] = Field(default_factory=list)
 

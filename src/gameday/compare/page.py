@@ -90,7 +90,8 @@ def _side_row(side: CompareSide, result: CompareResult) -> str:
     statuses = ", ".join(sorted({r.status for r in runs})) or "not run"
     return (f'<tr><td class="{side.name}"><b>{side.name.upper()}</b></td>'
             f"<td><code>{esc(side.spec)}</code></td><td>{esc(side.label)}</td>"
-            f"<td><code>{esc(side.path)}</code></td><td>{side.base_port}</td>"
+            f"<td><code>{esc(side.path)}</code></td>"
+            f"<td>{side.base_port if side.base_port is not None else 'each worker&#x27;s'}</td>"
             f"<td>{len(runs)} ({esc(statuses)})</td></tr>")
 
 
@@ -106,8 +107,18 @@ def _run_row(result: CompareResult, out: Path, i: int) -> str:
     score = MISSING if r.score is None else f"{r.score:.0f}"
     took = MISSING if r.duration_s is None else f"{r.duration_s:.0f} s"
     return (f'<tr><td>{r.order}</td><td class="{r.side}">{r.side.upper()}</td>'
-            f"<td>{r.seed}</td><td>{run}</td><td>{esc(r.status)}</td><td>{score}</td>"
+            f"<td>{r.seed}</td><td>{run}</td><td>{esc(r.status)}"
+            f"{esc(f' on {r.target_key}') if r.target_key else ''}</td><td>{score}</td>"
             f"<td>{took}</td><td>{esc(r.error or '')}</td></tr>")
+
+
+def _where(result: CompareResult) -> str:
+    """Where the runs ran, when a work pool's workers ran them."""
+    if not result.spread_over:
+        return ""
+    return (f" Each run was a sub-flow run of <code>{esc(result.spread_over)}</code> on its "
+            "work pool's workers, each on its worker's stack started from its side's "
+            "checkout.")
 
 
 def _when(iso: str | None) -> str:
@@ -139,7 +150,7 @@ def render_page(result: CompareResult, out: Path) -> str:
 {banner}
 <p class="note">{result.trials} run(s) a side of <code>{esc(result.runbook_path)}</code>,
 interleaved {esc(" ".join(s.upper() for s in result.order))}; pair k of runs used seed
-{result.seed} + k on both sides. Started {esc(_when(result.start))}, ended
+{result.seed} + k on both sides.{_where(result)} Started {esc(_when(result.start))}, ended
 {esc(_when(result.end))};
 load average (1 min) {esc(loads)}.</p>
 <h2>Builds</h2>

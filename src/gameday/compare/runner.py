@@ -17,6 +17,13 @@ trials, the two base ports, the false-discovery rate). :meth:`Comparison.run` th
    (:func:`gameday.evidence.comparison.compare_cells`) into ``compare.json`` and
    ``index.html`` (:mod:`gameday.compare.page`).
 
+With ``spread`` (``gameday compare --spread-over DEPLOYMENT``) steps 2 and 3 are the work
+pool's: this process takes no lock and starts no stack; every GameDay of the plan, in the
+same interleaved order and seeds, is handed to ``spread`` (``flows/compare.py``: each a
+sub-flow run of the ``gameday`` deployment, given its side's checkout as
+``stack_source``, so that its worker starts that build's stack on its own base port and
+stops it after). With W workers, W GameDays run at once.
+
 Progress goes to ``progress`` (the CLI: stderr), one line per step.
 """
 
@@ -42,7 +49,8 @@ from gameday.paths import REPO_ROOT
 from gameday.run_record import Outcome
 from gameday.runbook import Runbook, load_runbook
 
-__all__ = ["Comparison", "RunGameDay", "interleaved", "DEFAULT_BASE_PORTS", "PORTS_PER_STACK"]
+__all__ = ["Comparison", "RunGameDay", "RunSpread", "PlannedRun", "Ran", "interleaved",
+           "DEFAULT_BASE_PORTS", "PORTS_PER_STACK"]
 
 SideName = Literal["a", "b"]
 #: Default base ports of A's and B's stacks (each uses base … base + 7).
@@ -52,6 +60,33 @@ PORTS_PER_STACK = 8
 #: its outcome, or a sentence saying why it produced none.
 RunGameDay = Callable[[int, int, Path], "Outcome | str"]
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One GameDay of a spread comparison: its place in the order, side, seed, the side's
+    checkout (``stack_source``) and the folder its run folder goes in."""
+
+    order: int
+    side: SideName
+    seed: int
+    stack_source: str
+    reports_dir: Path
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What became of one planned GameDay: its outcome (or why none), how long it took,
+    the stack that ran it and its flow run."""
+
+    outcome: Outcome | str
+    duration_s: float | None = None
+    target_key: str | None = None
+    flow_run_id: str | None = None
+
+
+#: Runs every planned GameDay (on a work pool) and returns what became of each, in order.
+RunSpread = Callable[[list[PlannedRun]], list[Ran]]
 
 
 def interleaved(trials: int) -> list[tuple[SideName, int]]:
@@ -109,8 +144,13 @@ class Comparison:
                    (pa, pb), fdr, progress, repo)
 
     # ----------------------------------------------------------------------- the run
-    def run(self, run_gameday: RunGameDay) -> CompareResult:
-        """Run every GameDay and judge them; writes ``reports/compare-<id>/``."""
+    def run(self, run_gameday: RunGameDay | None = None, *, spread: RunSpread | None = None,
+            spread_over: str | None = None) -> CompareResult:
+        """Run every GameDay and judge them; writes ``reports/compare-<id>/``. With
+        ``spread`` (named ``spread_over``) the GameDays run where it puts them, on their
+        workers' stacks (module docstring); else here, through ``run_gameday``."""
+        if (run_gameday is None) == (spread is None):
+            raise ValueError("give run_gameday or spread")
         compare_id = "compare-" + new_run_id(self.runbook.name)
         out = Path(self.settings.reports_dir).resolve() / compare_id
         self.progress(f"compare: {compare_id}: {self.runbook.name}, {self.trials} run(s) a "
@@ -130,20 +170,45 @@ class Comparison:
                 compare_id=compare_id, runbook=self.runbook.name,
                 runbook_path=str(self.runbook_path), trials=self.trials, seed=self.seed,
                 fdr=self.fdr, start=utc_iso(time.time()),
-                a=self._side("a", sides["a"]), b=self._side("b", sides["b"]),
-                order=[s for s, _ in interleaved(self.trials)],
+                a=self._side("a", sides["a"], spread), b=self._side("b", sides["b"], spread),
+                order=[s for s, _ in interleaved(self.trials)], spread_over=spread_over,
                 load_average=[round(os.getloadavg()[0], 2)])
             out.mkdir(parents=True, exist_ok=True)
             self._write(out, result)
-            stack.enter_context(self._locks())
-            stack.enter_context(self._stacks(sides))
-            self._runs(result, out, run_gameday)
+            if spread is not None:
+                self._spread_runs(result, out, sides, spread)
+            else:
+                assert run_gameday is not None
+                stack.enter_context(self._locks())
+                stack.enter_context(self._stacks(sides))
+                self._runs(result, out, run_gameday)
         return self._conclude(out, result)
 
-    def _side(self, name: SideName, src: StackSource) -> CompareSide:
+    def _side(self, name: SideName, src: StackSource, spread: RunSpread | None
+              ) -> CompareSide:
         return CompareSide(name=name, spec=src.spec, label=src.label, path=str(src.path),
                            ref=src.ref, sha=src.sha,
-                           base_port=self.base_ports[0 if name == "a" else 1])
+                           base_port=None if spread else self.base_ports[0 if name == "a"
+                                                                          else 1])
+
+    def _spread_runs(self, result: CompareResult, out: Path,
+                     sides: dict[SideName, StackSource], spread: RunSpread) -> None:
+        runs_dir = out / "runs"
+        plan = [PlannedRun(order=i, side=side, seed=self.seed + pair,
+                           stack_source=str(sides[side].path),
+                           reports_dir=runs_dir / f"{i:02d}-{side}")
+                for i, (side, pair) in enumerate(interleaved(self.trials), 1)]
+        self.progress(f"compare: {len(plan)} GameDays handed to {result.spread_over}'s "
+                      "workers, each on its worker's stack started from its side's checkout")
+        for planned, ran in zip(plan, spread(plan), strict=True):
+            run = _run_record(planned.order, planned.side, planned.seed, ran.outcome,
+                              ran.duration_s).model_copy(
+                update={"target_key": ran.target_key, "flow_run_id": ran.flow_run_id})
+            result.runs.append(run)
+            self.progress(f"compare: run {run.order}/{len(plan)} ({run.side.upper()}) "
+                          f"{run.status}" + (f" on {run.target_key}" if run.target_key else "")
+                          + (f": {run.error}" if run.error else ""))
+        self._write(out, result)
 
     @contextlib.contextmanager
     def _locks(self) -> Iterator[None]:
@@ -252,12 +317,13 @@ class Comparison:
 
 
 def _run_record(order: int, side: SideName, seed: int, outcome: Outcome | str,
-                took: float) -> CompareRun:
+                took: float | None) -> CompareRun:
+    took = None if took is None else round(took, 1)
     if isinstance(outcome, str):
         return CompareRun(order=order, side=side, seed=seed, status="error", error=outcome,
-                          duration_s=round(took, 1))
+                          duration_s=took)
     return CompareRun(order=order, side=side, seed=seed, run_id=outcome.run_id,
                       run_dir=outcome.run_dir, status=outcome.status, passed=outcome.passed,
-                      score=outcome.score, duration_s=round(took, 1),
+                      score=outcome.score, duration_s=took,
                       error=None if outcome.status != "failed" else
                       "; ".join(outcome.failing_checks[:3]) or None)

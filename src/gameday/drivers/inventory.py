@@ -25,7 +25,7 @@ from gameday.http import classify, is_transient
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
 from gameday.owed import OwedRequests
-from gameday.run_record import Consistency
+from gameday.run_record import Consistency, VoterCounters
 from gameday.runbook import Fault, Runbook
 from gameday.targets.base import Target
 from gameday.truth import Truth
@@ -112,6 +112,15 @@ class InventoryDriver:
     def transitions(self, since_s: float) -> list[dict[str, Any]]:
         return read_or_raise("the monitor's transitions",
                              lambda: probes.transitions(self.target.urls, utc_iso(since_s)))
+
+    def voter_counters(self) -> VoterCounters | None:
+        try:
+            stats = probes.voting_stats(self.target.urls)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None  # the metric it feeds is then "not measured", never a failed phase
+        return VoterCounters(timeout_s=stats.get("timeout_s"),
+                             asked=stats.get("asked_by_instance") or {},
+                             timed_out=stats.get("timeouts_by_instance") or {})
 
     def roll_back_all(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

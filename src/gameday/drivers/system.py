@@ -258,6 +258,9 @@ class SystemFileDriver:
                                f"{timeout_s:g} s")
             time.sleep(_POLL_S)
 
+    def voter_counters(self) -> None:
+        return None  # a system file describes no voter
+
     def roll_back_all(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cleared": []}
         for label in list(self._held):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pandas and scipy only where a table of trends is drawn
     from gameday.evidence.trends import Cell
 
 __all__ = ["fmt_interval", "fmt_change", "fmt_side", "trend_cells_table", "evidence_rows",
-           "sweep_rows", "sweep_sentence", "fmt_dose", "NOT_OBSERVED"]
+           "sweep_rows", "sweep_sentence", "sweep_metric_note", "fmt_dose", "NOT_OBSERVED"]
 
 NOT_OBSERVED = "not observed"
 _SHARES = {"availability"}
@@ -89,6 +89,26 @@ def sweep_sentence(result: SweepResult) -> str:
     if bp.kind == "fails throughout":
         return f"{what} fails across {span}: the breaking point is below the range"
     return f"{what}: no dose of {span} settled on either side; run more trials per dose"
+
+
+def sweep_metric_note(result: SweepResult, phases: Sequence[Any] = ()) -> str:
+    """What a swept metric that is not a client's or the detector's figure measures, in
+    words ("" for the others); ``phases``: the run's phase records (the voter's timeout
+    they recorded is named)."""
+    if result.metric != "voter_timeout_share":
+        return ""
+    timeouts = sorted({p.voter.timeout_s for p in phases
+                       if getattr(p, "repeats", None) == result.phase
+                       and getattr(p, "voter", None) is not None
+                       and p.voter.timeout_s is not None})
+    said = (f" ({' / '.join(fmt_value('x_s', t) for t in timeouts)} on this stack, as its "
+            "/voting-stats said)" if timeouts else "")
+    return ("Voter timeouts on the faulted replica: of the voter's requests to the faulted "
+            "replica during each trial (the voter's own counts, read just before the "
+            "injection and after the phase), the share that got no answer within the "
+            f"voter's per-replica timeout{said}. Such an answer counts in no vote: the "
+            "voter answers clients with the other two replicas, so clients' latency does "
+            "not show the step; this does.")
 
 
 def sweep_rows(sweeps: Sequence[SweepResult]) -> list[dict[str, Any]]:
