@@ -57,8 +57,10 @@ _STATS_HORIZON_S = 120.0
 _MAX_CONNECTIONS = 2048
 #: The last stretch before a send spent yielding to the loop rather than on a timer.
 _SPIN_S = 0.002
-#: With a precise timer (gameday.precise_timer): wake this long before a send (the wake
-#: itself takes ~0.1 ms), then yield to the loop until the time comes.
+#: With a precise timer (gameday.precise_timer), a send more than _SPIN_S away is slept
+#: for on it until this long before (its wake takes ~0.1 ms), then yielded for. Sends
+#: closer together than _SPIN_S (above ~500 req/s) are yielded for all the way: a sleeping
+#: process on this VM sometimes wakes milliseconds late (measured: BENCHMARKS.md).
 _FINE_S = 0.0002
 #: Use the precise timer where there is one (False: the millisecond timer and _SPIN_S).
 _PRECISE = True
@@ -238,13 +240,14 @@ class LoadGenerator:
                     break
                 # uvloop's timers tick in whole milliseconds and can wake early or up to a
                 # tick late (see _send): sleep on the precise timer until _FINE_S before
-                # the intended time (without one, on the loop's timer until _SPIN_S
-                # before), then yield to the loop until it comes, so a request is neither
-                # sent early (its latency would read short) nor a tick late. Behind
-                # schedule, still yield once so the requests in flight make progress.
+                # the intended time when it is more than _SPIN_S away (else, or without
+                # one, on the loop's timer until _SPIN_S before), then yield to the loop
+                # until it comes, so a request is neither sent early (its latency would
+                # read short) nor a tick late. Behind schedule, still yield once so the
+                # requests in flight make progress.
                 await asyncio.sleep(0)
                 while (delay := t0 + offset - time.perf_counter()) > 0:
-                    if timer is not None and delay > _FINE_S:
+                    if timer is not None and delay > _SPIN_S:
                         await timer.sleep_until(t0 + offset - _FINE_S)
                     else:
                         await asyncio.sleep(delay - _SPIN_S if delay > _SPIN_S else 0)
