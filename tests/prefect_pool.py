@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,3 +104,12 @@ def process_pool(tmp_path: Path, name: str = "gameday-pool", **env: str
         for worker in pool.workers:
             stop(worker)
         stop_process(server, group=True)
+
+
+def two_base_ports(free_base_port: Callable[[], int]) -> list[int]:
+    """Two free base ports at least 20 apart: two stacks side by side, one per worker."""
+    ports = [free_base_port()]
+    while abs((second := free_base_port()) - ports[0]) < 20:
+        pass
+    ports.append(second)
+    return ports

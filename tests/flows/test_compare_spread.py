@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prefect_pool import REPO, process_pool
+from prefect_pool import REPO, process_pool, two_base_ports
 
 
 def _short_runbook(tmp_path: Path) -> Path:
@@ -41,10 +41,7 @@ def _compare(pool, tmp_path: Path, runbook: Path, deployment: str, b: Path
 @pytest.mark.slow
 def test_compare_spreads_its_runs_over_workers_each_on_its_sides_stack(
         tmp_path, free_base_port) -> None:
-    ports = [free_base_port()]
-    while abs((second := free_base_port()) - ports[0]) < 20:
-        pass
-    ports.append(second)
+    ports = two_base_ports(free_base_port)
     other = tmp_path / "other-build"  # another checkout of the stack, elsewhere on disk
     shutil.copytree(REPO / "stack", other / "stack",
                     ignore=shutil.ignore_patterns("__pycache__"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prefect_pool import REPO, process_pool
+from prefect_pool import REPO, process_pool, two_base_ports
 
 _PARENT = """
 import sys
@@ -44,10 +44,7 @@ def _parent(pool, args: list[str], reports: Path) -> subprocess.CompletedProcess
 @pytest.mark.slow
 def test_two_workers_run_the_trials_at_once_on_their_own_stacks_and_the_parent_gathers(
         tmp_path, free_base_port) -> None:
-    ports = [free_base_port()]
-    while abs((second := free_base_port()) - ports[0]) < 20:
-        pass
-    ports.append(second)
+    ports = two_base_ports(free_base_port)
     reports, runbook = tmp_path / "reports", _short_trials(tmp_path)
     with process_pool(tmp_path) as pool:
         # no worker yet: a clear refusal, nothing started
