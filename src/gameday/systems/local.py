@@ -112,6 +112,9 @@ class SystemLocalTarget(LocalTarget):
                 "port": member.port, "url": member.url, "health_url": member.health_url,
                 "cwd": str(cwd),
                 "restart": run.restart,
+                # names only: the supervisor copies each value from its environment,
+                # which is the harness's, when it starts the member
+                "secret_env": dict(run.secret_env),
             })
         if not services:
             raise TargetError(f"system {self.resolved.system.name!r} has no component the "

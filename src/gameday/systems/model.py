@@ -50,6 +50,8 @@ __all__ = [
 #: Names of groups, members, requests, probes, faults: what a runbook and a report show.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+#: An environment variable's name.
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 Template = Annotated[str, Field(min_length=1, max_length=4000)]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 Status = Annotated[int, Field(ge=100, le=599)]
@@ -88,6 +90,11 @@ class LocalRun(_Model):
     #: The database a ``postgres`` builtin creates (its superuser is ``postgres``).
     database: Name | None = None
     env: dict[str, Template] = Field(default_factory=dict)
+    #: Secrets: the member's variable → the harness's environment variable whose value it
+    #: gets at each start (e.g. ``CHAOS_TOKEN: GAMEDAY_CHAOS_TOKEN``). Unlike ``env`` (and
+    #: ``env()`` in it), which is rendered into the spec the state folder keeps, only the
+    #: names are written down; a variable the harness does not have is left unset.
+    secret_env: dict[EnvName, EnvName] = Field(default_factory=dict)
     #: Working directory (template), relative to the system file's folder.
     cwd: Template | None = None
     #: Files written before each start (a configuration): path relative to the member's
@@ -111,8 +118,8 @@ class LocalRun(_Model):
     def _command_or_builtin(self) -> LocalRun:
         if (self.command is None) == (self.builtin is None):
             raise ValueError("give either command or builtin (postgres, kafka)")
-        if self.builtin is not None and (self.env or self.files or self.cwd):
-            raise ValueError(f"builtin: {self.builtin} takes no env, files or cwd")
+        if self.builtin is not None and (self.env or self.secret_env or self.files or self.cwd):
+            raise ValueError(f"builtin: {self.builtin} takes no env, secret_env, files or cwd")
         if (self.database is not None) != (self.builtin == "postgres"):
             raise ValueError("database: give it exactly with builtin: postgres")
         return self
