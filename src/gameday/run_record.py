@@ -467,7 +467,10 @@ class JournalRecord(_Record):
         if self.verdict is None:
             out.append("no verdict (the run never concluded)")
         if self.consistency is None and self.status != "failed":
-            out.append("no consistency check against the ledger")
+            # a system file's run checks its invariants; the inventory stack its ledger
+            out.append(f"no check of the system's invariants ({self.system.name})"
+                       if self.system is not None else
+                       "no consistency check against the ledger")
         if self.steady_states.after is None and self.status != "failed":
             out.append("no steady-state check after the run")
         return out

@@ -197,3 +197,14 @@ def test_a_half_written_journal_says_what_is_missing(tmp_path: Path) -> None:
     assert "phase recovery: not run" in missing
     assert "no verdict (the run never concluded)" in missing
     assert "requests.csv was never written" in missing
+    assert "no consistency check against the ledger" in missing  # the inventory stack's
+
+
+def test_a_half_written_system_run_misses_its_invariants_not_a_ledger(tmp_path: Path) -> None:
+    j = _journal()
+    j.update(status="running", end=None, verdict=None, abort=None,
+             system={"name": "lb", "file": "systems/lb.yaml", "detector": "status"})
+    j.write(tmp_path, raw=False)
+    missing = read_journal(tmp_path / "journal.json").missing()
+    assert "no check of the system's invariants (lb)" in missing
+    assert not any("ledger" in line for line in missing)
