@@ -84,7 +84,7 @@ def test_the_inventory_stack_is_a_system_file_whose_ports_follow_the_base_port()
      "components.web.local.database: give it exactly with builtin: postgres"),
     ({"components": {"web": {"port": 80, "local": {"builtin": "kafka",
                                                    "env": {"A": "b"}}}}},
-     "components.web.local.builtin: kafka takes no env, files or cwd"),
+     "components.web.local.builtin: kafka takes no env, secret_env, files or cwd"),
     ({"components": {"web": {"port": 80}, "db": {
         "members": ["a", "b"], "port": "{{ 90 + index }}",
         "local": {"builtin": "postgres", "database": "x"}}}},
