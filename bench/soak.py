@@ -47,8 +47,7 @@ def _resources(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for name in {n for s in samples for n in s["processes"]}:
         rows = [s["processes"][name] for s in samples if name in s["processes"]]
         out[name] = {"rss_mib": round(statistics.median(r["rss_mib"] for r in rows), 1),
-                     "private_mib": round(statistics.median(r.get("private_mib", r["rss_mib"])
-                                                            for r in rows), 1),
+                     "private_mib": round(statistics.median(r["private_mib"] for r in rows), 1),
                      "sockets": statistics.median(r["sockets"] for r in rows),
                      "cpu_pct": round(statistics.median(r.get("cpu_pct", 0.0) for r in rows), 1)}
     return out

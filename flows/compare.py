@@ -22,7 +22,7 @@ from prefect.states import Completed, Failed
 
 from flows.gameday import gameday_flow
 from flows.runs import wait_for_runs
-from flows.spread import check_pool, read_child, start_children
+from flows.spread import check_pool, read_child, start_children, wait_budget
 from gameday.compare.runner import DEFAULT_BASE_PORTS, Comparison, PlannedRun, Ran
 from gameday.evidence.cells import DEFAULT_FDR
 from gameday.run_record import Outcome
@@ -66,10 +66,9 @@ def _spread(deployment: str, runbook: str, comparison: Comparison, workers: int)
                               f"{p.side.upper()})"}
             runs.append((f"compare-{p.order:02d}-{p.side}", params))
         ids = start_children(deployment, runs)
-        # each run: its phases, its recovery waits and a stack start, W at a time
-        one = sum(ph.duration_s + ph.recovery.timeout_s for ph in comparison.runbook.phases)
-        budget = 300.0 + -(-len(plan) // max(1, workers)) * (one + 240.0)
-        states = wait_for_runs(ids, budget, poll_s=2.0)
+        # each run: the whole runbook and a stack start, W at a time
+        states = wait_for_runs(ids, wait_budget(comparison.runbook.phases, len(plan), workers),
+                               poll_s=2.0)
         out = []
         for p, flow_run_id, state in zip(plan, ids, states, strict=True):
             folder, journal, error = read_child(p.reports_dir, state)

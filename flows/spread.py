@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,10 @@ from gameday.fingerprint import new_run_id
 from gameday.journal import JOURNAL_FILE, JournalUnreadable, read_journal
 from gameday.lifecycle import GameDay
 from gameday.run_record import ChildRun, JournalRecord, Outcome
+from gameday.runbook import Phase
 from gameday.spread import CHILDREN_DIR, child_from_journal, gather, repetitions
 
-__all__ = ["check_pool", "spread_trials", "start_children", "read_child"]
+__all__ = ["check_pool", "spread_trials", "start_children", "read_child", "wait_budget"]
 
 
 async def _check_pool(deployment: str) -> tuple[str, int]:
@@ -93,11 +94,11 @@ def read_child(folder: Path, state: str) -> tuple[Path | None, JournalRecord | N
         return found[-1].parent, None, str(exc)
 
 
-def _budget(gd: GameDay, count: int, workers: int) -> float:
-    """How long to wait for every child: a repetition's phases, recovery waits and a
-    stack start, once per round of ``workers`` children at a time, with a margin."""
-    one = sum(p.duration_s + p.recovery.timeout_s for p in gd.runbook.phases
-              if p.trial in (None, 1) and p.dose_trial in (None, 1))
+def wait_budget(phases: Iterable[Phase], count: int, workers: int) -> float:
+    """How long to wait for ``count`` children that each run ``phases``: their durations,
+    recovery waits and a stack start, once per round of ``workers`` children at a time,
+    with a margin."""
+    one = sum(p.duration_s + p.recovery.timeout_s for p in phases)
     rounds = -(-count // max(1, workers))
     return 300.0 + rounds * (one + 240.0)
 
@@ -124,7 +125,9 @@ def spread_trials(gd: GameDay, deployment: str, *, report: bool = True,
         runs.append((f"{run_id}-t{k}", params))
     children = [ChildRun(repetition=k, flow_run_id=i)
                 for k, i in enumerate(start_children(deployment, runs), 1)]
-    budget = timeout_s or _budget(gd, count, workers)
+    budget = timeout_s or wait_budget(
+        [p for p in gd.runbook.phases if p.trial in (None, 1) and p.dose_trial in (None, 1)],
+        count, workers)
     states = wait_for_runs([c.flow_run_id for c in children], budget, poll_s=2.0)
     journals: dict[int, JournalRecord] = {}
     for i, (child, state) in enumerate(zip(children, states, strict=True)):

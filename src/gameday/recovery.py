@@ -20,7 +20,6 @@ Holding the lock is what makes this safe: a run still alive would hold it.
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ from gameday.journal import JOURNAL_FILE, JournalUnreadable, read_journal, write
 from gameday.junit import write_junit
 from gameday.owed import OWED_FILE, OwedRequest, OwedRequests, owed_entries
 from gameday.run_record import Interruption, JournalRecord
-from gameday.systems.render import render
+from gameday.systems.render import env, render
 from gameday.targets.base import Target
 
 __all__ = ["dead_runs", "send_owed", "send_owed_cancels", "mark_interrupted", "roll_back",
@@ -77,25 +76,18 @@ def dead_runs(reports_dir: str | Path, target_key: str, *,
 
 def _render_env_headers(request: OwedRequest) -> dict[str, str]:
     """The headers kept as templates because they read the environment, rendered now."""
-    if not request.env_headers:
-        return {}
-    def env(name: str, default: str = "") -> str:
-        return os.environ.get(str(name), default)
-
     return {k: render(v, {"env": env}) for k, v in request.env_headers.items()}
 
 
-def _send_one(http: httpx.Client, request: OwedRequest) -> tuple[int, str]:
-    """Send one owed request: its status (0: no answer) and why, when it failed."""
+def _send_one(http: httpx.Client, request: OwedRequest) -> int:
+    """Send one owed request: its status (0: no answer, or a header template that cannot
+    render)."""
     try:
         headers = {**request.headers, **_render_env_headers(request)}
-        response = http.request(request.method, request.url, headers=headers or None,
-                                json=request.json_ if request.json_ is not None else None)
-    except httpx.HTTPError as exc:
-        return 0, f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # noqa: BLE001 - a header template that cannot render
-        return 0, f"{type(exc).__name__}: {exc}"
-    return response.status_code, ""
+        return http.request(request.method, request.url, headers=headers or None,
+                            json=request.json_).status_code
+    except Exception:  # noqa: BLE001 - httpx's errors, a header that cannot render: owed
+        return 0
 
 
 def send_owed(run_dir: Path, *, orders_url: Callable[[], str] | None = None,
@@ -127,7 +119,7 @@ def send_owed(run_dir: Path, *, orders_url: Callable[[], str] | None = None,
                     failed.append(entry.key)
                     continue
                 request = OwedRequest(url=url, expect=[200])
-            code, _ = _send_one(http, request)
+            code = _send_one(http, request)
             if request.settled_by(code):
                 book.paid(entry.key)
                 sent += code in request.expect

@@ -140,14 +140,7 @@ def gather(runbook: Runbook, runbook_path: Path, children: Sequence[ChildRun],
     atomic_write(run_dir / REQUESTS_FILE, frame[list(REQUEST_COLUMNS)].to_csv(index=False))
     atomic_write(run_dir / TRANSITIONS_FILE, transitions_frame([]).to_csv(index=False))
     journal.write(run_dir, raw=False)
-    rec = journal.record
-    return Outcome(
-        run_id=run_id, name=runbook.name, status=status, passed=judged.passed,
-        score=round(judged.score, 2), failing_checks=judged.failing, outcome=judged.outcome,
-        inconclusive=judged.inconclusive,
-        judgements=[JudgementLine(verdict=j.verdict, text=sentence(ev, j))
-                    for ev in rec.evidence for j in ev.checks],
-        duration_s=rec.duration, run_dir=str(run_dir), journal=str(run_dir / JOURNAL_FILE))
+    return outcome_from_journal(journal.record, run_dir)
 
 
 def _merge(runbook: Runbook, children: Sequence[ChildRun],
@@ -197,14 +190,16 @@ def child_from_journal(child: ChildRun, journal: JournalRecord) -> ChildRun:
 
 
 def outcome_from_journal(journal: JournalRecord, run_dir: Path) -> Outcome:
-    """What a child's run says, read from its journal (its flow's result stays in the
-    worker's process); a run that never concluded did not pass."""
+    """What a run says, read from its journal (a gathered run's, or a child's whose flow
+    result stays in the worker's process); a run that never concluded did not pass."""
     v = journal.verdict
     return Outcome(
         run_id=journal.run_id, name=str(journal.runbook.get("name") or ""),
         status=journal.status, passed=bool(v and v.passed), score=v.score if v else 0.0,
         failing_checks=list(v.failing_checks) if v else [f"run {journal.status}"],
         outcome=v.outcome if v else None, inconclusive=list(v.inconclusive) if v else [],
+        judgements=[JudgementLine(verdict=j.verdict, text=sentence(ev, j))
+                    for ev in journal.evidence for j in ev.checks],
         duration_s=journal.duration, run_dir=str(run_dir), journal=str(run_dir / JOURNAL_FILE))
 
 

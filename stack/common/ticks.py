@@ -31,7 +31,19 @@ from collections.abc import Callable
 __all__ = ["Pacer", "Ticks"]
 
 
-class Ticks:
+class _Waits:
+    """``await wait()``: sleep for :meth:`delay` (the pacing each subclass computes)."""
+
+    def delay(self) -> float:
+        raise NotImplementedError
+
+    async def wait(self) -> None:
+        delay = self.delay()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class Ticks(_Waits):
     """Sleeps to the next multiple of ``interval_s`` of the epoch (0: never sleeps)."""
 
     def __init__(self, interval_s: float) -> None:
@@ -46,13 +58,8 @@ class Ticks:
         now = time.time() if now is None else now
         return (math.floor(now / self.interval_s) + 1) * self.interval_s - now
 
-    async def wait(self) -> None:
-        delay = self.delay()
-        if delay > 0:
-            await asyncio.sleep(delay)
 
-
-class Pacer:
+class Pacer(_Waits):
     """A token bucket: ``rate_per_s`` on average, up to ``burst`` at once (0: no limit).
 
     :meth:`delay` says how long until a token is there; :meth:`spend` takes one (the
@@ -83,8 +90,3 @@ class Pacer:
         if self.rate_per_s:
             self._refill()
             self._tokens -= 1.0  # may go below 0 only if the caller did not wait: it pays later
-
-    async def wait(self) -> None:
-        delay = self.delay()
-        if delay > 0:
-            await asyncio.sleep(delay)

@@ -121,12 +121,13 @@ def _lifecycle(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from gameday.systems.probe import Finding, check_system
+    from gameday.systems.watch import watched_probes
 
     target = args.target or os.environ.get("GAMEDAY_TARGET") or "local"
     resolved = _resolved(args, target)
     system = resolved.system
     members = ", ".join(f"{g} ({len(m)})" for g, m in resolved.groups.items())
-    watched = [n for n, p in system.steady_state.items() if p.during is not None]
+    watched = watched_probes(resolved)
     print(f"{args.file}: system {system.name!r} is valid: components {members}; "
           f"{len(system.load.requests)} request kind(s), detector {system.detector.kind}, "
           f"{len(system.steady_state)} probe(s)"

@@ -30,10 +30,9 @@ from gameday.errors import StackNotRunning, TargetError
 from gameday.systems.probe import template_context
 from gameday.systems.render import TemplateProblem, render
 from gameday.systems.resolve import Member, ResolvedSystem
-from gameday.targets import postgres
 from gameday.targets.base import StackUrls
 from gameday.targets.local import LocalTarget
-from gameday.targets.localplan import HOST, RESTART_DELAY_S, broker_argv
+from gameday.targets.localplan import RESTART_DELAY_S, builtin_service
 from gameday.targets.localprocs import alive, http_health
 
 __all__ = ["SystemLocalTarget", "process_name"]
@@ -126,17 +125,12 @@ class SystemLocalTarget(LocalTarget):
         return spec
 
     def _builtin(self, member: Member, builtin: str) -> dict[str, Any]:
-        """The supervisor's own Postgres or broker on the member's port (no HTTP health:
-        its port is awaited)."""
+        """The supervisor's own Postgres or broker on the member's port."""
         if member.port is None:
             raise TargetError(f"components.{member.group}: a builtin {builtin} needs a port")
-        entry: dict[str, Any] = {"name": process_name(member), "port": member.port,
-                                 "url": None, "health_url": None, "env": {},
-                                 "cwd": str(self.dir), "restart": True}
-        if builtin == "postgres":
-            return {**entry, "kind": "postgres", "user": postgres.system_user(),
-                    "argv": postgres.server_argv(self.dir / "pgdata", member.port, HOST)}
-        return {**entry, "kind": "broker", "argv": broker_argv(member.port)}
+        return builtin_service(process_name(member),
+                               "postgres" if builtin == "postgres" else "broker",
+                               member.port, self.dir)
 
     # --- members ---------------------------------------------------------------------
     def supervises(self) -> bool:

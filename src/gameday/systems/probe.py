@@ -10,7 +10,6 @@ why, in words.
 from __future__ import annotations
 
 import math
-import os
 import random
 import sys
 import time
@@ -23,7 +22,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 
 from gameday.systems.model import Expect, Probe, System
-from gameday.systems.render import TemplateProblem, render, render_value
+from gameday.systems.render import TemplateProblem, env, render, render_value
 from gameday.systems.resolve import ResolvedSystem
 
 __all__ = ["Finding", "SystemCheck", "search", "expect_problems", "check_system",
@@ -61,9 +60,6 @@ class SystemCheck:
 def template_context(resolved: ResolvedSystem, **extra: Any) -> dict[str, Any]:
     """The context every template of a run sees: the resolved system, ``env(NAME)`` (the
     harness's environment, for tokens), ``python`` and ``since`` (the run's start)."""
-    def env(name: str, default: str = "") -> str:
-        return os.environ.get(str(name), default)
-
     defaults = {"env": env, "python": sys.executable,
                 "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return resolved.context(**{**defaults, **extra})

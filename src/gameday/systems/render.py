@@ -13,6 +13,7 @@ number drawn from a list.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -21,11 +22,17 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["TemplateProblem", "compile_template", "render", "render_value", "render_int"]
+__all__ = ["TemplateProblem", "compile_template", "render", "render_value", "render_int",
+           "env"]
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
                             keep_trailing_newline=False)
 _SINGLE = re.compile(r"^\{\{.*\}\}$", re.S)
+
+
+def env(name: str, default: str = "") -> str:
+    """``env('NAME')`` in a template: the harness's environment variable (for tokens)."""
+    return os.environ.get(str(name), default)
 
 
 class TemplateProblem(ValueError):

@@ -33,6 +33,7 @@ __all__ = [
     "StackPorts",
     "broker_argv",
     "broker_bin",
+    "builtin_service",
     "build_spec",
     "fingerprint",
     "read_json",
@@ -117,6 +118,20 @@ def broker_argv(port: int) -> list[str]:
             "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"]
 
 
+def builtin_service(name: str, kind: str, port: int, directory: Path) -> dict[str, Any]:
+    """The supervisor's own ``postgres`` (data in ``directory/pgdata``, run as
+    :func:`~gameday.targets.postgres.system_user`) or ``broker`` on ``HOST:port``: no HTTP
+    health (its port is awaited), started before and stopped after every other process."""
+    from gameday.targets import postgres
+
+    entry: dict[str, Any] = {"name": name, "kind": kind, "env": {}, "port": port,
+                             "url": None, "cwd": str(directory)}
+    if kind == "postgres":
+        return {**entry, "user": postgres.system_user(),
+                "argv": postgres.server_argv(directory / "pgdata", port, HOST)}
+    return {**entry, "argv": broker_argv(port)}
+
+
 def fingerprint(base_port: int, chaos_token: str | None, source: Path | None = None
                 ) -> dict[str, Any]:
     """What makes two stacks "the same": a running stack with another one is restarted.
@@ -160,25 +175,8 @@ def build_spec(
         }
 
     services: list[dict[str, Any]] = [
-        {
-            "name": "postgres",
-            "kind": "postgres",
-            "argv": postgres.server_argv(directory / "pgdata", ports.postgres, HOST),
-            "env": {},
-            "port": ports.postgres,
-            "url": None,
-            "user": postgres.system_user(),
-            "cwd": str(directory),
-        },
-        {
-            "name": "kafka",
-            "kind": "broker",
-            "argv": broker_argv(ports.kafka),
-            "env": {},
-            "port": ports.kafka,
-            "url": None,
-            "cwd": str(directory),
-        },
+        builtin_service("postgres", "postgres", ports.postgres, directory),
+        builtin_service("kafka", "broker", ports.kafka, directory),
     ]
     for instance, port in zip(REPLICAS, ports.inventory, strict=True):
         services.append(service(f"inventory-{instance}", "stack.inventory", port,
