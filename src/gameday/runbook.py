@@ -228,6 +228,19 @@ class LoadSpec(_Model):
     cancel_after_s: Annotated[float, Field(ge=0, le=60)] = 1.0
     #: "uniform": every 1/rate s; "poisson": exponential gaps drawn from the runbook seed.
     arrival: Literal["uniform", "poisson"] = "uniform"
+    # -- a runbook with a ``system``: its file's load mix, adjusted for this GameDay ------
+    #: Weight of each request of the system's load (``load.requests``); a request not
+    #: named keeps its file's weight, 0 leaves it out.
+    mix: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    #: Lists replacing the system's ``load.values`` of the same name (``product: [A]``).
+    values: dict[str, Annotated[list[Any], Field(min_length=1)]] | None = None
+    #: Per request: when its first follow-up goes, in seconds after the request's answer
+    #: (later follow-ups keep their spacing).
+    follow_up_after_s: dict[str, Annotated[float, Field(ge=0, le=3600)]] | None = None
+
+
+#: Load fields that adjust a system file's mix (a runbook without ``system`` has none).
+SYSTEM_ONLY_LOAD = ("mix", "values", "follow_up_after_s")
 
 
 def _default_ttd() -> dict[str, float]:
@@ -302,6 +315,11 @@ class Runbook(_Model):
             seen[ph.name] = i
         if self.system is None:
             _inventory_faults(self.phases)
+            for name in SYSTEM_ONLY_LOAD:
+                if getattr(self.load, name) is not None:
+                    raise ValueError(f"load.{name}: adjusts a system's load mix; this runbook "
+                                     "names no system (its load is the inventory stack's: "
+                                     "read_ratio, products, cancel_after_s)")
         worst, at, group = max_concurrent_faults(self.phases)
         if worst > self.safety.max_faulted_replicas:
             what = "replicas" if group == INVENTORY_GROUP else f"components of group {group!r}"
@@ -503,8 +521,14 @@ def plan(runbook: Runbook, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S) -> 
     ld, slo, sf = runbook.load, runbook.slo, runbook.safety
     total = sum(p.duration_s for p in runbook.phases)
     if runbook.system is not None:
+        adjusted = [f"{name} " + ", ".join(
+                        f"{k} {', '.join(map(str, v)) if isinstance(v, list) else f'{v:g}'}"
+                        for k, v in got.items())
+                    for name in SYSTEM_ONLY_LOAD if (got := getattr(ld, name))]
         load_line = (f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), system "
-                     f"{runbook.system}'s own request mix; timeout {ld.timeout_s:g} s")
+                     f"{runbook.system}'s own request mix"
+                     + (f" adjusted ({'; '.join(adjusted)})" if adjusted else "")
+                     + f"; timeout {ld.timeout_s:g} s")
         used = dict.fromkeys(p.fault.type for p in runbook.phases if p.fault)
         slo_line = (f"SLO: availability ≥ {slo.availability:.3%}, p95 ≤ "
                     f"{slo.latency_p95_ratio:g}× baseline, TTR ≤ {slo.ttr_s:g} s, TTD "

@@ -12,7 +12,9 @@ what the runbook asks of it, one line per problem naming the runbook and the fie
   the inventory presets' fields (``replica``, ``latency_ms``…) are refused;
 - a ``process`` fault needs the local target, a ``container`` fault the compose target;
 - the load's inventory fields (``read_ratio``, ``products``, ``cancel_after_s``) are
-  refused: the system's file says what its load is, the runbook says how much;
+  refused: the system's file says what its load is, the runbook says how much, and may
+  adjust it: ``mix`` (weights by request name), ``values`` (lists by name) and
+  ``follow_up_after_s`` (by request name) must name what the file has;
 - every ``slo.ttd_s`` key the runbook names is a fault of the system.
 """
 
@@ -87,10 +89,35 @@ def system_problems(runbook: Runbook, system: System, *,
             out.append(f"load.{name}: the inventory stack's load mix; system "
                        f"{system.name!r} has its own (its file's load.requests, weighted). "
                        "A runbook sets rate, arrival and timeout_s")
+    out.extend(_load_problems(runbook, system))
     for key in ttd_keys or []:
         if key not in faults:
             out.append(f"slo.ttd_s.{key}: system {system.name!r} has no fault {key!r}; "
                        f"its faults: {names}")
+    return out
+
+
+def _load_problems(runbook: Runbook, system: System) -> list[str]:
+    """The runbook's ``mix``, ``values`` and ``follow_up_after_s`` against the file's load."""
+    load, spec, out = system.load, runbook.load, []
+    requests = ", ".join(load.requests)
+    for name in spec.mix or {}:
+        if name not in load.requests:
+            out.append(f"load.mix.{name}: system {system.name!r} has no request {name!r}; "
+                       f"its requests: {requests}")
+    if spec.mix and not out and not any(
+            spec.mix.get(name, req.weight) for name, req in load.requests.items()):
+        out.append("load.mix: every request's weight is 0: nothing would be sent")
+    for name in spec.values or {}:
+        if name not in load.values:
+            out.append(f"load.values.{name}: system {system.name!r} draws no values "
+                       f"{name!r}; its values: {', '.join(load.values) or 'none'}")
+    for name in spec.follow_up_after_s or {}:
+        req = load.requests.get(name)
+        if req is None or not req.follow_up:
+            having = ", ".join(n for n, r in load.requests.items() if r.follow_up) or "none"
+            out.append(f"load.follow_up_after_s.{name}: request {name!r} of system "
+                       f"{system.name!r} has no follow-up; requests with one: {having}")
     return out
 
 

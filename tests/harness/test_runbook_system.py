@@ -190,3 +190,42 @@ def test_todays_presets_are_the_inventory_systems_http_faults(fault: dict) -> No
     assert render_value(spec.inject.json_, ctx) == sent_by_the_stack_driver
     assert render(spec.inject.url, ctx) == f"http://127.0.0.1:{7000 + int(preset.member) - 1}" \
                                            "/inject-failure"
+
+
+@pytest.mark.parametrize(("load", "expected"), [
+    ({"mix": {"browse": 1}}, "load.mix.browse: system 'lb' has no request 'browse'; "
+                             "its requests: "),
+    ({"values": {"colour": ["red"]}}, "load.values.colour: system 'lb' draws no values "
+                                      "'colour'"),
+    ({"follow_up_after_s": {"item": 1.0}}, "load.follow_up_after_s.item: request 'item' "
+                                           "of system 'lb' has no follow-up"),
+])
+def test_a_runbook_adjusts_only_what_its_systems_load_has(tmp_path: Path, load: dict,
+                                                          expected: str) -> None:
+    data = _lb()
+    data["load"] = {**data["load"], **load}
+    assert expected in _error(tmp_path, data)
+
+
+def test_a_mix_that_leaves_nothing_to_send_is_refused(tmp_path: Path) -> None:
+    data = _lb()
+    requests = yaml.safe_load(LB.read_text())["load"]["requests"]
+    data["load"] = {**data["load"], "mix": {name: 0 for name in requests}}
+    assert "load.mix: every request's weight is 0: nothing would be sent" in _error(tmp_path,
+                                                                                    data)
+
+
+def test_an_inventory_runbook_has_no_system_mix_to_adjust(tmp_path: Path) -> None:
+    data = yaml.safe_load((RUNBOOKS_DIR / "smoke.yaml").read_text())
+    data["load"]["mix"] = {"read": 1}
+    assert "load.mix: adjusts a system's load mix; this runbook names no system" in _error(
+        tmp_path, data)
+
+
+def test_the_plan_says_how_the_runbook_adjusts_the_systems_mix(tmp_path: Path) -> None:
+    data = _lb()
+    data["load"] = {**data["load"], "mix": {"item": 2}}
+    path = tmp_path / "rb.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert f"system {LB}'s own request mix adjusted (mix item 2); timeout" in plan(
+        load_runbook(path))

@@ -148,3 +148,27 @@ def test_a_systems_oracle_judges_answers_and_its_follow_ups_end_the_changes(pair
     assert run.journal.record.ledger_before == {"oracle": {"apple": 10.0, "pear": 5.0}}
     assert system.stock == {"apple": 10, "pear": 5} and system.orders == {}
     assert any("lie: wrong answers" in f for f in outcome.failing_checks)
+
+
+def test_a_runbook_adjusts_the_systems_mix_values_and_follow_up_delay(pair) -> None:
+    """The file says what the load is; the runbook may weigh its requests (0 leaves one
+    out), replace a list of values and move a request's follow-ups."""
+    system, folder, port = pair
+    data = json.loads(json.dumps(SYSTEM))
+    data["load"] = ORACLE_LOAD  # looks and takes; a take given back 0.2 s later
+    (folder / "pair.yaml").write_text(yaml.safe_dump(data))
+    gd = GameDay.prepare(pair_runbook(
+        folder, load={"rate": 20, "timeout_s": 1.0, "mix": {"look": 0},
+                      "values": {"item": ["pear"]}, "follow_up_after_s": {"take": 0.6}},
+        phases=[{"name": "baseline", "duration_s": 1.5}]),
+        base_port=port, progress=lambda _: None)
+    _, run = _run(gd)
+    requests = run.journal.requests
+    assert {r.kind for r in requests} == {"take", "take>1"}  # no look: its weight is 0
+    assert {r.product_id for r in requests} == {"pear"}
+    takes = sorted(r.intended_s for r in requests if r.kind == "take")
+    gives = sorted(r.intended_s for r in requests if r.kind == "take>1")
+    assert len(takes) == len(gives) == pytest.approx(30, abs=1)
+    # the first give-back went 0.6 s after its take was answered, not the file's 0.2 s
+    assert 0.6 <= gives[0] - takes[0] < 0.9
+    assert system.stock == {"apple": 10, "pear": 5} and system.orders == {}

@@ -4,6 +4,8 @@
 schedule, latency from the intended send time, live window statistics, one keep-alive
 pool) sending the system's own mix instead of the inventory stack's:
 
+- the file's load as the runbook adjusts it (:func:`adjusted_load`: ``load.mix``,
+  ``load.values``, ``load.follow_up_after_s``);
 - the schedule of a phase is drawn from ``Random(f"{seed}:{phase}")``, per request in
   this order: the request kind (``choices`` by ``weight``), one value of each of the
   load's ``values`` lists (in file order), then the gap to the next request (as
@@ -50,13 +52,13 @@ from gameday.load_schedule import WHOLE, Shard
 from gameday.owed import OwedRequest, OwedRequests
 from gameday.records import RequestRecord
 from gameday.runbook import LoadSpec
-from gameday.systems.model import FollowUp, RequestTemplate
+from gameday.systems.model import FollowUp, LoadMix, RequestTemplate
 from gameday.systems.probe import expect_problems, search, template_context
 from gameday.systems.render import TemplateProblem, render, render_value
 from gameday.systems.resolve import ResolvedSystem
 from gameday.truth import Truth
 
-__all__ = ["SystemLoadGenerator", "SystemPlanned", "system_schedule"]
+__all__ = ["SystemLoadGenerator", "SystemPlanned", "adjusted_load", "system_schedule"]
 
 #: A header template that reads the harness's environment (a token): kept unrendered.
 _READS_ENV = re.compile(r"\benv\s*\(")
@@ -72,10 +74,32 @@ class SystemPlanned:
     values: dict[str, Any]
 
 
-def system_schedule(resolved: ResolvedSystem, spec: LoadSpec, seed: int, phase: str,
+def adjusted_load(load: LoadMix, spec: LoadSpec) -> LoadMix:
+    """The system file's ``load`` with the runbook's adjustments: ``mix`` weights (a
+    request at 0 is left out), ``values`` lists replaced, and each named request's
+    follow-ups moved so the first goes ``follow_up_after_s`` after it (the rest keep
+    their spacing)."""
+    weights = spec.mix or {}
+    delays = spec.follow_up_after_s or {}
+    requests = {}
+    for name, req in load.requests.items():
+        weight = weights.get(name, req.weight)
+        if weight <= 0:
+            continue
+        follow = req.follow_up
+        if name in delays and follow:
+            shift = delays[name] - follow[0].after_s
+            follow = [f.model_copy(update={"after_s": max(0.0, f.after_s + shift)})
+                      for f in follow]
+        requests[name] = req.model_copy(update={"weight": weight, "follow_up": follow})
+    return load.model_copy(update={"requests": requests,
+                                   "values": {**load.values, **(spec.values or {})}})
+
+
+def system_schedule(mix: LoadMix, spec: LoadSpec, seed: int, phase: str,
                     shard: Shard = WHOLE) -> Iterator[SystemPlanned]:
-    """The requests of ``shard`` in intended-time order; endless (module docstring)."""
-    mix = resolved.system.load
+    """The requests of ``shard`` in intended-time order, drawn from ``mix`` (the file's
+    load as :func:`adjusted_load` gives it); endless (module docstring)."""
     names = list(mix.requests)
     weights = [mix.requests[n].weight for n in names]
     lists = list(mix.values.items())
@@ -100,10 +124,11 @@ class SystemLoadGenerator(LoadGenerator):
         super().__init__(None, spec, seed, truth=truth, shard=shard,  # type: ignore[arg-type]
                          owed=owed)
         self.resolved = resolved
+        self.mix = adjusted_load(resolved.system.load, spec)
         self._context = template_context(resolved)
 
     def _plan(self, phase: str) -> Iterator[Any]:
-        return system_schedule(self.resolved, self.spec, self.seed, phase, self.shard)
+        return system_schedule(self.mix, self.spec, self.seed, phase, self.shard)
 
     def _request(self, planned: Any, http: aiohttp.ClientSession,
                  timeout: aiohttp.ClientTimeout, phase: str, intended: float,
@@ -144,7 +169,7 @@ class SystemLoadGenerator(LoadGenerator):
                              timeout: aiohttp.ClientTimeout, phase: str, intended: float,
                              intended_mono: float, lag: float, records: list[RequestRecord],
                              cancels: set[asyncio.Task[None]], flush: asyncio.Event) -> None:
-        req = self.resolved.system.load.requests[planned.kind]
+        req = self.mix.requests[planned.kind]
         ctx = {**self._context, **planned.values}
         drawn = ",".join(str(v) for v in planned.values.values())[:200]
         token = self._change(req, ctx)
