@@ -11,8 +11,9 @@ Definitions:
 - **latency p50/p95/p99** (ms) over *all* requests of the window, failures included at
   their elapsed time (a 1 s timeout counts as 1000 ms), with :func:`percentile` — the one
   quantile of the project (the live panel, the journal, the report and bench/ use it).
-- **quorum rate** = voter reads answered with ``quorum_achieved`` true / voter reads;
-  None (not applicable) for a system without a voter (no read records a quorum).
+- **quorum rate** = voter reads answered with ``quorum_achieved`` true / voter reads (a
+  system's: requests with a ``quorum`` path whose answer says true / those requests);
+  None (not applicable) when no request records a quorum.
 - **wrong answers** = voter 200 answers whose value lies outside the truth window
   (see :class:`gameday.truth.Truth`): the ``wrong`` column, counted; None (not
   applicable) when nothing judges answers (a system without an oracle), never 0.
@@ -102,10 +103,10 @@ def latency_percentiles(df: pd.DataFrame) -> dict[str, float | None]:
 
 
 def quorum_rate(df: pd.DataFrame) -> float | None:
-    """Voter reads with quorum achieved / voter reads (a failed read has no quorum).
-    None when no read says whether it had a quorum: no voter (a system without one: not
-    applicable), or no read at all."""
-    reads = df[(df["kind"] == "read") & df["quorum"].notna()]
+    """Reads with quorum achieved / reads that say whether they had one (a failed read
+    has no quorum): the inventory stack's voter reads, a system's requests with a
+    ``quorum`` path. None when no request says: no voter (not applicable), or no read."""
+    reads = df[df["quorum"].notna()]
     if reads.empty:
         return None
     return float(reads["quorum"].fillna(False).astype(bool).sum()) / len(reads)

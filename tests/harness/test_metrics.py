@@ -78,6 +78,15 @@ def test_quorum_rate_ignores_writes() -> None:
     assert metrics.quorum_rate(df) == pytest.approx(0.5)
 
 
+def test_quorum_rate_counts_a_systems_requests_that_record_a_quorum() -> None:
+    """A system's request is named by its file (``look``), not ``read``: what counts is
+    that it recorded whether a quorum served it."""
+    rows = [RequestRecord("p", "look", "apple", T0 + i, 0.01, 200, True, "", i != 3)
+            for i in range(4)]
+    rows.append(RequestRecord("p", "take", "apple", T0 + 5, 0.01, 201, True))  # says nothing
+    assert metrics.quorum_rate(metrics.requests_frame(rows)) == pytest.approx(0.75)
+
+
 def test_wrong_answers_counts_flagged_reads() -> None:
     df = metrics.requests_frame([_req(0, 0.01, wrong=True), _req(1, 0.01),
                                  _req(2, 0.01, wrong=True), _req(3, 0.01, kind="write")])

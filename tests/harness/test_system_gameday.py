@@ -128,6 +128,8 @@ def test_a_systems_oracle_judges_answers_and_its_follow_ups_end_the_changes(pair
     data = json.loads(json.dumps(SYSTEM))
     data["load"] = ORACLE_LOAD
     data["faults"]["lie"] = {**data["faults"]["break"], "params": {"code": 299}}
+    # what a quorum would have said: a believable count (a lie adds 1000)
+    data["load"]["requests"]["look"]["quorum"] = "n < `100`"
     (folder / "pair.yaml").write_text(yaml.safe_dump(data))
     gd = GameDay.prepare(pair_runbook(folder, phases=[
         {"name": "baseline", "duration_s": 1.5},
@@ -138,10 +140,13 @@ def test_a_systems_oracle_judges_answers_and_its_follow_ups_end_the_changes(pair
     kinds = {r.kind for r in run.journal.requests}
     assert kinds == {"look", "take", "take>1"}  # the follow-up, recorded as such
     baseline, lie = phases["baseline"].metrics, phases["lie"].metrics
-    assert baseline.wrong_answers == 0 and baseline.quorum_rate is None
+    assert baseline.wrong_answers == 0 and baseline.quorum_rate == 1.0
     looks = [r for r in run.journal.requests if r.kind == "look" and r.phase == "lie"]
     assert lie.wrong_answers == sum(bool(r.wrong) for r in looks) > 0.5 * len(looks)
     assert all(r.value is not None and r.value > 100 for r in looks if r.wrong)
+    assert lie.quorum_rate is not None  # every wrong answer was served without a quorum
+    assert lie.quorum_rate <= 1 - lie.wrong_answers / len(looks) + 1e-9
+    assert {r.quorum for r in run.journal.requests if r.kind != "look"} == {None}
     # follow-ups are not scheduled requests: 40 req/s of looks and takes only
     assert phases["baseline"].load is not None
     assert phases["baseline"].load.scheduled_rate == pytest.approx(40.0, rel=0.01)

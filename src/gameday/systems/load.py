@@ -15,7 +15,8 @@ pool) sending the system's own mix instead of the inventory stack's:
   values, and is a success when its answer meets ``expect`` (status, JSON paths); a
   timeout, a refused connection or an unexpected answer is a failure;
 - the record's ``kind`` is the request's name, ``product_id`` the values drawn (joined
-  by ``,``); ``quorum`` stays empty (no voter: no quorum rate);
+  by ``,``); ``quorum`` is what the answer says at the request's ``quorum`` path (a
+  failed request: false), empty for a request without one (no quorum rate);
 - with an ``oracle`` (a :class:`~gameday.truth.Truth` read by the driver): a request with
   ``change`` puts it in force when sent (``by`` < 0 takes off, > 0 adds); a 4xx answer
   withdraws it, any other failure keeps it in force for good (nobody knows); a request
@@ -182,8 +183,11 @@ class SystemLoadGenerator(LoadGenerator):
             else:
                 self.truth.order_unknown(token)
         value, wrong = self._judge(req, ctx, answer, ok, sent_wall)
+        quorum = None if req.quorum is None else (
+            status != 0 and search(req.quorum, answer) is True)
         self._finish(RequestRecord(phase, planned.kind, drawn, intended, latency, status, ok,
-                                   err, value=value, wrong=wrong, send_lag_s=lag), records)
+                                   err, quorum, value=value, wrong=wrong, send_lag_s=lag),
+                     records)
         if ok and req.follow_up:
             ctx = {**ctx, "response": answer}
             owed = self._owe(req, ctx, f"{phase}/{planned.index}")

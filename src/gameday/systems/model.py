@@ -209,6 +209,10 @@ class RequestTemplate(_Model):
     json_: Any = Field(default=None, alias="json")
     expect: Expect = Field(default_factory=Expect)
     answer: Answer | None = None
+    #: A path to a boolean in the answer: whether a quorum served it (the voter's
+    #: ``quorum_achieved``). The run's quorum rate is the share of these requests whose
+    #: answer says true; a failed request counts as served without one.
+    quorum: JsonPath | None = None
     change: Change | None = None
     follow_up: list[FollowUp] = Field(default_factory=list, max_length=4)
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
