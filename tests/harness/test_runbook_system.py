@@ -229,3 +229,29 @@ def test_the_plan_says_how_the_runbook_adjusts_the_systems_mix(tmp_path: Path) -
     path.write_text(yaml.safe_dump(data))
     assert f"system {LB}'s own request mix adjusted (mix item 2); timeout" in plan(
         load_runbook(path))
+
+
+def test_the_standard_runbook_through_the_system_file_is_the_standard_gameday() -> None:
+    """runbooks/standard-system.yaml is runbooks/standard.yaml said through
+    systems/inventory.yaml: the same rate, mix, cancel delay, SLOs, safety and phases."""
+    std = load_runbook(RUNBOOKS_DIR / "standard.yaml")
+    via = load_runbook(RUNBOOKS_DIR / "standard-system.yaml")
+    inventory = yaml.safe_load((REPO_ROOT / "systems" / "inventory.yaml").read_text())
+    assert via.system == "../systems/inventory.yaml"
+    assert (via.seed, via.target, via.slo, via.safety) == (std.seed, std.target, std.slo,
+                                                           std.safety)
+    assert (via.load.rate, via.load.timeout_s, via.load.arrival) == (
+        std.load.rate, std.load.timeout_s, std.load.arrival)
+    mix = via.load.mix or {}
+    assert mix["read"] / sum(mix.values()) == pytest.approx(std.load.read_ratio)
+    assert via.load.follow_up_after_s == {"write": std.load.cancel_after_s}
+    assert inventory["load"]["values"]["product"] == std.load.products
+    assert [(p.name, p.duration_s, p.recovery) for p in via.phases] == [
+        (p.name, p.duration_s, p.recovery) for p in std.phases]
+    for a, b in zip(via.phases, std.phases, strict=True):
+        if b.fault is None:
+            assert a.fault is None
+            continue
+        assert a.fault is not None
+        assert (a.fault.type, a.fault.member) == (b.fault.type, b.fault.replica)
+        assert {**b.fault.params(), **a.fault.params_} == b.fault.params()
