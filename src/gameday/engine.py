@@ -203,8 +203,8 @@ def observe(run: GameDayRun, phase: Phase, *, report_every_s: float = 2.0) -> st
     def should_abort() -> bool:
         nonlocal reason
         reason = guard.check(load)
-        if reason is None and (watch := run.driver.steady_during()) is not None:
-            reason = watch.get("reason")
+        if reason is None:
+            reason = run.driver.steady_broken()
         return reason is not None
 
     done = threading.Event()

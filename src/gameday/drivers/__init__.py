@@ -64,8 +64,12 @@ class SystemDriver(Protocol):
 
     def steady_during(self) -> dict[str, Any] | None:
         """The steady-state probes watched while the run goes on (``ok``, ``probes``,
-        and once one failed beyond its grace, ``failed`` and ``reason``: the engine then
-        aborts), or None when the system watches none. Cheap: called once per request."""
+        and once one failed beyond its grace, ``failed`` and ``reason``), or None when
+        the system watches none: what the journal records when a phase ends."""
+
+    def steady_broken(self) -> str | None:
+        """Why the watched steady state no longer holds (a probe failed beyond its
+        grace: the engine then aborts), else None. Cheap: called once per request."""
 
     def component(self, fault: Fault) -> str:
         """The id the detector's transitions give the faulted component (TTD/TTR)."""

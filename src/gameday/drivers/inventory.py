@@ -83,6 +83,9 @@ class InventoryDriver:
     def steady_during(self) -> dict[str, Any] | None:
         return None  # the availability floor is the stack's abort condition
 
+    def steady_broken(self) -> str | None:
+        return None
+
     def component(self, fault: Fault) -> str:
         return str(fault.replica if fault.replica is not None else fault.member)
 

@@ -5,7 +5,7 @@ Runbooks with ``system: systems/<name>.yaml`` run here (docs/systems.md):
 - **steady state**: the file's ``steady_state`` probes, polled until every one holds
   (before) and once more after recovery; those with ``during`` are watched from then on
   (:class:`~gameday.systems.watch.SteadyStateWatch`): one failing beyond its grace
-  aborts the run (:meth:`SystemFileDriver.steady_during`, read by the engine's abort
+  aborts the run (:meth:`SystemFileDriver.steady_broken`, read by the engine's abort
   check);
 - **detector**: a ``status`` detector (or ``none``: the members' health URLs) is polled
   from the steady state before to the end of the run by
@@ -145,6 +145,11 @@ class SystemFileDriver:
         if self._watch is None or not self._watch.names:
             return None
         return self._watch.state()
+
+    def steady_broken(self) -> str | None:
+        """Why the watch failed (read without building its state), else None."""
+        watch = self._watch
+        return None if watch is None else watch.reason()
 
     def seed_load(self, runbook: Runbook, seed: int, owed: OwedRequests
                   ) -> tuple[LoadGenerator, dict[str, Any]]:

@@ -4,7 +4,7 @@ A system file marks the probes that must hold *during* the run, faults included,
 ``during: {interval_s, grace_s}`` (docs/systems.md). :class:`SteadyStateWatch` sends each
 such probe every ``interval_s`` from a thread, per member where the probe says ``each``.
 A probe (member) that keeps failing, with no success in between, for longer than its
-``grace_s`` makes the watch *fail*: from then on :meth:`SteadyStateWatch.state` says so,
+``grace_s`` makes the watch *fail*: from then on :meth:`SteadyStateWatch.reason` and :meth:`SteadyStateWatch.state` say so,
 with the probe, the member, how long it failed and what the last answer was (the
 finding's own words: status, the JSON value seen, the latency). The watch stays failed
 (a latch, like :class:`~gameday.safety.AvailabilityGuard`): the engine aborts the phase
@@ -124,6 +124,11 @@ class SteadyStateWatch:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._client.close()
+
+    def reason(self) -> str | None:
+        """Why the watch failed, or None while every probe holds (or blips)."""
+        with self._lock:
+            return None if self.failure is None else self.failure.reason
 
     def state(self) -> dict[str, Any]:
         """What the watch saw so far: ``ok``, the probes watched, polls, blips (failures
