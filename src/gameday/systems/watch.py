@@ -4,11 +4,12 @@ A system file marks the probes that must hold *during* the run, faults included,
 ``during: {interval_s, grace_s}`` (docs/systems.md). :class:`SteadyStateWatch` sends each
 such probe every ``interval_s`` from a thread, per member where the probe says ``each``.
 A probe (member) that keeps failing, with no success in between, for longer than its
-``grace_s`` makes the watch *fail*: from then on :meth:`SteadyStateWatch.reason` and :meth:`SteadyStateWatch.state` say so,
-with the probe, the member, how long it failed and what the last answer was (the
-finding's own words: status, the JSON value seen, the latency). The watch stays failed
-(a latch, like :class:`~gameday.safety.AvailabilityGuard`): the engine aborts the phase
-under load that sees it, through the same path as the availability floor.
+``grace_s`` makes the watch *fail*: from then on :meth:`SteadyStateWatch.reason` and
+:meth:`SteadyStateWatch.state` say so, with the probe, the member, how long it failed and
+what the last answer was (the finding's own words: status, the JSON value seen, the
+latency). The watch stays failed (a latch, like
+:class:`~gameday.safety.AvailabilityGuard`): the engine aborts the phase under load that
+sees it, through the same path as the availability floor.
 
 Failures shorter than the grace are counted (``blips``) but do not fail the watch.
 """
