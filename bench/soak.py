@@ -53,6 +53,12 @@ def _resources(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def memory_key(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """Which memory two samples of a process are compared on: private (bench.sampler;
+    summed RSS counts pages shared by its forks once per process), else RSS."""
+    return "private_mib" if "private_mib" in a and "private_mib" in b else "rss_mib"
+
+
 def verdict(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
     """Growth from the first period to the last: latency, and per process memory, sockets
     and CPU at the same load (more than 1.5× and 10 points of a core: the local broker's
@@ -64,8 +70,7 @@ def verdict(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
         b = last["resources"].get(name)
         if b is None:
             continue
-        # private memory (bench.sampler): summed RSS counts shared pages once per process
-        mem = "private_mib" if "private_mib" in a and "private_mib" in b else "rss_mib"
+        mem = memory_key(a, b)
         if b[mem] > max(a[mem] * 1.10, a[mem] + 20.0):
             grew.append(f"{name} memory {a[mem]}→{b[mem]} MiB")
         if b["sockets"] > a["sockets"] + 10:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.soak import memory_key
+
 __all__ = ["render", "rows"]
 
 ORIGINAL_TTD = "9–15 s"
@@ -162,11 +164,13 @@ def _soak(so: dict[str, Any]) -> list[tuple[str, ...]]:
     first, last = periods[0], periods[-1]
     voter_a = first["resources"].get("voter", {})
     voter_b = last["resources"].get("voter", {})
+    mem = memory_key(voter_a, voter_b)  # the memory the verdict judges
     return [(
         f"soak {so['params']['duration_s']:g} s at {so['params']['rate']:g} req/s, a fault "
         f"every {so['params']['period_s']:g} s: first → last period",
         f"p95 {_f(first['p95_ms'], ' ms', 1)} → {_f(last['p95_ms'], ' ms', 1)}; voter "
-        f"{voter_a.get('rss_mib', '—')} → {voter_b.get('rss_mib', '—')} MiB, "
+        f"{voter_a.get(mem, '—')} → {voter_b.get(mem, '—')} MiB "
+        f"{'private' if mem == 'private_mib' else 'RSS'}, "
         f"{voter_a.get('sockets', '—')} → {voter_b.get('sockets', '—')} sockets; "
         f"availability {_pct(so['overall']['availability'])}, wrong "
         f"{so['overall']['wrong_answers']}" + (f"; grew: {', '.join(v['grew'])}"

@@ -128,3 +128,19 @@ def test_the_broker_rows_say_whether_its_cost_stays_flat_as_the_log_grows() -> N
     assert "each record in a batch of its own" in single[0]
     assert "8 % at 0 → 60 % at 20,000 records" in single[1] and single[4] == "**no**"
     assert "large batches" in batched[0] and batched[4] == "yes"
+
+
+def test_the_soak_row_prints_the_memory_its_verdict_judges() -> None:
+    """The verdict compares the voter's private memory (its forks' shared pages once);
+    the row used to print summed RSS, which grows with every fork and judged nothing."""
+    def period(private: float, rss: float) -> dict:
+        return {"p95_ms": 10.0, "resources": {"voter": {"private_mib": private,
+                                                        "rss_mib": rss, "sockets": 5}}}
+
+    soak = {"params": {"duration_s": 600, "rate": 150, "period_s": 60},
+            "periods": [period(40.0, 120.0), period(41.0, 180.0)],
+            "overall": {"availability": 1.0, "wrong_answers": 0},
+            "verdict": {"holds": True, "grew": []}}
+    (row,) = table._soak(soak)
+    assert "voter 40.0 → 41.0 MiB private" in row[1]
+    assert "180" not in row[1]
