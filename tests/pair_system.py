@@ -77,9 +77,23 @@ class Pair:
             self.faulted.pop(member, None)
             return {"member": member}
 
+        # the front door asks both members each time and counts, per member, what it
+        # asked and what got no (good) answer in time: its counters
+        self.asked = {"a": 0, "b": 0}
+        self.late = {"a": 0, "b": 0}
+
         @app.get("/front/item/{item}")
         def item(item: str) -> dict[str, Any]:
+            with self.lock:
+                for m in self.asked:
+                    self.asked[m] += 1
+                    self.late[m] += m in self.faulted
             return {"ok": len(self.faulted) < 2, "item": item}
+
+        @app.get("/front/stats")
+        def stats() -> dict[str, Any]:
+            with self.lock:
+                return {"timeout_s": 0.3, "asked": dict(self.asked), "late": dict(self.late)}
 
         # an oracle: stock per item; take one off (an order), give it back (its cancel);
         # member b, faulted with code 299, makes the front door lie about the stock

@@ -177,3 +177,62 @@ def test_a_runbook_adjusts_the_systems_mix_values_and_follow_up_delay(pair) -> N
     # the first give-back went 0.6 s after its take was answered, not the file's 0.2 s
     assert 0.6 <= gives[0] - takes[0] < 0.9
     assert system.stock == {"apple": 10, "pear": 5} and system.orders == {}
+
+
+def test_a_fronts_counters_give_the_faulted_members_timeout_share(pair) -> None:
+    """With ``counters`` the harness reads the front's per-member counts before each fault
+    and after its phase: the share of its requests to the faulted member that got no
+    answer in time (the inventory voter's /voting-stats, as data)."""
+    system, folder, port = pair
+    data = json.loads(json.dumps(SYSTEM))
+    data["counters"] = {"url": "{{ front.url }}/stats", "group": "web", "asked": "asked",
+                        "timed_out": "late", "timeout_s": "timeout_s"}
+    (folder / "pair.yaml").write_text(yaml.safe_dump(data))
+    gd = GameDay.prepare(_runbook(folder), base_port=port, progress=lambda _: None)
+    _, run = _run(gd)
+    phases = {p.name: p for p in run.phases}
+    broken = phases["break-b"]
+    assert broken.voter is not None
+    assert (broken.voter.replica, broken.voter.timeout_s) == ("web/b", 0.3)
+    assert broken.voter.asked > 20  # 40 req/s for 1.5 s, from just before the injection
+    # every request to b while it was broken timed out; a few from before the injection
+    # and after the rollback (the counts span the phase) did not
+    assert 0.7 <= broken.metrics.voter_timeout_share <= 1.0
+    assert phases["baseline"].metrics.voter_timeout_share is None  # no fault, no count
+
+
+def test_counters_name_a_group_of_the_system(tmp_path: Path) -> None:
+    from gameday.errors import SystemFileError
+    from gameday.systems.loader import load_system
+
+    data = json.loads(json.dumps(SYSTEM))
+    data["counters"] = {"url": "{{ front.url }}/stats", "group": "webs", "asked": "asked",
+                        "timed_out": "late"}
+    path = tmp_path / "pair.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SystemFileError, match="counters.group: no component group 'webs'"):
+        load_system(path)
+
+
+def test_system_check_reads_the_counters_and_says_when_they_are_not_what_the_file_says(
+        pair) -> None:
+    from gameday.systems.loader import load_system
+    from gameday.systems.probe import check_system
+    from gameday.systems.resolve import resolve
+
+    _, folder, port = pair
+    data = json.loads(json.dumps(SYSTEM))
+    data["counters"] = {"url": "{{ front.url }}/stats", "group": "web", "asked": "asked",
+                        "timed_out": "late", "timeout_s": "timeout_s"}
+    (folder / "pair.yaml").write_text(yaml.safe_dump(data))
+    resolved = resolve(load_system(folder / "pair.yaml"), target="local", base_port=port)
+    (found,) = [f for f in check_system(resolved).findings if f.kind == "counters"]
+    assert found.ok and found.detail.endswith("timed out 0 (timeout 0.3 s)")
+
+    data["counters"]["asked"] = "timeout_s"  # a number where a mapping must be
+    (folder / "pair.yaml").write_text(yaml.safe_dump(data))
+    resolved = resolve(load_system(folder / "pair.yaml"), target="local", base_port=port)
+    check = check_system(resolved)
+    (found,) = [f for f in check.findings if f.kind == "counters"]
+    assert not check.ok and not found.ok
+    assert "asked (timeout_s) is 0.3, not a mapping" in found.detail

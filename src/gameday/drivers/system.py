@@ -39,13 +39,13 @@ from gameday.experiment import render_system_experiment
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
 from gameday.owed import OwedRequests
-from gameday.run_record import Consistency
+from gameday.run_record import Consistency, VoterCounters
 from gameday.runbook import Fault, Runbook
 from gameday.systems.detector import DetectorPoller, read_transitions
 from gameday.systems.invariants import invariant_findings
 from gameday.systems.load import SystemLoadGenerator
 from gameday.systems.local import SystemLocalTarget
-from gameday.systems.probe import Finding, oracle_values, probe_steady_state
+from gameday.systems.probe import Finding, front_counters, oracle_values, probe_steady_state
 from gameday.systems.providers import (
     inject_ctk_fault,
     inject_http_fault,
@@ -263,8 +263,17 @@ class SystemFileDriver:
                                f"{timeout_s:g} s")
             time.sleep(_POLL_S)
 
-    def voter_counters(self) -> None:
-        return None  # a system file describes no voter
+    def voter_counters(self) -> VoterCounters | None:
+        """The file's ``counters`` (a front's per-member counts), keyed by member label;
+        None without them or when they cannot be read (the metric is then "not
+        measured", never a failed phase)."""
+        if self.resolved.system.counters is None:
+            return None
+        try:
+            timeout_s, asked, timed_out = front_counters(self.resolved)
+        except ValueError:
+            return None
+        return VoterCounters(timeout_s=timeout_s, asked=asked, timed_out=timed_out)
 
     def roll_back_all(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cleared": []}

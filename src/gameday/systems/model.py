@@ -333,6 +333,20 @@ class ValueAt(_Model):
     path: JsonPath = "@"
 
 
+class Counters(_Model):
+    """A front's own counts per member of ``group`` (a voter, a load balancer), read from
+    ``url`` before a fault and when its phase ends: ``asked`` (a path to a mapping member →
+    requests to it that finished) and ``timed_out`` (member → those of them that got no
+    answer within the front's timeout; ``timeout_s``: a path to that timeout). The
+    faulted member's share that timed out is the phase's ``voter_timeout_share``."""
+
+    url: Template
+    group: Name
+    asked: JsonPath
+    timed_out: JsonPath
+    timeout_s: JsonPath | None = None
+
+
 class Invariant(_Model):
     """A check after the run: ``value`` equals ``equals`` (for each member of ``each``,
     when given), or a Python callable ``module:function`` taking the resolved system and
@@ -445,6 +459,8 @@ class System(_Model):
     steady_state: dict[Name, Probe] = Field(default_factory=dict)
     invariants: dict[Name, Invariant] = Field(default_factory=dict)
     faults: dict[Name, FaultProvider] = Field(default_factory=dict)
+    #: A front's per-member counts: the phase's ``voter_timeout_share``.
+    counters: Counters | None = None
 
     @model_validator(mode="after")
     def _names_resolve(self) -> System:
@@ -481,6 +497,8 @@ class System(_Model):
                 refs.append((f"invariants.{name}.each", inv.each))
         for name, fault in self.faults.items():
             refs.extend((f"faults.{name}.applies_to", g) for g in fault.applies_to or [])
+        if self.counters is not None:
+            refs.append(("counters.group", self.counters.group))
         return refs
 
     def members(self, group: str) -> list[str]:

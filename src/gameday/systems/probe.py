@@ -222,6 +222,33 @@ def oracle_values(resolved: ResolvedSystem, client: httpx.Client | None = None
     return url, {k: float(v) for k, v in values.items()}
 
 
+def front_counters(resolved: ResolvedSystem, client: httpx.Client | None = None
+                   ) -> tuple[float | None, dict[str, int], dict[str, int]]:
+    """One reading of the system's ``counters``: the front's timeout and, keyed by member
+    label (``group/member``), what it asked and what timed out. Raises ValueError saying
+    what was wrong with the answer."""
+    spec = resolved.system.counters
+    if spec is None:
+        raise ValueError("the system has no counters")
+    url, body = _read_json(resolved, spec.url, client)
+
+    def per_member(path: str, what: str) -> dict[str, int]:
+        found = search(path, body)
+        if not isinstance(found, dict):
+            raise ValueError(f"{url}: {what} ({path}) is {_short(found)}, not a mapping")
+        out = {}
+        for k, v in found.items():
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ValueError(f"{url}: {what} ({path}) of {k!r} is not a number")
+            out[f"{spec.group}/{k}"] = int(v)
+        return out
+
+    timeout = search(spec.timeout_s, body) if spec.timeout_s else None
+    return (float(timeout) if isinstance(timeout, int | float)
+            and not isinstance(timeout, bool) else None,
+            per_member(spec.asked, "asked"), per_member(spec.timed_out, "timed_out"))
+
+
 def _oracle(client: httpx.Client, resolved: ResolvedSystem) -> Finding | None:
     if resolved.system.load.oracle is None:
         return None
@@ -231,6 +258,19 @@ def _oracle(client: httpx.Client, resolved: ResolvedSystem) -> Finding | None:
         return Finding("oracle", "truth", False, detail=str(exc))
     return Finding("oracle", "truth", True, detail=f"{url}: " + ", ".join(
         f"{k} {v:g}" for k, v in list(values.items())[:10]))
+
+
+def _counters(client: httpx.Client, resolved: ResolvedSystem) -> Finding | None:
+    spec = resolved.system.counters
+    if spec is None:
+        return None
+    try:
+        timeout_s, asked, timed_out = front_counters(resolved, client)
+    except ValueError as exc:
+        return Finding("counters", spec.group, False, detail=str(exc))
+    return Finding("counters", spec.group, True, detail=(
+        f"asked {sum(asked.values())}, timed out {sum(timed_out.values())}"
+        + (f" (timeout {timeout_s:g} s)" if timeout_s is not None else "")))
 
 
 def _invariants(client: httpx.Client, resolved: ResolvedSystem) -> list[Finding]:
@@ -320,6 +360,7 @@ def check_system(resolved: ResolvedSystem, *, seed: int = 1,
                      for f in run_probe(client, resolved, name, probe)],
             lambda: [_detector(client, resolved)],
             lambda: [f for f in [_oracle(client, resolved)] if f is not None],
+            lambda: [f for f in [_counters(client, resolved)] if f is not None],
             lambda: _invariants(client, resolved),
             lambda: _requests(resolved, seed),
         ]
