@@ -52,9 +52,10 @@ Progress = Callable[[str], None]
 
 def target_key(settings: Settings, target: Target) -> str:
     """What one GameDay at a time is locked on: ``local:<base port>`` or
-    ``compose:<project>``."""
+    ``compose:<project>`` (the target's own project: a system file's may differ from the
+    settings' one)."""
     if target.name == "compose":
-        return f"compose:{settings.compose_project}"
+        return f"compose:{getattr(target, 'project', settings.compose_project)}"
     return f"{target.name}:{settings.base_port}"
 
 
@@ -184,7 +185,7 @@ class GameDay:
             else:
                 self.progress(f"gameday: starting the {self.target.name} stack…")
                 started = True
-                if self.system is not None:  # owned: a kill -9 of us takes it along
+                if self.system is not None:  # local: owned, a kill -9 of us takes it along
                     self.target = self.system.target(self.settings, owner_pid=os.getpid())
                 elif self.target.name == "local":
                     from gameday.targets.local import LocalTarget

@@ -10,7 +10,9 @@ what the runbook asks of it, one line per problem naming the runbook and the fie
 - every fault's ``type`` is a fault of the system (``faults.<type>``), its ``target`` a
   member of a group that fault applies to, its ``params`` among the fault's ``params``;
   the inventory presets' fields (``replica``, ``latency_ms``…) are refused;
-- a ``process`` fault needs the local target, a ``container`` fault the compose target;
+- the compose target needs the system's ``compose_file``; a ``process`` fault needs the
+  local target, a ``container`` fault the compose target and a member whose group has a
+  ``compose`` block (its container);
 - the load's inventory fields (``read_ratio``, ``products``, ``cancel_after_s``) are
   refused: the system's file says what its load is, the runbook says how much, and may
   adjust it: ``mix`` (weights by request name), ``values`` (lists by name) and
@@ -52,6 +54,10 @@ def system_problems(runbook: Runbook, system: System, *,
                     ttd_keys: list[str] | None = None) -> list[str]:
     """What the runbook asks of ``system`` that it does not have, as ``field: why``."""
     out: list[str] = []
+    if runbook.target == "compose" and not system.compose_file:
+        out.append(f"target: system {system.name!r} has no compose_file: it cannot run on "
+                   "the compose target (give compose_file and a compose: {service} block "
+                   "per component, docs/systems.md)")
     faults = system.faults
     names = ", ".join(faults) or "none"
     for i, ph in enumerate(runbook.phases):
@@ -84,6 +90,11 @@ def system_problems(runbook: Runbook, system: System, *,
             out.append(f"{where}.type: fault {f.type!r} is a {spec.provider} fault: it runs "
                        f"on the {need} target only (the runbook's target is "
                        f"{runbook.target})")
+        elif (spec.provider == "container" and f.group in system.components
+              and system.components[f.group].compose is None):
+            out.append(f"{where}.target: fault {f.type!r} is a container fault and group "
+                       f"{f.group!r} runs in no container (it has no compose block: "
+                       f"components.{f.group}.compose)")
     for name in INVENTORY_ONLY_LOAD:
         if name in runbook.load.model_fields_set:
             out.append(f"load.{name}: the inventory stack's load mix; system "

@@ -2,9 +2,19 @@
 
 :meth:`RunbookSystem.of` is what :meth:`gameday.lifecycle.GameDay.prepare` asks: None
 for a runbook without ``system`` (the inventory stack), else the system file loaded and
-resolved at its base port: ``--base-port`` when given, else ``GAMEDAY_BASE_PORT``, else
-the file's own ``base_port`` (so the target's lock, ``local:<base port>``, is the
-system's). A system runs on the local target (its components' ``local`` blocks) so far.
+resolved for the run's target at its base port: ``--base-port`` when given, else
+``GAMEDAY_BASE_PORT``, else the file's own ``base_port``. The target is the runbook's
+``target`` or ``--target``:
+
+- ``local``: :class:`~gameday.systems.local.SystemLocalTarget` runs the components'
+  ``local`` blocks (its lock: ``local:<base port>``);
+- ``compose``: :class:`~gameday.systems.compose.SystemComposeTarget` runs the system's
+  ``compose_file``, each member a ``compose.service`` published on its ``port`` (its lock:
+  ``compose:<project>``).
+
+What the runbook asks is checked again for the target the run really has (a ``process``
+fault needs local, a ``container`` fault compose and a member with a ``compose`` block):
+RunbookError before anything is touched.
 """
 
 from __future__ import annotations
@@ -17,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 from gameday.errors import GameDayError, RunbookError, SystemFileError
 from gameday.run_record import SystemInfo
 from gameday.runbook import Runbook
-from gameday.runbook_system import system_path
+from gameday.runbook_system import system_path, system_problems
 
 if TYPE_CHECKING:
     from gameday.config import Settings
     from gameday.drivers.system import SystemFileDriver
+    from gameday.systems.compose import SystemComposeTarget
     from gameday.systems.local import SystemLocalTarget
     from gameday.systems.resolve import ResolvedSystem
     from gameday.targets.base import Target
@@ -51,23 +62,34 @@ class RunbookSystem:
         from gameday.systems.render import TemplateProblem
         from gameday.systems.resolve import resolve
 
-        if overrides.get("target", runbook.target) != "local":
-            raise RunbookError(f"{runbook_path}: target: a runbook with a system runs on the "
-                               "local target so far (its components' `local` blocks)")
+        target = overrides.get("target") or runbook.target
+        if target not in ("local", "compose"):
+            raise RunbookError(f"{runbook_path}: target: {target!r} is not a target; a runbook "
+                               "with a system runs on 'local' or 'compose'")
         path = system_path(runbook.system, runbook_path.parent).resolve()
         env_port = os.environ.get("GAMEDAY_BASE_PORT", "")
         port = overrides.get("base_port") or (int(env_port) if env_port.isdigit() else None)
         try:
-            resolved = resolve(load_system(path), target="local", base_port=port)
+            system = load_system(path)
+            resolved = resolve(system, target=target, base_port=port)
         except (SystemFileError, TemplateProblem) as exc:
             raise RunbookError(f"{runbook_path}: system: {exc}") from None
+        problems = system_problems(runbook.model_copy(update={"target": target}), system)
+        if problems:
+            raise RunbookError("\n".join(f"{runbook_path}: {p}" for p in problems))
         overrides["base_port"] = resolved.base_port
         return cls(path, resolved)
 
     def target(self, settings: Settings, *, owner_pid: int | None = None
-               ) -> SystemLocalTarget:
-        """The local target running the system (``owner_pid``: it dies with that
-        process, for a system the run started)."""
+               ) -> SystemLocalTarget | SystemComposeTarget:
+        """The target running the system: local (``owner_pid``: it dies with that process,
+        for a system the run started) or compose (its project, which ``--start-stack``
+        takes down at the end of the run; a ``kill -9`` of the harness leaves it running,
+        its faults undone by their dead-man's switches)."""
+        if self.resolved.target == "compose":
+            from gameday.systems.compose import SystemComposeTarget
+
+            return SystemComposeTarget(self.resolved, settings, source=self.path)
         from gameday.systems.local import SystemLocalTarget
 
         return SystemLocalTarget(self.resolved, settings, source=self.path,
@@ -75,11 +97,12 @@ class RunbookSystem:
 
     def driver(self, target: Target, settings: Settings) -> SystemFileDriver:
         from gameday.drivers.system import SystemFileDriver
-        from gameday.systems.local import SystemLocalTarget
 
-        if not isinstance(target, SystemLocalTarget):
-            raise GameDayError(f"system {self.name!r} runs on its own local target")
-        return SystemFileDriver(self.resolved, target, settings, source=str(self.path))
+        if getattr(target, "resolved", None) is not self.resolved:
+            raise GameDayError(f"system {self.name!r} runs on its own {self.resolved.target} "
+                               f"target (RunbookSystem.target), not on {target.name!r}")
+        return SystemFileDriver(self.resolved, target,  # type: ignore[arg-type]
+                                settings, source=str(self.path))
 
     def info(self) -> SystemInfo:
         return SystemInfo(name=self.name, file=str(self.path),

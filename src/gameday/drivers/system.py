@@ -13,16 +13,21 @@ Runbooks with ``system: systems/<name>.yaml`` run here (docs/systems.md):
   when a phase ends. Either way TTD/TTR come from the same ON/OFF transitions as the
   inventory stack's monitor, keyed ``group/member``;
 - **faults**: the fault named by the runbook's ``type``, through its provider
-  (:mod:`gameday.systems.providers`): ``process`` (local target), ``http``,
+  (:mod:`gameday.systems.providers`): ``process`` (local target), ``container`` (compose
+  target: kill, stop, pause, disconnect through the Docker SDK), ``http``,
   ``chaostoolkit``. Every fault holds its end (a dead-man's switch, or the system's own
-  TTL); ``roll_back`` ends it early and is safe to repeat. A ``kill`` has nothing to end:
-  the supervisor restarts the member, and the detector says when it is back;
+  TTL); ``roll_back`` ends it early and is safe to repeat, ``roll_back_all`` ends every
+  one, and an inject ends what the same member held first. A process ``kill`` has nothing
+  to end: the supervisor restarts the member, and the detector says when it is back; a
+  container ``kill`` is brought back by the compose file's restart policy (its switch
+  starts the container at the TTL if nothing did);
 - **load**: :class:`~gameday.systems.load.SystemLoadGenerator`, the file's requests,
   follow-ups and, with an ``oracle`` (read at the start), answers judged right or wrong;
 - **invariants**: the file's comparisons and ``python`` callables, after the run.
 
-The local target runs the system (``--start-stack`` starts it, owned by the run); the
-``container`` provider and the compose target are not driven from a runbook yet.
+The system runs on its local target (:class:`~gameday.systems.local.SystemLocalTarget`)
+or its compose target (:class:`~gameday.systems.compose.SystemComposeTarget`);
+``--start-stack`` starts it and stops it after the run.
 """
 
 from __future__ import annotations
@@ -41,12 +46,14 @@ from gameday.load import LoadGenerator
 from gameday.owed import OwedRequests
 from gameday.run_record import Consistency, VoterCounters
 from gameday.runbook import Fault, Runbook
+from gameday.systems.compose import SystemComposeTarget
 from gameday.systems.detector import DetectorPoller, read_transitions
 from gameday.systems.invariants import invariant_findings
 from gameday.systems.load import SystemLoadGenerator
 from gameday.systems.local import SystemLocalTarget
 from gameday.systems.probe import Finding, front_counters, oracle_values, probe_steady_state
 from gameday.systems.providers import (
+    inject_container_fault,
     inject_ctk_fault,
     inject_http_fault,
     inject_process_fault,
@@ -91,9 +98,10 @@ def _as_dicts(findings: list[Finding]) -> list[dict[str, Any]]:
 
 
 class SystemFileDriver:
-    """A resolved system file on its local target (module docstring)."""
+    """A resolved system file on its local or compose target (module docstring)."""
 
-    def __init__(self, resolved: ResolvedSystem, target: SystemLocalTarget,
+    def __init__(self, resolved: ResolvedSystem,
+                 target: SystemLocalTarget | SystemComposeTarget,
                  settings: Settings, *, source: str | None = None) -> None:
         self.resolved = resolved
         self.target = target
@@ -194,7 +202,10 @@ class SystemFileDriver:
         def mark() -> None:
             acted.append(time.time())
 
+        if spec.provider in ("process", "container"):
+            self._check_target(fault.type, spec.provider)
         if spec.provider == "process":
+            assert isinstance(self.target, SystemLocalTarget)
             switch = inject_process_fault(self.target, member, spec.action, ttl_s=ttl_s,
                                           mark=mark)
             if switch is not None:
@@ -215,9 +226,20 @@ class SystemFileDriver:
                    "output": output if isinstance(output, str | int | float | bool | None)
                    else repr(output)[:500]}
         else:
-            raise FaultError(f"fault {fault.type!r} ({spec.provider}) needs the compose "
-                             "target; a runbook drives a system's local target only so far")
+            assert isinstance(self.target, SystemComposeTarget)
+            switch = inject_container_fault(self.resolved, spec, member, self.target,
+                                            ttl_s=ttl_s, mark=mark)
+            self._held[member.label] = _Held(switch.spec.rollback.description, switch)
+            out = {"provider": "container", "action": spec.action}
         return (acted[0] if acted else time.time()), {**out, "member": member.label}
+
+    def _check_target(self, name: str, provider: str) -> None:
+        """FaultError unless this run's target is the one ``provider`` acts on."""
+        need = {"process": SystemLocalTarget, "container": SystemComposeTarget}[provider]
+        if not isinstance(self.target, need):
+            where = "local" if provider == "process" else "compose"
+            raise FaultError(f"fault {name!r} is a {provider} fault: it runs on the {where} "
+                             f"target only (this run's target is {self.target.name})")
 
     def _end(self, label: str) -> str | None:
         held = self._held.get(label)
@@ -237,7 +259,7 @@ class SystemFileDriver:
         out: dict[str, Any] = {}
         try:
             out["ended"] = self._end(member.label)
-        except FaultError:
+        except (FaultError, TargetError):
             if action != "restart":
                 raise
             self._wait_healthy(member, timeout_s)
@@ -249,9 +271,13 @@ class SystemFileDriver:
 
     def _wait_healthy(self, member: Member, timeout_s: float) -> None:
         """Until ``member`` answers its health URL (and runs, when this target's
-        supervisor runs it)."""
-        if (self.resolved.system.components[member.group].local is not None
-                and self.target.supervises()):
+        supervisor or compose project runs it)."""
+        runs = self.resolved.system.components[member.group]
+        if isinstance(self.target, SystemComposeTarget):
+            if runs.compose is not None:
+                self.target.wait_member_healthy(member, timeout_s=timeout_s)
+                return
+        elif runs.local is not None and self.target.supervises():
             self.target.wait_member_healthy(member, timeout_s=timeout_s)
             return
         if member.health_url is None:

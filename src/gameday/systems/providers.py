@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from gameday import deadman
-from gameday.errors import FaultError
+from gameday.errors import FaultError, TargetError
 from gameday.systems.model import ChaosToolkitFault, ContainerFault, HttpAction, HttpFault
 from gameday.systems.probe import template_context
 from gameday.systems.render import TemplateProblem, render, render_value
@@ -204,18 +204,20 @@ def inject_ctk_fault(resolved: ResolvedSystem, fault: ChaosToolkitFault, member:
 
 
 def inject_container_fault(resolved: ResolvedSystem, fault: ContainerFault, member: Member,
-                           compose: ComposeTarget, *, ttl_s: float) -> deadman.Switch:
+                           compose: ComposeTarget, *, ttl_s: float,
+                           mark: Callable[[], None] | None = None) -> deadman.Switch:
     """``fault.action`` on the container of ``member``'s compose service (its
     ``compose.service`` template) in ``compose``'s project; ``.rollback()`` on the
-    returned switch undoes it."""
-    spec = resolved.system.components[member.group].compose
-    if spec is None:
-        raise FaultError(f"{member.label} has no compose service (components."
-                         f"{member.group}.compose): container faults cannot reach it")
+    returned switch undoes it. ``mark``: as for every provider."""
+    from gameday.systems.compose import member_service
+
     context = fault_context(resolved, member, dict(fault.params), ttl_s)
     try:
-        service = render(spec.service, context)
+        service = member_service(resolved, member, context)
         network = render(fault.network, context) if fault.network else None
     except TemplateProblem as exc:
-        raise FaultError(f"components.{member.group}.compose: {exc}") from None
-    return compose.inject_container_fault(service, fault.action, ttl_s=ttl_s, network=network)
+        raise FaultError(f"the fault's network: {exc}") from None
+    except TargetError as exc:  # no compose block, or its service does not render
+        raise FaultError(str(exc)) from None
+    return compose.inject_container_fault(service, fault.action, ttl_s=ttl_s, network=network,
+                                          mark=mark)

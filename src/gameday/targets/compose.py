@@ -79,6 +79,8 @@ class ComposeTarget(Target):
     """
 
     name = "compose"
+    #: What :class:`StackNotRunning` says to do when a service has no container.
+    how_to_start = "`gameday stack up --target compose`"
 
     def __init__(
         self,
@@ -179,7 +181,7 @@ class ComposeTarget(Target):
         if container is None:
             raise StackNotRunning(
                 f"compose project {self.project!r} has no container for {service}; "
-                f"start the stack with `gameday stack up --target compose`"
+                f"start it with {self.how_to_start}"
             )
         return container
 
@@ -194,12 +196,16 @@ class ComposeTarget(Target):
 
     # -- Target contract ----------------------------------------------------------------
 
+    def _status_rows(self) -> list[tuple[str, str]]:
+        """(service, where it is reached) of every service :meth:`status` reports."""
+        urls = self.urls_by_service()
+        return [(s, urls.get(s) or f"tcp://{self.settings.host}:{self.ports[s]}")
+                for s in SERVICES]
+
     def status(self) -> StackStatus:
         containers = self.containers()
-        urls = self.urls_by_service()
         services = []
-        for service in SERVICES:
-            url = urls.get(service) or f"tcp://{self.settings.host}:{self.ports[service]}"
+        for service, url in self._status_rows():
             container = containers.get(service)
             if container is None:
                 services.append(
@@ -273,7 +279,8 @@ class ComposeTarget(Target):
                    f"inventory-{instance_id} to answer GET {url}/health")
 
     def inject_container_fault(
-        self, service: str, action: str, *, ttl_s: float, network: str | None = None
+        self, service: str, action: str, *, ttl_s: float, network: str | None = None,
+        mark: Callable[[], None] | None = None,
     ) -> deadman.Switch:
         """Inject container fault ``action`` (:data:`containers.ACTIONS`) on ``service``.
 
@@ -281,6 +288,8 @@ class ComposeTarget(Target):
         as this process dies. Call ``.rollback()`` on the returned switch to undo the fault
         and disarm it. ``network`` (``disconnect``): a network of the compose file (e.g.
         ``replicas``, ``events``, ``db``); None cuts the container from every network.
+        ``mark`` is called right before Docker is asked to act, after the switch is armed
+        (when the fault began, for TTD).
         """
         if network is not None and action != "disconnect":
             raise TargetError(f"a network applies to `disconnect` only, not to {action!r}")
@@ -302,6 +311,8 @@ class ComposeTarget(Target):
         switch = deadman.arm(containers.rollback_of(fault), ttl_s=ttl_s,
                              state_dir=self.settings.state_dir)
         try:
+            if mark is not None:
+                mark()
             containers.apply(self.client(), fault)
         except BaseException:
             switch.rollback()  # undo whatever half happened, then disarm
