@@ -1,11 +1,14 @@
 """A runbook naming a system file, on the compose target, its ``container`` faults driven
-from the runbook: runbooks/inventory-containers.yaml (systems/inventory.yaml) on the real
-compose stack (``compose_stack``: the images of ``make images``, a project of its own,
-free ports). The monitor — the system's own detector — must see each fault, the run must
-roll it back, and after ``kill -9`` of the harness the dead-man's switch must.
+from the runbook: runbooks/inventory-containers.yaml (systems/inventory.yaml) through
+Docker, on the images of ``make images``. The monitor — the system's own detector — must
+see each fault, the run must roll it back, and after ``kill -9`` of the harness the
+dead-man's switch must.
 
-tests/compose/test_container_faults.py drives the same faults through the compose target
-directly; here they go through the GameDay: runbook → system driver → provider.
+The first test starts and stops the system's own compose project, as ``--start-stack``
+does (it runs before the session's ``compose_stack``); the second runs on
+``compose_stack``. tests/compose/test_container_faults.py drives the same faults through
+the compose target directly; here they go through the GameDay: runbook → system driver →
+provider.
 """
 
 from __future__ import annotations
@@ -17,15 +20,19 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 import yaml
 from stack_helpers import wait_all_on, wait_until
 
 from gameday import deadman, engine
+from gameday.config import get_settings
 from gameday.lifecycle import GameDay
 from gameday.paths import REPO_ROOT, RUNBOOKS_DIR
 
@@ -34,13 +41,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 RUNBOOK = RUNBOOKS_DIR / "inventory-containers.yaml"
 
 
-def _state(stack: Any, service: str) -> dict[str, Any]:
-    container = stack.target.containers()[service]
+def _state(target: Any, service: str) -> dict[str, Any]:
+    container = target.containers()[service]
     return container.attrs["State"] | {"RestartCount": container.attrs["RestartCount"]}
 
 
 @pytest.fixture
-def stack(compose_stack: Any) -> Any:
+def stack(compose_stack: Any) -> Iterator[Any]:
     """The compose stack with every replica ON; any switch left armed fired afterwards."""
     with httpx.Client(timeout=5.0) as http:
         wait_all_on(http, compose_stack, timeout_s=60)
@@ -56,32 +63,61 @@ def _activity(rows: list[dict[str, Any]], phase: str, prefix: str) -> dict[str, 
                 and a["activity"]["name"].startswith(prefix))
 
 
-def test_a_runbook_pauses_and_kills_containers_and_the_monitor_sees_both(
-        stack: Any, tmp_path: Path) -> None:
-    settings = stack.settings.model_copy(update={"reports_dir": tmp_path / "reports"})
-    gd = GameDay.prepare(RUNBOOK, settings=settings,
-                         progress=lambda line: print(line, flush=True))
-    assert gd.key == f"compose:{settings.compose_project}"  # the stack's own lock
-    killed_before = _state(stack, "inventory-3")["RestartCount"]
+def test_a_runbook_starts_the_system_pauses_and_kills_containers_and_stops_it(
+        stack_images: None, docker_helpers: Any, free_base_port: Callable[[], int],
+        tmp_path: Path) -> None:
+    """runbooks/inventory-containers.yaml as `gameday run ... --start-stack` runs it: the
+    system's compose project started (owned by the run), replica 2 paused and replica 3
+    killed, each seen by the monitor and rolled back, the project taken down after."""
+    project = f"gdtest-sys-{uuid.uuid4().hex[:6]}"
+    settings = get_settings(target="compose", base_port=free_base_port(),
+                            compose_project=project, chaos_token="system-containers",
+                            compose_file=docker_helpers.LOCAL_COMPOSE_FILES,
+                            state_dir=tmp_path / "state", reports_dir=tmp_path / "reports")
+    lines: list[str] = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
+    gd = GameDay.prepare(RUNBOOK, settings=settings, progress=progress)
+    assert gd.key == f"compose:{project}"  # GAMEDAY_COMPOSE_FILE's stack: its project
     started = time.monotonic()
-    with gd.locked():
-        run = gd.open()
-        engine.preflight(run)
-        for phase in gd.runbook.phases:
-            engine.run_phase(run, phase)
-            if phase.name == "pause":  # rolled back: unpaused by the harness, not the TTL
-                assert _state(stack, "inventory-2")["Paused"] is False
-        outcome = gd.finish("completed", report=False, announce=False)
+    restarts: dict[str, int] = {}
+    try:
+        with gd.locked(), gd.stack(True):
+            up_s = time.monotonic() - started
+            run = gd.open()
+            engine.preflight(run)
+            for phase in gd.runbook.phases:
+                if phase.name == "container_kill":
+                    restarts["before"] = _state(gd.target, "inventory-3")["RestartCount"]
+                engine.run_phase(run, phase)
+                if phase.name == "pause":  # rolled back by the harness, not at the TTL
+                    assert _state(gd.target, "inventory-2")["Paused"] is False
+            restarts["after"] = _state(gd.target, "inventory-3")["RestartCount"]
+            outcome = gd.finish("completed", report=False, announce=False)
+            running = {s.name: s.running for s in gd.target.status().services}
+    finally:
+        left = _left_behind(project)
+        if any(left.values()):  # never leave a broken run's stack running
+            subprocess.run(["docker", "compose", "-p", project, "down", "-v", "-t", "2"],
+                           capture_output=True, check=False, timeout=300)
     wall_s = time.monotonic() - started
     journal = json.loads((run.run_dir / "journal.json").read_text())
     phases = {p["name"]: p for p in journal["phases"]}
     figures = {n: {k: phases[n]["metrics"][k] for k in ("ttd_s", "ttr_s", "availability",
                                                           "latency_p95_ms")}
                for n in ("pause", "container_kill")}
-    print(f"inventory-containers on compose in {wall_s:.0f} s (load average "
-          f"{os.getloadavg()}): {json.dumps(figures)}; failing "
-          f"{outcome.failing_checks}")
+    print(f"inventory-containers on compose: {wall_s:.0f} s with the stack's up "
+          f"({up_s:.0f} s) and down (load average {os.getloadavg()}): "
+          f"{json.dumps(figures)}; failing {outcome.failing_checks}")
 
+    assert "gameday: starting the compose stack…" in lines
+    assert "gameday: stopping the compose stack…" in lines
+    assert left == {"containers": [], "networks": []}  # down -v: nothing of it is left
+    assert set(running) == {"postgres", "kafka", "inventory-1", "inventory-2", "inventory-3",
+                            "monitor", "voter", "orders"} and all(running.values())
     assert (journal["target"], journal["system"]["name"]) == ("compose", "inventory")
     assert journal["status"] == "completed"
     for name, member, service in (("pause", "inventory/2", "inventory-2"),
@@ -92,23 +128,28 @@ def test_a_runbook_pauses_and_kills_containers_and_the_monitor_sees_both(
         assert injected["status"] == "succeeded", injected
         response = injected["output"]["response"]
         assert (response["provider"], response["member"]) == ("container", member)
-        # detected by the monitor's own transitions: TTD > 0, within the runbook's SLO
+        # detected by the monitor's own transitions (TTD > 0), and seen back ON (TTR)
         assert phase["metrics"]["ttd_s"] is not None and phase["metrics"]["ttd_s"] > 0, phase
-        assert phase["metrics"]["ttr_s"] is not None, phase["metrics"]  # back ON, seen
+        assert phase["metrics"]["ttr_s"] is not None, phase["metrics"]
         rolled = _activity(journal["rollbacks"], name, "roll back ")
         assert rolled["status"] == "succeeded", rolled
-        assert f"{service}" in rolled["output"]["ended"], rolled  # its switch's undo ran
+        assert service in rolled["output"]["ended"], rolled  # its switch's undo ran
     assert response["action"] == "kill"
     # Docker's restart policy brought the killed replica back, not the harness's start
-    assert _state(stack, "inventory-3")["RestartCount"] > killed_before
-    assert all(not s["Paused"] and s["Running"]
-               for s in (_state(stack, f"inventory-{i}") for i in "123"))
+    assert restarts["after"] > restarts["before"], restarts
     assert deadman.armed_specs(settings.state_dir) == []  # every switch disarmed
     assert journal["consistency"]["ok"] is True, journal["consistency"]  # replicas = ledger
     assert phases["pause"]["metrics"]["wrong_answers"] == 0
     # Availability, masking, detection and recovery are judged; the p95 ratio is a
     # timing figure a busy 2-core machine moves (as in test_compose_gameday.py).
     assert set(outcome.failing_checks) <= {"latency_p95_ms"}, outcome.failing_checks
+
+
+def _left_behind(project: str) -> dict[str, list[str]]:
+    client = docker.from_env(timeout=30)
+    label = {"label": f"com.docker.compose.project={project}"}
+    return {"containers": [c.name for c in client.containers.list(all=True, filters=label)],
+            "networks": [n.name for n in client.networks.list(filters=label)]}
 
 
 _HARNESS = textwrap.dedent("""
@@ -153,7 +194,7 @@ def test_kill_9_of_a_gameday_holding_a_container_pause_unpauses_it(
     harness = subprocess.Popen([sys.executable, "-c", _HARNESS, str(runbook)], env=env,
                                cwd=tmp_path)
     try:
-        wait_until(lambda: _state(stack, "inventory-1")["Paused"], timeout_s=90,
+        wait_until(lambda: _state(stack.target, "inventory-1")["Paused"], timeout_s=90,
                    what="the GameDay to pause replica 1's container")
         [armed] = [s for s in deadman.armed_specs(settings.state_dir)
                    if s.rollback.call == "gameday.targets.containers:undo"]
@@ -164,7 +205,7 @@ def test_kill_9_of_a_gameday_holding_a_container_pause_unpauses_it(
     finally:
         harness.kill()
         harness.wait(timeout=10)
-    wait_until(lambda: not _state(stack, "inventory-1")["Paused"], timeout_s=30,
+    wait_until(lambda: not _state(stack.target, "inventory-1")["Paused"], timeout_s=30,
                what="the dead-man's switch to unpause replica 1")
     print(f"unpaused {time.monotonic() - killed:.1f} s after kill -9 (TTL 600 s; load "
           f"average {os.getloadavg()})")

@@ -130,11 +130,11 @@ def test_the_target_a_fault_needs_is_checked_for_the_target_the_run_has(
     assert _error(on_compose, target="local") == (
         "rb.yaml: phases[1].fault.type: fault 'pause' is a container fault: it runs on the "
         "compose target only (the runbook's target is local)")
+    assert "'docker' is not a target" in _error(on_compose, target="docker")
     kill = {"name": "kill", "duration_s": 2, "fault": {"type": "kill", "target": "web/a"}}
     assert _error(_files(tmp_path, SHOP, [kill])) == (
         "rb.yaml: phases[1].fault.type: fault 'kill' is a process fault: it runs on the "
         "local target only (the runbook's target is compose)")
-    assert "'docker' is not a target" in _error(on_compose, target="docker")
 
 
 def test_the_system_driver_refuses_a_fault_its_target_cannot_act_on(tmp_path: Path) -> None:
