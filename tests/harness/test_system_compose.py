@@ -47,7 +47,7 @@ def _files(tmp_path: Path, system: dict[str, Any], phases: list[dict[str, Any]],
     (tmp_path / "compose.yml").write_text("services: {}\n")
     runbook = tmp_path / "rb.yaml"
     runbook.write_text(yaml.safe_dump({
-        "name": "shop", "system": "shop.yaml", "target": target,
+        "name": "shop", "system": "shop.yaml", "target": target, "load": {"rate": 5},
         "phases": [{"name": "baseline", "duration_s": 1}, *phases]}))
     return runbook
 
@@ -67,9 +67,9 @@ def test_the_inventory_runbook_on_compose_is_the_compose_stack_of_its_settings()
     assert gd.target.name == gd.settings.target == "compose"
     assert gd.system is not None and gd.system.resolved.target == "compose"
     # docker-compose.yml is GAMEDAY_COMPOSE_FILE's stack: same project, same lock
-    assert gd.target.project == gd.settings.compose_project  # type: ignore[attr-defined]
+    assert gd.target.project == gd.settings.compose_project
     assert gd.key == f"compose:{gd.settings.compose_project}"
-    env = gd.target.compose_env()  # type: ignore[attr-defined]
+    env = gd.target.compose_env()
     port = gd.system.resolved.base_port
     assert env["GAMEDAY_INVENTORY_2_PORT"] == str(port + 1)
     assert env["GAMEDAY_MONITOR_PORT"] == str(port + 3)
@@ -79,7 +79,7 @@ def test_compose_file_overrides_in_the_settings_apply_to_the_same_stack() -> Non
     local = f"{REPO_ROOT / 'docker-compose.yml'}:{REPO_ROOT / 'docker-compose.local.yml'}"
     settings = get_settings(target="compose", compose_file=local, compose_project="gdx")
     gd = GameDay.prepare(RUNBOOKS_DIR / "inventory-containers.yaml", settings=settings)
-    assert gd.target.compose_files == [REPO_ROOT / "docker-compose.yml",  # type: ignore[attr-defined]
+    assert gd.target.compose_files == [REPO_ROOT / "docker-compose.yml",
                                        REPO_ROOT / "docker-compose.local.yml"]
     assert gd.key == "compose:gdx"
 
@@ -87,7 +87,7 @@ def test_compose_file_overrides_in_the_settings_apply_to_the_same_stack() -> Non
 def test_another_systems_compose_file_is_its_own_project_beside_the_file(
         tmp_path: Path) -> None:
     runbook = _files(tmp_path, SHOP, [_pause("web/b")])
-    settings = get_settings(target="compose", compose_project="gdx")
+    settings = get_settings(target="compose", compose_project="gdx", base_port=7600)
     gd = GameDay.prepare(runbook, settings=settings)
     target: Any = gd.target
     assert target.compose_files == [(tmp_path / "compose.yml").resolve()]
@@ -181,5 +181,5 @@ def test_a_container_fault_on_a_member_without_container_is_refused_by_its_provi
     resolved = gd.system.resolved
     pause = resolved.system.faults["pause"]
     with pytest.raises(FaultError, match=r"^cache/cache has no compose service"):
-        inject_container_fault(resolved, pause, resolved.member("cache", "cache"),  # type: ignore[arg-type]
-                               gd.target, ttl_s=5)  # type: ignore[arg-type]
+        inject_container_fault(resolved, pause, resolved.member("cache", "cache"),
+                               gd.target, ttl_s=5)
