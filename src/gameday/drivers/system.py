@@ -235,7 +235,8 @@ class SystemFileDriver:
 
     def _check_target(self, name: str, provider: str) -> None:
         """FaultError unless this run's target is the one ``provider`` acts on."""
-        need = {"process": SystemLocalTarget, "container": SystemComposeTarget}[provider]
+        need: type[SystemLocalTarget | SystemComposeTarget] = (
+            SystemLocalTarget if provider == "process" else SystemComposeTarget)
         if not isinstance(self.target, need):
             where = "local" if provider == "process" else "compose"
             raise FaultError(f"fault {name!r} is a {provider} fault: it runs on the {where} "
