@@ -161,7 +161,7 @@ def test_system_check_probes_the_running_stack_and_finds_a_slow_replica(
     out = capsys.readouterr().out
     for seen in ("✔ probe alive [inventory/3]", "✔ detector transitions",
                  "✔ oracle truth", "PROD-001 ", "✔ invariant replicas_match_ledger [inventory/2]",
-                 "✔ request write: POST", "all 12 check(s) hold"):
+                 "✔ request write: POST", "✔ counters inventory: asked ", "all 13 check(s) hold"):
         assert seen in out, out
 
     slow = yaml.safe_load(INVENTORY.read_text())
