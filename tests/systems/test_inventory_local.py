@@ -68,8 +68,9 @@ def test_system_up_check_down_runs_the_stack_from_its_file_alone(
                        for line in up.stdout.splitlines()), (name, up.stdout)
         check = _gameday("system", "check", str(SYSTEM), "--base-port", str(base), env=env)
         assert check.returncode == 0, check.stdout + check.stderr
-        assert "all 12 check(s) hold" in check.stdout, check.stdout
+        assert "all 13 check(s) hold" in check.stdout, check.stdout
         assert "oracle truth" in check.stdout and "invariant replicas_match_ledger" in check.stdout
+        assert "counters inventory: asked" in check.stdout  # the voter's /voting-stats
     finally:
         down = _gameday("system", "down", str(SYSTEM), "--base-port", str(base), env=env)
     assert down.returncode == 0, down.stdout + down.stderr
