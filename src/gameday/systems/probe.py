@@ -203,6 +203,11 @@ def _detector(client: httpx.Client, resolved: ResolvedSystem) -> Finding:
     return Finding("detector", det.kind, True, detail=detail)
 
 
+def _finite_number(v: Any) -> bool:
+    """A JSON number that is finite (not a boolean, not NaN or infinite)."""
+    return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+
+
 def oracle_values(resolved: ResolvedSystem, client: httpx.Client | None = None
                   ) -> tuple[str, dict[str, float]]:
     """One reading of the load's oracle: its URL and each key's number. Raises
@@ -215,8 +220,7 @@ def oracle_values(resolved: ResolvedSystem, client: httpx.Client | None = None
     if not isinstance(items, dict) or not items:
         raise ValueError(f"{url}: items ({oracle.items}) is {_short(items)}, not a mapping")
     values = {str(k): search(oracle.value, v) for k, v in items.items()}
-    bad = [k for k, v in values.items()
-           if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)]
+    bad = [k for k, v in values.items() if not _finite_number(v)]
     if bad:
         raise ValueError(f"{url}: value ({oracle.value}) is not a number for {', '.join(bad)}")
     return url, {k: float(v) for k, v in values.items()}
@@ -238,14 +242,13 @@ def front_counters(resolved: ResolvedSystem, client: httpx.Client | None = None
             raise ValueError(f"{url}: {what} ({path}) is {_short(found)}, not a mapping")
         out = {}
         for k, v in found.items():
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            if not _finite_number(v):
                 raise ValueError(f"{url}: {what} ({path}) of {k!r} is not a number")
             out[f"{spec.group}/{k}"] = int(v)
         return out
 
     timeout = search(spec.timeout_s, body) if spec.timeout_s else None
-    return (float(timeout) if isinstance(timeout, int | float)
-            and not isinstance(timeout, bool) else None,
+    return (float(timeout) if timeout is not None and _finite_number(timeout) else None,
             per_member(spec.asked, "asked"), per_member(spec.timed_out, "timed_out"))
 
 
