@@ -52,8 +52,17 @@ def machine() -> dict[str, Any]:
 
 
 def standard_load() -> LoadSpec:
-    """The load of ``runbooks/standard.yaml`` (what ``make gameday`` sends)."""
-    return load_runbook(STANDARD_RUNBOOK).load
+    """The load of ``runbooks/standard.yaml`` (what ``make gameday`` sends) as the
+    benchmarks' inventory load generator takes it: that runbook adjusts
+    systems/inventory.yaml's requests (``read`` through the voter, ``write`` an order),
+    so its mix is the read ratio, its ``product`` values the products and the write's
+    follow-up delay the cancel delay."""
+    load = load_runbook(STANDARD_RUNBOOK).load
+    mix, values, after = load.mix or {}, load.values or {}, load.follow_up_after_s or {}
+    return load.model_copy(update={
+        "read_ratio": mix["read"] / sum(mix.values()), "products": values["product"],
+        "cancel_after_s": after["write"], "mix": None, "values": None,
+        "follow_up_after_s": None})
 
 
 def target_env(target: str) -> dict[str, str]:

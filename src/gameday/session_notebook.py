@@ -12,6 +12,7 @@ only calls :class:`gameday.session.Session`; it computes nothing itself.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -19,6 +20,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from gameday.paths import REPO_ROOT
 from gameday.runbook import Phase, Runbook, load_runbook
+from gameday.runbook_system import system_path
+from gameday.systems.loader import load_system
 
 __all__ = ["build", "write", "KERNEL"]
 
@@ -182,11 +185,29 @@ the automated detection times. Agree on actions for every failing check, then ru
 GameDay again later and compare (`reports/trends.html`)."""
 
 
-def _good(rb: Runbook, ph: Phase) -> str:
+@dataclass(frozen=True)
+class _Answers:
+    """What the run's load judges in each answer: a quorum, right or wrong."""
+
+    quorum: bool
+    judged: bool
+
+    @classmethod
+    def of(cls, rb: Runbook, path: Path) -> _Answers:
+        if rb.system is None:  # the inventory stack's voter reads: both
+            return cls(quorum=True, judged=True)
+        load = load_system(system_path(rb.system, path.parent)).load
+        return cls(quorum=any(r.quorum is not None for r in load.requests.values()),
+                   judged=load.oracle is not None)
+
+
+def _good(rb: Runbook, ph: Phase, answers: _Answers) -> str:
     slo = rb.slo
     base = f"availability ≥ {slo.availability:.1%}"
-    if rb.system is None:
-        base += f", quorum ≥ {slo.quorum_rate:.0%}, {slo.wrong_answers} wrong answers"
+    if answers.quorum:
+        base += f", quorum ≥ {slo.quorum_rate:.0%}"
+    if answers.judged:
+        base += f", {slo.wrong_answers} wrong answers"
     if ph.fault is None:
         return f"{base}; this phase is the yardstick the fault phases are compared with."
     ttd = slo.ttd_s.get(ph.fault.type)
@@ -201,8 +222,8 @@ def _what(rb: Runbook, ph: Phase) -> str:
     load = f"{ph.duration_s:g} s of client load at {rb.load.rate:g} requests/s"
     if ph.fault is None:
         return f"no fault; {load}."
-    rec = {"restart": "restart the replica" if rb.system is None else "end the fault and "
-           "wait until it is healthy", "clear": "clear the fault",
+    rec = {"restart": "restart the replica" if rb.system is None else "end the fault, "
+           "restart what it stopped,", "clear": "clear the fault",
            "none": "leave it to its time-to-live"}[ph.recovery.action]
     who = "monitor" if rb.system is None else "system's detector"
     return (f"inject **{ph.fault.describe()}**, then {load}, then {rec} and wait until the "
@@ -223,6 +244,7 @@ def build(runbook_path: str | Path) -> nbformat.NotebookNode:
     path = Path(runbook_path)
     full = path if path.is_absolute() else REPO_ROOT / path
     rb = load_runbook(full)
+    answers = _Answers.of(rb, full)
     rel = str(path if not path.is_absolute() else
               (path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path))
     params = new_code_cell(_PARAMS.format(runbook=rel))
@@ -245,7 +267,8 @@ def build(runbook_path: str | Path) -> nbformat.NotebookNode:
             new_markdown_cell(_PHASE.format(
                 n=n, name=ph.name, headline=headline,
                 description=" ".join(ph.description.split()) or "",
-                what=_what(rb, ph), good=_good(rb, ph), window=rb.safety.abort_window_s,
+                what=_what(rb, ph), good=_good(rb, ph, answers),
+                window=rb.safety.abort_window_s,
                 component="replica" if rb.system is None else "component",
                 detector="the monitor" if rb.system is None else "the system's detector")),
             new_code_cell(f'record = session.run_phase("{ph.name}")'),

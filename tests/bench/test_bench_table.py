@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.common import percentiles
 
 from bench import table
@@ -144,3 +146,18 @@ def test_the_soak_row_prints_the_memory_its_verdict_judges() -> None:
     (row,) = table._soak(soak)
     assert "voter 40.0 → 41.0 MiB private" in row[1]
     assert "180" not in row[1]
+
+
+def test_the_detection_bench_sends_make_gamedays_load() -> None:
+    """runbooks/standard.yaml adjusts systems/inventory.yaml's requests; the benchmarks'
+    inventory generator gets the same mix, products and cancel delay from it."""
+    from bench.common import STANDARD_RUNBOOK, standard_load
+    from gameday.runbook import load_runbook
+
+    written = load_runbook(STANDARD_RUNBOOK).load
+    load = standard_load()
+    assert load.read_ratio == pytest.approx(written.mix["read"] / sum(written.mix.values()))
+    assert load.products == written.values["product"]
+    assert load.cancel_after_s == written.follow_up_after_s["write"]
+    assert (load.rate, load.arrival, load.timeout_s) == (written.rate, written.arrival,
+                                                         written.timeout_s)

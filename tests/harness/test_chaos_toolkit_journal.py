@@ -52,11 +52,11 @@ def test_chaoslib_loads_the_journal_and_accepts_its_experiment(
             continue
         provider = activity["provider"]
         assert activity["type"] == "action" and provider["method"] == "POST"
-        assert provider["url"] == f"http://127.0.0.1:{7400 + int(phase.fault.replica) - 1}" \
+        assert provider["url"] == f"http://127.0.0.1:{7400 + int(phase.fault.member) - 1}" \
                                   "/inject-failure"
         assert provider["arguments"]["type"] == phase.fault.type
         assert provider["arguments"]["ttl_s"] == rb.fault_ttl(phase.fault)
-    faulted = {p.fault.replica for p in rb.phases if p.fault}
+    faulted = {p.fault.member for p in rb.phases if p.fault}
     assert len(experiment["rollbacks"]) == len(faulted)
     assert all(r["provider"]["arguments"] == {"type": "clear"} for r in experiment["rollbacks"])
     probes = experiment["steady-state-hypothesis"]["probes"]

@@ -11,6 +11,7 @@ import yaml
 from gameday.errors import RunbookError, SafetyError
 from gameday.paths import REPO_ROOT, RUNBOOKS_DIR
 from gameday.runbook import load_runbook, parse_runbook, plan
+from gameday.runbook_system import system_path
 from gameday.safety import check_blast_radius
 
 LB = REPO_ROOT / "systems" / "lb.yaml"
@@ -55,13 +56,21 @@ def test_the_system_path_is_found_beside_the_runbook_first(tmp_path: Path) -> No
     assert load_runbook(path).system == "mine.yaml"
 
 
+def _inventory() -> dict:
+    """A runbook without ``system``: the built-in inventory driver's form."""
+    return {"name": "builtin", "load": {"rate": 5, "read_ratio": 0.8},
+            "phases": [{"name": "baseline", "duration_s": 2},
+                       {"name": "crash", "fault": {"type": "crash", "replica": "3"},
+                        "duration_s": 2}]}
+
+
 def test_a_preset_on_target_inventory_reads_as_its_replica(tmp_path: Path) -> None:
-    data = yaml.safe_load((RUNBOOKS_DIR / "smoke.yaml").read_text())
+    as_replica = parse_runbook(_inventory(), "rb.yaml").phases[1].fault
+    data = _inventory()
     data["phases"][1]["fault"] = {"type": "crash", "target": "inventory/3"}
     path = tmp_path / "rb.yaml"
     path.write_text(yaml.safe_dump(data))
     as_target = load_runbook(path).phases[1].fault
-    as_replica = load_runbook(RUNBOOKS_DIR / "smoke.yaml").phases[1].fault
     assert as_target == as_replica and as_target is not None
     assert (as_target.replica, as_target.describe()) == ("3", "crash on replica 3")
 
@@ -97,7 +106,7 @@ def test_a_fault_the_system_does_not_have_names_the_field(tmp_path: Path, fault:
 
 def test_a_preset_outside_the_inventory_group_is_refused_without_a_system(
         tmp_path: Path) -> None:
-    data = yaml.safe_load((RUNBOOKS_DIR / "smoke.yaml").read_text())
+    data = _inventory()
     data["phases"][1]["fault"] = {"type": "crash", "target": "backend/b"}
     assert _error(tmp_path, data) == (
         "rb.yaml: phases[1].fault.target: without a system the runbook faults the inventory "
@@ -216,7 +225,7 @@ def test_a_mix_that_leaves_nothing_to_send_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_inventory_runbook_has_no_system_mix_to_adjust(tmp_path: Path) -> None:
-    data = yaml.safe_load((RUNBOOKS_DIR / "smoke.yaml").read_text())
+    data = _inventory()
     data["load"]["mix"] = {"read": 1}
     assert "load.mix: adjusts a system's load mix; this runbook names no system" in _error(
         tmp_path, data)
@@ -231,27 +240,19 @@ def test_the_plan_says_how_the_runbook_adjusts_the_systems_mix(tmp_path: Path) -
         load_runbook(path))
 
 
-def test_the_standard_runbook_through_the_system_file_is_the_standard_gameday() -> None:
-    """runbooks/standard-system.yaml is runbooks/standard.yaml said through
-    systems/inventory.yaml: the same rate, mix, cancel delay, SLOs, safety and phases."""
-    std = load_runbook(RUNBOOKS_DIR / "standard.yaml")
-    via = load_runbook(RUNBOOKS_DIR / "standard-system.yaml")
+@pytest.mark.parametrize("name", ["standard", "nightly", "smoke"])
+def test_the_projects_own_runbooks_run_through_the_stacks_system_file(name: str) -> None:
+    """make gameday, the nightly and the smoke GameDay drive the stack through
+    systems/inventory.yaml (issue 12): every fault names a member and a fault type the
+    file has, and the load's adjustments name its requests."""
+    rb = load_runbook(RUNBOOKS_DIR / f"{name}.yaml")
     inventory = yaml.safe_load((REPO_ROOT / "systems" / "inventory.yaml").read_text())
-    assert via.system == "../systems/inventory.yaml"
-    assert (via.seed, via.target, via.slo, via.safety) == (std.seed, std.target, std.slo,
-                                                           std.safety)
-    assert (via.load.rate, via.load.timeout_s, via.load.arrival) == (
-        std.load.rate, std.load.timeout_s, std.load.arrival)
-    mix = via.load.mix or {}
-    assert mix["read"] / sum(mix.values()) == pytest.approx(std.load.read_ratio)
-    assert via.load.follow_up_after_s == {"write": std.load.cancel_after_s}
-    assert inventory["load"]["values"]["product"] == std.load.products
-    assert [(p.name, p.duration_s, p.recovery) for p in via.phases] == [
-        (p.name, p.duration_s, p.recovery) for p in std.phases]
-    for a, b in zip(via.phases, std.phases, strict=True):
-        if b.fault is None:
-            assert a.fault is None
-            continue
-        assert a.fault is not None
-        assert (a.fault.type, a.fault.member) == (b.fault.type, b.fault.replica)
-        assert {**b.fault.params(), **a.fault.params_} == b.fault.params()
+    assert system_path(rb.system, RUNBOOKS_DIR) == REPO_ROOT / "systems" / "inventory.yaml"
+    assert set(rb.load.mix or {}) == set(inventory["load"]["requests"]) == {"read", "write"}
+    faults = [p.fault for p in rb.phases if p.fault is not None]
+    assert faults
+    for fault in faults:
+        assert fault.group == "inventory" and fault.member in inventory["components"][
+            "inventory"]["members"]
+        assert fault.type in inventory["faults"]
+        assert set(fault.params_) <= set(inventory["faults"][fault.type].get("params", {}))

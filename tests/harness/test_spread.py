@@ -51,7 +51,7 @@ def test_a_runbook_with_one_trial_or_a_search_cannot_be_spread(tmp_path) -> None
         repetitions(load_runbook(_runbook(tmp_path)))
     search = _runbook(tmp_path, phases=[
         {"name": "baseline", "duration_s": 2},
-        {"name": "flaky", "fault": {"type": "intermittent", "replica": "1"}, "duration_s": 2,
+        {"name": "flaky", "fault": {"type": "intermittent", "target": "inventory/1"}, "duration_s": 2,
          "sweep": {"param": "probability", "between": [0.1, 0.5], "trials": 2}}])
     with pytest.raises(GameDayError, match="searches for a breaking point"):
         repetitions(load_runbook(search))
@@ -159,10 +159,10 @@ def test_the_gathered_runs_cross_check_reads_each_phase_from_the_trial_that_reco
 def test_a_fixed_sweep_spreads_by_its_trials_each_with_every_dose(tmp_path) -> None:
     runbook = load_runbook(_runbook(tmp_path, phases=[
         {"name": "baseline", "duration_s": 2},
-        {"name": "slow", "fault": {"type": "latency", "replica": "2"}, "duration_s": 2,
+        {"name": "slow", "fault": {"type": "latency", "target": "inventory/2"}, "duration_s": 2,
          "sweep": {"param": "latency_ms", "values": [100, 400], "trials": 2,
                    "metric": "ttd_s"}}]))
     assert repetitions(runbook) == 2
     part = repetition(runbook, 2)
     assert [p.name for p in part.phases] == ["baseline", "slow-d1-t2", "slow-d2-t2"]
-    assert [p.fault.latency_ms for p in part.phases[1:]] == [100, 400]
+    assert [p.fault.params()["latency_ms"] for p in part.phases[1:]] == [100, 400]

@@ -33,6 +33,9 @@ def test_committed_notebook_is_the_standard_runbooks_and_is_clean() -> None:
                  "abort criteria", "interrupt the kernel", "rerun=True", "session.skip(",
                  "Finish the session"):
         assert must in text, must
+    # the stack's system file has an oracle and a quorum path: the team is told to watch both
+    assert "the system's detector marks inventory/2 OFF within 0.8 s" in text
+    assert "quorum ≥ 99%, 0 wrong answers" in text
     for phase in ("baseline", "crash", "latency", "intermittent", "incorrect_response",
                   "recovery"):
         assert f'session.run_phase("{phase}")' in "\n".join(c.source for c in code)
