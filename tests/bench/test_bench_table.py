@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bench.common import percentiles
 
 from bench import table
@@ -152,6 +151,7 @@ def test_the_detection_bench_sends_make_gamedays_load() -> None:
     """runbooks/standard.yaml adjusts systems/inventory.yaml's requests; the benchmarks'
     inventory generator gets the same mix, products and cancel delay from it."""
     from bench.common import STANDARD_RUNBOOK, standard_load
+
     from gameday.runbook import load_runbook
 
     written = load_runbook(STANDARD_RUNBOOK).load

@@ -51,7 +51,8 @@ def test_a_runbook_with_one_trial_or_a_search_cannot_be_spread(tmp_path) -> None
         repetitions(load_runbook(_runbook(tmp_path)))
     search = _runbook(tmp_path, phases=[
         {"name": "baseline", "duration_s": 2},
-        {"name": "flaky", "fault": {"type": "intermittent", "target": "inventory/1"}, "duration_s": 2,
+        {"name": "flaky", "fault": {"type": "intermittent", "target": "inventory/1"},
+         "duration_s": 2,
          "sweep": {"param": "probability", "between": [0.1, 0.5], "trials": 2}}])
     with pytest.raises(GameDayError, match="searches for a breaking point"):
         repetitions(load_runbook(search))
