@@ -161,7 +161,8 @@ def _gameday(gd: GameDay, flow_run_id: str | None, report: bool, trends: bool) -
     try:
         preflight(run)
         # a sweep's search chooses its next dose from the phases recorded so far
-        for phase in plan_phases(gd.runbook, run.phases):
+        groups = gd.system.groups() if gd.system is not None else None
+        for phase in plan_phases(gd.runbook, run.phases, groups):
             record = engine.run_phase(run, phase, _TASK_STEPS)
             if record.aborted:
                 status = "aborted"

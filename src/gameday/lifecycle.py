@@ -202,7 +202,8 @@ class GameDay:
 
     def _stack_running(self) -> bool:
         try:
-            return any(s.running for s in self.target.status().services)
+            return (any(s.running for s in self.target.status().services)
+                    or self.target.serves_without_us())
         except Exception:  # noqa: BLE001 - unknown counts as not running: start() decides
             return False
 

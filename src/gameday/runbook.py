@@ -505,8 +505,7 @@ def load_runbook(path: str | Path, *, default_fault_ttl_s: float = DEFAULT_FAULT
     if runbook.system is not None:
         from gameday.runbook_system import bind_system
 
-        system = bind_system(runbook, source, Path(path).parent)
-        members = {g: system.members(g) for g in system.components}
+        members = bind_system(runbook, source, Path(path).parent).groups()
     return expand_sweeps(expand_trials(runbook, members), members)
 
 

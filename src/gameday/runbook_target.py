@@ -51,6 +51,10 @@ class RunbookSystem:
     def name(self) -> str:
         return self.resolved.system.name
 
+    def groups(self) -> dict[str, list[str]]:
+        """Every group's members (what a sweep's trials rotate a fault through)."""
+        return self.resolved.system.groups()
+
     @classmethod
     def of(cls, runbook: Runbook, runbook_path: Path, overrides: dict[str, Any]
            ) -> RunbookSystem | None:

@@ -113,7 +113,11 @@ def dose_phase(phase: Phase, dose: float, index: int, trial: int, fault: Fault) 
     """``phase`` at one dose of its sweep (``fault``: where trial ``trial`` injects it), as
     the engine runs it."""
     assert phase.sweep is not None
-    fault = fault.model_copy(update={phase.sweep.param: dose})
+    param = phase.sweep.param
+    # a preset names its parameters as fields; a system's fault carries them in params
+    update = ({"params_": {**fault.params_, param: dose}} if fault.replica is None
+              else {param: dose})
+    fault = fault.model_copy(update=update)
     return phase.model_copy(update={"name": f"{phase.name}-d{index}-t{trial}", "fault": fault,
                                     "dose": dose, "dose_trial": trial, "repeats": phase.name})
 
@@ -153,17 +157,21 @@ def _unexpanded(ph: Phase) -> bool:
     return ph.sweep is not None and ph.dose is None
 
 
-def plan_phases(runbook: Runbook, recorded: Sequence[PhaseRecord]) -> Iterator[Phase]:
+def plan_phases(runbook: Runbook, recorded: Sequence[PhaseRecord],
+                members: dict[str, list[str]] | None = None) -> Iterator[Phase]:
     """The phases to run, in order; a search's doses are chosen from ``recorded`` (the
-    run's phase records, appended as each phase ends) while this is iterated."""
+    run's phase records, appended as each phase ends) while this is iterated.
+    ``members`` (group → members, the runbook's system's) is what its trials rotate
+    through."""
     for ph in runbook.phases:
         if not _unexpanded(ph) or ph.sweep.between is None:  # type: ignore[union-attr]
             yield ph
             continue
-        yield from _search(runbook, ph, recorded)
+        yield from _search(runbook, ph, recorded, members)
 
 
-def _search(runbook: Runbook, ph: Phase, recorded: Sequence[PhaseRecord]) -> Iterator[Phase]:
+def _search(runbook: Runbook, ph: Phase, recorded: Sequence[PhaseRecord],
+            members: dict[str, list[str]] | None) -> Iterator[Phase]:
     from gameday.evidence.sweeps import next_dose
 
     assert ph.sweep is not None and ph.fault is not None
@@ -172,7 +180,7 @@ def _search(runbook: Runbook, ph: Phase, recorded: Sequence[PhaseRecord]) -> Ite
     def run(dose: float) -> Iterator[Phase]:
         tried.append(dose)
         for k in range(1, ph.sweep.trials + 1):  # type: ignore[union-attr]
-            yield dose_phase(ph, dose, len(tried), k, _replica(runbook, ph, k))
+            yield dose_phase(ph, dose, len(tried), k, _replica(runbook, ph, k, members))
 
     for dose in ph.sweep.doses():
         yield from run(dose)

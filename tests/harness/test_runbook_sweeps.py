@@ -11,6 +11,7 @@ import yaml
 
 from gameday.errors import RunbookError
 from gameday.evidence.models import counted_check
+from gameday.paths import REPO_ROOT
 from gameday.run_record import Check, FaultRecord, PhaseMetrics, PhaseRecord
 from gameday.runbook import load_runbook, plan
 from gameday.sweep import plan_phases, sweep_results
@@ -185,3 +186,30 @@ def test_the_voters_counters_become_the_phases_tally_and_share() -> None:
     assert voter_timeout_share(PhaseRecord(name="p", duration_s=1, start=NOW,
                                            voter=after.since(before, "3"))) is None
     assert voter_timeout_share(PhaseRecord(name="p", duration_s=1, start=NOW)) is None
+
+
+def test_a_sweep_of_a_system_fault_doses_its_params_and_rotates_through_its_members(
+        tmp_path: Path) -> None:
+    """A sweep on a runbook with ``system`` (runbooks/breaking-point.yaml): each dose is
+    the system fault's parameter, and each trial, fixed or searched, moves to the group's
+    next member, as the inventory form's replicas do."""
+    from gameday.cli import main
+
+    fixed = _runbook(tmp_path, {"param": "latency_ms", "values": [50, 150], "trials": 2},
+                     fault={"type": "latency", "target": "inventory/2"},
+                     system=str(REPO_ROOT / "systems" / "inventory.yaml"))
+    rb = load_runbook(fixed)
+    assert [(p.fault.member, p.fault.params()) for p in rb.phases if p.fault] == [
+        ("2", {"latency_ms": 50}), ("2", {"latency_ms": 150}),
+        ("3", {"latency_ms": 50}), ("3", {"latency_ms": 150})]
+    assert main(["run", str(fixed), "--dry-run"]) == 0  # checked against the system file
+    search = _runbook(tmp_path, {"param": "latency_ms", "between": [100, 900], "trials": 2,
+                                 "metric": "latency_p95_ms",
+                                 "target": {"op": "<=", "value": 300}},
+                      fault={"type": "latency", "target": "inventory/3"},
+                      system=str(REPO_ROOT / "systems" / "inventory.yaml"))
+    rb = load_runbook(search)
+    groups = {"inventory": ["1", "2", "3"]}
+    first = [p for p, _ in zip(plan_phases(rb, [], groups), range(3), strict=False)][1:]
+    assert [(p.fault.member, p.fault.params()) for p in first] == [
+        ("3", {"latency_ms": 100}), ("1", {"latency_ms": 100})]

@@ -33,7 +33,7 @@ from gameday.systems.resolve import Member, ResolvedSystem
 from gameday.targets.base import StackUrls
 from gameday.targets.local import LocalTarget
 from gameday.targets.localplan import RESTART_DELAY_S, builtin_service
-from gameday.targets.localprocs import alive, http_health
+from gameday.targets.localprocs import alive, http_health, tcp_open
 
 __all__ = ["SystemLocalTarget", "process_name"]
 
@@ -138,6 +138,18 @@ class SystemLocalTarget(LocalTarget):
         it, e.g. `gameday stack up` for the inventory stack, and only HTTP reaches it)."""
         state = self._state()
         return state is not None and self._supervisor_alive(state)
+
+    def serves_without_us(self) -> bool:
+        """Every member this launcher would run answers (its health URL 2xx, or its port
+        when it has none) while the launcher runs none: e.g. the inventory stack started
+        by `gameday stack up`."""
+        ours = [m for m in self.resolved.all_members()
+                if self.resolved.system.components[m.group].local is not None
+                and (m.health_url or m.port is not None)]
+        if not ours or self.supervises():
+            return False
+        return all(http_health(m.url, health_url=m.health_url)[0] if m.health_url
+                   else m.port is not None and tcp_open(m.port) for m in ours)
 
     def member_process(self, member: Member) -> psutil.Process:
         """The running process of ``member``; StackNotRunning when it has none."""

@@ -504,3 +504,7 @@ class System(_Model):
     def members(self, group: str) -> list[str]:
         """The members of ``group``; a single component is a group of one, named after it."""
         return list(self.components[group].members or [group])
+
+    def groups(self) -> dict[str, list[str]]:
+        """Every group's members (what a trial's rotation moves a fault through)."""
+        return {g: self.members(g) for g in self.components}

@@ -63,6 +63,11 @@ class Target(ABC):
     def status(self) -> StackStatus:
         """What runs now and whether it answers its health check."""
 
+    def serves_without_us(self) -> bool:
+        """Whether the system answers although this target's own launcher does not run it
+        (started by hand or by another tool): ``--start-stack`` then uses it as it is."""
+        return False
+
     @abstractmethod
     def kill_replica(self, instance_id: str) -> None:
         """Kill inventory replica ``instance_id`` at once (SIGKILL), no restart policy delay."""
