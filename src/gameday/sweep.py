@@ -113,9 +113,9 @@ def dose_phase(phase: Phase, dose: float, index: int, trial: int, fault: Fault) 
     """``phase`` at one dose of its sweep (``fault``: where trial ``trial`` injects it), as
     the engine runs it."""
     assert phase.sweep is not None
-    param = phase.sweep.param
+    param: str = phase.sweep.param
     # a preset names its parameters as fields; a system's fault carries them in params
-    update = ({"params_": {**fault.params_, param: dose}} if fault.replica is None
+    update: dict[str, Any] = ({"params_": {**fault.params_, param: dose}} if fault.replica is None
               else {param: dose})
     fault = fault.model_copy(update=update)
     return phase.model_copy(update={"name": f"{phase.name}-d{index}-t{trial}", "fault": fault,
