@@ -26,7 +26,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gameday import engine
 from gameday.conclusion import conclude
@@ -179,9 +179,11 @@ class GameDay:
         self._need_lock()
         started = False
         if start:
-            if self._stack_running():
+            running = self._stack_running()
+            if running:
                 self.progress(f"gameday: using the {self.target.name} stack that is already "
-                              "running")
+                              "running" + (" (not started by gameday: left as it is)"
+                                           if running == "theirs" else ""))
             else:
                 self.progress(f"gameday: starting the {self.target.name} stack…")
                 started = True
@@ -192,7 +194,8 @@ class GameDay:
 
                     self.target = LocalTarget(self.settings, owner_pid=os.getpid(),
                                               stack_source=self.stack_source)
-            self.target.start()
+            if running != "theirs":  # ours: start() keeps it and waits until healthy
+                self.target.start()
         try:
             yield
         finally:
@@ -200,12 +203,16 @@ class GameDay:
                 self.progress(f"gameday: stopping the {self.target.name} stack…")
                 self.target.stop()
 
-    def _stack_running(self) -> bool:
+    def _stack_running(self) -> Literal["ours", "theirs"] | None:
+        """``ours``: the target's launcher runs it; ``theirs``: it answers although the
+        launcher does not run it (e.g. the stack of `gameday stack up` under a system
+        runbook); None: not running."""
         try:
-            return (any(s.running for s in self.target.status().services)
-                    or self.target.serves_without_us())
+            if any(s.running for s in self.target.status().services):
+                return "ours"
+            return "theirs" if self.target.serves_without_us() else None
         except Exception:  # noqa: BLE001 - unknown counts as not running: start() decides
-            return False
+            return None
 
     def _need_lock(self) -> None:
         if self.lock is None or not self.lock.held:

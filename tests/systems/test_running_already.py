@@ -10,6 +10,7 @@ import yaml
 from fastapi import FastAPI, Response
 
 from gameday.config import get_settings
+from gameday.lifecycle import GameDay
 from gameday.systems.loader import load_system
 from gameday.systems.local import SystemLocalTarget
 from gameday.systems.resolve import resolve
@@ -39,8 +40,22 @@ def test_a_system_answering_without_the_launcher_is_used_as_it_is(tmp_path: Path
         return Response(status_code=state["code"])
 
     with serve_in_thread(app) as url:
-        target = _target(tmp_path, int(url.rsplit(":", 1)[1]))
+        port = int(url.rsplit(":", 1)[1])
+        target = _target(tmp_path, port)
         assert target.serves_without_us()  # the external `far` is not asked
+        runbook = tmp_path / "rb.yaml"
+        runbook.write_text(yaml.safe_dump({
+            "name": "rb", "system": "one.yaml", "load": {"rate": 1},
+            "phases": [{"name": "baseline", "duration_s": 1}]}))
+        said: list[str] = []
+        gd = GameDay.prepare(runbook, settings=get_settings(
+            state_dir=tmp_path / "state", reports_dir=tmp_path, base_port=port),
+            progress=said.append)
+        with gd.locked(), gd.stack(True):  # on main: "port … is already in use"
+            assert not gd.target.supervises()  # nothing started beside it
+        assert said == ["gameday: using the local stack that is already running (not "
+                        "started by gameday: left as it is)"]
+        assert target.serves_without_us()  # and it was not stopped
         state["code"] = 503
         assert not target.serves_without_us()  # something is there, but not healthy
     assert not target.serves_without_us()  # nothing there: --start-stack starts it
