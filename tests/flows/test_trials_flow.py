@@ -31,7 +31,8 @@ def test_smoke_with_three_trials_journals_every_trial_and_judges_with_intervals(
                      "incorrect_response-t2", "crash-t3", "incorrect_response-t3", "recovery"]
     crash = [p for p in journal["phases"] if p.get("repeats") == "crash"]
     assert [p["trial"] for p in crash] == [1, 2, 3]
-    assert [p["fault"]["component"] for p in crash] == ["3", "1", "2"]  # rotated
+    assert [p["fault"]["component"] for p in crash] == [  # rotated
+        "inventory/3", "inventory/1", "inventory/2"]
     evidence = {e["fault_type"]: e for e in journal["evidence"]}
     assert set(evidence) == {"crash", "incorrect_response"}
     for ftype, ev in evidence.items():
