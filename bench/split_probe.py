@@ -24,6 +24,9 @@ a fresh process per arm, uniform schedule, latency from the intended send:
   the fifth session's variant), in a fresh process: a sleeping sender on aiohttp;
 - ``asyncio-lean``: the same timing on uvloop with ``bench/lean_client.py`` (an asyncio
   protocol and httptools, a task per request), no aiohttp: is it the library or the loop?
+- ``asyncio-raw``: the same timing on uvloop with no task or future per request: the
+  schedule coroutine writes on an idle connection's transport, the protocol timestamps
+  the whole answer: is it asyncio's loop or the per-request objects?
 - ``one``: the same raw-socket client in one process, ``epoll`` over the sockets and a
   ``timerfd`` (:mod:`gameday.precise_timer`) 0.2 ms before each send: does the separate
   reader help when the sender sleeps?
@@ -35,6 +38,7 @@ POSTs or follow-ups): a measurement, not a generator.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import mmap
 import os
@@ -63,7 +67,8 @@ _PATH = "/inventory/PROD-001"
 #: How long after the last send the answers are waited for; an answer that never came
 #: counts as this late after its send (as the generator records a timeout at its deadline).
 _WAIT_S = 2.0
-ARMS = ("generator", "generator-timer", "asyncio-lean", "split-sleep", "split-spin", "one")
+ARMS = ("generator", "generator-timer", "asyncio-lean", "asyncio-raw", "split-sleep",
+        "split-spin", "one")
 
 
 class _Answers:
@@ -282,6 +287,60 @@ async def _asyncio_lean(base: str, rate: float, seconds: float) -> dict[str, Any
     return _stats(sends, answers, cpu)
 
 
+async def _asyncio_raw(host: str, port: int, rate: float, seconds: float) -> dict[str, Any]:
+    import asyncio
+
+    request = f"GET {_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    timer = PreciseTimer.create()
+    if timer is None:
+        raise RuntimeError("the 'asyncio-raw' arm needs Linux's timerfd")
+    counts = [0] * _CONNECTIONS
+    records: list[tuple[int, int, float, int]] = []
+    loop = asyncio.get_running_loop()
+
+    class Conn(asyncio.Protocol):
+        def __init__(self, c: int) -> None:
+            self.c, self.parser = c, httptools.HttpResponseParser(self)
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+
+        def data_received(self, data: bytes) -> None:
+            self.parser.feed_data(data)
+
+        def on_message_complete(self) -> None:
+            records.append((self.c, counts[self.c], time.perf_counter(),
+                            self.parser.get_status_code()))
+            counts[self.c] += 1
+
+    conns = [(await loop.create_connection(functools.partial(Conn, c), host, port))[1]
+             for c in range(_CONNECTIONS)]
+    sent = [0] * _CONNECTIONS
+    sends: list[tuple[int, int, float, float]] = []
+    cpu0 = time.process_time()
+    t0 = time.perf_counter() + 0.2
+    i = 0
+    while (offset := i / rate) < seconds:
+        due = t0 + offset
+        await timer.sleep_until(due - _FINE_S)
+        while time.perf_counter() < due:
+            await asyncio.sleep(0)
+        c = _idle(counts, sent)
+        at = time.perf_counter()
+        conns[c].transport.write(request)
+        sends.append((c, sent[c], due, at))
+        sent[c] += 1
+        i += 1
+    cpu = time.process_time() - cpu0
+    deadline = time.perf_counter() + _WAIT_S
+    while time.perf_counter() < deadline and counts != sent:
+        await asyncio.sleep(0.01)
+    for conn in conns:
+        conn.transport.close()
+    timer.close()
+    return _stats(sends, records, cpu)
+
+
 def _arm(name: str, base: str, rate: float, seconds: float) -> dict[str, Any]:
     if name == "generator":
         return _step(base, rate, seconds, 1)
@@ -301,6 +360,10 @@ def _client(name: str, host: str, port: str, rate: str, seconds: str) -> None:
         from gameday.load import run_coroutine
 
         result = run_coroutine(_asyncio_lean(f"http://{host}:{port}", *args[2:]))
+    elif name == "asyncio-raw":
+        from gameday.load import run_coroutine
+
+        result = run_coroutine(_asyncio_raw(*args))
     elif name == "one":
         result = _one(*args)
     else:

@@ -11,6 +11,7 @@ import pytest
 from bench.nginx import nginx
 
 from bench import split_probe
+from gameday.load import run_coroutine
 
 
 def test_answers_merge_by_connection_and_order_not_by_arrival() -> None:
@@ -32,7 +33,7 @@ def test_an_unanswered_request_counts_in_the_tail_not_left_out() -> None:
     assert got["p99_ms"] >= 1000.0 * split_probe._WAIT_S * 0.99
 
 
-@pytest.mark.parametrize("arm", ["split-sleep", "split-spin", "one"])
+@pytest.mark.parametrize("arm", ["split-sleep", "split-spin", "one", "asyncio-raw"])
 def test_each_raw_client_sends_the_schedule_and_reads_every_answer(
         arm: str, docker_helpers: Any) -> None:
     if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
@@ -40,7 +41,11 @@ def test_each_raw_client_sends_the_schedule_and_reads_every_answer(
     with nginx() as base:
         host, port = base.removeprefix("http://").split(":")
         args = (host, int(port), 200.0, 0.5)
-        got = split_probe._one(*args) if arm == "one" else split_probe._split(
-            *args, sleep=arm == "split-sleep")
+        if arm == "asyncio-raw":
+            got = run_coroutine(split_probe._asyncio_raw(*args))
+        elif arm == "one":
+            got = split_probe._one(*args)
+        else:
+            got = split_probe._split(*args, sleep=arm == "split-sleep")
     assert got["requests"] == 100 and got["ok"] == 1.0
     assert 0 < got["p50_ms"] <= got["p99_ms"] < 2000.0
