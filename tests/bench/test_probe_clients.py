@@ -1,5 +1,6 @@
-"""bench/split_probe.py: its records merge by (connection, order), and its clients send
-the whole schedule and get every answer from a real nginx (no timing asserted)."""
+"""bench/probe_clients.py (the split probe's clients): records merge by (connection,
+order), and each client sends the whole schedule and gets every answer from a real nginx
+(no timing asserted)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from bench.nginx import nginx
 
-from bench import split_probe
+from bench import probe_clients
 from gameday.load import run_coroutine
 
 
@@ -19,7 +20,7 @@ def test_answers_merge_by_connection_and_order_not_by_arrival() -> None:
     # connection 0's first, and connection 0 answered twice (keep-alive, in order)
     sends = [(0, 0, 10.0, 10.0), (1, 0, 10.001, 10.0015), (0, 1, 10.002, 10.002)]
     answers = [(1, 0, 10.0020, 200), (0, 0, 10.0030, 200), (0, 1, 10.0025, 503)]
-    got = split_probe._stats(sends, answers, cpu_s=0.003)
+    got = probe_clients.merge_stats(sends, answers, cpu_s=0.003)
     assert got["requests"] == 3 and got["ok"] == pytest.approx(2 / 3)
     # latencies from the intended send: 3.0, 1.0 and 0.5 ms
     assert got["p50_ms"] == pytest.approx(1.0) and got["p99_ms"] == pytest.approx(3.0, rel=0.02)
@@ -28,9 +29,10 @@ def test_answers_merge_by_connection_and_order_not_by_arrival() -> None:
 
 
 def test_an_unanswered_request_counts_in_the_tail_not_left_out() -> None:
-    got = split_probe._stats([(0, 0, 1.0, 1.0), (0, 1, 1.1, 1.1)], [(0, 0, 1.0005, 200)], 0.0)
+    sends = [(0, 0, 1.0, 1.0), (0, 1, 1.1, 1.1)]
+    got = probe_clients.merge_stats(sends, [(0, 0, 1.0005, 200)], 0.0)
     assert got["ok"] == 0.5 and got["requests"] == 2
-    assert got["p99_ms"] >= 1000.0 * split_probe._WAIT_S * 0.99
+    assert got["p99_ms"] >= 1000.0 * probe_clients.WAIT_S * 0.99
 
 
 @pytest.mark.parametrize("arm", ["split-sleep", "split-spin", "one", "asyncio-raw"])
@@ -42,10 +44,10 @@ def test_each_raw_client_sends_the_schedule_and_reads_every_answer(
         host, port = base.removeprefix("http://").split(":")
         args = (host, int(port), 200.0, 0.5)
         if arm == "asyncio-raw":
-            got = run_coroutine(split_probe._asyncio_raw(*args))
+            got = run_coroutine(probe_clients.asyncio_raw_client(*args))
         elif arm == "one":
-            got = split_probe._one(*args)
+            got = probe_clients.one_process_client(*args)
         else:
-            got = split_probe._split(*args, sleep=arm == "split-sleep")
+            got = probe_clients.split_client(*args, sleep=arm == "split-sleep")
     assert got["requests"] == 100 and got["ok"] == 1.0
     assert 0 < got["p50_ms"] <= got["p99_ms"] < 2000.0
