@@ -59,10 +59,12 @@ def test_overlapping_blocks_in_two_threads_restore_only_when_the_last_closes() -
 def test_a_heap_frozen_by_the_caller_stays_frozen() -> None:
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
         with quiet_gc():
             assert gc.get_threshold()[2] == QUIET_GEN2_THRESHOLD
-        assert gc.get_freeze_count() >= frozen
+        # still frozen: had the block unfrozen the caller's heap, the count would be 0.
+        # (Not ">= the count at the freeze": a frozen object that dies leaves the
+        # permanent generation, so the count may fall a little: a flaky CI failure.)
+        assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
