@@ -154,6 +154,13 @@ class Fault(_Model):
             return {"product_id": self.product_id}
         return {}
 
+    def with_param(self, name: str, value: float) -> Fault:
+        """This fault with parameter ``name`` set (a sweep's dose): a preset's field, or
+        an entry of a system fault's ``params``."""
+        if self.replica is None:
+            return self.model_copy(update={"params_": {**self.params_, name: value}})
+        return self.model_copy(update={name: value})
+
     def describe(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"{self.type} on {self.where}" + (f" ({extra})" if extra else "")

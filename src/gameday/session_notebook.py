@@ -22,6 +22,7 @@ from gameday.paths import REPO_ROOT
 from gameday.runbook import Phase, Runbook, load_runbook
 from gameday.runbook_system import system_path
 from gameday.systems.loader import load_system
+from gameday.systems.model import LoadMix
 
 __all__ = ["build", "write", "KERNEL"]
 
@@ -193,12 +194,12 @@ class _Answers:
     judged: bool
 
     @classmethod
-    def of(cls, rb: Runbook, path: Path) -> _Answers:
-        if rb.system is None:  # the inventory stack's voter reads: both
+    def of(cls, load: LoadMix | None) -> _Answers:
+        """``load``: the runbook's system's (None: the inventory stack's voter reads,
+        which have both)."""
+        if load is None:
             return cls(quorum=True, judged=True)
-        load = load_system(system_path(rb.system, path.parent)).load
-        return cls(quorum=any(r.quorum is not None for r in load.requests.values()),
-                   judged=load.oracle is not None)
+        return cls(quorum=load.counts_quorum, judged=load.judges_answers)
 
 
 def _good(rb: Runbook, ph: Phase, answers: _Answers) -> str:
@@ -244,7 +245,8 @@ def build(runbook_path: str | Path) -> nbformat.NotebookNode:
     path = Path(runbook_path)
     full = path if path.is_absolute() else REPO_ROOT / path
     rb = load_runbook(full)
-    answers = _Answers.of(rb, full)
+    answers = _Answers.of(None if rb.system is None else
+                          load_system(system_path(rb.system, full.parent)).load)
     rel = str(path if not path.is_absolute() else
               (path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path))
     params = new_code_cell(_PARAMS.format(runbook=rel))

@@ -113,11 +113,7 @@ def dose_phase(phase: Phase, dose: float, index: int, trial: int, fault: Fault) 
     """``phase`` at one dose of its sweep (``fault``: where trial ``trial`` injects it), as
     the engine runs it."""
     assert phase.sweep is not None
-    param: str = phase.sweep.param
-    # a preset names its parameters as fields; a system's fault carries them in params
-    update: dict[str, Any] = ({"params_": {**fault.params_, param: dose}} if fault.replica is None
-              else {param: dose})
-    fault = fault.model_copy(update=update)
+    fault = fault.with_param(phase.sweep.param, dose)
     return phase.model_copy(update={"name": f"{phase.name}-d{index}-t{trial}", "fault": fault,
                                     "dose": dose, "dose_trial": trial, "repeats": phase.name})
 

@@ -110,8 +110,7 @@ class SystemFileDriver:
         self.system = resolved.system.name
         self.invariant_failure = (
             f"the invariants of system {self.system!r} do not hold after recovery")
-        #: With an oracle, answers are judged; without, wrong answers are not applicable.
-        self.judges_answers = resolved.system.load.oracle is not None
+        self.judges_answers = resolved.system.load.judges_answers
         self._poller: DetectorPoller | None = None
         self._watch: SteadyStateWatch | None = None
         self._held: dict[str, _Held] = {}

@@ -143,13 +143,15 @@ class SystemLocalTarget(LocalTarget):
         """Every member this launcher would run answers (its health URL 2xx, or its port
         when it has none) while the launcher runs none: e.g. the inventory stack started
         by `gameday stack up`."""
+        def answers(m: Member) -> bool:
+            if m.health_url:
+                return http_health(m.url, health_url=m.health_url)[0]
+            return m.port is not None and tcp_open(m.port)
+
         ours = [m for m in self.resolved.all_members()
                 if self.resolved.system.components[m.group].local is not None
                 and (m.health_url or m.port is not None)]
-        if not ours or self.supervises():
-            return False
-        return all(http_health(m.url, health_url=m.health_url)[0] if m.health_url
-                   else m.port is not None and tcp_open(m.port) for m in ours)
+        return bool(ours) and not self.supervises() and all(map(answers, ours))
 
     def member_process(self, member: Member) -> psutil.Process:
         """The running process of ``member``; StackNotRunning when it has none."""

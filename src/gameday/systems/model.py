@@ -240,6 +240,17 @@ class LoadMix(_Model):
     requests: Annotated[dict[Name, RequestTemplate], Field(min_length=1)]
     oracle: Oracle | None = None
 
+    @property
+    def judges_answers(self) -> bool:
+        """With an oracle, answers are judged right or wrong; without, wrong answers are
+        not applicable."""
+        return self.oracle is not None
+
+    @property
+    def counts_quorum(self) -> bool:
+        """Whether some request reads a quorum from its answer (the run's quorum rate)."""
+        return any(r.quorum is not None for r in self.requests.values())
+
     @model_validator(mode="after")
     def _oracle_has_answers(self) -> LoadMix:
         uses = [n for n, r in self.requests.items() if r.answer or r.change]
