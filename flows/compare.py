@@ -36,10 +36,11 @@ FLOW_NAME = "gameday-compare"
 def _gameday(runbook: str) -> Any:
     """A :data:`~gameday.compare.runner.RunGameDay` running the ``gameday`` flow."""
 
-    def run(base_port: int, seed: int, reports_dir: Path) -> Outcome | str:
+    def run(base_port: int, seed: int, reports_dir: Path, checkout: Path) -> Outcome | str:
         try:
             state: Any = gameday_flow(runbook=runbook, target="local", seed=seed,
                                  base_port=base_port, start_stack=False, report=False,
+                                 stack_source=str(checkout),
                                  started_by="gameday compare", reports_dir=str(reports_dir),
                                  return_state=True)
             result = state.result(raise_on_failure=False)

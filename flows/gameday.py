@@ -133,10 +133,10 @@ def gameday_flow(
     run each trial as a sub-flow run of it on the pool's workers and gather the results
     (:mod:`flows.spread`); this run touches no stack. ``repetition`` k: run only trial k
     with the shared phases (what ``spread_over`` asks of each child).
-    ``stack_source``: a checkout directory on this machine whose ``stack/`` the local
-    stack runs from (``gameday compare --spread-over`` passes each side's checkout; with
-    ``start_stack`` the stack is started from it; a running stack of another checkout is
-    refused, never used).
+    ``stack_source``: a checkout directory on this machine the local stack runs from: its
+    ``stack/``, or for a runbook with a system, its version of the system file
+    (``gameday compare`` passes each side's checkout; with ``start_stack`` the stack is
+    started from it; a running stack of another checkout is refused, never used).
     Returns the outcome as a dict; the final state is Failed when the GameDay did not pass.
     """
     gd = GameDay.prepare(runbook, target=target, base_port=base_port, seed=seed,

@@ -65,13 +65,12 @@ def resolve_runbook(runbook: str | Path) -> Path:
     return path if path.is_absolute() or path.exists() else REPO_ROOT / path
 
 
-def _stack_source(given: str | Path, settings: Settings, system: RunbookSystem | None
-                  ) -> Path:
-    """``given`` as the checkout a local stack runs from; GameDayError saying why not."""
-    if system is not None or settings.target != "local":
-        raise GameDayError("stack_source: only the inventory stack on the local target runs "
-                           f"from another checkout (this run: target {settings.target!r}"
-                           + (f", system {system.name!r})" if system else ")"))
+def _stack_source(given: str | Path, settings: Settings) -> Path:
+    """``given`` as the checkout the inventory stack runs from; GameDayError saying why
+    not (a system's checkout is checked by :meth:`RunbookSystem.of`)."""
+    if settings.target != "local":
+        raise GameDayError("stack_source: a stack runs from another checkout on the local "
+                           f"target only (this run: target {settings.target!r})")
     path = Path(given).expanduser().resolve()
     if not (path / "stack").is_dir():
         raise GameDayError(f"stack_source {str(given)!r}: no checkout there (no stack/ "
@@ -108,34 +107,37 @@ class GameDay:
         """Resolve and validate everything; touch nothing (RunbookError on bad input).
         ``reports_dir``: where the run folder goes instead of the settings' (a
         comparison keeps its runs in its own folder). ``stack_source``: a checkout
-        directory whose ``stack/`` the local stack runs from (a comparison's side)."""
+        directory the local stack runs from (a comparison's side): its ``stack/``, or
+        for a runbook with a system, its version of the system file."""
         path = resolve_runbook(runbook)
+        checkout = None if stack_source is None else Path(stack_source).expanduser().resolve()
         if settings is None:
             env = get_settings()
             rb = load_runbook(path, default_fault_ttl_s=env.fault_ttl_s)
             overrides: dict[str, Any] = {"target": target or rb.target}
             if base_port:
                 overrides["base_port"] = base_port
-            system = RunbookSystem.of(rb, path, overrides)
+            system = RunbookSystem.of(rb, path, overrides, checkout=checkout)
             if reports_dir:
                 overrides["reports_dir"] = Path(reports_dir)
             settings = get_settings(**overrides)
         else:
             rb = load_runbook(path, default_fault_ttl_s=settings.fault_ttl_s)
             system = RunbookSystem.of(rb, path, {"base_port": settings.base_port,
-                                                 "target": settings.target})
+                                                 "target": settings.target},
+                                      checkout=checkout)
+        common: dict[str, Any] = {"seed": seed, "started_by": started_by,
+                                  "progress": progress}
+        if system is not None:
+            return cls(settings, rb, path, system.target(settings), system=system,
+                       stack_source=checkout, **common)
         if stack_source is not None:
-            source = _stack_source(stack_source, settings, system)
+            source = _stack_source(stack_source, settings)
             from gameday.targets.local import LocalTarget
 
             return cls(settings, rb, path, LocalTarget(settings, stack_source=source),
-                       seed=seed, started_by=started_by, progress=progress,
-                       stack_source=source)
-        if system is not None:
-            return cls(settings, rb, path, system.target(settings), seed=seed,
-                       started_by=started_by, progress=progress, system=system)
-        return cls(settings, rb, path, get_target(settings.target, settings), seed=seed,
-                   started_by=started_by, progress=progress)
+                       stack_source=source, **common)
+        return cls(settings, rb, path, get_target(settings.target, settings), **common)
 
     # ------------------------------------------------------------------ the lock
     def acquire(self, *, flow_run_id: str | None = None) -> TargetLock:

@@ -25,14 +25,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gameday.errors import RunbookError, SystemFileError
+from gameday.errors import GameDayError, RunbookError, SystemFileError
 from gameday.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from gameday.runbook import Runbook
     from gameday.systems.model import System
 
-__all__ = ["system_path", "bind_system", "system_problems", "INVENTORY_ONLY_LOAD"]
+__all__ = ["system_path", "bind_system", "system_problems", "INVENTORY_ONLY_LOAD",
+           "place_in_checkout"]
 
 #: Load fields that describe the inventory stack's own mix: a system's file says its mix.
 INVENTORY_ONLY_LOAD = ("read_ratio", "products", "cancel_after_s")
@@ -48,6 +49,22 @@ def system_path(system: str, base_dir: Path | None = None) -> Path:
         return path
     candidates = [d / path for d in (base_dir, Path.cwd(), REPO_ROOT) if d is not None]
     return next((c for c in candidates if c.is_file()), candidates[-1])
+
+
+def place_in_checkout(system_file: Path) -> tuple[Path, Path]:
+    """``(work tree, path within it)`` of a system file: the nearest folder above it
+    holding ``.git`` (a clone or a worktree), else this project's repository. Another
+    checkout of that repository holds its version of the file at the same relative path
+    (``gameday compare``, ``stack_source``). GameDayError when the file is in neither."""
+    path = system_file.resolve()
+    root = next((d for d in path.parents if (d / ".git").exists()), None)
+    if root is None and path.is_relative_to(REPO_ROOT):
+        root = REPO_ROOT
+    if root is None:
+        raise GameDayError(f"system file {system_file} is in no git work tree: another "
+                           "checkout's version of it cannot be found (keep the system "
+                           "file in the repository of the system it describes)")
+    return root, path.relative_to(root)
 
 
 def system_problems(runbook: Runbook, system: System, *,

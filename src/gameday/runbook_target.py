@@ -12,6 +12,11 @@ resolved for the run's target at its base port: ``--base-port`` when given, else
   ``compose_file``, each member a ``compose.service`` published on its ``port`` (its lock:
   ``compose:<project>``).
 
+With ``checkout`` (a comparison's side, ``stack_source``) the system file is that
+checkout's version of it, at the same place in its work tree
+(:func:`~gameday.runbook_system.place_in_checkout`); its ``local`` blocks then run that
+checkout's code. Only the local target runs a system from another checkout.
+
 What the runbook asks is checked again for the target the run really has (a ``process``
 fault needs local, a ``container`` fault compose and a member with a ``compose`` block):
 RunbookError before anything is touched.
@@ -27,9 +32,11 @@ from typing import TYPE_CHECKING, Any
 from gameday.errors import GameDayError, RunbookError, SystemFileError
 from gameday.run_record import SystemInfo
 from gameday.runbook import Runbook
-from gameday.runbook_system import system_path, system_problems
+from gameday.runbook_system import place_in_checkout, system_path, system_problems
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gameday.config import Settings
     from gameday.drivers.system import SystemFileDriver
     from gameday.systems.compose import SystemComposeTarget
@@ -46,6 +53,8 @@ class RunbookSystem:
 
     path: Path
     resolved: ResolvedSystem
+    #: The checkout the file was taken from when not this one (``stack_source``).
+    checkout: Path | None = None
 
     @property
     def name(self) -> str:
@@ -56,10 +65,12 @@ class RunbookSystem:
         return self.resolved.system.groups()
 
     @classmethod
-    def of(cls, runbook: Runbook, runbook_path: Path, overrides: dict[str, Any]
-           ) -> RunbookSystem | None:
+    def of(cls, runbook: Runbook, runbook_path: Path, overrides: dict[str, Any], *,
+           checkout: Path | None = None) -> RunbookSystem | None:
         """The runbook's system (None without one); sets ``overrides["base_port"]`` to
-        the port it resolved at. Raises RunbookError for what cannot run."""
+        the port it resolved at. ``checkout``: take the system file from that checkout
+        (module docstring). Raises RunbookError for what cannot run, GameDayError for a
+        checkout without the file."""
         if runbook.system is None:
             return None
         from gameday.systems.loader import load_system
@@ -71,6 +82,8 @@ class RunbookSystem:
             raise RunbookError(f"{runbook_path}: target: {target!r} is not a target; a runbook "
                                "with a system runs on 'local' or 'compose'")
         path = system_path(runbook.system, runbook_path.parent).resolve()
+        if checkout is not None:
+            path = cls._in_checkout(path, checkout, target)
         env_port = os.environ.get("GAMEDAY_BASE_PORT", "")
         port = overrides.get("base_port") or (int(env_port) if env_port.isdigit() else None)
         try:
@@ -82,9 +95,22 @@ class RunbookSystem:
         if problems:
             raise RunbookError("\n".join(f"{runbook_path}: {p}" for p in problems))
         overrides["base_port"] = resolved.base_port
-        return cls(path, resolved)
+        return cls(path, resolved, checkout)
 
-    def target(self, settings: Settings, *, owner_pid: int | None = None
+    @staticmethod
+    def _in_checkout(path: Path, checkout: Path, target: str) -> Path:
+        if target != "local":
+            raise GameDayError(f"stack_source: a system runs from another checkout on the "
+                               f"local target only (this run: target {target!r})")
+        _, rel = place_in_checkout(path)
+        there = Path(checkout).expanduser().resolve() / rel
+        if not there.is_file():
+            raise GameDayError(f"stack_source {checkout}: no {rel} there; give a checkout "
+                               "holding the system file at the same place as this one")
+        return there
+
+    def target(self, settings: Settings, *, owner_pid: int | None = None,
+               progress: Callable[[str], None] | None = None
                ) -> SystemLocalTarget | SystemComposeTarget:
         """The target running the system: local (``owner_pid``: it dies with that process,
         for a system the run started) or compose (its project, which ``--start-stack``
@@ -97,7 +123,8 @@ class RunbookSystem:
         from gameday.systems.local import SystemLocalTarget
 
         return SystemLocalTarget(self.resolved, settings, source=self.path,
-                                 owner_pid=owner_pid)
+                                 owner_pid=owner_pid, stack_source=self.checkout,
+                                 progress=progress)
 
     def driver(self, target: Target, settings: Settings) -> SystemFileDriver:
         from gameday.drivers.system import SystemFileDriver

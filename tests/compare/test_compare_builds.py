@@ -24,8 +24,10 @@ INTERVAL = '_float("MONITOR_INTERVAL_S", 0.2)'
 
 def _slower_monitor(root: Path) -> Path:
     """A checkout of this stack whose monitor's default check interval is doubled: a real
-    change to the code, as a branch would make it."""
+    change to the code, as a branch would make it. It holds the system file too: the
+    runbook names it, and each side runs its own checkout's version of it."""
     shutil.copytree(REPO / "stack", root / "stack", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "systems", root / "systems")
     settings = root / "stack" / "common" / "settings.py"
     text = settings.read_text()
     assert text.count(INTERVAL) == 1, "the stack reads its monitor interval elsewhere now"
@@ -56,6 +58,11 @@ def _compare(tmp_path: Path, a: str, b: str, free_base_port
     assert [r["side"] for r in data["runs"]] == ["a", "b", "b", "a"]
     assert all(r["run_dir"] and Path(r["run_dir"]).parent == folder / "runs"
                for r in data["runs"])
+    for run in data["runs"]:  # each run's journal names the checkout its stack ran from
+        journal = json.loads((Path(run["run_dir"]) / "journal.json").read_text())
+        assert journal["environment"]["stack_source"] == data[run["side"]]["path"]
+        assert journal["system"]["file"] == str(Path(data[run["side"]]["path"]) / "systems"
+                                                / "inventory.yaml"), journal.get("system")
     for base in ports.split(","):  # both stacks are gone: every port of each is free
         for port in range(int(base), int(base) + 8):
             with socket.socket() as sock:

@@ -117,7 +117,9 @@ def test_prepare_checks_everything_before_touching_anything(tmp_path: Path) -> N
     smoke = REPO / "runbooks" / "smoke.yaml"
     with pytest.raises(GameDayError, match="--b nope-not-a-ref: neither a directory"):
         Comparison.prepare(smoke, str(REPO), "nope-not-a-ref")
-    with pytest.raises(GameDayError, match="give ports at least 8 apart"):
+    with pytest.raises(GameDayError, match="--base-ports 7701,7705: both sides' stacks of "
+                                           "system systems/inventory.yaml would use port "
+                                           "7705; give base ports further apart"):
         Comparison.prepare(smoke, str(REPO), str(REPO), base_ports=(7701, 7705))
     with pytest.raises(GameDayError, match="--trials must be between 1 and 100"):
         Comparison.prepare(smoke, str(REPO), str(REPO), trials=0)
@@ -126,3 +128,23 @@ def test_prepare_checks_everything_before_touching_anything(tmp_path: Path) -> N
     ok = Comparison.prepare(smoke, "HEAD", str(REPO), trials=2, seed=3)
     assert ok.seed == 3 and ok.runbook.name == "smoke"
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_system_runbooks_sides_must_hold_its_system_file(tmp_path: Path) -> None:
+    """A side of a runbook with a system runs that checkout's version of the system file:
+    a checkout with the stack's code but without the file is refused before anything."""
+    compare = REPO / "runbooks" / "compare.yaml"
+    stack_only = tmp_path / "stack-only"
+    shutil.copytree(REPO / "stack", stack_only / "stack",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    with pytest.raises(GameDayError, match=r"--b .*stack-only does not hold the system "
+                                           r"\(missing systems/inventory.yaml\)"):
+        Comparison.prepare(compare, str(REPO), str(stack_only))
+    ok = Comparison.prepare(compare, "HEAD", str(REPO))
+    assert ok.needs == ("systems/inventory.yaml",) and ok.repo == REPO
+    legacy = tmp_path / "legacy.yaml"  # the built-in form still needs only stack/
+    legacy.write_text("name: legacy\nload: {rate: 1}\nphases: [{name: b, duration_s: 1}]\n")
+    assert Comparison.prepare(legacy, str(stack_only), str(REPO)).needs[-1] == \
+        "stack/__init__.py"
+    with pytest.raises(GameDayError, match="give ports at least 8 apart"):
+        Comparison.prepare(legacy, str(REPO), str(REPO), base_ports=(7701, 7705))

@@ -45,6 +45,7 @@ def test_compare_spreads_its_runs_over_workers_each_on_its_sides_stack(
     other = tmp_path / "other-build"  # another checkout of the stack, elsewhere on disk
     shutil.copytree(REPO / "stack", other / "stack",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "systems", other / "systems")  # compare.yaml names its system
     runbook = _short_runbook(tmp_path)
     (tmp_path / "cli-state").mkdir()
     with process_pool(tmp_path) as pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -117,10 +118,46 @@ def test_a_stack_source_is_the_checkout_the_local_stack_runs_and_the_journal_nam
 
 @pytest.mark.parametrize(("given", "overrides", "says"), [
     ("nowhere", {}, "no checkout there (no stack/ folder)"),
-    ("here", {"target": "compose"}, "only the inventory stack on the local target"),
+    ("here", {"target": "compose"}, "another checkout on the local target only"),
 ])
 def test_a_stack_source_that_cannot_run_is_refused_with_a_sentence(
         env, tmp_path: Path, given: str, overrides: dict, says: str) -> None:
     (tmp_path / "here" / "stack").mkdir(parents=True)
     with pytest.raises(GameDayError, match=says.replace("(", r"\(").replace(")", r"\)")):
         GameDay.prepare(env["runbook"], stack_source=str(tmp_path / given), **overrides)
+
+
+REPO = SRC.parent
+
+
+def test_a_system_runbooks_stack_source_runs_that_checkouts_system_file(
+        env, tmp_path: Path) -> None:
+    """A comparison's side of a runbook with a system: the checkout's own version of the
+    system file (same place in its work tree), whose local blocks run from there; the
+    journal names the checkout."""
+    other = tmp_path / "other"
+    shutil.copytree(REPO / "systems", other / "systems")
+    (other / "stack").mkdir()
+    gd = GameDay.prepare(REPO / "runbooks" / "compare.yaml", stack_source=str(other))
+    assert gd.system is not None
+    assert gd.system.path == (other / "systems" / "inventory.yaml").resolve()
+    spec = gd.target._build_spec()  # type: ignore[attr-defined]
+    inventory = next(s for s in spec["services"] if s["name"] == "inventory-1")
+    assert Path(inventory["cwd"]).resolve() == other.resolve()  # the checkout's stack/ code runs
+    assert spec["fingerprint"]["stack_source"] == str(other.resolve())
+    with gd.locked():
+        run = gd.open()
+    assert run.journal.record.environment.stack_source == str(other.resolve())
+    here = GameDay.prepare(REPO / "runbooks" / "compare.yaml")
+    assert here.system is not None and here.system.path == REPO / "systems" / "inventory.yaml"
+
+
+def test_a_system_runbooks_stack_source_without_the_system_file_is_refused(
+        env, tmp_path: Path) -> None:
+    (tmp_path / "old" / "stack").mkdir(parents=True)  # a checkout from before the file
+    with pytest.raises(GameDayError, match=r"no systems/inventory.yaml there; give a "
+                                           r"checkout holding the system file"):
+        GameDay.prepare(REPO / "runbooks" / "compare.yaml", stack_source=str(tmp_path / "old"))
+    with pytest.raises(GameDayError, match="another checkout on the local target only"):
+        GameDay.prepare(REPO / "runbooks" / "compare.yaml", stack_source=str(REPO),
+                        target="compose")

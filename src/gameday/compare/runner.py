@@ -7,11 +7,16 @@ trials, the two base ports, the false-discovery rate). :meth:`Comparison.run` th
    checkout, or a git ref checked out into a temporary worktree);
 2. takes the target lock of both base ports and starts a fresh local stack on each from
    its side's checkout (tied to this process: a ``kill -9`` takes them along); a stack
-   already running on either port is refused, not reused (its state is not fresh);
+   already running on either port is refused, not reused (its state is not fresh). For
+   a runbook with a ``system``, each side's stack is that checkout's version of the
+   system file, at the same place in its work tree, run by the system's local launcher
+   (:class:`~gameday.runbook_target.RunbookSystem` with ``checkout``); refs are then
+   looked up in the repository holding the system file;
 3. runs the runbook ``trials`` times against each stack in the order A B B A A B …
    (:func:`interleaved`): whatever the machine does at one moment hits both builds alike.
    Pair k of runs uses seed ``seed + k`` on both sides. Each run is a whole GameDay
-   (``run_gameday``: the Prefect flow, so each is a sub-flow run) whose folder goes under
+   (``run_gameday``: the Prefect flow, so each is a sub-flow run, given its side's
+   checkout as ``stack_source``) whose folder goes under
    ``reports/compare-<id>/runs/``, away from the trends of ordinary runs;
 4. stops both stacks, removes the temporary worktrees, and judges every (phase, metric)
    (:func:`gameday.evidence.comparison.compare_cells`) into ``compare.json`` and
@@ -38,7 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 from gameday.compare.models import COMPARE_FILE, CompareResult, CompareRun, CompareSide
-from gameday.compare.sources import StackSource, check_source, open_source
+from gameday.compare.sources import STACK_FILES, StackSource, check_source, open_source
 from gameday.config import Settings, get_settings
 from gameday.errors import GameDayError
 from gameday.evidence.cells import DEFAULT_FDR
@@ -48,6 +53,8 @@ from gameday.lifecycle import resolve_runbook
 from gameday.paths import REPO_ROOT
 from gameday.run_record import Outcome
 from gameday.runbook import Runbook, load_runbook
+from gameday.runbook_system import place_in_checkout, system_path
+from gameday.runbook_target import RunbookSystem
 
 __all__ = ["Comparison", "RunGameDay", "RunSpread", "PlannedRun", "Ran", "interleaved",
            "DEFAULT_BASE_PORTS", "PORTS_PER_STACK"]
@@ -56,9 +63,9 @@ SideName = Literal["a", "b"]
 #: Default base ports of A's and B's stacks (each uses base … base + 7).
 DEFAULT_BASE_PORTS = (5101, 5111)
 PORTS_PER_STACK = 8
-#: A GameDay run against one stack: (base port, seed, folder for its run folder) →
-#: its outcome, or a sentence saying why it produced none.
-RunGameDay = Callable[[int, int, Path], "Outcome | str"]
+#: A GameDay run against one stack: (base port, seed, folder for its run folder, the
+#: side's checkout) → its outcome, or a sentence saying why it produced none.
+RunGameDay = Callable[[int, int, Path, Path], "Outcome | str"]
 Progress = Callable[[str], None]
 
 
@@ -114,14 +121,17 @@ class Comparison:
     progress: Progress
     #: The git repository refs are looked up in.
     repo: Path = REPO_ROOT
+    #: What each side's checkout must hold (the stack's code, or the system file).
+    needs: tuple[str, ...] = STACK_FILES
 
     @classmethod
     def prepare(cls, runbook: str | Path, a: str, b: str, *, trials: int = 3,
                 seed: int | None = None, base_ports: tuple[int, int] = DEFAULT_BASE_PORTS,
                 fdr: float = DEFAULT_FDR, settings: Settings | None = None,
-                repo: Path = REPO_ROOT, progress: Progress = print) -> Comparison:
+                repo: Path | None = None, progress: Progress = print) -> Comparison:
         """Validate; touch nothing. Raises RunbookError / GameDayError with what is
-        allowed."""
+        allowed. ``repo``: where refs are looked up (default: this repository, or for a
+        runbook with a system the one holding its file)."""
         settings = settings or get_settings()
         path = resolve_runbook(runbook)
         rb = load_runbook(path, default_fault_ttl_s=settings.fault_ttl_s)
@@ -134,14 +144,22 @@ class Comparison:
             if not 1024 <= port <= 65000 - PORTS_PER_STACK:
                 raise GameDayError(f"--base-ports: {port} is outside 1024–"
                                    f"{65000 - PORTS_PER_STACK}")
-        if abs(pa - pb) < PORTS_PER_STACK:
-            raise GameDayError(
-                f"--base-ports {pa},{pb}: each stack uses its base port and the "
-                f"{PORTS_PER_STACK - 1} after it; give ports at least {PORTS_PER_STACK} apart")
+        needs = STACK_FILES
+        if rb.system is None:
+            if abs(pa - pb) < PORTS_PER_STACK:
+                raise GameDayError(
+                    f"--base-ports {pa},{pb}: each stack uses its base port and the "
+                    f"{PORTS_PER_STACK - 1} after it; give ports at least "
+                    f"{PORTS_PER_STACK} apart")
+        else:
+            root, rel = place_in_checkout(system_path(rb.system, path.parent))
+            needs, repo = (rel.as_posix(),), repo or root
+            _disjoint_ports(rb, path, (pa, pb))
+        repo = repo or REPO_ROOT
         for name, given in (("--a", a), ("--b", b)):
-            check_source(given, name, repo=repo)
+            check_source(given, name, repo=repo, needs=needs)
         return cls(settings, rb, path, a, b, trials, rb.seed if seed is None else seed,
-                   (pa, pb), fdr, progress, repo)
+                   (pa, pb), fdr, progress, repo, needs)
 
     # ----------------------------------------------------------------------- the run
     def run(self, run_gameday: RunGameDay | None = None, *, spread: RunSpread | None = None,
@@ -162,7 +180,7 @@ class Comparison:
                 self.progress(f"compare: resolving --{name} {given}…")
                 state = Path(self.settings.state_dir)
                 src = open_source(given, f"--{name}", repo=self.repo,
-                                  workdir=state if state.is_dir() else None)
+                                  workdir=state if state.is_dir() else None, needs=self.needs)
                 stack.callback(src.close)
                 sides[name] = src
                 self.progress(f"compare: {name.upper()} = {src.label}")
@@ -181,7 +199,7 @@ class Comparison:
                 assert run_gameday is not None
                 stack.enter_context(self._locks())
                 stack.enter_context(self._stacks(sides))
-                self._runs(result, out, run_gameday)
+                self._runs(result, out, run_gameday, sides)
         return self._conclude(out, result)
 
     def _side(self, name: SideName, src: StackSource, spread: RunSpread | None
@@ -227,14 +245,23 @@ class Comparison:
     def _stacks(self, sides: dict[SideName, StackSource]) -> Iterator[None]:
         from gameday.targets.local import LocalTarget
 
-        targets = []
+        targets: list[LocalTarget] = []
         try:
             for name, src in sides.items():
                 port = self.base_ports[0 if name == "a" else 1]
-                target = LocalTarget(
-                    self.settings.model_copy(update={"base_port": port}),
-                    owner_pid=os.getpid(), stack_source=src.path,
-                    progress=self._stack_progress(name))
+                settings = self.settings.model_copy(update={"base_port": port})
+                system = RunbookSystem.of(self.runbook, self.runbook_path,
+                                          {"base_port": port, "target": "local"},
+                                          checkout=src.path)
+                if system is not None:  # resolved for the local target: a SystemLocalTarget
+                    made = system.target(settings, owner_pid=os.getpid(),
+                                         progress=self._stack_progress(name))
+                    assert isinstance(made, LocalTarget)
+                    target: LocalTarget = made
+                else:
+                    target = LocalTarget(settings, owner_pid=os.getpid(),
+                                         stack_source=src.path,
+                                         progress=self._stack_progress(name))
                 if any(s.running for s in target.status().services):
                     raise GameDayError(
                         f"a local stack already runs at base port {port}; a comparison "
@@ -248,13 +275,14 @@ class Comparison:
         finally:
             for target in targets:
                 self.progress(f"compare: stopping the stack on base port "
-                              f"{target.ports.base}…")
+                              f"{target.settings.base_port}…")
                 target.stop()
 
     def _stack_progress(self, name: str) -> Progress:
         return lambda line: self.progress(f"compare: stack {name.upper()}: {line}")
 
-    def _runs(self, result: CompareResult, out: Path, run_gameday: RunGameDay) -> None:
+    def _runs(self, result: CompareResult, out: Path, run_gameday: RunGameDay,
+              sides: dict[SideName, StackSource]) -> None:
         runs_dir = out / "runs"
         runs_dir.mkdir(exist_ok=True)
         plan = interleaved(self.trials)
@@ -269,7 +297,7 @@ class Comparison:
             self.progress(f"compare: run {i}/{len(plan)}: {side.upper()} on base port "
                           f"{port}, seed {seed}{left}…")
             t0 = time.monotonic()
-            outcome = run_gameday(port, seed, runs_dir)
+            outcome = run_gameday(port, seed, runs_dir, sides[side].path)
             took = time.monotonic() - t0
             run = _run_record(i, side, seed, outcome, took)
             result.runs.append(run)
@@ -314,6 +342,21 @@ class Comparison:
         tmp = out / f".{COMPARE_FILE}.tmp"
         tmp.write_text(result.model_dump_json(indent=2), encoding="utf-8")
         os.replace(tmp, out / COMPARE_FILE)
+
+
+def _disjoint_ports(runbook: Runbook, path: Path, base_ports: tuple[int, int]) -> None:
+    """GameDayError unless the runbook's system resolved at each base port uses ports the
+    other does not (each side's stack runs beside the other)."""
+    used = []
+    for port in base_ports:
+        system = RunbookSystem.of(runbook, path, {"base_port": port, "target": "local"})
+        assert system is not None
+        used.append({m.port for m in system.resolved.all_members() if m.port is not None})
+    shared = sorted(used[0] & used[1])
+    if shared:
+        raise GameDayError(
+            f"--base-ports {base_ports[0]},{base_ports[1]}: both sides' stacks of system "
+            f"{runbook.system} would use port {shared[0]}; give base ports further apart")
 
 
 def _run_record(order: int, side: SideName, seed: int, outcome: Outcome | str,

@@ -1,11 +1,14 @@
 """Where each side of a comparison comes from: a git ref, or a directory holding a checkout.
 
-``gameday compare --a REF_OR_DIR --b REF_OR_DIR`` runs the stack code (``stack/``) of two
-versions of the system. :func:`open_source` turns one argument into a
-:class:`StackSource`, a directory whose ``stack/`` package the local target runs:
+``gameday compare --a REF_OR_DIR --b REF_OR_DIR`` runs two versions of the system.
+:func:`open_source` turns one argument into a :class:`StackSource`, a directory holding
+one version: for the inventory stack's built-in form its ``stack/`` package; for a runbook
+with a ``system``, that system file at the same place as in this repository (its
+``local`` blocks run from there). What it must hold is ``needs``:
 
 - an existing **directory** is used as it is (a checkout, a copy with a changed setting);
-  it must hold the ``stack/`` package with every service (``stack/<service>/__main__.py``);
+  it must hold what ``needs`` names (default: the stack's services,
+  ``stack/<service>/__main__.py``);
 - anything else is a **git ref** of the repository (a branch, a tag, a sha, ``HEAD~3``),
   checked out into a temporary worktree (``git worktree add --detach``) that
   :meth:`StackSource.close` removes again.
@@ -25,10 +28,13 @@ from pathlib import Path
 from gameday.errors import GameDayError
 from gameday.paths import REPO_ROOT
 
-__all__ = ["StackSource", "SERVICES", "check_source", "open_source", "check_checkout"]
+__all__ = ["StackSource", "SERVICES", "STACK_FILES", "check_source", "open_source",
+           "check_checkout"]
 
 #: The stack's services; each must be runnable as ``python -m stack.<service>``.
 SERVICES = ("inventory", "monitor", "voter", "orders")
+#: What a checkout of the built-in stack holds (relative paths).
+STACK_FILES = (*(f"stack/{s}/__main__.py" for s in SERVICES), "stack/__init__.py")
 _GIT_TIMEOUT_S = 120
 
 
@@ -63,15 +69,21 @@ class StackSource:
             _git(self.repo, "worktree", "prune", check=False)
 
 
-def check_checkout(path: Path, option: str, given: str) -> None:
-    """Raise GameDayError unless ``path`` holds the stack's code (``stack/<service>``)."""
-    missing = [f"stack/{s}/__main__.py" for s in SERVICES
-               if not (path / "stack" / s / "__main__.py").is_file()]
-    if not (path / "stack" / "__init__.py").is_file() or missing:
-        what = ", ".join(missing[:4]) if missing else "stack/__init__.py"
+def check_checkout(path: Path, option: str, given: str,
+                   needs: tuple[str, ...] = STACK_FILES) -> None:
+    """Raise GameDayError unless ``path`` holds every file ``needs`` names (default: the
+    stack's code, ``stack/<service>``)."""
+    missing = [rel for rel in needs if not (path / rel).is_file()]
+    if not missing:
+        return
+    what = ", ".join(missing[:4])
+    if needs == STACK_FILES:
         raise GameDayError(
             f"{option} {given}: {path} does not hold the stack's code (missing {what}); "
             "give a checkout of this project (a directory with stack/) or a git ref")
+    raise GameDayError(
+        f"{option} {given}: {path} does not hold the system (missing {what}); give a "
+        "checkout holding the system file at the same place as here, or a git ref")
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -89,16 +101,17 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     return done
 
 
-def check_source(given: str, option: str, *, repo: Path = REPO_ROOT) -> str | None:
-    """Check ``given`` without touching anything: a directory holding a checkout (returns
-    None), or a git ref of ``repo`` (returns its commit sha). Raises GameDayError saying
-    what is wrong and what is allowed."""
+def check_source(given: str, option: str, *, repo: Path = REPO_ROOT,
+                 needs: tuple[str, ...] = STACK_FILES) -> str | None:
+    """Check ``given`` without touching anything: a directory holding a checkout with
+    ``needs`` (returns None), or a git ref of ``repo`` (returns its commit sha). Raises
+    GameDayError saying what is wrong and what is allowed."""
     if not given.strip():
         raise GameDayError(f"{option}: empty; give a git ref (main, v1.2, a sha) or a "
                            "directory holding a checkout")
     path = Path(given).expanduser()
     if path.is_dir():
-        check_checkout(path.resolve(), option, given)
+        check_checkout(path.resolve(), option, given, needs)
         return None
     if given.startswith("-") or any(c in given for c in "\0\n"):
         raise GameDayError(f"{option} {given!r}: not a directory, and not a git ref")
@@ -117,19 +130,20 @@ def check_source(given: str, option: str, *, repo: Path = REPO_ROOT) -> str | No
 
 
 def open_source(given: str, option: str, *, repo: Path = REPO_ROOT,
-                workdir: Path | None = None) -> StackSource:
+                workdir: Path | None = None,
+                needs: tuple[str, ...] = STACK_FILES) -> StackSource:
     """Resolve ``given`` (a directory, else a git ref of ``repo``) for ``option``
     (``--a``/``--b``, for messages). A ref is checked out under ``workdir`` (default: a
     new temporary directory). Raises GameDayError with what is allowed (see
     :func:`check_source`)."""
-    sha = check_source(given, option, repo=repo)
+    sha = check_source(given, option, repo=repo, needs=needs)
     if sha is None:
         return StackSource(spec=given, path=Path(given).expanduser().resolve())
     parent = Path(tempfile.mkdtemp(prefix="gameday-compare-", dir=workdir))
     tree = parent / "checkout"
     try:
         _git(repo, "worktree", "add", "--detach", "--force", str(tree), sha)
-        check_checkout(tree, option, given)
+        check_checkout(tree, option, given, needs)
     except BaseException:
         _git(repo, "worktree", "remove", "--force", str(tree), check=False)
         shutil.rmtree(parent, ignore_errors=True)

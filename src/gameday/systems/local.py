@@ -50,8 +50,12 @@ class SystemLocalTarget(LocalTarget):
 
     def __init__(self, resolved: ResolvedSystem, settings: Settings, *,
                  source: Path | None = None, owner_pid: int | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
-        super().__init__(settings, owner_pid=owner_pid, progress=progress)
+                 progress: Callable[[str], None] | None = None,
+                 stack_source: Path | None = None) -> None:
+        """``source``: the system file; ``stack_source``: the checkout it was taken from
+        when not this one (a comparison's side), recorded in the journal."""
+        super().__init__(settings, owner_pid=owner_pid, progress=progress,
+                         stack_source=stack_source)
         self.resolved = resolved
         self.source = source
         self.label = f"system {resolved.system.name!r}"
@@ -69,8 +73,11 @@ class SystemLocalTarget(LocalTarget):
 
     def _fingerprint(self) -> dict[str, Any]:
         text = self.source.read_bytes() if self.source else b""
-        return {"system": self.resolved.system.name, "base_port": self.resolved.base_port,
-                "file_sha256": hashlib.sha256(text).hexdigest(), "python": sys.executable}
+        out = {"system": self.resolved.system.name, "base_port": self.resolved.base_port,
+               "file_sha256": hashlib.sha256(text).hexdigest(), "python": sys.executable}
+        if self.stack_source is not None:  # the same file in another checkout runs its code
+            out["stack_source"] = str(Path(self.stack_source).resolve())
+        return out
 
     def _ports_by_service(self) -> dict[str, int]:
         return {process_name(m): m.port for m in self._members() if m.port is not None}
