@@ -18,12 +18,21 @@ from gameday.evidence.models import SweepResult
 from gameday.evidence.readable import sweep_sentence
 from gameday.units import metric_name
 
-__all__ = ["sweep_figure", "DOSE_NAMES"]
+__all__ = ["sweep_figure", "dose_axis", "DOSE_NAMES"]
 
-#: How a swept parameter is named on the axis.
+#: How a swept parameter is named on the axis; another (a system fault's) by its own
+#: name, with the unit its name carries (``delay_ms`` → ``delay_ms (ms)``).
 DOSE_NAMES = {"latency_ms": "injected latency (ms)", "probability": "error probability"}
 _SHARES = ("detection_rate", "availability", "voter_timeout_share")
 _VERDICT_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#bf8700"}
+
+
+def dose_axis(param: str) -> str:
+    """The dose axis' title for swept ``param`` (:data:`DOSE_NAMES`), escaped."""
+    if param in DOSE_NAMES:
+        return DOSE_NAMES[param]
+    unit = " (ms)" if param.endswith("_ms") else " (s)" if param.endswith("_s") else ""
+    return html_text(param + unit)
 
 
 def _y(metric: str, value: float | None) -> float | None:
@@ -76,6 +85,6 @@ def sweep_figure(result: SweepResult) -> go.Figure:
         title=html_text(f"{result.phase}: {sweep_sentence(result)}"), height=420,
         template="plotly_white", margin={"l": 60, "r": 20, "t": 80, "b": 50},
         legend={"orientation": "h", "y": -0.2}, title_font={"size": 13})
-    fig.update_xaxes(title_text=DOSE_NAMES.get(result.param, html_text(result.param)))
+    fig.update_xaxes(title_text=dose_axis(result.param))
     fig.update_yaxes(title_text=f"{metric_name(m)} ({unit})", range=[0, top * 1.02])
     return fig

@@ -201,17 +201,6 @@ class Phase(_Model):
         return data
 
     @model_validator(mode="after")
-    def _sweep_needs_its_fault(self) -> Phase:
-        if self.sweep is None:
-            return self
-        wanted = SWEPT_PARAMS[self.sweep.param][0]
-        if self.fault is None or self.fault.type != wanted:
-            got = "no fault" if self.fault is None else f"a {self.fault.type} fault"
-            raise ValueError(f"sweep.param: {self.sweep.param} is a parameter of a {wanted} "
-                             f"fault; this phase has {got}")
-        return self
-
-    @model_validator(mode="after")
     def _crash_needs_restart(self) -> Phase:
         crash = self.fault is not None and self.fault.type == "crash"
         if crash and self.recovery.action == "clear":
@@ -322,11 +311,17 @@ class Runbook(_Model):
             seen[ph.name] = i
         if self.system is None:
             _inventory_faults(self.phases)
+            _inventory_sweeps(self.phases)
             for name in SYSTEM_ONLY_LOAD:
                 if getattr(self.load, name) is not None:
                     raise ValueError(f"load.{name}: adjusts a system's load mix; this runbook "
                                      "names no system (its load is the inventory stack's: "
                                      "read_ratio, products, cancel_after_s)")
+        else:  # the swept parameter is checked against the system's file (runbook_system)
+            for i, ph in enumerate(self.phases):
+                if ph.sweep is not None and ph.fault is None:
+                    raise ValueError(f"phases[{i}].sweep: doses the phase's fault; this "
+                                     "phase has no fault")
         worst, at, group = max_concurrent_faults(self.phases)
         if worst > self.safety.max_faulted_replicas:
             what = "replicas" if group == INVENTORY_GROUP else f"components of group {group!r}"
@@ -382,6 +377,24 @@ def _inventory_faults(phases: list[Phase]) -> None:
                     f"inventory stack: {INVENTORY_GROUP}/1, {INVENTORY_GROUP}/2 or "
                     f"{INVENTORY_GROUP}/3 (got {f.target!r})")
             f.replica, f.target = f.member, None  # type: ignore[assignment]
+
+
+def _inventory_sweeps(phases: list[Phase]) -> None:
+    """Without a system: a sweep doses a preset's parameter (:data:`SWEPT_PARAMS`), on a
+    fault of the type it belongs to."""
+    for i, ph in enumerate(phases):
+        if ph.sweep is None:
+            continue
+        param = ph.sweep.param
+        if param not in SWEPT_PARAMS:
+            raise ValueError(f"phases[{i}].sweep.param: must be one of "
+                             f"{', '.join(map(repr, SWEPT_PARAMS))} (got {param!r}); other "
+                             "parameters come from a system file (the runbook's `system`)")
+        wanted = SWEPT_PARAMS[param][0]
+        if ph.fault is None or ph.fault.type != wanted:
+            got = "no fault" if ph.fault is None else f"a {ph.fault.type} fault"
+            raise ValueError(f"phases[{i}].sweep.param: {param} is a parameter of a "
+                             f"{wanted} fault; this phase has {got}")
 
 
 def ttl_problems(runbook: Runbook, default_ttl_s: float | None) -> list[str]:

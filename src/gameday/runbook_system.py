@@ -10,6 +10,8 @@ what the runbook asks of it, one line per problem naming the runbook and the fie
 - every fault's ``type`` is a fault of the system (``faults.<type>``), its ``target`` a
   member of a group that fault applies to, its ``params`` among the fault's ``params``;
   the inventory presets' fields (``replica``, ``latency_ms``…) are refused;
+- a sweep's ``param`` is a parameter of its phase's fault whose default in the file is
+  a number (the fault's ``numeric_params``);
 - the compose target needs the system's ``compose_file``; a ``process`` fault needs the
   local target, a ``container`` fault the compose target and a member whose group has a
   ``compose`` block (its container);
@@ -30,7 +32,7 @@ from gameday.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from gameday.runbook import Runbook
-    from gameday.systems.model import System
+    from gameday.systems.model import FaultProvider, System
 
 __all__ = ["system_path", "bind_system", "system_problems", "INVENTORY_ONLY_LOAD",
            "place_in_checkout"]
@@ -77,6 +79,7 @@ def system_problems(runbook: Runbook, system: System, *,
                    "per component, docs/systems.md)")
     faults = system.faults
     names = ", ".join(faults) or "none"
+    swept: set[str] = set()
     for i, ph in enumerate(runbook.phases):
         f = ph.fault
         if f is None:
@@ -102,6 +105,10 @@ def system_problems(runbook: Runbook, system: System, *,
             out.append(f"{where}.params.{unknown[0]}: fault {f.type!r} of system "
                        f"{system.name!r} takes no such parameter; allowed: "
                        f"{', '.join(spec.params) or 'none'}")
+        if ph.sweep is not None and (ph.repeats or ph.name) not in swept:
+            swept.add(ph.repeats or ph.name)  # an expanded sweep's doses: checked once
+            out.extend(_sweep_problems(f"phases[{i}].sweep.param", ph.sweep.param, f.type,
+                                       spec, system.name))
         need = _PROVIDER_TARGET.get(spec.provider)
         if need is not None and runbook.target != need:
             out.append(f"{where}.type: fault {f.type!r} is a {spec.provider} fault: it runs "
@@ -123,6 +130,18 @@ def system_problems(runbook: Runbook, system: System, *,
             out.append(f"slo.ttd_s.{key}: system {system.name!r} has no fault {key!r}; "
                        f"its faults: {names}")
     return out
+
+
+def _sweep_problems(where: str, param: str, fault: str, spec: FaultProvider,
+                    system: str) -> list[str]:
+    """A sweep's ``param`` against its fault's parameters in the system file."""
+    numeric = spec.numeric_params()
+    if param in numeric:
+        return []
+    why = (f" (its default {spec.params[param]!r} is not a number)"
+           if param in spec.params else "")
+    return [f"{where}: fault {fault!r} of system {system!r} has no numeric parameter "
+            f"{param!r}{why}; its numeric parameters: {', '.join(numeric) or 'none'}"]
 
 
 def _load_problems(runbook: Runbook, system: System) -> list[str]:

@@ -6,7 +6,8 @@
       fault: {type: latency, replica: "2"}
       duration_s: 3
       sweep:
-        param: latency_ms                 # or probability (intermittent)
+        param: latency_ms                 # or probability (intermittent); with a
+                                          # system: any numeric parameter of its fault
         values: [100, 200, 250, 350, 400, 600]   # a fixed sweep, or
         # between: [0.05, 0.5]            # a search: bisection between two doses
         # steps: 4                        #   (midpoints tried after the two ends)
@@ -14,6 +15,14 @@
         metric: latency_p95_ms            # what the breaking point is about (also
                                           # voter_timeout_share: target e.g. <= 0.5)
         target: {op: "<=", value: 300}    # default: the runbook's SLO for that metric
+
+**What can be swept.** Without a ``system``, the inventory presets' parameters
+(:data:`SWEPT_PARAMS`): ``latency_ms`` of a ``latency`` fault, ``probability`` of an
+``intermittent`` one. With a ``system``, any parameter the phase's fault declares in the
+system file (``faults.<type>.params``) whose default is a number
+(:func:`gameday.runbook_system.system_problems` checks it against the file). Doses are
+finite and ≥ 0; a preset's name keeps its range (``probability`` within 0..1, also on a
+system's fault).
 
 A fixed sweep is expanded at load time (:func:`expand_sweeps`): for each trial k and each
 dose i, a phase ``<name>-d<i>-t<k>`` with the fault's parameter set to the dose (trials
@@ -30,6 +39,7 @@ breaking point).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -42,14 +52,17 @@ if TYPE_CHECKING:
     from gameday.run_record import PhaseRecord
     from gameday.runbook import Fault, Phase, Runbook
 
-__all__ = ["Sweep", "SWEPT_PARAMS", "expand_sweeps", "plan_phases", "sweep_results",
-           "default_target", "dose_phase"]
+__all__ = ["Sweep", "SWEPT_PARAMS", "PARAM_PATTERN", "expand_sweeps", "plan_phases",
+           "sweep_results", "default_target", "dose_phase"]
 
-#: Fault parameter → the fault type it belongs to, and its allowed range.
+#: The inventory presets' parameters: the fault type each belongs to, and its allowed
+#: range (also kept when a system's fault has a parameter of that name).
 SWEPT_PARAMS: dict[str, tuple[str, float, float]] = {
     "latency_ms": ("latency", 0.0, 60_000.0),
     "probability": ("intermittent", 0.0, 1.0),
 }
+#: A swept parameter's name: a parameter of a system's fault (its file's ``params``).
+PARAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MAX_DOSES = 20
 #: Metrics whose None means "nothing to measure in that trial" (the voter sent the faulted
 #: replica no request), left out of the dose; for TTD/TTR None is "never seen" (+∞).
@@ -61,7 +74,8 @@ class Sweep(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    param: Literal["latency_ms", "probability"]
+    #: The fault's parameter set to each dose (module docstring: which are allowed).
+    param: str = Field(pattern=PARAM_PATTERN)
     values: Annotated[list[float] | None, Field(min_length=2, max_length=MAX_DOSES)] = None
     between: tuple[float, float] | None = None
     steps: Annotated[int, Field(ge=1, le=8)] = 4
@@ -75,11 +89,18 @@ class Sweep(BaseModel):
         if (self.values is None) == (self.between is None):
             raise ValueError("give either values (a fixed sweep) or between (a search), "
                              "not both and not neither")
-        _, lo, hi = SWEPT_PARAMS[self.param]
         doses = self.values if self.values is not None else list(self.between or ())
-        bad = [d for d in doses if not lo <= d <= hi]
+        if self.param in SWEPT_PARAMS:
+            _, lo, hi = SWEPT_PARAMS[self.param]
+            bad = [d for d in doses if not lo <= d <= hi]
+            if bad:
+                raise ValueError(f"{self.param} must be within {lo:g}..{hi:g} "
+                                 f"(got {bad[0]:g})")
+        bad = [d for d in doses if not (math.isfinite(d) and d >= 0)]
         if bad:
-            raise ValueError(f"{self.param} must be within {lo:g}..{hi:g} (got {bad[0]:g})")
+            field = "values" if self.values is not None else "between"
+            raise ValueError(f"{field}: a dose of {self.param} must be a finite number ≥ 0 "
+                             f"(got {bad[0]:g})")
         if self.values is not None and len(set(self.values)) != len(self.values):
             raise ValueError("values must differ from each other")
         if self.between is not None and not self.between[0] < self.between[1]:

@@ -213,3 +213,108 @@ def test_a_sweep_of_a_system_fault_doses_its_params_and_rotates_through_its_memb
     first = [p for p, _ in zip(plan_phases(rb, [], groups), range(3), strict=False)][1:]
     assert [(p.fault.member, p.fault.params()) for p in first] == [
         ("3", {"latency_ms": 100}), ("1", {"latency_ms": 100})]
+
+
+#: A fault of a system file with parameters of every kind (the lb system's own faults
+#: take none): a sweep may dose those whose default is a number.
+THROTTLE = {"provider": "http", "applies_to": ["backend"],
+            "params": {"delay_ms": 200, "connections": 8, "loss": 0.1, "mode": "drop",
+                       "strict": True},
+            "inject": {"url": "{{ component.url }}/throttle",
+                       "json": {"connections": "{{ connections }}", "loss": "{{ loss }}",
+                                "delay_ms": "{{ delay_ms }}", "ttl_s": "{{ ttl_s }}"}},
+            "clear": {"url": "{{ component.url }}/throttle", "method": "DELETE"}}
+
+
+def _system_runbook(tmp_path: Path, sweep: dict, fault: dict | None = None) -> Path:
+    """A runbook sweeping the ``throttle`` fault of a copy of systems/lb.yaml."""
+    system = yaml.safe_load((REPO_ROOT / "systems" / "lb.yaml").read_text())
+    system["faults"]["throttle"] = THROTTLE
+    (tmp_path / "sys.yaml").write_text(yaml.safe_dump(system))
+    return _runbook(tmp_path, sweep, fault or {"type": "throttle", "target": "backend/b"},
+                    system="sys.yaml", slo={"ttd_s": {"throttle": 1.0}})
+
+
+def test_a_system_runbook_sweeps_any_numeric_parameter_its_fault_declares(
+        tmp_path: Path) -> None:
+    from gameday.cli import main
+    from gameday.systems.loader import load_system
+    from gameday.systems.render import render_value
+
+    path = _system_runbook(tmp_path, {"param": "connections", "values": [16, 2, 4],
+                                      "trials": 2})
+    rb = load_runbook(path)
+    swept = [p for p in rb.phases if p.dose is not None]
+    assert [(p.fault.member, p.fault.params()) for p in swept[:4]] == [
+        ("b", {"connections": 2}), ("b", {"connections": 4}), ("b", {"connections": 16}),
+        ("c", {"connections": 2})]  # ascending doses, rotated through the backends
+    assert "inject throttle on backend/b (connections=2.0)" in plan(rb)
+    assert main(["run", str(path), "--dry-run"]) == 0
+    # injected as the file's default is typed: a whole dose of an integer is an integer
+    spec = load_system(tmp_path / "sys.yaml").faults["throttle"]
+    sent = spec.params_for(swept[0].fault.params_)
+    assert sent == {"delay_ms": 200, "connections": 2, "loss": 0.1, "mode": "drop",
+                    "strict": True}
+    body = render_value(THROTTLE["inject"]["json"], {**sent, "ttl_s": 30})
+    assert body == {"connections": 2, "loss": 0.1, "delay_ms": 200, "ttl_s": 30}
+    assert type(body["connections"]) is int
+    assert spec.params_for({"connections": 2.5, "loss": 1.0}) == {
+        **sent, "connections": 2.5, "loss": 1.0}  # not whole, or a float default: as given
+    search = _system_runbook(tmp_path, {"param": "loss", "between": [0.05, 0.5],
+                                        "metric": "availability"})
+    rb = load_runbook(search)
+    assert "search loss between 0.05 and 0.5 for availability's breaking point" in plan(rb)
+    first = next(p for p in plan_phases(rb, [], {"backend": ["a", "b", "c"]}) if p.dose)
+    assert first.fault.params() == {"loss": 0.05}
+
+
+@pytest.mark.parametrize(("sweep", "fault", "message"), [
+    ({"param": "foo", "values": [1, 2]}, None,
+     "rb.yaml: phases[1].sweep.param: fault 'throttle' of system 'lb' has no numeric "
+     "parameter 'foo'; its numeric parameters: connections, delay_ms, loss"),
+    ({"param": "mode", "values": [1, 2]}, None,
+     "rb.yaml: phases[1].sweep.param: fault 'throttle' of system 'lb' has no numeric "
+     "parameter 'mode' (its default 'drop' is not a number); its numeric parameters: "
+     "connections, delay_ms, loss"),
+    ({"param": "strict", "values": [0, 1]}, None,
+     "parameter 'strict' (its default True is not a number)"),
+    ({"param": "latency_ms", "values": [100, 200]}, {"type": "hang", "target": "backend/c"},
+     "rb.yaml: phases[1].sweep.param: fault 'hang' of system 'lb' has no numeric "
+     "parameter 'latency_ms'; its numeric parameters: none"),
+    ({"param": "connections", "values": [1, float("inf")]}, None,
+     "rb.yaml: phases[1].sweep.values: a dose of connections must be a finite number ≥ 0 "
+     "(got inf)"),
+    ({"param": "delay_ms", "between": [-5, 10]}, None,
+     "phases[1].sweep.between: a dose of delay_ms must be a finite number ≥ 0 (got -5)"),
+    ({"param": "probability", "values": [0.5, 2]}, None,  # a preset's name keeps its range
+     "phases[1].sweep: probability must be within 0..1 (got 2)"),
+])
+def test_a_system_sweeps_param_must_be_a_numeric_parameter_of_its_fault(
+        tmp_path: Path, sweep: dict, fault: dict | None, message: str) -> None:
+    path = _system_runbook(tmp_path, {**sweep, "metric": "availability"}, fault)
+    with pytest.raises(RunbookError) as info:
+        load_runbook(path)
+    assert message in str(info.value).replace(str(path), "rb.yaml")
+
+
+def _without_fault(path: Path) -> Path:
+    data = yaml.safe_load(path.read_text())
+    del data["phases"][1]["fault"]
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_without_a_system_a_sweep_doses_only_the_presets_parameters(tmp_path: Path) -> None:
+    with pytest.raises(RunbookError) as info:
+        load_runbook(_runbook(tmp_path, {"param": "connections", "values": [1, 2]}))
+    assert ("phases[1].sweep.param: must be one of 'latency_ms', 'probability' (got "
+            "'connections')") in str(info.value)
+    with pytest.raises(RunbookError, match=r"phases\[1\]\.sweep\.param: latency_ms is a "
+                                           "parameter of a latency fault; this phase has no "
+                                           "fault"):
+        load_runbook(_without_fault(_runbook(tmp_path, {"param": "latency_ms",
+                                                        "values": [1, 2]})))
+    with pytest.raises(RunbookError, match=r"phases\[1\]\.sweep: doses the phase's fault; "
+                                           "this phase has no fault"):
+        load_runbook(_without_fault(_system_runbook(tmp_path, {"param": "loss",
+                                                               "values": [0.1, 0.2]})))

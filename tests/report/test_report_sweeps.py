@@ -80,3 +80,22 @@ def test_the_sweep_chart_draws_in_a_browser(swept_report: Path, tmp_path: Path) 
         subprocess.run([*base, "--window-size=1400,6000", f"--screenshot={shot}", page],
                        capture_output=True, timeout=120)
         shutil.copy(shot, os.environ["GAMEDAY_KEEP_SCREENSHOTS"])
+
+
+def test_a_system_faults_own_parameter_labels_its_doses_by_name_and_unit() -> None:
+    """A system's fault may sweep any numeric parameter: the axis and the sentences name it,
+    with the unit its name carries, and a name from the journal is escaped."""
+    from gameday.evidence.readable import fmt_dose, sweep_sentence
+    from gameday.plot_sweeps import dose_axis, sweep_figure
+
+    assert [fmt_dose("latency_ms", 250), fmt_dose("probability", 0.3)] == ["250 ms", "p = 0.3"]
+    assert [fmt_dose("delay_ms", 1500), fmt_dose("hold_s", 2.5),
+            fmt_dose("connections", 8)] == ["1,500 ms", "2.5 s", "connections = 8"]
+    assert [dose_axis("latency_ms"), dose_axis("delay_ms"), dose_axis("hold_s"),
+            dose_axis("connections")] == ["injected latency (ms)", "delay_ms (ms)",
+                                          "hold_s (s)", "connections"]
+    result = _sweep().model_copy(update={"param": "connections"})
+    assert "between connections = 250 and connections = 350" in sweep_sentence(result)
+    hostile = _sweep().model_copy(update={"param": HOSTILE})
+    axis = sweep_figure(hostile).layout.xaxis.title.text
+    assert "<script>" not in axis and "&lt;script&gt;" in axis

@@ -182,8 +182,7 @@ class SystemFileDriver:
         return self._member(fault).label
 
     def fault_params(self, fault: Fault) -> dict[str, Any]:
-        spec = self.resolved.system.faults[fault.type]
-        return {**spec.params, **fault.params_}
+        return self.resolved.system.faults[fault.type].params_for(fault.params_)
 
     def inject(self, fault: Fault, *, ttl_s: float) -> tuple[float, Any]:
         """The fault through its provider. The injection time is taken right before the

@@ -65,10 +65,16 @@ _UNITS = {"detection_rate": "availability"}
 
 
 def fmt_dose(param: str, dose: float) -> str:
-    """``250 ms`` latency, ``p = 0.3`` probability."""
-    if param == "latency_ms":
+    """``250 ms`` latency, ``p = 0.3`` probability; a system fault's other parameters by
+    their name's unit (``*_ms``, ``*_s``, as :mod:`gameday.units` reads metrics), else
+    as ``name = value`` (``connections = 8``). Plain text: escape it for markup."""
+    if param == "probability":
+        return f"p = {dose:.3g}"
+    if param.endswith("_ms"):
         return f"{round(dose):,} ms" if dose >= 10 else f"{dose:.2g} ms"
-    return f"p = {dose:.3g}"
+    if param.endswith("_s"):
+        return f"{dose:.3g} s"
+    return f"{param} = {dose:.4g}"
 
 
 def sweep_sentence(result: SweepResult) -> str:

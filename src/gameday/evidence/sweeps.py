@@ -1,10 +1,10 @@
 """Breaking points: a metric against the dose of a fault, and where it crosses its target.
 
 A runbook phase with ``sweep:`` runs its fault at several doses (``latency_ms``,
-``probability``), ``trials`` times each (:mod:`gameday.sweep` plans them). Per dose,
-:func:`dose_point` estimates the swept metric over that dose's trials with its 95 %
-interval and judges it against the target (pass / fail / inconclusive,
-:func:`gameday.evidence.verdicts.judge`):
+``probability``, any numeric parameter of a system's fault), ``trials`` times each
+(:mod:`gameday.sweep` plans them). Per dose, :func:`dose_point` estimates the swept
+metric over that dose's trials with its 95 % interval and judges it against the target
+(pass / fail / inconclusive, :func:`gameday.evidence.verdicts.judge`):
 
 - ``detection_rate``: detected trials / trials, Wilson interval;
 - every other metric (TTD, TTR, p95/p99 latency, availability, the share of the voter's

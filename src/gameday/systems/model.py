@@ -399,6 +399,25 @@ class _Provider(_Model):
     #: Parameters a runbook may set, with their defaults (``latency_ms: 1000``).
     params: dict[Name, Any] = Field(default_factory=dict)
 
+    def numeric_params(self) -> list[str]:
+        """The parameters whose default is a number (not a boolean): those a runbook's
+        ``sweep`` may dose."""
+        return [k for k, v in self.params.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)]
+
+    def params_for(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The parameters the fault is injected with: its defaults, overridden by
+        ``given`` (the runbook's, a sweep's dose). A whole number given for a parameter
+        whose default is an integer is sent as one (a dose ``3.0`` is ``3``): a template
+        ``"{{ retries }}"`` keeps its value's type, and an API may want an integer."""
+        out = {**self.params, **given}
+        for name, value in given.items():
+            default = self.params.get(name)
+            if (isinstance(default, int) and not isinstance(default, bool)
+                    and isinstance(value, float) and value.is_integer()):
+                out[name] = int(value)
+        return out
+
 
 class HttpFault(_Provider):
     """The system's own fault API: ``inject`` then ``clear``. When the API honours the
