@@ -21,6 +21,10 @@ success): a switch that fires while the harness rolls back runs it twice. A fail
 rollback is retried by the watchdog for ``retry_for_s`` (default 5 minutes). The watchdog
 itself is :mod:`gameday.watchdog`.
 
+A switch of kind ``stack`` holds the take-down of a stack the harness started (a compose
+project under ``--start-stack``): it fires when the harness dies, not at ``gameday
+abort``, which undoes faults and leaves a live run's stack to that run.
+
 Files under ``<state_dir>/deadman/``: ``<id>.json``, the spec, while armed;
 ``<id>.result.json``, what the watchdog did when it fired (:class:`Firing`);
 ``watchdog.log``, every watchdog's log lines.
@@ -97,6 +101,9 @@ class SwitchSpec(BaseModel):
     armed_at: float
     expires_at: float
     retry_for_s: float = 300.0
+    #: ``fault``: a fault's rollback; ``stack``: the take-down of a stack the harness
+    #: started (module docstring).
+    kind: Literal["fault", "stack"] = "fault"
 
 
 class Firing(BaseModel):
@@ -219,6 +226,7 @@ def arm(
     harness_pid: int | None = None,
     retry_for_s: float = 300.0,
     startup_timeout_s: float = 20.0,
+    kind: Literal["fault", "stack"] = "fault",
 ) -> Switch:
     """Start a watchdog holding ``rollback``; returns once it watches.
 
@@ -237,7 +245,8 @@ def arm(
     now = time.time()
     spec = SwitchSpec(id=f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
                       rollback=rollback, harness_pid=pid, harness_started_at=started,
-                      armed_at=now, expires_at=now + ttl_s, retry_for_s=retry_for_s)
+                      armed_at=now, expires_at=now + ttl_s, retry_for_s=retry_for_s,
+                      kind=kind)
     directory = _directory(state_dir)
     path = directory / f"{spec.id}.json"
     write_atomically(path, spec.model_dump_json(indent=2))
@@ -289,12 +298,15 @@ def armed_specs(state_dir: Path) -> list[SwitchSpec]:
 
 
 def fire_armed(state_dir: Path) -> list[tuple[SwitchSpec, str]]:
-    """Run every armed switch's rollback here and disarm it (``gameday abort``).
+    """Run every armed fault switch's rollback here and disarm it (``gameday abort``);
+    a ``stack`` switch is left to its watchdog (module docstring).
 
     Returns (spec, outcome) pairs; a failing rollback stays armed and says why.
     """
     outcomes = []
     for spec in armed_specs(state_dir):
+        if spec.kind != "fault":
+            continue
         try:
             result = run_rollback(spec.rollback)
         except Exception as exc:  # noqa: BLE001 - reported; the watchdog keeps trying

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from gameday import engine
+from gameday import deadman, engine
 from gameday.conclusion import conclude
 from gameday.config import Settings, get_settings
 from gameday.drivers import SystemDriver
@@ -44,6 +44,10 @@ from gameday.runbook_target import RunbookSystem
 from gameday.safety import TargetLock
 from gameday.targets import get_target
 from gameday.targets.base import Target
+
+#: How long the switch holding a started compose project waits for this process before it
+#: takes the project down anyway: it is there for the harness's death, not a time-to-live.
+STACK_HOLD_S = 24 * 3600.0
 
 __all__ = ["GameDay", "target_key", "resolve_runbook", "cleanup_after_flow"]
 
@@ -180,6 +184,7 @@ class GameDay:
         running. Needs the lock."""
         self._need_lock()
         started = False
+        switch: deadman.Switch | None = None
         if start:
             running = self._stack_running()
             if running:
@@ -196,6 +201,7 @@ class GameDay:
 
                     self.target = LocalTarget(self.settings, owner_pid=os.getpid(),
                                               stack_source=self.stack_source)
+            switch = self._hold_stack() if started else None
             if running != "theirs":  # ours: start() keeps it and waits until healthy
                 self.target.start()
         try:
@@ -204,6 +210,18 @@ class GameDay:
             if started:
                 self.progress(f"gameday: stopping the {self.target.name} stack…")
                 self.target.stop()
+                if switch is not None:  # a failed stop leaves it armed: it fires at our exit
+                    switch.disarm()
+
+    def _hold_stack(self) -> deadman.Switch | None:
+        """A dead-man's switch taking down the stack about to be started when this process
+        dies (``kill -9`` included), for a target whose stack does not die with it (a
+        compose project); armed before it starts, so a half-started one is covered."""
+        rollback = self.target.take_down()
+        if rollback is None:
+            return None
+        return deadman.arm(rollback, ttl_s=STACK_HOLD_S, state_dir=self.settings.state_dir,
+                           kind="stack")
 
     def _stack_running(self) -> Literal["ours", "theirs"] | None:
         """``ours``: the target's launcher runs it; ``theirs``: it answers although the

@@ -166,6 +166,22 @@ def test_the_target_passes_its_ports_and_bind_address_to_compose() -> None:
     assert target.urls.voter == "http://127.0.0.1:23105"
 
 
+def test_the_take_down_held_for_a_started_project_names_it_and_not_the_token() -> None:
+    """What the dead-man's switch of a project a GameDay started holds (written to the
+    state folder): project, absolute files, ports and bind address, never the token."""
+    target = ComposeTarget(get_settings(base_port=23101, bind_address="10.1.2.3",
+                                        chaos_token="s3cret", compose_project="gdx"))
+    rollback = target.take_down()
+    assert rollback.call == "gameday.targets.compose:take_down"
+    kwargs = rollback.kwargs
+    assert kwargs["project"] == "gdx"
+    assert kwargs["files"] == [str(f.resolve()) for f in target.compose_files]
+    assert all(Path(f).is_absolute() for f in kwargs["files"])
+    assert kwargs["env"]["GAMEDAY_VOTER_PORT"] == "23105"
+    assert kwargs["env"]["GAMEDAY_BIND_ADDRESS"] == "10.1.2.3"
+    assert "s3cret" not in rollback.model_dump_json()
+
+
 def test_each_service_is_on_the_networks_of_its_traffic(compose_config: dict[str, Any]) -> None:
     services = compose_config["services"]
     assert {name: sorted(s["networks"]) for name, s in services.items()} == NETWORKS

@@ -176,6 +176,19 @@ def test_abort_fires_every_armed_switch_here(victim: psutil.Process, tmp_path: P
     assert switch.fired() is None
 
 
+def test_abort_leaves_a_stack_switch_to_its_watchdog(victim: psutil.Process,
+                                                    tmp_path: Path) -> None:
+    """A ``stack`` switch holds the take-down of a stack a live GameDay started: ``gameday
+    abort`` undoes faults only; the switch still fires when its harness dies."""
+    held = deadman.arm(_resume(victim), ttl_s=300, state_dir=tmp_path, kind="stack")
+    try:
+        assert deadman.fire_armed(tmp_path) == []
+        assert _stopped(victim) and held.armed
+        assert [s.kind for s in deadman.armed_specs(tmp_path)] == ["stack"]
+    finally:
+        held.disarm()
+
+
 def test_a_rollback_that_cannot_be_found_arms_nothing(tmp_path: Path) -> None:
     bad = deadman.Rollback(call="gameday.no_such_module:undo")
     with pytest.raises(FaultError, match="rollback 'gameday.no_such_module:undo' cannot be found"):

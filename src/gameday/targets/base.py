@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gameday.deadman import Rollback
 
 __all__ = ["Target", "StackUrls", "StackStatus", "ServiceStatus"]
 
@@ -67,6 +71,12 @@ class Target(ABC):
         """Whether the system answers although this target's own launcher does not run it
         (started by hand or by another tool): ``--start-stack`` then uses it as it is."""
         return False
+
+    def take_down(self) -> Rollback | None:
+        """How to stop what :meth:`start` starts when the harness is gone, as data for a
+        dead-man's switch (``--start-stack``: nothing the harness starts outlives it);
+        None when the target needs none (the local stack dies with its owner)."""
+        return None
 
     @abstractmethod
     def kill_replica(self, instance_id: str) -> None:

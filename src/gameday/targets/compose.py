@@ -19,7 +19,10 @@ default 127.0.0.1) at the ports the local target would use for ``settings.base_p
 
 Container faults (:meth:`ComposeTarget.inject_container_fault`, actions of
 :mod:`gameday.targets.containers`) are armed with a dead-man's switch
-(:mod:`gameday.deadman`): rolled back at their TTL or when the harness dies.
+(:mod:`gameday.deadman`): rolled back at their TTL or when the harness dies. A project a
+GameDay starts (``--start-stack``) is held by one too (:meth:`ComposeTarget.take_down`,
+:func:`take_down`): its watchdog runs ``docker compose down -v`` when the harness dies,
+``kill -9`` included.
 
 Errors: :class:`~gameday.errors.TargetError` when Docker cannot be reached or a command
 fails (the message names ``DOCKER_HOST`` and how to start an engine),
@@ -32,6 +35,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -48,7 +52,7 @@ from gameday.targets.containers import short_error
 from gameday.targets.localplan import StackPorts
 from gameday.targets.localprocs import http_health
 
-__all__ = ["ComposeTarget", "SERVICES", "compose_command"]
+__all__ = ["ComposeTarget", "SERVICES", "compose_command", "take_down"]
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -342,35 +346,24 @@ class ComposeTarget(Target):
         that ``down -v`` leaves when ``up`` recreated a container: Compose mounts the old
         container's volume into the new one by name, and the engine then keeps it
         (docker/compose#13465)."""
-        self.client()
-        anonymous = self._anonymous_volumes()
-        grace = max(1, int(timeout_s / 3))
-        self._compose(["down", "-v", "--remove-orphans", "--timeout", str(grace)],
-                      timeout_s + 120)
-        for name in anonymous:
-            try:
-                self.client().volumes.get(name).remove()
-            except NotFound:
-                continue  # down -v took it
-            except (DockerException, OSError) as exc:
-                raise self._api_error(f"remove volume {name}", exc) from exc
+        _down(self.client(), files=self.compose_files, project=self.project,
+              env=self.compose_env(), timeout_s=timeout_s, progress=self._progress,
+              where=f"(DOCKER_HOST={self.docker_host})")
 
-    def _anonymous_volumes(self) -> list[str]:
-        """Volumes the project's containers mount that carry no compose label."""
-        anonymous = []
-        try:
-            found = self.client().containers.list(
-                all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
-            names = {m["Name"] for c in found for m in c.attrs.get("Mounts") or []
-                     if m.get("Type") == "volume" and m.get("Name")}
-            for name in sorted(names):
-                with contextlib.suppress(NotFound):
-                    labels = self.client().volumes.get(name).attrs.get("Labels") or {}
-                    if PROJECT_LABEL not in labels:
-                        anonymous.append(name)
-        except (DockerException, OSError) as exc:
-            raise self._api_error("list the volumes", exc) from exc
-        return anonymous
+    def take_down(self) -> deadman.Rollback:
+        """This project's :meth:`stop` as data, for the dead-man's switch of a project a
+        GameDay started. Its arguments are written to the state folder: the chaos token
+        is left out (the watchdog's environment, the harness's, still has
+        ``GAMEDAY_CHAOS_TOKEN`` for a compose file that reads it)."""
+        env = {k: v for k, v in self.compose_env().items()
+               if k == "GAMEDAY_BIND_ADDRESS" or (k.startswith("GAMEDAY_")
+                                                  and k.endswith("_PORT"))}
+        return deadman.Rollback(
+            call="gameday.targets.compose:take_down",
+            kwargs={"project": self.project,
+                    "files": [str(Path(f).resolve()) for f in self.compose_files],
+                    "env": env, "docker_host": os.environ.get("DOCKER_HOST")},
+            description=f"take down compose project {self.project!r} (started by a GameDay)")
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -415,6 +408,56 @@ class ComposeTarget(Target):
             f"Docker could not {action} in compose project {self.project!r} "
             f"(DOCKER_HOST={self.docker_host}): {short_error(exc)}"
         )
+
+
+def take_down(*, project: str, files: list[str], env: dict[str, str],
+              docker_host: str | None = None, timeout_s: float = 30.0) -> str:
+    """``docker compose down -v`` of ``project`` and its anonymous volumes, from a
+    dead-man's switch (:meth:`ComposeTarget.take_down`); idempotent: a project that is
+    gone is taken down again without harm."""
+    environment = {**os.environ, **env}
+    if docker_host:
+        environment["DOCKER_HOST"] = docker_host
+    try:
+        client = docker.from_env(timeout=30, environment=environment)
+    except DockerException as exc:
+        raise TargetError(f"cannot reach the Docker engine to take down compose project "
+                          f"{project!r}: {short_error(exc)}") from exc
+    _down(client, files=[Path(f) for f in files], project=project, env=environment,
+          timeout_s=timeout_s, progress=None, where=f"(DOCKER_HOST={docker_host or 'default'})")
+    return f"took down compose project {project!r}"
+
+
+def _down(client: Any, *, files: list[Path], project: str, env: dict[str, str],
+          timeout_s: float, progress: Callable[[str], None] | None, where: str) -> None:
+    """``down -v --remove-orphans`` of ``project``, then the anonymous volumes its
+    containers mounted (:meth:`ComposeTarget.stop`)."""
+    def failed(action: str, exc: Exception) -> TargetError:
+        return TargetError(f"Docker could not {action} in compose project {project!r} "
+                           f"{where}: {short_error(exc)}")
+
+    anonymous = []
+    try:
+        found = client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+        names = {m["Name"] for c in found for m in c.attrs.get("Mounts") or []
+                 if m.get("Type") == "volume" and m.get("Name")}
+        for name in sorted(names):
+            with contextlib.suppress(NotFound):
+                labels = client.volumes.get(name).attrs.get("Labels") or {}
+                if PROJECT_LABEL not in labels:
+                    anonymous.append(name)
+    except (DockerException, OSError) as exc:
+        raise failed("list the volumes", exc) from exc
+    grace = max(1, int(timeout_s / 3))
+    run_compose(["down", "-v", "--remove-orphans", "--timeout", str(grace)], files=files,
+                project=project, env=env, timeout_s=timeout_s + 120, progress=progress)
+    for name in anonymous:
+        try:
+            client.volumes.get(name).remove()
+        except NotFound:
+            continue  # down -v took it
+        except (DockerException, OSError) as exc:
+            raise failed(f"remove volume {name}", exc) from exc
 
 
 def _is_running(container: Any) -> bool:
