@@ -114,8 +114,8 @@ class RunbookSystem:
                ) -> SystemLocalTarget | SystemComposeTarget:
         """The target running the system: local (``owner_pid``: it dies with that process,
         for a system the run started) or compose (its project, which ``--start-stack``
-        takes down at the end of the run; a ``kill -9`` of the harness leaves it running,
-        its faults undone by their dead-man's switches)."""
+        takes down at the end of the run, or its dead-man's switch when the harness
+        dies: :meth:`~gameday.lifecycle.GameDay.stack`)."""
         if self.resolved.target == "compose":
             from gameday.systems.compose import SystemComposeTarget
 
