@@ -58,6 +58,15 @@ def stack(compose_stack: Any) -> Iterator[Any]:
             wait_all_on(http, compose_stack, timeout_s=90)
 
 
+def _aliases(target: Any, service: str) -> list[str]:
+    """The aliases of ``service``'s container on the project's ``replicas`` network."""
+    container = target.containers()[service]
+    container.reload()
+    networks = container.attrs["NetworkSettings"]["Networks"]
+    return next((n.get("Aliases") or [] for name, n in networks.items()
+                 if name.endswith("_replicas")), [])
+
+
 def _activity(rows: list[dict[str, Any]], phase: str, prefix: str) -> dict[str, Any]:
     return next(a for a in rows if a["activity"]["phase"] == phase
                 and a["activity"]["name"].startswith(prefix))
@@ -67,8 +76,9 @@ def test_a_runbook_starts_the_system_pauses_and_kills_containers_and_stops_it(
         stack_images: None, docker_helpers: Any, free_base_port: Callable[[], int],
         tmp_path: Path) -> None:
     """runbooks/inventory-containers.yaml as `gameday run ... --start-stack` runs it: the
-    system's compose project started (owned by the run), replica 2 paused and replica 3
-    killed, each seen by the monitor and rolled back, the project taken down after."""
+    system's compose project started (owned by the run), replica 2 paused, replica 1 cut
+    off from the monitor and the voter, replica 3 killed, each seen by the monitor and
+    rolled back, the project taken down after."""
     project = f"gdtest-sys-{uuid.uuid4().hex[:6]}"
     settings = get_settings(target="compose", base_port=free_base_port(),
                             compose_project=project, chaos_token="system-containers",
@@ -95,6 +105,8 @@ def test_a_runbook_starts_the_system_pauses_and_kills_containers_and_stops_it(
                 engine.run_phase(run, phase)
                 if phase.name == "pause":  # rolled back by the harness, not at the TTL
                     assert _state(gd.target, "inventory-2")["Paused"] is False
+                if phase.name == "partition":  # reconnected, with its alias
+                    assert "inventory-1.replicas" in _aliases(gd.target, "inventory-1")
             restarts["after"] = _state(gd.target, "inventory-3")["RestartCount"]
             outcome = gd.finish("completed", report=False, announce=False)
             running = {s.name: s.running for s in gd.target.status().services}
@@ -108,7 +120,7 @@ def test_a_runbook_starts_the_system_pauses_and_kills_containers_and_stops_it(
     phases = {p["name"]: p for p in journal["phases"]}
     figures = {n: {k: phases[n]["metrics"][k] for k in ("ttd_s", "ttr_s", "availability",
                                                           "latency_p95_ms")}
-               for n in ("pause", "container_kill")}
+               for n in ("pause", "partition", "container_kill")}
     print(f"inventory-containers on compose: {wall_s:.0f} s with the stack's up "
           f"({up_s:.0f} s) and down (load average {os.getloadavg()}): "
           f"{json.dumps(figures)}; failing {outcome.failing_checks}")
@@ -121,6 +133,7 @@ def test_a_runbook_starts_the_system_pauses_and_kills_containers_and_stops_it(
     assert (journal["target"], journal["system"]["name"]) == ("compose", "inventory")
     assert journal["status"] == "completed"
     for name, member, service in (("pause", "inventory/2", "inventory-2"),
+                                  ("partition", "inventory/1", "inventory-1"),
                                   ("container_kill", "inventory/3", "inventory-3")):
         phase = phases[name]
         assert phase["fault"]["component"] == member
@@ -140,6 +153,7 @@ def test_a_runbook_starts_the_system_pauses_and_kills_containers_and_stops_it(
     assert deadman.armed_specs(settings.state_dir) == []  # every switch disarmed
     assert journal["consistency"]["ok"] is True, journal["consistency"]  # replicas = ledger
     assert phases["pause"]["metrics"]["wrong_answers"] == 0
+    assert phases["partition"]["metrics"]["wrong_answers"] == 0
     # Availability, masking, detection and recovery are judged; the p95 ratio is a
     # timing figure a busy 2-core machine moves (as in test_compose_gameday.py).
     assert set(outcome.failing_checks) <= {"latency_p95_ms"}, outcome.failing_checks
