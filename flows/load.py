@@ -12,6 +12,11 @@
   that started late shows as send lag). It ends Failed when a shard failed, and returns
   the check otherwise, flagged when the load machine(s) fell behind.
 
+What is sent: the inventory stack's mix (``urls``, the stack's addresses, and ``load``, a
+runbook's ``load`` block), or a system's (``runbook``: a runbook naming a system file, its
+load and seed as the runbook says, resolved at ``base_port`` on each worker:
+:class:`gameday.load_shards.SystemLoad`).
+
 ``out_dir`` must be a folder every worker and the ``sharded-load`` run can read and write
 (the same machine, or a shared mount). Shards share no truth oracle and no owed-cancel
 ledger (see :mod:`gameday.load_shards`).
@@ -19,6 +24,7 @@ ledger (see :mod:`gameday.load_shards`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -28,10 +34,10 @@ from prefect.deployments import run_deployment
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 
 from flows.runs import wait_for_runs
-from gameday.load import LoadGenerator
+from gameday.errors import GameDayError
 from gameday.load_check import check_load
 from gameday.load_schedule import Shard
-from gameday.load_shards import merge
+from gameday.load_shards import SystemLoad, generator, merge
 from gameday.metrics import requests_frame
 from gameday.records import REQUEST_COLUMNS, RequestRecord
 from gameday.runbook import LoadSpec
@@ -52,13 +58,22 @@ def _records(path: Path) -> list[RequestRecord]:
 
 
 @flow(name="load-shard", log_prints=True)
-def load_shard(urls: dict[str, Any], load: dict[str, Any], seed: int, phase: str,
-               duration_s: float, shard: int, shards: int, start_at: float,
-               out_dir: str) -> dict[str, Any]:
-    """Send shard ``shard`` of ``shards`` of ``phase``'s schedule; write its records."""
+def load_shard(load: dict[str, Any], seed: int, phase: str, duration_s: float, shard: int,
+               shards: int, start_at: float, out_dir: str,
+               urls: dict[str, Any] | None = None,
+               system: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Send shard ``shard`` of ``shards`` of ``phase``'s schedule; write its records.
+    What is sent: ``system`` (a :class:`SystemLoad` as a dict), else the inventory
+    stack's mix at ``urls``."""
     part = Shard(shard, shards)
-    target = StackUrls(**{**urls, "inventory": tuple(urls["inventory"])})
-    gen = LoadGenerator(target, LoadSpec(**load), seed, shard=part)
+    source: StackUrls | SystemLoad
+    if system is not None:
+        source = SystemLoad(**system)
+    elif urls is not None:
+        source = StackUrls(**{**urls, "inventory": tuple(urls["inventory"])})
+    else:
+        raise GameDayError("load-shard: give system (a runbook's system load) or urls")
+    gen = generator(source, LoadSpec(**load), seed, part)
     late = time.time() - start_at
     if late > 0:
         print(f"shard {shard} of {shards} starts {late:.1f} s after the common start: "
@@ -74,16 +89,40 @@ def load_shard(urls: dict[str, Any], load: dict[str, Any], seed: int, phase: str
 
 
 @flow(name="sharded-load", log_prints=True)
-def sharded_load(urls: dict[str, Any], load: dict[str, Any], seed: int, phase: str,
-                 duration_s: float, shards: int, out_dir: str, start_delay_s: float = 30.0,
+def sharded_load(phase: str, duration_s: float, shards: int, out_dir: str,
+                 urls: dict[str, Any] | None = None, load: dict[str, Any] | None = None,
+                 seed: int | None = None, runbook: str | None = None,
+                 base_port: int | None = None, rate: float | None = None,
+                 start_delay_s: float = 30.0,
                  deployment: str = SHARD_DEPLOYMENT) -> dict[str, Any]:
-    """One ``load-shard`` flow run per shard, started together; the merged check."""
+    """One ``load-shard`` flow run per shard, started together; the merged check.
+
+    What is sent: ``runbook`` (a runbook naming a system file: its load and seed,
+    resolved at ``base_port``, default the file's; ``rate`` replaces the runbook's), or
+    the inventory stack's mix at ``urls`` with ``load`` and ``seed``."""
+    where: dict[str, Any]
+    if runbook is not None:
+        source, spec, rb_seed = SystemLoad.of(runbook, base_port=base_port)
+        if rate is not None:
+            spec = spec.model_copy(update={"rate": rate})
+        seed = rb_seed if seed is None else seed
+        where = {"system": dataclasses.asdict(source)}
+    elif urls is not None and load is not None:
+        spec = LoadSpec(**load)
+        if rate is not None:
+            spec = spec.model_copy(update={"rate": rate})
+        where = {"urls": urls}
+    else:
+        raise GameDayError("sharded-load: give runbook (a runbook naming a system file), "
+                           "or urls and load (the inventory stack's)")
+    print(f"sharded load of {phase!r}: {shards} shard(s), {spec.rate:g} req/s for "
+          f"{duration_s:g} s, seed {seed or 0}, starting in {start_delay_s:g} s")
     start_at = time.time() + start_delay_s
     runs = [run_deployment(deployment, timeout=0, parameters={
-        "urls": urls, "load": load, "seed": seed, "phase": phase, "duration_s": duration_s,
-        "shard": k, "shards": shards, "start_at": start_at, "out_dir": out_dir})
+        **where, "load": spec.model_dump(mode="json"), "seed": seed or 0, "phase": phase,
+        "duration_s": duration_s, "shard": k, "shards": shards, "start_at": start_at,
+        "out_dir": out_dir})
         for k in range(shards)]
-    spec = LoadSpec(**load)
     budget = start_delay_s + duration_s + spec.timeout_s + spec.cancel_after_s + 120.0
     states = wait_for_runs([r.id for r in runs], budget)  # type: ignore[union-attr]
     failed = [f"shard {k}: {s}" for k, s in enumerate(states) if s != "COMPLETED"]

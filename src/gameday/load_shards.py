@@ -7,6 +7,11 @@ start time, so that each shard's intended times are on the same clock as the oth
 A shard process ends when its phase ends, when :func:`run_sharded` is left early (the
 parent sends stop), and when the parent dies (its pipe closes): none outlives the run.
 
+What a shard sends: the inventory stack's mix at :class:`~gameday.targets.base.StackUrls`,
+or a system's (:class:`SystemLoad`: a runbook naming a system file, resolved again in each
+shard process at the same base port and target, its load as the runbook adjusts it:
+:class:`~gameday.systems.load.SystemLoadGenerator`).
+
 Shards share no state, so there is no truth oracle across them (a read's ``wrong`` stays
 None) and no owed-cancel ledger: sharding is for measuring how much load a system takes,
 the GameDay engine keeps one process (150 req/s is a small share of one).
@@ -22,7 +27,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gameday.errors import GameDayError
 from gameday.load_check import check_load
@@ -34,7 +40,10 @@ from gameday.run_record import LoadCheck
 from gameday.runbook import LoadSpec
 from gameday.targets.base import StackUrls
 
-__all__ = ["ShardedRun", "merge", "run_sharded"]
+if TYPE_CHECKING:
+    from gameday.load import LoadGenerator
+
+__all__ = ["ShardedRun", "SystemLoad", "generator", "merge", "run_sharded"]
 
 #: How long the shard processes get to start and import the harness.
 _READY_TIMEOUT_S = 60.0
@@ -52,6 +61,50 @@ class ShardedRun:
     per_shard: list[dict[str, float]]
 
 
+@dataclass(frozen=True)
+class SystemLoad:
+    """A system's load for shard processes: the runbook naming the system file, and the
+    base port and target it resolves at (:meth:`of` checks it here first)."""
+
+    runbook: str
+    base_port: int
+    target: str = "local"
+
+    @classmethod
+    def of(cls, runbook: str | Path, *, base_port: int | None = None,
+           target: str | None = None) -> tuple[SystemLoad, LoadSpec, int]:
+        """The runbook's system load, its load spec and seed. Raises RunbookError for a
+        runbook that cannot run, or that names no system (its load is the inventory
+        stack's: give :func:`run_sharded` its :class:`StackUrls`)."""
+        from gameday.errors import RunbookError
+        from gameday.lifecycle import resolve_runbook
+        from gameday.runbook import load_runbook
+        from gameday.runbook_target import RunbookSystem
+
+        path = resolve_runbook(runbook).resolve()  # as given, else in the repository
+        rb = load_runbook(path)
+        overrides: dict[str, Any] = {"target": target or rb.target}
+        if base_port:
+            overrides["base_port"] = base_port
+        system = RunbookSystem.of(rb, path, overrides)
+        if system is None:
+            raise RunbookError(f"{runbook}: names no system: its load is the inventory "
+                               "stack's (give the stack's URLs instead)")
+        return cls(str(path), system.resolved.base_port, system.resolved.target), rb.load, rb.seed
+
+    def generator(self, spec: LoadSpec, seed: int, shard: Shard) -> LoadGenerator:
+        """The shard's generator of the system's requests (in the shard's process)."""
+        from gameday.runbook import load_runbook
+        from gameday.runbook_target import RunbookSystem
+        from gameday.systems.load import SystemLoadGenerator
+
+        path = Path(self.runbook)
+        system = RunbookSystem.of(load_runbook(path), path,
+                                  {"base_port": self.base_port, "target": self.target})
+        assert system is not None
+        return SystemLoadGenerator(system.resolved, spec, seed, shard=shard)
+
+
 def merge(shards: Iterable[list[RequestRecord]]) -> list[RequestRecord]:
     """Every shard's records in one list ordered by intended time (stable: a cancel stays
     after the write it cancels when both share an instant)."""
@@ -62,10 +115,11 @@ def _intended(rec: RequestRecord) -> float:
     return rec.intended_s
 
 
-def run_sharded(urls: StackUrls, spec: LoadSpec, seed: int, phase: str, duration_s: float,
-                shards: int) -> ShardedRun:
+def run_sharded(source: StackUrls | SystemLoad, spec: LoadSpec, seed: int, phase: str,
+                duration_s: float, shards: int) -> ShardedRun:
     """Send ``phase``'s load for ``duration_s`` s from ``shards`` processes; return the
-    merged records and whether together they kept the schedule. Raises
+    merged records and whether together they kept the schedule. ``source``: the
+    inventory stack's URLs, or a system's load. Raises
     :class:`~gameday.errors.GameDayError` when a shard fails to start or dies."""
     ctx = mp.get_context("spawn")
     procs: list[tuple[Any, Connection]] = []
@@ -73,7 +127,7 @@ def run_sharded(urls: StackUrls, spec: LoadSpec, seed: int, phase: str, duration
         for shard in WHOLE.split(shards):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_shard_main, name=f"gameday-load-shard-{shard.index}",
-                               args=(child, urls, spec, seed, phase, duration_s, shard),
+                               args=(child, source, spec, seed, phase, duration_s, shard),
                                daemon=True)
             proc.start()
             child.close()
@@ -113,12 +167,22 @@ def _expect(conn: Connection, what: str, shard: int, timeout_s: float) -> Any:
     return payload
 
 
-def _shard_main(conn: Connection, urls: StackUrls, spec: LoadSpec, seed: int, phase: str,
-                duration_s: float, shard: Shard) -> None:  # pragma: no cover - child process
+def generator(source: StackUrls | SystemLoad, spec: LoadSpec, seed: int,
+              shard: Shard) -> LoadGenerator:
+    """The generator of ``shard`` for ``source`` (a shard process's, or a Prefect
+    worker's: flows/load.py)."""
     from gameday.load import LoadGenerator
 
+    if isinstance(source, SystemLoad):
+        return source.generator(spec, seed, shard)
+    return LoadGenerator(source, spec, seed, shard=shard)
+
+
+def _shard_main(conn: Connection, source: StackUrls | SystemLoad, spec: LoadSpec, seed: int,
+                phase: str, duration_s: float,
+                shard: Shard) -> None:  # pragma: no cover - child process
     try:
-        gen = LoadGenerator(urls, spec, seed, shard=shard)
+        gen = generator(source, spec, seed, shard)
         conn.send(("ready", None))
         kind, start_at = conn.recv()
         if kind != "start":

@@ -14,11 +14,14 @@ from fastapi import FastAPI
 from gameday.load_schedule import schedule
 from gameday.runbook import LoadSpec
 from loopback_app import serve_in_thread
+from pair_system import pair_runbook, pair_system
 from prefect_pool import PREFECT, process_pool
 
 
 @pytest.mark.slow
 def test_each_shard_is_a_flow_run_of_a_pool_worker_and_the_records_merge(tmp_path) -> None:
+    """The inventory stack's mix (urls + load), then a system's (a runbook naming a
+    system file): each shard a flow run on the pool's worker, merged into one run."""
     app = FastAPI()
 
     @app.get("/inventory/{product}")
@@ -38,6 +41,23 @@ def test_each_shard_is_a_flow_run_of_a_pool_worker_and_the_records_merge(tmp_pat
              "--watch-timeout", "300", "--params", json.dumps(params)],
             env=pool.env, capture_output=True, text=True, timeout=360)
         assert run.returncode == 0, run.stdout[-3000:] + pool.logs()
+        with pair_system(tmp_path) as (pair, port):
+            runbook = pair_runbook(tmp_path)
+            system_params = {"runbook": str(runbook), "base_port": port, "rate": 30,
+                             "phase": "pair", "duration_s": 2.0, "shards": 2,
+                             "out_dir": str(out_dir), "start_delay_s": 20.0}
+            system_run = subprocess.run(
+                [PREFECT, "deployment", "run", "sharded-load/default", "--watch",
+                 "--watch-timeout", "300", "--params", json.dumps(system_params)],
+                env=pool.env, capture_output=True, text=True, timeout=360)
+            assert system_run.returncode == 0, system_run.stdout[-3000:] + pool.logs()
+            asked = dict(pair.asked)
+    pair_parts = [pd.read_csv(out_dir / f"pair-shard-{k}-of-2.csv") for k in range(2)]
+    assert [len(part) for part in pair_parts] == [30, 30]
+    pair_merged = pd.read_csv(out_dir / "pair-requests.csv")
+    assert set(pair_merged["kind"]) == {"buy"} and pair_merged["ok"].all()
+    assert set(pair_merged["product_id"]) == {"apple", "pear"}  # the file's values
+    assert asked == {"a": 60, "b": 60}  # the system's front door saw every request once
     shard_files = sorted(p.name for p in out_dir.glob("spread-shard-*.csv"))
     assert shard_files == ["spread-shard-0-of-2.csv", "spread-shard-1-of-2.csv"]
     parts = [pd.read_csv(out_dir / name) for name in shard_files]

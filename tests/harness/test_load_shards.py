@@ -139,3 +139,32 @@ def _journal(phases: list[tuple[str, object]]) -> dict:
         "phases": [{"name": n, "duration_s": 2.0, "start": "2026-01-01T00:00:00Z",
                     "load": c.model_dump(mode="json")} for n, c in phases],  # type: ignore[attr-defined]
     }
+
+
+def test_a_systems_load_shards_send_its_own_whole_schedule_once(tmp_path) -> None:
+    """A runbook naming a system file: each shard process resolves the system again and
+    sends its share of the file's requests; merged, they are the unsharded schedule."""
+    from gameday.errors import RunbookError
+    from gameday.load_shards import SystemLoad
+    from gameday.systems.load import adjusted_load, system_schedule
+    from pair_system import pair_runbook, pair_system
+
+    with pair_system(tmp_path) as (pair, port):
+        runbook = pair_runbook(tmp_path, load={"rate": 60, "timeout_s": 1.0})
+        source, spec, seed = SystemLoad.of(runbook, base_port=port)
+        assert (source.base_port, source.target, seed) == (port, "local", 3)
+        run = run_sharded(source, spec, seed, "sharded", 1.0, shards=2)
+    df = metrics.requests_frame(run.records)
+    assert len(df) == 60 and df["ok"].all() and set(df["kind"]) == {"buy"}
+    assert pair.asked["a"] == 60  # the front door saw every request once
+    resolved = source.generator(spec, seed, Shard()).resolved  # type: ignore[attr-defined]
+    planned = list(itertools.takewhile(
+        lambda p: p.offset_s < 1.0,
+        system_schedule(adjusted_load(resolved.system.load, spec), spec, seed, "sharded")))
+    assert list(df["product_id"]) == [",".join(p.values.values()) for p in planned]
+    assert sorted(s["sent"] for s in run.per_shard) == [30, 30]
+    assert run.check is not None and run.check.shards == 2
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("name: plain\nload: {rate: 1}\nphases: [{name: b, duration_s: 1}]\n")
+    with pytest.raises(RunbookError, match="names no system: its load is the inventory"):
+        SystemLoad.of(plain)
