@@ -23,23 +23,26 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "compare", help="run one GameDay against two builds and judge B against A",
-        description="Run RUNBOOK against two builds of the stack (local target, two base "
-                    "ports, runs interleaved A B B A …) and write reports/compare-<id>/ "
+        description="Run RUNBOOK against two builds of its system (local target, two base "
+                    "ports, runs interleaved A B B A …; a runbook naming a system file runs "
+                    "each side's own version of that file) and write reports/compare-<id>/ "
                     "with, per phase and metric, the difference B − A, its 95 % interval "
                     "and a verdict (regression / improvement / no evidence). Exits 1 when "
                     "B is worse than A with evidence.")
     parser.add_argument("runbook", help="runbook YAML (e.g. runbooks/compare.yaml)")
     parser.add_argument("--a", required=True, metavar="REF_OR_DIR",
-                        help="the baseline: a git ref of this repository (checked out into "
-                             "a temporary worktree) or a directory holding a checkout")
+                        help="the baseline: a git ref (of the repository holding the "
+                             "runbook's system file, else this one; checked out into a "
+                             "temporary worktree) or a directory holding a checkout")
     parser.add_argument("--b", required=True, metavar="REF_OR_DIR",
                         help="the candidate, the same way")
     parser.add_argument("--trials", type=_runs, default=3, metavar="N",
                         help="GameDays per build (default 3: 6 runs in all)")
     parser.add_argument("--seed", type=int, help="override the runbook's seed")
     parser.add_argument("--base-ports", type=_ports, default=None, metavar="A,B",
-                        help="base ports of the two stacks (default 5101,5111; each uses "
-                             "8 ports from its base)")
+                        help="base ports of the two stacks (default 5101,5111; their "
+                             "ports must not overlap: the inventory stack uses 8 from "
+                             "its base)")
     parser.add_argument("--fdr", type=float, default=None, metavar="RATE",
                         help="false-discovery rate across every phase and metric "
                              "(default 0.05)")
