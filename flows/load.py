@@ -103,18 +103,16 @@ def sharded_load(phase: str, duration_s: float, shards: int, out_dir: str,
     where: dict[str, Any]
     if runbook is not None:
         source, spec, rb_seed = SystemLoad.of(runbook, base_port=base_port)
-        if rate is not None:
-            spec = spec.model_copy(update={"rate": rate})
         seed = rb_seed if seed is None else seed
         where = {"system": dataclasses.asdict(source)}
     elif urls is not None and load is not None:
         spec = LoadSpec(**load)
-        if rate is not None:
-            spec = spec.model_copy(update={"rate": rate})
         where = {"urls": urls}
     else:
         raise GameDayError("sharded-load: give runbook (a runbook naming a system file), "
                            "or urls and load (the inventory stack's)")
+    if rate is not None:
+        spec = spec.model_copy(update={"rate": rate})
     print(f"sharded load of {phase!r}: {shards} shard(s), {spec.rate:g} req/s for "
           f"{duration_s:g} s, seed {seed or 0}, starting in {start_delay_s:g} s")
     start_at = time.time() + start_delay_s

@@ -42,6 +42,8 @@ from gameday.targets.base import StackUrls
 
 if TYPE_CHECKING:
     from gameday.load import LoadGenerator
+    from gameday.runbook import Runbook
+    from gameday.runbook_target import RunbookSystem
 
 __all__ = ["ShardedRun", "SystemLoad", "generator", "merge", "run_sharded"]
 
@@ -78,31 +80,36 @@ class SystemLoad:
         stack's: give :func:`run_sharded` its :class:`StackUrls`)."""
         from gameday.errors import RunbookError
         from gameday.lifecycle import resolve_runbook
-        from gameday.runbook import load_runbook
-        from gameday.runbook_target import RunbookSystem
 
         path = resolve_runbook(runbook).resolve()  # as given, else in the repository
-        rb = load_runbook(path)
-        overrides: dict[str, Any] = {"target": target or rb.target}
-        if base_port:
-            overrides["base_port"] = base_port
-        system = RunbookSystem.of(rb, path, overrides)
+        rb, system = _bound(path, base_port, target)
         if system is None:
             raise RunbookError(f"{runbook}: names no system: its load is the inventory "
                                "stack's (give the stack's URLs instead)")
-        return cls(str(path), system.resolved.base_port, system.resolved.target), rb.load, rb.seed
+        resolved = system.resolved
+        return cls(str(path), resolved.base_port, resolved.target), rb.load, rb.seed
 
     def generator(self, spec: LoadSpec, seed: int, shard: Shard) -> LoadGenerator:
         """The shard's generator of the system's requests (in the shard's process)."""
-        from gameday.runbook import load_runbook
-        from gameday.runbook_target import RunbookSystem
         from gameday.systems.load import SystemLoadGenerator
 
-        path = Path(self.runbook)
-        system = RunbookSystem.of(load_runbook(path), path,
-                                  {"base_port": self.base_port, "target": self.target})
+        _, system = _bound(Path(self.runbook), self.base_port, self.target)
         assert system is not None
         return SystemLoadGenerator(system.resolved, spec, seed, shard=shard)
+
+
+def _bound(path: Path, base_port: int | None, target: str | None
+           ) -> tuple[Runbook, RunbookSystem | None]:
+    """The runbook at ``path`` and its system resolved at ``base_port`` on ``target``
+    (default: the runbook's)."""
+    from gameday.runbook import load_runbook
+    from gameday.runbook_target import RunbookSystem
+
+    rb = load_runbook(path)
+    overrides: dict[str, Any] = {"target": target or rb.target}
+    if base_port:
+        overrides["base_port"] = base_port
+    return rb, RunbookSystem.of(rb, path, overrides)
 
 
 def merge(shards: Iterable[list[RequestRecord]]) -> list[RequestRecord]:

@@ -355,23 +355,24 @@ class ComposeTarget(Target):
         GameDay started. Its arguments are written to the state folder: the chaos token
         is left out (the watchdog's environment, the harness's, still has
         ``GAMEDAY_CHAOS_TOKEN`` for a compose file that reads it)."""
-        env = {k: v for k, v in self.compose_env().items()
-               if k == "GAMEDAY_BIND_ADDRESS" or (k.startswith("GAMEDAY_")
-                                                  and k.endswith("_PORT"))}
         return deadman.Rollback(
             call="gameday.targets.compose:take_down",
             kwargs={"project": self.project,
                     "files": [str(Path(f).resolve()) for f in self.compose_files],
-                    "env": env, "docker_host": os.environ.get("DOCKER_HOST")},
+                    "env": self.compose_vars(), "docker_host": os.environ.get("DOCKER_HOST")},
             description=f"take down compose project {self.project!r} (started by a GameDay)")
 
     # -- helpers ------------------------------------------------------------------------
 
+    def compose_vars(self) -> dict[str, str]:
+        """What the harness tells Compose besides its own environment, the token aside:
+        the bind address and every service's port."""
+        return {"GAMEDAY_BIND_ADDRESS": self.settings.bind_address,
+                **{port_variable(s): str(p) for s, p in self.ports.items()}}
+
     def compose_env(self) -> dict[str, str]:
         """The environment of a Compose command: bind address, ports, chaos token."""
-        env = dict(os.environ)
-        env["GAMEDAY_BIND_ADDRESS"] = self.settings.bind_address
-        env.update({port_variable(s): str(p) for s, p in self.ports.items()})
+        env = {**os.environ, **self.compose_vars()}
         if self.settings.chaos_token is not None:
             env["CHAOS_TOKEN"] = self.settings.chaos_token.get_secret_value()
         return env
