@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     check.add_argument("--validate-only", action="store_true",
                        help="only validate the file; send nothing")
     check.set_defaults(func=_check)
-    for action, text in (("up", "start the system's local components and wait until healthy"),
+    for action, text in (("up", "start the system's local components and wait until they are "
+                                "healthy and its steady state holds"),
                          ("down", "stop the system's local components; leave nothing behind"),
                          ("status", "show each local component; exit 1 unless all healthy")):
         sub = actions.add_parser(action, help=text)
@@ -58,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                          help="first port (default: the file's base_port, or GAMEDAY_BASE_PORT)")
         if action == "up":
             sub.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                             help="seconds to wait for every component to be healthy (60)")
+                             help="seconds to wait for every component to be healthy, and "
+                                  "as long again for the steady-state probes to hold (60)")
         sub.set_defaults(func=_lifecycle)
 
 
@@ -97,6 +99,7 @@ def _lifecycle(args: argparse.Namespace) -> int:
     from gameday.cli.stack import print_table
     from gameday.config import get_settings
     from gameday.systems.local import SystemLocalTarget
+    from gameday.systems.probe import problems, wait_steady_state
 
     resolved = _resolved(args)
     settings = get_settings(base_port=resolved.base_port)
@@ -107,7 +110,19 @@ def _lifecycle(args: argparse.Namespace) -> int:
         status = target.start(timeout_s=args.timeout)
         print_table(status)
         port = f" --base-port {args.base_port}" if args.base_port is not None else ""
-        print(f"system {name!r} is up; stop it with `gameday system down {args.file}{port}`")
+        stop = f"stop it with `gameday system down {args.file}{port}`"
+        # Healthy members are not yet a system in its steady state (a detector may still
+        # be counting clean rounds): `up` returns when a GameDay could start.
+        probes = resolved.system.steady_state
+        if probes:
+            print(f"gameday: waiting for the steady state ({', '.join(probes)})…", flush=True)
+            ok, found = wait_steady_state(resolved, args.timeout)
+            if not ok:
+                print(f"system {name!r} is running but not in its steady state after "
+                      f"{args.timeout:g} s: " + "; ".join(problems(found)) + f"; {stop}")
+                return 1
+        print(f"system {name!r} is up" + (" and in its steady state" if probes else "")
+              + f"; {stop}")
         return 0
     if args.action == "down":
         target.stop()

@@ -51,7 +51,13 @@ from gameday.systems.detector import DetectorPoller, read_transitions
 from gameday.systems.invariants import invariant_findings
 from gameday.systems.load import SystemLoadGenerator
 from gameday.systems.local import SystemLocalTarget
-from gameday.systems.probe import Finding, front_counters, oracle_values, probe_steady_state
+from gameday.systems.probe import (
+    Finding,
+    front_counters,
+    oracle_values,
+    problems,
+    wait_steady_state,
+)
 from gameday.systems.providers import (
     inject_container_fault,
     inject_ctk_fault,
@@ -88,11 +94,6 @@ class _Held:
         return self.description
 
 
-def _problems(findings: list[Finding]) -> list[str]:
-    return [f"{f.kind} {f.name}" + (f" [{f.member}]" if f.member else "") + f": {f.detail}"
-            for f in findings if not f.ok]
-
-
 def _as_dicts(findings: list[Finding]) -> list[dict[str, Any]]:
     return [asdict(f) for f in findings]
 
@@ -122,20 +123,12 @@ class SystemFileDriver:
                                         seed=seed, source=self.source)
 
     # ---- steady state and load ------------------------------------------------------
-    def _wait_steady(self, timeout_s: float) -> tuple[bool, list[Finding]]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            found = probe_steady_state(self.resolved)
-            if all(f.ok for f in found) or time.monotonic() >= deadline:
-                return all(f.ok for f in found), found
-            time.sleep(0.25)
-
     def steady_before(self, *, timeout_s: float) -> dict[str, Any]:
         self.roll_back_all()
-        ok, found = self._wait_steady(timeout_s)
+        ok, found = wait_steady_state(self.resolved, timeout_s)
         if not ok:
             raise NotReady(f"system {self.system!r} is not in its steady state after "
-                           f"{timeout_s:g} s: " + "; ".join(_problems(found)))
+                           f"{timeout_s:g} s: " + "; ".join(problems(found)))
         if self.resolved.system.detector.kind != "transitions" and self._poller is None:
             self._poller = DetectorPoller(self.resolved).start()
         out = {"ok": True, "probes": _as_dicts(found),
@@ -359,12 +352,12 @@ class SystemFileDriver:
 
     def steady_after(self, *, timeout_s: float) -> dict[str, Any]:
         try:
-            ok, found = self._wait_steady(timeout_s)
+            ok, found = wait_steady_state(self.resolved, timeout_s)
         except Exception as exc:  # noqa: BLE001 - recorded, judged by the verdict
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         out: dict[str, Any] = {"ok": ok, "probes": _as_dicts(found)}
         if not ok:
-            out["error"] = "; ".join(_problems(found))
+            out["error"] = "; ".join(problems(found))
         return out
 
     def close(self) -> None:

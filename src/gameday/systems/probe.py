@@ -342,6 +342,26 @@ def probe_steady_state(resolved: ResolvedSystem, client: httpx.Client | None = N
         for f in run_probe(c, resolved, name, probe)])
 
 
+def wait_steady_state(resolved: ResolvedSystem, timeout_s: float, *, every_s: float = 0.25
+                      ) -> tuple[bool, list[Finding]]:
+    """Poll the steady-state probes until every one holds or ``timeout_s`` has passed:
+    whether they held, and the last round's findings."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(follow_redirects=False) as client:
+        while True:
+            found = probe_steady_state(resolved, client)
+            ok = all(f.ok for f in found)
+            if ok or time.monotonic() >= deadline:
+                return ok, found
+            time.sleep(every_s)
+
+
+def problems(findings: list[Finding]) -> list[str]:
+    """What failed, one phrase per finding: kind, name, member, detail."""
+    return [f"{f.kind} {f.name}" + (f" [{f.member}]" if f.member else "") + f": {f.detail}"
+            for f in findings if not f.ok]
+
+
 def check_invariants(resolved: ResolvedSystem, client: httpx.Client | None = None
                      ) -> list[Finding]:
     """Every data invariant once (a ``python`` one is reported, not run: the GameDay
