@@ -7,9 +7,11 @@ shape, without its records), and we read the process's CPU time per request
 what decides: the generator's ceiling on one core is about its inverse, and it is the
 figure least moved by other processes on a shared machine.
 
-Candidates: httpx's AsyncClient (what the generator used), aiohttp's ClientSession (what
-it uses now) and a lean asyncio protocol on the httptools parser (bench/lean_client.py,
-kept only for this comparison).
+Candidates: httpx's AsyncClient (what the generator used first), aiohttp's ClientSession
+(what it used next) and a lean asyncio protocol on the httptools parser with a future
+per request (bench/lean_client.py, kept only for this comparison). The generator now
+sends with gameday.wire, callbacks with no task or future per request: bench/split_probe.py
+compares it with wrk, which this task-per-request shape cannot.
 """
 
 from __future__ import annotations
@@ -70,9 +72,12 @@ async def _candidate(name: str, url: str, rate: float, duration_s: float) -> dic
                 (await hc.get(url)).content  # noqa: B018 - the body is read, as ours is
             return await _open_loop(send_httpx, rate, duration_s)
     if name == "aiohttp":
-        from gameday.http import load_session
+        import aiohttp
 
-        async with load_session() as session:
+        # the generator's session before gameday.wire: one keep-alive pool, no cookies
+        connector = aiohttp.TCPConnector(limit=2048, limit_per_host=0)
+        async with aiohttp.ClientSession(connector=connector, trust_env=False,
+                                         cookie_jar=aiohttp.DummyCookieJar()) as session:
             async def send_aiohttp() -> None:
                 async with session.get(url) as resp:
                     await resp.read()

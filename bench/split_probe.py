@@ -10,7 +10,8 @@ paced at 10 connections (as ``make bench`` does), then each arm at the rate wrk 
 a fresh process per arm, uniform schedule, latency from the intended send:
 
 - ``generator``: :class:`gameday.load.LoadGenerator` as it is, in one spawned process
-  (``bench/loadgen.py``'s step: aiohttp on uvloop, spinning the last 2 ms before a send);
+  (``bench/loadgen.py``'s step: :mod:`gameday.wire` on uvloop since the ninth session,
+  aiohttp before; spinning the last 2 ms before a send);
 - ``split-sleep``: a sender process that sleeps (``clock_nanosleep``) until 0.2 ms before
   each send and busy-waits the rest, and a reader process, forked after the keep-alive
   sockets were opened, that blocks in ``epoll`` and timestamps each whole answer on
@@ -21,7 +22,7 @@ a fresh process per arm, uniform schedule, latency from the intended send:
 - ``split-spin``: the same, the sender busy-waiting all the way (as the generator does
   at these rates): does the separate reader alone help?
 - ``generator-timer``: the generator with its timerfd for every gap (``_SPIN_S`` 0.3 ms,
-  the fifth session's variant), in a fresh process: a sleeping sender on aiohttp;
+  the fifth session's variant), in a fresh process: a sleeping sender;
 - ``asyncio-lean``: the same timing on uvloop with ``bench/lean_client.py`` (an asyncio
   protocol and httptools, a task per request), no aiohttp: is it the library or the loop?
 - ``asyncio-raw``: the same timing on uvloop with no task or future per request: the

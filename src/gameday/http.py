@@ -19,14 +19,9 @@ matters here::
      └── httpx.HTTPStatusError → "http_4xx" / "http_5xx"
     ValueError (bad JSON body) → "bad_body"; anything else → "other"
 
-The load generator sends with aiohttp (:func:`load_session`; httpx cost it 4–10× the CPU
-per request, BENCHMARKS.md). Its exceptions map onto the same classes::
-
-    TimeoutError (ServerTimeoutError, ClientTimeout's total) → "timeout"
-    aiohttp.ClientConnectorError → "connect"
-    aiohttp.ServerDisconnectedError, ClientPayloadError, ClientResponseError → "protocol"
-    aiohttp.ClientOSError, other ClientConnectionError → "network"
-    aiohttp.InvalidURL, other ClientError → "transport"
+The load generator sends with :mod:`gameday.wire` (httpx cost it 4–10× the CPU per
+request, aiohttp its tail: BENCHMARKS.md), which reports its failures as httpx's
+exception types and ``TimeoutError``, so they classify here too.
 
 A :class:`httpx.Response` classifies as "" (success, 2xx/3xx), "http_4xx" or "http_5xx".
 """
@@ -37,14 +32,13 @@ import ipaddress
 import ssl
 from typing import Any
 
-import aiohttp
 import httpx
 
 __all__ = [
     "ERROR_CLASSES",
     "make_timeout",
     "client",
-    "load_session",
+    "ssl_context",
     "classify_status",
     "classify",
     "is_transient",
@@ -66,7 +60,7 @@ ERROR_CLASSES: tuple[str, ...] = (
 _SSL_CONTEXT: ssl.SSLContext | None = None
 
 
-def _ssl_context() -> ssl.SSLContext:
+def ssl_context() -> ssl.SSLContext:
     """One shared TLS context: building one per client costs tens of ms (CA bundle)."""
     global _SSL_CONTEXT
     if _SSL_CONTEXT is None:
@@ -92,22 +86,8 @@ def client(
         timeout=make_timeout(timeout_s),
         transport=transport,
         headers=headers,
-        verify=_ssl_context(),
+        verify=ssl_context(),
         trust_env=False,  # loopback only: never route through an environment proxy
-    )
-
-
-def load_session(*, max_connections: int = 2048) -> aiohttp.ClientSession:
-    """The load generator's aiohttp session: one keep-alive pool of up to
-    ``max_connections`` connections (a request that finds none free waits within its own
-    timeout), no cookies, no environment proxy. Must be created inside the running event
-    loop; the caller closes it (``async with``) and passes a timeout per request."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=0,
-                                       ssl=_ssl_context()),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=False,
-        raise_for_status=False,
     )
 
 
@@ -140,22 +120,9 @@ def classify(outcome: BaseException | httpx.Response | None) -> str:
         return "transport"
     if isinstance(outcome, TimeoutError):
         return "timeout"
-    if isinstance(outcome, aiohttp.ClientError):
-        return _classify_aiohttp(outcome)
     if isinstance(outcome, ValueError):
         return "bad_body"
     return "other"
-
-
-def _classify_aiohttp(exc: aiohttp.ClientError) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connect"
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
-                        aiohttp.ClientResponseError)):
-        return "protocol"  # as httpx's RemoteProtocolError: the peer broke the answer off
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return "network"
-    return "transport"
 
 
 def is_transient(error_class: str) -> bool:

@@ -6,9 +6,10 @@ Contract:
   with exponential gaps drawn from ``Random(f"{seed}:{phase}")`` (``poisson``), see
   :mod:`gameday.load_schedule`; a generator given a :class:`~gameday.load_schedule.Shard`
   sends only that shard's requests (several processes share one schedule, see
-  :mod:`gameday.load_shards`). Each is sent as its own asyncio task over one keep-alive
-  aiohttp pool (no pipelining), so a slow answer never delays the next send; when the
-  generator itself falls behind it sends late (never skips) and records ``send_lag_s``.
+  :mod:`gameday.load_shards`). Each is written on a connection of one keep-alive pool
+  (:mod:`gameday.wire`: no pipelining, no task per request; its answer is recorded by a
+  callback), so a slow answer never delays the next send; when the generator itself
+  falls behind it sends late (never skips) and records ``send_lag_s``.
 - ``latency_s`` runs from the *intended* send time to the answer or the failure (no
   coordinated omission). Each request has a total deadline of ``spec.timeout_s`` from its
   send; a timeout is a failure recorded at its elapsed time.
@@ -38,9 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import aiohttp
-
-from gameday.http import classify, classify_status, load_session
+from gameday.http import classify, classify_status, ssl_context
 from gameday.load_schedule import WHOLE, Shard, schedule
 from gameday.metrics import percentile
 from gameday.owed import OwedRequests
@@ -50,6 +49,7 @@ from gameday.records import RequestRecord
 from gameday.runbook import LoadSpec
 from gameday.targets.base import StackUrls
 from gameday.truth import Truth
+from gameday.wire import WireClient
 
 __all__ = ["LoadGenerator", "run_coroutine"]
 
@@ -110,6 +110,10 @@ class LoadGenerator:
     may be read from another thread while :meth:`run` is going.
     """
 
+    #: The run's client, and the event set whenever no scheduled request is in flight.
+    _wire: WireClient
+    _drained: asyncio.Event
+
     def __init__(
         self,
         urls: StackUrls,
@@ -134,6 +138,7 @@ class LoadGenerator:
         self._run_start: float | None = None
         self._run_end: float | None = None
         self._run_sent = 0
+        self._in_flight = 0  # scheduled requests sent and not answered yet
 
     # ---- live statistics -------------------------------------------------------------
     def window_stats(self, window_s: float) -> tuple[int, int]:
@@ -214,17 +219,18 @@ class LoadGenerator:
         start_at: float | None,
     ) -> list[RequestRecord]:
         records: list[RequestRecord] = []
-        tasks: set[asyncio.Task[None]] = set()
-        cancels: set[asyncio.Task[None]] = set()
+        follow_ups: set[asyncio.Task[None]] = set()
         flush = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        timeout = aiohttp.ClientTimeout(total=self.spec.timeout_s)
         timer = PreciseTimer.create() if _PRECISE else None
         async with contextlib.AsyncExitStack() as stack:
             if timer is not None:
                 stack.callback(timer.close)
-            http = await stack.enter_async_context(
-                load_session(max_connections=_MAX_CONNECTIONS))
+            self._wire = WireClient(max_connections=_MAX_CONNECTIONS,
+                                    ssl_context=ssl_context())
+            stack.callback(self._wire.close)
+            self._in_flight = 0
+            self._drained = asyncio.Event()
+            self._drained.set()
             # perf_counter, not loop.time(): uvloop's loop time is cached per loop iteration
             # at 1 ms resolution, so latencies read from it came out whole milliseconds
             # and short by however long the iteration had been running (found by bench/
@@ -239,12 +245,12 @@ class LoadGenerator:
                 if self._stop.is_set() or (should_abort is not None and should_abort()):
                     break
                 # uvloop's timers tick in whole milliseconds and can wake early or up to a
-                # tick late (see _send): sleep on the precise timer until _FINE_S before
-                # the intended time when it is more than _SPIN_S away (else, or without
-                # one, on the loop's timer until _SPIN_S before), then yield to the loop
-                # until it comes, so a request is neither sent early (its latency would
-                # read short) nor a tick late. Behind schedule, still yield once so the
-                # requests in flight make progress.
+                # tick late: sleep on the precise timer until _FINE_S before the intended
+                # time when it is more than _SPIN_S away (else, or without one, on the
+                # loop's timer until _SPIN_S before), then yield to the loop until it
+                # comes, so a request is neither sent early (its latency would read
+                # short) nor a tick late. Behind schedule, still yield once so the
+                # answers that came in are read.
                 await asyncio.sleep(0)
                 while (delay := t0 + offset - time.perf_counter()) > 0:
                     if timer is not None and delay > _SPIN_S:
@@ -252,11 +258,8 @@ class LoadGenerator:
                     else:
                         await asyncio.sleep(delay - _SPIN_S if delay > _SPIN_S else 0)
                 lag = max(0.0, time.perf_counter() - (t0 + offset))
-                coro = self._request(planned, http, timeout, phase, t0_wall + offset,
-                                     t0 + offset, lag, records, cancels, flush)
-                task = loop.create_task(coro)
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                self._begin(planned, phase, t0_wall + offset, t0 + offset, lag, records,
+                            follow_ups, flush)
                 self._run_sent += 1
                 if self.truth is not None and self._run_sent % 256 == 0:
                     # reads in flight were sent after now − timeout − lag: keep what they need
@@ -264,11 +267,10 @@ class LoadGenerator:
                 with self._lock:
                     self._counts["scheduled"] += 1
             self._run_end = time.monotonic()
-            while tasks:
-                await asyncio.gather(*list(tasks))
+            await self._drained.wait()
             flush.set()
-            while cancels:
-                await asyncio.gather(*list(cancels))
+            while follow_ups:
+                await asyncio.gather(*list(follow_ups))
         if self.truth is not None:
             self.truth.prune(time.time() - _STATS_HORIZON_S)
         records.sort(key=lambda r: r.intended_s)
@@ -279,14 +281,15 @@ class LoadGenerator:
         needs), in intended-time order, endless."""
         return schedule(self.spec, self.seed, phase, self.shard)
 
-    def _request(self, planned: Any, http: aiohttp.ClientSession,
-                 timeout: aiohttp.ClientTimeout, phase: str, intended: float,
-                 intended_mono: float, lag: float, records: list[RequestRecord],
-                 cancels: set[asyncio.Task[None]], flush: asyncio.Event) -> Any:
-        """The coroutine that sends ``planned`` and records it (and any follow-up)."""
-        send = self._read if planned.kind == "read" else self._write
-        return send(http, timeout, phase, planned.product, intended, intended_mono, lag,
-                    records, cancels, flush)
+    def _begin(self, planned: Any, phase: str, intended: float, intended_mono: float,
+               lag: float, records: list[RequestRecord], follow_ups: set[asyncio.Task[None]],
+               flush: asyncio.Event) -> None:
+        """Send ``planned`` (its answer is recorded by a callback, see :meth:`_call`)."""
+        if planned.kind == "read":
+            self._read(phase, planned.product, intended, intended_mono, lag, records)
+        else:
+            self._write(phase, planned.product, intended, intended_mono, lag, records,
+                        follow_ups, flush)
 
     def _finish(self, rec: RequestRecord, records: list[RequestRecord]) -> None:
         records.append(rec)
@@ -298,96 +301,111 @@ class LoadGenerator:
             self._counts["completed"] += 1
             self._counts["ok" if rec.ok else "failed"] += 1
 
-    async def _send(
-        self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, method: str,
-        url: str, body: Any = None, headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any, str]:
+    # ---- the wire ---------------------------------------------------------------------
+    @staticmethod
+    def _outcome(status: int, content: bytes, error: BaseException | None
+                 ) -> tuple[int, Any, str]:
         """``(status, JSON body or None, error class)``; status 0 when no answer came."""
-        deadline = time.perf_counter() + self.spec.timeout_s
-        try:
-            async with http.request(method, url, json=body, timeout=timeout,
-                                    headers=headers) as resp:
-                content = await resp.read()
-                status = resp.status
-        except Exception as exc:  # every failure is data, classified in one place
-            if isinstance(exc, TimeoutError):
-                # uvloop's timers tick in whole milliseconds from a loop time cached at the
-                # start of the iteration, so they may fire before the deadline on the
-                # perf_counter clock latencies are read from: a timeout is never recorded
-                # shorter than the timeout.
-                while (early := deadline - time.perf_counter()) > 0:
-                    await asyncio.sleep(early)
-            return 0, None, classify(exc)
+        if error is not None:
+            return 0, None, classify(error)
         try:
             parsed = json.loads(content) if content else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
             parsed = None
         return status, parsed, classify_status(status)
 
-    async def _read(
-        self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, phase: str,
-        product: str, intended: float, intended_mono: float, lag: float,
-        records: list[RequestRecord], *_: Any,
-    ) -> None:
-        sent_wall = time.time()
-        status, body, err = await self._send(
-            http, timeout, "GET", f"{self.urls.voter}/inventory/{product}")
-        latency = time.perf_counter() - intended_mono
-        body = body if isinstance(body, dict) else {}
-        ok = status == 200
-        # the voter wraps the row in "data"; a replica read directly does not
-        row = body.get("data") or body
-        value = row.get("available_quantity") if ok and isinstance(row, dict) else None
-        wrong = None
-        if ok and self.truth is not None:
-            wrong = self.truth.is_wrong(product, value, sent_wall, time.time())
-        self._finish(RequestRecord(
-            phase, "read", product, intended, latency, status, ok, err,
-            bool(body.get("quorum_achieved", False)),
-            float(value) if isinstance(value, (int, float)) else None, wrong, lag,
-        ), records)
+    def _call(self, method: str, url: str, answered: Callable[[int, Any, str], None],
+              body: Any = None, headers: dict[str, str] | None = None) -> None:
+        """Send a scheduled request; ``answered(status, JSON, error class)`` records it.
+        No task or future per request: the generator's tail is its measurement's."""
+        self._in_flight += 1
+        self._drained.clear()
 
-    async def _write(
-        self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, phase: str,
-        product: str, intended: float, intended_mono: float, lag: float,
-        records: list[RequestRecord], cancels: set[asyncio.Task[None]], flush: asyncio.Event,
-    ) -> None:
-        loop = asyncio.get_running_loop()
+        def done(status: int, content: bytes, error: BaseException | None) -> None:
+            self._in_flight -= 1
+            try:
+                answered(*self._outcome(status, content, error))
+            finally:
+                if self._in_flight == 0:
+                    self._drained.set()
+
+        self._wire.send(method, url, done, timeout_s=self.spec.timeout_s, json_body=body,
+                        headers=headers)
+
+    async def _send(self, method: str, url: str, body: Any = None,
+                    headers: dict[str, str] | None = None) -> tuple[int, Any, str]:
+        """A follow-up request, awaited: ``(status, JSON body or None, error class)``."""
+        answer: asyncio.Future[tuple[int, bytes, BaseException | None]] = (
+            asyncio.get_running_loop().create_future())
+
+        def done(status: int, content: bytes, error: BaseException | None) -> None:
+            if not answer.done():
+                answer.set_result((status, content, error))
+
+        self._wire.send(method, url, done, timeout_s=self.spec.timeout_s, json_body=body,
+                        headers=headers)
+        return self._outcome(*(await answer))
+
+    # ---- the inventory stack's mix ------------------------------------------------------
+    def _read(self, phase: str, product: str, intended: float, intended_mono: float,
+              lag: float, records: list[RequestRecord]) -> None:
+        sent_wall = time.time()
+
+        def answered(status: int, body: Any, err: str) -> None:
+            latency = time.perf_counter() - intended_mono
+            body = body if isinstance(body, dict) else {}
+            ok = status == 200
+            # the voter wraps the row in "data"; a replica read directly does not
+            row = body.get("data") or body
+            value = row.get("available_quantity") if ok and isinstance(row, dict) else None
+            wrong = None
+            if ok and self.truth is not None:
+                wrong = self.truth.is_wrong(product, value, sent_wall, time.time())
+            self._finish(RequestRecord(
+                phase, "read", product, intended, latency, status, ok, err,
+                bool(body.get("quorum_achieved", False)),
+                float(value) if isinstance(value, (int, float)) else None, wrong, lag,
+            ), records)
+
+        self._call("GET", f"{self.urls.voter}/inventory/{product}", answered)
+
+    def _write(self, phase: str, product: str, intended: float, intended_mono: float,
+               lag: float, records: list[RequestRecord], follow_ups: set[asyncio.Task[None]],
+               flush: asyncio.Event) -> None:
         token = self.truth.order_sent(product, 1, time.time()) if self.truth else None
-        status, body, err = await self._send(
-            http, timeout, "POST", f"{self.urls.orders}/orders",
-            {"product_id": product, "quantity": 1},
-        )
-        latency = time.perf_counter() - intended_mono
-        ok = status == 201
-        order_id = body.get("order_id") if ok and isinstance(body, dict) else None
-        if token is not None and self.truth is not None:
-            if 400 <= status < 500:
-                self.truth.order_refused(token)
-            elif order_id is None:
-                self.truth.order_unknown(token)
-        self._finish(RequestRecord(
-            phase, "write", product, intended, latency, status, ok, err, send_lag_s=lag,
-        ), records)
-        if order_id is not None:
-            if self.owed is not None:
-                self.owed.owe(str(order_id))
-            task = loop.create_task(
-                self._cancel(http, timeout, phase, product, order_id, token, records, flush)
-            )
-            cancels.add(task)
-            task.add_done_callback(cancels.discard)
+
+        def answered(status: int, body: Any, err: str) -> None:
+            latency = time.perf_counter() - intended_mono
+            ok = status == 201
+            order_id = body.get("order_id") if ok and isinstance(body, dict) else None
+            if token is not None and self.truth is not None:
+                if 400 <= status < 500:
+                    self.truth.order_refused(token)
+                elif order_id is None:
+                    self.truth.order_unknown(token)
+            self._finish(RequestRecord(
+                phase, "write", product, intended, latency, status, ok, err, send_lag_s=lag,
+            ), records)
+            if order_id is not None:
+                if self.owed is not None:
+                    self.owed.owe(str(order_id))
+                task = asyncio.get_running_loop().create_task(
+                    self._cancel(phase, product, order_id, token, records, flush))
+                follow_ups.add(task)
+                task.add_done_callback(follow_ups.discard)
+
+        self._call("POST", f"{self.urls.orders}/orders", answered,
+                   {"product_id": product, "quantity": 1})
 
     async def _cancel(
-        self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout, phase: str,
-        product: str, order_id: str, token: int | None, records: list[RequestRecord],
-        flush: asyncio.Event,
+        self, phase: str, product: str, order_id: str, token: int | None,
+        records: list[RequestRecord], flush: asyncio.Event,
     ) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(flush.wait(), self.spec.cancel_after_s)
         intended_mono, intended = time.perf_counter(), time.time()
         code, _, err = await self._send(
-            http, timeout, "POST", f"{self.urls.orders}/orders/{order_id}/cancel")
+            "POST", f"{self.urls.orders}/orders/{order_id}/cancel")
         latency = time.perf_counter() - intended_mono
         ended = code == 200 or code == 400  # 400: "Order already cancelled"
         if ended and self.owed is not None:

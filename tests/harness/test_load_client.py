@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 
 import pytest
 
@@ -14,47 +12,11 @@ from gameday import metrics
 from gameday.load import LoadGenerator
 from gameday.runbook import LoadSpec
 from gameday.targets.base import StackUrls
+from raw_server import raw_server as _raw_server
+from raw_server import read_request as _read_request
 
 _OK = (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s')
 _BODY = b'{"quorum_achieved": true, "data": {"available_quantity": 7}}'
-
-
-@contextmanager
-def _raw_server(handle: Callable[[socket.socket], None]) -> Iterator[tuple[str, list[int]]]:
-    """A TCP server on a free port; ``handle`` serves each accepted connection in a thread.
-    Yields the base URL and a one-item list counting the connections accepted."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    accepted = [0]
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            accepted[0] += 1
-            threading.Thread(target=_guard, args=(handle, conn), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}", accepted
-    finally:
-        srv.close()
-
-
-def _guard(handle: Callable[[socket.socket], None], conn: socket.socket) -> None:
-    with conn, suppress(OSError):
-        handle(conn)
-
-
-def _read_request(conn: socket.socket) -> bool:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return False
-        data += chunk
-    return True
 
 
 def _keep_alive(conn: socket.socket) -> None:

@@ -46,8 +46,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from gameday.load import LoadGenerator
 from gameday.load_schedule import WHOLE, Shard
 from gameday.owed import OwedRequest, OwedRequests
@@ -131,29 +129,41 @@ class SystemLoadGenerator(LoadGenerator):
     def _plan(self, phase: str) -> Iterator[Any]:
         return system_schedule(self.mix, self.spec, self.seed, phase, self.shard)
 
-    def _request(self, planned: Any, http: aiohttp.ClientSession,
-                 timeout: aiohttp.ClientTimeout, phase: str, intended: float,
-                 intended_mono: float, lag: float, records: list[RequestRecord],
-                 cancels: set[asyncio.Task[None]], flush: asyncio.Event) -> Any:
-        return self._send_template(planned, http, timeout, phase, intended, intended_mono,
-                                   lag, records, cancels, flush)
+    def _begin(self, planned: Any, phase: str, intended: float, intended_mono: float,
+               lag: float, records: list[RequestRecord], follow_ups: set[asyncio.Task[None]],
+               flush: asyncio.Event) -> None:
+        self._send_template(planned, phase, intended, intended_mono, lag, records,
+                            follow_ups, flush)
 
-    async def _exchange(self, http: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout,
-                        req: RequestTemplate | FollowUp, ctx: dict[str, Any]
-                        ) -> tuple[int, Any, str, bool]:
-        """Render and send one request: ``(status, JSON answer, error class, ok)``."""
+    @staticmethod
+    def _render(req: RequestTemplate | FollowUp, ctx: dict[str, Any]
+                ) -> tuple[str, dict[str, str] | None, Any] | None:
+        """``(url, headers or None, JSON body)`` rendered; None when a template fails."""
         try:
             url = render(req.url, ctx)
             headers = {k: render(v, ctx) for k, v in req.headers.items()}
-            body = render_value(req.json_, ctx)
+            return url, headers or None, render_value(req.json_, ctx)
         except TemplateProblem:
-            return 0, None, "template", False
-        status, answer, err = await self._send(http, timeout, req.method, url, body,
-                                               headers or None)
+            return None
+
+    @staticmethod
+    def _judged(req: RequestTemplate | FollowUp, status: int, answer: Any, err: str
+                ) -> tuple[str, bool]:
+        """``(error class, ok)`` of an answer by the request's ``expect``."""
         ok = status != 0 and not expect_problems(req.expect, status, answer)
         if status != 0 and not ok and not err:
             err = "unexpected"  # a 2xx whose JSON is not what `expect` says
-        return status, answer, "" if ok else err, ok
+        return ("" if ok else err), ok
+
+    async def _exchange(self, req: RequestTemplate | FollowUp, ctx: dict[str, Any]
+                        ) -> tuple[int, Any, str, bool]:
+        """Render and send one follow-up: ``(status, JSON answer, error class, ok)``."""
+        rendered = self._render(req, ctx)
+        if rendered is None:
+            return 0, None, "template", False
+        url, headers, body = rendered
+        status, answer, err = await self._send(req.method, url, body, headers)
+        return (status, answer, *self._judged(req, status, answer, err))
 
     def _change(self, req: RequestTemplate, ctx: dict[str, Any]) -> int | None:
         """Put the request's change to the truth in force now; its token."""
@@ -166,37 +176,44 @@ class SystemLoadGenerator(LoadGenerator):
             return None
         return self.truth.order_sent(key, -by, time.time())
 
-    async def _send_template(self, planned: SystemPlanned, http: aiohttp.ClientSession,
-                             timeout: aiohttp.ClientTimeout, phase: str, intended: float,
-                             intended_mono: float, lag: float, records: list[RequestRecord],
-                             cancels: set[asyncio.Task[None]], flush: asyncio.Event) -> None:
+    def _send_template(self, planned: SystemPlanned, phase: str, intended: float,
+                       intended_mono: float, lag: float, records: list[RequestRecord],
+                       follow_ups: set[asyncio.Task[None]], flush: asyncio.Event) -> None:
         req = self.mix.requests[planned.kind]
         ctx = {**self._context, **planned.values}
         drawn = ",".join(str(v) for v in planned.values.values())[:200]
         token = self._change(req, ctx)
         sent_wall = time.time()
-        status, answer, err, ok = await self._exchange(http, timeout, req, ctx)
-        latency = time.perf_counter() - intended_mono
-        if token is not None and self.truth is not None and not ok:
-            if 400 <= status < 500:
-                self.truth.order_refused(token)
-            else:
-                self.truth.order_unknown(token)
-        value, wrong = self._judge(req, ctx, answer, ok, sent_wall)
-        quorum = None if req.quorum is None else (
-            status != 0 and search(req.quorum, answer) is True)
-        self._finish(RequestRecord(phase, planned.kind, drawn, intended, latency, status, ok,
-                                   err, quorum, value=value, wrong=wrong, send_lag_s=lag),
-                     records)
-        if ok and req.follow_up:
-            ctx = {**ctx, "response": answer}
-            owed = self._owe(req, ctx, f"{phase}/{planned.index}")
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(self._follow_ups(
-                req, ctx, planned.kind, drawn, token, http, timeout, phase, records, flush,
-                owed))
-            cancels.add(task)
-            task.add_done_callback(cancels.discard)
+
+        def answered(status: int, answer: Any, err: str) -> None:
+            err, ok = self._judged(req, status, answer, err)
+            latency = time.perf_counter() - intended_mono
+            if token is not None and self.truth is not None and not ok:
+                if 400 <= status < 500:
+                    self.truth.order_refused(token)
+                else:
+                    self.truth.order_unknown(token)
+            value, wrong = self._judge(req, ctx, answer, ok, sent_wall)
+            quorum = None if req.quorum is None else (
+                status != 0 and search(req.quorum, answer) is True)
+            self._finish(RequestRecord(phase, planned.kind, drawn, intended, latency, status,
+                                       ok, err, quorum, value=value, wrong=wrong,
+                                       send_lag_s=lag), records)
+            if ok and req.follow_up:
+                answered_ctx = {**ctx, "response": answer}
+                owed = self._owe(req, answered_ctx, f"{phase}/{planned.index}")
+                task = asyncio.get_running_loop().create_task(self._follow_ups(
+                    req, answered_ctx, planned.kind, drawn, token, phase, records, flush,
+                    owed))
+                follow_ups.add(task)
+                task.add_done_callback(follow_ups.discard)
+
+        rendered = self._render(req, ctx)
+        if rendered is None:
+            answered(0, None, "template")
+            return
+        url, headers, body = rendered
+        self._call(req.method, url, answered, body, headers)
 
     def _judge(self, req: RequestTemplate, ctx: dict[str, Any], answer: Any, ok: bool,
                sent_wall: float) -> tuple[float | None, bool | None]:
@@ -241,8 +258,7 @@ class SystemLoadGenerator(LoadGenerator):
         return out
 
     async def _follow_ups(self, req: RequestTemplate, ctx: dict[str, Any], kind: str,
-                          drawn: str, token: int | None, http: aiohttp.ClientSession,
-                          timeout: aiohttp.ClientTimeout, phase: str,
+                          drawn: str, token: int | None, phase: str,
                           records: list[RequestRecord], flush: asyncio.Event,
                           owed: dict[int, tuple[str, OwedRequest]]) -> None:
         waited = 0.0
@@ -251,7 +267,7 @@ class SystemLoadGenerator(LoadGenerator):
                 await asyncio.wait_for(flush.wait(), max(follow.after_s - waited, 0.0))
             waited = max(waited, follow.after_s)
             intended_mono, intended = time.perf_counter(), time.time()
-            status, _, err, ok = await self._exchange(http, timeout, follow, ctx)
+            status, _, err, ok = await self._exchange(follow, ctx)
             latency = time.perf_counter() - intended_mono
             if n in owed and self.owed is not None and owed[n][1].settled_by(status):
                 self.owed.paid(owed[n][0])
