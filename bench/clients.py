@@ -8,10 +8,11 @@ what decides: the generator's ceiling on one core is about its inverse, and it i
 figure least moved by other processes on a shared machine.
 
 Candidates: httpx's AsyncClient (what the generator used first), aiohttp's ClientSession
-(what it used next) and a lean asyncio protocol on the httptools parser with a future
-per request (bench/lean_client.py, kept only for this comparison). The generator now
-sends with gameday.wire, callbacks with no task or future per request: bench/split_probe.py
-compares it with wrk, which this task-per-request shape cannot.
+(what it used next) and gameday.wire awaited with a future per request (``wire-future``;
+until the ninth session a lean httptools client of the bench's own, now gameday.wire's
+parser and pool). The generator sends with gameday.wire without a task or future per
+request (callbacks): bench/split_probe.py compares that with wrk, which this
+task-per-request shape cannot.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from gameday.metrics import percentile
 
 __all__ = ["CANDIDATES", "run"]
 
-CANDIDATES = ("httpx", "aiohttp", "lean-httptools")
+CANDIDATES = ("httpx", "aiohttp", "wire-future")
 
 
 async def _open_loop(send: Callable[[], Awaitable[Any]], rate: float,
@@ -82,11 +83,14 @@ async def _candidate(name: str, url: str, rate: float, duration_s: float) -> dic
                 async with session.get(url) as resp:
                     await resp.read()
             return await _open_loop(send_aiohttp, rate, duration_s)
-    from bench.lean_client import LoadClient
+    from gameday.wire import WireClient
 
-    async with LoadClient() as lean:
-        return await _open_loop(lambda: lean.request("GET", url, timeout_s=2.0), rate,
+    wire = WireClient()
+    try:
+        return await _open_loop(lambda: wire.fetch("GET", url, timeout_s=2.0), rate,
                                 duration_s)
+    finally:
+        wire.close()
 
 
 def run(base: str, *, rate: float = 300.0, duration_s: float = 5.0, rounds: int = 2,

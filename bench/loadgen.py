@@ -1,7 +1,8 @@
 """The load generator's own ceiling, against nginx serving a static answer (bench/nginx.py).
 
-- **one process**: the generator (read-only load, each request's JSON body parsed as a
-  voter answer) in one spawned process at each rate of a ladder; a rate *holds* when the
+- **one process**: the generator GameDays send with (a system file's: one GET of nginx's
+  static answer, its JSON body parsed and judged, bench/static_system.py) in one spawned
+  process at each rate of a ladder; a rate *holds* when the
   achieved rate is within 2 % of the scheduled one and the send lag p99 is ≤ 5 ms
   (:func:`gameday.load_check.check_load`). The ceiling is the highest rate that held.
 - **sharded**: the same schedule split over 2, 3, … processes
@@ -25,11 +26,10 @@ from typing import Any
 
 from bench.common import loadavg
 from bench.crosscheck import _ms
+from bench.static_system import PATH, static_load
 from gameday import metrics
 from gameday.load_shards import run_sharded
 from gameday.metrics import percentile
-from gameday.runbook import LoadSpec
-from gameday.targets import StackUrls
 
 __all__ = ["CEILING_TARGET", "SHARDED_TARGET", "run"]
 
@@ -40,17 +40,14 @@ SHARDED_TARGET = {"rate": 4000.0, "tolerance": 0.02}
 #: Side by side with wrk: p50 within 1 ms, p99 within 20 % of wrk's.
 WRK_TARGET = {"p50_abs_ms": 1.0, "p99_rel": 0.2}
 DEFAULT_LADDER = (1000.0, 2000.0, 2500.0, 3000.0)
-PRODUCT = "PROD-001"
-
-
-def _urls(base: str) -> StackUrls:
-    return StackUrls((base,), base, base, base)
 
 
 def _step(base: str, rate: float, duration_s: float, shards: int) -> dict[str, Any]:
-    spec = LoadSpec(rate=rate, read_ratio=1.0, products=[PRODUCT], timeout_s=2.0)
     la = loadavg()
-    run = run_sharded(_urls(base), spec, 5, f"ceiling-{rate:g}-x{shards}", duration_s, shards)
+    with static_load(base) as (source, spec, seed):
+        spec = spec.model_copy(update={"rate": rate})
+        run = run_sharded(source, spec, seed, f"ceiling-{rate:g}-x{shards}", duration_s,
+                          shards)
     df = metrics.requests_frame(run.records)
     lat = metrics.latency_percentiles(df)
     check = run.check
@@ -123,7 +120,7 @@ def run(base: str, *, ladder: tuple[float, ...] = DEFAULT_LADDER, duration_s: fl
         wrk_connections: int = 10, wrk_delay_ms: float = 10.0,
         progress: Any = print) -> dict[str, Any]:
     """Every figure of the module docstring against the nginx at ``base``."""
-    out: dict[str, Any] = {"endpoint": f"{base}/inventory/{PRODUCT}", "duration_s": duration_s,
+    out: dict[str, Any] = {"endpoint": f"{base}{PATH}", "duration_s": duration_s,
                            "ceiling_target": CEILING_TARGET, "sharded_target": SHARDED_TARGET,
                            "wrk_target": WRK_TARGET, "one_process": [], "sharded": []}
     for rate in ladder:

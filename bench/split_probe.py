@@ -23,8 +23,9 @@ a fresh process per arm, uniform schedule, latency from the intended send:
   at these rates): does the separate reader alone help?
 - ``generator-timer``: the generator with its timerfd for every gap (``_SPIN_S`` 0.3 ms,
   the fifth session's variant), in a fresh process: a sleeping sender;
-- ``asyncio-lean``: the same timing on uvloop with ``bench/lean_client.py`` (an asyncio
-  protocol and httptools, a task per request), no aiohttp: is it the library or the loop?
+- ``asyncio-lean``: the same timing on uvloop with :mod:`gameday.wire` awaited, a task
+  and a future per request (until the ninth session a lean httptools client of the
+  bench's own), no aiohttp: is it the library or the loop?
 - ``asyncio-raw``: the same timing on uvloop with no task or future per request: the
   schedule coroutine writes on an idle connection's transport, the protocol timestamps
   the whole answer: is it asyncio's loop or the per-request objects?
@@ -85,7 +86,7 @@ def _generator_timer(base: str, rate: float, seconds: float) -> dict[str, Any]:
 
 
 async def _asyncio_lean(base: str, rate: float, seconds: float) -> dict[str, Any]:
-    from bench.lean_client import LoadClient
+    from gameday.wire import WireClient
 
     timer = PreciseTimer.create()
     if timer is None:
@@ -94,11 +95,12 @@ async def _asyncio_lean(base: str, rate: float, seconds: float) -> dict[str, Any
     sends: list[tuple[int, int, float, float]] = []
     answers: list[tuple[int, int, float, int]] = []
 
-    async def one(i: int, client: LoadClient) -> None:
-        response = await client.request("GET", url, timeout_s=2.0)
-        answers.append((i, 0, time.perf_counter(), response.status_code))
+    async def one(i: int, client: WireClient) -> None:
+        status, _, _ = await client.fetch("GET", url, timeout_s=2.0)
+        answers.append((i, 0, time.perf_counter(), status))
 
-    async with LoadClient() as client:
+    client = WireClient()
+    try:
         tasks = set()
         cpu0 = time.process_time()
         t0 = time.perf_counter() + 0.2
@@ -115,6 +117,8 @@ async def _asyncio_lean(base: str, rate: float, seconds: float) -> dict[str, Any
             i += 1
         cpu = time.process_time() - cpu0
         await asyncio.gather(*tasks)
+    finally:
+        client.close()
     timer.close()
     return merge_stats(sends, answers, cpu)
 

@@ -39,13 +39,20 @@ def _guard(handle: Callable[[socket.socket], None], conn: socket.socket) -> None
         handle(conn)
 
 
-def read_request(conn: socket.socket) -> bool:
+def read_request(conn: socket.socket, seen: list[bytes] | None = None) -> bytes | None:
+    """One request's head (reading a body as long as its Content-Length too), or None at
+    EOF; the whole request is appended to ``seen`` when given."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
         if not chunk:
-            return False
+            return None
         data += chunk
-    return True
-
-
+    head, _, body = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            while len(body) < int(line.split(b":")[1]):
+                body += conn.recv(4096)
+    if seen is not None:
+        seen.append(head + b"\r\n\r\n" + body)
+    return head

@@ -335,16 +335,8 @@ class LoadGenerator:
     async def _send(self, method: str, url: str, body: Any = None,
                     headers: dict[str, str] | None = None) -> tuple[int, Any, str]:
         """A follow-up request, awaited: ``(status, JSON body or None, error class)``."""
-        answer: asyncio.Future[tuple[int, bytes, BaseException | None]] = (
-            asyncio.get_running_loop().create_future())
-
-        def done(status: int, content: bytes, error: BaseException | None) -> None:
-            if not answer.done():
-                answer.set_result((status, content, error))
-
-        self._wire.send(method, url, done, timeout_s=self.spec.timeout_s, json_body=body,
-                        headers=headers)
-        return self._outcome(*(await answer))
+        return self._outcome(*await self._wire.fetch(
+            method, url, timeout_s=self.spec.timeout_s, json_body=body, headers=headers))
 
     # ---- the inventory stack's mix ------------------------------------------------------
     def _read(self, phase: str, product: str, intended: float, intended_mono: float,

@@ -260,6 +260,22 @@ class WireClient:
             self._queued.append(ex)
             self._pump()
 
+    async def fetch(self, method: str, url: str, *, timeout_s: float, json_body: Any = None,
+                    headers: Mapping[str, str] | None = None
+                    ) -> tuple[int, bytes, BaseException | None]:
+        """:meth:`send`, awaited (one future): ``(status, body, error)``. For the few
+        requests that wait anyway (follow-ups); a scheduled request takes :meth:`send`."""
+        answer: asyncio.Future[tuple[int, bytes, BaseException | None]] = (
+            self._loop.create_future())
+
+        def done(status: int, body: bytes, error: BaseException | None) -> None:
+            if not answer.done():
+                answer.set_result((status, body, error))
+
+        self.send(method, url, done, timeout_s=timeout_s, json_body=json_body,
+                  headers=headers)
+        return await answer
+
     def close(self) -> None:
         """Close every connection; requests not answered yet fail ("transport")."""
         self._closed = True

@@ -97,7 +97,7 @@ def test_the_load_generator_rows_judge_the_ceiling_the_shards_and_wrk() -> None:
           "wrk": {"rate": 980, "agree": False,
                   "ours": {"p50_ms": 0.9, "p99_ms": 3.1, "p50_from_send_ms": 0.5,
                            "p99_from_send_ms": 1.9}, "wrk": {"p50_ms": 0.4, "p99_ms": 2.0}},
-          "clients": {"median_cpu_ms": {"httpx": 3.4, "aiohttp": 0.31, "lean-httptools": 0.25}}}
+          "clients": {"median_cpu_ms": {"httpx": 3.4, "aiohttp": 0.31, "wire-future": 0.25}}}
     rows = [r for r in table.render({"loadgen": lg}).splitlines() if r.startswith("| ")][1:]
     by_name = {r.split(" | ")[0][2:]: r for r in rows}
     one = by_name["load generator, 1 process vs nginx: highest rate held (10 s)"]

@@ -16,32 +16,14 @@ from gameday import wire
 from gameday.http import classify
 from gameday.load import run_coroutine
 from gameday.wire import WireClient
-from raw_server import raw_server
+from raw_server import raw_server, read_request
 
 Outcome = tuple[int, bytes, str]
 
 
-def _head(conn: socket.socket, seen: list[bytes] | None = None) -> bytes | None:
-    """One request's head (and a body as long as its Content-Length), or None at EOF."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return None
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            while len(body) < int(line.split(b":")[1]):
-                body += conn.recv(4096)
-    if seen is not None:
-        seen.append(head + b"\r\n\r\n" + body)
-    return head
-
-
 def _answering(reply: bytes, seen: list[bytes] | None = None, *, close: bool = False):
     def handle(conn: socket.socket) -> None:
-        while _head(conn, seen) is not None:
+        while read_request(conn, seen) is not None:
             conn.sendall(reply)
             if close:
                 return
@@ -121,7 +103,7 @@ def test_what_cannot_be_sent_is_a_transport_failure_and_nothing_goes_out(
 
 def test_the_pool_caps_connections_and_queued_requests_wait_their_turn() -> None:
     def slow(conn: socket.socket) -> None:
-        while _head(conn) is not None:
+        while read_request(conn) is not None:
             time.sleep(0.05)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
@@ -138,7 +120,7 @@ def test_a_timeout_is_never_reported_before_its_deadline_and_spends_the_connecti
     release = threading.Event()
 
     def hang(conn: socket.socket) -> None:
-        _head(conn)
+        read_request(conn)
         release.wait(10)
 
     async def go(base: str) -> list[tuple[str, float]]:
