@@ -34,7 +34,8 @@ Contract:
   application/json`` and ``Content-Length``. A header name that is not an HTTP token or a
   value with a line break is refused ("transport"), never sent. The answer's body is
   framed by Content-Length, chunked encoding or the end of the connection; an answer to
-  ``HEAD`` has none. 1xx interim answers are skipped.
+  ``HEAD`` has none. 1xx interim answers are skipped. An answer longer than
+  :data:`MAX_ANSWER_BYTES` is refused ("protocol"), never held whole.
 """
 
 from __future__ import annotations
@@ -53,12 +54,16 @@ from urllib.parse import quote, urlsplit
 import httptools
 import httpx
 
-__all__ = ["IDLE_S", "Done", "WireClient"]
+__all__ = ["IDLE_S", "MAX_ANSWER_BYTES", "Done", "WireClient"]
 
 #: ``done(status, body, error)``: see the module docstring.
 Done = Callable[[int, bytes, BaseException | None], None]
 #: An idle connection older than this is closed rather than reused.
 IDLE_S = 4.0
+#: The most bytes one answer may take (head and body); past it the answer is refused as
+#: a protocol failure and its connection closed, so an endless answer cannot take the
+#: generator's memory.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 _Key = tuple[str, str, int]
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -142,6 +147,7 @@ class _Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.framed = self.headers_done = self.closed = False
         self.idle_since = 0.0
+        self.taken = 0  # bytes of the current answer so far
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -150,6 +156,11 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.ex is None:  # bytes nobody asked for: the connection is not ours to trust
             self.abort()
+            return
+        self.taken += len(data)
+        if self.taken > MAX_ANSWER_BYTES:
+            self._fail(httpx.RemoteProtocolError(
+                f"the answer is longer than {MAX_ANSWER_BYTES // 2**20} MiB"))
             return
         try:
             self.parser.feed_data(data)
@@ -197,7 +208,7 @@ class _Connection(asyncio.Protocol):
     # ---- ours -------------------------------------------------------------------------
     def start(self, ex: _Exchange) -> None:
         self.ex, ex.conn = ex, self
-        self.body, self.framed, self.headers_done = [], False, False
+        self.body, self.framed, self.headers_done, self.taken = [], False, False, 0
         assert self.transport is not None
         self.transport.write(ex.raw)
 

@@ -101,6 +101,20 @@ def test_what_cannot_be_sent_is_a_transport_failure_and_nothing_goes_out(
     assert accepted[0] == 0
 
 
+def test_an_endless_answer_is_refused_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wire, "MAX_ANSWER_BYTES", 1 << 20)
+
+    def endless(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+        while True:
+            conn.sendall(chunk)
+
+    with raw_server(endless) as (base, _):
+        assert _send_all([("GET", f"{base}/x", {})], timeout_s=5.0) == [(0, b"", "protocol")]
+
+
 def test_the_pool_caps_connections_and_queued_requests_wait_their_turn() -> None:
     def slow(conn: socket.socket) -> None:
         while read_request(conn) is not None:
