@@ -161,3 +161,17 @@ def test_the_detection_bench_sends_make_gamedays_load() -> None:
     assert load.cancel_after_s == written.follow_up_after_s["write"]
     assert (load.rate, load.arrival, load.timeout_s) == (written.rate, written.arrival,
                                                          written.timeout_s)
+
+
+@pytest.mark.parametrize(("ours", "wrk", "agree"), [
+    ((0.10, 0.23), (0.14, 0.36), True),   # lower than wrk's: measured from the intended send
+    ((0.30, 0.43), (0.14, 0.36), True),   # 19 % above
+    ((0.30, 0.44), (0.14, 0.36), False),  # 22 % above: slower than wrk
+    ((1.20, 0.36), (0.14, 0.36), False),  # p50 more than 1 ms off
+])
+def test_the_generator_agrees_with_wrk_when_not_slower(
+        ours: tuple[float, float], wrk: tuple[float, float], agree: bool) -> None:
+    from bench.loadgen import agrees_with_wrk
+
+    assert agrees_with_wrk({"p50_ms": ours[0], "p99_ms": ours[1]},
+                           {"p50_ms": wrk[0], "p99_ms": wrk[1]}) is agree
