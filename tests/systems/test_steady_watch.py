@@ -153,3 +153,24 @@ def test_the_abort_criteria_a_team_agrees_on_name_the_watched_probes(
     assert ("the steady-state probe front_ok of system pair failing for longer than 2 s "
             "(sent every 0.5 s) aborts the phase") in text
     assert "probe front " not in text  # probes without `during` are not abort conditions
+
+
+def test_the_time_a_probe_failed_never_reads_as_its_grace(tmp_path: Path) -> None:
+    """Failing 0.3002 s against a grace of 0.3 s is reported as 0.301 s, not rounded down
+    to 0.3 (which says "failed for 0.3 s, longer than its grace of 0.3 s")."""
+    from gameday.systems.resolve import resolve
+    from gameday.systems.watch import SteadyStateWatch
+
+    path = tmp_path / "gone.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "gone", "components": {"web": {"url": "http://127.0.0.1:9"}},
+        "load": {"requests": {"get": {"url": "{{ web[0].url }}/"}}},
+        "steady_state": {"up": {"url": "{{ web[0].url }}/",
+                                "during": {"interval_s": 0.05, "grace_s": 0.3}}}}))
+    ticks = iter([0.0, 0.0, 0.3, 0.3002])  # (sent, answered) of two polls
+    watch = SteadyStateWatch(resolve(load_system(path)), clock=lambda: next(ticks))
+    watch.poll_once("up")
+    assert watch.failure is None  # failing, within its grace
+    watch.poll_once("up")
+    assert watch.failure is not None and watch.failure.failing_s == 0.301
+    assert "failed for 0.301 s, longer than its grace of 0.3 s" in watch.failure.reason

@@ -16,6 +16,7 @@ Failures shorter than the grace are counted (``blips``) but do not fail the watc
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +51,7 @@ class WatchFailure:
     def reason(self) -> str:
         """The abort reason, one sentence (the journal's and report's words)."""
         where = f" [{self.member}]" if self.member else ""
-        return (f"steady-state probe {self.probe}{where} failed for {self.failing_s:.2f} s, "
+        return (f"steady-state probe {self.probe}{where} failed for {self.failing_s:g} s, "
                 f"longer than its grace of {self.grace_s:g} s: {self.detail}")
 
 
@@ -97,7 +98,10 @@ class SteadyStateWatch:
                     continue
                 since = self._since.setdefault(key, sent)
                 if self.failure is None and now - since > probe.during.grace_s:
-                    self.failure = WatchFailure(name, f.member, round(now - since, 3),
+                    # up to the next millisecond: a figure rounded down could read as
+                    # no longer than the grace it exceeded
+                    self.failure = WatchFailure(name, f.member,
+                                                math.ceil((now - since) * 1000) / 1000,
                                                 probe.during.grace_s, f.detail)
 
     def _loop(self) -> None:
