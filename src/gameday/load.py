@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gameday.http import classify, classify_status, ssl_context
+from gameday.http import classify, classify_status
 from gameday.load_schedule import WHOLE, Shard, schedule
 from gameday.metrics import percentile
 from gameday.owed import OwedRequests
@@ -225,8 +225,7 @@ class LoadGenerator:
         async with contextlib.AsyncExitStack() as stack:
             if timer is not None:
                 stack.callback(timer.close)
-            self._wire = WireClient(max_connections=_MAX_CONNECTIONS,
-                                    ssl_context=ssl_context())
+            self._wire = WireClient(max_connections=_MAX_CONNECTIONS)
             stack.callback(self._wire.close)
             self._in_flight = 0
             self._drained = asyncio.Event()

@@ -54,6 +54,8 @@ from urllib.parse import quote, urlsplit
 import httptools
 import httpx
 
+from gameday.http import ssl_context
+
 __all__ = ["IDLE_S", "MAX_ANSWER_BYTES", "Done", "WireClient"]
 
 #: ``done(status, body, error)``: see the module docstring.
@@ -235,7 +237,8 @@ class _Connection(asyncio.Protocol):
 
 class WireClient:
     """A pool of keep-alive HTTP/1.1 connections per (scheme, host, port). Create it in
-    the event loop that uses it; :meth:`close` it there."""
+    the event loop that uses it; :meth:`close` it there. TLS uses ``ssl_context``, by
+    default the harness's one shared context (:func:`gameday.http.ssl_context`)."""
 
     def __init__(self, *, max_connections: int = 2048,
                  ssl_context: ssl.SSLContext | None = None) -> None:
@@ -355,8 +358,7 @@ class WireClient:
             async with asyncio.timeout(max(ex.deadline - time.perf_counter(), 0.001)):
                 await self._loop.create_connection(
                     lambda: conn, host, port,
-                    ssl=(self._ssl or ssl.create_default_context()) if scheme == "https"
-                    else None)
+                    ssl=(self._ssl or ssl_context()) if scheme == "https" else None)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             self._finish(ex, 0, b"", httpx.ConnectError(
                 f"cannot connect to {host}:{port}: {exc or type(exc).__name__}"))
