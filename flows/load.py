@@ -12,9 +12,8 @@
   that started late shows as send lag). It ends Failed when a shard failed, and returns
   the check otherwise, flagged when the load machine(s) fell behind.
 
-What is sent: the inventory stack's mix (``urls``, the stack's addresses, and ``load``, a
-runbook's ``load`` block), or a system's (``runbook``: a runbook naming a system file, its
-load and seed as the runbook says, resolved at ``base_port`` on each worker:
+What is sent: a system's load (``runbook``: a runbook naming a system file, its load and
+seed as the runbook says, resolved at ``base_port`` on each worker:
 :class:`gameday.load_shards.SystemLoad`).
 
 ``out_dir`` must be a folder every worker and the ``sharded-load`` run can read and write
@@ -34,14 +33,12 @@ from prefect.deployments import run_deployment
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 
 from flows.runs import wait_for_runs
-from gameday.errors import GameDayError
 from gameday.load_check import check_load
 from gameday.load_schedule import Shard
 from gameday.load_shards import SystemLoad, generator, merge
 from gameday.metrics import requests_frame
 from gameday.records import REQUEST_COLUMNS, RequestRecord
 from gameday.runbook import LoadSpec
-from gameday.targets.base import StackUrls
 
 __all__ = ["SHARD_DEPLOYMENT", "build_load_deployments", "load_shard", "sharded_load"]
 
@@ -60,20 +57,11 @@ def _records(path: Path) -> list[RequestRecord]:
 @flow(name="load-shard", log_prints=True)
 def load_shard(load: dict[str, Any], seed: int, phase: str, duration_s: float, shard: int,
                shards: int, start_at: float, out_dir: str,
-               urls: dict[str, Any] | None = None,
-               system: dict[str, Any] | None = None) -> dict[str, Any]:
+               system: dict[str, Any]) -> dict[str, Any]:
     """Send shard ``shard`` of ``shards`` of ``phase``'s schedule; write its records.
-    What is sent: ``system`` (a :class:`SystemLoad` as a dict), else the inventory
-    stack's mix at ``urls``."""
+    What is sent: ``system`` (a :class:`SystemLoad` as a dict)."""
     part = Shard(shard, shards)
-    source: StackUrls | SystemLoad
-    if system is not None:
-        source = SystemLoad(**system)
-    elif urls is not None:
-        source = StackUrls(**{**urls, "inventory": tuple(urls["inventory"])})
-    else:
-        raise GameDayError("load-shard: give system (a runbook's system load) or urls")
-    gen = generator(source, LoadSpec(**load), seed, part)
+    gen = generator(SystemLoad(**system), LoadSpec(**load), seed, part)
     late = time.time() - start_at
     if late > 0:
         print(f"shard {shard} of {shards} starts {late:.1f} s after the common start: "
@@ -89,28 +77,18 @@ def load_shard(load: dict[str, Any], seed: int, phase: str, duration_s: float, s
 
 
 @flow(name="sharded-load", log_prints=True)
-def sharded_load(phase: str, duration_s: float, shards: int, out_dir: str,
-                 urls: dict[str, Any] | None = None, load: dict[str, Any] | None = None,
-                 seed: int | None = None, runbook: str | None = None,
+def sharded_load(phase: str, duration_s: float, shards: int, out_dir: str, runbook: str,
                  base_port: int | None = None, rate: float | None = None,
-                 start_delay_s: float = 30.0,
+                 seed: int | None = None, start_delay_s: float = 30.0,
                  deployment: str = SHARD_DEPLOYMENT) -> dict[str, Any]:
     """One ``load-shard`` flow run per shard, started together; the merged check.
 
-    What is sent: ``runbook`` (a runbook naming a system file: its load and seed,
-    resolved at ``base_port``, default the file's; ``rate`` replaces the runbook's), or
-    the inventory stack's mix at ``urls`` with ``load`` and ``seed``."""
-    where: dict[str, Any]
-    if runbook is not None:
-        source, spec, rb_seed = SystemLoad.of(runbook, base_port=base_port)
-        seed = rb_seed if seed is None else seed
-        where = {"system": dataclasses.asdict(source)}
-    elif urls is not None and load is not None:
-        spec = LoadSpec(**load)
-        where = {"urls": urls}
-    else:
-        raise GameDayError("sharded-load: give runbook (a runbook naming a system file), "
-                           "or urls and load (the inventory stack's)")
+    What is sent: ``runbook``'s load (a runbook naming a system file: its load and seed,
+    resolved at ``base_port``, default the file's; ``rate`` and ``seed`` replace the
+    runbook's)."""
+    source, spec, rb_seed = SystemLoad.of(runbook, base_port=base_port)
+    seed = rb_seed if seed is None else seed
+    where = {"system": dataclasses.asdict(source)}
     if rate is not None:
         spec = spec.model_copy(update={"rate": rate})
     print(f"sharded load of {phase!r}: {shards} shard(s), {spec.rate:g} req/s for "
@@ -121,7 +99,7 @@ def sharded_load(phase: str, duration_s: float, shards: int, out_dir: str,
         "duration_s": duration_s, "shard": k, "shards": shards, "start_at": start_at,
         "out_dir": out_dir})
         for k in range(shards)]
-    budget = start_delay_s + duration_s + spec.timeout_s + spec.cancel_after_s + 120.0
+    budget = start_delay_s + duration_s + 2 * spec.timeout_s + 120.0
     states = wait_for_runs([r.id for r in runs], budget)  # type: ignore[union-attr]
     failed = [f"shard {k}: {s}" for k, s in enumerate(states) if s != "COMPLETED"]
     if failed:

@@ -1,7 +1,7 @@
 """The pre-flight checklist a team goes through before a GameDay session starts.
 
 Each item is a :class:`~gameday.run_record.ChecklistItem` ``{item, ok, detail}``: the
-roles are assigned, the stack answers and every replica is ON, Slack is reachable (or
+roles are assigned, the system's steady-state probes hold, Slack is reachable (or
 not configured: messages then go to the console), and the team agreed on the abort
 criteria (which :func:`abort_criteria` spells out from the runbook, with the fault TTLs
 that will be sent). A session starts only when every item is ok.
@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import httpx
 
-from gameday import probes
 from gameday.config import Settings
 from gameday.drivers import SystemDriver
 from gameday.run_record import ChecklistItem, Roles
 from gameday.runbook import DEFAULT_FAULT_TTL_S, Runbook
 from gameday.systems.model import System
-from gameday.targets.base import StackUrls
 
-__all__ = ["abort_criteria", "stack_item", "slack_item", "run_checklist"]
+__all__ = ["abort_criteria", "system_item", "slack_item", "run_checklist"]
 
 
 def _ttls(runbook: Runbook, default_ttl_s: float) -> str:
@@ -45,27 +43,16 @@ def abort_criteria(runbook: Runbook, default_ttl_s: float = DEFAULT_FAULT_TTL_S,
         f"{s.abort_window_s:g} s window (once it holds {s.abort_min_samples} requests) aborts "
         "the phase and rolls its fault back.",
         *watched,
-        f"Never more than {s.max_faulted_replicas} replica(s) faulted at once; every fault "
+        f"Never more than {s.max_faulted_replicas} component(s) of a group faulted at once; "
+        "every fault "
         f"clears itself after its time-to-live ({_ttls(runbook, default_ttl_s)}) even if "
         "this notebook dies.",
-        "A faulted replica that does not come back within its recovery timeout stops the "
+        "A faulted component that does not come back within its recovery timeout stops the "
         "session before the next fault.",
         "By hand: the owner calls an abort (interrupt the running cell, or run "
         "`session.abort(...)`) whenever real users, data or people need it. Aborting "
-        "clears every fault and restarts every stopped replica.",
+        "rolls back every fault.",
     ]
-
-
-def stack_item(urls: StackUrls) -> ChecklistItem:
-    """Every service healthy and every replica ON per the monitor (the flow's steady state)."""
-    state = probes.steady_state(urls)
-    problems = list(state["problems"])
-    if not state["replicas"] and not problems:
-        problems.append("the monitor reports no replica")
-    detail = (f"{len(state['services'])} services healthy, replicas "
-              + ", ".join(f"{r} {s}" for r, s in sorted(state["replicas"].items()))
-              if not problems else "; ".join(problems))
-    return ChecklistItem(item="stack healthy", ok=not problems, detail=detail)
 
 
 def system_item(driver: SystemDriver) -> ChecklistItem:
@@ -112,25 +99,17 @@ def slack_item(settings: Settings, *, timeout_s: float = 5.0) -> ChecklistItem:
                "GAMEDAY_SLACK_WEBHOOK_URL)")
 
 
-def _healthy(urls: StackUrls | None, driver: SystemDriver | None) -> ChecklistItem:
-    if driver is not None:
-        return system_item(driver)
-    assert urls is not None, "the inventory stack's checklist needs its URLs"
-    return stack_item(urls)
-
-
-def run_checklist(settings: Settings, urls: StackUrls | None, runbook: Runbook, *,
-                  abort_criteria_agreed: bool, roles: Roles,
-                  driver: SystemDriver | None = None) -> list[ChecklistItem]:
-    """The whole checklist, in the order the notebook shows it. A runbook with a system
-    passes its ``driver`` (its steady-state probes); the inventory stack its ``urls``."""
+def run_checklist(settings: Settings, runbook: Runbook, *, abort_criteria_agreed: bool,
+                  roles: Roles, driver: SystemDriver) -> list[ChecklistItem]:
+    """The whole checklist, in the order the notebook shows it; ``driver``: the runbook's
+    system (its steady-state probes)."""
     missing = [r for r in ("owner", "coordinator", "reporter") if not getattr(roles, r)]
     named = (f"owner: {roles.owner}, coordinator: {roles.coordinator}, reporter: "
              f"{roles.reporter}, observers: {', '.join(roles.observers) or '—'}")
     return [
         ChecklistItem(item="roles assigned", ok=not missing,
                       detail=f"missing: {', '.join(missing)}" if missing else named),
-        _healthy(urls, driver),
+        system_item(driver),
         slack_item(settings),
         ChecklistItem(item="abort criteria agreed", ok=bool(abort_criteria_agreed),
                       detail=("the owner confirmed the abort criteria" if abort_criteria_agreed

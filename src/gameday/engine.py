@@ -28,7 +28,6 @@ from typing import Any
 from gameday import metrics
 from gameday.config import Settings
 from gameday.drivers import SystemDriver
-from gameday.drivers.inventory import InventoryDriver
 from gameday.errors import GameDayError, SafetyError
 from gameday.fingerprint import chaos_toolkit_identity
 from gameday.journal import Journal, environment_fingerprint, new_run_id, utc_iso, utc_time
@@ -90,10 +89,6 @@ class GameDayRun:
     #: the voter's counters just before each phase's injection (phase name → counters)
     voter_before: dict[str, VoterCounters] = field(default_factory=dict)
 
-    @property
-    def urls(self) -> Any:
-        return self.target.urls
-
     def sync_notifications(self) -> None:
         """Copy what the notifier recorded since last time into the journal."""
         done = len(self.journal.record.notifications)
@@ -103,13 +98,11 @@ class GameDayRun:
 def open_run(settings: Settings, runbook: Runbook, runbook_path: Path, target: Target, *,
              target_key: str | None = None, seed: int | None = None, run_id: str | None = None,
              flow_run_id: str | None = None, notifier: BaseNotifier | None = None,
-             progress: Progress = print, driver: SystemDriver | None = None) -> GameDayRun:
+             progress: Progress = print, driver: SystemDriver) -> GameDayRun:
     """Create the run folder and write its journal (status ``running``, with the process
-    that runs it); touches nothing on the target. Without ``driver``, the run drives the
-    inventory stack on ``target``."""
+    that runs it); touches nothing on the target. ``driver``: how the system is reached."""
     seed = runbook.seed if seed is None else seed
     run_id = run_id or new_run_id(runbook.name)
-    driver = driver or InventoryDriver(target, settings)
     record = JournalRecord(
         start=utc_time(), run_id=run_id, seed=seed, target=target.name, target_key=target_key,
         runbook=runbook.model_dump(mode="json", by_alias=True),

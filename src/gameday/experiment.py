@@ -2,19 +2,23 @@
 
 Chaos Toolkit's tools (``chaos report``, its controls, a team's own scripts) read a
 journal's ``experiment`` for the title, description, tags, hypothesis, method and
-rollbacks. :func:`render_experiment` writes the GameDay as one, with the same calls the
-harness makes over HTTP, so that a Chaos Toolkit user reads what was done in their own
-vocabulary (and ``chaoslib.experiment.ensure_experiment_is_valid`` accepts it):
+rollbacks. :func:`render_system_experiment` writes the GameDay as one, from the runbook's
+system file, so that a Chaos Toolkit user reads what was done in their own vocabulary (and
+``chaoslib.experiment.ensure_experiment_is_valid`` accepts it):
 
-- ``steady-state-hypothesis``: every service's ``GET /health`` answers 200;
-- ``method``: per phase, the fault as ``POST <replica>/inject-failure`` with the body and
-  the time-to-live the harness sends, paused for the phase's duration (the load runs
-  meanwhile); a phase without a fault is a probe of the voter, paused likewise;
-- ``rollbacks``: ``POST /inject-failure {"type": "clear"}`` on each replica faulted.
+- ``steady-state-hypothesis``: the system's steady-state probes (those on one URL);
+- ``method``: per phase, the fault as its mechanism does it: an ``http`` fault as the
+  request the harness sends (its body, the time-to-live), a ``chaostoolkit`` fault as its
+  own activity, a ``process`` or ``container`` fault as the command line that does the
+  same (``kill -s KILL <pid>``, ``docker pause <container>``: the harness uses the
+  signal and the Docker SDK); paused for the phase's duration (the load runs meanwhile).
+  A phase without a fault is a probe, paused likewise;
+- ``rollbacks``: the ``clear`` request of each http fault, the ``rollback`` activity of
+  each Chaos Toolkit fault (the others end by the harness's dead-man's switches).
 
-The chaos token is never written: when one is configured the headers say
-``${chaos_token}``, a configuration entry read from ``GAMEDAY_CHAOS_TOKEN``. Load, SLOs,
-safety and the seed are GameDay's own: they ride along in ``extensions`` (name
+A secret is never written: ``env('NAME')`` in a template is rendered as ``${NAME}``, a
+configuration entry Chaos Toolkit reads from the environment variable ``NAME``. Load,
+SLOs, safety and the seed are GameDay's own: they ride along in ``extensions`` (name
 ``gameday``), where Chaos Toolkit keeps what its core does not model.
 """
 
@@ -23,112 +27,83 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gameday.runbook import DEFAULT_FAULT_TTL_S, Phase, Runbook
-from gameday.targets.base import StackUrls
 
 if TYPE_CHECKING:
+    from gameday.systems.model import HttpAction
     from gameday.systems.resolve import ResolvedSystem
 
-__all__ = ["EXPERIMENT_VERSION", "render_experiment", "render_system_experiment"]
+__all__ = ["EXPERIMENT_VERSION", "render_system_experiment"]
 
 #: The experiment format's version (Chaos Toolkit's ``version`` key).
 EXPERIMENT_VERSION = "1.0.0"
-_HEALTH_TIMEOUT_S = 2
+_PROBE_TIMEOUT_S = 2
 _FAULT_TIMEOUT_S = 10
+_SIGNALS = {"kill": "KILL", "terminate": "TERM", "stop": "STOP"}
 
 
-def _http(url: str, *, method: str = "GET", body: dict[str, Any] | None = None,
-          token: bool = False, timeout: float = _HEALTH_TIMEOUT_S) -> dict[str, Any]:
-    provider: dict[str, Any] = {"type": "http", "url": url, "method": method,
-                                "timeout": timeout}
-    if body is not None:
-        provider["arguments"] = body
-        provider["headers"] = {"Content-Type": "application/json"}
-    if token:
-        provider.setdefault("headers", {})["X-Chaos-Token"] = "${chaos_token}"
+def _http(action: HttpAction, context: dict[str, Any]) -> dict[str, Any]:
+    """A fault API request as Chaos Toolkit's http provider."""
+    from gameday.systems.render import render, render_value
+
+    provider: dict[str, Any] = {"type": "http", "url": render(action.url, context),
+                                "method": action.method, "timeout": _FAULT_TIMEOUT_S}
+    if action.json_ is not None:
+        provider["arguments"] = render_value(action.json_, context)
+    headers = {k: render(v, context) for k, v in action.headers.items()}
+    if action.json_ is not None:
+        headers.setdefault("Content-Type", "application/json")
+    if headers:
+        provider["headers"] = headers
     return provider
 
 
-def _hypothesis(urls: StackUrls) -> dict[str, Any]:
-    services = [(f"inventory-{i}", u) for i, u in enumerate(urls.inventory, 1)]
-    services += [("monitor", urls.monitor), ("voter", urls.voter), ("orders", urls.orders)]
-    return {
-        "title": "every service of the stack is healthy",
-        "probes": [{"type": "probe", "name": f"{name} healthy", "tolerance": 200,
-                    "provider": _http(f"{url}/health")} for name, url in services],
-    }
+class _Secrets:
+    """``env('NAME')`` for templates rendered into the experiment: ``${NAME}``, and the
+    names seen (the experiment's ``configuration``)."""
 
+    def __init__(self) -> None:
+        self.names: dict[str, None] = {}
 
-def _phase_activity(phase: Phase, runbook: Runbook, urls: StackUrls, default_ttl_s: float,
-                    token: bool) -> dict[str, Any]:
-    pauses = {"after": phase.duration_s}
-    if phase.fault is None:
-        product = runbook.load.products[0]
-        return {"type": "probe", "name": f"{phase.name}: load only, no fault",
-                "provider": _http(f"{urls.voter}/inventory/{product}"), "pauses": pauses}
-    fault = phase.fault
-    body = {"type": fault.type, **fault.params(),
-            "ttl_s": runbook.fault_ttl(fault, default_ttl_s)}
-    return {"type": "action", "name": f"{phase.name}: {fault.describe()}",
-            "provider": _http(f"{urls.replica(fault.member)}/inject-failure", method="POST",
-                              body=body, token=token, timeout=_FAULT_TIMEOUT_S),
-            "pauses": pauses}
+    def __call__(self, name: str, default: str = "") -> str:
+        self.names[str(name)] = None
+        return f"${{{name}}}"
 
-
-def _rollbacks(runbook: Runbook, urls: StackUrls, token: bool) -> list[dict[str, Any]]:
-    faulted = dict.fromkeys(p.fault.member for p in runbook.phases if p.fault)
-    return [{"type": "action", "name": f"clear every fault on replica {replica}",
-             "provider": _http(f"{urls.replica(replica)}/inject-failure", method="POST",
-                               body={"type": "clear"}, token=token,
-                               timeout=_FAULT_TIMEOUT_S)}
-            for replica in faulted]
-
-
-def render_experiment(runbook: Runbook, urls: StackUrls, *, target: str,
-                      default_ttl_s: float = DEFAULT_FAULT_TTL_S, seed: int | None = None,
-                      token: bool = False) -> dict[str, Any]:
-    """``runbook`` against the stack at ``urls`` as a Chaos Toolkit experiment (plain
-    JSON). ``token``: whether fault calls carry the chaos token (as ``${chaos_token}``)."""
-    description = " ".join(runbook.description.split()) or (
-        f"GameDay {runbook.name}: {len(runbook.phases)} phases against the {target} stack")
-    experiment: dict[str, Any] = {
-        "version": EXPERIMENT_VERSION,
-        "title": f"GameDay {runbook.name}",
-        "description": description,
-        "tags": ["gameday", f"target:{target}",
-                 *dict.fromkeys(f"fault:{p.fault.type}" for p in runbook.phases if p.fault)],
-        "steady-state-hypothesis": _hypothesis(urls),
-        "method": [_phase_activity(p, runbook, urls, default_ttl_s, token)
-                   for p in runbook.phases],
-        "rollbacks": _rollbacks(runbook, urls, token),
-        "extensions": [{"name": "gameday",
-                        "runbook": runbook.model_dump(mode="json", by_alias=True),
-                        "seed": runbook.seed if seed is None else seed}],
-    }
-    if token:
-        experiment["configuration"] = {
-            "chaos_token": {"type": "env", "key": "GAMEDAY_CHAOS_TOKEN", "default": ""}}
-    return experiment
+    def configuration(self) -> dict[str, Any]:
+        return {n: {"type": "env", "key": n, "default": ""} for n in self.names}
 
 
 def render_system_experiment(runbook: Runbook, resolved: ResolvedSystem, *, target: str,
+                             default_ttl_s: float = DEFAULT_FAULT_TTL_S,
                              seed: int | None = None, source: str | None = None
                              ) -> dict[str, Any]:
-    """A runbook with a ``system`` as a Chaos Toolkit-shaped outline: the hypothesis (the
-    system file's steady-state probes, rendered) and one entry per phase; the fault
-    mechanisms are the system file's (its providers), named in ``extensions``."""
+    """``runbook`` against its resolved system as a Chaos Toolkit experiment (plain JSON;
+    module docstring)."""
     from gameday.systems.probe import template_context
     from gameday.systems.render import render
 
-    ctx = template_context(resolved)
+    secrets = _Secrets()
+    ctx = template_context(resolved, env=secrets)
     system = resolved.system
     hypothesis = [{"type": "probe", "name": name, "tolerance": probe.expect.status[0],
                    "provider": {"type": "http", "url": render(probe.url, ctx),
-                                "method": probe.method}}
+                                "method": probe.method, "timeout": _PROBE_TIMEOUT_S}}
                   for name, probe in system.steady_state.items() if probe.each is None]
-    method = [{"type": "action" if p.fault else "probe",
-               "name": f"{p.name}: {p.fault.describe() if p.fault else 'load only'}",
-               "pauses": {"after": p.duration_s}} for p in runbook.phases]
-    return {
+    look = (hypothesis[0]["provider"] if hypothesis else
+            {"type": "http", "url": next(m.url for m in resolved.all_members() if m.url),
+             "method": "GET", "timeout": _PROBE_TIMEOUT_S})
+    method: list[dict[str, Any]] = []
+    rollbacks: list[dict[str, Any]] = []
+    for phase in runbook.phases:
+        if phase.fault is None:
+            method.append({"type": "probe", "name": f"{phase.name}: load only, no fault",
+                           "provider": look, "pauses": {"after": phase.duration_s}})
+            continue
+        action, rollback = _fault_activities(phase, runbook, resolved, secrets,
+                                             default_ttl_s)
+        method.append(action)
+        if rollback is not None and rollback["name"] not in {r["name"] for r in rollbacks}:
+            rollbacks.append(rollback)
+    experiment: dict[str, Any] = {
         "version": EXPERIMENT_VERSION, "title": f"GameDay {runbook.name}",
         "description": " ".join(runbook.description.split())
         or f"GameDay {runbook.name} against system {system.name}",
@@ -136,8 +111,49 @@ def render_system_experiment(runbook: Runbook, resolved: ResolvedSystem, *, targ
                  *dict.fromkeys(f"fault:{p.fault.type}" for p in runbook.phases if p.fault)],
         "steady-state-hypothesis": {"title": f"the steady state of {system.name}",
                                     "probes": hypothesis},
-        "method": method, "rollbacks": [],
+        "method": method, "rollbacks": rollbacks,
         "extensions": [{"name": "gameday", "system": source or system.name,
                         "runbook": runbook.model_dump(mode="json", by_alias=True),
                         "seed": runbook.seed if seed is None else seed}],
     }
+    if secrets.names:
+        experiment["configuration"] = secrets.configuration()
+    return experiment
+
+
+def _fault_activities(phase: Phase, runbook: Runbook, resolved: ResolvedSystem,
+                      secrets: _Secrets, default_ttl_s: float
+                      ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The phase's fault as an action, and the rollback that ends it (None: its mechanism
+    is ended by the harness's dead-man's switch)."""
+    from gameday.systems.providers import fault_context
+    from gameday.systems.render import render, render_value
+
+    fault = phase.fault
+    assert fault is not None
+    spec = resolved.system.faults[fault.type]
+    member = resolved.member(fault.group, fault.member)
+    ttl_s = runbook.fault_ttl(fault, default_ttl_s)
+    ctx = {**fault_context(resolved, member, {**spec.params, **fault.params()}, ttl_s),
+           "env": secrets}
+    name = f"{phase.name}: {fault.describe()}"
+    rollback: dict[str, Any] | None = None
+    if spec.provider == "http":
+        provider = _http(spec.inject, ctx)
+        rollback = {"type": "action", "name": f"clear {fault.type} on {fault.component}",
+                    "provider": _http(spec.clear, ctx)}
+    elif spec.provider == "chaostoolkit":
+        provider = render_value(spec.action, ctx)["provider"]
+        if spec.rollback is not None:
+            rollback = {**render_value(spec.rollback, ctx), "type": "action",
+                        "name": f"roll back {fault.type} on {fault.component}"}
+    elif spec.provider == "process":
+        provider = {"type": "process", "path": "kill",
+                    "arguments": f"-s {_SIGNALS[spec.action]} <pid of {member.label}>"}
+    else:  # container: what the Docker SDK call does, as the docker CLI says it
+        where = f"<container of {member.label}>"
+        args = (f"network disconnect {render(spec.network or '', ctx)} {where}"
+                if spec.action == "disconnect" else f"{spec.action} {where}")
+        provider = {"type": "process", "path": "docker", "arguments": args}
+    return {"type": "action", "name": name, "provider": provider,
+            "pauses": {"after": phase.duration_s}}, rollback

@@ -32,7 +32,6 @@ from gameday import deadman, engine
 from gameday.conclusion import conclude
 from gameday.config import Settings, get_settings
 from gameday.drivers import SystemDriver
-from gameday.drivers.inventory import InventoryDriver
 from gameday.errors import GameDayError, TargetLocked
 from gameday.journal import JOURNAL_FILE
 from gameday.paths import REPO_ROOT
@@ -42,7 +41,6 @@ from gameday.run_record import Outcome, RunStatus
 from gameday.runbook import Runbook, load_runbook
 from gameday.runbook_target import RunbookSystem
 from gameday.safety import TargetLock
-from gameday.targets import get_target
 from gameday.targets.base import Target
 
 #: How long the switch holding a started compose project waits for this process before it
@@ -69,28 +67,15 @@ def resolve_runbook(runbook: str | Path) -> Path:
     return path if path.is_absolute() or path.exists() else REPO_ROOT / path
 
 
-def _stack_source(given: str | Path, settings: Settings) -> Path:
-    """``given`` as the checkout the inventory stack runs from; GameDayError saying why
-    not (a system's checkout is checked by :meth:`RunbookSystem.of`)."""
-    if settings.target != "local":
-        raise GameDayError("stack_source: a stack runs from another checkout on the local "
-                           f"target only (this run: target {settings.target!r})")
-    path = Path(given).expanduser().resolve()
-    if not (path / "stack").is_dir():
-        raise GameDayError(f"stack_source {str(given)!r}: no checkout there (no stack/ "
-                           "folder); give a directory holding a checkout of this project")
-    return path
-
-
 class GameDay:
     """One GameDay from its runbook to its outcome; see the module docstring."""
 
     def __init__(self, settings: Settings, runbook: Runbook, runbook_path: Path,
-                 target: Target, *, seed: int | None = None, started_by: str = "gameday",
-                 progress: Progress = print, system: RunbookSystem | None = None,
+                 target: Target, *, system: RunbookSystem, seed: int | None = None,
+                 started_by: str = "gameday", progress: Progress = print,
                  stack_source: Path | None = None) -> None:
         self.settings, self.runbook, self.runbook_path = settings, runbook, runbook_path
-        #: the checkout whose ``stack/`` the local stack runs (None: this one's)
+        #: the checkout whose system file runs (None: this one's)
         self.stack_source = stack_source
         self.target, self.seed, self.started_by = target, seed, started_by
         self.system = system
@@ -111,8 +96,7 @@ class GameDay:
         """Resolve and validate everything; touch nothing (RunbookError on bad input).
         ``reports_dir``: where the run folder goes instead of the settings' (a
         comparison keeps its runs in its own folder). ``stack_source``: a checkout
-        directory the local stack runs from (a comparison's side): its ``stack/``, or
-        for a runbook with a system, its version of the system file."""
+        checkout whose version of the system file runs (a comparison's side)."""
         path = resolve_runbook(runbook)
         checkout = None if stack_source is None else Path(stack_source).expanduser().resolve()
         if settings is None:
@@ -132,16 +116,8 @@ class GameDay:
                                       checkout=checkout)
         common: dict[str, Any] = {"seed": seed, "started_by": started_by,
                                   "progress": progress}
-        if system is not None:
-            return cls(settings, rb, path, system.target(settings), system=system,
-                       stack_source=checkout, **common)
-        if stack_source is not None:
-            source = _stack_source(stack_source, settings)
-            from gameday.targets.local import LocalTarget
-
-            return cls(settings, rb, path, LocalTarget(settings, stack_source=source),
-                       stack_source=source, **common)
-        return cls(settings, rb, path, get_target(settings.target, settings), **common)
+        return cls(settings, rb, path, system.target(settings), system=system,
+                   stack_source=checkout, **common)
 
     # ------------------------------------------------------------------ the lock
     def acquire(self, *, flow_run_id: str | None = None) -> TargetLock:
@@ -194,13 +170,8 @@ class GameDay:
             else:
                 self.progress(f"gameday: starting the {self.target.name} stack…")
                 started = True
-                if self.system is not None:  # local: owned, a kill -9 of us takes it along
-                    self.target = self.system.target(self.settings, owner_pid=os.getpid())
-                elif self.target.name == "local":
-                    from gameday.targets.local import LocalTarget
-
-                    self.target = LocalTarget(self.settings, owner_pid=os.getpid(),
-                                              stack_source=self.stack_source)
+                # local: owned, a kill -9 of us takes it along
+                self.target = self.system.target(self.settings, owner_pid=os.getpid())
             switch = self._hold_stack() if started else None
             if running != "theirs":  # ours: start() keeps it and waits until healthy
                 self.target.start()
@@ -248,22 +219,19 @@ class GameDay:
                                    target_key=self.key, seed=self.seed,
                                    flow_run_id=flow_run_id, progress=self.progress,
                                    driver=driver)
-        if self.system is not None:
-            self.run.journal.update(system=self.system.info())
-            self.run.journal.write(self.run.run_dir, raw=False)
+        self.run.journal.update(system=self.system.info())
+        self.run.journal.write(self.run.run_dir, raw=False)
         self.lock.annotate(run_id=self.run.journal.run_id, run_dir=str(self.run.run_dir))
-        on = f"system {self.system.name!r} on " if self.system else ""
         self.progress(f"gameday: run {self.run.journal.run_id} — {self.runbook.name} on "
-                      f"{on}{self.target.name}, {len(self.runbook.phases)} phases, seed "
+                      f"system {self.system.name!r} on {self.target.name}, "
+                      f"{len(self.runbook.phases)} phases, seed "
                       f"{self.run.seed}")
         return self.run
 
     def make_driver(self) -> SystemDriver:
         """How the engine reaches the system on the current target: the runbook's system
-        file, or the inventory stack."""
-        if self.system is not None:
-            return self.system.driver(self.target, self.settings)
-        return InventoryDriver(self.target, self.settings)
+        file."""
+        return self.system.driver(self.target, self.settings)
 
     def announce(self) -> None:
         announce_start(self._run(), self.started_by)

@@ -13,16 +13,13 @@ Contract:
 - ``latency_s`` runs from the *intended* send time to the answer or the failure (no
   coordinated omission). Each request has a total deadline of ``spec.timeout_s`` from its
   send; a timeout is a failure recorded at its elapsed time.
-- Kind and product come from the same seeded schedule: a share ``read_ratio`` of voter
-  reads ``GET {voter}/inventory/{product}`` (ok = 200; ``quorum`` = the body's
-  ``quorum_achieved``, False without an answer; ``value`` = ``data.available_quantity``;
-  ``wrong`` judged by the :class:`~gameday.truth.Truth` given, see there), the rest order
-  writes ``POST {orders}/orders`` ``{"product_id", "quantity": 1}`` (ok = 201), each
-  cancelled ``cancel_after_s`` later by ``POST {orders}/orders/{id}/cancel`` (kind
-  ``cancel``, ok = 200). When a run ends, pending cancels are sent at once and awaited, so
-  stock is back where it was. With ``owed`` (:class:`~gameday.owed.OwedRequests`) every
-  order is written down until its cancel is done, so a killed run's orders can be
-  cancelled later.
+- What is sent, and how an answer is judged, is a subclass's: :meth:`LoadGenerator._plan`
+  gives the schedule and :meth:`LoadGenerator._begin` sends one planned request
+  (:class:`~gameday.systems.load.SystemLoadGenerator`: a system file's request templates,
+  their follow-ups, the oracle's ``wrong`` judged by a :class:`~gameday.truth.Truth`).
+  When a run ends, pending follow-ups are sent at once and awaited. With ``owed``
+  (:class:`~gameday.owed.OwedRequests`) a request whose follow-up ends what it started is
+  written down until it is done, so a killed run's can be sent later.
 
 :meth:`LoadGenerator.run` never raises for a failed request (it is a record); it returns
 early when ``should_abort()`` turns true or :meth:`stop` is called.
@@ -40,14 +37,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gameday.http import classify, classify_status
-from gameday.load_schedule import WHOLE, Shard, schedule
+from gameday.load_schedule import WHOLE, Shard
 from gameday.metrics import percentile
 from gameday.owed import OwedRequests
 from gameday.precise_timer import PreciseTimer
 from gameday.quiet_gc import quiet_gc
 from gameday.records import RequestRecord
 from gameday.runbook import LoadSpec
-from gameday.targets.base import StackUrls
 from gameday.truth import Truth
 from gameday.wire import WireClient
 
@@ -104,7 +100,8 @@ def _run_here(coro: Any) -> Any:
 
 
 class LoadGenerator:
-    """Open-loop load against the voter (reads) and orders (writes + cancels).
+    """Open-loop load: the schedule, the sends, the records and live statistics; what is
+    sent is a subclass's (:meth:`_plan`, :meth:`_begin`).
 
     Live statistics (:meth:`window_availability`, :attr:`achieved_rate`, :attr:`counts`)
     may be read from another thread while :meth:`run` is going.
@@ -116,7 +113,6 @@ class LoadGenerator:
 
     def __init__(
         self,
-        urls: StackUrls,
         spec: LoadSpec,
         seed: int,
         *,
@@ -124,7 +120,6 @@ class LoadGenerator:
         owed: OwedRequests | None = None,
         shard: Shard = WHOLE,
     ) -> None:
-        self.urls = urls
         self.spec = spec
         self.seed = seed
         self.truth = truth
@@ -276,19 +271,16 @@ class LoadGenerator:
         return records
 
     def _plan(self, phase: str) -> Iterator[Any]:
-        """The phase's schedule: items with ``offset_s`` (and what :meth:`_request`
-        needs), in intended-time order, endless."""
-        return schedule(self.spec, self.seed, phase, self.shard)
+        """The phase's schedule: items with ``offset_s`` (and what :meth:`_begin` needs),
+        in intended-time order, endless."""
+        raise NotImplementedError
 
     def _begin(self, planned: Any, phase: str, intended: float, intended_mono: float,
                lag: float, records: list[RequestRecord], follow_ups: set[asyncio.Task[None]],
                flush: asyncio.Event) -> None:
-        """Send ``planned`` (its answer is recorded by a callback, see :meth:`_call`)."""
-        if planned.kind == "read":
-            self._read(phase, planned.product, intended, intended_mono, lag, records)
-        else:
-            self._write(phase, planned.product, intended, intended_mono, lag, records,
-                        follow_ups, flush)
+        """Send ``planned`` (its answer is recorded by a callback, see :meth:`_call`);
+        follow-up tasks go into ``follow_ups`` and wait for ``flush`` at the run's end."""
+        raise NotImplementedError
 
     def _finish(self, rec: RequestRecord, records: list[RequestRecord]) -> None:
         records.append(rec)
@@ -336,76 +328,3 @@ class LoadGenerator:
         """A follow-up request, awaited: ``(status, JSON body or None, error class)``."""
         return self._outcome(*await self._wire.fetch(
             method, url, timeout_s=self.spec.timeout_s, json_body=body, headers=headers))
-
-    # ---- the inventory stack's mix ------------------------------------------------------
-    def _read(self, phase: str, product: str, intended: float, intended_mono: float,
-              lag: float, records: list[RequestRecord]) -> None:
-        sent_wall = time.time()
-
-        def answered(status: int, body: Any, err: str) -> None:
-            latency = time.perf_counter() - intended_mono
-            body = body if isinstance(body, dict) else {}
-            ok = status == 200
-            # the voter wraps the row in "data"; a replica read directly does not
-            row = body.get("data") or body
-            value = row.get("available_quantity") if ok and isinstance(row, dict) else None
-            wrong = None
-            if ok and self.truth is not None:
-                wrong = self.truth.is_wrong(product, value, sent_wall, time.time())
-            self._finish(RequestRecord(
-                phase, "read", product, intended, latency, status, ok, err,
-                bool(body.get("quorum_achieved", False)),
-                float(value) if isinstance(value, (int, float)) else None, wrong, lag,
-            ), records)
-
-        self._call("GET", f"{self.urls.voter}/inventory/{product}", answered)
-
-    def _write(self, phase: str, product: str, intended: float, intended_mono: float,
-               lag: float, records: list[RequestRecord], follow_ups: set[asyncio.Task[None]],
-               flush: asyncio.Event) -> None:
-        token = self.truth.order_sent(product, 1, time.time()) if self.truth else None
-
-        def answered(status: int, body: Any, err: str) -> None:
-            latency = time.perf_counter() - intended_mono
-            ok = status == 201
-            order_id = body.get("order_id") if ok and isinstance(body, dict) else None
-            if token is not None and self.truth is not None:
-                if 400 <= status < 500:
-                    self.truth.order_refused(token)
-                elif order_id is None:
-                    self.truth.order_unknown(token)
-            self._finish(RequestRecord(
-                phase, "write", product, intended, latency, status, ok, err, send_lag_s=lag,
-            ), records)
-            if order_id is not None:
-                if self.owed is not None:
-                    self.owed.owe(str(order_id))
-                task = asyncio.get_running_loop().create_task(
-                    self._cancel(phase, product, order_id, token, records, flush))
-                follow_ups.add(task)
-                task.add_done_callback(follow_ups.discard)
-
-        self._call("POST", f"{self.urls.orders}/orders", answered,
-                   {"product_id": product, "quantity": 1})
-
-    async def _cancel(
-        self, phase: str, product: str, order_id: str, token: int | None,
-        records: list[RequestRecord], flush: asyncio.Event,
-    ) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(flush.wait(), self.spec.cancel_after_s)
-        intended_mono, intended = time.perf_counter(), time.time()
-        code, _, err = await self._send(
-            "POST", f"{self.urls.orders}/orders/{order_id}/cancel")
-        latency = time.perf_counter() - intended_mono
-        ended = code == 200 or code == 400  # 400: "Order already cancelled"
-        if ended and self.owed is not None:
-            self.owed.paid(order_id)
-        if token is not None and self.truth is not None:
-            if ended:
-                self.truth.order_ended(token, time.time())
-            else:
-                self.truth.order_unknown(token)
-        self._finish(RequestRecord(
-            phase, "cancel", product, intended, latency, code, code == 200, err,
-        ), records)

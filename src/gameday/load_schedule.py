@@ -1,37 +1,22 @@
-"""The load generator's seeded schedule, and its split into disjoint shards.
+"""A load schedule's split into disjoint shards.
 
-The schedule of one phase is drawn from ``Random(f"{seed}:{phase}")``, in this order per
-request: the product (``randrange``), the kind (``random() < read_ratio`` → read), then
-the gap to the next request (``expovariate(rate)`` for ``poisson``; ``uniform`` puts
-request ``i`` at ``i / rate`` exactly, so float error never adds a request).
+A phase's schedule (:func:`gameday.systems.load.system_schedule`) is drawn from
+``Random(f"{seed}:{phase}")``; ``uniform`` puts request ``i`` at ``i / rate`` exactly (so
+float error never adds a request), ``poisson`` draws exponential gaps.
 
 Shard ``k`` of ``n`` takes the requests whose index ``i`` has ``i % n == k``: shards are
 disjoint, together they are the whole schedule, and every shard draws the whole sequence
-(cheap: three draws per request), so the same seed gives the same (kind, target, intended
+(cheap: a few draws per request), so the same seed gives the same (kind, values, intended
 time) sequence whatever the number of shards.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gameday.errors import GameDayError
-from gameday.runbook import LoadSpec
 
-__all__ = ["WHOLE", "Planned", "Shard", "schedule"]
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """One scheduled request: its index in the whole schedule, its intended offset from
-    the phase start (s), its kind (``read`` or ``write``) and product."""
-
-    index: int
-    offset_s: float
-    kind: str
-    product: str
+__all__ = ["WHOLE", "Shard"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,19 +41,3 @@ class Shard:
 
 #: The whole schedule, unsplit.
 WHOLE = Shard()
-
-
-def schedule(spec: LoadSpec, seed: int, phase: str, shard: Shard = WHOLE) -> Iterator[Planned]:
-    """The requests of ``shard`` in intended-time order; endless (the caller stops at the
-    phase's end)."""
-    rng = random.Random(f"{seed}:{phase}")
-    products, n_products = spec.products, len(spec.products)
-    poisson = spec.arrival == "poisson"
-    offset, i = 0.0, 0
-    while True:
-        product = products[rng.randrange(n_products)]
-        kind = "read" if rng.random() < spec.read_ratio else "write"
-        if i % shard.count == shard.index:
-            yield Planned(i, offset, kind, product)
-        i += 1
-        offset = offset + rng.expovariate(spec.rate) if poisson else i / spec.rate

@@ -7,13 +7,12 @@ start time, so that each shard's intended times are on the same clock as the oth
 A shard process ends when its phase ends, when :func:`run_sharded` is left early (the
 parent sends stop), and when the parent dies (its pipe closes): none outlives the run.
 
-What a shard sends: the inventory stack's mix at :class:`~gameday.targets.base.StackUrls`,
-or a system's (:class:`SystemLoad`: a runbook naming a system file, resolved again in each
-shard process at the same base port and target, its load as the runbook adjusts it:
-:class:`~gameday.systems.load.SystemLoadGenerator`).
+What a shard sends: a system's load (:class:`SystemLoad`: a runbook naming a system file,
+resolved again in each shard process at the same base port and target, its load as the
+runbook adjusts it: :class:`~gameday.systems.load.SystemLoadGenerator`).
 
 Shards share no state, so there is no truth oracle across them (a read's ``wrong`` stays
-None) and no owed-cancel ledger: sharding is for measuring how much load a system takes,
+None) and no owed follow-up ledger: sharding is for measuring how much load a system takes,
 the GameDay engine keeps one process (150 req/s is a small share of one).
 """
 
@@ -38,7 +37,6 @@ from gameday.quiet_gc import watch_gc
 from gameday.records import REQUEST_COLUMNS, RequestRecord
 from gameday.run_record import LoadCheck
 from gameday.runbook import LoadSpec
-from gameday.targets.base import StackUrls
 
 if TYPE_CHECKING:
     from gameday.load import LoadGenerator
@@ -76,16 +74,11 @@ class SystemLoad:
     def of(cls, runbook: str | Path, *, base_port: int | None = None,
            target: str | None = None) -> tuple[SystemLoad, LoadSpec, int]:
         """The runbook's system load, its load spec and seed. Raises RunbookError for a
-        runbook that cannot run, or that names no system (its load is the inventory
-        stack's: give :func:`run_sharded` its :class:`StackUrls`)."""
-        from gameday.errors import RunbookError
+        runbook that cannot run."""
         from gameday.lifecycle import resolve_runbook
 
         path = resolve_runbook(runbook).resolve()  # as given, else in the repository
         rb, system = _bound(path, base_port, target)
-        if system is None:
-            raise RunbookError(f"{runbook}: names no system: its load is the inventory "
-                               "stack's (give the stack's URLs instead)")
         resolved = system.resolved
         return cls(str(path), resolved.base_port, resolved.target), rb.load, rb.seed
 
@@ -94,12 +87,11 @@ class SystemLoad:
         from gameday.systems.load import SystemLoadGenerator
 
         _, system = _bound(Path(self.runbook), self.base_port, self.target)
-        assert system is not None
         return SystemLoadGenerator(system.resolved, spec, seed, shard=shard)
 
 
 def _bound(path: Path, base_port: int | None, target: str | None
-           ) -> tuple[Runbook, RunbookSystem | None]:
+           ) -> tuple[Runbook, RunbookSystem]:
     """The runbook at ``path`` and its system resolved at ``base_port`` on ``target``
     (default: the runbook's)."""
     from gameday.runbook import load_runbook
@@ -122,11 +114,11 @@ def _intended(rec: RequestRecord) -> float:
     return rec.intended_s
 
 
-def run_sharded(source: StackUrls | SystemLoad, spec: LoadSpec, seed: int, phase: str,
+def run_sharded(source: SystemLoad, spec: LoadSpec, seed: int, phase: str,
                 duration_s: float, shards: int) -> ShardedRun:
     """Send ``phase``'s load for ``duration_s`` s from ``shards`` processes; return the
     merged records and whether together they kept the schedule. ``source``: the
-    inventory stack's URLs, or a system's load. Raises
+    system's load. Raises
     :class:`~gameday.errors.GameDayError` when a shard fails to start or dies."""
     ctx = mp.get_context("spawn")
     procs: list[tuple[Any, Connection]] = []
@@ -144,8 +136,9 @@ def run_sharded(source: StackUrls | SystemLoad, spec: LoadSpec, seed: int, phase
         start_at = time.time() + _START_MARGIN_S
         for _, conn in procs:
             conn.send(("start", start_at))
-        results = [_expect(conn, "done", i, duration_s + spec.timeout_s
-                           + spec.cancel_after_s + _READY_TIMEOUT_S)
+        # follow-ups still waiting go when the phase ends: one more timeout each
+        results = [_expect(conn, "done", i, duration_s + 2 * spec.timeout_s
+                           + _READY_TIMEOUT_S)
                    for i, (_, conn) in enumerate(procs)]
     finally:
         for _, conn in procs:
@@ -174,18 +167,13 @@ def _expect(conn: Connection, what: str, shard: int, timeout_s: float) -> Any:
     return payload
 
 
-def generator(source: StackUrls | SystemLoad, spec: LoadSpec, seed: int,
-              shard: Shard) -> LoadGenerator:
+def generator(source: SystemLoad, spec: LoadSpec, seed: int, shard: Shard) -> LoadGenerator:
     """The generator of ``shard`` for ``source`` (a shard process's, or a Prefect
     worker's: flows/load.py)."""
-    from gameday.load import LoadGenerator
-
-    if isinstance(source, SystemLoad):
-        return source.generator(spec, seed, shard)
-    return LoadGenerator(source, spec, seed, shard=shard)
+    return source.generator(spec, seed, shard)
 
 
-def _shard_main(conn: Connection, source: StackUrls | SystemLoad, spec: LoadSpec, seed: int,
+def _shard_main(conn: Connection, source: SystemLoad, spec: LoadSpec, seed: int,
                 phase: str, duration_s: float,
                 shard: Shard) -> None:  # pragma: no cover - child process
     try:

@@ -8,12 +8,12 @@ lock next (:meth:`gameday.lifecycle.GameDay.acquire`: the next run, ``gameday ab
 Prefect state hook) calls :func:`recover_interrupted`, which, for every such run of that
 target on this machine:
 
-1. sends the requests it still owed (:mod:`gameday.owed`): the inventory stack's order
-   cancels, a system file's follow-ups,
+1. sends the requests it still owed (:mod:`gameday.owed`): a system file's follow-ups,
 2. marks its journal ``interrupted``: when and by whom it was found, why, the phase it
    was in, what was sent, and ends it at its last recorded moment,
 
-and then, when it found one, clears every fault and restarts every stopped replica.
+and then, when it found one, clears every fault of the system's fault API (its faults
+held by dead-man's switches are ended by :func:`gameday.deadman.fire_armed`).
 Holding the lock is what makes this safe: a run still alive would hold it.
 """
 
@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 
-from gameday.faults import FaultClient
 from gameday.fingerprint import utc_time
 from gameday.http import client
 from gameday.journal import JOURNAL_FILE, JournalUnreadable, read_journal, write_journal
@@ -37,7 +36,7 @@ from gameday.run_record import Interruption, JournalRecord
 from gameday.systems.render import env, render
 from gameday.targets.base import Target
 
-__all__ = ["dead_runs", "send_owed", "send_owed_cancels", "mark_interrupted", "roll_back",
+__all__ = ["dead_runs", "send_owed", "mark_interrupted", "roll_back",
            "recover_run", "recover_interrupted"]
 
 Progress = Callable[[str], None]
@@ -90,15 +89,15 @@ def _send_one(http: httpx.Client, request: OwedRequest) -> int:
         return 0
 
 
-def send_owed(run_dir: Path, *, orders_url: Callable[[], str] | None = None,
-              transport: httpx.BaseTransport | None = None) -> tuple[int, list[str]]:
+def send_owed(run_dir: Path, *, transport: httpx.BaseTransport | None = None
+              ) -> tuple[int, list[str]]:
     """Send every request ``run_dir``'s run still owed; returns (sent, failed keys).
 
     Each entry carries its request (method, URL, body, headers, expected statuses); an
-    entry without one is an inventory-stack order whose cancel goes to ``orders_url()``.
-    An expected status settles an entry, and so does a 4xx (the system refused it: "already
-    cancelled", "no such order"); anything else, or no answer, leaves it owed for the next
-    try. The file goes once nothing is owed.
+    entry without one (written before requests were recorded with it) cannot be sent and
+    is said as failed. An expected status settles an entry, and so does a 4xx (the system
+    refused it: "already cancelled", "no such order"); anything else, or no answer, leaves
+    it owed for the next try. The file goes once nothing is owed.
     """
     path = run_dir / OWED_FILE
     owed = owed_entries(path)
@@ -111,14 +110,8 @@ def send_owed(run_dir: Path, *, orders_url: Callable[[], str] | None = None,
         for entry in owed:
             request = entry.request
             if request is None:
-                try:
-                    url = f"{orders_url()}/orders/{entry.key}/cancel" if orders_url else None
-                except Exception:  # noqa: BLE001 - a target without orders: cannot send
-                    url = None
-                if url is None:
-                    failed.append(entry.key)
-                    continue
-                request = OwedRequest(url=url, expect=[200])
+                failed.append(entry.key)
+                continue
             code = _send_one(http, request)
             if request.settled_by(code):
                 book.paid(entry.key)
@@ -127,12 +120,6 @@ def send_owed(run_dir: Path, *, orders_url: Callable[[], str] | None = None,
                 failed.append(entry.key)
     book.close()
     return sent, failed
-
-
-def send_owed_cancels(orders_url: str, run_dir: Path, *,
-                      transport: httpx.BaseTransport | None = None) -> tuple[int, list[str]]:
-    """:func:`send_owed` for the inventory stack at ``orders_url``."""
-    return send_owed(run_dir, orders_url=lambda: orders_url, transport=transport)
 
 
 def _last_moment(journal: JournalRecord) -> Any:
@@ -163,19 +150,19 @@ def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent:
 
 
 def roll_back(target: Target, settings: Any) -> dict[str, Any]:
-    """Clear every fault, restart every stopped replica; what was done (never raises). A
-    system file's target has no inventory fault API: its faults are held by dead-man's
-    switches (:func:`gameday.deadman.fire_armed`) or their own TTL, so nothing is sent."""
-    rolled: dict[str, Any] = {}
-    system = getattr(getattr(target, "resolved", None), "system", None)
-    if system is not None:
-        return {"system": system.name}
+    """Clear every fault of the system's fault API on every member (its ``http`` faults'
+    ``clear``); what was done (never raises). Its other faults are held by dead-man's
+    switches (:func:`gameday.deadman.fire_armed`) or end by their own TTL; a killed
+    process is restarted by the launcher's supervisor."""
+    from gameday.systems.providers import clear_http_faults
+
+    resolved = getattr(target, "resolved", None)
+    if resolved is None:
+        return {"error": f"target {target.name} runs no system file: nothing to clear"}
     try:
-        rolled["cleared"] = FaultClient.for_settings(target.urls, settings).clear_all()
-        rolled["restarted"] = target.restart_stopped_replicas()
-    except Exception as exc:  # noqa: BLE001 - the stack may be down: the TTL still holds
-        rolled["error"] = f"{type(exc).__name__}: {exc}"
-    return rolled
+        return {"system": resolved.system.name, "cleared": clear_http_faults(resolved)}
+    except Exception as exc:  # noqa: BLE001 - the system may be down: the TTL still holds
+        return {"system": resolved.system.name, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def recover_run(run_dir: Path, target: Target, *, settings: Any, found_by: str, reason: str,
@@ -186,7 +173,7 @@ def recover_run(run_dir: Path, target: Target, *, settings: Any, found_by: str, 
     sent: int = 0
     failed: list[str] = []
     if (run_dir / OWED_FILE).exists():  # order cancels, a system's follow-ups
-        sent, failed = send_owed(run_dir, orders_url=lambda: target.urls.orders)
+        sent, failed = send_owed(run_dir)
     return mark_interrupted(run_dir, found_by=found_by, reason=reason, cancels_sent=sent,
                             cancels_failed=failed, rolled_back=rolled)
 

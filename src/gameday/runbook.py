@@ -38,13 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gameday.errors import RunbookError
 from gameday.runbook_errors import message, read_yaml
-from gameday.sweep import SWEPT_PARAMS, Sweep, default_target, expand_sweeps
+from gameday.sweep import Sweep, default_target, expand_sweeps
 
 __all__ = [
-    "FAULT_TYPES",
-    "REPLICAS",
     "DEFAULT_FAULT_TTL_S",
-    "FaultType",
     "Fault",
     "Recovery",
     "Phase",
@@ -62,16 +59,8 @@ __all__ = [
     "MAX_TRIALS",
 ]
 
-FaultType = Literal["crash", "latency", "intermittent", "incorrect_response"]
-#: The inventory stack's fault presets (its own HTTP fault API), for runbooks without a
-#: ``system``.
-FAULT_TYPES: tuple[str, ...] = ("crash", "latency", "intermittent", "incorrect_response")
-REPLICAS: tuple[str, ...] = ("1", "2", "3")
-#: The component group of the inventory stack's replicas (``target: inventory/2``).
-INVENTORY_GROUP = "inventory"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 TARGET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-DEFAULT_PRODUCTS = ["PROD-001", "PROD-002", "PROD-003"]
 #: The most trials a runbook may ask for (each repeats every fault phase).
 MAX_TRIALS = 200
 #: Time-to-live of a fault when neither the runbook nor GAMEDAY_FAULT_TTL_S names one.
@@ -82,84 +71,70 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+def _refuse_older_fields(data: Any, replaced: dict[str, str]) -> Any:
+    """Refuse the fields of the older runbook form (before systems were data), saying
+    what replaced each: an unknown-field error alone would not."""
+    if isinstance(data, dict):
+        for name, instead in replaced.items():
+            if name in data:
+                raise ValueError(f"{name}: a field of the older runbook form; {instead} "
+                                 "(docs/systems.md)")
+    return data
+
+
 class Fault(_Model):
     """One fault on one component.
 
     ``type`` names a fault of the runbook's system (its ``faults``), ``target`` the
-    component it hits (``group/member``) and ``params`` that fault's parameters. Without
-    a ``system`` the runbook drives the inventory stack, whose four presets read as they
-    always did: ``{type: latency, replica: "2", latency_ms: 500}`` is ``{type: latency,
-    target: inventory/2}`` with that parameter. The preset fields (``latency_ms``,
-    ``probability``, ``product_id``) that do not apply to the type are ignored.
+    component it hits (``group/member``) and ``params`` that fault's parameters
+    (``{type: latency, target: inventory/2, params: {latency_ms: 500}}``).
     """
 
     type: str = Field(min_length=1, pattern=NAME_PATTERN)
-    #: ``group/member`` (``backend/b``); the inventory stack also takes ``replica``.
-    target: str | None = Field(default=None, pattern=TARGET_PATTERN)
-    replica: Literal["1", "2", "3"] | None = None
-    latency_ms: Annotated[float, Field(ge=0, le=60_000)] = 1000.0
-    probability: Annotated[float, Field(ge=0, le=1)] = 0.5
-    product_id: str = "PROD-001"
-    #: Parameters of a system's fault (its ``faults.<type>.params`` say which and their
+    #: ``group/member`` (``backend/b``).
+    target: str = Field(pattern=TARGET_PATTERN)
+    #: Parameters of the system's fault (its ``faults.<type>.params`` say which and their
     #: defaults).
     params_: dict[str, float | int | str | bool] = Field(default_factory=dict, alias="params")
     #: Time-to-live sent with the fault; None → ``safety.fault_ttl_s`` (module docstring).
     ttl_s: Annotated[float | None, Field(gt=0)] = None
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    #: The inventory presets' own parameter fields.
-    PRESET_FIELDS: ClassVar[tuple[str, ...]] = ("latency_ms", "probability", "product_id")
 
-    @field_validator("replica", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _replica_as_str(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-
-    @model_validator(mode="after")
-    def _one_component(self) -> Fault:
-        if self.target is not None and self.replica is not None:
-            raise ValueError("replica: give target (group/member) or replica, not both")
-        if self.target is None and self.replica is None:
-            raise ValueError("target: say which component to fault: target: <group>/<member> "
-                             "(the inventory stack also takes replica: 1, 2 or 3)")
-        return self
+    def _older_form(cls, data: Any) -> Any:
+        params = "give the fault's parameters in params ({params: {%s: …}})"
+        return _refuse_older_fields(data, {
+            "replica": "name the component as target: <group>/<member> "
+                       "(replica 2 of the project's stack: target: inventory/2)",
+            **{name: params % name for name in ("latency_ms", "probability", "product_id")}})
 
     @property
     def component(self) -> str:
-        """``group/member``: ``inventory/2`` for a preset's ``replica: "2"``."""
-        return self.target if self.target is not None else f"{INVENTORY_GROUP}/{self.replica}"
+        """``group/member``."""
+        return self.target
 
     @property
     def group(self) -> str:
-        return self.component.split("/", 1)[0]
+        return self.target.split("/", 1)[0]
 
     @property
     def member(self) -> str:
-        return self.component.split("/", 1)[1]
+        return self.target.split("/", 1)[1]
 
     @property
     def where(self) -> str:
-        """How messages name the component: ``replica 2`` (a preset) or ``backend/b``."""
-        return f"replica {self.replica}" if self.replica is not None else self.component
+        """How messages name the component: ``backend/b``."""
+        return self.target
 
     def params(self) -> dict[str, Any]:
-        """The fault's own parameters (no ttl): a preset's, as sent to ``POST
-        /inject-failure``, or those the runbook gave a system's fault."""
-        if self.params_:
-            return dict(self.params_)
-        if self.type == "latency":
-            return {"latency_ms": self.latency_ms}
-        if self.type == "intermittent":
-            return {"probability": self.probability}
-        if self.type == "incorrect_response":
-            return {"product_id": self.product_id}
-        return {}
+        """The parameters the runbook gave the fault (the system's defaults are filled in
+        by its driver)."""
+        return dict(self.params_)
 
     def with_param(self, name: str, value: float) -> Fault:
-        """This fault with parameter ``name`` set (a sweep's dose): a preset's field, or
-        an entry of a system fault's ``params``."""
-        if self.replica is None:
-            return self.model_copy(update={"params_": {**self.params_, name: value}})
-        return self.model_copy(update={name: value})
+        """This fault with parameter ``name`` set (a sweep's dose)."""
+        return self.model_copy(update={"params_": {**self.params_, name: value}})
 
     def describe(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.params().items())
@@ -211,20 +186,13 @@ class Phase(_Model):
 
 
 class LoadSpec(_Model):
-    """Open-loop client load: ``rate`` requests/s, ``read_ratio`` of them voter reads.
-
-    The rest are order writes (``POST /orders`` quantity 1), each cancelled
-    ``cancel_after_s`` later so that stock stays stable.
-    """
+    """Open-loop client load of the system's requests (its file's ``load``): ``rate``
+    requests/s, and how this GameDay adjusts the file's mix."""
 
     rate: float = Field(gt=0, le=5000)
-    read_ratio: Annotated[float, Field(ge=0, le=1)] = 0.8
-    products: list[str] = Field(default_factory=lambda: list(DEFAULT_PRODUCTS), min_length=1)
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
-    cancel_after_s: Annotated[float, Field(ge=0, le=60)] = 1.0
     #: "uniform": every 1/rate s; "poisson": exponential gaps drawn from the runbook seed.
     arrival: Literal["uniform", "poisson"] = "uniform"
-    # -- a runbook with a ``system``: its file's load mix, adjusted for this GameDay ------
     #: Weight of each request of the system's load (``load.requests``); a request not
     #: named keeps its file's weight, 0 leaves it out.
     mix: dict[str, Annotated[float, Field(ge=0)]] | None = None
@@ -234,9 +202,18 @@ class LoadSpec(_Model):
     #: (later follow-ups keep their spacing).
     follow_up_after_s: dict[str, Annotated[float, Field(ge=0, le=3600)]] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _older_form(cls, data: Any) -> Any:
+        return _refuse_older_fields(data, {
+            "read_ratio": "weigh the system's requests with mix ({mix: {read: 8, write: 2}})",
+            "products": "give the values drawn with values ({values: {product: [...]}})",
+            "cancel_after_s": "say when a request's follow-up goes with follow_up_after_s "
+                              "({follow_up_after_s: {write: 1.0}})"})
 
-#: Load fields that adjust a system file's mix (a runbook without ``system`` has none).
-SYSTEM_ONLY_LOAD = ("mix", "values", "follow_up_after_s")
+
+#: Load fields that adjust a system file's mix.
+ADJUSTMENTS = ("mix", "values", "follow_up_after_s")
 
 
 def _default_ttd() -> dict[str, float]:
@@ -287,9 +264,8 @@ class Runbook(_Model):
     target: Literal["local", "compose"] = "local"
     seed: int = 0
     #: The system file this GameDay runs against (``systems/lb.yaml``: relative to the
-    #: runbook's folder, else the working directory, else the repository). None: the
-    #: project's own inventory stack, with its fault presets.
-    system: str | None = Field(default=None, min_length=1, max_length=1000)
+    #: runbook's folder, else the working directory, else the repository).
+    system: str = Field(min_length=1, max_length=1000)
     load: LoadSpec
     slo: SloSpec = Field(default_factory=lambda: SloSpec())
     safety: SafetySpec = Field(default_factory=lambda: SafetySpec())
@@ -298,6 +274,15 @@ class Runbook(_Model):
     trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 1
     trial_order: Literal["fixed", "shuffled"] = "fixed"
     rotate_replicas: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_system(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "system" not in data:
+            raise ValueError("system: is required: the system file this GameDay runs "
+                             "against (system: systems/inventory.yaml for the project's own "
+                             "stack; docs/systems.md describes the format)")
+        return data
 
     @model_validator(mode="after")
     def _check_phases(self) -> Runbook:
@@ -309,24 +294,16 @@ class Runbook(_Model):
                     f"phases[{seen[ph.name]}])"
                 )
             seen[ph.name] = i
-        if self.system is None:
-            _inventory_faults(self.phases)
-            _inventory_sweeps(self.phases)
-            for name in SYSTEM_ONLY_LOAD:
-                if getattr(self.load, name) is not None:
-                    raise ValueError(f"load.{name}: adjusts a system's load mix; this runbook "
-                                     "names no system (its load is the inventory stack's: "
-                                     "read_ratio, products, cancel_after_s)")
-        else:  # the swept parameter is checked against the system's file (runbook_system)
-            for i, ph in enumerate(self.phases):
-                if ph.sweep is not None and ph.fault is None:
-                    raise ValueError(f"phases[{i}].sweep: doses the phase's fault; this "
-                                     "phase has no fault")
+        # the swept parameter is checked against the system's file (runbook_system)
+        for i, ph in enumerate(self.phases):
+            if ph.sweep is not None and ph.fault is None:
+                raise ValueError(f"phases[{i}].sweep: doses the phase's fault; this "
+                                 "phase has no fault")
         worst, at, group = max_concurrent_faults(self.phases)
         if worst > self.safety.max_faulted_replicas:
-            what = "replicas" if group == INVENTORY_GROUP else f"components of group {group!r}"
             raise ValueError(
-                f"phases[{at}].fault: {worst} {what} would be faulted at once, "
+                f"phases[{at}].fault: {worst} components of group {group!r} would be "
+                "faulted at once, "
                 f"safety.max_faulted_replicas allows {self.safety.max_faulted_replicas} "
                 "(roll back the earlier fault with recovery.action 'clear' or 'restart')"
             )
@@ -354,47 +331,6 @@ class Runbook(_Model):
             if ttl is not None:
                 return ttl
         return default_ttl_s
-
-
-def _inventory_faults(phases: list[Phase]) -> None:
-    """Without a system: every fault is a preset of the inventory stack on one of its
-    replicas (``target: inventory/2`` is read as ``replica: "2"``)."""
-    for i, ph in enumerate(phases):
-        f = ph.fault
-        if f is None:
-            continue
-        if f.type not in FAULT_TYPES:
-            raise ValueError(f"phases[{i}].fault.type: must be one of "
-                             f"{', '.join(map(repr, FAULT_TYPES))} (got {f.type!r}); other "
-                             "faults come from a system file (the runbook's `system`)")
-        if f.params_:
-            raise ValueError(f"phases[{i}].fault.params: the inventory presets take their "
-                             f"parameters as fields ({', '.join(Fault.PRESET_FIELDS)})")
-        if f.target is not None:
-            if f.group != INVENTORY_GROUP or f.member not in REPLICAS:
-                raise ValueError(
-                    f"phases[{i}].fault.target: without a system the runbook faults the "
-                    f"inventory stack: {INVENTORY_GROUP}/1, {INVENTORY_GROUP}/2 or "
-                    f"{INVENTORY_GROUP}/3 (got {f.target!r})")
-            f.replica, f.target = f.member, None  # type: ignore[assignment]
-
-
-def _inventory_sweeps(phases: list[Phase]) -> None:
-    """Without a system: a sweep doses a preset's parameter (:data:`SWEPT_PARAMS`), on a
-    fault of the type it belongs to."""
-    for i, ph in enumerate(phases):
-        if ph.sweep is None:
-            continue
-        param = ph.sweep.param
-        if param not in SWEPT_PARAMS:
-            raise ValueError(f"phases[{i}].sweep.param: must be one of "
-                             f"{', '.join(map(repr, SWEPT_PARAMS))} (got {param!r}); other "
-                             "parameters come from a system file (the runbook's `system`)")
-        wanted = SWEPT_PARAMS[param][0]
-        if ph.fault is None or ph.fault.type != wanted:
-            got = "no fault" if ph.fault is None else f"a {ph.fault.type} fault"
-            raise ValueError(f"phases[{i}].sweep.param: {param} is a parameter of a "
-                             f"{wanted} fault; this phase has {got}")
 
 
 def ttl_problems(runbook: Runbook, default_ttl_s: float | None) -> list[str]:
@@ -428,7 +364,7 @@ def expand_trials(runbook: Runbook, members: dict[str, list[str]] | None = None)
     """The runbook with its fault phases repeated ``trials`` times (module docstring).
 
     ``members`` (group → its members, from the runbook's system) is what a fault on a
-    ``target`` rotates through; a preset's replica rotates through 1, 2, 3. A runbook with
+    ``target`` rotates through. A runbook with
     one trial, no fault phase, or already expanded comes back unchanged.
     """
     faulted = [i for i, p in enumerate(runbook.phases) if p.fault is not None]
@@ -452,9 +388,6 @@ def expand_trials(runbook: Runbook, members: dict[str, list[str]] | None = None)
 
 def _rotated(fault: Fault, k: int, members: dict[str, list[str]]) -> Fault:
     """``fault`` moved ``k - 1`` members on within its group (trial ``k``)."""
-    if fault.replica is not None:
-        at = (REPLICAS.index(fault.replica) + k - 1) % len(REPLICAS)
-        return fault.model_copy(update={"replica": REPLICAS[at]})
     group = members.get(fault.group) or [fault.member]
     at = (group.index(fault.member) + k - 1) % len(group) if fault.member in group else 0
     return fault.model_copy(update={"target": f"{fault.group}/{group[at]}"})
@@ -500,10 +433,9 @@ def parse_runbook(data: Any, source: str = "<runbook>", base_dir: Path | None = 
     except ValidationError as exc:
         lines = [f"{source}: {message(e, Runbook)}" for e in exc.errors(include_url=False)]  # type: ignore[arg-type]
         raise RunbookError("\n".join(lines)) from None
-    if runbook.system is not None:
-        from gameday.runbook_system import bind_system
+    from gameday.runbook_system import bind_system
 
-        bind_system(runbook, source, base_dir, data=data)
+    bind_system(runbook, source, base_dir, data=data)
     return runbook
 
 
@@ -521,11 +453,9 @@ def load_runbook(path: str | Path, *, default_fault_ttl_s: float = DEFAULT_FAULT
     problems = ttl_problems(runbook, default_fault_ttl_s)
     if problems:
         raise RunbookError("\n".join(f"{source}: {p}" for p in problems))
-    members = None
-    if runbook.system is not None:
-        from gameday.runbook_system import bind_system
+    from gameday.runbook_system import bind_system
 
-        members = bind_system(runbook, source, Path(path).parent).groups()
+    members = bind_system(runbook, source, Path(path).parent).groups()
     return expand_sweeps(expand_trials(runbook, members), members)
 
 
@@ -539,30 +469,19 @@ def plan(runbook: Runbook, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S) -> 
     shown is the one that will be sent."""
     ld, slo, sf = runbook.load, runbook.slo, runbook.safety
     total = sum(p.duration_s for p in runbook.phases)
-    if runbook.system is not None:
-        adjusted = [f"{name} " + ", ".join(
-                        f"{k} {', '.join(map(str, v)) if isinstance(v, list) else f'{v:g}'}"
-                        for k, v in got.items())
-                    for name in SYSTEM_ONLY_LOAD if (got := getattr(ld, name))]
-        load_line = (f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), system "
-                     f"{runbook.system}'s own request mix"
-                     + (f" adjusted ({'; '.join(adjusted)})" if adjusted else "")
-                     + f"; timeout {ld.timeout_s:g} s")
-        used = dict.fromkeys(p.fault.type for p in runbook.phases if p.fault)
-        slo_line = (f"SLO: availability ≥ {slo.availability:.3%}, p95 ≤ "
-                    f"{slo.latency_p95_ratio:g}× baseline, TTR ≤ {slo.ttr_s:g} s, TTD "
-                    + (", ".join(f"{k} ≤ {slo.ttd_s[k]:g} s" for k in used if k in slo.ttd_s)
-                       or "not checked"))
-    else:
-        load_line = (
-            f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), {ld.read_ratio:.0%} voter reads, "
-            f"{1 - ld.read_ratio:.0%} order writes cancelled after {ld.cancel_after_s:g} s; "
-            f"products {', '.join(ld.products)}; timeout {ld.timeout_s:g} s")
-        slo_line = (
-            f"SLO: availability ≥ {slo.availability:.3%}, p95 ≤ {slo.latency_p95_ratio:g}× "
-            f"baseline, quorum ≥ {slo.quorum_rate:.1%}, wrong answers ≤ {slo.wrong_answers}, "
-            f"TTR ≤ {slo.ttr_s:g} s, TTD "
-            + ", ".join(f"{k} ≤ {v:g} s" for k, v in slo.ttd_s.items()))
+    adjusted = [f"{name} " + ", ".join(
+                    f"{k} {', '.join(map(str, v)) if isinstance(v, list) else f'{v:g}'}"
+                    for k, v in got.items())
+                for name in ADJUSTMENTS if (got := getattr(ld, name))]
+    load_line = (f"Load: {ld.rate:g} req/s open-loop ({ld.arrival}), system "
+                 f"{runbook.system}'s own request mix"
+                 + (f" adjusted ({'; '.join(adjusted)})" if adjusted else "")
+                 + f"; timeout {ld.timeout_s:g} s")
+    used = dict.fromkeys(p.fault.type for p in runbook.phases if p.fault)
+    slo_line = (f"SLO: availability ≥ {slo.availability:.3%}, p95 ≤ "
+                f"{slo.latency_p95_ratio:g}× baseline, TTR ≤ {slo.ttr_s:g} s, TTD "
+                + (", ".join(f"{k} ≤ {slo.ttd_s[k]:g} s" for k in used if k in slo.ttd_s)
+                   or "not checked"))
     lines = [
         f"GameDay '{runbook.name}' on target {runbook.target} (seed {runbook.seed})"
         + (f", {runbook.trials} trials ({runbook.trial_order} order"
@@ -571,8 +490,7 @@ def plan(runbook: Runbook, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S) -> 
         *( [f"  {runbook.description.strip()}"] if runbook.description.strip() else [] ),
         load_line,
         slo_line,
-        f"Safety: ≤ {sf.max_faulted_replicas} "
-        f"{'component(s) of a group' if runbook.system else 'replica(s)'} faulted at once; "
+        f"Safety: ≤ {sf.max_faulted_replicas} component(s) of a group faulted at once; "
         "abort when availability "
         f"over {sf.abort_window_s:g} s < {sf.abort_availability_floor:.0%}; faults clear "
         "themselves after their TTL",

@@ -9,15 +9,13 @@ what the runbook asks of it, one line per problem naming the runbook and the fie
 
 - every fault's ``type`` is a fault of the system (``faults.<type>``), its ``target`` a
   member of a group that fault applies to, its ``params`` among the fault's ``params``;
-  the inventory presets' fields (``replica``, ``latency_ms``…) are refused;
 - a sweep's ``param`` is a parameter of its phase's fault whose default in the file is
   a number (the fault's ``numeric_params``);
 - the compose target needs the system's ``compose_file``; a ``process`` fault needs the
   local target, a ``container`` fault the compose target and a member whose group has a
   ``compose`` block (its container);
-- the load's inventory fields (``read_ratio``, ``products``, ``cancel_after_s``) are
-  refused: the system's file says what its load is, the runbook says how much, and may
-  adjust it: ``mix`` (weights by request name), ``values`` (lists by name) and
+- the system's file says what its load is, the runbook says how much, and may adjust
+  it: ``mix`` (weights by request name), ``values`` (lists by name) and
   ``follow_up_after_s`` (by request name) must name what the file has;
 - every ``slo.ttd_s`` key the runbook names is a fault of the system.
 """
@@ -34,11 +32,8 @@ if TYPE_CHECKING:
     from gameday.runbook import Runbook
     from gameday.systems.model import FaultProvider, System
 
-__all__ = ["system_path", "bind_system", "system_problems", "INVENTORY_ONLY_LOAD",
-           "place_in_checkout"]
+__all__ = ["system_path", "bind_system", "system_problems", "place_in_checkout"]
 
-#: Load fields that describe the inventory stack's own mix: a system's file says its mix.
-INVENTORY_ONLY_LOAD = ("read_ratio", "products", "cancel_after_s")
 _PROVIDER_TARGET = {"process": "local", "container": "compose"}
 
 
@@ -90,15 +85,6 @@ def system_problems(runbook: Runbook, system: System, *,
             out.append(f"{where}.type: system {system.name!r} has no fault {f.type!r}; "
                        f"its faults: {names}")
             continue
-        if f.replica is not None:
-            out.append(f"{where}.replica: replica is the inventory stack's; name the "
-                       "component as target: <group>/<member>")
-            continue
-        preset = [k for k in f.PRESET_FIELDS if k in f.model_fields_set]
-        if preset:
-            out.append(f"{where}.{preset[0]}: a field of the inventory presets; give this "
-                       f"fault's parameters in params (allowed: "
-                       f"{', '.join(spec.params) or 'none'})")
         out.extend(_target_problems(where, f.group, f.member, spec.applies_to, system))
         unknown = [k for k in f.params_ if k not in spec.params]
         if unknown:
@@ -119,11 +105,6 @@ def system_problems(runbook: Runbook, system: System, *,
             out.append(f"{where}.target: fault {f.type!r} is a container fault and group "
                        f"{f.group!r} runs in no container (it has no compose block: "
                        f"components.{f.group}.compose)")
-    for name in INVENTORY_ONLY_LOAD:
-        if name in runbook.load.model_fields_set:
-            out.append(f"load.{name}: the inventory stack's load mix; system "
-                       f"{system.name!r} has its own (its file's load.requests, weighted). "
-                       "A runbook sets rate, arrival and timeout_s")
     out.extend(_load_problems(runbook, system))
     for key in ttd_keys or []:
         if key not in faults:
@@ -191,7 +172,6 @@ def bind_system(runbook: Runbook, source: str, base_dir: Path | None = None, *,
     RunbookError naming ``source`` (and, for a bad system file, that file's own lines)."""
     from gameday.systems.loader import load_system
 
-    assert runbook.system is not None
     path = system_path(runbook.system, base_dir)
     try:
         system = load_system(path)

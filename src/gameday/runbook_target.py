@@ -1,10 +1,9 @@
-"""Where a runbook with a ``system`` runs: its system file resolved, its target, its driver.
+"""Where a runbook runs: its system file resolved, its target, its driver.
 
-:meth:`RunbookSystem.of` is what :meth:`gameday.lifecycle.GameDay.prepare` asks: None
-for a runbook without ``system`` (the inventory stack), else the system file loaded and
-resolved for the run's target at its base port: ``--base-port`` when given, else
-``GAMEDAY_BASE_PORT``, else the file's own ``base_port``. The target is the runbook's
-``target`` or ``--target``:
+:meth:`RunbookSystem.of` is what :meth:`gameday.lifecycle.GameDay.prepare` asks: the
+runbook's system file loaded and resolved for the run's target at its base port:
+``--base-port`` when given, else ``GAMEDAY_BASE_PORT``, else the file's own
+``base_port``. The target is the runbook's ``target`` or ``--target``:
 
 - ``local``: :class:`~gameday.systems.local.SystemLocalTarget` runs the components'
   ``local`` blocks (its lock: ``local:<base port>``);
@@ -66,13 +65,11 @@ class RunbookSystem:
 
     @classmethod
     def of(cls, runbook: Runbook, runbook_path: Path, overrides: dict[str, Any], *,
-           checkout: Path | None = None) -> RunbookSystem | None:
-        """The runbook's system (None without one); sets ``overrides["base_port"]`` to
+           checkout: Path | None = None) -> RunbookSystem:
+        """The runbook's system; sets ``overrides["base_port"]`` to
         the port it resolved at. ``checkout``: take the system file from that checkout
         (module docstring). Raises RunbookError for what cannot run, GameDayError for a
         checkout without the file."""
-        if runbook.system is None:
-            return None
         from gameday.systems.loader import load_system
         from gameday.systems.render import TemplateProblem
         from gameday.systems.resolve import resolve

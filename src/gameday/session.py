@@ -113,11 +113,9 @@ class Session:
 
     def where(self) -> str:
         """Where the GameDay runs, in one line (the notebook prints it)."""
-        if self.gameday.system is not None:
-            return (f"target: {self.target.name} · system {self.gameday.system.name!r} "
-                    f"({self.gameday.system.path}), base port "
-                    f"{self.gameday.system.resolved.base_port}")
-        return f"target: {self.target.name} · {self.target.urls.voter} (voter)"
+        return (f"target: {self.target.name} · system {self.gameday.system.name!r} "
+                f"({self.gameday.system.path}), base port "
+                f"{self.gameday.system.resolved.base_port}")
 
     @property
     def phase_names(self) -> list[str]:
@@ -125,17 +123,14 @@ class Session:
 
     # ---------------------------------------------------------------- before the start
     def abort_criteria(self) -> list[str]:
-        system = self.gameday.system
         return abort_criteria(self.runbook, self.settings.fault_ttl_s,
-                              system.resolved.system if system is not None else None)
+                              self.gameday.system.resolved.system)
 
     def checklist(self, *, abort_criteria_agreed: bool) -> list[ChecklistItem]:
         """Run the pre-flight checklist and show it; :meth:`start` needs every item ok."""
-        system = self.gameday.system is not None
-        self.checks = run_checklist(self.settings, None if system else self.target.urls,
-                                    self.runbook, abort_criteria_agreed=abort_criteria_agreed,
-                                    roles=self.roles,
-                                    driver=self.gameday.make_driver() if system else None)
+        self.checks = run_checklist(self.settings, self.runbook,
+                                    abort_criteria_agreed=abort_criteria_agreed,
+                                    roles=self.roles, driver=self.gameday.make_driver())
         self._show_table([c.model_dump() for c in self.checks], "pre-flight checklist")
         return self.checks
 

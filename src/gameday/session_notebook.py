@@ -95,22 +95,15 @@ _CHECKLIST = """## 2. Pre-flight checklist
 Before the first fault the team checks three things, and the session refuses to start
 until all of them are true:
 
-1. **The stack is healthy**: every service answers its health check and the monitor sees
-   all three inventory replicas ON. If not, start it from a terminal in the project folder
-   (`make stack-up`, or `.venv/bin/gameday stack up --base-port N` with the same
+1. **The system is healthy**: every steady-state probe of `{system}` holds
+   (what `gameday system check {system}` checks). If not, start it from a terminal in the
+   project folder (`.venv/bin/gameday system up {system} --base-port N` with the same
    `base_port` above) or fix it first: a GameDay on a broken system measures nothing.
 2. **Slack is reachable** (when configured): the team's channel gets a message when the
    GameDay starts, after each phase, on abort and with the verdict. Without Slack the
    messages are printed here instead.
 3. **The abort criteria are agreed**: the owner reads them aloud (next cell); everyone
    knows when we stop and that anyone may ask the owner to stop at any time."""
-
-#: The checklist's first item for a runbook with a ``system`` (the text above is the
-#: inventory stack's).
-_SYSTEM_HEALTHY = """1. **The system is healthy**: every steady-state probe of `{system}` holds
-   (what `gameday system check {system}` checks). If not, start it from a terminal in the
-   project folder (`.venv/bin/gameday system up {system} --base-port N` with the same
-   `base_port` above) or fix it first: a GameDay on a broken system measures nothing."""
 
 _AGREE = """The owner reads the criteria above aloud. When everyone agrees, set
 `abort_criteria_agreed = True` (in the parameters cell, or in the cell below) and run the
@@ -194,11 +187,8 @@ class _Answers:
     judged: bool
 
     @classmethod
-    def of(cls, load: LoadMix | None) -> _Answers:
-        """``load``: the runbook's system's (None: the inventory stack's voter reads,
-        which have both)."""
-        if load is None:
-            return cls(quorum=True, judged=True)
+    def of(cls, load: LoadMix) -> _Answers:
+        """``load``: the runbook's system's."""
         return cls(quorum=load.counts_quorum, judged=load.judges_answers)
 
 
@@ -212,9 +202,8 @@ def _good(rb: Runbook, ph: Phase, answers: _Answers) -> str:
     if ph.fault is None:
         return f"{base}; this phase is the yardstick the fault phases are compared with."
     ttd = slo.ttd_s.get(ph.fault.type)
-    who = "the monitor" if rb.system is None else "the system's detector"
     within = f" within {ttd:g} s" if ttd is not None else ""
-    return (f"{who} marks {ph.fault.where} OFF{within} and ON again within "
+    return (f"the system's detector marks {ph.fault.where} OFF{within} and ON again within "
             f"{slo.ttr_s:g} s of the rollback; clients notice nothing ({base}; p95 ≤ "
             f"{slo.latency_p95_ratio:g}× baseline).")
 
@@ -223,21 +212,14 @@ def _what(rb: Runbook, ph: Phase) -> str:
     load = f"{ph.duration_s:g} s of client load at {rb.load.rate:g} requests/s"
     if ph.fault is None:
         return f"no fault; {load}."
-    rec = {"restart": "restart the replica" if rb.system is None else "end the fault, "
-           "restart what it stopped,", "clear": "clear the fault",
+    rec = {"restart": "end the fault, restart what it stopped,", "clear": "clear the fault",
            "none": "leave it to its time-to-live"}[ph.recovery.action]
-    who = "monitor" if rb.system is None else "system's detector"
     return (f"inject **{ph.fault.describe()}**, then {load}, then {rec} and wait until the "
-            f"{who} sees it ON again (≤ {ph.recovery.timeout_s:g} s).")
+            f"system's detector sees it ON again (≤ {ph.recovery.timeout_s:g} s).")
 
 
 def _checklist(rb: Runbook) -> str:
-    if rb.system is None:
-        return _CHECKLIST
-    start = _CHECKLIST.index("1. **The stack is healthy**")
-    end = _CHECKLIST.index("2. **Slack is reachable**")
-    return (_CHECKLIST[:start] + _SYSTEM_HEALTHY.format(system=rb.system) + "\n"
-            + _CHECKLIST[end:])
+    return _CHECKLIST.replace("{system}", rb.system)
 
 
 def build(runbook_path: str | Path) -> nbformat.NotebookNode:
@@ -245,8 +227,7 @@ def build(runbook_path: str | Path) -> nbformat.NotebookNode:
     path = Path(runbook_path)
     full = path if path.is_absolute() else REPO_ROOT / path
     rb = load_runbook(full)
-    answers = _Answers.of(None if rb.system is None else
-                          load_system(system_path(rb.system, full.parent)).load)
+    answers = _Answers.of(load_system(system_path(rb.system, full.parent)).load)
     rel = str(path if not path.is_absolute() else
               (path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path))
     params = new_code_cell(_PARAMS.format(runbook=rel))
@@ -271,8 +252,7 @@ def build(runbook_path: str | Path) -> nbformat.NotebookNode:
                 description=" ".join(ph.description.split()) or "",
                 what=_what(rb, ph), good=_good(rb, ph, answers),
                 window=rb.safety.abort_window_s,
-                component="replica" if rb.system is None else "component",
-                detector="the monitor" if rb.system is None else "the system's detector")),
+                component="component", detector="the system's detector")),
             new_code_cell(f'record = session.run_phase("{ph.name}")'),
             new_markdown_cell(_REPORTER.format(name=ph.name)),
             new_code_cell(_REPORTER_CODE),

@@ -3,11 +3,10 @@
 .. code-block:: yaml
 
     - name: latency_sweep
-      fault: {type: latency, replica: "2"}
+      fault: {type: latency, target: inventory/2}
       duration_s: 3
       sweep:
-        param: latency_ms                 # or probability (intermittent); with a
-                                          # system: any numeric parameter of its fault
+        param: latency_ms                 # any numeric parameter of the fault
         values: [100, 200, 250, 350, 400, 600]   # a fixed sweep, or
         # between: [0.05, 0.5]            # a search: bisection between two doses
         # steps: 4                        #   (midpoints tried after the two ends)
@@ -16,13 +15,11 @@
                                           # voter_timeout_share: target e.g. <= 0.5)
         target: {op: "<=", value: 300}    # default: the runbook's SLO for that metric
 
-**What can be swept.** Without a ``system``, the inventory presets' parameters
-(:data:`SWEPT_PARAMS`): ``latency_ms`` of a ``latency`` fault, ``probability`` of an
-``intermittent`` one. With a ``system``, any parameter the phase's fault declares in the
-system file (``faults.<type>.params``) whose default is a number
+**What can be swept.** Any parameter the phase's fault declares in the system file
+(``faults.<type>.params``) whose default is a number
 (:func:`gameday.runbook_system.system_problems` checks it against the file). Doses are
-finite and ≥ 0; a preset's name keeps its range (``probability`` within 0..1, also on a
-system's fault).
+finite and ≥ 0; the names of :data:`SWEPT_PARAMS` keep their range (``probability``
+within 0..1).
 
 A fixed sweep is expanded at load time (:func:`expand_sweeps`): for each trial k and each
 dose i, a phase ``<name>-d<i>-t<k>`` with the fault's parameter set to the dose (trials
@@ -55,8 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["Sweep", "SWEPT_PARAMS", "PARAM_PATTERN", "expand_sweeps", "plan_phases",
            "sweep_results", "default_target", "dose_phase"]
 
-#: The inventory presets' parameters: the fault type each belongs to, and its allowed
-#: range (also kept when a system's fault has a parameter of that name).
+#: Parameter names with a range of their own whatever the system (a probability is
+#: within 0..1), and the fault type they are named after.
 SWEPT_PARAMS: dict[str, tuple[str, float, float]] = {
     "latency_ms": ("latency", 0.0, 60_000.0),
     "probability": ("intermittent", 0.0, 1.0),

@@ -47,8 +47,9 @@ def register(subparsers: Any) -> None:
     abort.add_argument("--target", choices=("local", "compose"), default=None)
     abort.add_argument("--base-port", type=int)
     abort.add_argument("--runbook", metavar="RUNBOOK", default=None,
-                       help="a runbook with a system: abort the GameDay of that system "
-                            "(its base port: --base-port, else its file's)")
+                       help="abort the GameDay of this runbook's system (default: "
+                            f"{DEFAULT_RUNBOOK}'s; its base port: --base-port, else its "
+                            "file's)")
     abort.set_defaults(func=_abort)
 
 
@@ -146,28 +147,15 @@ def _validate(args: argparse.Namespace) -> int:
 def _abort(args: argparse.Namespace) -> int:
     from gameday import deadman
     from gameday.children import reap
-    from gameday.config import get_settings
     from gameday.errors import TargetLocked
-    from gameday.lifecycle import target_key
+    from gameday.lifecycle import GameDay
     from gameday.recovery import recover_interrupted, roll_back
     from gameday.safety import TargetLock
-    from gameday.targets import get_target
 
-    overrides: dict[str, Any] = {}
-    if args.target:
-        overrides["target"] = args.target
-    if args.base_port:
-        overrides["base_port"] = args.base_port
-    if args.runbook:  # the runbook's system (or the stack): its target and lock
-        from gameday.lifecycle import GameDay
-
-        gd = GameDay.prepare(args.runbook, target=args.target, base_port=args.base_port,
-                             started_by="gameday abort")
-        settings, target, key = gd.settings, gd.target, gd.key
-    else:
-        settings = get_settings(**overrides)
-        target = get_target(settings.target, settings)
-        key = target_key(settings, target)
+    # the runbook's system: its target, its lock and its fault API
+    gd = GameDay.prepare(args.runbook or DEFAULT_RUNBOOK, target=args.target,
+                         base_port=args.base_port, started_by="gameday abort")
+    settings, target, key = gd.settings, gd.target, gd.key
     reap(settings.state_dir)  # children of a harness that died (they should have died too)
     try:  # nobody runs a GameDay here: finish what a dead one left, under the lock
         lock = TargetLock(settings.state_dir, key).acquire()
@@ -191,12 +179,10 @@ def _abort(args: argparse.Namespace) -> int:
     finally:
         if lock is not None:
             lock.release()
-    for replica, result in sorted((outcome.get("cleared") or {}).items()):
-        print(f"replica {replica}: {result}")
-    for rid in outcome.get("restarted") or []:
-        print(f"replica {rid}: was not running, restarted")
+    for where, result in sorted((outcome.get("cleared") or {}).items()):
+        print(f"{where}: {result}")
     if outcome.get("error"):
-        print(f"gameday: the stack could not be reached: {outcome['error']}")
+        print(f"gameday: the system could not be reached: {outcome['error']}")
         return 1
     if outcome.get("system"):
         print(f"gameday: system {outcome['system']!r}: every fault held by a dead-man's "

@@ -144,17 +144,9 @@ class Comparison:
             if not 1024 <= port <= 65000 - PORTS_PER_STACK:
                 raise GameDayError(f"--base-ports: {port} is outside 1024–"
                                    f"{65000 - PORTS_PER_STACK}")
-        needs = STACK_FILES
-        if rb.system is None:
-            if abs(pa - pb) < PORTS_PER_STACK:
-                raise GameDayError(
-                    f"--base-ports {pa},{pb}: each stack uses its base port and the "
-                    f"{PORTS_PER_STACK - 1} after it; give ports at least "
-                    f"{PORTS_PER_STACK} apart")
-        else:
-            root, rel = place_in_checkout(system_path(rb.system, path.parent))
-            needs, repo = (rel.as_posix(),), repo or root
-            _disjoint_ports(rb, path, (pa, pb))
+        root, rel = place_in_checkout(system_path(rb.system, path.parent))
+        needs, repo = (rel.as_posix(),), repo or root
+        _disjoint_ports(rb, path, (pa, pb))
         repo = repo or REPO_ROOT
         for name, given in (("--a", a), ("--b", b)):
             check_source(given, name, repo=repo, needs=needs)
@@ -253,15 +245,11 @@ class Comparison:
                 system = RunbookSystem.of(self.runbook, self.runbook_path,
                                           {"base_port": port, "target": "local"},
                                           checkout=src.path)
-                if system is not None:  # resolved for the local target: a SystemLocalTarget
-                    made = system.target(settings, owner_pid=os.getpid(),
-                                         progress=self._stack_progress(name))
-                    assert isinstance(made, LocalTarget)
-                    target: LocalTarget = made
-                else:
-                    target = LocalTarget(settings, owner_pid=os.getpid(),
-                                         stack_source=src.path,
-                                         progress=self._stack_progress(name))
+                # resolved for the local target: a SystemLocalTarget
+                made = system.target(settings, owner_pid=os.getpid(),
+                                     progress=self._stack_progress(name))
+                assert isinstance(made, LocalTarget)
+                target: LocalTarget = made
                 if any(s.running for s in target.status().services):
                     raise GameDayError(
                         f"a local stack already runs at base port {port}; a comparison "
@@ -350,7 +338,6 @@ def _disjoint_ports(runbook: Runbook, path: Path, base_ports: tuple[int, int]) -
     used = []
     for port in base_ports:
         system = RunbookSystem.of(runbook, path, {"base_port": port, "target": "local"})
-        assert system is not None
         used.append({m.port for m in system.resolved.all_members() if m.port is not None})
     shared = sorted(used[0] & used[1])
     if shared:

@@ -1,15 +1,11 @@
 """The seam between the GameDay engine and the system under test.
 
 :mod:`gameday.engine` never calls a system's HTTP API, its fault mechanism or its
-detector itself: it calls a :class:`SystemDriver`. Two implement it:
-
-- :class:`~gameday.drivers.inventory.InventoryDriver`: the project's own stack, for
-  runbooks without ``system`` (today's runbooks, figures unchanged): the replicas' fault
-  API through :class:`~gameday.faults.FaultClient`, the monitor's transitions, the voter
-  and orders load of :class:`~gameday.load.LoadGenerator` judged against the ledger;
-- :class:`~gameday.drivers.system.SystemFileDriver`: any system described by a system
-  file (docs/systems.md): its fault providers, its detector, its request templates, its
-  steady-state probes and invariants.
+detector itself: it calls a :class:`SystemDriver`.
+:class:`~gameday.drivers.system.SystemFileDriver` implements it for any system described
+by a system file (docs/systems.md; the project's own stack is systems/inventory.yaml): its
+fault providers, its detector, its request templates, its steady-state probes and
+invariants.
 
 Every method is safe to repeat (the flow's tasks retry); reads raise
 :class:`~gameday.errors.GameDayError` saying whether a retry may help.

@@ -33,14 +33,17 @@ or its compose target (:class:`~gameday.systems.compose.SystemComposeTarget`);
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+import httpx
 
 from gameday import deadman
 from gameday.config import Settings
-from gameday.drivers.inventory import read_or_raise
 from gameday.errors import FaultError, NotReady, TargetError
 from gameday.experiment import render_system_experiment
+from gameday.http import classify, is_transient
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
 from gameday.owed import OwedRequests
@@ -73,6 +76,18 @@ from gameday.truth import Truth
 __all__ = ["SystemFileDriver"]
 
 _POLL_S = 0.1
+T = TypeVar("T")
+
+
+def read_or_raise(what: str, fn: Callable[[], T]) -> T:
+    """Run a read of the system; an HTTP failure becomes a TargetError saying whether a
+    retry may help."""
+    try:
+        return fn()
+    except httpx.HTTPError as exc:
+        err = classify(exc)
+        raise TargetError(f"cannot read {what}: {err} ({exc.__class__.__name__})",
+                          transient=is_transient(err)) from exc
 
 
 @dataclass
@@ -120,7 +135,8 @@ class SystemFileDriver:
     def experiment(self, runbook: Runbook, *, default_ttl_s: float, seed: int,
                    token: bool) -> dict[str, Any]:
         return render_system_experiment(runbook, self.resolved, target=self.target.name,
-                                        seed=seed, source=self.source)
+                                        default_ttl_s=default_ttl_s, seed=seed,
+                                        source=self.source)
 
     # ---- steady state and load ------------------------------------------------------
     def steady_before(self, *, timeout_s: float) -> dict[str, Any]:

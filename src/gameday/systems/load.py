@@ -2,15 +2,15 @@
 
 :class:`SystemLoadGenerator` is :class:`~gameday.load.LoadGenerator` (the same open-loop
 schedule, latency from the intended send time, live window statistics, one keep-alive
-pool) sending the system's own mix instead of the inventory stack's:
+pool) sending the system's own mix:
 
 - the file's load as the runbook adjusts it (:func:`adjusted_load`: ``load.mix``,
   ``load.values``, ``load.follow_up_after_s``);
 - the schedule of a phase is drawn from ``Random(f"{seed}:{phase}")``, per request in
   this order: the request kind (``choices`` by ``weight``), one value of each of the
-  load's ``values`` lists (in file order), then the gap to the next request (as
-  :mod:`gameday.load_schedule`: ``uniform`` or ``poisson`` at the runbook's rate); the
-  same seed sends the same sequence;
+  load's ``values`` lists (in file order), then the gap to the next request (``uniform``
+  or ``poisson`` at the runbook's rate; shards: :mod:`gameday.load_schedule`); the same
+  seed sends the same sequence;
 - each request is rendered from its template (URL, headers, JSON body) with the drawn
   values, and is a success when its answer meets ``expect`` (status, JSON paths); a
   timeout, a refused connection or an unexpected answer is a failure;
@@ -120,8 +120,7 @@ class SystemLoadGenerator(LoadGenerator):
     def __init__(self, resolved: ResolvedSystem, spec: LoadSpec, seed: int, *,
                  truth: Truth | None = None, shard: Shard = WHOLE,
                  owed: OwedRequests | None = None) -> None:
-        super().__init__(None, spec, seed, truth=truth, shard=shard,  # type: ignore[arg-type]
-                         owed=owed)
+        super().__init__(spec, seed, truth=truth, shard=shard, owed=owed)
         self.resolved = resolved
         self.mix = adjusted_load(resolved.system.load, spec)
         self._context = template_context(resolved)

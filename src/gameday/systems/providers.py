@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from gameday.targets.compose import ComposeTarget
 
 __all__ = ["PROCESS_SIGNALS", "inject_process_fault", "inject_container_fault",
-           "inject_http_fault", "send_request",
+           "inject_http_fault", "send_request", "clear_http_faults",
            "inject_ctk_fault", "run_ctk_activity", "fault_context"]
 
 #: Seconds one request of a fault API may take.
@@ -146,6 +146,30 @@ def inject_http_fault(resolved: ResolvedSystem, fault: HttpFault, member: Member
                 send_request(**clear)  # whatever half happened
         raise
     return clear, switch
+
+
+def clear_http_faults(resolved: ResolvedSystem) -> dict[str, str]:
+    """Send every ``http`` fault's ``clear`` to every member it applies to, whatever is
+    in force (``gameday abort``, a dead run's rollback); what each answered, by
+    ``fault member`` (faults whose clear is the same request: once). Never raises: a
+    member that cannot be reached is said."""
+    system, out, sent = resolved.system, {}, set()
+    for name, spec in system.faults.items():
+        if not isinstance(spec, HttpFault):
+            continue
+        groups = spec.applies_to or [g for g, c in system.components.items() if c.faultable]
+        for member in (m for m in resolved.all_members() if m.group in groups):
+            try:
+                request = _request_data(spec.clear, fault_context(resolved, member,
+                                                                  dict(spec.params), 0.0))
+                same = (request["method"], request["url"], repr(request["json"]))
+                if same in sent:
+                    continue
+                sent.add(same)
+                out[f"{name} {member.label}"] = send_request(**request)
+            except FaultError as exc:
+                out[f"{name} {member.label}"] = f"not cleared: {exc}"
+    return out
 
 
 def run_ctk_activity(activity: dict[str, Any]) -> Any:
