@@ -15,9 +15,9 @@ from chaoslib.loader import load_experiment
 from gameday import engine
 from gameday.config import get_settings
 from gameday.journal import JOURNAL_FILE, read_journal
+from gameday.lifecycle import GameDay
 from gameday.paths import REPO_ROOT, RUNBOOKS_DIR
 from gameday.runbook import load_runbook
-from gameday.targets import get_target
 
 OLD_RUN = REPO_ROOT / "tests" / "report" / "fixtures" / "run-smoke" / "journal.json"
 
@@ -26,7 +26,8 @@ def _open(tmp_path: Path, runbook: str, **settings: object) -> Path:
     s = get_settings(reports_dir=tmp_path, state_dir=tmp_path / "state", base_port=7400,
                      **settings)
     path = RUNBOOKS_DIR / runbook
-    run = engine.open_run(s, load_runbook(path), path, get_target("local", s),
+    gd = GameDay.prepare(path, settings=s, progress=lambda _: None)
+    run = engine.open_run(s, gd.runbook, path, gd.target, driver=gd.make_driver(),
                           progress=lambda _: None)
     return run.run_dir / JOURNAL_FILE
 
@@ -56,12 +57,16 @@ def test_chaoslib_loads_the_journal_and_accepts_its_experiment(
                                   "/inject-failure"
         assert provider["arguments"]["type"] == phase.fault.type
         assert provider["arguments"]["ttl_s"] == rb.fault_ttl(phase.fault)
-    faulted = {p.fault.member for p in rb.phases if p.fault}
+    # one rollback per fault and replica: its clear request
+    faulted = {(p.fault.type, p.fault.member) for p in rb.phases if p.fault}
     assert len(experiment["rollbacks"]) == len(faulted)
     assert all(r["provider"]["arguments"] == {"type": "clear"} for r in experiment["rollbacks"])
+    assert {r["provider"]["url"] for r in experiment["rollbacks"]} == {
+        f"http://127.0.0.1:{7400 + int(member) - 1}/inject-failure" for _, member in faulted}
+    # the system file's steady-state probes: the monitor's status, a read through the voter
     probes = experiment["steady-state-hypothesis"]["probes"]
-    assert {p["provider"]["url"] for p in probes} >= {"http://127.0.0.1:7403/health",
-                                                      "http://127.0.0.1:7404/health"}
+    assert {p["provider"]["url"] for p in probes} >= {
+        "http://127.0.0.1:7403/status", "http://127.0.0.1:7404/inventory/PROD-001"}
 
 
 def test_the_chaos_token_is_referenced_never_written(tmp_path: Path,
@@ -73,8 +78,10 @@ def test_the_chaos_token_is_referenced_never_written(tmp_path: Path,
     experiment = load_experiment(str(path))["experiment"]
     ensure_experiment_is_valid(experiment)
     action = next(a for a in experiment["method"] if a["type"] == "action")
-    assert action["provider"]["headers"]["X-Chaos-Token"] == "${chaos_token}"
-    assert experiment["configuration"]["chaos_token"]["key"] == "GAMEDAY_CHAOS_TOKEN"
+    # the system file's env('GAMEDAY_CHAOS_TOKEN'): a configuration entry, read from there
+    assert action["provider"]["headers"]["X-Chaos-Token"] == "${GAMEDAY_CHAOS_TOKEN}"
+    assert experiment["configuration"]["GAMEDAY_CHAOS_TOKEN"] == {
+        "type": "env", "key": "GAMEDAY_CHAOS_TOKEN", "default": ""}
 
 
 def test_a_journal_from_before_the_chaos_toolkit_keys_still_reads(tmp_path: Path) -> None:
@@ -87,3 +94,20 @@ def test_a_journal_from_before_the_chaos_toolkit_keys_still_reads(tmp_path: Path
     assert journal.chaoslib_version is None and journal.experiment == {}
     dumped = journal.model_dump(mode="json")
     assert "chaoslib-version" in dumped and "chaoslib_version" not in dumped
+
+
+def test_a_process_fault_is_the_command_line_that_does_the_same(tmp_path: Path) -> None:
+    """lb.yaml's faults are signals to HAProxy's backends: the experiment says them as the
+    `kill` command (the harness sends the signal itself), and chaoslib accepts it."""
+    experiment = load_experiment(str(_open(tmp_path, "lb.yaml")))["experiment"]
+    ensure_experiment_is_valid(experiment)
+    rb = load_runbook(RUNBOOKS_DIR / "lb.yaml")
+    signals = {"kill": "KILL", "hang": "STOP"}
+    for phase, activity in zip(rb.phases, experiment["method"], strict=True):
+        if phase.fault is None:
+            continue
+        provider = activity["provider"]
+        assert provider["type"] == "process" and provider["path"] == "kill"
+        assert provider["arguments"] == (f"-s {signals[phase.fault.type]} "
+                                         f"<pid of {phase.fault.target}>")
+    assert experiment["rollbacks"] == []  # the dead-man's switch ends a signal's fault
