@@ -104,9 +104,11 @@ class Fault(_Model):
     @classmethod
     def _older_form(cls, data: Any) -> Any:
         params = "give the fault's parameters in params ({params: {%s: …}})"
+        replica = data.get("replica", "2") if isinstance(data, dict) else "2"
         return _refuse_older_fields(data, {
             "replica": "name the component as target: <group>/<member> "
-                       "(replica 2 of the project's stack: target: inventory/2)",
+                       f"(replica {replica} of the project's stack: target: "
+                       f"inventory/{replica})",
             **{name: params % name for name in ("latency_ms", "probability", "product_id")}})
 
     @property

@@ -11,12 +11,13 @@ from gameday.runbook import load_runbook, plan, runbook_sha256
 
 MINIMAL = {
     "name": "mini",
+    "system": "systems/inventory.yaml",
     "load": {"rate": 10},
     "phases": [
         {"name": "baseline", "duration_s": 1},
-        {"name": "crash", "duration_s": 1, "fault": {"type": "crash", "replica": "2"}},
+        {"name": "crash", "duration_s": 1, "fault": {"type": "crash", "target": "inventory/2"}},
         {"name": "slow", "duration_s": 1,
-         "fault": {"type": "latency", "replica": "3", "latency_ms": 200}},
+         "fault": {"type": "latency", "target": "inventory/3", "params": {"latency_ms": 200}}},
     ],
 }
 
@@ -65,26 +66,46 @@ def test_standard_runbook_has_the_six_phases_and_fits_the_two_minute_budget() ->
         "crash", "latency", "intermittent", "incorrect_response"}
 
 
-def test_negative_latency_names_file_field_and_bound(tmp_path: Path) -> None:
-    msg = _error(tmp_path, _mutate(phases__2__fault__latency_ms=-5))
-    assert msg == "x.yaml: phases[2].fault.latency_ms: must be ≥ 0 (got -5)"
+def test_a_member_the_group_does_not_have_lists_its_members(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(phases__1__fault__target="inventory/4"))
+    assert msg == ("x.yaml: phases[1].fault.target: group 'inventory' has no member '4'; "
+                   "members: 1, 2, 3")
 
 
-def test_replica_outside_one_to_three_lists_the_allowed_values(tmp_path: Path) -> None:
-    msg = _error(tmp_path, _mutate(phases__1__fault__replica="4"))
-    assert msg == "x.yaml: phases[1].fault.replica: must be one of '1', '2', '3' (got '4')"
-
-
-def test_integer_replica_is_accepted_as_its_string(tmp_path: Path) -> None:
-    rb = load_runbook(_write(tmp_path, _mutate(phases__1__fault__replica=2)))
-    assert rb.phases[1].fault is not None and rb.phases[1].fault.replica == "2"
-
-
-def test_unknown_fault_type_lists_the_fault_types(tmp_path: Path) -> None:
+def test_unknown_fault_type_lists_the_systems_faults(tmp_path: Path) -> None:
     msg = _error(tmp_path, _mutate(phases__1__fault__type="meltdown"))
-    assert msg == ("x.yaml: phases[1].fault.type: must be one of 'crash', 'latency', "
-                   "'intermittent', 'incorrect_response' (got 'meltdown'); other faults come "
-                   "from a system file (the runbook's `system`)")
+    assert msg.startswith("x.yaml: phases[1].fault.type: system 'inventory' has no fault "
+                          "'meltdown'; its faults: crash, latency, intermittent, "
+                          "incorrect_response, ")
+
+
+def test_a_runbook_without_a_system_is_told_to_name_one(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(system=KeyError))
+    assert msg == ("x.yaml: system: is required: the system file this GameDay runs against "
+                   "(system: systems/inventory.yaml for the project's own stack; "
+                   "docs/systems.md describes the format)")
+
+
+@pytest.mark.parametrize(("where", "given", "says"), [
+    ("phases__1__fault", {"type": "crash", "replica": "2"},
+     "phases[1].fault.replica: a field of the older runbook form; name the component as "
+     "target: <group>/<member> (replica 2 of the project's stack: target: inventory/2)"),
+    ("phases__2__fault", {"type": "latency", "target": "inventory/3", "latency_ms": 200},
+     "phases[2].fault.latency_ms: a field of the older runbook form; give the fault's "
+     "parameters in params ({params: {latency_ms: …}})"),
+    ("load", {"rate": 10, "read_ratio": 0.8},
+     "load.read_ratio: a field of the older runbook form; weigh the system's requests with "
+     "mix ({mix: {read: 8, write: 2}})"),
+    ("load", {"rate": 10, "products": ["A"]},
+     "load.products: a field of the older runbook form; give the values drawn with values "
+     "({values: {product: [...]}})"),
+    ("load", {"rate": 10, "cancel_after_s": 1},
+     "load.cancel_after_s: a field of the older runbook form; say when a request's follow-up "
+     "goes with follow_up_after_s ({follow_up_after_s: {write: 1.0}})"),
+])
+def test_a_field_of_the_older_form_says_what_replaced_it(tmp_path: Path, where: str,
+                                                         given: object, says: str) -> None:
+    assert _error(tmp_path, _mutate(**{where: given})) == f"x.yaml: {says} (docs/systems.md)"
 
 
 def test_unknown_field_is_refused_with_the_allowed_fields(tmp_path: Path) -> None:
@@ -102,17 +123,19 @@ def test_missing_required_field(tmp_path: Path) -> None:
     assert _error(tmp_path, _mutate(load__rate=KeyError)) == "x.yaml: load.rate: is required"
 
 
-def test_rate_must_be_positive_and_read_ratio_a_share(tmp_path: Path) -> None:
-    msg = _error(tmp_path, _mutate(load__rate=0, load__read_ratio=1.5))
+def test_rate_must_be_positive_and_the_timeout_bounded(tmp_path: Path) -> None:
+    msg = _error(tmp_path, _mutate(load__rate=0, load__timeout_s=90))
     assert msg.splitlines() == [
         "x.yaml: load.rate: must be > 0 (got 0)",
-        "x.yaml: load.read_ratio: must be ≤ 1 (got 1.5)",
+        "x.yaml: load.timeout_s: must be ≤ 60 (got 90)",
     ]
 
 
-def test_probability_must_be_a_share(tmp_path: Path) -> None:
-    data = _mutate(phases__2__fault={"type": "intermittent", "replica": "1", "probability": 2})
-    assert _error(tmp_path, data) == "x.yaml: phases[2].fault.probability: must be ≤ 1 (got 2)"
+def test_a_parameter_the_fault_does_not_take_lists_those_it_does(tmp_path: Path) -> None:
+    data = _mutate(phases__2__fault__params={"probability": 0.5})
+    assert _error(tmp_path, data) == (
+        "x.yaml: phases[2].fault.params.probability: fault 'latency' of system 'inventory' "
+        "takes no such parameter; allowed: latency_ms")
 
 
 def test_duplicate_phase_names_are_refused(tmp_path: Path) -> None:
@@ -124,7 +147,7 @@ def test_duplicate_phase_names_are_refused(tmp_path: Path) -> None:
 def test_blast_radius_counts_faults_left_in_force(tmp_path: Path) -> None:
     msg = _error(tmp_path, _mutate(phases__1__recovery={"action": "none"}))
     assert msg == (
-        "x.yaml: phases[2].fault: 2 replicas would be faulted at once, "
+        "x.yaml: phases[2].fault: 2 components of group 'inventory' would be faulted at once, "
         "safety.max_faulted_replicas allows 1 (roll back the earlier fault with "
         "recovery.action 'clear' or 'restart')")
 

@@ -21,10 +21,11 @@ NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
 
 def _runbook(tmp_path: Path, sweep: dict, fault: dict | None = None, **extra: object) -> Path:
-    data = {"name": "sweep", "seed": 3, "load": {"rate": 5}, "safety": {"fault_ttl_s": 30},
+    data = {"name": "sweep", "seed": 3, "system": "systems/inventory.yaml",
+            "load": {"rate": 5}, "safety": {"fault_ttl_s": 30},
             "phases": [{"name": "baseline", "duration_s": 2},
                        {"name": "slow", "duration_s": 2,
-                        "fault": fault or {"type": "latency", "replica": "2"},
+                        "fault": fault or {"type": "latency", "target": "inventory/2"},
                         "sweep": sweep},
                        {"name": "recovery", "duration_s": 2}], **extra}
     path = tmp_path / "rb.yaml"
@@ -42,23 +43,23 @@ def test_a_fixed_sweep_runs_every_dose_per_trial_trials_outermost(tmp_path: Path
     assert names == ["baseline", "slow-d1-t1", "slow-d2-t1", "slow-d3-t1",
                      "slow-d1-t2", "slow-d2-t2", "slow-d3-t2", "recovery"]
     swept = [p for p in rb.phases if p.dose is not None]
-    assert [p.fault.latency_ms for p in swept[:3]] == [100, 250, 400]  # ascending doses
+    assert [p.fault.params()["latency_ms"] for p in swept[:3]] == [100, 250, 400]  # ascending
     assert {p.repeats for p in swept} == {"slow"}
-    assert [p.fault.replica for p in swept if p.dose_trial == 2] == ["3", "3", "3"]  # rotated
+    assert [p.fault.member for p in swept if p.dose_trial == 2] == ["3", "3", "3"]  # rotated
     assert list(plan_phases(rb, [])) == rb.phases  # nothing chosen at run time
     assert "slow-d3-t2" in plan(rb)
 
 
 @pytest.mark.parametrize(("sweep", "fault", "message"), [
     ({"param": "probability", "values": [0.1, 0.2]}, None,
-     "sweep.param: probability is a parameter of a intermittent fault; this phase has a "
-     "latency fault"),
+     "sweep.param: fault 'latency' of system 'inventory' has no numeric parameter "
+     "'probability'; its numeric parameters: latency_ms"),
     ({"param": "latency_ms", "values": [100, 200], "between": [1, 2]}, None,
      "give either values (a fixed sweep) or between (a search)"),
     ({"param": "probability", "between": [0.5, 0.1]},
-     {"type": "intermittent", "replica": "1"}, "between: the first dose must be below"),
+     {"type": "intermittent", "target": "inventory/1"}, "between: the first dose must be below"),
     ({"param": "probability", "values": [0.1, 1.5]},
-     {"type": "intermittent", "replica": "1"}, "probability must be within 0..1 (got 1.5)"),
+     {"type": "intermittent", "target": "inventory/1"}, "probability must be within 0..1 (got 1.5)"),
     ({"param": "latency_ms", "values": [100]}, None, "values"),
 ])
 def test_a_bad_sweep_names_the_field_and_what_is_allowed(tmp_path: Path, sweep: dict,
@@ -76,7 +77,7 @@ def test_trials_and_a_sweep_do_not_mix(tmp_path: Path) -> None:
 
 def _record(phase, p95: float | None = None, ttd: float | None = 0.3) -> PhaseRecord:
     return PhaseRecord(name=phase.name, duration_s=phase.duration_s, start=NOW,
-                       fault=FaultRecord(type=phase.fault.type, component=phase.fault.replica)
+                       fault=FaultRecord(type=phase.fault.type, component=phase.fault.member)
                        if phase.fault else None, repeats=phase.repeats, dose=phase.dose,
                        dose_trial=phase.dose_trial,
                        metrics=PhaseMetrics(latency_p95_ms=p95, ttd_s=ttd))
@@ -137,7 +138,7 @@ def _voter_record(phase, asked: int, timed_out: int) -> PhaseRecord:
 
     record = _record(phase)
     if phase.fault is not None:
-        record.voter = VoterTally(replica=str(phase.fault.replica), asked=asked,
+        record.voter = VoterTally(replica=phase.fault.member, asked=asked,
                                   timed_out=timed_out, timeout_s=0.3)
     record.metrics.voter_timeout_share = voter_timeout_share(record)
     return record
@@ -190,9 +191,8 @@ def test_the_voters_counters_become_the_phases_tally_and_share() -> None:
 
 def test_a_sweep_of_a_system_fault_doses_its_params_and_rotates_through_its_members(
         tmp_path: Path) -> None:
-    """A sweep on a runbook with ``system`` (runbooks/breaking-point.yaml): each dose is
-    the system fault's parameter, and each trial, fixed or searched, moves to the group's
-    next member, as the inventory form's replicas do."""
+    """A sweep (runbooks/breaking-point.yaml): each dose is the system fault's parameter,
+    and each trial, fixed or searched, moves to the group's next member."""
     from gameday.cli import main
 
     fixed = _runbook(tmp_path, {"param": "latency_ms", "values": [50, 150], "trials": 2},
@@ -304,16 +304,7 @@ def _without_fault(path: Path) -> Path:
     return path
 
 
-def test_without_a_system_a_sweep_doses_only_the_presets_parameters(tmp_path: Path) -> None:
-    with pytest.raises(RunbookError) as info:
-        load_runbook(_runbook(tmp_path, {"param": "connections", "values": [1, 2]}))
-    assert ("phases[1].sweep.param: must be one of 'latency_ms', 'probability' (got "
-            "'connections')") in str(info.value)
-    with pytest.raises(RunbookError, match=r"phases\[1\]\.sweep\.param: latency_ms is a "
-                                           "parameter of a latency fault; this phase has no "
-                                           "fault"):
-        load_runbook(_without_fault(_runbook(tmp_path, {"param": "latency_ms",
-                                                        "values": [1, 2]})))
+def test_a_sweep_needs_a_fault_to_dose(tmp_path: Path) -> None:
     with pytest.raises(RunbookError, match=r"phases\[1\]\.sweep: doses the phase's fault; "
                                            "this phase has no fault"):
         load_runbook(_without_fault(_system_runbook(tmp_path, {"param": "loss",

@@ -56,25 +56,6 @@ def test_the_system_path_is_found_beside_the_runbook_first(tmp_path: Path) -> No
     assert load_runbook(path).system == "mine.yaml"
 
 
-def _inventory() -> dict:
-    """A runbook without ``system``: the built-in inventory driver's form."""
-    return {"name": "builtin", "load": {"rate": 5, "read_ratio": 0.8},
-            "phases": [{"name": "baseline", "duration_s": 2},
-                       {"name": "crash", "fault": {"type": "crash", "replica": "3"},
-                        "duration_s": 2}]}
-
-
-def test_a_preset_on_target_inventory_reads_as_its_replica(tmp_path: Path) -> None:
-    as_replica = parse_runbook(_inventory(), "rb.yaml").phases[1].fault
-    data = _inventory()
-    data["phases"][1]["fault"] = {"type": "crash", "target": "inventory/3"}
-    path = tmp_path / "rb.yaml"
-    path.write_text(yaml.safe_dump(data))
-    as_target = load_runbook(path).phases[1].fault
-    assert as_target == as_replica and as_target is not None
-    assert (as_target.replica, as_target.describe()) == ("3", "crash on replica 3")
-
-
 @pytest.mark.parametrize(("fault", "message"), [
     ({"type": "meltdown", "target": "backend/b"},
      "rb.yaml: phases[1].fault.type: system 'lb' has no fault 'meltdown'; its faults: kill, "
@@ -88,11 +69,11 @@ def test_a_preset_on_target_inventory_reads_as_its_replica(tmp_path: Path) -> No
      "rb.yaml: phases[1].fault.target: this fault does not apply to group 'lb'; it applies "
      "to: backend"),
     ({"type": "kill", "replica": "2"},
-     "rb.yaml: phases[1].fault.replica: replica is the inventory stack's; name the component "
-     "as target: <group>/<member>"),
+     "rb.yaml: phases[1].fault.replica: a field of the older runbook form; name the "
+     "component as target: <group>/<member>"),
     ({"type": "kill", "target": "backend/b", "latency_ms": 5},
-     "rb.yaml: phases[1].fault.latency_ms: a field of the inventory presets; give this "
-     "fault's parameters in params (allowed: none)"),
+     "rb.yaml: phases[1].fault.latency_ms: a field of the older runbook form; give the "
+     "fault's parameters in params"),
     ({"type": "kill", "target": "backend/b", "params": {"signal": 9}},
      "rb.yaml: phases[1].fault.params.signal: fault 'kill' of system 'lb' takes no such "
      "parameter; allowed: none"),
@@ -104,23 +85,11 @@ def test_a_fault_the_system_does_not_have_names_the_field(tmp_path: Path, fault:
     assert _error(tmp_path, _fault(_lb(), 1, **fault)).startswith(message)
 
 
-def test_a_preset_outside_the_inventory_group_is_refused_without_a_system(
-        tmp_path: Path) -> None:
-    data = _inventory()
-    data["phases"][1]["fault"] = {"type": "crash", "target": "backend/b"}
-    assert _error(tmp_path, data) == (
-        "rb.yaml: phases[1].fault.target: without a system the runbook faults the inventory "
-        "stack: inventory/1, inventory/2 or inventory/3 (got 'backend/b')")
-
-
-def test_the_inventory_load_mix_and_unknown_ttd_targets_are_refused_for_a_system(
+def test_a_ttd_target_for_a_fault_the_system_does_not_have_is_refused(
         tmp_path: Path) -> None:
     data = _lb()
-    data["load"]["read_ratio"] = 0.5
     data["slo"]["ttd_s"]["kil"] = 1.0
     assert _error(tmp_path, data).splitlines() == [
-        "rb.yaml: load.read_ratio: the inventory stack's load mix; system 'lb' has its own "
-        "(its file's load.requests, weighted). A runbook sets rate, arrival and timeout_s",
         "rb.yaml: slo.ttd_s.kil: system 'lb' has no fault 'kil'; its faults: kill, hang"]
 
 
@@ -173,16 +142,19 @@ def test_parse_runbook_checks_the_system_too() -> None:
         parse_runbook(data)
 
 
-@pytest.mark.parametrize("fault", [
-    {"type": "crash", "replica": "2"},
-    {"type": "latency", "replica": "3", "latency_ms": 500},
-    {"type": "intermittent", "replica": "1", "probability": 0.8},
-    {"type": "incorrect_response", "replica": "1", "product_id": "PROD-003"},
-    {"type": "latency", "target": "inventory/2"},  # the preset's default parameter
+@pytest.mark.parametrize(("fault", "sent"), [
+    ({"type": "crash", "target": "inventory/2"}, {}),
+    ({"type": "latency", "target": "inventory/3", "params": {"latency_ms": 500}},
+     {"latency_ms": 500}),
+    ({"type": "intermittent", "target": "inventory/1", "params": {"probability": 0.8}},
+     {"probability": 0.8}),
+    ({"type": "incorrect_response", "target": "inventory/1",
+      "params": {"product_id": "PROD-003"}}, {"product_id": "PROD-003"}),
+    ({"type": "latency", "target": "inventory/2"}, {"latency_ms": 1000}),  # the default
 ])
-def test_todays_presets_are_the_inventory_systems_http_faults(fault: dict) -> None:
-    """What the inventory stack's driver sends for a preset (FaultClient: the type, its
-    parameters, the TTL) is what systems/inventory.yaml's http provider sends."""
+def test_the_stacks_fault_api_gets_what_its_contract_says(fault: dict, sent: dict) -> None:
+    """systems/inventory.yaml's http faults send the stack's /inject-failure body
+    (docs/stack-contract: the type, its parameters, the TTL) to the faulted replica."""
     from gameday.runbook import Fault
     from gameday.systems.loader import load_system
     from gameday.systems.providers import fault_context
@@ -195,8 +167,7 @@ def test_todays_presets_are_the_inventory_systems_http_faults(fault: dict) -> No
     assert spec.provider == "http" and spec.honours_ttl
     member = resolved.member("inventory", preset.member)
     ctx = fault_context(resolved, member, {**spec.params, **preset.params()}, 45.0)
-    sent_by_the_stack_driver = {"type": preset.type, **preset.params(), "ttl_s": 45.0}
-    assert render_value(spec.inject.json_, ctx) == sent_by_the_stack_driver
+    assert render_value(spec.inject.json_, ctx) == {"type": preset.type, **sent, "ttl_s": 45.0}
     assert render(spec.inject.url, ctx) == f"http://127.0.0.1:{7000 + int(preset.member) - 1}" \
                                            "/inject-failure"
 
@@ -222,13 +193,6 @@ def test_a_mix_that_leaves_nothing_to_send_is_refused(tmp_path: Path) -> None:
     data["load"] = {**data["load"], "mix": {name: 0 for name in requests}}
     assert "load.mix: every request's weight is 0: nothing would be sent" in _error(tmp_path,
                                                                                     data)
-
-
-def test_an_inventory_runbook_has_no_system_mix_to_adjust(tmp_path: Path) -> None:
-    data = _inventory()
-    data["load"]["mix"] = {"read": 1}
-    assert "load.mix: adjusts a system's load mix; this runbook names no system" in _error(
-        tmp_path, data)
 
 
 def test_the_plan_says_how_the_runbook_adjusts_the_systems_mix(tmp_path: Path) -> None:
