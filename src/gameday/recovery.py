@@ -159,10 +159,17 @@ def roll_back(target: Target, settings: Any) -> dict[str, Any]:
     resolved = getattr(target, "resolved", None)
     if resolved is None:
         return {"error": f"target {target.name} runs no system file: nothing to clear"}
+    rolled: dict[str, Any] = {"system": resolved.system.name}
     try:
-        return {"system": resolved.system.name, "cleared": clear_http_faults(resolved)}
+        rolled["cleared"] = cleared = clear_http_faults(resolved)
     except Exception as exc:  # noqa: BLE001 - the system may be down: the TTL still holds
-        return {"system": resolved.system.name, "error": f"{type(exc).__name__}: {exc}"}
+        rolled["error"] = f"{type(exc).__name__}: {exc}"
+        return rolled
+    failed = [f"{where}: {why}" for where, why in cleared.items()
+              if why.startswith("not cleared")]
+    if failed:  # the faults' own TTLs still end them
+        rolled["error"] = f"{len(failed)} of {len(cleared)} clears failed, first {failed[0]}"
+    return rolled
 
 
 def recover_run(run_dir: Path, target: Target, *, settings: Any, found_by: str, reason: str,

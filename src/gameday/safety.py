@@ -203,8 +203,8 @@ def check_blast_radius(runbook: Runbook) -> None:
     worst, at, group = max_concurrent_faults(runbook.phases)
     limit = runbook.safety.max_faulted_replicas
     if worst > limit:
-        what = "replicas" if group == "inventory" else f"components of group {group!r}"
         raise SafetyError(
-            f"phase '{runbook.phases[at].name}' would fault {worst} {what} at once; "
+            f"phase '{runbook.phases[at].name}' would fault {worst} components of group "
+            f"{group!r} at once; "
             f"safety.max_faulted_replicas allows {limit}"
         )

@@ -28,7 +28,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("GAMEDAY_BASE_PORT", str(PORT))
     runbook = tmp_path / "rb.yaml"
-    runbook.write_text("name: rb\nload: {rate: 1}\nphases: [{name: baseline, duration_s: 1}]\n")
+    runbook.write_text("name: rb\nsystem: systems/inventory.yaml\nload: {rate: 1}\n"
+                       "phases: [{name: baseline, duration_s: 1}]\n")
     return {"runbook": runbook, "state": tmp_path / "state", "reports": tmp_path / "reports"}
 
 
@@ -99,32 +100,6 @@ def test_a_flow_adopts_the_lock_its_process_holds_and_leaves_its_release_to_the_
 def test_nothing_opens_without_the_lock(env) -> None:
     with pytest.raises(GameDayError, match="take the target's lock"):
         GameDay.prepare(env["runbook"]).open()
-
-
-def test_a_stack_source_is_the_checkout_the_local_stack_runs_and_the_journal_names(
-        env, tmp_path: Path) -> None:
-    """What ``gameday compare --spread-over`` hands each worker: its side's checkout."""
-    other = tmp_path / "other"
-    (other / "stack").mkdir(parents=True)
-    gd = GameDay.prepare(env["runbook"], stack_source=str(other))
-    assert gd.target.stack_source == other.resolve()  # type: ignore[attr-defined]
-    with gd.locked():
-        run = gd.open()
-    assert run.journal.record.environment.stack_source == str(other.resolve())
-    plain = GameDay.prepare(env["runbook"])
-    with plain.locked():
-        assert plain.open().journal.record.environment.stack_source is None
-
-
-@pytest.mark.parametrize(("given", "overrides", "says"), [
-    ("nowhere", {}, "no checkout there (no stack/ folder)"),
-    ("here", {"target": "compose"}, "another checkout on the local target only"),
-])
-def test_a_stack_source_that_cannot_run_is_refused_with_a_sentence(
-        env, tmp_path: Path, given: str, overrides: dict, says: str) -> None:
-    (tmp_path / "here" / "stack").mkdir(parents=True)
-    with pytest.raises(GameDayError, match=says.replace("(", r"\(").replace(")", r"\)")):
-        GameDay.prepare(env["runbook"], stack_source=str(tmp_path / given), **overrides)
 
 
 REPO = SRC.parent

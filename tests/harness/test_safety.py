@@ -89,14 +89,15 @@ def test_guard_rate_limits_its_evaluation() -> None:
 
 
 def test_check_blast_radius_refuses_models_built_in_code() -> None:
-    rb = parse_runbook({"name": "x", "load": {"rate": 1}, "phases": [
-        {"name": "a", "duration_s": 1, "fault": {"type": "latency", "replica": "1"},
+    rb = parse_runbook({"name": "x", "system": "systems/inventory.yaml", "load": {"rate": 1},
+                        "phases": [
+        {"name": "a", "duration_s": 1, "fault": {"type": "latency", "target": "inventory/1"},
          "recovery": {"action": "none"}},
-        {"name": "b", "duration_s": 1, "fault": {"type": "latency", "replica": "2"}},
+        {"name": "b", "duration_s": 1, "fault": {"type": "latency", "target": "inventory/2"}},
     ], "safety": {"max_faulted_replicas": 2}})
     check_blast_radius(rb)
     rb.safety.max_faulted_replicas = 1
-    with pytest.raises(SafetyError, match="phase 'b' would fault 2 replicas at once; "
+    with pytest.raises(SafetyError, match="phase 'b' would fault 2 components of group 'inventory' at once; "
                                           "safety.max_faulted_replicas allows 1"):
         check_blast_radius(rb)
 
