@@ -132,7 +132,7 @@ def run(sut: SystemUnderTest, spec: LoadSpec, *, n: int, seed: int = 7,
         sut.driver.roll_back_all()
     return {"baseline": baseline, "faults": summary, "trials": trials,
             "params": {"n": n, "pre_s": pre_s, "hold_s": hold_s, "baseline_s": baseline_s,
-                       "load": spec.model_dump(mode="json"), "seed": seed},
+                       "load": spec.model_dump(mode="json", exclude_unset=True), "seed": seed},
             "records": all_records}
 
 
