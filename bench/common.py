@@ -40,8 +40,11 @@ __all__ = ["REPO", "GAMEDAY", "RESULTS", "SYSTEM_FILE", "SystemUnderTest", "free
            "write_json", "percentiles"]
 
 REPO = Path(__file__).resolve().parent.parent
-#: The `gameday` beside the running Python (the repository's .venv under `make bench`).
-GAMEDAY = Path(sys.executable).parent / "gameday"
+#: The `gameday` beside the running Python (the repository's .venv under `make bench`),
+#: else the repository's .venv's.
+GAMEDAY = next((p for p in (Path(sys.executable).parent / "gameday",
+                            REPO / ".venv" / "bin" / "gameday") if p.exists()),
+               REPO / ".venv" / "bin" / "gameday")
 RESULTS = REPO / "bench" / "results"
 STANDARD_RUNBOOK = REPO / "runbooks" / "standard.yaml"
 #: The stack under test, as a system file.
