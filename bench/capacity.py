@@ -1,7 +1,9 @@
 """Capacity: the highest open-loop rate a path sustains.
 
-For each path (voter reads; orders writes, each cancelled later; the standard 80/20 mix)
-the rate climbs a ladder; a step *holds* when the achieved send rate
+For each path (voter reads; orders writes, each cancelled later; the standard 80/20 mix:
+systems/inventory.yaml's ``read`` and ``write`` requests at those weights, sent by
+:class:`gameday.systems.load.SystemLoadGenerator`) the rate climbs a ladder; a step
+*holds* when the achieved send rate
 (:func:`gameday.metrics.achieved_rate`) is within 2 % of the target, availability is at
 least 99.9 % and p99 (every request, failures at their elapsed time, from the intended
 send time) is at most ``p99_bound_ms``. The path's capacity is the last step that held
@@ -13,27 +15,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import loadavg
-from gameday import metrics, probes
-from gameday.load import LoadGenerator
-from gameday.runbook import LoadSpec
-from gameday.targets import StackUrls
+from bench.common import SystemUnderTest, load_spec, loadavg
+from gameday import metrics
 
 __all__ = ["PATHS", "DEFAULT_LADDER", "settle", "step", "run"]
 
-#: path → read ratio (1 = voter reads only, 0 = order writes + their cancels).
-PATHS = {"voter": 1.0, "orders": 0.0, "mix": 0.8}
+#: path → (read, write) weights of the system file's requests (voter reads only; order
+#: writes + their cancels; the 80/20 mix).
+PATHS = {"voter": (1, 0), "orders": (0, 1), "mix": (8, 2)}
 DEFAULT_LADDER = (50, 100, 150, 200, 250, 300, 400)
 RATE_TOLERANCE = 0.02
 AVAILABILITY_FLOOR = 0.999
 
 
-def step(urls: StackUrls, path: str, rate: float, duration_s: float, p99_bound_ms: float,
-         *, seed: int = 11) -> dict[str, Any]:
+def step(sut: SystemUnderTest, path: str, rate: float, duration_s: float,
+         p99_bound_ms: float, *, seed: int = 11) -> dict[str, Any]:
     """One rung: ``rate`` req/s on ``path`` for ``duration_s``; its figures and verdict."""
-    spec = LoadSpec(rate=rate, read_ratio=PATHS[path], timeout_s=1.0, cancel_after_s=1.0)
+    read, write = PATHS[path]
+    spec = load_spec(rate, read=read, write=write, timeout_s=1.0, follow_up_after_s=1.0)
     before = loadavg()
-    recs = LoadGenerator(urls, spec, seed).run_sync(f"{path}-{rate:g}", duration_s)
+    recs = sut.generator(spec, seed).run_sync(f"{path}-{rate:g}", duration_s)
     df = metrics.requests_frame(recs)
     achieved = metrics.achieved_rate(df, duration_s) or 0.0
     lat = metrics.latency_percentiles(df)
@@ -47,15 +48,15 @@ def step(urls: StackUrls, path: str, rate: float, duration_s: float, p99_bound_m
             "loadavg_before": before, "loadavg_after": loadavg()}
 
 
-def settle(urls: StackUrls) -> float:
-    """Wait until the last rung's orders are all applied and every replica is ON (an
-    overloaded rung leaves a backlog that would count against the next path)."""
-    probes.consistency(urls, timeout_s=60)
-    probes.wait_steady(urls, timeout_s=60)
+def settle(sut: SystemUnderTest) -> float:
+    """Wait until the last rung's orders are all applied (the file's invariants: every
+    replica equals the ledger) and its steady state holds (an overloaded rung leaves a
+    backlog that would count against the next path)."""
+    sut.settle(timeout_s=60)
     return loadavg()[0]
 
 
-def run(urls: StackUrls, *, paths: tuple[str, ...] = ("voter", "mix", "orders"),
+def run(sut: SystemUnderTest, *, paths: tuple[str, ...] = ("voter", "mix", "orders"),
         ladder: tuple[float, ...] = DEFAULT_LADDER, duration_s: float = 8.0,
         p99_bound_ms: float = 250.0, progress: Any = print) -> dict[str, Any]:
     """Climb ``ladder`` on each path until a rung fails; ``{path: {capacity, steps}}``."""
@@ -65,8 +66,8 @@ def run(urls: StackUrls, *, paths: tuple[str, ...] = ("voter", "mix", "orders"),
     for path in paths:
         steps, capacity = [], None
         for rate in ladder:
-            settle(urls)
-            s = step(urls, path, rate, duration_s, p99_bound_ms)
+            settle(sut)
+            s = step(sut, path, rate, duration_s, p99_bound_ms)
             steps.append(s)
             progress(f"  {path} @ {rate:g}/s: achieved {s['achieved_rate']:.1f}, p99 "
                      f"{s['p99_ms'] or 0:.0f} ms, availability {s['availability']:.4f}"

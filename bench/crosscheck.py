@@ -18,11 +18,8 @@ import shutil
 import subprocess
 from typing import Any
 
-from bench.common import loadavg, percentiles
+from bench.common import SystemUnderTest, load_spec, loadavg, percentiles
 from gameday import metrics
-from gameday.load import LoadGenerator
-from gameday.runbook import LoadSpec
-from gameday.targets import StackUrls
 
 __all__ = ["TOLERANCE", "run"]
 
@@ -33,11 +30,14 @@ TOLERANCE = {"relative": 0.5, "absolute_ms": 5.0}
 _QS = (0.5, 0.95, 0.99)
 
 
-def _ours(url_base: StackUrls, product: str, rate: float, duration_s: float) -> dict[str, Any]:
-    spec = LoadSpec(rate=rate, read_ratio=1.0, products=[product], timeout_s=2.0)
-    df = metrics.requests_frame(LoadGenerator(url_base, spec, 5).run_sync("xcheck", duration_s))
+def _ours(sut: SystemUnderTest, product: str, rate: float, duration_s: float
+          ) -> dict[str, Any]:
+    """The system file's ``read`` request alone, on ``product`` only: the endpoint hey
+    and wrk are given."""
+    spec = load_spec(rate, read=1, write=0, products=[product], timeout_s=2.0)
+    df = metrics.requests_frame(sut.generator(spec, 5).run_sync("xcheck", duration_s))
     lat = metrics.latency_percentiles(df)
-    return {"tool": "gameday LoadGenerator (open loop)", "requests": len(df),
+    return {"tool": "gameday SystemLoadGenerator (open loop)", "requests": len(df),
             "achieved_rate": metrics.achieved_rate(df, duration_s),
             "ok": metrics.availability(df), "p50_ms": lat["p50"], "p95_ms": lat["p95"],
             "p99_ms": lat["p99"]}
@@ -81,7 +81,7 @@ def agree(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= max(TOLERANCE["absolute_ms"], TOLERANCE["relative"] * max(a, b))
 
 
-def run(urls: StackUrls, *, rate: float = 50.0, duration_s: float = 15.0, workers: int = 1,
+def run(sut: SystemUnderTest, *, rate: float = 50.0, duration_s: float = 15.0, workers: int = 1,
         overload_rate: float | None = None, progress: Any = print) -> dict[str, Any]:
     """Same endpoint, same rate, two tools; plus wrk's saturated figure.
 
@@ -96,12 +96,12 @@ def run(urls: StackUrls, *, rate: float = 50.0, duration_s: float = 15.0, worker
         return {"skipped": f"{' and '.join(missing)} not installed: sudo apt-get install -y "
                            + " ".join(missing)}
     product = "PROD-001"
-    url = f"{urls.voter}/inventory/{product}"
+    url = sut.request_url("read", product=product)
     out: dict[str, Any] = {"endpoint": url, "rate": rate, "duration_s": duration_s,
                            "tolerance": TOLERANCE, "runs": []}
     for r in [rate] + ([overload_rate] if overload_rate else []):
         la = loadavg()
-        ours = _ours(urls, product, r, duration_s)
+        ours = _ours(sut, product, r, duration_s)
         theirs = _hey(url, r, duration_s, workers)
         # p50 and p95 are judged; p99 of ~750 samples rests on its 8 largest values, which
         # one hiccup of another process on a shared 2-core machine decides: reported only.

@@ -1,9 +1,10 @@
 """Detection, recovery and masking: each fault type N times into one replica under load.
 
-One trial: load runs (the standard runbook's mix, open loop) → after ``pre_s`` the fault
-is injected into one replica (rotating 1, 2, 3) → held ``hold_s`` → rolled back the way
-the flow does it (crash: restart, else clear) → wait until the monitor has the replica ON
-→ load stops. TTD/TTR come from the monitor's own transitions through
+One trial: load runs (the standard runbook's load of systems/inventory.yaml, open loop)
+→ after ``pre_s`` the file's fault is injected into one replica (rotating 1, 2, 3) by the
+system driver → held ``hold_s`` → rolled back the way the flow does it (crash: restart,
+else clear) → wait until the detector (the monitor) has the replica ON → load stops.
+TTD/TTR come from the monitor's own transitions through
 :func:`gameday.metrics.ttd`/``ttr``; masking figures come from the client requests whose
 intended send time lies between injection and the replica being ON again (fault *and*
 recovery), through :func:`gameday.metrics.availability` & co.
@@ -17,16 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from bench.common import loadavg, percentiles
-from gameday import metrics, probes
-from gameday.faults import FaultClient
-from gameday.journal import utc_iso
-from gameday.load import LoadGenerator
+from bench.common import SystemUnderTest, loadavg, percentiles
+from gameday import metrics
 from gameday.records import RequestRecord
-from gameday.runbook import Fault, LoadSpec
-from gameday.targets import StackUrls
-from gameday.targets.base import Target
-from gameday.truth import Truth
+from gameday.runbook import LoadSpec
+from gameday.systems.load import SystemLoadGenerator
 
 __all__ = ["FAULTS", "FLOOR_S", "run", "masking_row"]
 
@@ -41,7 +37,8 @@ _PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def _load_thread(load: LoadGenerator, label: str, out: list[RequestRecord]) -> threading.Thread:
+def _load_thread(load: SystemLoadGenerator, label: str, out: list[RequestRecord]
+                 ) -> threading.Thread:
     def body() -> None:
         out.extend(load.run_sync(label, 3600.0))
 
@@ -50,29 +47,27 @@ def _load_thread(load: LoadGenerator, label: str, out: list[RequestRecord]) -> t
     return t
 
 
-def trial(target: Target, urls: StackUrls, faults: FaultClient, load: LoadGenerator,
-          ftype: str, replica: str, label: str, *, pre_s: float, hold_s: float
+def trial(sut: SystemUnderTest, load: SystemLoadGenerator, ftype: str, replica: str,
+          label: str, *, pre_s: float, hold_s: float
           ) -> tuple[dict[str, Any], list[RequestRecord]]:
     """One injection; returns its figures and the load's records."""
-    probes.wait_steady(urls, timeout_s=60)
+    sut.wait_steady(timeout_s=60)
     records: list[RequestRecord] = []
     th = _load_thread(load, label, records)
     time.sleep(pre_s)
-    fault = Fault(type=ftype, replica=replica, **_PARAMS.get(ftype, {}))  # type: ignore[arg-type]
-    injected = time.time()
-    faults.inject(replica, fault, ttl_s=max(30.0, hold_s * 4))
+    fault = sut.fault(ftype, replica, **_PARAMS.get(ftype, {}))
+    injected, _ = sut.driver.inject(fault, ttl_s=max(30.0, hold_s * 4))
     time.sleep(max(0.0, injected + hold_s - time.time()))
     rolled_back = time.time()
-    if ftype == "crash":
-        target.restart_replica(replica, timeout_s=60)
-    faults.clear(replica)
-    on_seen = probes.wait_replica_on(urls, replica, timeout_s=60, interval=0.05)
+    sut.driver.roll_back(fault, "restart" if ftype == "crash" else "clear", timeout_s=60)
+    on_seen = sut.driver.wait_recovered(fault, timeout_s=60)
     time.sleep(0.3)
     load.stop()
     th.join(timeout=30)
-    trans = metrics.transitions_frame(probes.transitions(urls, utc_iso(injected - 1)))
-    ttd = metrics.ttd(trans, replica, injected)
-    ttr = metrics.ttr(trans, replica, rolled_back, injected)
+    member = sut.label(replica)
+    trans = metrics.transitions_frame(sut.transitions(injected - 1))
+    ttd = metrics.ttd(trans, member, injected)
+    ttr = metrics.ttr(trans, member, rolled_back, injected)
     on_at = rolled_back + ttr if ttr is not None else on_seen
     detected_in_hold = ttd is not None and ttd <= hold_s
     return {
@@ -90,13 +85,12 @@ def masking_row(df: pd.DataFrame) -> dict[str, Any]:
             "quorum_rate": metrics.quorum_rate(df), "wrong_answers": metrics.wrong_answers(df)}
 
 
-def run(target: Target, urls: StackUrls, spec: LoadSpec, *, n: int, seed: int = 7,
+def run(sut: SystemUnderTest, spec: LoadSpec, *, n: int, seed: int = 7,
         pre_s: float = 1.0, hold_s: float = 4.0, baseline_s: float = 10.0,
         faults_to_run: tuple[str, ...] = FAULTS, progress: Any = print) -> dict[str, Any]:
     """Baseline, then ``n`` trials per fault type. Returns summary, trials and requests."""
-    probes.wait_steady(urls, timeout_s=60)
-    truth = Truth.from_ledger(probes.ledger(urls))
-    load = LoadGenerator(urls, spec, seed, truth=truth)
+    sut.wait_steady(timeout_s=60)
+    load = sut.generator(spec, seed, judged=True)
     all_records: list[RequestRecord] = []
     base_records = load.run_sync("baseline", baseline_s)
     all_records += base_records
@@ -107,13 +101,14 @@ def run(target: Target, urls: StackUrls, spec: LoadSpec, *, n: int, seed: int = 
              f"{baseline['availability']:.4f}")
     trials: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
-    with FaultClient(urls, default_ttl_s=30.0) as faults:
-        faults.clear_all()
+    sut.driver.roll_back_all()
+    replicas = sut.replicas
+    try:
         for ftype in faults_to_run:
             windows = []
             for i in range(n):
-                replica = str(i % 3 + 1)
-                t, recs = trial(target, urls, faults, load, ftype, replica, f"{ftype}-{i}",
+                replica = replicas[i % len(replicas)]
+                t, recs = trial(sut, load, ftype, replica, f"{ftype}-{i}",
                                 pre_s=pre_s, hold_s=hold_s)
                 all_records += recs
                 df = metrics.requests_frame(recs)
@@ -133,9 +128,11 @@ def run(target: Target, urls: StackUrls, spec: LoadSpec, *, n: int, seed: int = 
                 "recovery_floor_s": RECOVERY_FLOOR_S,
                 "masking": masking_row(pd.concat(windows, ignore_index=True)),
             }
+    finally:
+        sut.driver.roll_back_all()
     return {"baseline": baseline, "faults": summary, "trials": trials,
             "params": {"n": n, "pre_s": pre_s, "hold_s": hold_s, "baseline_s": baseline_s,
-                       "load": spec.model_dump(mode="json"), "seed": seed},
+                       "load": spec.model_dump(mode="json", exclude_unset=True), "seed": seed},
             "records": all_records}
 
 

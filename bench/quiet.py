@@ -2,11 +2,13 @@
 
 The original system's experiment runner injects a fault and then only polls the monitor:
 no load until the fault is detected. So this step sends **no load at all** while it
-measures. One trial: wait until every replica is ON and equal to the ledger → inject one
-fault into one replica (rotating 1, 2, 3) → poll ``GET /status`` every 20 ms until the
-replica is OFF (at most ``give_up_s``) → roll back the way the flow does (crash: restart,
-else clear) → wait until it is ON. TTD comes from the monitor's own transitions through
-:func:`gameday.metrics.ttd`, like every other TTD in this project.
+measures. One trial: wait until systems/inventory.yaml's steady state holds (every replica
+healthy and ON, reads reach a majority) → inject one of its faults into one replica
+(rotating 1, 2, 3) through the system driver → read the detector (the monitor's
+transitions) every 20 ms until the replica is OFF (at most ``give_up_s``) → roll back the
+way the flow does (crash: restart, else clear) → wait until it is ON. TTD comes from the
+monitor's own transitions through :func:`gameday.metrics.ttd`, like every other TTD in
+this project.
 
 Faults: crash; latency 500 ms; intermittent at probability 0.3 (the issue's hardest
 case); incorrect_response on PROD-002.
@@ -21,15 +23,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.common import loadavg, percentiles
-from gameday import metrics, probes
-from gameday.faults import FaultClient
-from gameday.journal import utc_iso
-from gameday.load import LoadGenerator
+from bench.common import SystemUnderTest, loadavg, percentiles
+from gameday import metrics
 from gameday.runbook import LoadSpec
-from gameday.targets import StackUrls
-from gameday.targets.base import Target
-from gameday.truth import Truth
 
 __all__ = ["FAULTS", "run", "false_positives"]
 
@@ -41,11 +37,13 @@ FAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _wait_off(urls: StackUrls, replica: str, give_up_s: float) -> bool:
+def _wait_off(sut: SystemUnderTest, replica: str, since_s: float, give_up_s: float) -> bool:
+    label = sut.label(replica)
     deadline = time.monotonic() + give_up_s
     while time.monotonic() < deadline:
         try:
-            if probes.replica_states(urls).get(replica) == "OFF":
+            if any(t["instance_id"] == label and t["status"] == "OFF"
+                   for t in sut.transitions(since_s)):
                 return True
         except Exception:  # noqa: BLE001 - the monitor is busy: poll again
             pass
@@ -53,34 +51,34 @@ def _wait_off(urls: StackUrls, replica: str, give_up_s: float) -> bool:
     return False
 
 
-def trial(target: Target, urls: StackUrls, faults: FaultClient, ftype: str, replica: str,
-          *, give_up_s: float) -> dict[str, Any]:
-    probes.wait_steady(urls, timeout_s=60)
-    injected = time.time()
-    faults.inject(replica, {"type": ftype, **FAULTS[ftype]}, ttl_s=30.0)
-    _wait_off(urls, replica, give_up_s)
-    if ftype == "crash":
-        target.restart_replica(replica, timeout_s=60)
-    faults.clear(replica)
-    probes.wait_replica_on(urls, replica, timeout_s=60, interval=0.05)
-    trans = metrics.transitions_frame(probes.transitions(urls, utc_iso(injected - 1)))
-    ttd = metrics.ttd(trans, replica, injected)
-    others = trans[(trans["status"] == "OFF") & (trans["instance_id"] != replica)]
+def trial(sut: SystemUnderTest, ftype: str, replica: str, *, give_up_s: float
+          ) -> dict[str, Any]:
+    sut.wait_steady(timeout_s=60)
+    fault = sut.fault(ftype, replica, **FAULTS[ftype])
+    injected, _ = sut.driver.inject(fault, ttl_s=30.0)
+    _wait_off(sut, replica, injected, give_up_s)
+    sut.driver.roll_back(fault, "restart" if ftype == "crash" else "clear", timeout_s=60)
+    sut.driver.wait_recovered(fault, timeout_s=60)
+    trans = metrics.transitions_frame(sut.transitions(injected - 1))
+    label = sut.label(replica)
+    ttd = metrics.ttd(trans, label, injected)
+    others = trans[(trans["status"] == "OFF") & (trans["instance_id"] != label)]
     return {"fault": ftype, "replica": replica, "injected_s": injected,
             "ttd_s": ttd if ttd is not None and ttd <= give_up_s else None,
             "other_replicas_off": len(others), "loadavg": loadavg()}
 
 
-def run(target: Target, urls: StackUrls, *, n: int, give_up_s: float = 5.0,
+def run(sut: SystemUnderTest, *, n: int, give_up_s: float = 5.0,
         faults_to_run: tuple[str, ...] = tuple(FAULTS), progress: Any = print) -> dict[str, Any]:
     """``n`` no-traffic trials per fault type. Returns a summary per fault and the trials."""
     trials: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
-    with FaultClient.for_settings(urls, target.settings) as faults:  # type: ignore[attr-defined]
-        faults.clear_all()
+    sut.driver.roll_back_all()
+    replicas = sut.replicas
+    try:
         for ftype in faults_to_run:
             for i in range(n):
-                t = trial(target, urls, faults, ftype, str(i % 3 + 1), give_up_s=give_up_s)
+                t = trial(sut, ftype, replicas[i % len(replicas)], give_up_s=give_up_s)
                 trials.append(t)
                 ttd = "—" if t["ttd_s"] is None else f"{t['ttd_s']:.3f}s"
                 progress(f"  no traffic: {ftype} #{i + 1}/{n} on replica {t['replica']}: "
@@ -92,26 +90,28 @@ def run(target: Target, urls: StackUrls, *, n: int, give_up_s: float = 5.0,
                               "other_replicas_off": sum(t["other_replicas_off"] for t in mine),
                               "loadavg": [min(t["loadavg"][0] for t in mine),
                                           max(t["loadavg"][0] for t in mine)]}
+    finally:
+        sut.driver.roll_back_all()
     return {"faults": summary, "trials": trials, "params": {"n": n, "give_up_s": give_up_s}}
 
 
-def _offs(urls: StackUrls, since: float) -> list[dict]:
-    return [t for t in probes.transitions(urls, utc_iso(since)) if t["status"] == "OFF"]
+def _offs(sut: SystemUnderTest, since: float) -> list[dict]:
+    return [t for t in sut.transitions(since) if t["status"] == "OFF"]
 
 
-def false_positives(urls: StackUrls, spec: LoadSpec, *, quiet_s: float, load_s: float,
+def false_positives(sut: SystemUnderTest, spec: LoadSpec, *, quiet_s: float, load_s: float,
                     seed: int = 11, progress: Any = print) -> dict[str, Any]:
     """OFF transitions with every replica healthy: quiet for ``quiet_s``, then under load."""
-    probes.wait_steady(urls, timeout_s=60)
+    sut.wait_steady(timeout_s=60)
     start = time.time()
     time.sleep(quiet_s)
-    quiet = _offs(urls, start)
+    quiet = _offs(sut, start)
     progress(f"  false positives, {quiet_s:g} s quiet: {len(quiet)} OFF (load {loadavg()[0]})")
-    probes.wait_steady(urls, timeout_s=60)
-    load = LoadGenerator(urls, spec, seed, truth=Truth.from_ledger(probes.ledger(urls)))
+    sut.wait_steady(timeout_s=60)
+    load = sut.generator(spec, seed, judged=True)
     loaded_at = time.time()
     records = load.run_sync("false-positives", load_s)
-    loaded = _offs(urls, loaded_at)
+    loaded = _offs(sut, loaded_at)
     df = metrics.requests_frame(records)
     progress(f"  false positives, {load_s:g} s at {spec.rate:g} req/s: {len(loaded)} OFF "
              f"(achieved {metrics.achieved_rate(df):.1f} req/s, load {loadavg()[0]})")

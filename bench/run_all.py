@@ -2,8 +2,9 @@
 
 Raw figures go to ``bench/results/<UTC stamp>/`` (git-ignored): one JSON per benchmark,
 ``requests.csv`` of the detection runs, ``table.md``; ``bench/results/latest`` points at
-the newest. The stack under test runs at ``--base-port`` (default 7600); the GameDay
-overhead run starts its own at ``--gameday-port`` (default 7700). Both are stopped at the
+the newest. The stack under test, systems/inventory.yaml (``gameday system up``; faults,
+probes and load through its system driver), runs at ``--base-port`` (default 7600); the
+GameDay overhead run starts its own at ``--gameday-port`` (default 7700). Both are stopped at the
 end, whatever happens. ``--target compose`` measures the same on the compose stack (the
 images of `make images`), plus what compose costs first (``setup``: images, up, down).
 ``loadgen`` measures the load generator itself against an nginx of its own (no stack).
@@ -34,7 +35,7 @@ from bench import (
     soak,
     table,
 )
-from bench.common import RESULTS, loadavg, machine, stack, standard_load, write_json
+from bench.common import RESULTS, loadavg, machine, stack, standard_spec, write_json
 from bench.nginx import nginx
 
 __all__ = ["main"]
@@ -128,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         stack_sections = [s for s in args.only
                           if s not in ("overhead", "setup", "nightly", "loadgen", "broker")]
         if stack_sections:
-            say(f"bench: starting the {args.target} stack at base port {args.base_port}")
-            with stack(args.base_port, target=args.target) as (target, urls):
+            say(f"bench: starting systems/inventory.yaml on {args.target} at base port "
+                f"{args.base_port}")
+            with stack(args.base_port, target=args.target) as sut:
                 if "detection" in args.only:
                     say(f"bench: detection and masking, {args.injections} injections per fault")
-                    det = detection.run(target, urls, standard_load(), n=args.injections,
+                    det = detection.run(sut, standard_spec(), n=args.injections,
                                         hold_s=args.hold, progress=say)
                     _requests_csv(out / "requests.csv", det.pop("records"))
                     results["detection"] = det
@@ -141,16 +143,16 @@ def main(argv: list[str] | None = None) -> int:
                 if "quiet" in args.only:
                     say(f"bench: detection with no client traffic, {args.injections} "
                         "injections per fault; false positives")
-                    q = quiet.run(target, urls, n=args.injections, progress=say)
+                    q = quiet.run(sut, n=args.injections, progress=say)
                     q["false_positives"] = quiet.false_positives(
-                        urls, standard_load(), quiet_s=args.fp_quiet, load_s=args.fp_load,
+                        sut, standard_spec(), quiet_s=args.fp_quiet, load_s=args.fp_load,
                         progress=say)
                     results["quiet"] = q
                     write_json(out / "quiet.json", q)
                     loads += [t["loadavg"][0] for t in q["trials"]]
                 if "capacity" in args.only:
                     say(f"bench: capacity (p99 bound {args.p99_bound:g} ms)")
-                    cap = capacity.run(urls, ladder=tuple(args.ladder), duration_s=args.step,
+                    cap = capacity.run(sut, ladder=tuple(args.ladder), duration_s=args.step,
                                        p99_bound_ms=args.p99_bound, progress=say)
                     results["capacity"] = cap
                     write_json(out / "capacity.json", cap)
@@ -158,18 +160,18 @@ def main(argv: list[str] | None = None) -> int:
                               for s in p["steps"]]
                 if "crosscheck" in args.only:
                     say("bench: measurement check against hey and wrk")
-                    capacity.settle(urls)
-                    xc = crosscheck.run(urls, rate=args.xcheck_rate,
+                    capacity.settle(sut)
+                    xc = crosscheck.run(sut, rate=args.xcheck_rate,
                                         duration_s=args.xcheck_seconds,
                                         overload_rate=args.xcheck_overload, progress=say)
                     results["crosscheck"] = xc
                     write_json(out / "crosscheck.json", xc)
                     loads += [r["loadavg"][0] for r in xc.get("runs", [])]
-                stack_dir = Path(target.settings.state_dir) / f"stack-{args.base_port}"
+                stack_dir = sut.state_dir
                 if "slow" in args.only:
                     say("bench: a slow replica under load (the nightly's latency phase)")
-                    capacity.settle(urls)
-                    sl = slow_replica.run(urls, stack_dir, rates=tuple(args.slow_rates),
+                    capacity.settle(sut)
+                    sl = slow_replica.run(sut, stack_dir, rates=tuple(args.slow_rates),
                                           baseline_s=args.slow_seconds,
                                           fault_s=args.slow_seconds, progress=say)
                     results["slow"] = sl
@@ -177,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                     loads += [r["loadavg"][0] for r in sl["rows"]]
                 if "soak" in args.only:
                     say(f"bench: soak, {args.soak_seconds:g} s at 150 req/s, a fault a minute")
-                    capacity.settle(urls)
-                    so = soak.run(urls, stack_dir, duration_s=args.soak_seconds,
+                    capacity.settle(sut)
+                    so = soak.run(sut, stack_dir, duration_s=args.soak_seconds,
                                   period_s=args.soak_period, progress=say)
                     results["soak"] = so
                     write_json(out / "soak.json", so)

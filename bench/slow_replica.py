@@ -17,15 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import loadavg
+from bench.common import SystemUnderTest, load_spec, loadavg
 from bench.detection import masking_row
 from bench.sampler import Sampler
-from gameday import metrics, probes
-from gameday.faults import FaultClient
-from gameday.load import LoadGenerator
-from gameday.runbook import Fault, LoadSpec
-from gameday.targets import StackUrls
-from gameday.truth import Truth
+from gameday import metrics
 
 __all__ = ["run", "window_costs"]
 
@@ -57,38 +52,39 @@ def window_costs(samples: list[dict[str, Any]], start: float, end: float) -> dic
     }
 
 
-def _voter(urls: StackUrls) -> dict[str, Any]:
+def _voter(sut: SystemUnderTest) -> dict[str, Any]:
     import httpx
 
-    return httpx.get(f"{urls.voter}/voting-stats", timeout=2.0).json()["voting_stats"]
+    return httpx.get(f"{sut.url('voter')}/voting-stats", timeout=2.0).json()["voting_stats"]
 
 
-def run(urls: StackUrls, stack_dir: Path, *, rates: tuple[float, ...] = (40.0, 150.0),
+def run(sut: SystemUnderTest, stack_dir: Path, *, rates: tuple[float, ...] = (40.0, 150.0),
         baseline_s: float = 20.0, fault_s: float = 30.0, latency_ms: float = 800.0,
         replica: str = "2", seed: int = 7, progress: Any = print) -> dict[str, Any]:
     rows = []
-    sampler = Sampler(stack_dir, urls.voter, tuple(urls.inventory))
-    with sampler, FaultClient(urls, default_ttl_s=120) as fc:
+    sampler = Sampler(stack_dir, sut.url("voter"), sut.replica_urls())
+    slow = sut.fault("latency", replica, latency_ms=latency_ms)
+    with sampler:
         for rate in rates:
-            fc.clear_all()
-            probes.consistency(urls, timeout_s=60)
-            probes.wait_steady(urls, timeout_s=60)
-            spec = LoadSpec(rate=rate, read_ratio=0.8, timeout_s=1.0, cancel_after_s=2.0,
-                            arrival="poisson")
-            load = LoadGenerator(urls, spec, seed, truth=Truth.from_ledger(probes.ledger(urls)))
-            before = _voter(urls)
+            sut.driver.roll_back_all()
+            sut.settle(timeout_s=60)
+            spec = load_spec(rate, read=8, write=2, timeout_s=1.0, follow_up_after_s=2.0,
+                             arrival="poisson")
+            load = sut.generator(spec, seed, judged=True)
+            before = _voter(sut)
             t0 = time.time()
             base = metrics.requests_frame(load.run_sync(f"baseline-{rate:g}", baseline_s))
             t1 = time.time()
-            fc.inject(replica, Fault(type="latency", replica=replica, latency_ms=latency_ms),
-                      ttl_s=fault_s + 30)
-            fault = metrics.requests_frame(load.run_sync(f"latency-{rate:g}", fault_s))
+            sut.driver.inject(slow, ttl_s=fault_s + 30)
+            try:
+                fault = metrics.requests_frame(load.run_sync(f"latency-{rate:g}", fault_s))
+            finally:
+                sut.driver.roll_back(slow, "clear", timeout_s=60)
             t2 = time.time()
-            fc.clear(replica)
-            after = _voter(urls)
+            after = _voter(sut)
             b, f = masking_row(base), masking_row(fault)
             ratio = (f["p95_ms"] / b["p95_ms"]) if b["p95_ms"] and f["p95_ms"] else None
-            row = {
+            row: dict[str, Any] = {
                 "rate": rate, "baseline": b, "fault": f, "p95_ratio": ratio,
                 "achieved_rate": {"baseline": metrics.achieved_rate(base, baseline_s),
                                   "fault": metrics.achieved_rate(fault, fault_s)},

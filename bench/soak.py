@@ -20,23 +20,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import loadavg
+from bench.common import SystemUnderTest, load_spec, loadavg
 from bench.detection import masking_row
 from bench.sampler import Sampler
-from gameday import metrics, probes
-from gameday.faults import FaultClient
-from gameday.load import LoadGenerator
+from gameday import metrics
 from gameday.records import RequestRecord
-from gameday.runbook import Fault, LoadSpec
-from gameday.targets import StackUrls
-from gameday.truth import Truth
 
 __all__ = ["run", "verdict"]
 
+#: systems/inventory.yaml's faults, in turn, with their parameters.
 FAULTS: tuple[dict[str, Any], ...] = (
-    {"type": "latency", "latency_ms": 800},
-    {"type": "intermittent", "probability": 0.5},
-    {"type": "incorrect_response", "product_id": "PROD-002"},
+    {"type": "latency", "params": {"latency_ms": 800}},
+    {"type": "intermittent", "params": {"probability": 0.5}},
+    {"type": "incorrect_response", "params": {"product_id": "PROD-002"}},
 )
 
 
@@ -81,18 +77,19 @@ def verdict(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
     return {"latency_ok": latency_ok, "grew": grew, "holds": latency_ok and not grew}
 
 
-def run(urls: StackUrls, stack_dir: Path, *, rate: float = 150.0, duration_s: float = 600.0,
-        period_s: float = 60.0, hold_s: float = 20.0, seed: int = 7,
-        progress: Any = print) -> dict[str, Any]:
-    probes.wait_steady(urls, timeout_s=60)
-    spec = LoadSpec(rate=rate, read_ratio=0.8, timeout_s=1.0, cancel_after_s=2.0,
-                    arrival="poisson")
-    load = LoadGenerator(urls, spec, seed, truth=Truth.from_ledger(probes.ledger(urls)))
+def run(sut: SystemUnderTest, stack_dir: Path, *, rate: float = 150.0,
+        duration_s: float = 600.0, period_s: float = 60.0, hold_s: float = 20.0,
+        seed: int = 7, progress: Any = print) -> dict[str, Any]:
+    sut.wait_steady(timeout_s=60)
+    spec = load_spec(rate, read=8, write=2, timeout_s=1.0, follow_up_after_s=2.0,
+                     arrival="poisson")
+    load = sut.generator(spec, seed, judged=True)
     records: list[RequestRecord] = []
-    sampler = Sampler(stack_dir, urls.voter, tuple(urls.inventory), interval_s=2.0)
+    sampler = Sampler(stack_dir, sut.url("voter"), sut.replica_urls(), interval_s=2.0)
     periods: list[dict[str, Any]] = []
-    with sampler, FaultClient(urls, default_ttl_s=hold_s * 3) as faults:
-        faults.clear_all()
+    replicas = sut.replicas
+    with sampler:
+        sut.driver.roll_back_all()
         thread = threading.Thread(
             target=lambda: records.extend(load.run_sync("soak", duration_s)), daemon=True)
         t0 = time.time()
@@ -101,11 +98,12 @@ def run(urls: StackUrls, stack_dir: Path, *, rate: float = 150.0, duration_s: fl
         for k in range(n):
             start = t0 + k * period_s
             fault = FAULTS[k % len(FAULTS)]
-            replica = str(k % 3 + 1)
+            replica = replicas[k % len(replicas)]
             time.sleep(max(0.0, start + 5.0 - time.time()))
-            faults.inject(replica, Fault(replica=replica, **fault), ttl_s=hold_s * 3)
+            held = sut.fault(fault["type"], replica, **fault["params"])
+            sut.driver.inject(held, ttl_s=hold_s * 3)
             time.sleep(max(0.0, start + 5.0 + hold_s - time.time()))
-            faults.clear(replica)
+            sut.driver.roll_back(held, "clear", timeout_s=60)
             time.sleep(max(0.0, start + period_s - time.time()))
             periods.append({"period": k, "start": start, "fault": fault["type"],
                             "replica": replica, "resources": _resources(

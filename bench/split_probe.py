@@ -9,7 +9,8 @@ Each round runs, one after the other on the same nginx URL (``bench/nginx.py``):
 paced at 10 connections (as ``make bench`` does), then each arm at the rate wrk achieved,
 a fresh process per arm, uniform schedule, latency from the intended send:
 
-- ``generator``: :class:`gameday.load.LoadGenerator` as it is, in one spawned process
+- ``generator``: the system file's generator as it is (bench/static_system.py:
+  :class:`gameday.systems.load.SystemLoadGenerator`), in one spawned process
   (``bench/loadgen.py``'s step: :mod:`gameday.wire` on uvloop since the ninth session,
   aiohttp before; spinning the last 2 ms before a send);
 - ``split-sleep``: a sender process that sleeps (``clock_nanosleep``) until 0.2 ms before
@@ -69,16 +70,15 @@ ARMS = ("generator", "generator-timer", "asyncio-lean", "asyncio-raw", "split-sl
 
 def _generator_timer(base: str, rate: float, seconds: float) -> dict[str, Any]:
     import gameday.load
-    from gameday.load import LoadGenerator
-    from gameday.runbook import LoadSpec
-    from gameday.targets import StackUrls
+    from bench.static_system import static_load
+    from gameday.load_schedule import WHOLE
 
     gameday.load._SPIN_S = 0.0003  # sleep on the timerfd whenever a send is > 0.3 ms away
-    spec = LoadSpec(rate=rate, read_ratio=1.0, products=["PROD-001"], timeout_s=2.0)
-    gen = LoadGenerator(StackUrls((base,), base, base, base), spec, 5)
-    cpu0 = time.process_time()
-    records = gen.run_sync("probe", seconds, start_at=time.time() + 0.2)
-    cpu = time.process_time() - cpu0
+    with static_load(base) as (source, spec, seed):
+        gen = source.generator(spec.model_copy(update={"rate": rate}), seed, WHOLE)
+        cpu0 = time.process_time()
+        records = gen.run_sync("probe", seconds, start_at=time.time() + 0.2)
+        cpu = time.process_time() - cpu0
     # as (conn, n, intended, sent) and (conn, n, done, status) on one clock, for merge_stats
     sends = [(i, 0, 0.0, r.send_lag_s or 0.0) for i, r in enumerate(records)]
     answers = [(i, 0, r.latency_s, r.status) for i, r in enumerate(records)]

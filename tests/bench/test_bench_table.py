@@ -148,19 +148,49 @@ def test_the_soak_row_prints_the_memory_its_verdict_judges() -> None:
 
 
 def test_the_detection_bench_sends_make_gamedays_load() -> None:
-    """runbooks/standard.yaml adjusts systems/inventory.yaml's requests; the benchmarks'
-    inventory generator gets the same mix, products and cancel delay from it."""
-    from bench.common import STANDARD_RUNBOOK, standard_load
+    """The detection and false-positive runs send runbooks/standard.yaml's load as it is:
+    systems/inventory.yaml's requests at its mix, products and cancel delay."""
+    from bench.common import STANDARD_RUNBOOK, standard_spec, system_under_test
 
     from gameday.runbook import load_runbook
 
     written = load_runbook(STANDARD_RUNBOOK).load
-    load = standard_load()
-    assert load.read_ratio == pytest.approx(written.mix["read"] / sum(written.mix.values()))
-    assert load.products == written.values["product"]
-    assert load.cancel_after_s == written.follow_up_after_s["write"]
-    assert (load.rate, load.arrival, load.timeout_s) == (written.rate, written.arrival,
-                                                         written.timeout_s)
+    assert standard_spec() == written
+    mix = system_under_test(7600).generator(standard_spec(), 1).mix
+    assert {name: r.weight for name, r in mix.requests.items()} == written.mix
+    assert mix.values["product"] == written.values["product"]
+    assert mix.requests["write"].follow_up[0].after_s == written.follow_up_after_s["write"]
+
+
+@pytest.mark.parametrize(("path", "kinds"), [("voter", ["read"]), ("orders", ["write"]),
+                                             ("mix", ["read", "write"])])
+def test_each_capacity_path_sends_the_system_files_requests(path: str, kinds: list[str]
+                                                            ) -> None:
+    from bench.capacity import PATHS
+    from bench.common import load_spec, system_under_test
+
+    read, write = PATHS[path]
+    spec = load_spec(100, read=read, write=write, follow_up_after_s=2.0)
+    mix = system_under_test(7600).generator(spec, 1).mix
+    assert list(mix.requests) == kinds
+    if "write" in kinds:
+        assert mix.requests["write"].follow_up[0].after_s == 2.0
+
+
+def test_the_benchmarks_reach_the_stack_through_its_system_file() -> None:
+    """URLs, faults (the runbooks' form) and the crosscheck's endpoint come from
+    systems/inventory.yaml resolved at the bench's base port; nothing is started."""
+    from bench.common import system_under_test
+
+    sut = system_under_test(7600)
+    assert sut.replicas == ["1", "2", "3"]
+    assert sut.replica_urls() == tuple(f"http://127.0.0.1:{7600 + i}" for i in range(3))
+    assert sut.url("voter") == "http://127.0.0.1:7604"
+    assert sut.request_url("read", product="PROD-001") == (
+        "http://127.0.0.1:7604/inventory/PROD-001")
+    fault = sut.fault("latency", "3", latency_ms=500)
+    assert (fault.target, sut.label("3")) == ("inventory/3", "inventory/3")
+    assert sut.driver.fault_params(fault)["latency_ms"] == 500
 
 
 @pytest.mark.parametrize(("ours", "wrk", "agree"), [
