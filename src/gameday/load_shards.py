@@ -37,6 +37,7 @@ from gameday.quiet_gc import watch_gc
 from gameday.records import REQUEST_COLUMNS, RequestRecord
 from gameday.run_record import LoadCheck
 from gameday.runbook import LoadSpec
+from gameday.systems.model import MAX_FOLLOW_UPS
 
 if TYPE_CHECKING:
     from gameday.load import LoadGenerator
@@ -136,8 +137,8 @@ def run_sharded(source: SystemLoad, spec: LoadSpec, seed: int, phase: str,
         start_at = time.time() + _START_MARGIN_S
         for _, conn in procs:
             conn.send(("start", start_at))
-        # follow-ups still waiting go when the phase ends: one more timeout each
-        results = [_expect(conn, "done", i, duration_s + 2 * spec.timeout_s
+        # follow-ups still waiting go when the phase ends, one after another: a timeout each
+        results = [_expect(conn, "done", i, duration_s + (1 + MAX_FOLLOW_UPS) * spec.timeout_s
                            + _READY_TIMEOUT_S)
                    for i, (_, conn) in enumerate(procs)]
     finally:

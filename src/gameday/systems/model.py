@@ -49,6 +49,8 @@ __all__ = [
 
 #: Names of groups, members, requests, probes, faults: what a runbook and a report show.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+#: The most follow-up requests one request of the load may have.
+MAX_FOLLOW_UPS = 4
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 #: An environment variable's name.
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
@@ -214,7 +216,7 @@ class RequestTemplate(_Model):
     #: answer says true; a failed request counts as served without one.
     quorum: JsonPath | None = None
     change: Change | None = None
-    follow_up: list[FollowUp] = Field(default_factory=list, max_length=4)
+    follow_up: list[FollowUp] = Field(default_factory=list, max_length=MAX_FOLLOW_UPS)
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
