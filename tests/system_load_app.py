@@ -25,7 +25,7 @@ from gameday.systems.probe import oracle_values
 from gameday.systems.resolve import ResolvedSystem
 from gameday.truth import Truth
 
-__all__ = ["GET", "app_generator", "app_load", "judged_by_oracle"]
+__all__ = ["GET", "app_generator", "app_load", "judged_by_oracle", "oracle_truth"]
 
 #: The simplest load: one GET of the app's root, a 200 expected.
 GET: dict[str, Any] = {"requests": {"get": {"url": "{{ app.url }}/"}}}
@@ -64,11 +64,18 @@ def app_generator(folder: Path, base: str, load: dict[str, Any] | None = None, *
 
 
 def judged_by_oracle(resolved: ResolvedSystem, spec: LoadSpec, seed: int,
-                     shard: Shard = WHOLE) -> SystemLoadGenerator:
-    """The generator of ``resolved``'s load, its answers judged against its oracle's
-    values read now (as a GameDay reads them when it starts)."""
+                     shard: Shard = WHOLE, *, truth: Truth | None = None
+                     ) -> SystemLoadGenerator:
+    """The generator of ``resolved``'s load, its answers judged against ``truth``,
+    default :func:`oracle_truth` read now (as a GameDay reads it when it starts; one
+    truth for every phase of a run, so pass it on to the next phase's generator)."""
+    return SystemLoadGenerator(resolved, spec, seed, shard=shard,
+                               truth=truth or oracle_truth(resolved))
+
+
+def oracle_truth(resolved: ResolvedSystem) -> Truth:
+    """The truth of ``resolved``'s load: its oracle's values read now."""
     oracle = resolved.system.load.oracle
     assert oracle is not None, "judged: the load needs an oracle"
     _, values = oracle_values(resolved)
-    return SystemLoadGenerator(resolved, spec, seed, shard=shard,
-                               truth=Truth(values, settle_s=oracle.settle_s))
+    return Truth(values, settle_s=oracle.settle_s)

@@ -23,7 +23,7 @@ from gameday import metrics
 from gameday.records import scheduled
 from gameday.systems.load import SystemLoadGenerator
 from loopback_app import serve_in_thread
-from system_load_app import app_generator, judged_by_oracle
+from system_load_app import app_generator, judged_by_oracle, oracle_truth
 
 REPO = Path(__file__).resolve().parents[2]
 STALL_S = 0.5
@@ -312,20 +312,26 @@ def test_the_oracle_flags_a_lying_replica_and_no_honest_answer(clean_faults) -> 
     from gameday.faults import FaultClient
     from gameday.runbook import LoadSpec
     from gameday.systems.loader import parse_system
-    from gameday.systems.resolve import resolve
+    from gameday.systems.resolve import ResolvedSystem, resolve
 
     stack = clean_faults
     doc = yaml.safe_load((REPO / "systems" / "inventory.yaml").read_text())
+    spec = LoadSpec(rate=15, mix={"read": 6, "write": 4}, follow_up_after_s={"write": 0.3})
 
-    def generator(seed: int, replica: int | None = None) -> SystemLoadGenerator:
+    def resolved(replica: int | None = None) -> ResolvedSystem:
         if replica is not None:
             doc["load"]["requests"]["read"] = {
                 "weight": 8, "url": f"{{{{ inventory[{replica - 1}].url }}}}"
                                    "/inventory/{{ product }}",
                 "answer": {"key": "{{ product }}", "value": "available_quantity"}}
-        resolved = resolve(parse_system(doc, "inventory.yaml"), base_port=stack.base_port)
-        spec = LoadSpec(rate=15, mix={"read": 6, "write": 4}, follow_up_after_s={"write": 0.3})
-        return judged_by_oracle(resolved, spec, seed)
+        return resolve(parse_system(doc, "inventory.yaml"), base_port=stack.base_port)
+
+    # one truth for the three runs, as for the phases of one GameDay: the orders of one
+    # run are still settling (replicas applying their cancels) when the next one reads
+    truth = oracle_truth(resolved())
+
+    def generator(seed: int, replica: int | None = None) -> SystemLoadGenerator:
+        return judged_by_oracle(resolved(replica), spec, seed, truth=truth)
 
     with FaultClient(stack.urls, stack.chaos_token, default_ttl_s=30) as fc:
         fc.inject("2", {"type": "incorrect_response", "product_id": "PROD-001"})
