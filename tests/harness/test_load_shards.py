@@ -1,5 +1,5 @@
-"""Sharding the load: a seeded schedule split into disjoint shards, run in processes,
-merged exactly, and a generator that falls behind flagged."""
+"""Sharding the load: a system's seeded schedule split into disjoint shards, run in
+processes, merged exactly, and a generator that falls behind flagged."""
 
 from __future__ import annotations
 
@@ -13,18 +13,27 @@ from fastapi import FastAPI
 from gameday import metrics
 from gameday.errors import GameDayError
 from gameday.load_check import check_load, shortfall_sentences
-from gameday.load_schedule import Planned, Shard, schedule
-from gameday.load_shards import merge, run_sharded
+from gameday.load_schedule import Shard
+from gameday.load_shards import SystemLoad, merge, run_sharded
 from gameday.records import RequestRecord
 from gameday.runbook import LoadSpec
-from gameday.targets.base import StackUrls
+from gameday.systems.load import SystemPlanned, adjusted_load, system_schedule
+from gameday.systems.model import LoadMix
 from loopback_app import serve_in_thread
+from system_load_app import app_load
+
+#: A mix of two request kinds (7:3) and four values, as a system file's ``load``.
+MIX = LoadMix.model_validate({
+    "values": {"product": ["A", "B", "C", "D"]},
+    "requests": {"read": {"weight": 7, "url": "{{ app.url }}/{{ product }}"},
+                 "write": {"weight": 3, "method": "POST", "url": "{{ app.url }}/{{ product }}"}},
+})
 
 
-def _first(spec: LoadSpec, seed: int, shards: int, horizon_s: float) -> list[Planned]:
+def _first(spec: LoadSpec, seed: int, shards: int, horizon_s: float) -> list[SystemPlanned]:
     """The union of every shard's requests before ``horizon_s``, in index order."""
     parts = [list(itertools.takewhile(lambda p: p.offset_s < horizon_s,
-                                      schedule(spec, seed, "phase", sh)))
+                                      system_schedule(MIX, spec, seed, "phase", sh)))
              for sh in Shard().split(shards)]
     for a, b in itertools.combinations(parts, 2):
         assert not {p.index for p in a} & {p.index for p in b}  # disjoint
@@ -33,10 +42,10 @@ def _first(spec: LoadSpec, seed: int, shards: int, horizon_s: float) -> list[Pla
 
 @pytest.mark.parametrize("arrival", ["uniform", "poisson"])
 def test_the_same_seed_gives_the_same_schedule_whatever_the_shard_count(arrival: str) -> None:
-    spec = LoadSpec(rate=300, read_ratio=0.7, arrival=arrival,  # type: ignore[arg-type]
-                    products=["A", "B", "C", "D"])
+    spec = LoadSpec(rate=300, arrival=arrival)  # type: ignore[arg-type]
     whole = _first(spec, 11, 1, 2.0)
     assert len(whole) > 400 and {p.kind for p in whole} == {"read", "write"}
+    assert {p.values["product"] for p in whole} == {"A", "B", "C", "D"}
     assert [p.index for p in whole] == list(range(len(whole)))
     for shards in (2, 3, 4, 7):
         assert _first(spec, 11, shards, 2.0) == whole
@@ -56,11 +65,11 @@ def _rec(t: float, kind: str = "read", lag: float = 0.0) -> RequestRecord:
 
 
 def test_records_merge_into_one_ordered_run() -> None:
-    a = [_rec(0.0), _rec(0.2), _rec(0.4, "write"), _rec(0.4, "cancel")]
+    a = [_rec(0.0), _rec(0.2), _rec(0.4, "write"), _rec(0.4, "write>1")]
     b = [_rec(0.3), _rec(0.1)]  # a shard's records may come back in completion order
     merged = merge([a, b])
     assert [r.intended_s for r in merged] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.4]
-    assert [r.kind for r in merged[-2:]] == ["write", "cancel"]
+    assert [r.kind for r in merged[-2:]] == ["write", "write>1"]  # a follow-up stays after
     assert sorted(map(id, merged)) == sorted(map(id, a + b))  # nothing lost, nothing copied
 
 
@@ -86,7 +95,7 @@ def test_a_generator_that_sent_late_is_flagged_with_what_it_missed() -> None:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[StackUrls]:
+def server() -> Iterator[str]:
     app = FastAPI()
 
     @app.get("/inventory/{product}")
@@ -94,18 +103,23 @@ def server() -> Iterator[StackUrls]:
         return {"quorum_achieved": True, "data": {"available_quantity": 5}}
 
     with serve_in_thread(app) as base:
-        yield StackUrls((base,), base, base, base)
+        yield base
 
 
-def test_shards_in_their_own_processes_send_the_whole_schedule_once(server) -> None:
-    spec = LoadSpec(rate=60, read_ratio=1.0, products=["A", "B", "C"])
-    run = run_sharded(server, spec, 5, "sharded", 1.0, shards=3)
+def test_shards_in_their_own_processes_send_the_whole_schedule_once(server, tmp_path) -> None:
+    load = {"values": {"product": ["A", "B", "C"]},
+            "requests": {"read": {"url": "{{ app.url }}/inventory/{{ product }}",
+                                  "quorum": "quorum_achieved"}}}
+    source, spec, seed = app_load(tmp_path, server, load, seed=5, rate=60)
+    run = run_sharded(source, spec, seed, "sharded", 1.0, shards=3)
     df = metrics.requests_frame(run.records)
-    assert len(df) == 60 and df["ok"].all()
+    assert len(df) == 60 and df["ok"].all() and df["quorum"].all()
     # exactly the unsharded schedule: same products in the same order, 1/60 s apart
-    planned = list(itertools.takewhile(lambda p: p.offset_s < 1.0,
-                                       schedule(spec, 5, "sharded")))
-    assert list(df["product_id"]) == [p.product for p in planned]
+    planned = list(itertools.takewhile(
+        lambda p: p.offset_s < 1.0,
+        system_schedule(adjusted_load(LoadMix.model_validate(load), spec), spec, 5, "sharded")))
+    assert list(df["product_id"]) == [p.values["product"] for p in planned]
+    assert len(set(df["product_id"])) == 3
     gaps = df["intended_s"].diff().dropna()
     assert (abs(gaps - 1 / 60) < 1e-6).all()  # one clock: the shards' times interleave
     assert sorted(s["sent"] for s in run.per_shard) == [20, 20, 20]
@@ -114,11 +128,11 @@ def test_shards_in_their_own_processes_send_the_whole_schedule_once(server) -> N
     assert all(s["cpu_ms_per_request"] > 0 and s["gc_full"] == 0 for s in run.per_shard)
 
 
-def test_an_unusable_url_is_a_record_in_every_shard() -> None:
-    spec = LoadSpec(rate=10, read_ratio=1.0)
-    urls = StackUrls(("http://127.0.0.1:9",), "x", "ftp://nowhere", "x")
-    run = run_sharded(urls, spec, 1, "bad", 0.2, shards=2)
-    assert {r.error for r in run.records} == {"transport"}
+def test_an_unusable_url_is_a_record_in_every_shard(tmp_path) -> None:
+    load = {"requests": {"read": {"url": "ftp://nowhere/x"}}}
+    source, spec, seed = app_load(tmp_path, "http://127.0.0.1:9", load, rate=10)
+    run = run_sharded(source, spec, seed, "bad", 0.2, shards=2)
+    assert len(run.records) == 2 and {r.error for r in run.records} == {"transport"}
 
 
 def test_the_report_names_each_phase_whose_generator_fell_behind() -> None:
@@ -145,8 +159,6 @@ def test_a_systems_load_shards_send_its_own_whole_schedule_once(tmp_path) -> Non
     """A runbook naming a system file: each shard process resolves the system again and
     sends its share of the file's requests; merged, they are the unsharded schedule."""
     from gameday.errors import RunbookError
-    from gameday.load_shards import SystemLoad
-    from gameday.systems.load import adjusted_load, system_schedule
     from pair_system import pair_runbook, pair_system
 
     with pair_system(tmp_path) as (pair, port):
