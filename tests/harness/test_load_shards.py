@@ -178,5 +178,5 @@ def test_a_systems_load_shards_send_its_own_whole_schedule_once(tmp_path) -> Non
     assert run.check is not None and run.check.shards == 2
     plain = tmp_path / "plain.yaml"
     plain.write_text("name: plain\nload: {rate: 1}\nphases: [{name: b, duration_s: 1}]\n")
-    with pytest.raises(RunbookError, match="names no system: its load is the inventory"):
+    with pytest.raises(RunbookError, match="plain.yaml: system: is required"):
         SystemLoad.of(plain)
