@@ -191,13 +191,14 @@ def local_stack() -> Iterator[LocalStack]:
 
 @pytest.fixture
 def clean_faults(local_stack: LocalStack) -> Iterator[LocalStack]:
-    """Yield the stack in its steady state (no fault, every replica ON per the monitor:
-    an earlier test's crashed replica may still be coming back); afterwards clear every
-    fault on every replica."""
-    from gameday.probes import wait_steady
+    """Yield the stack in its steady state (no fault, every probe of its system file's
+    steady state holding: every replica UP and ON per the monitor, reads reaching a
+    majority; an earlier test's crashed replica may still be coming back); afterwards
+    clear every fault on every replica."""
+    from inventory_system import wait_steady
 
     clear_faults(local_stack)
-    wait_steady(local_stack.urls, timeout_s=60)
+    wait_steady(local_stack, timeout_s=60)
     try:
         yield local_stack
     finally:

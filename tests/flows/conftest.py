@@ -20,11 +20,15 @@ def prefect_harness() -> Iterator[None]:
 
 
 def _write_runbook(path: Path, phases: list[dict[str, Any]], **overrides: Any) -> Path:
-    """A short runbook at ``path`` (light load, short phases) with ``overrides`` merged."""
+    """A short runbook at ``path`` (light load, short phases) with ``overrides`` merged,
+    on the inventory stack's system file (systems/inventory.yaml, found in the repository
+    from wherever ``path`` is)."""
     doc: dict[str, Any] = {
         "name": "test",
+        "system": "systems/inventory.yaml",
         "seed": 7,
-        "load": {"rate": 20, "read_ratio": 0.8, "timeout_s": 1.0, "cancel_after_s": 0.3},
+        "load": {"rate": 20, "timeout_s": 1.0, "mix": {"read": 8, "write": 2},
+                 "follow_up_after_s": {"write": 0.3}},
         "slo": {"latency_p95_min_ms": 250},
         "safety": {"fault_ttl_s": 30},
         "phases": phases,
@@ -42,23 +46,25 @@ _SIX_PHASES: list[dict[str, Any]] = [
     {"name": "baseline", "duration_s": 3},
     {
         "name": "crash",
-        "fault": {"type": "crash", "replica": "2"},
+        "fault": {"type": "crash", "target": "inventory/2"},
         "duration_s": 3,
         "recovery": {"action": "restart", "timeout_s": 30},
     },
     {
         "name": "latency",
-        "fault": {"type": "latency", "replica": "3", "latency_ms": 500},
+        "fault": {"type": "latency", "target": "inventory/3", "params": {"latency_ms": 500}},
         "duration_s": 3,
     },
     {
         "name": "intermittent",
-        "fault": {"type": "intermittent", "replica": "1", "probability": 0.5},
+        "fault": {"type": "intermittent", "target": "inventory/1",
+                  "params": {"probability": 0.5}},
         "duration_s": 3,
     },
     {
         "name": "incorrect_response",
-        "fault": {"type": "incorrect_response", "replica": "2", "product_id": "PROD-001"},
+        "fault": {"type": "incorrect_response", "target": "inventory/2",
+                  "params": {"product_id": "PROD-001"}},
         "duration_s": 3,
     },
     {"name": "recovery", "duration_s": 3},

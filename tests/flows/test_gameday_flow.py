@@ -35,7 +35,7 @@ def test_six_phase_gameday_records_detection_masking_and_recovery(
     from flows.gameday import gameday_flow
 
     phases = six_phases
-    phases[3] = {**phases[3], "fault": {**phases[3]["fault"], "probability": 0.8}}
+    phases[3] = {**phases[3], "fault": {**phases[3]["fault"], "params": {"probability": 0.8}}}
     runbook = write_runbook(tmp_path / "six.yaml", phases)
     state = gameday_flow(runbook=str(runbook), report=False, return_state=True)
 
@@ -112,22 +112,29 @@ def test_transient_injection_failure_is_retried(
     from gameday import engine
     from gameday.config import get_settings
     from gameday.runbook import load_runbook
+    from gameday.runbook_target import RunbookSystem
 
     runbook = write_runbook(
         tmp_path / "retry.yaml",
         [
             {
                 "name": "latency",
-                "fault": {"type": "latency", "replica": "1", "latency_ms": 200, "ttl_s": 10},
+                "fault": {"type": "latency", "target": "inventory/1",
+                          "params": {"latency_ms": 200}, "ttl_s": 10},
                 "duration_s": 1,
             }
         ],
     )
     rb = load_runbook(runbook)
+    settings = get_settings()
+    system = RunbookSystem.of(rb, runbook, {"base_port": settings.base_port})
+    assert system is not None
+    target = system.target(settings)  # the system file's view of the running test stack
 
     @flow
     def inject_after_kill() -> tuple[float, int]:
-        run = engine.open_run(get_settings(), rb, runbook, local_stack.target)
+        run = engine.open_run(settings, rb, runbook, target,
+                              driver=system.driver(target, settings))
         local_stack.target.kill_replica("1")
         sent = inject(run, rb.phases[0])
         attempts = [e for e in run.journal.record.run if e.activity.name.startswith("inject")]
@@ -159,7 +166,8 @@ def test_unreachable_availability_floor_aborts_and_rolls_back(
             {"name": "baseline", "duration_s": 2},
             {
                 "name": "latency",
-                "fault": {"type": "latency", "replica": "2", "latency_ms": 300},
+                "fault": {"type": "latency", "target": "inventory/2",
+                          "params": {"latency_ms": 300}},
                 "duration_s": 20,
             },
         ],
@@ -189,7 +197,8 @@ def test_killed_gameday_leaves_the_stack_clean_after_the_fault_ttl(
         [
             {
                 "name": "latency",
-                "fault": {"type": "latency", "replica": "3", "latency_ms": 300, "ttl_s": 7},
+                "fault": {"type": "latency", "target": "inventory/3",
+                          "params": {"latency_ms": 300}, "ttl_s": 7},
                 "duration_s": 2,
             }
         ],

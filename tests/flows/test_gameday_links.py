@@ -50,7 +50,7 @@ def test_the_thread_links_to_the_report_and_carries_it(
     monkeypatch.setenv("GAMEDAY_SLACK_ATTACH_REPORT", "true")
     runbook = write_runbook(tmp_path / "links.yaml", [
         {"name": "baseline", "duration_s": 2},
-        {"name": "crash", "fault": {"type": "crash", "replica": "2"}, "duration_s": 3,
+        {"name": "crash", "fault": {"type": "crash", "target": "inventory/2"}, "duration_s": 3,
          "recovery": {"action": "restart", "timeout_s": 30}}])
     server = None
     try:

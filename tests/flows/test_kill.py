@@ -17,8 +17,8 @@ import httpx
 import psutil
 import pytest
 
-from gameday import probes
-from gameday.owed import OWED_FILE, outstanding
+from gameday.owed import OWED_FILE, outstanding, owed_entries
+from inventory_system import consistency
 
 pytestmark = pytest.mark.slow
 
@@ -53,10 +53,12 @@ def test_kill_9_mid_fault_leaves_nothing_and_the_next_command_finishes_the_run(
     env = _env(local_stack, tmp_path)
     runbook = write_runbook(tmp_path / "killed.yaml", [
         {"name": "baseline", "duration_s": 2},
-        {"name": "latency", "fault": {"type": "latency", "replica": "2", "latency_ms": 300},
+        {"name": "latency", "fault": {"type": "latency", "target": "inventory/2",
+                                      "params": {"latency_ms": 300}},
          "duration_s": 40},
         {"name": "recovery", "duration_s": 2},
-    ], load={"cancel_after_s": 30, "read_ratio": 0.5},  # orders wait long for their cancel
+    ], load={"mix": {"read": 5, "write": 5},
+             "follow_up_after_s": {"write": 30}},  # orders wait long for their cancel
         safety={"fault_ttl_s": 60})
     log = tmp_path / "killed.log"
     with open(log, "wb") as out:
@@ -82,6 +84,10 @@ def test_kill_9_mid_fault_leaves_nothing_and_the_next_command_finishes_the_run(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     owed = outstanding(run_dir / OWED_FILE)
+    # each owed follow-up is an order's cancel: POST <orders>/orders/<id>/cancel
+    cancels = [o.request.url for o in owed_entries(run_dir / OWED_FILE) if o.request]
+    assert len(cancels) == len(owed) and all(u.endswith("/cancel") for u in cancels), cancels
+    owed_orders = [u.rsplit("/", 2)[1] for u in cancels]
     journal = json.loads((run_dir / "journal.json").read_text())
     assert journal["status"] == "running" and journal["end"] is None
 
@@ -102,12 +108,13 @@ def test_kill_9_mid_fault_leaves_nothing_and_the_next_command_finishes_the_run(
     assert stop["cancels_sent"] == len(owed) and stop["cancels_failed"] == []
     assert journal["end"] is not None and journal["duration"] > 0
     assert not (run_dir / OWED_FILE).exists()
-    for order_id in owed:
+    for order_id in owed_orders:
         order = httpx.get(f"{local_stack.urls.orders}/orders/{order_id}", timeout=2).json()
         assert order["status"] == "CANCELLED", order
-    # stock equals the ledger: nothing held by the dead run's orders
-    consistency = probes.consistency(local_stack.urls, timeout_s=30)
-    assert consistency["ok"], consistency["mismatches"]
+    # stock equals the ledger (the system file's invariant): nothing held by the dead
+    # run's orders
+    ok, mismatches = consistency(local_stack, timeout_s=30)
+    assert ok, mismatches
 
     report = _gameday(["report", "--reports-dir", str(tmp_path / "reports"),
                        journal["run_id"]], env)
@@ -134,7 +141,10 @@ def test_the_next_gameday_finds_a_dead_run_and_sends_what_it_owed(local_stack, t
               for _ in range(2)]
     run_dir = reports / "20260101-000000-dead-abcdef"
     run_dir.mkdir(parents=True)
-    (run_dir / OWED_FILE).write_text("".join(json.dumps({"owe": o}) + "\n" for o in orders))
+    # as a system's load writes them: each order's cancel, the follow-up it owed
+    (run_dir / OWED_FILE).write_text("".join(json.dumps({"owe": f"crash/{k}>1", "request": {
+        "url": f"{local_stack.urls.orders}/orders/{o}/cancel", "expect": [200, 400]}}) + "\n"
+        for k, o in enumerate(orders)))
     write_journal(run_dir, JournalRecord(
         run_id=run_dir.name, start=utc_time(time.time() - 60),
         target_key=f"local:{local_stack.base_port}", runbook={"phases": [{"name": "crash"}]},
@@ -143,7 +153,8 @@ def test_the_next_gameday_finds_a_dead_run_and_sends_what_it_owed(local_stack, t
                          start=utc_time(time.time() - 30), end=utc_time(time.time() - 29),
                          duration=1, status="succeeded")]))
     runbook = tmp_path / "next.yaml"
-    runbook.write_text("name: next\nload: {rate: 1}\nphases: [{name: baseline, duration_s: 1}]\n")
+    runbook.write_text("name: next\nsystem: systems/inventory.yaml\nload: {rate: 1}\n"
+                       "phases: [{name: baseline, duration_s: 1}]\n")
     settings = local_stack.settings.model_copy(update={"reports_dir": reports})
     gd = GameDay.prepare(runbook, settings=settings, started_by="gameday run (next)")
     with gd.locked():

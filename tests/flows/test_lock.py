@@ -48,7 +48,8 @@ def test_a_refused_gameday_leaves_the_running_ones_fault_and_figures_alone(
             monkeypatch.setenv(name, value)
     runbook = write_runbook(tmp_path / "first.yaml", [
         {"name": "baseline", "duration_s": 2},
-        {"name": "latency", "fault": {"type": "latency", "replica": "3", "latency_ms": 300},
+        {"name": "latency", "fault": {"type": "latency", "target": "inventory/3",
+                                      "params": {"latency_ms": 300}},
          "duration_s": 20},
         {"name": "recovery", "duration_s": 2},
     ])

@@ -16,7 +16,6 @@ from gameday.errors import (
     TargetLocked,
     is_transient,
 )
-from gameday.faults import FaultControlError
 
 
 class _State:
@@ -28,8 +27,11 @@ class _State:
 
 
 @pytest.mark.parametrize(("error", "retried"), [
-    (FaultControlError("replica 2 refused: connection refused", transient=True), True),
-    (FaultControlError("replica 2 refused (HTTP 401)", transient=False), False),
+    # what a system file's http fault provider raises (gameday.systems.providers)
+    (FaultError("POST http://127.0.0.1:5002/inject-failure: ConnectError: connection "
+                "refused", transient=True), True),
+    (FaultError("POST http://127.0.0.1:5002/inject-failure: status 401, expected 200",
+                transient=False), False),
     (TargetError("cannot read the orders ledger: connect", transient=True), True),
     (TargetError("replica 2 did not become healthy within 30 s"), False),
     (NotReady("the stack is not in its steady state after 30 s"), False),
@@ -72,7 +74,7 @@ def test_a_step_that_fails_once_transiently_succeeds_on_its_second_try(prefect_h
     def steps() -> dict[str, str]:
         out = {}
         cases = {
-            "transient inject": [FaultControlError("connect", transient=True)],
+            "transient inject": [FaultError("connect", transient=True)],
             "permanent target": [TargetError("replica did not come back"),
                                  TargetError("again")],
             "wait timed out": [NotReady("replica 2 ON not reached within 30 s")],

@@ -29,12 +29,13 @@ def test_a_latency_sweep_across_the_voters_timeout_finds_it(
     above = [round(timeout_ms * f) for f in (1.4, 2.0)]
     runbook = tmp_path / "voter-timeout.yaml"
     runbook.write_text(yaml.safe_dump({
-        "name": "voter-timeout", "seed": 7,
-        "load": {"rate": 20, "read_ratio": 0.7, "timeout_s": 2.0, "cancel_after_s": 0.5},
+        "name": "voter-timeout", "system": "systems/inventory.yaml", "seed": 7,
+        "load": {"rate": 20, "timeout_s": 2.0, "mix": {"read": 7, "write": 3},
+                 "follow_up_after_s": {"write": 0.5}},
         "slo": {"latency_p95_min_ms": 50}, "safety": {"fault_ttl_s": 30},
         "phases": [
             {"name": "baseline", "duration_s": 2},
-            {"name": "slow_replica", "fault": {"type": "latency", "replica": "2"},
+            {"name": "slow_replica", "fault": {"type": "latency", "target": "inventory/2"},
              "duration_s": 3,
              "sweep": {"param": "latency_ms", "values": below + above, "trials": 2,
                        "metric": "voter_timeout_share",

@@ -12,10 +12,11 @@ from gameday.session import Session
 
 SHORT_PHASES = [
     {"name": "baseline", "duration_s": 3},
-    {"name": "crash", "fault": {"type": "crash", "replica": "3"}, "duration_s": 4,
+    {"name": "crash", "fault": {"type": "crash", "target": "inventory/3"}, "duration_s": 4,
      "recovery": {"action": "restart", "timeout_s": 30}},
     {"name": "incorrect_response",
-     "fault": {"type": "incorrect_response", "replica": "1", "product_id": "PROD-003"},
+     "fault": {"type": "incorrect_response", "target": "inventory/1",
+               "params": {"product_id": "PROD-003"}},
      "duration_s": 3},
     {"name": "recovery", "duration_s": 2},
 ]
@@ -23,14 +24,16 @@ SHORT_PHASES = [
 
 @pytest.fixture
 def write_runbook(tmp_path: Path) -> Callable[..., Path]:
-    """Write a short runbook (20 req/s) with ``phases`` into tmp_path; returns its path."""
+    """Write a short runbook (20 req/s) on the inventory stack's system file
+    (systems/inventory.yaml) with ``phases`` into tmp_path; returns its path."""
 
     def write(phases: list[dict] | None = None, name: str = "session-test") -> Path:
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump({
             "name": name, "description": "A short GameDay for the session tests.",
-            "target": "local", "seed": 7,
-            "load": {"rate": 20, "read_ratio": 0.8, "timeout_s": 1.0, "cancel_after_s": 0.5},
+            "system": "systems/inventory.yaml", "target": "local", "seed": 7,
+            "load": {"rate": 20, "timeout_s": 1.0, "mix": {"read": 8, "write": 2},
+                     "follow_up_after_s": {"write": 0.5}},
             # the session's logic is under test, not the SLOs: a busy 2-core machine must
             # not abort the run on an availability dip
             "safety": {"fault_ttl_s": 30, "abort_availability_floor": 0.5},

@@ -73,12 +73,12 @@ def test_slack_item_reports_an_unreachable_slack_without_the_secret() -> None:
 
 
 def test_abort_criteria_spell_out_the_runbooks_safety_limits() -> None:
-    rb = parse_runbook({"name": "x", "load": {"rate": 10},
+    rb = parse_runbook({"name": "x", "system": "systems/inventory.yaml", "load": {"rate": 10},
                         "safety": {"abort_availability_floor": 0.95, "abort_window_s": 4,
                                    "fault_ttl_s": 45},
                         "phases": [{"name": "baseline", "duration_s": 1},
                                    {"name": "crash", "duration_s": 1,
-                                    "fault": {"type": "crash", "replica": "1"}}]})
+                                    "fault": {"type": "crash", "target": "inventory/1"}}]})
     text = "\n".join(abort_criteria(rb, default_ttl_s=90))
     assert "below 95% over any 4 s window" in text
     assert "clears itself after its time-to-live (45 s)" in text and "session.abort" in text
@@ -91,18 +91,17 @@ def test_the_ttl_shown_is_the_ttl_sent_gameday_fault_ttl_s_included(
     from gameday.session import Session
 
     monkeypatch.setenv("GAMEDAY_FAULT_TTL_S", "75")
-    rb = {"name": "x", "load": {"rate": 10}, "phases": [
-        {"name": "crash", "duration_s": 1, "fault": {"type": "crash", "replica": "1"}},
+    rb = {"name": "x", "system": "systems/inventory.yaml", "load": {"rate": 10}, "phases": [
+        {"name": "crash", "duration_s": 1, "fault": {"type": "crash", "target": "inventory/1"}},
         {"name": "slow", "duration_s": 1,
-         "fault": {"type": "latency", "replica": "2", "ttl_s": 20}}]}
+         "fault": {"type": "latency", "target": "inventory/2", "ttl_s": 20}}]}
     path = tmp_path / "x.yaml"
     path.write_text(yaml.safe_dump(rb))
     session = Session(path, show=False)
     assert "(20 s / 75 s)" in "\n".join(session.abort_criteria())
-    from gameday.drivers.inventory import InventoryDriver
     from gameday.engine import GameDayRun, fault_record
 
     run = GameDayRun.__new__(GameDayRun)  # only what fault_record reads
     run.runbook, run.settings = session.runbook, session.settings
-    run.driver = InventoryDriver(None, session.settings)  # type: ignore[arg-type]
+    run.driver = session.gameday.make_driver()  # the system file's driver
     assert [fault_record(run, p).ttl_s for p in session.runbook.phases] == [75, 20]

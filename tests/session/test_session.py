@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gameday import probes
 from gameday.config import get_settings
 from gameday.errors import GameDayError, TargetLocked
 from gameday.observations import human_vs_monitor_table, observations_table
 from gameday.run_record import JournalRecord
 from gameday.safety import TargetLock
 from gameday.session import Session, parse_when
+from inventory_system import wait_on
 
 
 def _closed_base_port() -> int:
@@ -106,7 +106,8 @@ def test_rerun_abort_and_lock_against_a_real_stack(
 ) -> None:
     runbook = write_runbook([
         {"name": "baseline", "duration_s": 2},
-        {"name": "latency", "fault": {"type": "latency", "replica": "2", "latency_ms": 500},
+        {"name": "latency", "fault": {"type": "latency", "target": "inventory/2",
+                                      "params": {"latency_ms": 500}},
          "duration_s": 10},
         {"name": "recovery", "duration_s": 2},
     ])
@@ -140,7 +141,7 @@ def test_rerun_abort_and_lock_against_a_real_stack(
     # can blur) and every replica is ON
     fault = httpx.get(f"{local_stack.urls.replica('2')}/inject-failure", timeout=5).json()
     assert fault["failure_injected"] is False and fault["fault"] is None, fault
-    probes.wait_replica_on(local_stack.urls, "2", timeout_s=10)
+    wait_on(local_stack, "inventory/2", timeout_s=10)
 
     verdict = session.finish(report=False)
     journal = session.run.journal.record

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gameday import probes
 from gameday.report import _kernel_name
+from inventory_system import states, wait_on
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def test_interrupting_the_kernel_aborts_the_phase_and_restarts_the_crashed_repli
 
     runbook = write_runbook([
         {"name": "baseline", "duration_s": 1},
-        {"name": "crash", "fault": {"type": "crash", "replica": "2"}, "duration_s": 20,
+        {"name": "crash", "fault": {"type": "crash", "target": "inventory/2"}, "duration_s": 20,
          "recovery": {"action": "restart", "timeout_s": 30}},
         {"name": "recovery", "duration_s": 1},
     ])
@@ -54,7 +54,7 @@ s.run_phase("baseline")
 """)
         msg_id = kc.execute('record = s.run_phase("crash")')
         deadline = time.monotonic() + 20  # interrupt once the monitor saw replica 2 go
-        while probes.replica_states(local_stack.urls).get("2") == "ON":
+        while states(local_stack).get("inventory/2") == "ON":
             assert time.monotonic() < deadline, "replica 2 never went OFF"
             time.sleep(0.2)
         interrupted = time.monotonic()
@@ -84,4 +84,4 @@ print(json.dumps({"state": s.state, "status": j["status"], "abort": j["abort"],
     assert "recovery" in state["skipped"]
     assert "roll back everything" in state["rolled"]
     # the crashed replica was restarted by the rollback, not left for the fault's TTL
-    probes.wait_replica_on(local_stack.urls, "2", timeout_s=20)
+    wait_on(local_stack, "inventory/2", timeout_s=20)

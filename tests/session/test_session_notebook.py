@@ -9,12 +9,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gameday import probes, units
+from gameday import units
 from gameday.frames import to_epoch
 from gameday.paths import NOTEBOOKS_DIR, REPO_ROOT
 from gameday.report import execute_notebook
 from gameday.safety import TargetLock
 from gameday.session_notebook import build, write
+from inventory_system import states
 
 
 def test_committed_notebook_is_the_standard_runbooks_and_is_clean() -> None:
@@ -99,4 +100,4 @@ def test_session_notebook_runs_a_short_gameday_and_its_observations_reach_the_re
     # the session left the target unlocked and every replica ON
     assert TargetLock.holder(local_stack.settings.state_dir,
                              f"local:{local_stack.base_port}") is None
-    assert set(probes.replica_states(local_stack.urls).values()) == {"ON"}
+    assert set(states(local_stack).values()) == {"ON"}
