@@ -194,8 +194,6 @@ def recover_interrupted(target: Target, target_key: str, reports_dir: str | Path
     if not runs:
         return []
     rolled = roll_back(target, settings)
-    owed_kind = ("follow-up request(s)" if getattr(target, "resolved", None) is not None
-                 else "order cancel(s)")
     found = []
     for run_dir in runs:
         try:
@@ -213,7 +211,7 @@ def recover_interrupted(target: Target, target_key: str, reports_dir: str | Path
         assert stop is not None
         progress(f"gameday: run {journal.run_id} had died mid-GameDay"
                  + (f" (in phase {stop.phase})" if stop.phase else "")
-                 + f": marked interrupted, {stop.cancels_sent} owed {owed_kind} sent"
+                 + f": marked interrupted, {stop.cancels_sent} owed follow-up request(s) sent"
                  + (f", {len(stop.cancels_failed)} could not be sent"
                     if stop.cancels_failed else "")
                  + f"; `gameday report {journal.run_id}` renders what it recorded")

@@ -94,7 +94,7 @@ def test_kill_9_mid_fault_leaves_nothing_and_the_next_command_finishes_the_run(
     aborted = _gameday(["abort"], env)  # the next gameday command on that target
     assert aborted.returncode == 0, aborted.stdout + aborted.stderr
     assert f"run {journal['run_id']} had died mid-GameDay (in phase latency)" in aborted.stdout
-    assert f"{len(owed)} owed order cancel(s) sent" in aborted.stdout
+    assert f"{len(owed)} owed follow-up request(s) sent" in aborted.stdout
 
     alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [(p.pid, p.cmdline()) for p in alive]

@@ -37,13 +37,15 @@ def test_start_refuses_until_the_checklist_passes(
     checks = {c.item: c for c in session.checklist(abort_criteria_agreed=False)}
     assert not checks["roles assigned"].ok
     assert "coordinator" in checks["roles assigned"].detail
-    assert not checks["stack healthy"].ok and "not healthy" in checks["stack healthy"].detail
+    healthy = checks["system healthy"]  # which probe failed, on which replica, and why
+    assert not healthy.ok and "probe alive [inventory/1]" in healthy.detail
+    assert "ConnectError" in healthy.detail
     slack = checks["Slack reachable"]
     assert slack.ok and "not configured" in slack.detail
     assert not checks["abort criteria agreed"].ok
     with pytest.raises(GameDayError) as err:
         session.start()
-    for item in ("roles assigned", "stack healthy", "abort criteria agreed"):
+    for item in ("roles assigned", "system healthy", "abort criteria agreed"):
         assert item in str(err.value)
     assert not (tmp_path / "reports").exists()  # nothing touched
 

@@ -91,8 +91,8 @@ def test_session_notebook_runs_a_short_gameday_and_its_observations_reach_the_re
     crash_cell = next(c for c in executed.cells if 'run_phase("crash")' in c.source)
     live = next(o for o in crash_cell.outputs if "text/html" in o.get("data", {}))
     html = live["data"]["text/html"]
-    assert "replica 3" in html and "availability" in html and "<polyline" in html
-    assert "replica 3 ON again" in html and "<i>done</i>" in html
+    assert "inventory/3" in html and "availability" in html and "<polyline" in html
+    assert "inventory/3 ON again" in html and "<i>done</i>" in html
     assert 'fill="#cf222e"' in html  # the ON/OFF strip shows replica 3 OFF during the crash
     finish = next(c for c in executed.cells if "session.finish(" in c.source)
     assert "report.html" in json.dumps(finish.outputs)
