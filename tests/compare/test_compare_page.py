@@ -142,9 +142,7 @@ def test_a_system_runbooks_sides_must_hold_its_system_file(tmp_path: Path) -> No
         Comparison.prepare(compare, str(REPO), str(stack_only))
     ok = Comparison.prepare(compare, "HEAD", str(REPO))
     assert ok.needs == ("systems/inventory.yaml",) and ok.repo == REPO
-    legacy = tmp_path / "legacy.yaml"  # the built-in form still needs only stack/
+    legacy = tmp_path / "legacy.yaml"  # the older form: refused, saying what to name
     legacy.write_text("name: legacy\nload: {rate: 1}\nphases: [{name: b, duration_s: 1}]\n")
-    assert Comparison.prepare(legacy, str(stack_only), str(REPO)).needs[-1] == \
-        "stack/__init__.py"
-    with pytest.raises(GameDayError, match="give ports at least 8 apart"):
-        Comparison.prepare(legacy, str(REPO), str(REPO), base_ports=(7701, 7705))
+    with pytest.raises(RunbookError, match="legacy.yaml: system: is required"):
+        Comparison.prepare(legacy, str(stack_only), str(REPO))

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 from gameday.compare.models import COMPARE_FILE, CompareResult, CompareRun, CompareSide
-from gameday.compare.sources import STACK_FILES, StackSource, check_source, open_source
+from gameday.compare.sources import StackSource, check_source, open_source
 from gameday.config import Settings, get_settings
 from gameday.errors import GameDayError
 from gameday.evidence.cells import DEFAULT_FDR
@@ -121,8 +121,8 @@ class Comparison:
     progress: Progress
     #: The git repository refs are looked up in.
     repo: Path = REPO_ROOT
-    #: What each side's checkout must hold (the stack's code, or the system file).
-    needs: tuple[str, ...] = STACK_FILES
+    #: What each side's checkout must hold: the system file, where it is here.
+    needs: tuple[str, ...] = ()
 
     @classmethod
     def prepare(cls, runbook: str | Path, a: str, b: str, *, trials: int = 3,

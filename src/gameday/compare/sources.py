@@ -28,13 +28,7 @@ from pathlib import Path
 from gameday.errors import GameDayError
 from gameday.paths import REPO_ROOT
 
-__all__ = ["StackSource", "SERVICES", "STACK_FILES", "check_source", "open_source",
-           "check_checkout"]
-
-#: The stack's services; each must be runnable as ``python -m stack.<service>``.
-SERVICES = ("inventory", "monitor", "voter", "orders")
-#: What a checkout of the built-in stack holds (relative paths).
-STACK_FILES = (*(f"stack/{s}/__main__.py" for s in SERVICES), "stack/__init__.py")
+__all__ = ["StackSource", "check_source", "open_source", "check_checkout"]
 _GIT_TIMEOUT_S = 120
 
 
@@ -69,18 +63,13 @@ class StackSource:
             _git(self.repo, "worktree", "prune", check=False)
 
 
-def check_checkout(path: Path, option: str, given: str,
-                   needs: tuple[str, ...] = STACK_FILES) -> None:
-    """Raise GameDayError unless ``path`` holds every file ``needs`` names (default: the
-    stack's code, ``stack/<service>``)."""
+def check_checkout(path: Path, option: str, given: str, needs: tuple[str, ...]) -> None:
+    """Raise GameDayError unless ``path`` holds every file ``needs`` names (the system
+    file, relative to the work tree)."""
     missing = [rel for rel in needs if not (path / rel).is_file()]
     if not missing:
         return
     what = ", ".join(missing[:4])
-    if needs == STACK_FILES:
-        raise GameDayError(
-            f"{option} {given}: {path} does not hold the stack's code (missing {what}); "
-            "give a checkout of this project (a directory with stack/) or a git ref")
     raise GameDayError(
         f"{option} {given}: {path} does not hold the system (missing {what}); give a "
         "checkout holding the system file at the same place as here, or a git ref")
@@ -101,8 +90,8 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     return done
 
 
-def check_source(given: str, option: str, *, repo: Path = REPO_ROOT,
-                 needs: tuple[str, ...] = STACK_FILES) -> str | None:
+def check_source(given: str, option: str, *, needs: tuple[str, ...],
+                 repo: Path = REPO_ROOT) -> str | None:
     """Check ``given`` without touching anything: a directory holding a checkout with
     ``needs`` (returns None), or a git ref of ``repo`` (returns its commit sha). Raises
     GameDayError saying what is wrong and what is allowed."""
@@ -130,8 +119,7 @@ def check_source(given: str, option: str, *, repo: Path = REPO_ROOT,
 
 
 def open_source(given: str, option: str, *, repo: Path = REPO_ROOT,
-                workdir: Path | None = None,
-                needs: tuple[str, ...] = STACK_FILES) -> StackSource:
+                workdir: Path | None = None, needs: tuple[str, ...]) -> StackSource:
     """Resolve ``given`` (a directory, else a git ref of ``repo``) for ``option``
     (``--a``/``--b``, for messages). A ref is checked out under ``workdir`` (default: a
     new temporary directory). Raises GameDayError with what is allowed (see
