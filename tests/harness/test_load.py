@@ -307,9 +307,9 @@ def test_the_oracle_flags_a_lying_replica_and_no_honest_answer(clean_faults) -> 
     (the orders ledger): through the voter, and straight at a replica (the file's read
     pointed at it: a replica answers the row without the voter's envelope)."""
     import yaml
+    from gameday.faults import FaultClient
 
     from gameday import probes
-    from gameday.faults import FaultClient
     from gameday.runbook import LoadSpec
     from gameday.systems.loader import parse_system
     from gameday.systems.resolve import ResolvedSystem, resolve

@@ -59,7 +59,8 @@ def test_a_fixed_sweep_runs_every_dose_per_trial_trials_outermost(tmp_path: Path
     ({"param": "probability", "between": [0.5, 0.1]},
      {"type": "intermittent", "target": "inventory/1"}, "between: the first dose must be below"),
     ({"param": "probability", "values": [0.1, 1.5]},
-     {"type": "intermittent", "target": "inventory/1"}, "probability must be within 0..1 (got 1.5)"),
+     {"type": "intermittent", "target": "inventory/1"},
+     "probability must be within 0..1 (got 1.5)"),
     ({"param": "latency_ms", "values": [100]}, None, "values"),
 ])
 def test_a_bad_sweep_names_the_field_and_what_is_allowed(tmp_path: Path, sweep: dict,

@@ -97,7 +97,8 @@ def test_check_blast_radius_refuses_models_built_in_code() -> None:
     ], "safety": {"max_faulted_replicas": 2}})
     check_blast_radius(rb)
     rb.safety.max_faulted_replicas = 1
-    with pytest.raises(SafetyError, match="phase 'b' would fault 2 components of group 'inventory' at once; "
+    with pytest.raises(SafetyError, match="phase 'b' would fault 2 components of group "
+                                          "'inventory' at once; "
                                           "safety.max_faulted_replicas allows 1"):
         check_blast_radius(rb)
 
