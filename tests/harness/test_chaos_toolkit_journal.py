@@ -111,3 +111,23 @@ def test_a_process_fault_is_the_command_line_that_does_the_same(tmp_path: Path) 
         assert provider["arguments"] == (f"-s {signals[phase.fault.type]} "
                                          f"<pid of {phase.fault.target}>")
     assert experiment["rollbacks"] == []  # the dead-man's switch ends a signal's fault
+
+
+def test_a_container_fault_is_the_docker_command_that_does_the_same() -> None:
+    """inventory-containers.yaml's faults go through the Docker SDK: the experiment says
+    each as the docker command that does the same; none has a rollback of its own."""
+    from gameday.experiment import render_system_experiment
+    from gameday.systems.loader import load_system
+    from gameday.systems.resolve import resolve
+
+    rb = load_runbook(RUNBOOKS_DIR / "inventory-containers.yaml")
+    resolved = resolve(load_system(REPO_ROOT / "systems" / "inventory.yaml"),
+                       target="compose", base_port=7400)
+    experiment = render_system_experiment(rb, resolved, target="compose")
+    actions = [a["provider"] for a in experiment["method"] if a["type"] == "action"]
+    assert [(p["path"], p["arguments"]) for p in actions] == [
+        ("docker", "pause <container of inventory/2>"),
+        ("docker", "network disconnect replicas <container of inventory/1>"),
+        ("docker", "kill <container of inventory/3>")]
+    assert experiment["rollbacks"] == []
+    assert experiment["tags"][:3] == ["gameday", "system:inventory", "target:compose"]
