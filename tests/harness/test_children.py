@@ -74,7 +74,8 @@ def test_the_next_command_reaps_a_child_that_outlived_its_parent(tmp_path: Path)
 @pytest.mark.slow
 def test_prefect_start_up_errors_are_one_sentence(tmp_path: Path) -> None:
     runbook = tmp_path / "rb.yaml"
-    runbook.write_text("name: t\nload: {rate: 1}\nphases: [{name: baseline, duration_s: 1}]\n")
+    runbook.write_text("name: t\nsystem: systems/inventory.yaml\nload: {rate: 1}\n"
+                       "phases: [{name: baseline, duration_s: 1}]\n")
     base = {**os.environ, "GAMEDAY_STATE_DIR": str(tmp_path / "state"),
             "GAMEDAY_BASE_PORT": "7010", "PREFECT_HOME": str(tmp_path / "prefect-home")}
     base.pop("PREFECT_API_URL", None)

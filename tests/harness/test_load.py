@@ -307,12 +307,11 @@ def test_the_oracle_flags_a_lying_replica_and_no_honest_answer(clean_faults) -> 
     (the orders ledger): through the voter, and straight at a replica (the file's read
     pointed at it: a replica answers the row without the voter's envelope)."""
     import yaml
-    from gameday.faults import FaultClient
 
-    from gameday import probes
     from gameday.runbook import LoadSpec
     from gameday.systems.loader import parse_system
     from gameday.systems.resolve import ResolvedSystem, resolve
+    from inventory_system import consistency
 
     stack = clean_faults
     doc = yaml.safe_load((REPO / "systems" / "inventory.yaml").read_text())
@@ -333,16 +332,20 @@ def test_the_oracle_flags_a_lying_replica_and_no_honest_answer(clean_faults) -> 
     def generator(seed: int, replica: int | None = None) -> SystemLoadGenerator:
         return judged_by_oracle(resolved(replica), spec, seed, truth=truth)
 
-    with FaultClient(stack.urls, stack.chaos_token, default_ttl_s=30) as fc:
-        fc.inject("2", {"type": "incorrect_response", "product_id": "PROD-001"})
-        voter = metrics.requests_frame(generator(1).run_sync("v", 3))
+    # replica 2 lies about PROD-001 (the stack's own fault API, its contract; the
+    # clean_faults fixture clears it afterwards)
+    httpx.post(f"{stack.urls.replica('2')}/inject-failure", headers=stack.chaos_headers,
+               json={"type": "incorrect_response", "product_id": "PROD-001", "ttl_s": 30},
+               timeout=5).raise_for_status()
+    voter = metrics.requests_frame(generator(1).run_sync("v", 3))
 
-        def direct(replica: int) -> pd.DataFrame:
-            df = metrics.requests_frame(generator(2, replica).run_sync(f"r{replica}", 3))
-            return df[df["kind"] == "read"]
+    def direct(replica: int) -> pd.DataFrame:
+        df = metrics.requests_frame(generator(2, replica).run_sync(f"r{replica}", 3))
+        return df[df["kind"] == "read"]
 
-        liar, honest = direct(2), direct(1)
-        fc.clear("2")
+    liar, honest = direct(2), direct(1)
+    httpx.post(f"{stack.urls.replica('2')}/inject-failure", headers=stack.chaos_headers,
+               json={"type": "clear"}, timeout=5).raise_for_status()
     # reads and orders interleave (each order in force until its cancel widens the
     # window); only the faulted product on the faulted replica is wrong
     assert set(voter["kind"]) == {"read", "write", "write>1"}
@@ -352,7 +355,8 @@ def test_the_oracle_flags_a_lying_replica_and_no_honest_answer(clean_faults) -> 
     assert not liar.loc[liar["product_id"] != "PROD-001", "wrong"].any()
     assert metrics.wrong_answers(honest) == 0 and len(honest) > 10
     assert honest["wrong"].notna().all()  # judged, not merely unjudged
-    assert probes.consistency(stack.urls, timeout_s=30)["ok"]
+    ok, mismatches = consistency(stack, timeout_s=30)
+    assert ok, mismatches
 
 
 def test_no_full_gc_while_sending_and_the_gc_is_restored_after(stub, tmp_path) -> None:
