@@ -35,11 +35,10 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from flows.runs import wait_for_runs
 from gameday.load_check import check_load
 from gameday.load_schedule import Shard
-from gameday.load_shards import SystemLoad, generator, merge
+from gameday.load_shards import SystemLoad, follow_ups_s, generator, merge
 from gameday.metrics import requests_frame
 from gameday.records import REQUEST_COLUMNS, RequestRecord
 from gameday.runbook import LoadSpec
-from gameday.systems.model import MAX_FOLLOW_UPS
 
 __all__ = ["SHARD_DEPLOYMENT", "build_load_deployments", "load_shard", "sharded_load"]
 
@@ -100,7 +99,7 @@ def sharded_load(phase: str, duration_s: float, shards: int, out_dir: str, runbo
         "duration_s": duration_s, "shard": k, "shards": shards, "start_at": start_at,
         "out_dir": out_dir})
         for k in range(shards)]
-    budget = start_delay_s + duration_s + (1 + MAX_FOLLOW_UPS) * spec.timeout_s + 120.0
+    budget = start_delay_s + duration_s + follow_ups_s(spec) + 120.0
     states = wait_for_runs([r.id for r in runs], budget)  # type: ignore[union-attr]
     failed = [f"shard {k}: {s}" for k, s in enumerate(states) if s != "COMPLETED"]
     if failed:

@@ -42,15 +42,16 @@ _SIGNALS = {"kill": "KILL", "terminate": "TERM", "stop": "STOP"}
 
 
 def _http(action: HttpAction, context: dict[str, Any]) -> dict[str, Any]:
-    """A fault API request as Chaos Toolkit's http provider."""
-    from gameday.systems.render import render, render_value
+    """A fault API request, rendered as the harness sends it, as Chaos Toolkit's http
+    provider."""
+    from gameday.systems.providers import request_data
 
-    provider: dict[str, Any] = {"type": "http", "url": render(action.url, context),
-                                "method": action.method, "timeout": _FAULT_TIMEOUT_S}
-    if action.json_ is not None:
-        provider["arguments"] = render_value(action.json_, context)
-    headers = {k: render(v, context) for k, v in action.headers.items()}
-    if action.json_ is not None:
+    sent = request_data(action, context)
+    provider: dict[str, Any] = {"type": "http", "url": sent["url"], "method": sent["method"],
+                                "timeout": _FAULT_TIMEOUT_S}
+    headers = dict(sent["headers"])
+    if sent["json"] is not None:
+        provider["arguments"] = sent["json"]
         headers.setdefault("Content-Type", "application/json")
     if headers:
         provider["headers"] = headers

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from gameday.runbook import Runbook
     from gameday.runbook_target import RunbookSystem
 
-__all__ = ["ShardedRun", "SystemLoad", "generator", "merge", "run_sharded"]
+__all__ = ["ShardedRun", "SystemLoad", "generator", "merge", "run_sharded",
+           "follow_ups_s"]
 
 #: How long the shard processes get to start and import the harness.
 _READY_TIMEOUT_S = 60.0
@@ -105,6 +106,12 @@ def _bound(path: Path, base_port: int | None, target: str | None
     return rb, RunbookSystem.of(rb, path, overrides)
 
 
+def follow_ups_s(spec: LoadSpec) -> float:
+    """How long a phase's load may still take after its last scheduled send: the
+    follow-ups still waiting go when the phase ends, one after another, a timeout each."""
+    return (1 + MAX_FOLLOW_UPS) * spec.timeout_s
+
+
 def merge(shards: Iterable[list[RequestRecord]]) -> list[RequestRecord]:
     """Every shard's records in one list ordered by intended time (stable: a cancel stays
     after the write it cancels when both share an instant)."""
@@ -137,8 +144,7 @@ def run_sharded(source: SystemLoad, spec: LoadSpec, seed: int, phase: str,
         start_at = time.time() + _START_MARGIN_S
         for _, conn in procs:
             conn.send(("start", start_at))
-        # follow-ups still waiting go when the phase ends, one after another: a timeout each
-        results = [_expect(conn, "done", i, duration_s + (1 + MAX_FOLLOW_UPS) * spec.timeout_s
+        results = [_expect(conn, "done", i, duration_s + follow_ups_s(spec)
                            + _READY_TIMEOUT_S)
                    for i, (_, conn) in enumerate(procs)]
     finally:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from gameday.targets.compose import ComposeTarget
 
 __all__ = ["PROCESS_SIGNALS", "inject_process_fault", "inject_container_fault",
-           "inject_http_fault", "send_request", "clear_http_faults",
+           "inject_http_fault", "send_request", "clear_http_faults", "request_data",
            "inject_ctk_fault", "run_ctk_activity", "fault_context"]
 
 #: Seconds one request of a fault API may take.
@@ -90,7 +90,7 @@ def fault_context(resolved: ResolvedSystem, member: Member, params: dict[str, An
                             index=member.index, ttl_s=ttl_s, **params)
 
 
-def _request_data(action: HttpAction, context: dict[str, Any]) -> dict[str, Any]:
+def request_data(action: HttpAction, context: dict[str, Any]) -> dict[str, Any]:
     """An action rendered into plain JSON data (what a dead-man's switch can hold)."""
     try:
         return {"method": action.method, "url": render(action.url, context),
@@ -127,8 +127,8 @@ def inject_http_fault(resolved: ResolvedSystem, fault: HttpFault, member: Member
     ``clear`` request (send it with :func:`send_request` to end the fault) and the
     dead-man's switch holding it when the API does not honour the TTL."""
     context = fault_context(resolved, member, {**fault.params, **(params or {})}, ttl_s)
-    inject = _request_data(fault.inject, context)
-    clear = _request_data(fault.clear, context)
+    inject = request_data(fault.inject, context)
+    clear = request_data(fault.clear, context)
     switch = None
     if not fault.honours_ttl:
         switch = deadman.arm(deadman.Rollback(
@@ -160,7 +160,7 @@ def clear_http_faults(resolved: ResolvedSystem) -> dict[str, str]:
         groups = spec.applies_to or [g for g, c in system.components.items() if c.faultable]
         for member in (m for m in resolved.all_members() if m.group in groups):
             try:
-                request = _request_data(spec.clear, fault_context(resolved, member,
+                request = request_data(spec.clear, fault_context(resolved, member,
                                                                   dict(spec.params), 0.0))
                 same = (request["method"], request["url"], repr(request["json"]))
                 if same in sent:
