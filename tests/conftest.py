@@ -149,7 +149,7 @@ def _trials_journal(ttds: tuple[float, ...] = (0.3, 1.9, 0.35)) -> Any:
         trial.passed = all(c.passed for c in trial.checks)
         trials.append(trial)
     journal.phases = [journal.phases[0], *trials, *journal.phases[2:]]
-    journal.evidence = trial_evidence(journal.phases, SloSpec(), seed=1)
+    journal.evidence = trial_evidence(journal.phases, SloSpec(ttd_s={"crash": 0.8}), seed=1)
     assert journal.verdict is not None
     journal.verdict = journal.verdict.model_copy(update={
         "outcome": "fail", "inconclusive": evidence_sentences(journal.evidence,

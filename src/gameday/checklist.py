@@ -43,7 +43,7 @@ def abort_criteria(runbook: Runbook, default_ttl_s: float = DEFAULT_FAULT_TTL_S,
         f"{s.abort_window_s:g} s window (once it holds {s.abort_min_samples} requests) aborts "
         "the phase and rolls its fault back.",
         *watched,
-        f"Never more than {s.max_faulted_replicas} component(s) of a group faulted at once; "
+        f"Never more than {s.max_faulted_per_group} component(s) of a group faulted at once; "
         "every fault "
         f"clears itself after its time-to-live ({_ttls(runbook, default_ttl_s)}) even if "
         "this notebook dies.",

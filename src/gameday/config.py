@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     #: Compose target: the address its ports are published on (docker-compose.yml).
     bind_address: str = "127.0.0.1"
-    #: First inventory port; every other port of the local stack is derived from it.
+    #: The port a system runs from (``{{ base_port }}`` in its file's templates; this
+    #: setting wins over the file's ``base_port``).
     base_port: int = Field(5001, ge=1024, le=65000)
     state_dir: Path = STATE_DIR
     reports_dir: Path = REPORTS_DIR

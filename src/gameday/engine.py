@@ -1,7 +1,7 @@
 """The steps of a GameDay, as plain functions over one :class:`GameDayRun`.
 
 The steps never touch the system under test themselves: they call the run's
-:class:`~gameday.drivers.SystemDriver` (the inventory stack, or a system file) to fault,
+:class:`~gameday.drivers.SystemDriver` (the system file's driver) to fault,
 watch, load and probe it, and compute and journal everything else the same way for both.
 
 :mod:`gameday.lifecycle` strings them together (once, for the Prefect flow and the
@@ -39,12 +39,12 @@ from gameday.run_record import (
     Check,
     Environment,
     FaultRecord,
+    FrontCounters,
+    FrontTally,
     JournalRecord,
     PhaseRecord,
     RunProcess,
     Threshold,
-    VoterCounters,
-    VoterTally,
 )
 from gameday.runbook import Phase, Runbook, runbook_sha256
 from gameday.safety import AvailabilityGuard
@@ -86,8 +86,8 @@ class GameDayRun:
     faulted: set[str] = field(default_factory=set)
     phases: list[PhaseRecord] = field(default_factory=list)
     started_s: float = field(default_factory=time.time)
-    #: the voter's counters just before each phase's injection (phase name → counters)
-    voter_before: dict[str, VoterCounters] = field(default_factory=dict)
+    #: the front's counters just before each phase's injection (phase name → counters)
+    front_before: dict[str, FrontCounters] = field(default_factory=dict)
 
     def sync_notifications(self) -> None:
         """Copy what the notifier recorded since last time into the journal."""
@@ -131,7 +131,7 @@ def _source(target: Target) -> str | None:
 
 def preflight(run: GameDayRun, *, timeout_s: float = 30.0) -> dict[str, Any]:
     """Steady state before (the system's own probes; no fault left over), then the load
-    seeded (for the inventory stack: the truth for wrong answers, from the ledger)."""
+    seeded (with the load's oracle: the truth wrong answers are judged against)."""
     with run.journal.activity("steady state before", "probe") as out:
         state = run.driver.steady_before(timeout_s=timeout_s)
         out.update(state)
@@ -156,20 +156,20 @@ def fault_record(run: GameDayRun, phase: Phase) -> FaultRecord | None:
 def inject(run: GameDayRun, phase: Phase) -> float:
     """Inject ``phase.fault``; returns the time the injection was sent. Refuses
     (SafetyError) to fault more components of one group at once than the runbook's
-    ``safety.max_faulted_replicas``."""
+    ``safety.max_faulted_per_group``."""
     fault, record = phase.fault, fault_record(run, phase)
     assert fault is not None and record is not None
     faulted = run.faulted | {fault.component}
     in_group = sorted(c for c in faulted if c.split("/", 1)[0] == fault.group)
-    if len(in_group) > run.runbook.safety.max_faulted_replicas:
+    if len(in_group) > run.runbook.safety.max_faulted_per_group:
         raise SafetyError(
             f"phase {phase.name}: injecting on {fault.where} would fault "
             f"{len(in_group)} components of group {fault.group!r} at once "
-            f"({', '.join(in_group)}); safety.max_faulted_replicas is "
-            f"{run.runbook.safety.max_faulted_replicas}")
-    before = run.driver.voter_counters()
+            f"({', '.join(in_group)}); safety.max_faulted_per_group is "
+            f"{run.runbook.safety.max_faulted_per_group}")
+    before = run.driver.front_counters()
     if before is not None:
-        run.voter_before[phase.name] = before
+        run.front_before[phase.name] = before
     with run.journal.activity(f"inject {fault.describe()}", "action", phase.name) as out:
         sent, out["response"] = run.driver.inject(
             fault, ttl_s=run.runbook.fault_ttl(fault, run.settings.fault_ttl_s))
@@ -261,13 +261,13 @@ def _time(t: float | None) -> Any:
     return None if t is None else utc_time(t)
 
 
-def _voter_tally(run: GameDayRun, phase: Phase) -> VoterTally | None:
-    """The voter's requests to ``phase``'s faulted replica from just before its injection
-    until now (None: no fault, no voter, counters unread)."""
-    before = run.voter_before.pop(phase.name, None)
+def _front_tally(run: GameDayRun, phase: Phase) -> FrontTally | None:
+    """The front's requests to ``phase``'s faulted member from just before its injection
+    until now (None: no fault, no front's counters, counters unread)."""
+    before = run.front_before.pop(phase.name, None)
     if phase.fault is None or before is None:
         return None
-    after = run.driver.voter_counters()
+    after = run.driver.front_counters()
     return None if after is None else after.since(before, run.driver.component(phase.fault))
 
 
@@ -287,7 +287,7 @@ def finish_phase(run: GameDayRun, phase: Phase, times: PhaseTimes) -> PhaseRecor
         injected_at=_time(times.injected_at), rolled_back_at=_time(times.rolled_back_at),
         observed_until=utc_time(observed_until), aborted=times.aborted,
         trial=phase.trial, repeats=phase.repeats, dose=phase.dose,
-        dose_trial=phase.dose_trial, voter=_voter_tally(run, phase))
+        dose_trial=phase.dose_trial, front=_front_tally(run, phase))
     frame = metrics.requests_frame(run.journal.requests)
     m = metrics.phase_metrics(frame, metrics.transitions_frame(trans), record,
                               judged=run.driver.judges_answers)
@@ -333,7 +333,7 @@ def run_phase(run: GameDayRun, phase: Phase, steps: Steps | None = None, *,
 
     ``stop`` (optional) returns a reason when someone asked to abort while the load ran
     (the session notebook's interrupt; whoever sets it also calls ``run.load.stop()``).
-    Raises GameDayError after recording the phase when the replica did not recover.
+    Raises GameDayError after recording the phase when the component did not recover.
     """
     steps = steps or Steps()
     run.progress(f"▶ phase {phase.name}: "

@@ -5,7 +5,7 @@ GameDayError                 transient: may a retry of the same step succeed?
  ├── SystemFileError         no   a system file is invalid (names the file and the field)
  ├── TargetError             no*  the stack could not be started, stopped, reached or controlled
  │    ├── StackNotRunning    no   an action needs a running stack and none runs
- │    └── NotReady           no   a wait timed out (steady state, a replica back ON): the
+ │    └── NotReady           no   a wait timed out (steady state, a component ON): the
  │                                wait was the retry; its timeout is the runbook's
  ├── FaultError              no*  a fault could not be injected or cleared
  ├── SafetyError             no   a safety rule refused the action (blast radius, lock held)
@@ -67,7 +67,7 @@ class StackNotRunning(TargetError):
 
 
 class NotReady(TargetError):
-    """A wait for a state (steady state, a replica ON) ran out of time."""
+    """A wait for a state (steady state, a component ON) ran out of time."""
 
 
 class FaultError(GameDayError):

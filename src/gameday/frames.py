@@ -41,10 +41,16 @@ def requests_frame(
     """The requests as a DataFrame with the :data:`REQUEST_COLUMNS` and clean dtypes.
 
     ``source`` is a requests.csv path, a DataFrame, or RequestRecords / dicts.
-    ``quorum`` and ``wrong`` are nullable booleans (NA for writes and cancels).
+    ``quorum`` and ``wrong`` are nullable booleans (NA where the request says nothing).
+    Files of runs before journal version 3 (a ``product_id`` column, follow-ups named
+    ``cancel``) are read in today's names.
     """
     if isinstance(source, (str, Path)):
-        df = pd.read_csv(source, dtype={"product_id": str, "phase": str, "error": str})
+        df = pd.read_csv(source, dtype={"key": str, "product_id": str, "phase": str,
+                                        "error": str})
+        if "product_id" in df.columns and "key" not in df.columns:
+            df = df.rename(columns={"product_id": "key"})
+            df.loc[df["kind"] == "cancel", "kind"] = "write>1"
     elif isinstance(source, pd.DataFrame):
         df = source.copy()
     else:
@@ -82,10 +88,11 @@ def _as_bool(v: Any) -> Any:
 def transitions_frame(
     source: pd.DataFrame | str | Path | Iterable[Mapping[str, Any]],
 ) -> pd.DataFrame:
-    """Monitor transitions as a DataFrame (``instance_id`` str, ``status``, ``at_s``, ``reason``).
+    """The detector's transitions as a DataFrame (``instance_id`` str: the component,
+    ``status``, ``at_s``, ``reason``).
 
-    ``source`` is a transitions.csv path, a DataFrame, or the dicts of ``GET /transitions``
-    (``at`` ISO) — rows of another service than inventory-svc are dropped. Sorted by time.
+    ``source`` is a transitions.csv path, a DataFrame, or transition dicts (``at_s`` epoch
+    seconds or ``at`` ISO 8601). Sorted by time.
     """
     if isinstance(source, (str, Path)):
         df = pd.read_csv(source, dtype={"instance_id": str, "status": str, "reason": str})
@@ -94,8 +101,6 @@ def transitions_frame(
     else:
         rows = []
         for t in source:
-            if t.get("service_name", "inventory-svc") != "inventory-svc":
-                continue
             at = t["at_s"] if "at_s" in t else to_epoch(t.get("at"))
             rows.append({"instance_id": t["instance_id"], "status": t["status"],
                          "at_s": at, "reason": t.get("reason") or ""})

@@ -185,7 +185,8 @@ class Journal:
             self.requests.extend(records)
 
     def set_transitions(self, transitions: Iterable[Mapping[str, Any]]) -> None:
-        """The monitor's transitions of the run window (``GET /transitions`` dicts)."""
+        """The detector's transitions of the run window (dicts: ``instance_id``, ``status``,
+        ``at_s``, ``reason``)."""
         with self._lock:
             self.transitions = list(transitions)
 

@@ -3,7 +3,7 @@
 One ``<testsuite>`` per run (named after the runbook); in it one ``<testcase>`` per check
 of every phase (``classname`` = ``gameday.<runbook>.<phase>``, ``name`` = the check, e.g.
 ``ttd_s``), the measured value and the target in the ``<failure>`` message; then the run's
-own checks: ``consistency`` (every replica against the ledger), ``cross-check`` (the
+own checks: ``consistency`` (the system's invariants), ``cross-check`` (the
 recorded figures against the raw data) and ``completed`` (the run was not aborted,
 interrupted or stopped by an error). A planned phase that never ran is one skipped test
 case, so a CI system shows it rather than counting fewer tests.
@@ -97,7 +97,7 @@ def _cases(journal: JournalRecord) -> list[_Case]:
     if journal.consistency is not None:
         c = journal.consistency
         out.append(_Case(run, "consistency", failure=None if c.ok else
-                         f"replicas disagree with the ledger: {len(c.mismatches)} mismatches",
+                         f"{len(c.mismatches)} invariant(s) did not hold",
                          detail="" if c.ok else _clean(c.mismatches[:20])))
     failing = journal.verdict.failing_checks if journal.verdict else []
     cross = [f for f in failing if ": cross-check: " in f]

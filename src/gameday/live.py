@@ -1,4 +1,4 @@
-"""A phase run live: availability, latency and replica ON/OFF states redrawn while it runs.
+"""A phase run live: availability, latency and the components' ON/OFF states redrawn while it runs.
 
 :func:`run_phase_live` runs :func:`gameday.engine.run_phase` in a worker thread and
 turns the notebook's interrupt into an abort that rolls back.
@@ -23,7 +23,7 @@ from gameday import engine
 from gameday.run_record import PhaseRecord
 from gameday.runbook import Phase
 
-__all__ = ["LiveView", "Sample", "replica_badges", "replica_strips", "sparkline",
+__all__ = ["LiveView", "Sample", "component_badges", "component_strips", "sparkline",
            "run_phase_live"]
 
 _GREEN, _RED, _GREY = "#1a7f37", "#cf222e", "#6e7781"
@@ -38,7 +38,7 @@ class Sample:
     p50_ms: float | None
     p95_ms: float | None
     rate: float
-    replicas: dict[str, str] = field(default_factory=dict)
+    components: dict[str, str] = field(default_factory=dict)
 
 
 def sparkline(values: list[float | None], *, width: int = 220, height: int = 36,
@@ -57,8 +57,8 @@ def sparkline(values: list[float | None], *, width: int = 220, height: int = 36,
             f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}"/></svg>')
 
 
-def replica_badges(states: dict[str, str], faulted: str | None = None) -> str:
-    """One coloured badge per replica: green ON, red OFF, grey unknown; the faulted one
+def component_badges(states: dict[str, str], faulted: str | None = None) -> str:
+    """One coloured badge per component: green ON, red OFF, grey unknown; the faulted one
     is marked with a ⚡."""
     if not states:
         return f'<span style="color:{_GREY}">detector not answering</span>'
@@ -69,15 +69,15 @@ def replica_badges(states: dict[str, str], faulted: str | None = None) -> str:
         mark = " ⚡" if faulted is not None and str(faulted) == rid else ""
         out.append(f'<span style="background:{color};color:white;padding:2px 8px;'
                    f'border-radius:4px;margin-right:4px">'
-                   f'{"" if "/" in rid else "replica "}{html.escape(rid)} '
+                   f'{html.escape(rid)} '
                    f'{html.escape(st)}{mark}</span>')
     return "".join(out)
 
 
-def replica_strips(samples: list[Sample], *, width: int = 220) -> str:
-    """Per replica, one coloured cell per sample (green ON, red OFF, grey unknown): the
+def component_strips(samples: list[Sample], *, width: int = 220) -> str:
+    """Per component, one coloured cell per sample (green ON, red OFF, grey unknown): the
     ON/OFF history of the phase so far."""
-    rids = sorted({r for s in samples for r in s.replicas}, key=lambda r: (len(r), r))
+    rids = sorted({r for s in samples for r in s.components}, key=lambda r: (len(r), r))
     if not rids or not samples:
         return ""
     cell = width / len(samples)
@@ -85,7 +85,7 @@ def replica_strips(samples: list[Sample], *, width: int = 220) -> str:
     for rid in rids:
         rects = "".join(
             f'<rect x="{i * cell:.1f}" y="0" width="{max(cell, 1):.1f}" height="8" '
-            f'fill="{ {"ON": _GREEN, "OFF": _RED}.get(s.replicas.get(rid, ""), _GREY) }"/>'
+            f'fill="{ {"ON": _GREEN, "OFF": _RED}.get(s.components.get(rid, ""), _GREY) }"/>'
             for i, s in enumerate(samples))
         rows.append(f'<div style="font-size:11px">{html.escape(rid)} '
                     f'<svg width="{width}" height="8">{rects}</svg></div>')
@@ -130,7 +130,7 @@ class LiveView:
             p50_ms=load.window_latency_ms(self.window_s, 0.5) if load else None,
             p95_ms=load.window_latency_ms(self.window_s, 0.95) if load else None,
             rate=load.achieved_rate if load else 0.0,
-            replicas=states,
+            components=states,
         )
         self.samples.append(s)
         return s
@@ -177,11 +177,10 @@ border-radius:6px;padding:10px;max-width:760px">
 <td>{ms(last.p50_ms if last else None)} / {ms(last.p95_ms if last else None)}</td>
 <td>{lat}</td></tr>
 <tr><td>requests/s sent</td><td>{(last.rate if last else 0.0):.0f}</td><td></td></tr>
-<tr><td>{"replicas (monitor)" if self.run.driver.system == "inventory"
-         else "components (detector)"}</td>
-<td>{replica_badges(last.replicas if last else {},
+<tr><td>components (detector)</td>
+<td>{component_badges(last.components if last else {},
                    self.run.driver.component(fault) if fault else None)}</td>
-<td>{replica_strips(self.samples)}</td></tr>
+<td>{component_strips(self.samples)}</td></tr>
 </table><ul style="margin:4px 0">{events}</ul></div>"""
 
 

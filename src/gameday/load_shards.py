@@ -12,7 +12,7 @@ resolved again in each shard process at the same base port and target, its load 
 runbook adjusts it: :class:`~gameday.systems.load.SystemLoadGenerator`).
 
 Shards share no state, so there is no truth oracle across them (a read's ``wrong`` stays
-None) and no owed follow-up ledger: sharding is for measuring how much load a system takes,
+None) and no record of owed follow-ups: sharding is for measuring how much load a system takes,
 the GameDay engine keeps one process (150 req/s is a small share of one).
 """
 
@@ -113,8 +113,8 @@ def follow_ups_s(spec: LoadSpec) -> float:
 
 
 def merge(shards: Iterable[list[RequestRecord]]) -> list[RequestRecord]:
-    """Every shard's records in one list ordered by intended time (stable: a cancel stays
-    after the write it cancels when both share an instant)."""
+    """Every shard's records in one list ordered by intended time (stable: a follow-up
+    stays after its request when both share an instant)."""
     return list(heapq.merge(*(sorted(s, key=_intended) for s in shards), key=_intended))
 
 

@@ -2,31 +2,32 @@
 
 Inputs are the run data files (see :mod:`gameday.records`): a requests frame (one row per
 client request, times in epoch seconds, ``latency_s`` from the *intended* send time) and
-a transitions frame (the monitor's ON/OFF transitions).
+a transitions frame (the system's detector's ON/OFF transitions).
 
 Definitions:
 
-- **availability** = successful requests / requests issued in the window (reads, writes
-  and cancels); a timeout or any failure counts against it. None when no request.
+- **availability** = successful requests / requests issued in the window (every request
+  of the load's mix and their follow-ups); a timeout or any failure counts against it.
+  None when no request.
 - **latency p50/p95/p99** (ms) over *all* requests of the window, failures included at
   their elapsed time (a 1 s timeout counts as 1000 ms), with :func:`percentile` — the one
   quantile of the project (the live panel, the journal, the report and bench/ use it).
-- **quorum rate** = voter reads answered with ``quorum_achieved`` true / voter reads (a
-  system's: requests with a ``quorum`` path whose answer says true / those requests);
-  None (not applicable) when no request records a quorum.
-- **wrong answers** = voter 200 answers whose value lies outside the truth window
+- **quorum rate** = requests whose answer says a quorum served it (the load's ``quorum``
+  path true) / the requests that say either way; None (not applicable) when no request
+  records a quorum.
+- **wrong answers** = 200 answers whose value lies outside the truth window
   (see :class:`gameday.truth.Truth`): the ``wrong`` column, counted; None (not
   applicable) when nothing judges answers (a system without an oracle), never 0.
-- **The phase's own window** for the monitor's transitions: from the injection to
+- **The phase's own window** for the detector's transitions: from the injection to
   ``observed_until``, the moment the phase stopped watching (after the recovery wait).
   Transitions after it belong to later phases; so the figures computed live and those
   recomputed later from ``transitions.csv`` agree by construction.
-- **TTD** = first OFF transition of the faulted replica in the window − injection.
+- **TTD** = first OFF transition of the faulted component in the window − injection.
 - **recovered at** = the ON that ends the outage the fault caused: the first ON after the
   first OFF, in the window. **TTR** = that ON − rollback, 0 when it came before the
   rollback (a supervisor restarted a crashed process); **outage** = that ON − injection.
   None when the transition never came.
-- **achieved rate** = scheduled requests (not follow-ups such as cancels) actually sent within
+- **achieved rate** = scheduled requests (not their follow-ups) actually sent within
   the load window / its length (see :func:`achieved_rate`).
 
 Every function returns plain floats/ints/None (never NaN) so results dump to JSON as is.
@@ -55,7 +56,7 @@ __all__ = [
     "latency_percentiles",
     "quorum_rate",
     "wrong_answers",
-    "voter_timeout_share",
+    "front_timeout_share",
     "achieved_rate",
     "ttd",
     "recovered_at",
@@ -104,8 +105,8 @@ def latency_percentiles(df: pd.DataFrame) -> dict[str, float | None]:
 
 def quorum_rate(df: pd.DataFrame) -> float | None:
     """Reads with quorum achieved / reads that say whether they had one (a failed read
-    has no quorum): the inventory stack's voter reads, a system's requests with a
-    ``quorum`` path. None when no request says: no voter (not applicable), or no read."""
+    has no quorum): the requests with a ``quorum`` path. None when no request says (not
+    applicable: the load has no such path, or none was sent)."""
     reads = df[df["quorum"].notna()]
     if reads.empty:
         return None
@@ -113,7 +114,7 @@ def quorum_rate(df: pd.DataFrame) -> float | None:
 
 
 def wrong_answers(df: pd.DataFrame, judged: bool | None = True) -> int | None:
-    """Voter 200 answers outside the truth window. ``judged`` False: nothing judges the
+    """200 answers outside the truth window. ``judged`` False: nothing judges the
     answers (a system without an oracle), so None (not applicable), never 0; None:
     judged when any request of ``df`` was."""
     if judged is None:
@@ -149,11 +150,11 @@ def achieved_rate(df: pd.DataFrame, duration_s: float | None = None) -> float | 
     return float((sent < t0 + window - 1e-9).sum()) / window
 
 
-def _window(trans: pd.DataFrame, replica: str, after_s: float,
+def _window(trans: pd.DataFrame, component: str, after_s: float,
             until_s: float | None) -> pd.DataFrame:
-    """``replica``'s transitions at/after ``after_s`` and (when given) at/before ``until_s``,
+    """``component``'s transitions at/after ``after_s`` and (when given) at/before ``until_s``,
     oldest first."""
-    rows = trans[(trans["instance_id"] == str(replica)) & (trans["at_s"] >= after_s)]
+    rows = trans[(trans["instance_id"] == str(component)) & (trans["at_s"] >= after_s)]
     if until_s is not None:
         rows = rows[rows["at_s"] <= until_s]
     return rows.sort_values("at_s", kind="stable")
@@ -166,45 +167,45 @@ def _first(rows: pd.DataFrame, status: str, after_s: float | None = None) -> flo
     return None if hit.empty else float(hit["at_s"].iloc[0])
 
 
-def ttd(transitions: pd.DataFrame, replica: str, injected_at_s: float | None, *,
+def ttd(transitions: pd.DataFrame, component: str, injected_at_s: float | None, *,
         until_s: float | None = None) -> float | None:
-    """Time to detect: first OFF of ``replica`` in [injection, ``until_s``] − injection."""
+    """Time to detect: first OFF of ``component`` in [injection, ``until_s``] − injection."""
     if injected_at_s is None:
         return None
-    off = _first(_window(transitions, replica, injected_at_s, until_s), "OFF")
+    off = _first(_window(transitions, component, injected_at_s, until_s), "OFF")
     return None if off is None else off - injected_at_s
 
 
-def recovered_at(transitions: pd.DataFrame, replica: str, injected_at_s: float | None, *,
+def recovered_at(transitions: pd.DataFrame, component: str, injected_at_s: float | None, *,
                  until_s: float | None = None) -> float | None:
     """The ON that ends the outage the fault caused: the first ON after the first OFF of
-    ``replica`` in [injection, ``until_s``] (epoch s); None when either never came."""
+    ``component`` in [injection, ``until_s``] (epoch s); None when either never came."""
     if injected_at_s is None:
         return None
-    rows = _window(transitions, replica, injected_at_s, until_s)
+    rows = _window(transitions, component, injected_at_s, until_s)
     off = _first(rows, "OFF")
     return None if off is None else _first(rows, "ON", off)
 
 
-def ttr(transitions: pd.DataFrame, replica: str, rolled_back_at_s: float | None,
+def ttr(transitions: pd.DataFrame, component: str, rolled_back_at_s: float | None,
         injected_at_s: float | None = None, *, until_s: float | None = None) -> float | None:
-    """Time to recover: :func:`recovered_at` − rollback, 0 when the replica was back ON
+    """Time to recover: :func:`recovered_at` − rollback, 0 when the component was back ON
     before the rollback. Without ``injected_at_s``: the first ON at/after the rollback."""
     if rolled_back_at_s is None:
         return None
     if injected_at_s is None:
-        on = _first(_window(transitions, replica, rolled_back_at_s, until_s), "ON")
+        on = _first(_window(transitions, component, rolled_back_at_s, until_s), "ON")
     else:
-        on = recovered_at(transitions, replica, injected_at_s, until_s=until_s)
+        on = recovered_at(transitions, component, injected_at_s, until_s=until_s)
     return None if on is None else max(0.0, on - rolled_back_at_s)
 
 
-def outage(transitions: pd.DataFrame, replica: str, injected_at_s: float | None,
+def outage(transitions: pd.DataFrame, component: str, injected_at_s: float | None,
            rolled_back_at_s: float | None = None, *,
            until_s: float | None = None) -> float | None:
-    """:func:`recovered_at` − injection (s): how long the replica was out. (The rollback
+    """:func:`recovered_at` − injection (s): how long the component was out. (The rollback
     time is accepted for symmetry with :func:`ttr`; the outage does not depend on it.)"""
-    on = recovered_at(transitions, replica, injected_at_s, until_s=until_s)
+    on = recovered_at(transitions, component, injected_at_s, until_s=until_s)
     return None if on is None or injected_at_s is None else on - injected_at_s
 
 
@@ -217,12 +218,13 @@ def _until(phase: PhaseRecord) -> float | None:
     return None
 
 
-def voter_timeout_share(phase: PhaseRecord) -> float | None:
-    """The share of the voter's requests to the phase's faulted replica that got no answer
-    within the voter's timeout (``phase.voter``, the voter's own counts): 0 while the
-    replica answers in time, so that its answer can still count in a vote, 1 once every
-    answer comes too late. None without those counts or without such a request."""
-    v = phase.voter
+def front_timeout_share(phase: PhaseRecord) -> float | None:
+    """The share of the front's requests to the phase's faulted member that got no answer
+    within the front's timeout (``phase.front``, the front's own counts): 0 while the
+    member answers in time, so that its answer still counts (in a vote, in a balanced
+    answer), 1 once every answer comes too late. None without those counts or without
+    such a request."""
+    v = phase.front
     return None if v is None or v.asked == 0 else v.timed_out / v.asked
 
 
@@ -231,9 +233,9 @@ def phase_metrics(requests: pd.DataFrame, transitions: pd.DataFrame,
     """The metrics of one phase: its requests (by phase name), and for a fault phase the
     monitor's transitions of the faulted component in the phase's own window.
 
-    ``judged``: whether answers are judged right or wrong (an oracle: the inventory
-    stack's ledger); None: when any request of the whole run (``requests``) was. Without,
-    ``wrong_answers`` is None: not applicable."""
+    ``judged``: whether answers are judged right or wrong (the load's ``oracle``); None:
+    when any request of the whole run (``requests``) was. Without, ``wrong_answers`` is
+    None: not applicable."""
     if judged is None:
         judged = bool(requests["wrong"].notna().any())
     df = requests[requests["phase"] == phase.name]
@@ -255,7 +257,7 @@ def phase_metrics(requests: pd.DataFrame, transitions: pd.DataFrame,
         outage_s=outage(transitions, comp, inj, until_s=until) if comp else None,
         achieved_rate=achieved_rate(df, phase.duration_s or (
             end - start if start and end else None)),
-        voter_timeout_share=voter_timeout_share(phase),
+        front_timeout_share=front_timeout_share(phase),
     )
 
 
@@ -271,7 +273,7 @@ def evaluate(m: PhaseMetrics, slo: Any, fault_type: str | None,
              baseline: PhaseMetrics | None = None) -> list[Check]:
     """The SLO checks of one phase.
 
-    Always: availability, quorum rate (when there were voter reads), wrong answers (when
+    Always: availability, quorum rate (when requests recorded a quorum), wrong answers (when
     answers are judged), p99 (when
     ``slo.latency_p99_ms`` is set). With a fault: p95 ≤ max(ratio × baseline p95,
     ``slo.latency_p95_min_ms``) (when a baseline p95 exists), TTD ≤ ``slo.ttd_s[type]``,
@@ -302,7 +304,7 @@ def evaluate(m: PhaseMetrics, slo: Any, fault_type: str | None,
 #: The metrics :func:`crosscheck` compares (every figure a check or the report shows).
 CROSSCHECK_METRICS = ("requests", "availability", "latency_p50_ms", "latency_p95_ms",
                       "latency_p99_ms", "quorum_rate", "wrong_answers", "ttd_s", "ttr_s",
-                      "outage_s", "voter_timeout_share")
+                      "outage_s", "front_timeout_share")
 
 
 def crosscheck(phases: Sequence[PhaseRecord], requests: pd.DataFrame,

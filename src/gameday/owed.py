@@ -1,14 +1,14 @@
 """Requests a run still owes, kept on disk while it runs.
 
-A load can make changes that a later request undoes: the inventory stack's orders are
-cancelled ``cancel_after_s`` later, so that stock comes back; a system file's
-``follow_up`` requests (docs/systems.md) are sent ``after_s`` after their request
-succeeded. A run killed in between leaves those changes in the system. So each such
-request is written down when it becomes owed (``{"owe": key, "request": …}``: method,
-rendered URL, JSON body, headers, the statuses it expects) and again when it is done
-(``{"paid": key}``), one line each, flushed at once, in ``<run_dir>/cancels-owed.jsonl``;
-whoever finds the run interrupted (:mod:`gameday.recovery`) sends what is still owed. A
-run that ends normally owes nothing and removes the file.
+A load can make changes that a later request undoes: a system file's ``follow_up``
+requests (docs/systems.md) are sent ``after_s`` after their request succeeded (an order
+cancelled, so that its stock comes back). A run killed in between leaves those changes
+in the system. So each such request is written down when it becomes owed (``{"owe":
+key, "request": …}``: method, rendered URL, JSON body, headers, the statuses it expects)
+and again when it is done (``{"paid": key}``), one line each, flushed at once, in
+``<run_dir>/follow-ups-owed.jsonl``; whoever finds the run interrupted
+(:mod:`gameday.recovery`) sends what is still owed. A run that ends normally owes nothing
+and removes the file.
 
 Secrets stay out of the run folder (the reports server serves it): a header whose
 template reads ``env()`` is written as its template (``env_headers``) and rendered with
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["OWED_FILE", "OwedRequest", "Owed", "OwedRequests", "outstanding", "owed_entries"]
 
-OWED_FILE = "cancels-owed.jsonl"
+OWED_FILE = "follow-ups-owed.jsonl"
 
 
 class OwedRequest(BaseModel):
@@ -50,7 +50,8 @@ class OwedRequest(BaseModel):
 
 
 class Owed(BaseModel):
-    """One owed entry: its key and, when the writer gave one, its request."""
+    """One owed entry: its key and its request (None in a line without one: it is
+    reported as not sent)."""
 
     key: str
     request: OwedRequest | None = None
@@ -73,9 +74,8 @@ class OwedRequests:
             self._file.write(json.dumps(line) + "\n")
             self._file.flush()  # in the kernel's page cache: survives kill -9 of this process
 
-    def owe(self, key: str, request: OwedRequest | None = None) -> None:
-        """``key`` is now owed; ``request`` is how to send it (without one, only the
-        inventory stack's order cancel, ``key`` being the order id, can be sent)."""
+    def owe(self, key: str, request: OwedRequest) -> None:
+        """``key`` is now owed; ``request`` is how to send it."""
         self._open.add(key)
         line: dict[str, Any] = {"owe": key}
         if request is not None:
@@ -126,5 +126,5 @@ def owed_entries(path: str | Path) -> list[Owed]:
 
 
 def outstanding(path: str | Path) -> list[str]:
-    """The keys owed per the file at ``path`` (order ids for the inventory stack)."""
+    """The keys owed per the file at ``path`` (``<request key>><n>``)."""
     return [o.key for o in owed_entries(path)]

@@ -23,7 +23,7 @@ __all__ = ["sweep_figure", "dose_axis", "DOSE_NAMES"]
 #: How a swept parameter is named on the axis; another (a system fault's) by its own
 #: name, with the unit its name carries (``delay_ms`` → ``delay_ms (ms)``).
 DOSE_NAMES = {"latency_ms": "injected latency (ms)", "probability": "error probability"}
-_SHARES = ("detection_rate", "availability", "voter_timeout_share")
+_SHARES = ("detection_rate", "availability", "front_timeout_share")
 _VERDICT_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#bf8700"}
 
 

@@ -43,7 +43,7 @@ __all__ = [
     "numbered_observations",
     "latency_figure",
     "availability_figure",
-    "replica_timeline_figure",
+    "component_timeline_figure",
     "detection_figure",
     "delta_figure",
     "trend_figure",
@@ -150,27 +150,28 @@ def availability_figure(
     return _layout(fig, "Availability over time (trailing window)", "availability (%)")
 
 
-def replica_timeline_figure(
+def component_timeline_figure(
     transitions: pd.DataFrame,
     phases: Sequence[PhaseRecord],
     t0: float,
     t_end: float,
-    replicas: list[str] | None = None,
+    components: list[str] | None = None,
     observations: Sequence[Observation] = (),
 ) -> go.Figure:
-    """Each component's ON/OFF state as the monitor saw it, on the report's time axis.
+    """Each component's ON/OFF state as the system's detector saw it, on the report's time axis.
 
     ``transitions``: columns ``instance_id``, ``status`` (ON|OFF), ``at_s`` (epoch s).
-    ``replicas`` (default: every component with a transition or a fault in the run) is
+    ``components`` (default: every component with a transition or a fault in the run) is
     drawn ON from the start until its first transition says otherwise.
     """
     tr = transitions.copy()
     tr["instance_id"] = tr["instance_id"].astype(str)
     faulted = {ph.fault.component for ph in phases if ph.fault is not None}
-    replicas = replicas or sorted(set(tr["instance_id"]) | faulted, key=lambda r: (len(r), r))
+    components = components or sorted(set(tr["instance_id"]) | faulted,
+                                      key=lambda r: (len(r), r))
     fig = go.Figure()
     seen: set[str] = set()
-    for rep in replicas:
+    for rep in components:
         rows = tr[tr["instance_id"] == rep].sort_values("at_s")
         state, since = "ON", t0
         spans = []
@@ -182,7 +183,7 @@ def replica_timeline_figure(
         for state, a, b in spans:
             if b <= a:
                 continue
-            label = html_text(rep) if "/" in rep else f"replica {html_text(rep)}"
+            label = html_text(rep)
             fig.add_trace(
                 go.Bar(
                     y=[label], x=[b - a], base=[a - t0], orientation="h",

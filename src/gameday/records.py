@@ -16,7 +16,7 @@ __all__ = ["REQUEST_COLUMNS", "TRANSITION_COLUMNS", "RequestRecord", "scheduled"
 REQUEST_COLUMNS: tuple[str, ...] = (
     "phase",
     "kind",
-    "product_id",
+    "key",
     "intended_s",
     "latency_s",
     "status",
@@ -32,9 +32,8 @@ TRANSITION_COLUMNS: tuple[str, ...] = ("instance_id", "status", "at_s", "reason"
 
 def scheduled(kinds: Any) -> Any:
     """Which rows of a ``kind`` column (a pandas Series) are scheduled requests, not
-    follow-ups: the inventory stack's ``cancel``, or a system's ``<request>>follow-up``
-    (names never hold ``>``)."""
-    return (kinds != "cancel") & ~kinds.astype(str).str.contains(">", regex=False)
+    follow-ups (``<request>><n>``: request names never hold ``>``)."""
+    return ~kinds.astype(str).str.contains(">", regex=False)
 
 
 @dataclass(slots=True)
@@ -44,13 +43,15 @@ class RequestRecord:
     ``intended_s`` is the epoch time the schedule meant to send it; ``latency_s`` runs from
     that intended time to the answer (or to the failure), so a stall of the client or the
     server is never hidden. ``status`` is 0 when no HTTP answer came; ``error`` is the
-    :func:`gameday.http.classify` class ("" when ok). ``quorum``/``value``/``wrong`` are
-    set for voter reads only (None otherwise).
+    :func:`gameday.http.classify` class ("" when ok). ``key`` is the values drawn for the
+    request (joined by ``,``); ``quorum`` is set for requests whose answer says whether a
+    quorum served it, ``value``/``wrong`` for those the load's oracle judges (None
+    otherwise).
     """
 
     phase: str
-    kind: str  # read | write | cancel (the inventory stack); a system's request name
-    product_id: str
+    kind: str  # the request's name in the load's mix; ``<request>><n>`` a follow-up
+    key: str
     intended_s: float
     latency_s: float
     status: int

@@ -2,8 +2,8 @@
 
 A run killed with ``kill -9`` (or a crashed host process) cannot conclude: its journal
 stays ``status: running`` with no end, its last fault clears only by its TTL, and the
-orders its load created wait for cancels (a system's requests for their follow-ups) that
-never come. Whoever takes the target's
+requests its load sent wait for follow-ups (``follow_up_after_s``: e.g. cancelling an
+order) that never come. Whoever takes the target's
 lock next (:meth:`gameday.lifecycle.GameDay.acquire`: the next run, ``gameday abort``, a
 Prefect state hook) calls :func:`recover_interrupted`, which, for every such run of that
 target on this machine:
@@ -129,8 +129,8 @@ def _last_moment(journal: JournalRecord) -> Any:
     return max(times)
 
 
-def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent: int = 0,
-                     cancels_failed: list[str] | None = None,
+def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, follow_ups_sent: int = 0,
+                     follow_ups_failed: list[str] | None = None,
                      rolled_back: dict[str, Any] | None = None) -> JournalRecord:
     """Rewrite ``run_dir``'s journal as ``interrupted`` (only a ``running`` one)."""
     journal = read_journal(run_dir / JOURNAL_FILE)
@@ -139,8 +139,8 @@ def mark_interrupted(run_dir: Path, *, found_by: str, reason: str, cancels_sent:
     end = _last_moment(journal)
     journal.interruption = Interruption(
         found_at=utc_time(), found_by=found_by, reason=reason,
-        phase=journal.phase_in_progress(), cancels_sent=cancels_sent,
-        cancels_failed=cancels_failed or [], rolled_back=rolled_back or {})
+        phase=journal.phase_in_progress(), follow_ups_sent=follow_ups_sent,
+        follow_ups_failed=follow_ups_failed or [], rolled_back=rolled_back or {})
     journal.status, journal.deviated = "interrupted", True
     journal.end = end
     journal.duration = round((end - journal.start).total_seconds(), 3)
@@ -175,14 +175,14 @@ def roll_back(target: Target, settings: Any) -> dict[str, Any]:
 def recover_run(run_dir: Path, target: Target, *, settings: Any, found_by: str, reason: str,
                 rolled_back: dict[str, Any] | None = None) -> JournalRecord:
     """Finish one dead run: roll back (unless ``rolled_back`` says it was), send its owed
-    cancels, mark its journal interrupted."""
+    follow-ups, mark its journal interrupted."""
     rolled = rolled_back if rolled_back is not None else roll_back(target, settings)
     sent: int = 0
     failed: list[str] = []
-    if (run_dir / OWED_FILE).exists():  # order cancels, a system's follow-ups
+    if (run_dir / OWED_FILE).exists():
         sent, failed = send_owed(run_dir)
-    return mark_interrupted(run_dir, found_by=found_by, reason=reason, cancels_sent=sent,
-                            cancels_failed=failed, rolled_back=rolled)
+    return mark_interrupted(run_dir, found_by=found_by, reason=reason, follow_ups_sent=sent,
+                            follow_ups_failed=failed, rolled_back=rolled)
 
 
 def recover_interrupted(target: Target, target_key: str, reports_dir: str | Path, *,
@@ -211,8 +211,8 @@ def recover_interrupted(target: Target, target_key: str, reports_dir: str | Path
         assert stop is not None
         progress(f"gameday: run {journal.run_id} had died mid-GameDay"
                  + (f" (in phase {stop.phase})" if stop.phase else "")
-                 + f": marked interrupted, {stop.cancels_sent} owed follow-up request(s) sent"
-                 + (f", {len(stop.cancels_failed)} could not be sent"
-                    if stop.cancels_failed else "")
+                 + f": marked interrupted, {stop.follow_ups_sent} owed follow-up request(s) sent"
+                 + (f", {len(stop.follow_ups_failed)} could not be sent"
+                    if stop.follow_ups_failed else "")
                  + f"; `gameday report {journal.run_id}` renders what it recorded")
     return found

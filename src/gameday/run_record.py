@@ -4,9 +4,9 @@ The journal (``reports/<run_id>/journal.json``) is :class:`JournalRecord` dumped
 ``model_dump(mode="json")``; :func:`gameday.journal.read_journal` validates it back,
 old runs included (:func:`_legacy` readers upgrade what earlier versions wrote: SLO
 targets as text such as ``"≤ 0.8"``, a fault with every parameter of every type, a
-phase's ``replica``). The JSON Schema published in ``docs/journal.schema.json`` is
-:func:`json_schema` (``python -m gameday.run_record > docs/journal.schema.json``; a test
-keeps them equal).
+phase's ``replica``; :mod:`gameday.journal_legacy` renames version 2's keys). The JSON
+Schema published in ``docs/journal.schema.json`` is :func:`json_schema` (``python -m
+gameday.run_record > docs/journal.schema.json``; a test keeps them equal).
 
 Shape: Chaos Toolkit's journal (``status``, ``deviated``, ``start``/``end``/``duration``,
 ``steady_states``, ``run[]``, ``rollbacks[]``, each activity with ``start``, ``end``,
@@ -23,11 +23,12 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gameday.evidence.models import FaultEvidence, SweepResult, Verdict3
+from gameday.journal_legacy import upgrade
 from gameday.threshold import Number, Op, Threshold
 
 __all__ = [
     "JOURNAL_VERSION", "ROLES", "RunStatus", "Op", "Threshold", "Check", "PhaseMetrics",
-    "FaultRecord", "LoadCheck", "PhaseRecord", "VoterCounters", "VoterTally",
+    "FaultRecord", "LoadCheck", "PhaseRecord", "FrontCounters", "FrontTally",
     "Activity", "ActivityRun", "SteadyStates", "Consistency",
     "Abort", "Interruption", "Verdict", "Observation", "NotificationRecord", "Environment",
     "Roles", "ChecklistItem", "SessionInfo", "RunProcess", "ChildRun", "JournalRecord",
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: Version of the journal's shape this code writes (journals without one are version 1).
-JOURNAL_VERSION = 2
+JOURNAL_VERSION = 3
 #: The roles of a GameDay, one vocabulary for the runbook README, the session and journal.
 ROLES: tuple[str, ...] = ("owner", "coordinator", "reporter", "observer")
 
@@ -81,35 +82,36 @@ class PhaseMetrics(_Record):
     ttr_s: float | None = None
     outage_s: float | None = None
     achieved_rate: float | None = None
-    #: share of the voter's requests to the faulted replica that got no answer within the
-    #: voter's timeout (phase.voter); None without a voter or without such a request
-    voter_timeout_share: float | None = None
+    #: share of the front's requests to the faulted member that got no answer within the
+    #: front's timeout (``phase.front``); None without a front's counters or such a request
+    front_timeout_share: float | None = None
 
 
-class VoterCounters(_Record):
-    """The voter's own per-replica counters at one moment (its ``/voting-stats``, since it
-    started): requests to each replica that finished, and of those the ones that got no
-    answer within the voter's timeout (``timeout_s``)."""
+class FrontCounters(_Record):
+    """A front's own per-member counters at one moment (the system file's ``counters``: a
+    voter, a load balancer; counted since it started): requests to each member that
+    finished, and of those the ones that got no answer within the front's timeout
+    (``timeout_s``). Keyed by member label (``group/member``)."""
 
     timeout_s: float | None = None
     asked: dict[str, int] = Field(default_factory=dict)
     timed_out: dict[str, int] = Field(default_factory=dict)
 
-    def since(self, before: VoterCounters, replica: str) -> VoterTally:
-        """What the voter counted for ``replica`` between ``before`` and this moment."""
-        return VoterTally(
-            replica=replica, timeout_s=self.timeout_s,
-            asked=max(0, self.asked.get(replica, 0) - before.asked.get(replica, 0)),
-            timed_out=max(0, self.timed_out.get(replica, 0) - before.timed_out.get(replica, 0)))
+    def since(self, before: FrontCounters, member: str) -> FrontTally:
+        """What the front counted for ``member`` between ``before`` and this moment."""
+        return FrontTally(
+            member=member, timeout_s=self.timeout_s,
+            asked=max(0, self.asked.get(member, 0) - before.asked.get(member, 0)),
+            timed_out=max(0, self.timed_out.get(member, 0) - before.timed_out.get(member, 0)))
 
 
-class VoterTally(_Record):
-    """The voter's requests to a phase's faulted replica during the phase (from just
+class FrontTally(_Record):
+    """The front's requests to a phase's faulted member during the phase (from just
     before the injection to the end of the phase): how many finished, and how many of
-    those got no answer within the voter's timeout, so that the replica's answer counted
-    in no vote. Source of the metric ``voter_timeout_share``."""
+    those got no answer within the front's timeout, so that the member's answer did not
+    count (in a vote, in a balanced answer). Source of the metric ``front_timeout_share``."""
 
-    replica: str
+    member: str
     asked: int
     timed_out: int
     timeout_s: float | None = None
@@ -143,14 +145,14 @@ class FaultRecord(_Record):
     ttl_s: float | None = None
 
     def describe(self) -> str:
-        """``latency on replica 3 (latency_ms=500)``: how reports and messages name it."""
+        """``latency on backend/b (latency_ms=500)``: how reports and messages name it."""
         extra = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.type} on {self.where}" + (f" ({extra})" if extra else "")
 
     @property
     def where(self) -> str:
-        """``replica 3`` (the inventory stack's) or ``backend/b`` (a system's member)."""
-        return self.component if "/" in self.component else f"replica {self.component}"
+        """The component it hit as runbooks name it (``backend/b``)."""
+        return self.component
 
     @model_validator(mode="before")
     @classmethod
@@ -192,9 +194,9 @@ class PhaseRecord(_Record):
     #: A swept phase's run (``sweep:``): the dose of its fault, and which trial of that dose.
     dose: float | None = None
     dose_trial: int | None = None
-    #: the voter's requests to the faulted replica during the phase (None: no voter, no
-    #: fault, or its counters could not be read)
-    voter: VoterTally | None = None
+    #: the front's requests to the faulted member during the phase (None: no counters in
+    #: the system file, no fault, or the counters could not be read)
+    front: FrontTally | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -229,11 +231,11 @@ class SteadyStates(_Record):
 
 
 class Consistency(_Record):
-    """Every replica's stock against the orders ledger, after recovery."""
+    """The system's invariants after recovery: ``ok`` when every one held; each that did
+    not as ``{invariant, member, detail}`` (``member``: the one it was checked on, None
+    for a check of the whole system); how long the harness waited for them to hold."""
 
     ok: bool
-    ledger: dict[str, Any] = Field(default_factory=dict)
-    replicas: dict[str, Any] = Field(default_factory=dict)
     mismatches: list[dict[str, Any]] = Field(default_factory=list)
     waited_s: float | None = None
 
@@ -262,8 +264,9 @@ class Interruption(_Record):
     found_by: str
     reason: str
     phase: str | None = None
-    cancels_sent: int = 0
-    cancels_failed: list[str] = Field(default_factory=list)
+    #: follow-up requests the dead run still owed (``follow_up_after_s``), sent by recovery
+    follow_ups_sent: int = 0
+    follow_ups_failed: list[str] = Field(default_factory=list)
     rolled_back: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -402,8 +405,10 @@ class JournalRecord(_Record):
     interruption: Interruption | None = None
     error: str | None = None
     report_error: str | None = None
-    ledger_before: dict[str, Any] | None = None
-    #: None: the project's own inventory stack (runbooks without ``system``).
+    #: The load oracle's values at the start (``{"oracle": {key: value}}``), when the
+    #: system file's load has one: what wrong answers are judged against.
+    oracle_before: dict[str, Any] | None = None
+    #: None only in journals written before systems were described by files.
     system: SystemInfo | None = None
     verdict: Verdict | None = None
     #: With ``trials: N``: every trial of each fault type, judged with intervals.
@@ -420,10 +425,11 @@ class JournalRecord(_Record):
     @classmethod
     def _legacy(cls, data: Any) -> Any:
         """Journals written before the Chaos Toolkit keys: ``platform`` and ``node`` from
-        the environment fingerprint and the process record they already held."""
+        the environment fingerprint and the process record they already held; version 2's
+        keys renamed (:func:`gameday.journal_legacy.upgrade`)."""
         if not isinstance(data, dict):
             return data
-        data = dict(data)
+        data = upgrade(data)
         if not data.get("platform"):
             data["platform"] = _field(data.get("environment"), "platform")
         if not data.get("node"):
@@ -467,10 +473,8 @@ class JournalRecord(_Record):
         if self.verdict is None:
             out.append("no verdict (the run never concluded)")
         if self.consistency is None and self.status != "failed":
-            # a system file's run checks its invariants; the inventory stack its ledger
-            out.append(f"no check of the system's invariants ({self.system.name})"
-                       if self.system is not None else
-                       "no consistency check against the ledger")
+            out.append("no check of the system's invariants"
+                       + (f" ({self.system.name})" if self.system is not None else ""))
         if self.steady_states.after is None and self.status != "failed":
             out.append("no steady-state check after the run")
         return out

@@ -22,8 +22,8 @@ refuses such a runbook, naming the field to raise.
 fault is run N times, between the phases before it (the baseline) and after it, each
 repeat named ``<phase>-t<k>`` and carrying ``trial`` k and ``repeats`` (the runbook's
 phase name). ``trial_order: shuffled`` shuffles each trial's order with the runbook seed;
-``rotate_replicas`` (default true) moves each fault to the next replica every trial, so
-that no replica's quirks make all the figures. :func:`load_runbook` returns the runbook so
+``rotate_targets`` (default true) moves each fault to the next member of its group every
+trial, so that no member's quirks make all the figures. :func:`load_runbook` returns the runbook so
 expanded (:func:`expand_trials`); a single trial is left exactly as written.
 """
 
@@ -34,7 +34,7 @@ import random
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gameday.errors import RunbookError
 from gameday.runbook_errors import message, read_yaml
@@ -87,7 +87,7 @@ class Fault(_Model):
 
     ``type`` names a fault of the runbook's system (its ``faults``), ``target`` the
     component it hits (``group/member``) and ``params`` that fault's parameters
-    (``{type: latency, target: inventory/2, params: {latency_ms: 500}}``).
+    (``{type: latency, target: backend/b, params: {latency_ms: 500}}``).
     """
 
     type: str = Field(min_length=1, pattern=NAME_PATTERN)
@@ -144,7 +144,7 @@ class Fault(_Model):
 
 
 class Recovery(_Model):
-    """How a phase's fault is rolled back, and how long to wait for the replica to be ON."""
+    """How a phase's fault is rolled back, and how long to wait for the component to be ON."""
 
     action: Literal["clear", "restart", "none"] = "clear"
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
@@ -218,10 +218,6 @@ class LoadSpec(_Model):
 ADJUSTMENTS = ("mix", "values", "follow_up_after_s")
 
 
-def _default_ttd() -> dict[str, float]:
-    return {"crash": 0.8, "latency": 1.0, "intermittent": 1.0, "incorrect_response": 0.5}
-
-
 class SloSpec(_Model):
     """Service-level targets checked per phase (see :func:`gameday.metrics.evaluate`)."""
 
@@ -232,8 +228,8 @@ class SloSpec(_Model):
     latency_p95_min_ms: Annotated[float, Field(ge=0)] = 0.0
     latency_p99_ms: Annotated[float | None, Field(gt=0)] = None
     #: Per fault type (a system's fault name), the TTD target; a type without one has no
-    #: TTD check. The inventory presets' targets are filled in.
-    ttd_s: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=_default_ttd)
+    #: TTD check (its TTD is still measured and reported).
+    ttd_s: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     ttr_s: Annotated[float, Field(gt=0)] = 5.0
     #: With trials: the share of injections to detect, judged on its Wilson interval (a
     #: target of 1.0 could only ever fail or stay inconclusive: no finite run proves it).
@@ -241,15 +237,11 @@ class SloSpec(_Model):
     quorum_rate: Annotated[float, Field(ge=0, le=1)] = 0.99
     wrong_answers: Annotated[int, Field(ge=0)] = 0
 
-    @field_validator("ttd_s", mode="after")
-    @classmethod
-    def _fill_ttd(cls, v: dict[str, float]) -> dict[str, float]:
-        return {**_default_ttd(), **v}
-
 
 class SafetySpec(_Model):
-    #: The most components of one group faulted at once (default 1: a quorum survives).
-    max_faulted_replicas: Annotated[int, Field(ge=0, le=64)] = 1
+    #: The most components of one group faulted at once (default 1: a quorum of three
+    #: survives, a balancer keeps all but one backend).
+    max_faulted_per_group: Annotated[int, Field(ge=0, le=64)] = 1
     abort_availability_floor: Annotated[float, Field(ge=0, le=1)] = 0.9
     abort_window_s: Annotated[float, Field(gt=0)] = 5.0
     #: Requests the window must hold before the floor can abort (one early failure can't).
@@ -258,6 +250,12 @@ class SafetySpec(_Model):
     fault_ttl_s: Annotated[float | None, Field(gt=0)] = None
     #: How long after its phase a fault must still be in force: time to roll it back.
     rollback_margin_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return _refuse_older_fields(data, {
+            "max_faulted_replicas": "it is max_faulted_per_group now"})
 
 
 class Runbook(_Model):
@@ -275,7 +273,12 @@ class Runbook(_Model):
     #: Times the fault phases are run (see the module docstring).
     trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 1
     trial_order: Literal["fixed", "shuffled"] = "fixed"
-    rotate_replicas: bool = True
+    rotate_targets: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return _refuse_older_fields(data, {"rotate_replicas": "it is rotate_targets now"})
 
     @model_validator(mode="before")
     @classmethod
@@ -302,11 +305,11 @@ class Runbook(_Model):
                 raise ValueError(f"phases[{i}].sweep: doses the phase's fault; this "
                                  "phase has no fault")
         worst, at, group = max_concurrent_faults(self.phases)
-        if worst > self.safety.max_faulted_replicas:
+        if worst > self.safety.max_faulted_per_group:
             raise ValueError(
                 f"phases[{at}].fault: {worst} components of group {group!r} would be "
                 "faulted at once, "
-                f"safety.max_faulted_replicas allows {self.safety.max_faulted_replicas} "
+                f"safety.max_faulted_per_group allows {self.safety.max_faulted_per_group} "
                 "(roll back the earlier fault with recovery.action 'clear' or 'restart')"
             )
         problems = ttl_problems(self, None)
@@ -381,7 +384,7 @@ def expand_trials(runbook: Runbook, members: dict[str, list[str]] | None = None)
             random.Random(f"{runbook.seed}:{k}").shuffle(order)
         for ph in order:
             update: dict[str, Any] = {"name": f"{ph.name}-t{k}", "trial": k, "repeats": ph.name}
-            if ph.fault is not None and runbook.rotate_replicas:
+            if ph.fault is not None and runbook.rotate_targets:
                 update["fault"] = _rotated(ph.fault, k, members or {})
             phases.append(ph.model_copy(update=update))
     phases += runbook.phases[last + 1:]
@@ -487,12 +490,12 @@ def plan(runbook: Runbook, default_fault_ttl_s: float = DEFAULT_FAULT_TTL_S) -> 
     lines = [
         f"GameDay '{runbook.name}' on target {runbook.target} (seed {runbook.seed})"
         + (f", {runbook.trials} trials ({runbook.trial_order} order"
-           f"{', replicas rotated' if runbook.rotate_replicas else ''})"
+           f"{', targets rotated' if runbook.rotate_targets else ''})"
            if runbook.trials > 1 else ""),
         *( [f"  {runbook.description.strip()}"] if runbook.description.strip() else [] ),
         load_line,
         slo_line,
-        f"Safety: ≤ {sf.max_faulted_replicas} component(s) of a group faulted at once; "
+        f"Safety: ≤ {sf.max_faulted_per_group} component(s) of a group faulted at once; "
         "abort when availability "
         f"over {sf.abort_window_s:g} s < {sf.abort_availability_floor:.0%}; faults clear "
         "themselves after their TTL",

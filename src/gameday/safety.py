@@ -198,13 +198,13 @@ class AvailabilityGuard:
 
 def check_blast_radius(runbook: Runbook) -> None:
     """Raise SafetyError when the phases would fault more components of one group at once
-    than ``safety.max_faulted_replicas`` (validation already refuses such runbooks; this
+    than ``safety.max_faulted_per_group`` (validation already refuses such runbooks; this
     guards models built in code)."""
     worst, at, group = max_concurrent_faults(runbook.phases)
-    limit = runbook.safety.max_faulted_replicas
+    limit = runbook.safety.max_faulted_per_group
     if worst > limit:
         raise SafetyError(
             f"phase '{runbook.phases[at].name}' would fault {worst} components of group "
             f"{group!r} at once; "
-            f"safety.max_faulted_replicas allows {limit}"
+            f"safety.max_faulted_per_group allows {limit}"
         )

@@ -14,7 +14,7 @@ what people saw, **observers** watch and say when they notice something. Observa
 
 Aborting a running phase: interrupt the kernel (JupyterLab's ■ button, or ``I, I``). The
 phase stops its load, rolls its fault back and is recorded as aborted; the session then
-clears every fault, restarts every stopped replica and skips the remaining phases.
+clears every fault, restarts every stopped component and skips the remaining phases.
 Headless runs (papermill) choose with parameters instead: ``skip``, ``rerun``, ``notes``,
 ``abort_during``.
 """
@@ -299,7 +299,7 @@ class Session:
         rolled = self.gameday.abort(reason, phase)
         if self.state == "running":
             self.state = "aborted"
-        self._say(f"ABORTED ({reason}); every fault cleared, stopped replicas restarted: "
+        self._say(f"ABORTED ({reason}); every fault cleared, stopped components restarted: "
                   f"{rolled}. Remaining phases will not run; go to 'Finish the session'.")
         return rolled
 

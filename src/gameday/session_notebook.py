@@ -30,7 +30,7 @@ KERNEL = {"name": "gameday", "display_name": "GameDay (.venv)", "language": "pyt
 
 _INTRO = """# GameDay session: `{name}`
 
-A **GameDay** is a rehearsal of failure: we break one part of our inventory system on
+A **GameDay** is a rehearsal of failure: we break one part of our system on
 purpose, under realistic client load, and check with numbers that the system *detects*
 the fault, *hides* it from clients and *recovers*. This notebook runs the GameDay with
 you, one phase at a time, and keeps the record: everything you run and write here goes
@@ -128,7 +128,7 @@ _PHASE = """## {n}. Phase `{name}` — {headline}
 
 **Coordinator** runs the cell. **To abort while it runs**, the owner says so and the
 coordinator presses ■ (interrupt the kernel; `gameday abort` in a terminal does the
-same): the load stops, the fault is rolled back, every replica is restarted and the
+same): the load stops, the fault is rolled back, every stopped component is restarted and the
 remaining phases will not run. **To skip** this phase,
 run `session.skip("{name}", "why")` instead. **To re-run** it afterwards, run
 `session.run_phase("{name}", rerun=True)` (it is recorded as `{name}-rerun1`; both
@@ -138,25 +138,25 @@ _REPORTER = """### Reporter: what did the team see during `{name}`?
 
 Write one line per observation and run the cell. `session.noticed(...)` records the
 moment a *person* first noticed the fault (now, or `at="HH:MM:SS"`, or `after_s=` seconds
-after the injection); the report puts it next to the monitor's automated time to detect
+after the injection); the report puts it next to the detector's automated time to detect
 (TTD). `session.note(...)` records anything else worth remembering. Each line gets the
 time, the role and this phase."""
 
-_REPORTER_CODE = """# session.noticed("the replica dashboard went red", role="observer")
+_REPORTER_CODE = """# session.noticed("the dashboard went red", role="observer")
 # session.noticed("Alice saw errors in the shop", role="observer", at="14:03:12")
-# session.note("clients saw nothing; the voter kept answering", role="reporter")
+# session.note("clients saw nothing; the front kept answering", role="reporter")
 observations = session.notes()"""
 
 _ABORT = """## {n}. Abort (only if the owner calls it between phases)
 
 During a phase, interrupt the kernel (■) instead. Between phases, run the cell below
-with the reason: every fault is cleared, every stopped replica restarted, and the
+with the reason: every fault is cleared, every stopped component restarted, and the
 remaining phases are skipped. Then finish the session: the report says the GameDay was
 aborted, and why."""
 
 _FINISH = """## {n}. Finish the session
 
-Finishing checks that every replica agrees with the order ledger, computes the verdict
+Finishing checks the system's invariants (its file's), computes the verdict
 (did every phase meet its targets?) and the resilience score, renders the report, posts
 the verdict to Slack (when configured) and releases the target's lock. Phases that were
 neither run nor skipped are recorded as skipped."""
@@ -174,7 +174,7 @@ display(Markdown(
 _NEXT = """## What next
 
 Open the report (path above) together: it has every phase's figures, the latency and
-availability over time, each replica's ON/OFF timeline, and your observations next to
+availability over time, each component's ON/OFF timeline, and your observations next to
 the automated detection times. Agree on actions for every failing check, then run the
 GameDay again later and compare (`reports/trends.html`)."""
 

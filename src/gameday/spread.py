@@ -14,11 +14,11 @@ run folder whose journal holds
 - ``children``: each repetition's own run (run id, folder, flow run, stack, status).
 
 The merge is exact: a phase's load schedule is drawn from (seed, phase name) alone
-(:mod:`gameday.load_schedule`) and its replica from its trial number (``rotate_replicas``),
-so a phase sends the same requests to the same replica whichever worker runs it; its
-figures are those of the stack that ran it. ``requests.csv`` holds the kept phases'
-requests; the monitors' transitions stay in each child's folder (each stack has its own
-replicas "1", "2", "3": one file would mix them). A search (``sweep.between``) picks its
+(:mod:`gameday.load_schedule`) and its target from its trial number (``rotate_targets``),
+so a phase sends the same requests to the same component whichever worker runs it; its
+figures are those of the system that ran it. ``requests.csv`` holds the kept phases'
+requests; the detectors' transitions stay in each child's folder (each system has its own
+components of the same names: one file would mix them). A search (``sweep.between``) picks its
 next dose from what it saw, so it cannot be split (:class:`~gameday.errors.GameDayError`).
 """
 

@@ -3,7 +3,7 @@
 .. code-block:: yaml
 
     - name: latency_sweep
-      fault: {type: latency, target: inventory/2}
+      fault: {type: latency, target: backend/b}
       duration_s: 3
       sweep:
         param: latency_ms                 # any numeric parameter of the fault
@@ -12,7 +12,7 @@
         # steps: 4                        #   (midpoints tried after the two ends)
         trials: 3                         # GameDay phases per dose
         metric: latency_p95_ms            # what the breaking point is about (also
-                                          # voter_timeout_share: target e.g. <= 0.5)
+                                          # front_timeout_share: target e.g. <= 0.5)
         target: {op: "<=", value: 300}    # default: the runbook's SLO for that metric
 
 **What can be swept.** Any parameter the phase's fault declares in the system file
@@ -23,7 +23,7 @@ within 0..1).
 
 A fixed sweep is expanded at load time (:func:`expand_sweeps`): for each trial k and each
 dose i, a phase ``<name>-d<i>-t<k>`` with the fault's parameter set to the dose (trials
-outermost, so a burst of machine load does not hit one dose only; replicas rotated per
+outermost, so a burst of machine load does not hit one dose only; targets rotated per
 trial like ``trials:``). Each carries ``dose``, ``dose_trial`` and ``repeats`` (the
 runbook's phase). A search stays one phase in the runbook and is expanded while the
 GameDay runs (:func:`plan_phases`): both ends first, then the midpoint of the two tried
@@ -52,18 +52,18 @@ if TYPE_CHECKING:
 __all__ = ["Sweep", "SWEPT_PARAMS", "PARAM_PATTERN", "expand_sweeps", "plan_phases",
            "sweep_results", "default_target", "dose_phase"]
 
-#: Parameter names with a range of their own whatever the system (a probability is
-#: within 0..1), and the fault type they are named after.
-SWEPT_PARAMS: dict[str, tuple[str, float, float]] = {
-    "latency_ms": ("latency", 0.0, 60_000.0),
-    "probability": ("intermittent", 0.0, 1.0),
+#: Parameter names with a range of their own whatever the system: a probability is
+#: within 0..1, a latency in milliseconds at most a minute.
+SWEPT_PARAMS: dict[str, tuple[float, float]] = {
+    "latency_ms": (0.0, 60_000.0),
+    "probability": (0.0, 1.0),
 }
 #: A swept parameter's name: a parameter of a system's fault (its file's ``params``).
 PARAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MAX_DOSES = 20
-#: Metrics whose None means "nothing to measure in that trial" (the voter sent the faulted
-#: replica no request), left out of the dose; for TTD/TTR None is "never seen" (+∞).
-UNMEASURED_DROPPED = frozenset({"voter_timeout_share"})
+#: Metrics whose None means "nothing to measure in that trial" (the front sent the faulted
+#: member no request), left out of the dose; for TTD/TTR None is "never seen" (+∞).
+UNMEASURED_DROPPED = frozenset({"front_timeout_share"})
 
 
 class Sweep(BaseModel):
@@ -78,8 +78,16 @@ class Sweep(BaseModel):
     steps: Annotated[int, Field(ge=1, le=8)] = 4
     trials: Annotated[int, Field(ge=1, le=50)] = 3
     metric: Literal["ttd_s", "ttr_s", "detection_rate", "availability", "latency_p95_ms",
-                    "latency_p99_ms", "voter_timeout_share"] = "ttd_s"
+                    "latency_p99_ms", "front_timeout_share"] = "ttd_s"
     target: Threshold | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_metric(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("metric") == "voter_timeout_share":
+            raise ValueError("metric: voter_timeout_share is now front_timeout_share (the "
+                             "share of the system file's counters that timed out)")
+        return data
 
     @model_validator(mode="after")
     def _doses(self) -> Sweep:
@@ -88,7 +96,7 @@ class Sweep(BaseModel):
                              "not both and not neither")
         doses = self.values if self.values is not None else list(self.between or ())
         if self.param in SWEPT_PARAMS:
-            _, lo, hi = SWEPT_PARAMS[self.param]
+            lo, hi = SWEPT_PARAMS[self.param]
             bad = [d for d in doses if not lo <= d <= hi]
             if bad:
                 raise ValueError(f"{self.param} must be within {lo:g}..{hi:g} "
@@ -111,7 +119,7 @@ class Sweep(BaseModel):
 
 def default_target(metric: str, slo: Any, fault_type: str) -> Threshold:
     """The runbook's own target for ``metric`` (TTD of that fault type, TTR, availability,
-    detection rate); latency targets and the voter's timeout share have no absolute
+    detection rate); latency targets and the front's timeout share have no absolute
     default and must be given."""
     if metric == "ttd_s" and fault_type in slo.ttd_s:
         return Threshold(op="<=", value=slo.ttd_s[fault_type])
@@ -123,6 +131,10 @@ def default_target(metric: str, slo: Any, fault_type: str) -> Threshold:
         return Threshold(op=">=", value=slo.detection_rate)
     if metric == "latency_p99_ms" and slo.latency_p99_ms is not None:
         return Threshold(op="<=", value=slo.latency_p99_ms)
+    if metric == "ttd_s":
+        raise ValueError(f"sweep.target: ttd_s has no target in the runbook's slo for fault "
+                         f"{fault_type!r}; give one here (target: {{op: \"<=\", value: 1.0}}) "
+                         f"or in slo.ttd_s ({{{fault_type}: 1.0}})")
     raise ValueError(f"sweep.target: {metric} has no target in the runbook's slo; give one, "
                      'e.g. target: {op: "<=", value: 300}')
 
@@ -136,13 +148,13 @@ def dose_phase(phase: Phase, dose: float, index: int, trial: int, fault: Fault) 
                                     "dose": dose, "dose_trial": trial, "repeats": phase.name})
 
 
-def _replica(runbook: Runbook, phase: Phase, trial: int,
+def _trial_fault(runbook: Runbook, phase: Phase, trial: int,
              members: dict[str, list[str]] | None = None) -> Fault:
     """Where trial ``trial`` of a swept phase injects its fault: rotated like ``trials:``."""
     from gameday.runbook import _rotated
 
     assert phase.fault is not None
-    if not runbook.rotate_replicas:
+    if not runbook.rotate_targets:
         return phase.fault
     return _rotated(phase.fault, trial, members or {})
 
@@ -161,7 +173,7 @@ def expand_sweeps(runbook: Runbook, members: dict[str, list[str]] | None = None)
         assert ph.sweep is not None
         doses = ph.sweep.doses()
         for k in range(1, ph.sweep.trials + 1):
-            phases += [dose_phase(ph, d, i, k, _replica(runbook, ph, k, members))
+            phases += [dose_phase(ph, d, i, k, _trial_fault(runbook, ph, k, members))
                        for i, d in enumerate(doses, 1)]
     return runbook.model_copy(update={"phases": phases})
 
@@ -194,7 +206,7 @@ def _search(runbook: Runbook, ph: Phase, recorded: Sequence[PhaseRecord],
     def run(dose: float) -> Iterator[Phase]:
         tried.append(dose)
         for k in range(1, ph.sweep.trials + 1):  # type: ignore[union-attr]
-            yield dose_phase(ph, dose, len(tried), k, _replica(runbook, ph, k, members))
+            yield dose_phase(ph, dose, len(tried), k, _trial_fault(runbook, ph, k, members))
 
     for dose in ph.sweep.doses():
         yield from run(dose)

@@ -52,11 +52,11 @@ def _fault_text(ph: PhaseRecord) -> str:
 
 
 def _fault_of(fault: Any) -> str:
-    """A runbook's fault (as the journal keeps the runbook) in words: ``crash on replica
-    2``, ``kill on backend/b``."""
+    """A runbook's fault (as the journal keeps the runbook) in words: ``kill on
+    backend/b`` (version 1 journals named a ``replica``)."""
     if not isinstance(fault, dict):
         return "—"
-    where = fault.get("target") or f"replica {fault.get('replica')}"
+    where = fault.get("target") or str(fault.get("replica", "?"))
     return f"{fault.get('type')} on {where}"
 
 
@@ -69,20 +69,20 @@ def plan_rows(runbook: dict[str, Any]) -> list[dict[str, Any]]:
             for p in runbook.get("phases", []) if isinstance(p, dict)]
 
 
-def runbook_slo(runbook: dict[str, Any]) -> dict[str, Any]:
-    """The runbook's ``slo`` as the report lists it: for a runbook with a ``system``, only
-    the TTD targets of the faults it injects, and no quorum or wrong-answer target (its
-    load has no voter and no oracle); the inventory stack's as written."""
+def runbook_slo(runbook: dict[str, Any], phases: Any = ()) -> dict[str, Any]:
+    """The runbook's ``slo`` as the report lists it: only the TTD targets of the faults it
+    injects, and no quorum or wrong-answer target that does not apply to the run of
+    ``phases`` (its phase records: no answer said whether a quorum served it, nothing
+    judged answers; :func:`gameday.units.not_applicable`)."""
     slo = dict(runbook.get("slo") or {})
-    if not runbook.get("system"):
-        return slo
     used = {(p.get("fault") or {}).get("type") for p in runbook.get("phases", [])
             if isinstance(p, dict)}
     ttd = slo.get("ttd_s")
     if isinstance(ttd, dict):
         slo["ttd_s"] = {k: v for k, v in ttd.items() if k in used}
     for name in ("quorum_rate", "wrong_answers"):
-        slo.pop(name, None)
+        if not_applicable(name, phases):
+            slo.pop(name, None)
     return slo
 
 
@@ -116,13 +116,13 @@ def _target(ph: PhaseRecord, name: str) -> float | None:
 def detection_table(journal: JournalRecord) -> pd.DataFrame:
     """TTD/TTR per fault phase with the targets its checks were held to."""
     rows = [
-        {"phase": ph.name, "fault": ph.fault.type, "replica": ph.fault.component,
+        {"phase": ph.name, "fault": ph.fault.type, "component": ph.fault.component,
          "ttd_s": ph.metrics.ttd_s, "ttd_target_s": _target(ph, "ttd_s"),
          "ttr_s": ph.metrics.ttr_s, "ttr_target_s": _target(ph, "ttr_s"),
          "outage_s": ph.metrics.outage_s}
         for ph in journal.phases if ph.fault is not None
     ]
-    cols = ["phase", "fault", "replica", "ttd_s", "ttd_target_s", "ttr_s", "ttr_target_s",
+    cols = ["phase", "fault", "component", "ttd_s", "ttd_target_s", "ttr_s", "ttr_target_s",
             "outage_s"]
     return pd.DataFrame(rows, columns=cols).astype(
         {"ttd_s": float, "ttr_s": float, "ttd_target_s": float, "ttr_target_s": float})

@@ -1,23 +1,26 @@
-"""The truth a voter answer is judged against ("wrong answers" in design.md).
+"""The truth an answer is judged against ("wrong answers" in design.md).
 
-The flow seeds a :class:`Truth` from ``GET /ledger`` at the start of the run (each
-product's ``available``, called *initial* here); the load generator tells it about every
-order it writes and cancels. A voter 200 for product P sent at ``t_send`` and answered at
-``t_done`` is **wrong** when its ``available_quantity`` lies outside the truth window::
+The driver seeds a :class:`Truth` from the system file's load ``oracle`` at the start of
+the run (one value per key, called *initial* here, e.g. each product's stock); the load
+generator tells it about every change its requests make (a request with ``change``: by
+how much, and when it was sent) and how each ended. An answer for key K sent at
+``t_send`` and answered at ``t_done`` is **wrong** when the value it reports lies outside
+the truth window::
 
-    [initial(P) − Σ quantity of our orders of P that may be in force, initial(P)]
+    [initial(K) + Σ negative changes of K that may be in force,
+     initial(K) + Σ positive changes of K that may be in force]
 
-An order "may be in force" during a read when its ``POST /orders`` was sent before
-``t_done`` and it had not ended ``settle_s`` before ``t_send``. An order *ends* when its
-cancel is answered (200, or 400 "already cancelled"), or when its POST was refused with a
-4xx (it never existed). A POST or cancel whose outcome is unknown (timeout, 5xx) keeps the
-order in force for good, so the window only ever widens where we cannot know. The
-``settle_s`` grace (default 2 s) covers replicas applying the cancel event after the
-orders service answered it. The upper bound assumes nobody else adds stock during a run.
-A system file's load may also *add* (a ``change`` with ``by`` > 0, recorded as a negative
-quantity): such changes in force raise the upper bound the same way.
+A change "may be in force" during a read when it was sent before ``t_done`` and it had not
+ended ``settle_s`` before ``t_send``. A change *ends* when the follow-up that undoes it
+(``ends_change``: e.g. cancelling an order) is answered, or when its own request was
+refused with a 4xx (it never happened). A request or follow-up whose outcome is unknown
+(timeout, 5xx) keeps the change in force for good, so the window only ever widens where
+nobody can know. The ``settle_s`` grace (default 2 s) covers a system applying the
+follow-up after it answered it. The bounds assume nobody else changes the values during a
+run.
 
-An incorrect-response fault (available + 1000) on a majority would be far outside it.
+A fault that returns a value far off (an incorrect-response fault adding 1000) on a
+majority would be far outside it.
 """
 
 from __future__ import annotations
@@ -26,92 +29,89 @@ import itertools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["Truth"]
 
 
 @dataclass(slots=True)
-class _Order:
-    product_id: str
-    quantity: float
+class _Change:
+    key: str
+    by: float
     sent_s: float
     ended_s: float | None = None
     unknown: bool = False
 
 
 class Truth:
-    """Stock each product may truthfully show, from the ledger at start and our own orders."""
+    """The values each key may truthfully show, from the oracle at start and the changes
+    the load's own requests made."""
 
-    def __init__(self, initial_available: Mapping[str, float], *, settle_s: float = 2.0) -> None:
-        self.initial = {str(k): float(v) for k, v in initial_available.items()}
+    def __init__(self, initial: Mapping[str, float], *, settle_s: float = 2.0) -> None:
+        self.initial = {str(k): float(v) for k, v in initial.items()}
         self.settle_s = settle_s
-        self._orders: dict[int, _Order] = {}
+        self._changes: dict[int, _Change] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_ledger(cls, ledger: Mapping[str, Any], *, settle_s: float = 2.0) -> Truth:
-        """From a ``GET /ledger`` body: ``{"products": {P: {"available": n, ...}}, ...}``."""
-        products = ledger.get("products") or {}
-        return cls({p: v["available"] for p, v in products.items()}, settle_s=settle_s)
-
-    def order_sent(self, product_id: str, quantity: float, sent_s: float) -> int:
-        """Record a POST /orders about to be sent (``quantity`` taken off; a negative one
-        adds); returns a token for the calls below."""
+    def change_sent(self, key: str, by: float, sent_s: float) -> int:
+        """Record a request about to be sent that changes ``key``'s value by ``by``
+        (negative: takes off); returns a token for the calls below."""
         with self._lock:
             token = next(self._ids)
-            self._orders[token] = _Order(product_id, quantity, sent_s)
+            self._changes[token] = _Change(key, by, sent_s)
             return token
 
-    def order_refused(self, token: int) -> None:
-        """The POST was answered 4xx: the order never existed."""
+    def change_refused(self, token: int) -> None:
+        """The request was answered 4xx: the change never happened."""
         with self._lock:
-            self._orders.pop(token, None)
+            self._changes.pop(token, None)
 
-    def order_unknown(self, token: int) -> None:
-        """The POST's or cancel's outcome is unknown: keep the order in force for good."""
+    def change_unknown(self, token: int) -> None:
+        """The request's or its undoing follow-up's outcome is unknown: keep the change in
+        force for good."""
         with self._lock:
-            if token in self._orders:
-                self._orders[token].unknown = True
+            if token in self._changes:
+                self._changes[token].unknown = True
 
-    def order_ended(self, token: int, at_s: float) -> None:
-        """The order's cancel was answered (it no longer holds stock, after settle_s)."""
+    def change_ended(self, token: int, at_s: float) -> None:
+        """The follow-up undoing the change was answered (no longer in force, after
+        ``settle_s``)."""
         with self._lock:
-            o = self._orders.get(token)
-            if o is not None and not o.unknown:
-                o.ended_s = at_s
+            c = self._changes.get(token)
+            if c is not None and not c.unknown:
+                c.ended_s = at_s
 
-    def window(self, product_id: str, t_send: float, t_done: float) -> tuple[float, float] | None:
+    def window(self, key: str, t_send: float, t_done: float) -> tuple[float, float] | None:
         """``(low, high)`` for a read sent at ``t_send`` and answered at ``t_done``;
-        None for a product the ledger did not list."""
-        start = self.initial.get(product_id)
+        None for a key the oracle did not list."""
+        start = self.initial.get(key)
         if start is None:
             return None
-        down = up = 0.0  # an order takes a quantity off; a negative one adds (a system's change)
+        down = up = 0.0
         horizon = t_send - self.settle_s
         with self._lock:
-            for o in self._orders.values():
-                if o.product_id != product_id or o.sent_s > t_done:
+            for c in self._changes.values():
+                if c.key != key or c.sent_s > t_done:
                     continue
-                if o.ended_s is None or o.ended_s >= horizon:
-                    if o.quantity >= 0:
-                        down += o.quantity
+                if c.ended_s is None or c.ended_s >= horizon:
+                    if c.by < 0:
+                        down -= c.by
                     else:
-                        up -= o.quantity
+                        up += c.by
         return start - down, start + up
 
-    def is_wrong(self, product_id: str, value: float | None, t_send: float, t_done: float) -> bool:
-        """Whether a voter 200 with ``value`` falls outside the window (None value → wrong)."""
-        w = self.window(product_id, t_send, t_done)
+    def is_wrong(self, key: str, value: float | None, t_send: float, t_done: float) -> bool:
+        """Whether an answer reporting ``value`` falls outside the window (None value →
+        wrong; a key the oracle did not list → never wrong)."""
+        w = self.window(key, t_send, t_done)
         if w is None:
             return False
         return value is None or not (w[0] <= float(value) <= w[1])
 
     def prune(self, before_s: float) -> None:
-        """Forget orders that ended (plus settle_s) before ``before_s``."""
+        """Forget changes that ended (plus settle_s) before ``before_s``."""
         with self._lock:
-            gone = [k for k, o in self._orders.items()
-                    if o.ended_s is not None and o.ended_s + self.settle_s < before_s]
+            gone = [k for k, c in self._changes.items()
+                    if c.ended_s is not None and c.ended_s + self.settle_s < before_s]
             for k in gone:
-                del self._orders[k]
+                del self._changes[k]

@@ -31,15 +31,16 @@ __all__ = ["METRIC_NAMES", "metric_name", "fmt_value", "fmt_target", "fmt_second
            "not_applicable"]
 
 MISSING = "—"
-#: What a figure the system cannot have reads: the quorum rate of a system without a
-#: voter, the wrong answers of one whose answers nothing judges (never ``0``).
+#: What a figure the system cannot have reads: the quorum rate of a system whose answers
+#: say nothing of a quorum, the wrong answers of one whose answers nothing judges (never
+#: ``0``).
 NOT_APPLICABLE = "not applicable"
 _ONLY_SOME_SYSTEMS = ("quorum_rate", "wrong_answers")
 
 
 def not_applicable(metric: str, phases: Any) -> bool:
     """Whether ``metric`` does not apply to the run of ``phases`` (phase records): a
-    quorum rate or wrong answers no phase has (the system has no voter, no oracle)."""
+    quorum rate or wrong answers no phase has (the load has no quorum path, no oracle)."""
     return metric in _ONLY_SOME_SYSTEMS and all(
         getattr(p.metrics, metric) is None for p in phases)
 
@@ -56,10 +57,10 @@ METRIC_NAMES = {
     "outage_s": "outage",
     "requests": "requests",
     "achieved_rate": "achieved rate",
-    "voter_timeout_share": "voter timeouts on the faulted replica",
+    "front_timeout_share": "front's timeouts on the faulted member",
 }
 
-_SHARES = {"availability", "quorum_rate", "voter_timeout_share"}
+_SHARES = {"availability", "quorum_rate", "front_timeout_share"}
 _COUNTS = {"requests", "wrong_answers"}
 _SIGNS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "="}
 

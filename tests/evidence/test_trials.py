@@ -12,6 +12,9 @@ from gameday.metrics import resilience_score
 from gameday.run_record import Check, FaultRecord, PhaseMetrics, PhaseRecord, Threshold
 from gameday.runbook import SloSpec
 
+#: The TTD targets of the fault types below (a runbook gives its own; none is filled in).
+SLO = SloSpec(ttd_s={"crash": 0.8, "latency": 1.0})
+
 T0 = datetime(2026, 11, 30, tzinfo=UTC)
 
 
@@ -29,7 +32,7 @@ def _trial(k: int, ftype: str, ttd: float | None, ttr: float | None = 0.1) -> Ph
 
 def test_every_trial_of_a_fault_type_is_judged_with_intervals() -> None:
     phases = [_trial(k, "crash", 0.30 + 0.005 * k) for k in range(1, 41)]
-    (ev,) = trial_evidence(phases, SloSpec())
+    (ev,) = trial_evidence(phases, SLO)
     assert (ev.fault_type, ev.trials, ev.detected) == ("crash", 40, 40)
     assert ev.phases == [f"crash-t{k}" for k in range(1, 41)]
     checks = {j.name: j for j in ev.checks}
@@ -41,7 +44,7 @@ def test_every_trial_of_a_fault_type_is_judged_with_intervals() -> None:
 
 def test_three_trials_cannot_show_a_90_percent_detection_rate() -> None:
     phases = [_trial(k, "crash", 0.3) for k in range(1, 4)]
-    (ev,) = trial_evidence(phases, SloSpec())
+    (ev,) = trial_evidence(phases, SLO)
     rate = next(j for j in ev.checks if j.name == "detection_rate")
     assert rate.verdict == "inconclusive" and rate.more_trials and rate.more_trials > 10
     assert ev.verdict == "inconclusive"
@@ -53,7 +56,7 @@ def test_three_trials_cannot_show_a_90_percent_detection_rate() -> None:
 
 def test_undetected_trials_fail_the_detection_and_leave_p95_unbounded() -> None:
     phases = [_trial(k, "latency", None if k % 2 else 0.5) for k in range(1, 11)]
-    (ev,) = trial_evidence(phases, SloSpec())
+    (ev,) = trial_evidence(phases, SLO)
     checks = {j.name: j for j in ev.checks}
     assert ev.detected == 5 and checks["detection_rate"].verdict == "fail"
     assert checks["ttd_p95_s"].verdict == "fail"  # p95 falls on an undetected trial: +∞
@@ -65,14 +68,14 @@ def test_undetected_trials_fail_the_detection_and_leave_p95_unbounded() -> None:
 
 def test_single_trial_phases_have_no_evidence() -> None:
     single = _trial(1, "crash", 0.3).model_copy(update={"trial": None, "repeats": None})
-    assert trial_evidence([single], SloSpec()) == []
+    assert trial_evidence([single], SLO) == []
 
 
 def test_the_score_counts_inconclusive_as_half_and_skips_per_trial_ttd() -> None:
     """One slow trial of 20 fails its own TTD check; with evidence it is a data point of
     the p95, so the score depends on the judgements, not on that check."""
     phases = [_trial(k, "crash", 0.3 if k != 7 else 0.95) for k in range(1, 21)]
-    evidence = trial_evidence(phases, SloSpec())
+    evidence = trial_evidence(phases, SLO)
     without = resilience_score(phases)
     assert without < 100  # the one slow trial's check
     verdicts = [j.verdict for j in evidence[0].checks]
@@ -92,7 +95,7 @@ def test_slack_and_the_prefect_summary_carry_an_inconclusive_verdict() -> None:
     from gameday.summary import markdown_summary
 
     phases = [_trial(k, "crash", 0.3) for k in range(1, 4)]
-    evidence = trial_evidence(phases, SloSpec())
+    evidence = trial_evidence(phases, SLO)
     unsettled = evidence_sentences(evidence, "inconclusive")
     outcome = Outcome(run_id="r1", name="smoke", status="completed", passed=False, score=90,
                       outcome="inconclusive", inconclusive=unsettled, run_dir="/tmp/r1",

@@ -75,7 +75,7 @@ def test_six_phase_gameday_records_detection_masking_and_recovery(
     assert state.is_completed() == journal["verdict"]["passed"]
     # live and recomputed figures agree by construction: no cross-check failure
     assert not [f for f in journal["verdict"]["failing_checks"] if "cross-check" in f]
-    assert not (run_dir / "cancels-owed.jsonl").exists()  # every cancel was sent
+    assert not (run_dir / "follow-ups-owed.jsonl").exists()  # every cancel was sent
     # Raw data beside the journal: every request, every monitor transition.
     requests = pd.read_csv(run_dir / "requests.csv")
     assert set(requests["phase"]) == {p["name"] for p in six_phases}

@@ -56,6 +56,6 @@ def test_the_inventory_stack_runs_a_gameday_from_its_system_file(
         assert m["wrong_answers"] == 0, (name, m)  # judged against the ledger, none wrong
     kinds = {r.kind for r in run.journal.requests}
     assert kinds == {"read", "write", "write>1"}  # reads, orders and their cancels
-    assert set(journal["ledger_before"]["oracle"]) >= {"PROD-001", "PROD-002", "PROD-003"}
+    assert set(journal["oracle_before"]["oracle"]) >= {"PROD-001", "PROD-002", "PROD-003"}
     assert journal["consistency"]["ok"] is True, journal["consistency"]  # replicas = ledger
     assert not any("cross-check" in f for f in outcome.failing_checks), outcome.failing_checks

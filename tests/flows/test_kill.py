@@ -105,7 +105,7 @@ def test_kill_9_mid_fault_leaves_nothing_and_the_next_command_finishes_the_run(
     stop = journal["interruption"]
     assert stop["found_by"] == "gameday abort" and stop["phase"] == "latency"
     assert f"pid {proc.pid}" in stop["reason"]
-    assert stop["cancels_sent"] == len(owed) and stop["cancels_failed"] == []
+    assert stop["follow_ups_sent"] == len(owed) and stop["follow_ups_failed"] == []
     assert journal["end"] is not None and journal["duration"] > 0
     assert not (run_dir / OWED_FILE).exists()
     for order_id in owed_orders:
@@ -161,7 +161,7 @@ def test_the_next_gameday_finds_a_dead_run_and_sends_what_it_owed(local_stack, t
         journal = read_journal(run_dir / "journal.json")
     assert journal.status == "interrupted" and journal.interruption is not None
     assert journal.interruption.found_by == "gameday run (next)"
-    assert journal.interruption.phase == "crash" and journal.interruption.cancels_sent == 2
+    assert journal.interruption.phase == "crash" and journal.interruption.follow_ups_sent == 2
     assert journal.end is not None and journal.end.timestamp() == pytest.approx(
         time.time() - 29, abs=5)
     for order_id in orders:

@@ -41,7 +41,7 @@ def test_each_shard_is_a_flow_run_of_a_pool_worker_and_the_records_merge(tmp_pat
     assert [len(part) for part in pair_parts] == [30, 30]  # each worker sent its half
     pair_merged = pd.read_csv(out_dir / "pair-requests.csv")
     assert set(pair_merged["kind"]) == {"buy"} and pair_merged["ok"].all()
-    assert set(pair_merged["product_id"]) == {"apple", "pear"}  # the file's values
+    assert set(pair_merged["key"]) == {"apple", "pear"}  # the file's values
     assert asked == {"a": 60, "b": 60}  # the system's front door saw every request once
     rb = load_runbook(runbook)
     spec = rb.load.model_copy(update={"rate": 30})
@@ -49,6 +49,6 @@ def test_each_shard_is_a_flow_run_of_a_pool_worker_and_the_records_merge(tmp_pat
     planned = list(itertools.takewhile(lambda p: p.offset_s < 2.0,
                                        system_schedule(mix, spec, rb.seed, "pair")))
     # the whole schedule, in order
-    assert list(pair_merged["product_id"]) == [p.values["item"] for p in planned]
+    assert list(pair_merged["key"]) == [p.values["item"] for p in planned]
     gaps = pair_merged["intended_s"].diff().dropna()
     assert (abs(gaps - 1 / 30) < 1e-6).all()  # both shards on one clock

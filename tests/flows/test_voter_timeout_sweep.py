@@ -38,7 +38,7 @@ def test_a_latency_sweep_across_the_voters_timeout_finds_it(
             {"name": "slow_replica", "fault": {"type": "latency", "target": "inventory/2"},
              "duration_s": 3,
              "sweep": {"param": "latency_ms", "values": below + above, "trials": 2,
-                       "metric": "voter_timeout_share",
+                       "metric": "front_timeout_share",
                        "target": {"op": "<=", "value": 0.5}}},
         ]}))
 
@@ -59,7 +59,7 @@ def test_a_latency_sweep_across_the_voters_timeout_finds_it(
     assert (bp["low"], bp["high"]) == (below[-1], above[0]), bp
     assert bp["low"] < bp["estimate"] < bp["high"]
     page = (run_dir / "report.html").read_text()
-    assert (f"voter timeouts on the faulted replica ≤ 50 % breaks between {below[-1]} ms "
+    assert (f"front's timeouts on the faulted member ≤ 50 % breaks between {below[-1]} ms "
             f"and {above[0]} ms") in page
     assert "got no answer within the voter&#x27;s per-replica timeout" in page or \
         "got no answer within the voter's per-replica timeout" in page

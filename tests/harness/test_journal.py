@@ -61,7 +61,7 @@ def _journal() -> Journal:
         environment=Environment(**environment_fingerprint("local", RUNBOOK))))
     j.steady_state("before", {"ok": True})
     j.steady_state("during", {"ok": True, "phase": "crash"})
-    with j.activity("inject crash on replica 3", "action", phase="crash") as out:
+    with j.activity("inject crash on inventory/3", "action", phase="crash") as out:
         out["response"] = {"failure_injected": True}
     with pytest.raises(RuntimeError), j.activity("clear replica 3", rollback=True):
         raise RuntimeError("replica 3 unreachable")
@@ -87,13 +87,13 @@ def _journal() -> Journal:
 def test_journal_round_trip_and_chaos_toolkit_shape(tmp_path: Path) -> None:
     _journal().write(tmp_path)
     typed, requests, transitions = load_run(tmp_path)
-    assert isinstance(typed, JournalRecord) and typed.version == 2
+    assert isinstance(typed, JournalRecord) and typed.version == 3
     journal = json.loads((tmp_path / "journal.json").read_text())
     assert journal["status"] == "aborted" and journal["deviated"] is True
     assert journal["runbook"]["name"] == "smoke" and journal["seed"] == 1
     assert journal["runbook_path"] == str(RUNBOOK)
     run, = journal["run"]
-    assert run["activity"] == {"name": "inject crash on replica 3", "type": "action",
+    assert run["activity"] == {"name": "inject crash on inventory/3", "type": "action",
                                "phase": "crash"}
     assert run["status"] == "succeeded" and run["output"] == {
         "response": {"failure_injected": True}}
@@ -122,7 +122,7 @@ def test_csv_files_have_the_documented_columns(tmp_path: Path) -> None:
     _journal().write(tmp_path)
     req = pd.read_csv(tmp_path / "requests.csv")
     assert tuple(req.columns) == REQUEST_COLUMNS
-    assert tuple(REQUEST_COLUMNS[:11]) == ("phase", "kind", "product_id", "intended_s",
+    assert tuple(REQUEST_COLUMNS[:11]) == ("phase", "kind", "key", "intended_s",
                                            "latency_s", "status", "ok", "error", "quorum",
                                            "value", "wrong")
     assert tuple(pd.read_csv(tmp_path / "transitions.csv").columns) == TRANSITION_COLUMNS
@@ -187,7 +187,7 @@ def test_a_journal_that_does_not_match_the_schema_is_refused_naming_file_and_fie
 def test_a_half_written_journal_says_what_is_missing(tmp_path: Path) -> None:
     j = _journal()
     j.update(status="running", end=None, verdict=None, abort=None)
-    with j.activity("inject latency on replica 3", "action", phase="latency"):
+    with j.activity("inject latency on inventory/3", "action", phase="latency"):
         pass
     j.write(tmp_path, raw=False)
     journal = read_journal(tmp_path / "journal.json")
@@ -197,7 +197,7 @@ def test_a_half_written_journal_says_what_is_missing(tmp_path: Path) -> None:
     assert "phase recovery: not run" in missing
     assert "no verdict (the run never concluded)" in missing
     assert "requests.csv was never written" in missing
-    assert "no consistency check against the ledger" in missing  # the inventory stack's
+    assert "no check of the system's invariants" in missing
 
 
 def test_a_half_written_system_run_misses_its_invariants_not_a_ledger(tmp_path: Path) -> None:
@@ -208,3 +208,42 @@ def test_a_half_written_system_run_misses_its_invariants_not_a_ledger(tmp_path: 
     missing = read_journal(tmp_path / "journal.json").missing()
     assert "no check of the system's invariants (lb)" in missing
     assert not any("ledger" in line for line in missing)
+
+
+def test_a_version_2_journal_reads_in_todays_names(tmp_path: Path) -> None:
+    """Version 2 named the project's first system's parts (its voter, replicas, ledger and
+    order cancels); such a journal reads in version 3's names, and nothing is lost."""
+    old = {
+        "version": 2, "run_id": "r", "start": "2026-11-01T00:00:00Z", "status": "interrupted",
+        "ledger_before": {"oracle": {"PROD-001": 100}},
+        "phases": [{"name": "slow", "duration_s": 3, "start": "2026-11-01T00:00:01Z",
+                    "fault": {"type": "latency", "component": "inventory/2"},
+                    "metrics": {"requests": 30, "voter_timeout_share": 0.25},
+                    "voter": {"replica": "inventory/2", "asked": 8, "timed_out": 2,
+                              "timeout_s": 0.3}}],
+        "consistency": {"ok": False, "ledger": {"PROD-001": 99}, "replicas": {"1": 98},
+                        "mismatches": [{"invariant": "stock", "member": "1", "detail": "98"}],
+                        "waited_s": 1.5},
+        "interruption": {"found_at": "2026-11-01T00:01:00Z", "found_by": "gameday abort",
+                         "reason": "its process is gone", "cancels_sent": 3,
+                         "cancels_failed": ["17"]},
+        "sweeps": [{"phase": "slow", "fault_type": "latency", "param": "latency_ms",
+                    "metric": "voter_timeout_share", "target": {"op": "<=", "value": 0.5},
+                    "breaking_point": {"kind": "unsettled"}}],
+    }
+    (tmp_path / "journal.json").write_text(json.dumps(old))
+    journal = read_journal(tmp_path / "journal.json")
+    assert journal.version == 2 and journal.oracle_before == {"oracle": {"PROD-001": 100}}
+    [phase] = journal.phases
+    assert phase.metrics.front_timeout_share == 0.25
+    assert phase.front is not None and (phase.front.member, phase.front.asked,
+                                        phase.front.timed_out) == ("inventory/2", 8, 2)
+    assert journal.consistency is not None and journal.consistency.mismatches == [
+        {"invariant": "stock", "member": "1", "detail": "98"}]
+    assert journal.interruption is not None
+    assert (journal.interruption.follow_ups_sent,
+            journal.interruption.follow_ups_failed) == (3, ["17"])
+    assert journal.sweeps[0].metric == "front_timeout_share"
+    # written again, it is a journal of today's shape
+    again = json.loads(journal.model_dump_json(by_alias=True))
+    assert "voter" not in again["phases"][0] and "ledger_before" not in again

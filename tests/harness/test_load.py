@@ -166,7 +166,7 @@ def test_slow_answers_do_not_delay_the_next_send(stub, tmp_path) -> None:
     gen = _gen(tmp_path, base, ["SLOW", "PROD-001"], rate=40, timeout_s=3.0)
     df = metrics.requests_frame(gen.run_sync("slow", 1.0))
     assert len(df) == 40  # every scheduled request was sent, slow answers or not
-    slow, fast = df[df["product_id"] == "SLOW"], df[df["product_id"] == "PROD-001"]
+    slow, fast = df[df["key"] == "SLOW"], df[df["key"] == "PROD-001"]
     assert len(slow) >= 5 and len(fast) >= 5
     assert (slow["latency_s"] >= SLOW_S).all()
     # Open loop: fast reads sent while the first slow read was outstanding were answered
@@ -213,7 +213,7 @@ def test_answers_outside_the_oracles_window_are_wrong(stub, tmp_path) -> None:
     gen = _gen(tmp_path, base, ["PROD-001", "LIE"], seed=3, judged=True, rate=40)
     df = metrics.requests_frame(gen.run_sync("truth", 0.5))
     assert df["ok"].all() and df["quorum"].all() and (df["kind"] == "read").all()
-    lie = df["product_id"] == "LIE"
+    lie = df["key"] == "LIE"
     assert 0 < lie.sum() < len(df)
     assert df.loc[lie, "wrong"].all() and (df.loc[lie, "value"] == 2000).all()
     assert not df.loc[~lie, "wrong"].any() and (df.loc[~lie, "value"] == 1000).all()
@@ -275,7 +275,7 @@ def test_poisson_schedule_and_mix_are_reproducible_from_the_seed(stub, tmp_path)
         df = df[scheduled(df["kind"])]
         t0 = df["intended_s"].min()
         return [(k, p, round(t - t0, 6)) for k, p, t in
-                zip(df["kind"], df["product_id"], df["intended_s"], strict=True)]
+                zip(df["kind"], df["key"], df["intended_s"], strict=True)]
 
     a, b, c = shape(7), shape(7), shape(8)
     assert a == b and a != c
@@ -350,9 +350,9 @@ def test_the_oracle_flags_a_lying_replica_and_no_honest_answer(clean_faults) -> 
     # window); only the faulted product on the faulted replica is wrong
     assert set(voter["kind"]) == {"read", "write", "write>1"}
     assert voter["ok"].all() and metrics.wrong_answers(voter) == 0
-    assert liar["wrong"].notna().all() and (liar["product_id"] == "PROD-001").any()
-    assert liar.loc[liar["product_id"] == "PROD-001", "wrong"].all()
-    assert not liar.loc[liar["product_id"] != "PROD-001", "wrong"].any()
+    assert liar["wrong"].notna().all() and (liar["key"] == "PROD-001").any()
+    assert liar.loc[liar["key"] == "PROD-001", "wrong"].all()
+    assert not liar.loc[liar["key"] != "PROD-001", "wrong"].any()
     assert metrics.wrong_answers(honest) == 0 and len(honest) > 10
     assert honest["wrong"].notna().all()  # judged, not merely unjudged
     ok, mismatches = consistency(stack, timeout_s=30)

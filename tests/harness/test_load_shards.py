@@ -118,8 +118,8 @@ def test_shards_in_their_own_processes_send_the_whole_schedule_once(server, tmp_
     planned = list(itertools.takewhile(
         lambda p: p.offset_s < 1.0,
         system_schedule(adjusted_load(LoadMix.model_validate(load), spec), spec, 5, "sharded")))
-    assert list(df["product_id"]) == [p.values["product"] for p in planned]
-    assert len(set(df["product_id"])) == 3
+    assert list(df["key"]) == [p.values["product"] for p in planned]
+    assert len(set(df["key"])) == 3
     gaps = df["intended_s"].diff().dropna()
     assert (abs(gaps - 1 / 60) < 1e-6).all()  # one clock: the shards' times interleave
     assert sorted(s["sent"] for s in run.per_shard) == [20, 20, 20]
@@ -173,7 +173,7 @@ def test_a_systems_load_shards_send_its_own_whole_schedule_once(tmp_path) -> Non
     planned = list(itertools.takewhile(
         lambda p: p.offset_s < 1.0,
         system_schedule(adjusted_load(resolved.system.load, spec), spec, seed, "sharded")))
-    assert list(df["product_id"]) == [",".join(p.values.values()) for p in planned]
+    assert list(df["key"]) == [",".join(p.values.values()) for p in planned]
     assert sorted(s["sent"] for s in run.per_shard) == [30, 30]
     assert run.check is not None and run.check.shards == 2
     plain = tmp_path / "plain.yaml"

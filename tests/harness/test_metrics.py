@@ -181,15 +181,15 @@ def test_a_replica_back_on_before_rollback_recovered_at_once() -> None:
     assert metrics.ttr(TRANS, "1", T0 + 5.0, T0 + 4.0) is None
 
 
-def test_transitions_from_the_monitor_api_use_iso_times_and_drop_other_services() -> None:
+def test_transitions_read_iso_or_epoch_times_and_sort_by_time() -> None:
     df = metrics.transitions_frame([
-        {"service_name": "inventory-svc", "instance_id": 2, "status": "off",
-         "at": "2023-11-14T22:13:20.5+00:00", "reason": "health"},
-        {"service_name": "voter-svc", "instance_id": "1", "status": "OFF",
-         "at": "2023-11-14T22:13:21+00:00"},
+        {"instance_id": "web/b", "status": "on", "at_s": T0 + 2.0},
+        {"instance_id": 2, "status": "off", "at": "2023-11-14T22:13:20.5+00:00",
+         "reason": "health"},
     ])
     assert df.to_dict("records") == [
-        {"instance_id": "2", "status": "OFF", "at_s": T0 + 0.5, "reason": "health"}]
+        {"instance_id": "2", "status": "OFF", "at_s": T0 + 0.5, "reason": "health"},
+        {"instance_id": "web/b", "status": "ON", "at_s": T0 + 2.0, "reason": ""}]
 
 
 def test_phase_metrics_of_a_fault_phase() -> None:
@@ -217,7 +217,7 @@ def _by_name(checks: list) -> dict:
 def test_evaluate_a_fault_phase_against_the_slo_and_the_baseline() -> None:
     m = PhaseMetrics(availability=0.9995, quorum_rate=1.0, wrong_answers=0,
                      latency_p95_ms=16.0, latency_p99_ms=40.0, ttd_s=0.9, ttr_s=2.0)
-    checks = _by_name(metrics.evaluate(m, SloSpec(), "crash",
+    checks = _by_name(metrics.evaluate(m, SloSpec(ttd_s={"crash": 0.8}), "crash",
                                        PhaseMetrics(latency_p95_ms=10.0)))
     assert checks["availability"].passed
     assert not checks["latency_p95_ms"].passed  # 16 > 1.5 × 10
@@ -232,7 +232,8 @@ def test_evaluate_a_fault_phase_against_the_slo_and_the_baseline() -> None:
 
 def test_evaluate_an_undetected_fault_fails_ttd_and_skips_ttr() -> None:
     m = PhaseMetrics(availability=1.0, quorum_rate=1.0, wrong_answers=3, latency_p95_ms=5.0)
-    checks = _by_name(metrics.evaluate(m, SloSpec(), "incorrect_response", None))
+    checks = _by_name(metrics.evaluate(m, SloSpec(ttd_s={"incorrect_response": 0.5}),
+                                       "incorrect_response", None))
     assert not checks["ttd_s"].passed and not checks["wrong_answers"].passed
     assert "ttr_s" not in checks and "latency_p95_ms" not in checks
 

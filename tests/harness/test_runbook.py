@@ -102,6 +102,11 @@ def test_a_runbook_without_a_system_is_told_to_name_one(tmp_path: Path) -> None:
     ("load", {"rate": 10, "cancel_after_s": 1},
      "load.cancel_after_s: a field of the older runbook form; say when a request's follow-up "
      "goes with follow_up_after_s ({follow_up_after_s: {write: 1.0}})"),
+    ("safety", {"max_faulted_replicas": 2},
+     "safety.max_faulted_replicas: a field of the older runbook form; it is "
+     "max_faulted_per_group now"),
+    ("rotate_replicas", False,
+     "rotate_replicas: a field of the older runbook form; it is rotate_targets now"),
 ])
 def test_a_field_of_the_older_form_says_what_replaced_it(tmp_path: Path, where: str,
                                                          given: object, says: str) -> None:
@@ -148,14 +153,14 @@ def test_blast_radius_counts_faults_left_in_force(tmp_path: Path) -> None:
     msg = _error(tmp_path, _mutate(phases__1__recovery={"action": "none"}))
     assert msg == (
         "x.yaml: phases[2].fault: 2 components of group 'inventory' would be faulted at once, "
-        "safety.max_faulted_replicas allows 1 (roll back the earlier fault with "
+        "safety.max_faulted_per_group allows 1 (roll back the earlier fault with "
         "recovery.action 'clear' or 'restart')")
 
 
 def test_blast_radius_of_two_is_allowed_when_the_runbook_says_so(tmp_path: Path) -> None:
     data = _mutate(phases__1__recovery={"action": "none"})
-    data["safety"] = {"max_faulted_replicas": 2}
-    assert load_runbook(_write(tmp_path, data)).safety.max_faulted_replicas == 2
+    data["safety"] = {"max_faulted_per_group": 2}
+    assert load_runbook(_write(tmp_path, data)).safety.max_faulted_per_group == 2
 
 
 def test_crash_cannot_be_rolled_back_by_clear(tmp_path: Path) -> None:
@@ -193,10 +198,12 @@ def test_sha256_changes_with_the_bytes(tmp_path: Path) -> None:
     assert runbook_sha256(a) == runbook_sha256(a)
 
 
-def test_ttd_targets_keep_defaults_for_types_not_given(tmp_path: Path) -> None:
+def test_ttd_targets_are_the_runbooks_own(tmp_path: Path) -> None:
+    """A fault type without a TTD target has no TTD check (no target named after one
+    system's faults is filled in for another's)."""
     rb = load_runbook(_write(tmp_path, {**MINIMAL, "slo": {"ttd_s": {"crash": 2}}}))
-    assert rb.slo.ttd_s == {"crash": 2, "latency": 1.0, "intermittent": 1.0,
-                            "incorrect_response": 0.5}
+    assert rb.slo.ttd_s == {"crash": 2}
+    assert load_runbook(_write(tmp_path, {**MINIMAL, "slo": {}}, "b.yaml")).slo.ttd_s == {}
 
 
 def test_a_fault_ttl_shorter_than_its_phase_is_refused_naming_the_field(

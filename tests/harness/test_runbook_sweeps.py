@@ -23,6 +23,7 @@ NOW = datetime(2026, 11, 30, tzinfo=UTC)
 def _runbook(tmp_path: Path, sweep: dict, fault: dict | None = None, **extra: object) -> Path:
     data = {"name": "sweep", "seed": 3, "system": "systems/inventory.yaml",
             "load": {"rate": 5}, "safety": {"fault_ttl_s": 30},
+            "slo": {"ttd_s": {"latency": 1.0, "intermittent": 1.0}},
             "phases": [{"name": "baseline", "duration_s": 2},
                        {"name": "slow", "duration_s": 2,
                         "fault": fault or {"type": "latency", "target": "inventory/2"},
@@ -131,17 +132,21 @@ def test_the_default_target_is_the_runbooks_slo_and_latency_needs_one(tmp_path: 
                                            "no target in the runbook's slo; give one"):
         load_runbook(_runbook(tmp_path, {"param": "latency_ms", "values": [100, 600],
                                          "metric": "latency_p95_ms"}))
+    with pytest.raises(RunbookError, match=r"sweep\.target: ttd_s has no target in the "
+                                           r"runbook's slo for fault 'latency'; give one here"):
+        load_runbook(_runbook(tmp_path, {"param": "latency_ms", "values": [100, 600]},
+                              slo={"ttd_s": {"crash": 0.8}}))
 
 
 def _voter_record(phase, asked: int, timed_out: int) -> PhaseRecord:
-    from gameday.metrics import voter_timeout_share
-    from gameday.run_record import VoterTally
+    from gameday.metrics import front_timeout_share
+    from gameday.run_record import FrontTally
 
     record = _record(phase)
     if phase.fault is not None:
-        record.voter = VoterTally(replica=phase.fault.member, asked=asked,
+        record.front = FrontTally(member=phase.fault.member, asked=asked,
                                   timed_out=timed_out, timeout_s=0.3)
-    record.metrics.voter_timeout_share = voter_timeout_share(record)
+    record.metrics.front_timeout_share = front_timeout_share(record)
     return record
 
 
@@ -151,7 +156,7 @@ def test_a_sweep_of_the_voters_timeouts_finds_the_step_and_leaves_out_trials_wit
     all of them above the timeout; a trial in which the voter sent it no request says
     nothing about the dose (not "never", as for TTD)."""
     sweep = {"param": "latency_ms", "values": [100, 200, 400, 600], "trials": 3,
-             "metric": "voter_timeout_share", "target": {"op": "<=", "value": 0.5}}
+             "metric": "front_timeout_share", "target": {"op": "<=", "value": 0.5}}
     rb = load_runbook(_runbook(tmp_path, sweep))
     records = []
     for p in rb.phases:
@@ -168,26 +173,26 @@ def test_a_sweep_of_the_voters_timeouts_finds_the_step_and_leaves_out_trials_wit
     from gameday.evidence.readable import sweep_metric_note, sweep_sentence
 
     assert sweep_sentence(result).startswith(
-        "voter timeouts on the faulted replica ≤ 50 % breaks between 200 ms and 400 ms")
-    assert "(0.3 s on this stack" in sweep_metric_note(result, records)
-    with pytest.raises(RunbookError, match="voter_timeout_share has no target"):
+        "front's timeouts on the faulted member ≤ 50 % breaks between 200 ms and 400 ms")
+    assert "(0.3 s on this system" in sweep_metric_note(result, records)
+    with pytest.raises(RunbookError, match="front_timeout_share has no target"):
         load_runbook(_runbook(tmp_path, {**sweep, "target": None}))
 
 
 def test_the_voters_counters_become_the_phases_tally_and_share() -> None:
-    from gameday.metrics import voter_timeout_share
-    from gameday.run_record import VoterCounters
+    from gameday.metrics import front_timeout_share
+    from gameday.run_record import FrontCounters
 
-    before = VoterCounters(timeout_s=0.3, asked={"1": 5, "2": 7}, timed_out={"2": 1})
-    after = VoterCounters(timeout_s=0.3, asked={"1": 9, "2": 15}, timed_out={"2": 7})
+    before = FrontCounters(timeout_s=0.3, asked={"1": 5, "2": 7}, timed_out={"2": 1})
+    after = FrontCounters(timeout_s=0.3, asked={"1": 9, "2": 15}, timed_out={"2": 7})
     tally = after.since(before, "2")
     assert (tally.asked, tally.timed_out, tally.timeout_s) == (8, 6, 0.3)
-    record = PhaseRecord(name="p", duration_s=1, start=NOW, voter=tally)
-    assert voter_timeout_share(record) == 0.75
+    record = PhaseRecord(name="p", duration_s=1, start=NOW, front=tally)
+    assert front_timeout_share(record) == 0.75
     assert after.since(before, "3").asked == 0
-    assert voter_timeout_share(PhaseRecord(name="p", duration_s=1, start=NOW,
-                                           voter=after.since(before, "3"))) is None
-    assert voter_timeout_share(PhaseRecord(name="p", duration_s=1, start=NOW)) is None
+    assert front_timeout_share(PhaseRecord(name="p", duration_s=1, start=NOW,
+                                           front=after.since(before, "3"))) is None
+    assert front_timeout_share(PhaseRecord(name="p", duration_s=1, start=NOW)) is None
 
 
 def test_a_sweep_of_a_system_fault_doses_its_params_and_rotates_through_its_members(

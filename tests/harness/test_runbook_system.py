@@ -114,14 +114,14 @@ def test_blast_radius_counts_faulted_components_per_group(tmp_path: Path) -> Non
     data["phases"][1]["recovery"] = {"action": "none"}  # b stays faulted while c hangs
     assert _error(tmp_path, data) == (
         "rb.yaml: phases[2].fault: 2 components of group 'backend' would be faulted at once, "
-        "safety.max_faulted_replicas allows 1 (roll back the earlier fault with "
+        "safety.max_faulted_per_group allows 1 (roll back the earlier fault with "
         "recovery.action 'clear' or 'restart')")
-    data["safety"]["max_faulted_replicas"] = 2
+    data["safety"]["max_faulted_per_group"] = 2
     path = tmp_path / "ok.yaml"
     path.write_text(yaml.safe_dump(data))
     rb = load_runbook(path)
     check_blast_radius(rb)  # two of one group allowed
-    rb.safety.max_faulted_replicas = 1
+    rb.safety.max_faulted_per_group = 1
     with pytest.raises(SafetyError, match="would fault 2 components of group 'backend'"):
         check_blast_radius(rb)
 

@@ -37,18 +37,18 @@ def test_trials_repeat_the_fault_block_between_baseline_and_recovery(tmp_path: P
     trials = [p for p in rb.phases if p.trial]
     assert [(p.trial, p.repeats) for p in trials[:2]] == [(1, "crash"),
                                                           (1, "incorrect_response")]
-    # replicas rotated: crash starts on 3 (as written), then 1, then 2
+    # targets rotated: crash starts on 3 (as written), then 1, then 2
     assert [p.fault.member for p in trials if p.repeats == "crash"] == ["3", "1", "2"]
     assert all(p.fault.params()["product_id"] == "PROD-003" for p in trials
                if p.repeats == "incorrect_response")
-    assert "3 trials (fixed order, replicas rotated)" in plan(rb)
+    assert "3 trials (fixed order, targets rotated)" in plan(rb)
     assert expand_trials(rb) is rb  # already expanded: unchanged
 
 
 def test_shuffled_order_is_fixed_by_the_seed_and_rotation_can_be_off() -> None:
     def order(seed: int) -> list[str]:
         rb = expand_trials(parse_runbook(_smoke(trials=6, trial_order="shuffled", seed=seed,
-                                                rotate_replicas=False)))
+                                                rotate_targets=False)))
         assert {p.fault.member for p in rb.phases if p.repeats == "crash"} == {"3"}
         return [p.name for p in rb.phases]
 

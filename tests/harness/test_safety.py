@@ -94,12 +94,12 @@ def test_check_blast_radius_refuses_models_built_in_code() -> None:
         {"name": "a", "duration_s": 1, "fault": {"type": "latency", "target": "inventory/1"},
          "recovery": {"action": "none"}},
         {"name": "b", "duration_s": 1, "fault": {"type": "latency", "target": "inventory/2"}},
-    ], "safety": {"max_faulted_replicas": 2}})
+    ], "safety": {"max_faulted_per_group": 2}})
     check_blast_radius(rb)
-    rb.safety.max_faulted_replicas = 1
+    rb.safety.max_faulted_per_group = 1
     with pytest.raises(SafetyError, match="phase 'b' would fault 2 components of group "
                                           "'inventory' at once; "
-                                          "safety.max_faulted_replicas allows 1"):
+                                          "safety.max_faulted_per_group allows 1"):
         check_blast_radius(rb)
 
 

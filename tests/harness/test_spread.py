@@ -25,6 +25,7 @@ NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
 def _runbook(tmp_path: Path, **changes) -> Path:
     data = yaml.safe_load((REPO / "runbooks" / "smoke.yaml").read_text())
+    data["slo"]["ttd_s"].update(latency=1.0, intermittent=1.0)  # the sweeps below dose these
     data.update(changes)
     path = tmp_path / "smoke-trials.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -72,7 +72,7 @@ def test_a_gameday_on_a_system_file_reads_its_detector_load_and_invariants(
     assert m["availability"] == 1.0 and m["quorum_rate"] is None and m["wrong_answers"] is None
     assert m["requests"] == 60  # 40 req/s × 1.5 s
     assert {r.kind for r in run.journal.requests} == {"buy"}
-    assert {r.product_id for r in run.journal.requests} == {"apple", "pear"}
+    assert {r.key for r in run.journal.requests} == {"apple", "pear"}
     assert [c["name"] for c in fault["checks"]] == ["availability", "latency_p95_ms", "ttd_s",
                                                      "ttr_s"]
     assert journal["consistency"]["ok"] is True and journal["steady_states"]["after"]["ok"]
@@ -150,7 +150,7 @@ def test_a_systems_oracle_judges_answers_and_its_follow_ups_end_the_changes(pair
     # follow-ups are not scheduled requests: 40 req/s of looks and takes only
     assert phases["baseline"].load is not None
     assert phases["baseline"].load.scheduled_rate == pytest.approx(40.0, rel=0.01)
-    assert run.journal.record.ledger_before == {"oracle": {"apple": 10.0, "pear": 5.0}}
+    assert run.journal.record.oracle_before == {"oracle": {"apple": 10.0, "pear": 5.0}}
     assert system.stock == {"apple": 10, "pear": 5} and system.orders == {}
     assert any("lie: wrong answers" in f for f in outcome.failing_checks)
 
@@ -170,7 +170,7 @@ def test_a_runbook_adjusts_the_systems_mix_values_and_follow_up_delay(pair) -> N
     _, run = _run(gd)
     requests = run.journal.requests
     assert {r.kind for r in requests} == {"take", "take>1"}  # no look: its weight is 0
-    assert {r.product_id for r in requests} == {"pear"}
+    assert {r.key for r in requests} == {"pear"}
     takes = sorted(r.intended_s for r in requests if r.kind == "take")
     gives = sorted(r.intended_s for r in requests if r.kind == "take>1")
     assert len(takes) == len(gives) == pytest.approx(30, abs=1)
@@ -192,13 +192,13 @@ def test_a_fronts_counters_give_the_faulted_members_timeout_share(pair) -> None:
     _, run = _run(gd)
     phases = {p.name: p for p in run.phases}
     broken = phases["break-b"]
-    assert broken.voter is not None
-    assert (broken.voter.replica, broken.voter.timeout_s) == ("web/b", 0.3)
-    assert broken.voter.asked > 20  # 40 req/s for 1.5 s, from just before the injection
+    assert broken.front is not None
+    assert (broken.front.member, broken.front.timeout_s) == ("web/b", 0.3)
+    assert broken.front.asked > 20  # 40 req/s for 1.5 s, from just before the injection
     # every request to b while it was broken timed out; a few from before the injection
     # and after the rollback (the counts span the phase) did not
-    assert 0.7 <= broken.metrics.voter_timeout_share <= 1.0
-    assert phases["baseline"].metrics.voter_timeout_share is None  # no fault, no count
+    assert 0.7 <= broken.metrics.front_timeout_share <= 1.0
+    assert phases["baseline"].metrics.front_timeout_share is None  # no fault, no count
 
 
 def test_counters_name_a_group_of_the_system(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ TOKEN = "xoxb-1234567890-TESTSECRETTOKEN"
 
 PHASES = [
     ("baseline", None),
-    ("crash", "crash on replica 2"),
-    ("latency", "latency on replica 3 (latency_ms=400.0)"),
+    ("crash", "crash on inventory/2"),
+    ("latency", "latency on inventory/3 (latency_ms=400.0)"),
     ("recovery", None),
 ]
 
@@ -24,7 +24,8 @@ def sample_run() -> StartNotice:
 
 def sample_phase() -> PhaseRecord:
     return PhaseRecord(
-        name="crash", fault={"type": "crash", "component": "2", "ttl_s": 30}, duration_s=12,
+        name="crash", fault={"type": "crash", "component": "inventory/2", "ttl_s": 30},
+        duration_s=12,
         start="2026-11-22T07:30:10+00:00", passed=False,
         metrics={"requests": 2400, "availability": 0.9987, "latency_p95_ms": 41.7,
                  "ttd_s": 0.61, "ttr_s": 1.25, "wrong_answers": 0},

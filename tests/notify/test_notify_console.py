@@ -27,7 +27,7 @@ def test_console_prints_the_same_summary_readably(capsys, run, phase, abort_info
     out = capsys.readouterr().out
     for expected in (
         "GameDay started: standard",
-        "2. crash: crash on replica 2",
+        "2. crash: crash on inventory/2",
         "Availability: 99.87 %",
         "Time to detect: 0.61 s",
         "crash: availability 99.87 %, target ≥ 99.9 %",

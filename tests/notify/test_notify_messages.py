@@ -24,7 +24,8 @@ def test_start_message_names_the_runbook_target_seed_and_every_phase_with_its_fa
     text = _all_text(message.blocks)
     assert message.blocks[0]["type"] == "header"
     assert "standard" in message.blocks[0]["text"]["text"]
-    for expected in ("local", "42", "ci", "baseline", "crash on replica 2", "latency on replica 3"):
+    for expected in ("local", "42", "ci", "baseline", "crash on inventory/2",
+                     "latency on inventory/3"):
         assert expected in text
     assert "Crash and slow a replica" in text
     assert "standard" in message.text and "20261122T073000Z-standard" in message.text
@@ -42,7 +43,7 @@ def test_phase_message_shows_the_figures_and_the_failing_check():
     message = phase_message(sample_phase())
     text = _all_text(message.blocks)
     assert "❌" in text and "crash" in text
-    for figure in ("99.87 %", "0.61 s", "1.25 s", "41.7 ms", "crash on replica 2"):
+    for figure in ("99.87 %", "0.61 s", "1.25 s", "41.7 ms", "crash on inventory/2"):
         assert figure in text
     assert "crash: availability 99.87 %, target ≥ 99.9 %" in text  # the report's sentence
     assert "ttd_s" not in text.split("Failing checks")[1]  # the passing check is not listed

@@ -64,7 +64,7 @@ def test_messages_carry_the_phase_figures_verdict_and_report_path(
     start, crash, latency, abort, verdict = (
         json.dumps(p.body["blocks"]) for p in fake_slack.posts()
     )
-    assert "standard" in start and "crash on replica 2" in start
+    assert "standard" in start and "crash on inventory/2" in start
     assert "99.87 %" in crash and "0.61 s" in crash and "availability" in crash
     assert "latency" in latency and "passed" in latency
     assert "ABORTED" in abort and "restarted: 2" in abort
@@ -75,7 +75,7 @@ def test_messages_carry_the_phase_figures_verdict_and_report_path(
 def test_huge_run_is_delivered_within_limits(fake_slack):
     run = StartNotice(run_id="r", name="n" * 500, description="d" * 9000, target="local",
                       started_by="ci", phases=[PlannedPhase(name=f"phase-{i}",
-                                                            fault="crash on replica 2")
+                                                            fault="crash on inventory/2")
                                                for i in range(80)])
     record = _bot(fake_slack).start(run)
     assert record.ok, record.error

@@ -75,7 +75,7 @@ def make_run(
     req = metrics.requests_frame(requests)
     tr = metrics.transitions_frame(pd.DataFrame(
         transitions, columns=["instance_id", "status", "at_s", "reason"]))
-    slo = SloSpec()
+    slo = SloSpec(ttd_s={"crash": 0.8, "incorrect_response": 0.5})
     for ph in phases:
         ph.metrics = metrics.phase_metrics(req, tr, ph)
         ph.checks = metrics.evaluate(ph.metrics, slo, ph.fault.type if ph.fault else None,

@@ -1,6 +1,7 @@
-"""A system without a voter or an oracle (systems/lb.yaml) has no quorum rate and no wrong
-answers: the metrics say None, no check is made, and every place people read figures says
-"not applicable" — never 0, never a bare dash. The inventory stack's figures are as before."""
+"""A system whose answers say nothing of a quorum and that has no oracle (systems/lb.yaml)
+has no quorum rate and no wrong answers: the metrics say None, no check is made, and every
+place people read figures says "not applicable" — never 0, never a bare dash. A system
+with both (systems/inventory.yaml) has its figures."""
 
 from __future__ import annotations
 
@@ -60,10 +61,25 @@ def test_the_inventory_stacks_reads_keep_their_quorum_rate_and_wrong_answers() -
 def test_a_systems_requests_count_towards_the_achieved_rate() -> None:
     frame = _requests("item", quorum=None, wrong=None, n=50)
     assert metrics.achieved_rate(frame, 5.0) == 10.0
-    # follow-ups (the inventory's cancels, a system's "request>follow-up") are not scheduled
-    cancels = _requests("cancel", quorum=None, wrong=None, n=50)
-    follow = _requests("order>cancel", quorum=None, wrong=None, n=50)
-    assert metrics.achieved_rate(pd.concat([frame, cancels, follow]), 5.0) == 10.0
+    # follow-ups ("<request>><n>") are not scheduled
+    follow = _requests("order>1", quorum=None, wrong=None, n=50)
+    assert metrics.achieved_rate(pd.concat([frame, follow]), 5.0) == 10.0
+
+
+def test_requests_files_of_older_runs_read_in_todays_names(tmp_path: Path) -> None:
+    """Before journal version 3 the values drawn were ``product_id`` and the stack's order
+    cancels were ``cancel``: read as ``key`` and a follow-up (not scheduled)."""
+    path = tmp_path / "requests.csv"
+    path.write_text("phase,kind,product_id,intended_s,latency_s,status,ok,error,quorum,"
+                    "value,wrong\n"
+                    + "".join(f"p,read,PROD-001,{T0 + i / 10},0.01,200,True,,True,5.0,False\n"
+                              for i in range(50))
+                    + "".join(f"p,cancel,PROD-002,{T0 + i / 10},0.01,200,True,,,,\n"
+                              for i in range(50)))
+    frame = metrics.requests_frame(path)
+    assert set(frame["key"]) == {"PROD-001", "PROD-002"}
+    assert set(frame["kind"]) == {"read", "write>1"}
+    assert metrics.achieved_rate(frame, 5.0) == 10.0
 
 
 def _journal(phase: PhaseRecord, system: SystemInfo | None) -> JournalRecord:
@@ -95,11 +111,15 @@ def test_the_plan_and_the_slo_list_name_a_systems_components_and_faults() -> Non
                           {"name": "k", "duration_s": 8, "recovery": {"action": "restart"},
                            "fault": {"type": "kill", "target": "backend/b", "replica": None}}]}
     assert [r["fault"] for r in plan_rows(runbook)] == ["—", "kill on backend/b"]
-    assert runbook_slo(runbook) == {"availability": 0.99, "ttd_s": {"kill": 1.0}}
-    inventory = {"slo": runbook["slo"], "phases": [
+    lb_phases = [_phase(_requests("item", quorum=None, wrong=None), judged=False)]
+    assert runbook_slo(runbook, lb_phases) == {"availability": 0.99, "ttd_s": {"kill": 1.0}}
+    # a system whose answers say whether a quorum served them, judged by an oracle
+    voted = [_phase(_requests("read", quorum=True, wrong=False), judged=True)]
+    assert runbook_slo(runbook, voted) == {"availability": 0.99, "quorum_rate": 0.99,
+                                           "wrong_answers": 0, "ttd_s": {"kill": 1.0}}
+    version_1 = {"slo": runbook["slo"], "phases": [
         {"name": "c", "duration_s": 1, "fault": {"type": "crash", "replica": "2"}}]}
-    assert plan_rows(inventory)[0]["fault"] == "crash on replica 2"
-    assert runbook_slo(inventory) == runbook["slo"]
+    assert plan_rows(version_1)[0]["fault"] == "crash on 2"
 
 
 def test_the_markdown_summary_says_not_applicable_for_a_system(tmp_path: Path) -> None:

@@ -199,7 +199,7 @@ def test_a_half_written_run_renders_and_says_what_is_missing(tmp_path: Path) -> 
     write_journal(run_dir, JournalRecord(
         run_id=run_dir.name, start=t0, target_key="local:5001",
         runbook=load_runbook(RUNBOOKS_DIR / "smoke.yaml").model_dump(mode="json"),
-        run=[ActivityRun(activity={"name": "inject crash on replica 3", "phase": "crash"},
+        run=[ActivityRun(activity={"name": "inject crash on inventory/3", "phase": "crash"},
                          start=t0, end=t0, duration=0.1, status="succeeded")]))
     page = render_report(run_dir).read_text()
     summary = read_summary(run_dir / "report.ipynb")
@@ -210,6 +210,6 @@ def test_a_half_written_run_renders_and_says_what_is_missing(tmp_path: Path) -> 
         "phase crash: interrupted while it ran; its requests and metrics were not recorded",
         "phase incorrect_response: not run", "phase recovery: not run",
         "no verdict (the run never concluded)",
-        "no consistency check against the ledger", "no steady-state check after the run",
+        "no check of the system's invariants", "no steady-state check after the run",
         "requests.csv was never written", "transitions.csv was never written"]
     assert "record is incomplete" in page and "requests.csv was never written" in page

@@ -130,7 +130,7 @@ def test_observations_are_marked_on_every_timeline(rendered_aborted_run: Path) -
     transitions = pd.DataFrame({"instance_id": ["1"], "status": ["OFF"], "at_s": [t0 + 5]})
     for fig in (plots.latency_figure(bands, journal.phases, t0, t0, observations=notes),
                 plots.availability_figure(avail, journal.phases, t0, t0, observations=notes),
-                plots.replica_timeline_figure(transitions, journal.phases, t0, t0 + 30,
+                plots.component_timeline_figure(transitions, journal.phases, t0, t0 + 30,
                                               observations=notes)):
         marks = [a for a in fig.layout.annotations if (a.text or "").startswith("✎")]
         assert [a.text for a in marks] == ["✎1", "✎2"]

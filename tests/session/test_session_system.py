@@ -64,10 +64,10 @@ def test_the_live_panel_shows_the_systems_components_as_its_detector_sees_them(
             assert run is not None
             view = LiveView(run, phase, show=False)
             deadline = time.monotonic() + 5  # the detector polls every 50 ms
-            while (sample := view.sample()).replicas.get("web/b") != "OFF":
+            while (sample := view.sample()).components.get("web/b") != "OFF":
                 assert time.monotonic() < deadline, sample
                 time.sleep(0.05)
-            assert sample.replicas == {"web/a": "ON", "web/b": "OFF"}
+            assert sample.components == {"web/a": "ON", "web/b": "OFF"}
             html = view.html()
             assert "components (detector)" in html and "web/b OFF ⚡" in html
             assert "replica web" not in html

@@ -105,8 +105,8 @@ def test_follow_ups_owed_when_the_harness_is_killed_are_sent_by_the_next_holder(
     assert not (run_dir / OWED_FILE).exists()
     journal = read_journal(run_dir / "journal.json")
     assert journal.status == "interrupted" and journal.interruption is not None
-    assert journal.interruption.cancels_sent == len(owed)
-    assert journal.interruption.cancels_failed == []
+    assert journal.interruption.follow_ups_sent == len(owed)
+    assert journal.interruption.follow_ups_failed == []
 
     # the report says what was sent, in the system's words (not the stack's order cancels)
     report = subprocess.run([sys.executable, "-m", "gameday", "report", "--reports-dir",

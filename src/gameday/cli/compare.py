@@ -40,9 +40,9 @@ def register(subparsers: Any) -> None:
                         help="GameDays per build (default 3: 6 runs in all)")
     parser.add_argument("--seed", type=int, help="override the runbook's seed")
     parser.add_argument("--base-ports", type=_ports, default=None, metavar="A,B",
-                        help="base ports of the two stacks (default 5101,5111; their "
-                             "ports must not overlap: the inventory stack uses 8 from "
-                             "its base)")
+                        help="base ports of the two systems (default 5101,5111; their "
+                             "ports must not overlap: leave as many between them as "
+                             "the system file uses from its base)")
     parser.add_argument("--fdr", type=float, default=None, metavar="RATE",
                         help="false-discovery rate across every phase and metric "
                              "(default 0.05)")

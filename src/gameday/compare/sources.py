@@ -2,13 +2,11 @@
 
 ``gameday compare --a REF_OR_DIR --b REF_OR_DIR`` runs two versions of the system.
 :func:`open_source` turns one argument into a :class:`StackSource`, a directory holding
-one version: for the inventory stack's built-in form its ``stack/`` package; for a runbook
-with a ``system``, that system file at the same place as in this repository (its
+one version: the runbook's system file at the same place as in this repository (its
 ``local`` blocks run from there). What it must hold is ``needs``:
 
 - an existing **directory** is used as it is (a checkout, a copy with a changed setting);
-  it must hold what ``needs`` names (default: the stack's services,
-  ``stack/<service>/__main__.py``);
+  it must hold what ``needs`` names (the system file);
 - anything else is a **git ref** of the repository (a branch, a tag, a sha, ``HEAD~3``),
   checked out into a temporary worktree (``git worktree add --detach``) that
   :meth:`StackSource.close` removes again.

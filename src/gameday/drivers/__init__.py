@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from gameday.load import LoadGenerator
     from gameday.owed import OwedRequests
-    from gameday.run_record import Consistency, VoterCounters
+    from gameday.run_record import Consistency, FrontCounters
     from gameday.runbook import Fault, Runbook
     from gameday.targets.base import Target
 
@@ -93,9 +93,9 @@ class SystemDriver(Protocol):
         """The detector's transitions since ``since_s`` (``instance_id``, ``status``
         ON/OFF, ``at`` or ``at_s``, ``reason``), oldest first."""
 
-    def voter_counters(self) -> VoterCounters | None:
-        """The voter's per-replica counters now (requests finished, timed out); None when
-        the system has no voter or they cannot be read (never raises)."""
+    def front_counters(self) -> FrontCounters | None:
+        """The front's per-member counters now (requests finished, timed out); None when
+        the system file has no ``counters`` or they cannot be read (never raises)."""
 
     def roll_back_all(self) -> dict[str, Any]:
         """End every fault and bring back every component; never raises."""

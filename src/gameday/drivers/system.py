@@ -10,8 +10,8 @@ Runbooks with ``system: systems/<name>.yaml`` run here (docs/systems.md):
 - **detector**: a ``status`` detector (or ``none``: the members' health URLs) is polled
   from the steady state before to the end of the run by
   :class:`~gameday.systems.detector.DetectorPoller`; a ``transitions`` detector is read
-  when a phase ends. Either way TTD/TTR come from the same ON/OFF transitions as the
-  inventory stack's monitor, keyed ``group/member``;
+  when a phase ends. Either way TTD/TTR come from ON/OFF transitions keyed
+  ``group/member``;
 - **faults**: the fault named by the runbook's ``type``, through its provider
   (:mod:`gameday.systems.providers`): ``process`` (local target), ``container`` (compose
   target: kill, stop, pause, disconnect through the Docker SDK), ``http``,
@@ -47,7 +47,7 @@ from gameday.http import classify, is_transient
 from gameday.journal import utc_iso
 from gameday.load import LoadGenerator
 from gameday.owed import OwedRequests
-from gameday.run_record import Consistency, VoterCounters
+from gameday.run_record import Consistency, FrontCounters
 from gameday.runbook import Fault, Runbook
 from gameday.systems.compose import SystemComposeTarget
 from gameday.systems.detector import DetectorPoller, read_transitions
@@ -181,7 +181,7 @@ class SystemFileDriver:
                               transient=True) from None
         truth = Truth(values, settle_s=oracle.settle_s)
         return (SystemLoadGenerator(self.resolved, runbook.load, seed, truth=truth, owed=owed),
-                {"ledger_before": {"oracle": values}})
+                {"oracle_before": {"oracle": values}})
 
     # ---- faults ---------------------------------------------------------------------
     def _member(self, fault: Fault) -> Member:
@@ -297,7 +297,7 @@ class SystemFileDriver:
                                f"{timeout_s:g} s")
             time.sleep(_POLL_S)
 
-    def voter_counters(self) -> VoterCounters | None:
+    def front_counters(self) -> FrontCounters | None:
         """The file's ``counters`` (a front's per-member counts), keyed by member label;
         None without them or when they cannot be read (the metric is then "not
         measured", never a failed phase)."""
@@ -307,7 +307,7 @@ class SystemFileDriver:
             timeout_s, asked, timed_out = front_counters(self.resolved)
         except ValueError:
             return None
-        return VoterCounters(timeout_s=timeout_s, asked=asked, timed_out=timed_out)
+        return FrontCounters(timeout_s=timeout_s, asked=asked, timed_out=timed_out)
 
     def roll_back_all(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cleared": []}
@@ -361,8 +361,6 @@ class SystemFileDriver:
                 return Consistency(
                     ok=ok, mismatches=[{"invariant": f.name, "member": f.member,
                                         "detail": f.detail} for f in found if not f.ok],
-                    replicas={f"{f.name}" + (f" [{f.member}]" if f.member else ""): f.detail
-                              for f in found},
                     waited_s=round(time.monotonic() - started, 3))
             time.sleep(0.25)
 

@@ -7,7 +7,7 @@
   normal interval does not.
 - :func:`bootstrap_quantile`: a percentile (TTD p95, TTR p50, latency p99) with a percentile
   bootstrap interval that resamples **whole trials**, never single requests: requests
-  within a trial share its fault, its replica and the machine's load at that moment, so
+  within a trial share its fault, its component and the machine's load at that moment, so
   they are not independent, and resampling them would give intervals far too narrow.
 
 A value that was never observed (a fault never detected: TTD ``None``) counts as

@@ -99,22 +99,22 @@ def sweep_sentence(result: SweepResult) -> str:
 
 def sweep_metric_note(result: SweepResult, phases: Sequence[Any] = ()) -> str:
     """What a swept metric that is not a client's or the detector's figure measures, in
-    words ("" for the others); ``phases``: the run's phase records (the voter's timeout
+    words ("" for the others); ``phases``: the run's phase records (the front's timeout
     they recorded is named)."""
-    if result.metric != "voter_timeout_share":
+    if result.metric != "front_timeout_share":
         return ""
-    timeouts = sorted({p.voter.timeout_s for p in phases
+    timeouts = sorted({p.front.timeout_s for p in phases
                        if getattr(p, "repeats", None) == result.phase
-                       and getattr(p, "voter", None) is not None
-                       and p.voter.timeout_s is not None})
-    said = (f" ({' / '.join(fmt_value('x_s', t) for t in timeouts)} on this stack, as its "
-            "/voting-stats said)" if timeouts else "")
-    return ("Voter timeouts on the faulted replica: of the voter's requests to the faulted "
-            "replica during each trial (the voter's own counts, read just before the "
-            "injection and after the phase), the share that got no answer within the "
-            f"voter's per-replica timeout{said}. Such an answer counts in no vote: the "
-            "voter answers clients with the other two replicas, so clients' latency does "
-            "not show the step; this does.")
+                       and getattr(p, "front", None) is not None
+                       and p.front.timeout_s is not None})
+    said = (f" ({' / '.join(fmt_value('x_s', t) for t in timeouts)} on this system, as its "
+            "counters said)" if timeouts else "")
+    return ("Front's timeouts on the faulted member: of the front's requests to the faulted "
+            "member during each trial (its own counts, the system file's counters, read "
+            "just before the injection and after the phase), the share that got no answer "
+            f"within the front's timeout{said}. Such an answer does not count: the front "
+            "answers clients with the other members, so clients' latency does not show "
+            "the step; this does.")
 
 
 def sweep_rows(sweeps: Sequence[SweepResult]) -> list[dict[str, Any]]:

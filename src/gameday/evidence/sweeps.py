@@ -7,8 +7,8 @@ metric over that dose's trials with its 95 % interval and judges it against the 
 (pass / fail / inconclusive, :func:`gameday.evidence.verdicts.judge`):
 
 - ``detection_rate``: detected trials / trials, Wilson interval;
-- every other metric (TTD, TTR, p95/p99 latency, availability, the share of the voter's
-  requests to the faulted replica that timed out): the **median** over the
+- every other metric (TTD, TTR, p95/p99 latency, availability, the share of the front's
+  requests to the faulted member that timed out): the **median** over the
   trials with its bootstrap interval (whole trials resampled). A median, not a p95: with
   three trials a dose, a p95 is the worst trial. A fault never detected is +∞ for TTD.
 
@@ -37,7 +37,7 @@ __all__ = ["SWEEP_METRICS", "DosePoint", "BreakingPoint", "SweepResult", "dose_p
 
 #: Metrics a sweep can be about (a PhaseMetrics field, or the detection rate).
 SWEEP_METRICS = ("ttd_s", "ttr_s", "detection_rate", "availability", "latency_p95_ms",
-                 "latency_p99_ms", "voter_timeout_share")
+                 "latency_p99_ms", "front_timeout_share")
 
 
 def dose_point(dose: float, metric: str, values: Sequence[float | None], target: Threshold,

@@ -383,7 +383,7 @@ class _Converter:
             "seed": 1,
             "load": {"rate": 5, "timeout_s": 2.0},
             "slo": {"availability": 0.99},
-            "safety": {"max_faulted_replicas": 1, "fault_ttl_s": 120},
+            "safety": {"max_faulted_per_group": 1, "fault_ttl_s": 120},
             "phases": phases,
         }
         return CtkImport(name, system, runbook, self.converted, self.gaps)

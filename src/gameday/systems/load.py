@@ -14,7 +14,7 @@ pool) sending the system's own mix:
 - each request is rendered from its template (URL, headers, JSON body) with the drawn
   values, and is a success when its answer meets ``expect`` (status, JSON paths); a
   timeout, a refused connection or an unexpected answer is a failure;
-- the record's ``kind`` is the request's name, ``product_id`` the values drawn (joined
+- the record's ``kind`` is the request's name, ``key`` the values drawn (joined
   by ``,``); ``quorum`` is what the answer says at the request's ``quorum`` path (a
   failed request: false), empty for a request without one (no quorum rate);
 - with an ``oracle`` (a :class:`~gameday.truth.Truth` read by the driver): a request with
@@ -27,12 +27,11 @@ pool) sending the system's own mix:
   request, so not in the achieved rate); one with ``ends_change`` ends the change when it
   succeeds, and keeps it in force for good when its outcome is unknown.
 
-With ``owed`` (:class:`~gameday.owed.OwedRequests`, the run's ``cancels-owed.jsonl``),
+With ``owed`` (:class:`~gameday.owed.OwedRequests`, the run's ``follow-ups-owed.jsonl``),
 every follow-up is written down, rendered (method, URL, body, headers; a header reading
 ``env()`` as its template), when its request succeeded, and again when it was answered
 (an expected status or a 4xx): a run killed in between leaves it owed, and
-:mod:`gameday.recovery` sends it when it finds the run interrupted, as for the inventory
-stack's order cancels.
+:mod:`gameday.recovery` sends it when it finds the run interrupted.
 """
 
 from __future__ import annotations
@@ -173,7 +172,7 @@ class SystemLoadGenerator(LoadGenerator):
             by = float(render_value(req.change.by, ctx))
         except (TemplateProblem, TypeError, ValueError):
             return None
-        return self.truth.order_sent(key, -by, time.time())
+        return self.truth.change_sent(key, by, time.time())
 
     def _send_template(self, planned: SystemPlanned, phase: str, intended: float,
                        intended_mono: float, lag: float, records: list[RequestRecord],
@@ -189,9 +188,9 @@ class SystemLoadGenerator(LoadGenerator):
             latency = time.perf_counter() - intended_mono
             if token is not None and self.truth is not None and not ok:
                 if 400 <= status < 500:
-                    self.truth.order_refused(token)
+                    self.truth.change_refused(token)
                 else:
-                    self.truth.order_unknown(token)
+                    self.truth.change_unknown(token)
             value, wrong = self._judge(req, ctx, answer, ok, sent_wall)
             quorum = None if req.quorum is None else (
                 status != 0 and search(req.quorum, answer) is True)
@@ -272,8 +271,8 @@ class SystemLoadGenerator(LoadGenerator):
                 self.owed.paid(owed[n][0])
             if follow.ends_change and token is not None and self.truth is not None:
                 if ok:
-                    self.truth.order_ended(token, time.time())
+                    self.truth.change_ended(token, time.time())
                 else:
-                    self.truth.order_unknown(token)
+                    self.truth.change_unknown(token)
             self._finish(RequestRecord(phase, f"{kind}>{n}", drawn, intended, latency,
                                        status, ok, err), records)

@@ -2,8 +2,8 @@
 
 Every model forbids unknown fields. Text marked *template* is rendered by
 :mod:`gameday.systems.render` (a Jinja sandbox) with the run's context: ``base_port``,
-``host``, ``target``, each component group by name (``voter.url``, ``inventory[0].port``,
-``inventory.members``), the load's ``values`` drawn for the request, ``member`` and
+``host``, ``target``, each component group by name (``lb.url``, ``backend[0].port``,
+``backend.members``), the load's ``values`` drawn for the request, ``member`` and
 ``index`` inside a group, ``response`` in a follow-up, ``ttl_s`` and the fault's
 parameters in a fault action. *Paths* into JSON answers are JMESPath expressions
 (https://jmespath.org), checked when the file is loaded. ``docs/systems.md`` is the
@@ -134,7 +134,7 @@ class ComposeRun(_Model):
 
 
 class ComponentGroup(_Model):
-    """A part faults can hit, as a group of members (``inventory: members [1, 2, 3]``); a
+    """A part faults can hit, as a group of members (``backend: members [a, b, c]``); a
     single component is a group of one (its member named after the group)."""
 
     members: Annotated[list[Name], Field(min_length=1, max_length=64)] | None = None
@@ -211,7 +211,7 @@ class RequestTemplate(_Model):
     json_: Any = Field(default=None, alias="json")
     expect: Expect = Field(default_factory=Expect)
     answer: Answer | None = None
-    #: A path to a boolean in the answer: whether a quorum served it (the voter's
+    #: A path to a boolean in the answer: whether a quorum served it (a majority voter's
     #: ``quorum_achieved``). The run's quorum rate is the share of these requests whose
     #: answer says true; a failed request counts as served without one.
     quorum: JsonPath | None = None
@@ -347,11 +347,11 @@ class ValueAt(_Model):
 
 
 class Counters(_Model):
-    """A front's own counts per member of ``group`` (a voter, a load balancer), read from
+    """A front's own counts per member of ``group`` (a majority voter, a balancer), read from
     ``url`` before a fault and when its phase ends: ``asked`` (a path to a mapping member →
     requests to it that finished) and ``timed_out`` (member → those of them that got no
     answer within the front's timeout; ``timeout_s``: a path to that timeout). The
-    faulted member's share that timed out is the phase's ``voter_timeout_share``."""
+    faulted member's share that timed out is the phase's ``front_timeout_share``."""
 
     url: Template
     group: Name
@@ -491,7 +491,7 @@ class System(_Model):
     steady_state: dict[Name, Probe] = Field(default_factory=dict)
     invariants: dict[Name, Invariant] = Field(default_factory=dict)
     faults: dict[Name, FaultProvider] = Field(default_factory=dict)
-    #: A front's per-member counts: the phase's ``voter_timeout_share``.
+    #: A front's per-member counts: the phase's ``front_timeout_share``.
     counters: Counters | None = None
 
     @model_validator(mode="after")

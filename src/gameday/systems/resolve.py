@@ -2,8 +2,8 @@
 
 :func:`resolve` renders the component templates for a target, a host and a base port. The
 result is what templates elsewhere see: each group by name, a list of its members, where
-``inventory[1].url`` is the second member's URL and a group of one can be used as its
-member (``voter.url``).
+``backend[1].url`` is the second member's URL and a group of one can be used as its
+member (``lb.url``).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ class Member:
 
     @property
     def label(self) -> str:
-        """``inventory/2``: how runbooks, journals and reports name it."""
+        """``backend/b``: how runbooks, journals and reports name it."""
         return f"{self.group}/{self.name}"
 
 
 class Group(list[Member]):
-    """A group's members; a group of one reads as its member (``voter.url``)."""
+    """A group's members; a group of one reads as its member (``lb.url``)."""
 
     def __init__(self, name: str, members: list[Member]) -> None:
         super().__init__(members)
