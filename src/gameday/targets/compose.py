@@ -257,8 +257,8 @@ class ComposeTarget(Target):
 
         A dead-man's switch is armed first: it undoes the fault after ``ttl_s`` or as soon
         as this process dies. Call ``.rollback()`` on the returned switch to undo the fault
-        and disarm it. ``network`` (``disconnect``): a network of the compose file (e.g.
-        ``replicas``, ``events``, ``db``); None cuts the container from every network.
+        and disarm it. ``network`` (``disconnect``): a network as the compose file names
+        it; None cuts the container from every network.
         ``mark`` is called right before Docker is asked to act, after the switch is armed
         (when the fault began, for TTD).
         """
