@@ -209,17 +209,12 @@ def system_under_test(base_port: int, target: str = "local") -> SystemUnderTest:
 def stack(base_port: int, *, keep: bool = False,
           target: str = "local") -> Iterator[SystemUnderTest]:
     """A fresh systems/inventory.yaml of ``target`` at ``base_port``, stopped on the way
-    out (unless ``keep``), every fault the driver held ended first. Local: ``gameday
-    system up``/``down``. Compose: ``gameday stack up``/``down --target compose`` (the
-    system CLI runs local components only), the images of `make images`
-    (``COMPOSE_ENV``)."""
+    out (unless ``keep``), every fault the driver held ended first: ``gameday system
+    up``/``down --target TARGET`` (on compose the images of `make images`,
+    ``COMPOSE_ENV``)."""
     sut = system_under_test(base_port, target)
-    if target == "local":
-        up = ["system", "up", str(SYSTEM_FILE), "--base-port", str(base_port)]
-        down = ["system", "down", str(SYSTEM_FILE), "--base-port", str(base_port)]
-    else:
-        where = ["--base-port", str(base_port), "--target", target]
-        up, down = ["stack", "up", *where], ["stack", "down", *where]
+    where = [str(SYSTEM_FILE), "--base-port", str(base_port), "--target", target]
+    up, down = ["system", "up", *where], ["system", "down", *where]
     try:
         gameday(*up, "--timeout", "300", target=target)
     except Exception:

@@ -8,8 +8,10 @@ and stops it at the end of the session. Knobs for a quicker edit-test loop:
 - ``GAMEDAY_TEST_KEEP_STACK=1``: leave the stack running at the end (the next session
   with the same base port reuses it, with whatever data it holds).
 
-Logs of the test stack: ``.gameday/test-stacks/stack-<base port>/logs/`` (its Postgres
-data is removed at the end of the session).
+The stack runs from systems/inventory.yaml through the harness's generic launcher
+(``SystemLocalTarget``; tests/inventory_system.py). Logs of the test stack:
+``.gameday/test-stacks/system-inventory-<base port>/logs/`` (its Postgres data is removed
+at the end of the session).
 
 ``compose_stack`` is the same stack under Docker Compose, on the images of ``make images``
 (built when missing; tests/dockerd/engine.py), in a project of its own (``gdtest-<hex>``)
@@ -48,7 +50,7 @@ except ModuleNotFoundError:  # pragma: no cover - depends on the environment
     sys.path[:0] = [str(_REPO / "src"), str(_REPO)]
 
 from gameday.config import Settings, get_settings  # noqa: E402
-from gameday.targets.base import StackUrls  # noqa: E402
+from inventory_system import StackUrls, inventory_target, replica_member, stack_urls  # noqa: E402
 
 TEST_CHAOS_TOKEN = "test-token"
 _AVOID = {*range(5001, 5007), 9092, 5432}
@@ -60,13 +62,23 @@ class LocalStack:
     """What a test needs of the running stack (the local one, or ``compose_stack``)."""
 
     urls: StackUrls
-    target: object  # gameday.targets.local.LocalTarget or compose.ComposeTarget
+    target: Any  # gameday.systems.local.SystemLocalTarget or compose.SystemComposeTarget
     chaos_token: str
     settings: Settings
 
     @property
     def base_port(self) -> int:
         return self.settings.base_port
+
+    def kill_replica(self, instance_id: str, *, hold: bool = False) -> None:
+        """SIGKILL replica ``instance_id``: restarted by the supervisor or the restart
+        policy, or with ``hold`` down until :meth:`restart_replica`."""
+        self.target.kill_member(replica_member(self.target.resolved, instance_id), hold=hold)
+
+    def restart_replica(self, instance_id: str, *, timeout_s: float = 30.0) -> None:
+        """Start replica ``instance_id`` unless it runs and wait until it is healthy."""
+        self.target.restart_member(replica_member(self.target.resolved, instance_id),
+                                   timeout_s=timeout_s)
 
     @property
     def chaos_headers(self) -> dict[str, str]:
@@ -166,21 +178,19 @@ def trials_journal_fixture() -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
     """One local stack for the whole session (≈ 5-10 s to start), stopped at the end."""
-    from gameday.targets.local import LocalTarget
-
     base = int(os.environ.get("GAMEDAY_TEST_BASE_PORT") or free_base_port())
     settings = get_settings(base_port=base, chaos_token=TEST_CHAOS_TOKEN,
                             state_dir=_REPO / ".gameday" / "test-stacks")
     keep = os.environ.get("GAMEDAY_TEST_KEEP_STACK") == "1"
     # owned by this session: a killed pytest takes its stack with it
-    target = LocalTarget(settings, owner_pid=None if keep else os.getpid())
+    target = inventory_target(settings, owner_pid=None if keep else os.getpid())
     try:
         target.start(timeout_s=90)
     except BaseException:
         target.stop()
         raise
-    stack = LocalStack(urls=target.urls, target=target, chaos_token=TEST_CHAOS_TOKEN,
-                       settings=settings)
+    stack = LocalStack(urls=stack_urls(target.resolved), target=target,
+                       chaos_token=TEST_CHAOS_TOKEN, settings=settings)
     try:
         yield stack
     finally:
@@ -234,22 +244,20 @@ def stack_images(docker_helpers: Any) -> None:
 @pytest.fixture(scope="session")
 def compose_stack(docker_helpers: Any, stack_images: None) -> Iterator[LocalStack]:
     """The stack under Docker Compose for the whole session (≈ 20-60 s to start here)."""
-    from gameday.targets.compose import ComposeTarget
-
     settings = get_settings(target="compose", base_port=free_base_port(),
                             chaos_token=TEST_CHAOS_TOKEN,
                             compose_project=f"gdtest-{uuid.uuid4().hex[:8]}",
                             compose_file=docker_helpers.LOCAL_COMPOSE_FILES,
                             state_dir=_REPO / ".gameday" / "test-stacks")
-    target = ComposeTarget(settings, docker_timeout_s=30)
+    target = inventory_target(settings, target="compose", docker_timeout_s=30)
     try:
         target.start(timeout_s=300)
     except BaseException:
         target.stop(timeout_s=60)
         raise
     try:
-        yield LocalStack(urls=target.urls, target=target, chaos_token=TEST_CHAOS_TOKEN,
-                         settings=settings)
+        yield LocalStack(urls=stack_urls(target.resolved), target=target,
+                         chaos_token=TEST_CHAOS_TOKEN, settings=settings)
     finally:
         target.stop(timeout_s=60)
 

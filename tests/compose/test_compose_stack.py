@@ -111,3 +111,39 @@ def test_stop_leaves_no_volume_even_after_compose_recreated_a_container(
     finally:
         target.stop(timeout_s=30)
     assert _volumes() - before == set()
+
+
+def test_the_stack_command_runs_the_system_file_on_compose(
+    stack_images: None, docker_helpers: Any, free_base_port: Any,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`gameday stack up|status|down --target compose` is `gameday system … --target
+    compose` of systems/inventory.yaml: the compose project of GAMEDAY_COMPOSE_FILE, its
+    members on the ports of the base port, up once the file's steady state holds."""
+    import json
+    import uuid
+
+    from gameday.cli import main
+
+    project = f"gdtest-cli-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("GAMEDAY_COMPOSE_PROJECT", project)
+    monkeypatch.setenv("GAMEDAY_COMPOSE_FILE", docker_helpers.LOCAL_COMPOSE_FILES)
+    port = str(free_base_port())
+    where = ["--base-port", port, "--target", "compose"]
+    try:
+        assert main(["stack", "up", *where, "--timeout", "300"]) == 0
+        out = capsys.readouterr().out
+        assert ("system 'inventory' is up and in its steady state; stop it with "
+                f"`gameday stack down --base-port {port} --target compose`") in out
+        assert main(["stack", "status", *where, "--json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert (status["target"], status["healthy"]) == ("compose", True)
+        urls = {s["name"]: s["url"] for s in status["services"]}
+        assert urls["voter"] == f"http://127.0.0.1:{int(port) + 4}"
+        assert len(docker.from_env().containers.list(  # every service, in that project
+            filters={"label": f"com.docker.compose.project={project}"})) == len(NETWORKS)
+    finally:
+        assert main(["stack", "down", *where]) == 0
+    assert main(["stack", "status", *where]) == 1
+    assert not docker.from_env().containers.list(
+        all=True, filters={"label": f"com.docker.compose.project={project}"})

@@ -135,7 +135,7 @@ def test_transient_injection_failure_is_retried(
     def inject_after_kill() -> tuple[float, int]:
         run = engine.open_run(settings, rb, runbook, target,
                               driver=system.driver(target, settings))
-        local_stack.target.kill_replica("1")
+        local_stack.kill_replica("1")
         sent = inject(run, rb.phases[0])
         attempts = [e for e in run.journal.record.run if e.activity.name.startswith("inject")]
         return sent, len(attempts)
@@ -145,7 +145,7 @@ def test_transient_injection_failure_is_retried(
         assert attempts >= 2  # the first attempt failed, a retry succeeded
         assert _faults_in_force(local_stack)["1"] == "latency"
     finally:
-        local_stack.target.restart_replica("1")
+        local_stack.restart_replica("1")
         httpx.post(
             f"{local_stack.urls.replica('1')}/inject-failure",
             json={"type": "clear"},

@@ -4,8 +4,9 @@ tests/dockerd/engine.py when none runs).
 
 The driver tests here need no stack: they build a FROM scratch busybox image and run
 containers with host networking that serve HTTP on free loopback ports, labelled like
-Compose labels the stack's containers. The real stack under Compose is tested in
-tests/compose/.
+Compose labels the stack's containers, driven as systems/inventory.yaml on compose
+(SystemComposeTarget) or as a bare project (ComposeTarget). The real stack under Compose
+is tested in tests/compose/.
 """
 
 from __future__ import annotations
@@ -27,13 +28,18 @@ from docker import errors as docker_errors
 
 from gameday.config import get_settings
 from gameday.errors import StackNotRunning, TargetError
-from gameday.targets.compose import SERVICES, ComposeTarget, compose_command
-from gameday.targets.composecli import compose_files
-from gameday.targets.localplan import StackPorts
+from gameday.systems.compose import SystemComposeTarget
+from gameday.systems.loader import load_system
+from gameday.systems.resolve import resolve
+from gameday.targets.compose import ComposeTarget
+from gameday.targets.composecli import compose_command, compose_files
+from inventory_system import INVENTORY_FILE, inventory_target, replica_member, stack_ports
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 LOCAL_FILE = REPO / "docker-compose.local.yml"
+#: The compose service of every member of systems/inventory.yaml, in the file's order.
+SERVICES = tuple(stack_ports(5001))
 STACK_SERVICES = ("inventory-1", "inventory-2", "inventory-3", "monitor", "voter", "orders")
 CONTRACT_PORTS = {
     "inventory-1": 5001,
@@ -145,7 +151,7 @@ def test_host_ports_are_the_contract_ports_on_loopback_only(
 
 def test_bind_address_and_host_ports_come_from_the_environment() -> None:
     moved = {f"GAMEDAY_{s.upper().replace('-', '_')}_PORT": str(p)
-             for s, p in StackPorts(23101).by_service().items()}
+             for s, p in stack_ports(23101).items()}
     config = _parsed(COMPOSE_FILE, GAMEDAY_BIND_ADDRESS="0.0.0.0", **moved)
     for name, service in config["services"].items():
         [port] = service["ports"]
@@ -155,22 +161,23 @@ def test_bind_address_and_host_ports_come_from_the_environment() -> None:
 
 
 def test_the_target_passes_its_ports_and_bind_address_to_compose() -> None:
-    target = ComposeTarget(get_settings(base_port=23101, bind_address="10.1.2.3",
-                                        chaos_token="s3cret"))
+    target = inventory_target(get_settings(base_port=23101, bind_address="10.1.2.3",
+                                           chaos_token="s3cret"), target="compose")
     env = target.compose_env()
     assert env["GAMEDAY_BIND_ADDRESS"] == "10.1.2.3"
     assert env["GAMEDAY_INVENTORY_1_PORT"] == "23101"
     assert env["GAMEDAY_VOTER_PORT"] == "23105"
     assert (env["GAMEDAY_KAFKA_PORT"], env["GAMEDAY_POSTGRES_PORT"]) == ("23107", "23108")
     assert env["CHAOS_TOKEN"] == "s3cret"
-    assert target.urls.voter == "http://127.0.0.1:23105"
+    assert target.resolved.groups["voter"].url == "http://127.0.0.1:23105"
 
 
 def test_the_take_down_held_for_a_started_project_names_it_and_not_the_token() -> None:
     """What the dead-man's switch of a project a GameDay started holds (written to the
     state folder): project, absolute files, ports and bind address, never the token."""
-    target = ComposeTarget(get_settings(base_port=23101, bind_address="10.1.2.3",
-                                        chaos_token="s3cret", compose_project="gdx"))
+    target = inventory_target(get_settings(base_port=23101, bind_address="10.1.2.3",
+                                           chaos_token="s3cret", compose_project="gdx"),
+                              target="compose")
     rollback = target.take_down()
     assert rollback.call == "gameday.targets.compose:take_down"
     kwargs = rollback.kwargs
@@ -296,22 +303,26 @@ def test_chaos_token_falls_back_to_the_harness_setting(tmp_path: Path) -> None:
 # -- the driver without an engine ---------------------------------------------------------
 
 
-def test_urls_are_the_contract_host_ports() -> None:
-    urls = ComposeTarget(get_settings()).urls
-    assert urls.inventory == tuple(f"http://127.0.0.1:{p}" for p in (5001, 5002, 5003))
-    assert (urls.monitor, urls.voter, urls.orders) == (
+def test_the_stack_on_compose_is_reached_at_the_contract_host_ports() -> None:
+    urls = dict(inventory_target(get_settings(), target="compose")._status_rows())
+    assert [urls[f"inventory-{i}"] for i in (1, 2, 3)] == [
+        f"http://127.0.0.1:{p}" for p in (5001, 5002, 5003)]
+    assert (urls["monitor"], urls["voter"], urls["orders"]) == (
         "http://127.0.0.1:5004",
         "http://127.0.0.1:5005",
         "http://127.0.0.1:5006",
     )
 
 
-def test_a_remote_docker_host_reaches_the_stack_at_gameday_host() -> None:
+def test_a_remote_docker_host_reaches_the_stack_at_its_host() -> None:
     settings = get_settings(host="gameday-host", bind_address="0.0.0.0", base_port=6001)
-    target = ComposeTarget(settings)
-    assert target.urls.replica("2") == "http://gameday-host:6002"
-    assert target.urls.voter == "http://gameday-host:6005"
-    assert target.compose_env()["GAMEDAY_BIND_ADDRESS"] == "0.0.0.0"
+    resolved = resolve(load_system(INVENTORY_FILE), target="compose", host="gameday-host",
+                       base_port=6001)
+    urls = dict(SystemComposeTarget(resolved, settings, source=INVENTORY_FILE)._status_rows())
+    assert urls["inventory-2"] == "http://gameday-host:6002"
+    assert urls["voter"] == "http://gameday-host:6005"
+    assert SystemComposeTarget(resolved, settings).compose_env()[
+        "GAMEDAY_BIND_ADDRESS"] == "0.0.0.0"
 
 
 def test_a_remote_host_with_ports_on_loopback_is_refused_before_docker_is_asked() -> None:
@@ -342,12 +353,6 @@ def test_unreachable_docker_is_a_clear_target_error(monkeypatch: pytest.MonkeyPa
     message = str(err.value)
     assert "DOCKER_HOST=unix:///nonexistent/docker.sock" in message
     assert "make docker-engine" in message and "systemctl start docker" in message
-
-
-def test_unknown_replica_is_refused_before_docker_is_asked() -> None:
-    target = ComposeTarget(get_settings(), client_factory=lambda: pytest.fail("asked docker"))
-    with pytest.raises(TargetError, match="unknown replica '4'; allowed: '1', '2', '3'"):
-        target.kill_replica("4")
 
 
 def test_missing_compose_v2_is_a_clear_target_error(
@@ -405,15 +410,19 @@ def _wait(predicate: Any, timeout_s: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def _replica(target: SystemComposeTarget, instance_id: str) -> Any:
+    return replica_member(target.resolved, instance_id)
+
+
 @pytest.fixture
 def labelled_stack(
     docker_client: Any, busybox: str, free_base_port: Any
-) -> Iterator[tuple[ComposeTarget, dict]]:
+) -> Iterator[tuple[SystemComposeTarget, dict]]:
     """One busybox container per stack service on the ports of a free base port,
     labelled as Compose labels them."""
     project = f"gdtest-{uuid.uuid4().hex[:8]}"
     base = free_base_port()
-    ports = StackPorts(base).by_service()
+    ports = stack_ports(base)
     try:
         for service, port in ports.items():
             docker_client.containers.run(
@@ -435,8 +444,8 @@ def labelled_stack(
                 },
                 restart_policy={"Name": "unless-stopped"},
             )
-        target = ComposeTarget(get_settings(compose_project=project, base_port=base),
-                               docker_timeout_s=20)
+        target = inventory_target(get_settings(compose_project=project, base_port=base),
+                                  target="compose", docker_timeout_s=20)
         _wait(lambda: target.status().healthy, 60, "the labelled containers to be healthy")
         yield target, ports
     finally:
@@ -459,11 +468,11 @@ def test_status_reports_every_container_of_the_project(labelled_stack: Any) -> N
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_kill_replica_is_a_crash_the_restart_policy_recovers(labelled_stack: Any) -> None:
+def test_kill_member_is_a_crash_the_restart_policy_recovers(labelled_stack: Any) -> None:
     target, ports = labelled_stack
     container = target.containers()["inventory-2"]
     started, restarts = container.attrs["State"]["StartedAt"], container.attrs["RestartCount"]
-    target.kill_replica("2")
+    target.kill_member(_replica(target, "2"))
     # Docker restarts it on its own: one more restart, a new start time, answering again.
     # (Docker counts the restart before it starts the container again: wait for both.)
 
@@ -479,7 +488,7 @@ def test_kill_replica_is_a_crash_the_restart_policy_recovers(labelled_stack: Any
 @pytest.mark.slow
 def test_a_held_kill_stops_the_replica_until_it_is_restarted(labelled_stack: Any) -> None:
     target, ports = labelled_stack
-    target.kill_replica("2", hold=True)
+    target.kill_member(_replica(target, "2"), hold=True)
     by_name = {s.name: s for s in target.status().services}
     assert not by_name["inventory-2"].running
     assert not by_name["inventory-2"].healthy
@@ -488,37 +497,40 @@ def test_a_held_kill_stops_the_replica_until_it_is_restarted(labelled_stack: Any
     # An API kill is a manual stop for Docker: the restart policy leaves it down.
     time.sleep(1.5)
     assert not {s.name: s for s in target.status().services}["inventory-2"].running
-    target.kill_replica("2", hold=True)  # idempotent: killing a dead replica is fine
-    target.restart_replica("2", timeout_s=60)
+    target.kill_member(_replica(target, "2"), hold=True)  # idempotent: it is down already
+    target.restart_member(_replica(target, "2"), timeout_s=60)
     assert _answers(ports["inventory-2"])
 
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_restart_replica_brings_it_back_healthy_and_answering(labelled_stack: Any) -> None:
+def test_restart_member_brings_it_back_healthy_and_answering(labelled_stack: Any) -> None:
     target, ports = labelled_stack
-    target.kill_replica("3", hold=True)
+    target.kill_member(_replica(target, "3"), hold=True)
     assert not _answers(ports["inventory-3"])
-    target.restart_replica("3", timeout_s=60)
+    target.restart_member(_replica(target, "3"), timeout_s=60)
     by_name = {s.name: s for s in target.status().services}
     assert by_name["inventory-3"].running
-    assert _answers(ports["inventory-3"])  # restart_replica returns once it answers
-    target.restart_replica("3", timeout_s=60)  # idempotent on a healthy replica
+    assert _answers(ports["inventory-3"])  # restart_member returns once it answers
+    target.restart_member(_replica(target, "3"), timeout_s=60)  # idempotent when healthy
     _wait(lambda: target.status().healthy, 60, "Docker's health check to agree")
 
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_a_replica_without_a_container_is_stack_not_running(docker_client: Any) -> None:
-    target = ComposeTarget(get_settings(compose_project=f"gdtest-none-{uuid.uuid4().hex[:6]}"))
+def test_a_member_without_a_container_is_stack_not_running(docker_client: Any) -> None:
+    target = inventory_target(get_settings(compose_project=f"gdtest-none-{uuid.uuid4().hex[:6]}"),
+                              target="compose")
     status = target.status()
     assert not status.healthy
+    assert [s.name for s in status.services] == list(SERVICES)
     assert all(not s.running and s.detail == "no container" for s in status.services)
     urls = {s.name: s.url for s in status.services}
     assert urls["inventory-1"] == "http://127.0.0.1:5001"
-    assert (urls["kafka"], urls["postgres"]) == ("tcp://127.0.0.1:9092", "tcp://127.0.0.1:5432")
     with pytest.raises(StackNotRunning, match="no container for inventory-1"):
-        target.restart_replica("1")
+        target.restart_member(_replica(target, "1"))
+    bare = ComposeTarget(target.settings)  # a project without containers: nothing to report
+    assert bare.status().services == ()
 
 
 def _test_compose_file(image: str, ports: dict[str, int]) -> str:
@@ -552,7 +564,7 @@ def test_start_and_stop_run_docker_compose(
     _compose_or_skip()
     project = f"gdtest-{uuid.uuid4().hex[:8]}"
     base = free_base_port()
-    ports = StackPorts(base).by_service()
+    ports = stack_ports(base)
     compose_file = tmp_path / "docker-compose.yml"
     (tmp_path / "stack").mkdir()
     (tmp_path / "stack" / "Dockerfile").write_text(f"FROM {busybox}\nLABEL gameday.test=1\n")
@@ -561,20 +573,21 @@ def test_start_and_stop_run_docker_compose(
     lines: list[str] = []
     target = ComposeTarget(
         get_settings(compose_project=project, compose_file=compose_file, base_port=base),
-        docker_timeout_s=20, progress=lines.append,
+        docker_timeout_s=20, progress=lines.append, ports=ports,
     )
     try:
         status = target.start(timeout_s=120)
         assert status.healthy, status
         assert any("Healthy" in line for line in lines), lines  # Compose's own progress
         assert docker_client.images.get(image).labels.get("gameday.test") == "1"
+        assert [s.name for s in status.services] == sorted(ports)  # every container's
         assert target.start(timeout_s=120).healthy  # idempotent
-        target.kill_replica("1", hold=True)
+        target.kill_service("inventory-1", hold=True)
         assert not _answers(ports["inventory-1"])
-        target.restart_replica("1", timeout_s=60)
-        assert _answers(ports["inventory-1"])
+        target.start_service("inventory-1")
+        _wait(lambda: _answers(ports["inventory-1"]), 60, "inventory-1 to answer again")
         target.stop(timeout_s=30)
-        assert all(s.detail == "no container" for s in target.status().services)
+        assert target.status().services == ()
         assert not any(_answers(p) for p in ports.values())
         target.stop(timeout_s=30)  # idempotent
     finally:

@@ -1,4 +1,5 @@
-"""The local target: a supervised stack of real processes on 127.0.0.1."""
+"""The local target: the stack of systems/inventory.yaml as supervised real processes on
+127.0.0.1, through the generic launcher (SystemLocalTarget on SupervisedTarget)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ import pytest
 
 from gameday.config import get_settings
 from gameday.errors import StackNotRunning, TargetError
-from gameday.targets.local import LocalTarget
-from gameday.targets.localplan import STACK_TAG_ENV, StackPorts, build_spec
+from gameday.systems.local import SystemLocalTarget
+from gameday.targets.localplan import STACK_TAG_ENV
+from inventory_system import inventory_target, replica_member, stack_ports
 
 if TYPE_CHECKING:
     from conftest import LocalStack
@@ -45,12 +47,12 @@ def gone(pid: int) -> bool:
         return True
 
 
-def replica_pid(target: LocalTarget, instance_id: str) -> int | None:
+def replica_pid(target: SystemLocalTarget, instance_id: str) -> int | None:
     entry = {s.name: s for s in target.status().services}[f"inventory-{instance_id}"]
     return entry.pid if entry.healthy else None
 
 
-def stack_processes(target: LocalTarget) -> set[int]:
+def stack_processes(target: SystemLocalTarget) -> set[int]:
     """Every live pid of a stack: from state.json, their children, and the env tag."""
     state = json.loads((target.dir / "state.json").read_text())
     pids = {state["supervisor_pid"]} | {
@@ -68,11 +70,12 @@ def stack_processes(target: LocalTarget) -> set[int]:
 
 
 @pytest.fixture
-def spare_target(tmp_path: Path, free_base_port: Callable[[], int]) -> Iterator[LocalTarget]:
+def spare_target(tmp_path: Path, free_base_port: Callable[[], int]
+                 ) -> Iterator[SystemLocalTarget]:
     """A second stack on its own base port and state dir; always stopped afterwards."""
     settings = get_settings(base_port=free_base_port(), chaos_token=TEST_CHAOS_TOKEN,
                             state_dir=tmp_path / "state")
-    target = LocalTarget(settings)
+    target = inventory_target(settings)
     try:
         yield target
     finally:
@@ -80,31 +83,36 @@ def spare_target(tmp_path: Path, free_base_port: Callable[[], int]) -> Iterator[
 
 
 # --- the plan (no processes) -------------------------------------------------------------
+def _spec(tmp_path: Path, base_port: int = 21000, **settings: object) -> dict:
+    target = inventory_target(get_settings(base_port=base_port, state_dir=tmp_path,
+                                           **settings))
+    return target._build_spec()
+
+
 def test_ports_follow_the_base_port_and_keep_the_defaults_at_5001() -> None:
-    default = StackPorts(5001).by_service()
-    assert default == {"inventory-1": 5001, "inventory-2": 5002, "inventory-3": 5003,
-                       "monitor": 5004, "voter": 5005, "orders": 5006, "kafka": 9092,
-                       "postgres": 5432}
-    other = StackPorts(21000).by_service()
+    assert stack_ports(5001) == {"inventory-1": 5001, "inventory-2": 5002,
+                                 "inventory-3": 5003, "monitor": 5004, "voter": 5005,
+                                 "orders": 5006, "kafka": 9092, "postgres": 5432}
+    other = stack_ports(21000)
     assert (other["kafka"], other["postgres"], other["orders"]) == (21006, 21007, 21005)
 
 
 def test_spec_wires_the_services_without_writing_the_chaos_token(tmp_path: Path) -> None:
-    spec = build_spec(base_port=21000, directory=tmp_path, chaos_token="s3cret",
-                      keep_data=False)
+    spec = _spec(tmp_path, chaos_token="s3cret")
     by_name = {s["name"]: s for s in spec["services"]}
     assert set(by_name) == SERVICES
     assert "s3cret" not in json.dumps(spec)
+    assert spec["keep_data"] is False and spec["database"] == "experimento"
     inv2 = by_name["inventory-2"]
     assert inv2["argv"][-2:] == ["-m", "stack.inventory"]
     assert inv2["env"]["INSTANCE_ID"] == "2"
     assert inv2["env"]["SERVICE_PORT"] == "21001"
     assert inv2["env"]["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:21006"
     assert inv2["env"]["DATABASE_URL"] == "postgresql://postgres@127.0.0.1:21007/experimento"
-    assert "CHAOS_TOKEN" in inv2["secret_env"]
+    assert inv2["secret_env"] == {"CHAOS_TOKEN": "GAMEDAY_CHAOS_TOKEN"}
     # the monitor guards POST /reports with it, the voter sends it with its reports
     assert all("CHAOS_TOKEN" in by_name[n]["secret_env"] for n in ("monitor", "voter"))
-    assert "secret_env" not in by_name["orders"]
+    assert by_name["orders"]["secret_env"] == {}
     voter = by_name["voter"]["env"]
     assert voter["INVENTORY_URLS"] == ",".join(
         f"http://127.0.0.1:{p}" for p in (21000, 21001, 21002))
@@ -112,41 +120,38 @@ def test_spec_wires_the_services_without_writing_the_chaos_token(tmp_path: Path)
     assert by_name["kafka"]["argv"][1:3] == ["broker", "--listener-url"]
 
 
-def test_another_checkouts_stack_runs_from_that_checkout_and_is_another_stack(
-        tmp_path: Path) -> None:
-    from gameday.paths import REPO_ROOT
-    from gameday.targets.localplan import fingerprint
-
-    other = tmp_path / "b-build"
-    spec = build_spec(base_port=21000, directory=tmp_path, chaos_token=None, keep_data=False,
-                      source=other)
-    services = [s for s in spec["services"] if s["kind"] == "service"]
-    assert {s["cwd"] for s in services} == {str(other.resolve())}  # python -m stack.* there
-    assert spec["fingerprint"]["stack_source"] == str(other.resolve())
-    # this checkout's own stack keeps the fingerprint it always had (running stacks match)
-    assert fingerprint(21000, None, REPO_ROOT) == fingerprint(21000, None)
-    assert "stack_source" not in fingerprint(21000, None)
+def test_the_token_reaches_the_supervisor_from_the_settings_not_from_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAMEDAY_CHAOS_TOKEN", "from-the-environment")
+    given = inventory_target(get_settings(base_port=21000, state_dir=tmp_path,
+                                          chaos_token="s3cret"))
+    assert given.supervisor_environment()["GAMEDAY_CHAOS_TOKEN"] == "s3cret"
+    unset = inventory_target(get_settings(base_port=21000, state_dir=tmp_path,
+                                          chaos_token=None))
+    assert "GAMEDAY_CHAOS_TOKEN" not in unset.supervisor_environment()
+    # another token is another stack: the fingerprint has the secrets' hash, not them
+    assert given._fingerprint()["secrets_sha256"] != unset._fingerprint()["secrets_sha256"]
+    assert "s3cret" not in json.dumps(given._fingerprint())
 
 
 def test_kafka_broker_binary_can_be_overridden(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GAMEDAY_KAFKA_BROKER_BIN", "/opt/other/broker")
-    spec = build_spec(base_port=21000, directory=tmp_path, chaos_token=None, keep_data=True)
-    kafka = next(s for s in spec["services"] if s["name"] == "kafka")
+    kafka = next(s for s in _spec(tmp_path)["services"] if s["name"] == "kafka")
     assert kafka["argv"][0] == "/opt/other/broker"
 
 
 def test_a_stack_that_never_ran_is_reported_down_and_cannot_be_controlled(
     tmp_path: Path, free_base_port: Callable[[], int]
 ) -> None:
-    target = LocalTarget(get_settings(base_port=free_base_port(), state_dir=tmp_path))
+    target = inventory_target(get_settings(base_port=free_base_port(), state_dir=tmp_path))
     status = target.status()
     assert not status.healthy
     assert {s.name for s in status.services} == SERVICES
-    with pytest.raises(StackNotRunning, match="gameday stack up"):
-        target.kill_replica("1")
-    with pytest.raises(TargetError, match="allowed: 1, 2, 3"):
-        target.kill_replica("7")
+    with pytest.raises(StackNotRunning, match="system 'inventory' is not running"):
+        target.kill_member(replica_member(target.resolved, "1"))
+    with pytest.raises(StackNotRunning, match="system 'inventory' is not running"):
+        target.restart_member(replica_member(target.resolved, "1"))
     target.stop()  # stopping nothing is fine
 
 
@@ -157,7 +162,7 @@ def test_start_refuses_a_port_already_in_use_and_names_it(
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", base + 4))
         busy.listen()
-        target = LocalTarget(get_settings(base_port=base, state_dir=tmp_path))
+        target = inventory_target(get_settings(base_port=base, state_dir=tmp_path))
         with pytest.raises(TargetError, match=rf"port {base + 4} .*voter.* already in use"):
             target.start(timeout_s=5)
 
@@ -173,13 +178,15 @@ def test_every_service_is_up_and_healthy(local_stack: LocalStack) -> None:
     for url in (*local_stack.urls.inventory, local_stack.urls.monitor, local_stack.urls.voter,
                 local_stack.urls.orders):
         assert httpx.get(f"{url}/health", timeout=2).status_code == 200
+    with pytest.raises(TargetError, match="has no process 'inventory-7'; it has: inventory-1, "):
+        local_stack.target.kill_process("inventory-7")
 
 
 def test_start_again_with_the_same_settings_keeps_the_running_stack(
     local_stack: LocalStack,
 ) -> None:
     before = {s.name: s.pid for s in local_stack.target.status().services}
-    again = LocalTarget(local_stack.settings).start(timeout_s=30)
+    again = inventory_target(local_stack.settings).start(timeout_s=30)
     assert again.healthy
     assert {s.name: s.pid for s in again.services} == before
 
@@ -188,12 +195,12 @@ def test_start_with_other_settings_refuses_to_touch_the_running_stack(
     local_stack: LocalStack,
 ) -> None:
     other = local_stack.settings.model_copy(update={"chaos_token": None})
-    with pytest.raises(TargetError, match=r"\(chaos_token differ\).*gameday stack down"):
-        LocalTarget(other).start(timeout_s=5)
+    with pytest.raises(TargetError, match=r"\(secrets differ\).*gameday system down"):
+        inventory_target(other).start(timeout_s=5)
     assert local_stack.target.status().healthy
     # another checkout's stack on the same port is another stack: refused, named
-    with pytest.raises(TargetError, match=r"\(stack_source differ\).*gameday stack down"):
-        LocalTarget(local_stack.settings, stack_source=Path("/elsewhere")).start(timeout_s=5)
+    with pytest.raises(TargetError, match=r"\(stack_source differ\).*gameday system down"):
+        inventory_target(local_stack.settings, stack_source=Path("/elsewhere")).start(timeout_s=5)
     assert local_stack.target.status().healthy
 
 
@@ -209,7 +216,7 @@ def test_a_killed_replica_is_restarted_by_the_supervisor(local_stack: LocalStack
     target = local_stack.target
     old = replica_pid(target, "2")
     assert old
-    target.kill_replica("2")
+    local_stack.kill_replica("2")
     assert gone(old)
     wait_until(lambda: replica_pid(target, "2") not in (None, old), 30,
                "replica 2 to be restarted and healthy")
@@ -219,11 +226,11 @@ def test_a_killed_replica_is_restarted_by_the_supervisor(local_stack: LocalStack
 def test_a_replica_killed_on_hold_stays_down_until_restarted(local_stack: LocalStack) -> None:
     target = local_stack.target
     old = replica_pid(target, "3")
-    target.kill_replica("3", hold=True)
+    local_stack.kill_replica("3", hold=True)
     time.sleep(1.5)  # three restart delays
     entry = {s.name: s for s in target.status().services}["inventory-3"]
     assert not entry.running and "held" in entry.detail
-    target.restart_replica("3", timeout_s=30)
+    local_stack.restart_replica("3", timeout_s=30)
     assert replica_pid(target, "3") not in (None, old)
 
 
@@ -240,18 +247,18 @@ def test_a_crash_fault_ends_the_replica_and_the_supervisor_restarts_it(
     wait_until(lambda: gone(old), 5, "the crashed replica to exit")
     wait_until(lambda: replica_pid(target, "1") not in (None, old), 30,
                "replica 1 to be restarted and healthy")
-    target.restart_replica("1")  # already running: returns at once
+    clean_faults.restart_replica("1")  # already running: returns at once
 
 
 # --- more stacks -------------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_second_stack_runs_beside_the_first_and_down_leaves_nothing(
-    local_stack: LocalStack, spare_target: LocalTarget
+    local_stack: LocalStack, spare_target: SystemLocalTarget
 ) -> None:
     assert spare_target.start(timeout_s=90).healthy
     assert local_stack.target.status().healthy
-    spare_target.kill_replica("1")
-    spare_target.restart_replica("1", timeout_s=30)
+    spare_target.kill_member(replica_member(spare_target.resolved, "1"))
+    spare_target.restart_member(replica_member(spare_target.resolved, "1"), timeout_s=30)
     processes = stack_processes(spare_target)
     assert len(processes) >= 9  # supervisor, postgres (+ its backends), kafka, 6 services
     spare_target.stop()
@@ -262,7 +269,7 @@ def test_a_second_stack_runs_beside_the_first_and_down_leaves_nothing(
 
 
 @pytest.mark.slow
-def test_down_cleans_up_after_a_dead_supervisor(spare_target: LocalTarget) -> None:
+def test_down_cleans_up_after_a_dead_supervisor(spare_target: SystemLocalTarget) -> None:
     spare_target.start(timeout_s=90)
     processes = stack_processes(spare_target)
     supervisor = json.loads((spare_target.dir / "state.json").read_text())["supervisor_pid"]
@@ -274,25 +281,30 @@ def test_down_cleans_up_after_a_dead_supervisor(spare_target: LocalTarget) -> No
     assert not stack_processes(spare_target)
 
 
-def _has_marker_table(target: LocalTarget) -> bool:
+def _postgres_port(target: SystemLocalTarget) -> int:
+    return stack_ports(target.resolved.base_port)["postgres"]
+
+
+def _has_marker_table(target: SystemLocalTarget) -> bool:
     import psycopg
 
-    with psycopg.connect(host="127.0.0.1", port=target.ports.postgres, user="postgres",
+    with psycopg.connect(host="127.0.0.1", port=_postgres_port(target), user="postgres",
                          dbname="experimento", connect_timeout=3) as conn:
         row = conn.execute("SELECT to_regclass('public.gameday_marker')").fetchone()
     return row is not None and row[0] is not None
 
 
 @pytest.mark.slow
-def test_each_start_has_fresh_data_unless_asked_to_keep_it(spare_target: LocalTarget) -> None:
+def test_each_start_has_fresh_data_unless_asked_to_keep_it(
+        spare_target: SystemLocalTarget) -> None:
     import psycopg
 
     spare_target.start(timeout_s=90)
-    with psycopg.connect(host="127.0.0.1", port=spare_target.ports.postgres, user="postgres",
+    with psycopg.connect(host="127.0.0.1", port=_postgres_port(spare_target), user="postgres",
                          dbname="experimento", connect_timeout=3, autocommit=True) as conn:
         conn.execute("CREATE TABLE gameday_marker (id int)")
     spare_target.stop()
-    kept = LocalTarget(spare_target.settings, keep_data=True)
+    kept = inventory_target(spare_target.settings, keep_data=True)
     kept.start(timeout_s=90)
     assert _has_marker_table(kept)
     kept.stop()
@@ -308,8 +320,25 @@ def test_cli_status_exits_non_zero_when_no_stack_runs(
     from gameday.cli import main
 
     monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path))
-    assert main(["stack", "status", "--base-port", str(free_base_port())]) == 1
+    port = str(free_base_port())
+    assert main(["stack", "status", "--base-port", port]) == 1
     assert "NOT healthy" in capsys.readouterr().out
+    assert main(["stack", "status", "--base-port", port, "--json"]) == 1
+    status = json.loads(capsys.readouterr().out)
+    assert (status["target"], status["healthy"]) == ("local", False)
+    assert {s["name"] for s in status["services"]} == SERVICES
+    assert all(s["detail"] == "not started" for s in status["services"])
+
+
+def test_cli_keep_data_and_logs_are_for_the_local_target(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gameday.cli import main
+
+    assert main(["stack", "up", "--target", "compose", "--keep-data"]) == 1
+    assert "--keep-data applies to the local target" in capsys.readouterr().err
+    assert main(["stack", "down", "--target", "compose", "--all"]) == 1
+    assert "--all stops local instances" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -326,14 +355,18 @@ def test_cli_up_status_down(
         out = capsys.readouterr().out
         assert "voter is healthy" in out
         assert f"http://127.0.0.1:{int(port) + 4}" in out
+        assert (f"system 'inventory' is up and in its steady state; stop it with "
+                f"`gameday stack down --base-port {port}`") in out
         assert main(["stack", "status", "--base-port", port]) == 0
         capsys.readouterr()
         assert main(["stack", "logs", "--base-port", port, "supervisor", "-n", "50"]) == 0
         assert "started voter" in capsys.readouterr().out
+        assert main(["stack", "logs", "--base-port", port, "nothing"]) == 1
+        assert "`gameday stack logs` lists the log files" in capsys.readouterr().err
     finally:
-        assert main(["stack", "down", "--base-port", port]) == 0
+        assert main(["stack", "down", "--all"]) == 0  # the only stack in this state folder
     assert main(["stack", "status", "--base-port", port]) == 1
-    assert "stopped" in capsys.readouterr().out
+    assert f"system 'inventory' at base port {port} is stopped" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -344,7 +377,7 @@ def test_a_stack_stops_itself_when_its_owner_process_is_gone(
 
     owner = subprocess.Popen(["sleep", "120"])
     settings = get_settings(base_port=free_base_port(), state_dir=tmp_path / "state")
-    target = LocalTarget(settings, owner_pid=owner.pid)
+    target = inventory_target(settings, owner_pid=owner.pid)
     try:
         target.start(timeout_s=90)
         processes = stack_processes(target)

@@ -60,7 +60,7 @@ def test_a_crash_is_found_with_no_client_traffic(http, stack):
     inject(http, stack, "2", type="crash")
     wait_until(lambda: monitor_state(http, stack, "2")["status"] == "OFF",
                timeout_s=FOUND_WITHIN_S, interval_s=0.05, what="replica 2 OFF")
-    stack.target.restart_replica("2", timeout_s=30)
+    stack.restart_replica("2", timeout_s=30)
     wait_until(lambda: monitor_state(http, stack, "2")["status"] == "ON", timeout_s=20,
                what="replica 2 ON after its restart")
     assert [t["instance_id"] for t in _offs(http, stack, since)] == ["2"]

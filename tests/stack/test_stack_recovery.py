@@ -54,7 +54,7 @@ def test_crash_fault_exits_and_the_restarted_replica_catches_up(http, stack):
         timeout_s=10,
         what="the crash seen",
     )
-    stack.target.restart_replica("3", timeout_s=30)
+    stack.restart_replica("3", timeout_s=30)
     assert _pid(stack, "3") != old_pid
     health = http.get(f"{stack.urls.replica('3')}/health").json()
     assert health["failure_injected"] is False  # a fresh process starts without the fault
@@ -64,7 +64,7 @@ def test_crash_fault_exits_and_the_restarted_replica_catches_up(http, stack):
 
 
 def test_killed_replica_held_down_catches_up_after_restart(http, stack):
-    stack.target.kill_replica("2", hold=True)
+    stack.kill_replica("2", hold=True)
     try:
         wait_until(
             lambda: monitor_state(http, stack, "2")["status"] == "OFF", timeout_s=10, what="OFF"
@@ -82,7 +82,7 @@ def test_killed_replica_held_down_catches_up_after_restart(http, stack):
         assert voted["success"] is True
         assert "2" not in voted["voting_metrics"]["participating_instances"]
     finally:
-        stack.target.restart_replica("2", timeout_s=30)
+        stack.restart_replica("2", timeout_s=30)
     replicas = wait_consistent(http, stack, timeout_s=30)
     assert replicas["1"] == replicas["2"] == replicas["3"]
     wait_until(lambda: monitor_state(http, stack, "2")["status"] == "ON", timeout_s=15, what="ON")

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from stack.common.ticks import Pacer, Ticks
 from stack_helpers import wait_consistent, wait_until
 
-from gameday.targets.localplan import StackPorts
+from inventory_system import stack_ports
 
 EVENTS = 40
 SPACING_S = 0.01  # an event every 10 ms: ten land in each tick
@@ -102,7 +102,8 @@ def test_a_replica_fetches_at_most_once_per_tick_however_fast_events_come(clean_
     stack = clean_faults
     replicas = ("1", "2", "3")
     before = {r: _events(http, stack, r) for r in replicas}
-    span = asyncio.run(_produce_spaced(f"127.0.0.1:{StackPorts(stack.settings.base_port).kafka}"))
+    kafka = stack_ports(stack.settings.base_port)["kafka"]
+    span = asyncio.run(_produce_spaced(f"127.0.0.1:{kafka}"))
     end = max(b["log_end_offset"] or 0 for b in before.values()) + EVENTS
     wait_until(lambda: all(_events(http, stack, r)["applied_offset"] >= end for r in replicas),
                timeout_s=20, what="every replica applied the events")

@@ -1,5 +1,5 @@
 """``--start-stack`` on a system that already answers on its ports without the harness's
-launcher (started by hand, by `gameday stack up`, by another tool): the run uses it as it
+launcher (started by hand or by another tool): the run uses it as it
 is, as it does a stack it started itself, instead of failing on ports in use."""
 
 from __future__ import annotations

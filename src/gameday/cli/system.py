@@ -4,8 +4,10 @@
 - ``gameday system check FILE``: validate it and probe the running system without
   faulting anything (every steady-state probe, the detector, the oracle, the invariants,
   the load's requests rendered); exit 1 when something does not hold;
-- ``gameday system up|down|status FILE``: run its ``local`` components on this machine
-  (supervised, restarted when they exit), stop them, show them.
+- ``gameday system up|down|status|logs FILE``: run it (``--target local``: its ``local``
+  components on this machine, supervised and restarted when they exit; ``compose``: its
+  ``compose_file``), stop it, show it, read a local process's log
+  (:mod:`gameday.cli.launch`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,9 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from gameday.cli.launch import ACTIONS, add_options, resolve_file, run_action
 from gameday.errors import SystemFileError
-
-if TYPE_CHECKING:
-    from gameday.systems.resolve import ResolvedSystem
 
 __all__ = ["register"]
 
@@ -49,18 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     check.add_argument("--validate-only", action="store_true",
                        help="only validate the file; send nothing")
     check.set_defaults(func=_check)
-    for action, text in (("up", "start the system's local components and wait until they are "
-                                "healthy and its steady state holds"),
-                         ("down", "stop the system's local components; leave nothing behind"),
-                         ("status", "show each local component; exit 1 unless all healthy")):
+    for action, text in ACTIONS.items():
         sub = actions.add_parser(action, help=text)
         sub.add_argument("file", type=Path, metavar="FILE")
-        sub.add_argument("--base-port", type=int, default=None, metavar="N",
-                         help="first port (default: the file's base_port, or GAMEDAY_BASE_PORT)")
-        if action == "up":
-            sub.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                             help="seconds to wait for every component to be healthy, and "
-                                  "as long again for the steady-state probes to hold (60)")
+        add_options(sub, action, timeout_s=60.0)
         sub.set_defaults(func=_lifecycle)
 
 
@@ -79,59 +70,10 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolved(args: argparse.Namespace, target: str = "local") -> ResolvedSystem:
-    """The system file of ``args.file``, resolved for ``target`` and the base port."""
-    from gameday.systems.loader import load_system
-    from gameday.systems.render import TemplateProblem
-    from gameday.systems.resolve import resolve
-
-    system = load_system(args.file)
-    env_port = os.environ.get("GAMEDAY_BASE_PORT")
-    base_port = args.base_port or (int(env_port) if env_port and env_port.isdigit() else None)
-    try:
-        return resolve(system, target=target, host=getattr(args, "host", None),
-                       base_port=base_port)
-    except TemplateProblem as exc:
-        raise SystemFileError(f"{args.file}: {exc}") from None
-
-
 def _lifecycle(args: argparse.Namespace) -> int:
-    from gameday.cli.stack import print_table
-    from gameday.config import get_settings
-    from gameday.systems.local import SystemLocalTarget
-    from gameday.systems.probe import problems, wait_steady_state
-
-    resolved = _resolved(args)
-    settings = get_settings(base_port=resolved.base_port)
-    target = SystemLocalTarget(resolved, settings, source=args.file,
-                               progress=lambda m: print(f"gameday: {m}", flush=True))
-    name = resolved.system.name
-    if args.action == "up":
-        status = target.start(timeout_s=args.timeout)
-        print_table(status)
-        port = f" --base-port {args.base_port}" if args.base_port is not None else ""
-        stop = f"stop it with `gameday system down {args.file}{port}`"
-        # Healthy members are not yet a system in its steady state (a detector may still
-        # be counting clean rounds): `up` returns when a GameDay could start.
-        probes = resolved.system.steady_state
-        if probes:
-            print(f"gameday: waiting for the steady state ({', '.join(probes)})…", flush=True)
-            ok, found = wait_steady_state(resolved, args.timeout)
-            if not ok:
-                print(f"system {name!r} is running but not in its steady state after "
-                      f"{args.timeout:g} s: " + "; ".join(problems(found)) + f"; {stop}")
-                return 1
-        print(f"system {name!r} is up" + (" and in its steady state" if probes else "")
-              + f"; {stop}")
-        return 0
-    if args.action == "down":
-        target.stop()
-        print(f"system {name!r} is stopped")
-        return 0
-    status = target.status()
-    print_table(status)
-    print(f"\n{'healthy' if status.healthy else 'NOT healthy'}")
-    return 0 if status.healthy else 1
+    return run_action(args, args.file, command=lambda action: f"gameday system {action} "
+                                                              f"{args.file}",
+                      progress=lambda m: print(f"gameday: {m}", flush=True))
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -139,7 +81,7 @@ def _check(args: argparse.Namespace) -> int:
     from gameday.systems.watch import watched_probes
 
     target = args.target or os.environ.get("GAMEDAY_TARGET") or "local"
-    resolved = _resolved(args, target)
+    resolved = resolve_file(args.file, target=target, base_port=args.base_port, host=args.host)
     system = resolved.system
     members = ", ".join(f"{g} ({len(m)})" for g, m in resolved.groups.items())
     watched = watched_probes(resolved)

@@ -235,9 +235,9 @@ class Comparison:
 
     @contextlib.contextmanager
     def _stacks(self, sides: dict[SideName, StackSource]) -> Iterator[None]:
-        from gameday.targets.local import LocalTarget
+        from gameday.systems.local import SystemLocalTarget
 
-        targets: list[LocalTarget] = []
+        targets: list[SystemLocalTarget] = []
         try:
             for name, src in sides.items():
                 port = self.base_ports[0 if name == "a" else 1]
@@ -248,13 +248,13 @@ class Comparison:
                 # resolved for the local target: a SystemLocalTarget
                 made = system.target(settings, owner_pid=os.getpid(),
                                      progress=self._stack_progress(name))
-                assert isinstance(made, LocalTarget)
-                target: LocalTarget = made
+                assert isinstance(made, SystemLocalTarget)
+                target: SystemLocalTarget = made
                 if any(s.running for s in target.status().services):
                     raise GameDayError(
-                        f"a local stack already runs at base port {port}; a comparison "
-                        f"starts fresh stacks: stop it (`gameday stack down --base-port "
-                        f"{port}`) or choose other --base-ports")
+                        f"system {system.name!r} already runs at base port {port}; a "
+                        f"comparison starts fresh stacks: stop it (`gameday system down "
+                        f"{system.path} --base-port {port}`) or choose other --base-ports")
                 self.progress(f"compare: starting {name.upper()}'s stack from {src.path} "
                               f"on base port {port}…")
                 targets.append(target)

@@ -2,14 +2,14 @@
 
 :class:`SystemComposeTarget` is :class:`~gameday.targets.compose.ComposeTarget` (Compose
 for ``up``/``down``, the Docker SDK for everything else, container faults on dead-man's
-switches) pointed at a resolved system instead of the inventory stack:
+switches) pointed at a resolved system:
 
 - **files**: the system's ``compose_file`` (relative to the system file). When
   ``GAMEDAY_COMPOSE_FILE`` begins with those same files it names the same stack with
   override files after them (``docker-compose.yml:docker-compose.local.yml`` runs the
   inventory system on the images of ``make images``): then its files are used;
-- **project**: for that same stack ``GAMEDAY_COMPOSE_PROJECT`` (the inventory system on
-  compose *is* the stack `gameday stack up --target compose` runs, and shares its lock);
+- **project**: for that same stack ``GAMEDAY_COMPOSE_PROJECT`` (``systems/inventory.yaml``
+  on compose, `gameday stack up --target compose`, is that project and shares its lock);
   for any other system ``<GAMEDAY_COMPOSE_PROJECT>-<system name>``, so that ``up
   --remove-orphans`` of one system never removes another's containers;
 - **ports**: every member with a ``compose`` block and a ``port`` is passed to Compose as
@@ -18,7 +18,8 @@ switches) pointed at a resolved system instead of the inventory stack:
   ``GAMEDAY_BIND_ADDRESS``;
 - **members**: :meth:`SystemComposeTarget.service` is the member's ``compose.service``,
   rendered; :meth:`SystemComposeTarget.wait_member_healthy` waits until its container runs
-  unpaused and its health URL answers.
+  unpaused and its health URL answers; :meth:`SystemComposeTarget.kill_member` and
+  :meth:`SystemComposeTarget.restart_member` crash it (or hold it down) and bring it back.
 
 Errors: :class:`~gameday.errors.TargetError` for a system without ``compose_file`` or a
 member without ``compose`` block, and as :class:`ComposeTarget` raises them.
@@ -36,7 +37,6 @@ from gameday.errors import TargetError
 from gameday.systems.probe import template_context
 from gameday.systems.render import TemplateProblem, render
 from gameday.systems.resolve import Member, ResolvedSystem
-from gameday.targets.base import StackUrls
 from gameday.targets.compose import ComposeTarget
 from gameday.targets.composecli import compose_files
 from gameday.targets.localprocs import http_health
@@ -85,12 +85,9 @@ class SystemComposeTarget(ComposeTarget):
             suffix = re.sub(r"[^a-z0-9_-]", "-", system.name.lower())
             self.project = f"{settings.compose_project}-{suffix}"
         files = " ".join(f"-f {f}" for f in self.compose_files)
-        self.how_to_start = (f"`docker compose -p {self.project} {files} up -d --wait`, or "
+        self.how_to_start = (f"`gameday system up {source or 'SYSTEM_FILE'} --target compose`, "
+                             f"`docker compose -p {self.project} {files} up -d --wait`, or "
                              "`gameday run` of a runbook naming this system with --start-stack")
-
-    @property
-    def urls(self) -> StackUrls:  # the inventory stack's addresses: not this system's
-        raise TargetError(f"system {self.resolved.system.name!r} has no inventory-stack URLs")
 
     def members(self) -> list[Member]:
         """Members that run as a service of the compose file (their group has ``compose``)."""
@@ -105,7 +102,7 @@ class SystemComposeTarget(ComposeTarget):
         """The host port of every member's service: the member's ``port``."""
         return {self.service(m): m.port for m in self.members() if m.port is not None}
 
-    def _status_rows(self) -> list[tuple[str, str]]:
+    def _status_rows(self) -> list[tuple[str, str | None]]:
         return [(self.service(m), m.url) for m in self.members()]
 
     def wait_member_healthy(self, member: Member, timeout_s: float = 30.0) -> None:
@@ -120,3 +117,15 @@ class SystemComposeTarget(ComposeTarget):
 
         self._wait(self._container(self.service(member)), healthy, timeout_s,
                    f"{member.label} to run and answer its health check")
+
+    def kill_member(self, member: Member, *, hold: bool = False) -> None:
+        """SIGKILL ``member``'s container: its restart policy brings it back, or with
+        ``hold`` it stays down until :meth:`restart_member` (ComposeTarget.kill_service)."""
+        self.kill_service(self.service(member), hold=hold)
+
+    def restart_member(self, member: Member, *, timeout_s: float = 30.0) -> None:
+        """Start ``member``'s container unless it runs and wait until it answers its
+        health URL on its host port (Docker's own health check runs only every few
+        seconds)."""
+        self.start_service(self.service(member))
+        self.wait_member_healthy(member, timeout_s=timeout_s)

@@ -1,20 +1,25 @@
-"""A system file's processes on the local target: the stack's supervisor, another spec.
+"""A system file's processes on the local target, under the harness's supervisor.
 
-:class:`SystemLocalTarget` is :class:`~gameday.targets.local.LocalTarget` with the spec
-built from a resolved system file: every member of a group with a ``local`` block is one
-supervised process (argv, environment, working directory and files rendered from its
-templates), restarted when it exits, stopped with everything it started. Its folder is
+:class:`SystemLocalTarget` is a :class:`~gameday.targets.supervised.SupervisedTarget` whose
+spec is built from a resolved system file: every member of a group with a ``local`` block
+is one supervised process (argv, environment, working directory and files rendered from
+its templates; or the supervisor's builtin Postgres or broker), restarted when it exits,
+stopped with everything it started. Its folder is
 ``<state_dir>/system-<name>-<base port>/``: ``spec.json``, ``state.json``, ``logs/`` and one
 folder per member (``{{ run_dir }}``, where its ``files`` are written).
 
 Members are named ``<group>-<member>`` (``backend-a``), or after the group when it has one
 member named after itself (``lb``).
+
+A running instance with the same file, base port, Python, checkout and secrets is reused
+by :meth:`~SystemLocalTarget.start`; one with others is refused, naming what differs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import sys
@@ -27,15 +32,15 @@ import psutil
 
 from gameday.config import Settings
 from gameday.errors import StackNotRunning, TargetError
+from gameday.systems.model import LocalRun
 from gameday.systems.probe import template_context
 from gameday.systems.render import TemplateProblem, render
 from gameday.systems.resolve import Member, ResolvedSystem
-from gameday.targets.base import StackUrls
-from gameday.targets.local import LocalTarget
 from gameday.targets.localplan import RESTART_DELAY_S, builtin_service
 from gameday.targets.localprocs import alive, http_health, tcp_open
+from gameday.targets.supervised import SupervisedTarget
 
-__all__ = ["SystemLocalTarget", "process_name"]
+__all__ = ["SystemLocalTarget", "process_name", "system_dir"]
 
 
 def process_name(member: Member) -> str:
@@ -43,28 +48,40 @@ def process_name(member: Member) -> str:
     return member.group if member.name == member.group else f"{member.group}-{member.name}"
 
 
-class SystemLocalTarget(LocalTarget):
-    """Run, watch and stop the local processes of a resolved system."""
+def system_dir(state_dir: Path, name: str, base_port: int) -> Path:
+    """The folder of system ``name`` running at ``base_port`` on the local target."""
+    return Path(state_dir).resolve() / f"system-{name}-{base_port}"
 
-    name = "local"
+
+class SystemLocalTarget(SupervisedTarget):
+    """Run, watch and stop the local processes of a resolved system."""
 
     def __init__(self, resolved: ResolvedSystem, settings: Settings, *,
                  source: Path | None = None, owner_pid: int | None = None,
                  progress: Callable[[str], None] | None = None,
-                 stack_source: Path | None = None) -> None:
+                 stack_source: Path | None = None, keep_data: bool = False) -> None:
         """``source``: the system file; ``stack_source``: the checkout it was taken from
-        when not this one (a comparison's side), recorded in the journal."""
-        super().__init__(settings, owner_pid=owner_pid, progress=progress,
-                         stack_source=stack_source)
+        when not this one (a comparison's side), recorded in the journal; ``keep_data``: a
+        builtin Postgres keeps the data of its last start."""
+        name = resolved.system.name
+        where = f" {source}" if source is not None else ""
+        super().__init__(settings, system_dir(settings.state_dir, name, resolved.base_port),
+                         label=f"system {name!r}",
+                         how_to_stop=f"gameday system down{where} --base-port "
+                                     f"{resolved.base_port}",
+                         keep_data=keep_data, owner_pid=owner_pid, progress=progress)
         self.resolved = resolved
         self.source = source
-        self.label = f"system {resolved.system.name!r}"
-        self.dir = (Path(settings.state_dir).resolve()
-                    / f"system-{resolved.system.name}-{resolved.base_port}")
+        self.stack_source = stack_source
 
-    @property
-    def urls(self) -> StackUrls:  # the inventory stack's addresses: not this system's
-        raise TargetError(f"system {self.resolved.system.name!r} has no inventory-stack URLs")
+    @staticmethod
+    def base_ports(state_dir: Path, name: str) -> list[int]:
+        """The base port of every instance of system ``name`` with a folder in
+        ``state_dir`` (running or not)."""
+        prefix = f"system-{name}-"
+        return sorted(int(p.name.removeprefix(prefix))
+                      for p in Path(state_dir).glob(f"{prefix}*")
+                      if p.is_dir() and p.name.removeprefix(prefix).isdigit())
 
     def _members(self) -> list[Member]:
         """Members the local target runs (their group has a ``local`` block), in file order."""
@@ -77,7 +94,18 @@ class SystemLocalTarget(LocalTarget):
                "file_sha256": hashlib.sha256(text).hexdigest(), "python": sys.executable}
         if self.stack_source is not None:  # the same file in another checkout runs its code
             out["stack_source"] = str(Path(self.stack_source).resolve())
+        secrets = sorted({source for m in self._members()
+                          for source in self._local(m).secret_env.values()})
+        if secrets:  # their values, hashed: another token is another instance
+            env = self.supervisor_environment()
+            values = json.dumps({name: env.get(name) for name in secrets}, sort_keys=True)
+            out["secrets_sha256"] = hashlib.sha256(values.encode()).hexdigest()
         return out
+
+    def _local(self, member: Member) -> LocalRun:
+        run = self.resolved.system.components[member.group].local
+        assert run is not None  # _members() holds only members with a local block
+        return run
 
     def _ports_by_service(self) -> dict[str, int]:
         return {process_name(m): m.port for m in self._members() if m.port is not None}
@@ -90,8 +118,7 @@ class SystemLocalTarget(LocalTarget):
         services = []
         database = None
         for member in self._members():
-            run = self.resolved.system.components[member.group].local
-            assert run is not None
+            run = self._local(member)
             if run.builtin is not None:
                 services.append(self._builtin(member, run.builtin))
                 database = run.database or database
@@ -126,7 +153,8 @@ class SystemLocalTarget(LocalTarget):
             raise TargetError(f"system {self.resolved.system.name!r} has no component the "
                               "local target runs (no `local:` block)")
         spec = {"version": 1, "stack_dir": str(self.dir), "fingerprint": self._fingerprint(),
-                "keep_data": False, "restart_delay_s": RESTART_DELAY_S, "services": services}
+                "keep_data": self.keep_data, "restart_delay_s": RESTART_DELAY_S,
+                "services": services}
         if database is not None:
             spec["database"] = database
         return spec
@@ -140,16 +168,10 @@ class SystemLocalTarget(LocalTarget):
                                member.port, self.dir)
 
     # --- members ---------------------------------------------------------------------
-    def supervises(self) -> bool:
-        """Whether this target's supervisor runs the system now (else someone else runs
-        it, e.g. `gameday stack up` for the inventory stack, and only HTTP reaches it)."""
-        state = self._state()
-        return state is not None and self._supervisor_alive(state)
-
     def serves_without_us(self) -> bool:
         """Every member this launcher would run answers (its health URL 2xx, or its port
-        when it has none) while the launcher runs none: e.g. the inventory stack started
-        by `gameday stack up`."""
+        when it has none) while the launcher runs none: started by hand or by another
+        tool."""
         def answers(m: Member) -> bool:
             if m.health_url:
                 return http_health(m.url, health_url=m.health_url)[0]
@@ -191,3 +213,13 @@ class SystemLocalTarget(LocalTarget):
                 raise TargetError(f"{member.label} did not become healthy within "
                                   f"{timeout_s:.0f} s")
             time.sleep(0.1)
+
+    def kill_member(self, member: Member, *, hold: bool = False) -> None:
+        """SIGKILL ``member``'s process now: the supervisor restarts it (its restart
+        policy), or with ``hold`` keeps it down until :meth:`restart_member`."""
+        self.kill_process(process_name(member), hold=hold)
+
+    def restart_member(self, member: Member, *, timeout_s: float = 30.0) -> None:
+        """Start ``member``'s process unless it runs (a held one too) and wait until it is
+        healthy."""
+        self.start_process(process_name(member), timeout_s=timeout_s)

@@ -1,24 +1,12 @@
-"""Target drivers: the one seam between "where the stack runs" and everything else."""
+"""Target drivers: where a system runs, the seam between it and everything else.
+
+:mod:`~gameday.targets.supervised` runs processes on this machine under a detached
+supervisor (:mod:`~gameday.targets.supervisor`); :mod:`~gameday.targets.compose` drives a
+Docker Compose project. :mod:`gameday.systems` points them at a system file.
+"""
 
 from __future__ import annotations
 
-from gameday.targets.base import ServiceStatus, StackStatus, StackUrls, Target
+from gameday.targets.base import ServiceStatus, StackStatus, Target
 
-__all__ = ["Target", "StackUrls", "StackStatus", "ServiceStatus", "get_target"]
-
-
-def get_target(name: str, settings: object | None = None) -> Target:
-    """Return the driver called ``name`` ("local" or "compose")."""
-    from gameday.config import Settings, get_settings
-    from gameday.errors import TargetError
-
-    cfg = settings if isinstance(settings, Settings) else get_settings()
-    if name == "local":
-        from gameday.targets.local import LocalTarget
-
-        return LocalTarget(cfg)
-    if name == "compose":
-        from gameday.targets.compose import ComposeTarget
-
-        return ComposeTarget(cfg)
-    raise TargetError(f"unknown target {name!r}; allowed: 'local', 'compose'")
+__all__ = ["Target", "StackStatus", "ServiceStatus"]

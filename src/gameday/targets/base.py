@@ -1,4 +1,4 @@
-"""The target-driver contract: start, stop, status, URLs, kill and restart a replica."""
+"""The target-driver contract: start, stop and inspect what runs the system under test."""
 
 from __future__ import annotations
 
@@ -9,26 +9,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gameday.deadman import Rollback
 
-__all__ = ["Target", "StackUrls", "StackStatus", "ServiceStatus"]
-
-
-@dataclass(frozen=True)
-class StackUrls:
-    """Where the stack's HTTP services answer. ``inventory[0]`` is replica "1"."""
-
-    inventory: tuple[str, ...]
-    monitor: str
-    voter: str
-    orders: str
-
-    def replica(self, instance_id: str | int) -> str:
-        """Base URL of replica ``instance_id`` ("1".."3")."""
-        return self.inventory[int(instance_id) - 1]
+__all__ = ["Target", "StackStatus", "ServiceStatus"]
 
 
 @dataclass(frozen=True)
 class ServiceStatus:
-    name: str  # "inventory-1".."inventory-3", "monitor", "voter", "orders", "kafka", "postgres"
+    name: str  # a supervised process (``backend-a``) or a compose service
     running: bool
     healthy: bool
     pid: int | None = None
@@ -47,21 +33,18 @@ class StackStatus:
 
 
 class Target(ABC):
-    """A place the stack runs. Every method is safe to repeat (idempotent)."""
+    """A place a system runs (``local``: supervised processes, ``compose``: a Compose
+    project). Every method is safe to repeat (idempotent)."""
 
     name: str
 
-    @property
-    @abstractmethod
-    def urls(self) -> StackUrls: ...
-
     @abstractmethod
     def start(self, *, timeout_s: float = 60.0) -> StackStatus:
-        """Start the stack (or keep it running) and wait until every service is healthy."""
+        """Start it (or keep it running) and wait until every process or service is healthy."""
 
     @abstractmethod
     def stop(self, *, timeout_s: float = 30.0) -> None:
-        """Stop the stack and leave no process or container behind."""
+        """Stop it and leave no process or container behind."""
 
     @abstractmethod
     def status(self) -> StackStatus:
@@ -77,19 +60,3 @@ class Target(ABC):
         dead-man's switch (``--start-stack``: nothing the harness starts outlives it);
         None when the target needs none (the local stack dies with its owner)."""
         return None
-
-    @abstractmethod
-    def kill_replica(self, instance_id: str) -> None:
-        """Kill inventory replica ``instance_id`` at once (SIGKILL), no restart policy delay."""
-
-    @abstractmethod
-    def restart_replica(self, instance_id: str, *, timeout_s: float = 30.0) -> None:
-        """Start replica ``instance_id`` if it is not running and wait until it is healthy."""
-
-    def restart_stopped_replicas(self) -> list[str]:
-        """Start every inventory replica that is not running; returns their ids."""
-        stopped = [s.name.split("-", 1)[1] for s in self.status().services
-                   if s.name.startswith("inventory-") and not s.running]
-        for instance_id in stopped:
-            self.restart_replica(instance_id)
-        return stopped

@@ -1,21 +1,21 @@
-"""The ``compose`` target: the stack of ``docker-compose.yml``, driven through the Docker API.
+"""The ``compose`` target: a Docker Compose project, driven through the Docker API.
 
 Containers are found by the labels Docker Compose puts on them
-(``com.docker.compose.project`` = ``settings.compose_project``,
-``com.docker.compose.service`` = ``inventory-1`` ...), so the driver works on any
-project started from the file, by the harness or by hand. Starting and stopping the whole
-stack shells out to Docker Compose v2 (``docker compose`` or a v2 ``docker-compose``) with
-the files of ``settings.compose_file`` (several, ``:``-separated, like ``COMPOSE_FILE``:
-``docker-compose.yml:docker-compose.local.yml`` runs the images of ``make images``);
-killing and restarting a replica, container faults and status use the docker SDK, every
-call with its own timeout (a blocking call cannot be interrupted by a flow timeout).
+(``com.docker.compose.project`` = the project, ``com.docker.compose.service``), so the
+driver works on any project started from the files, by the harness or by hand. Starting
+and stopping the whole project shells out to Docker Compose v2 (``docker compose`` or a v2
+``docker-compose``) with its files (by default those of ``settings.compose_file``:
+several, ``:``-separated, like ``COMPOSE_FILE``); killing and starting a service,
+container faults and status use the docker SDK, every call with its own timeout (a
+blocking call cannot be interrupted by a flow timeout).
 
-Where the ports are: published on ``settings.bind_address`` (``GAMEDAY_BIND_ADDRESS``,
-default 127.0.0.1) at the ports the local target would use for ``settings.base_port``
-(the contract's 5001-5006, 9092, 5432 by default), passed to Compose as
-``GAMEDAY_<SERVICE>_PORT``; the harness reaches them at ``settings.host``
-(``GAMEDAY_HOST``). With ``DOCKER_HOST=ssh://host`` the stack runs on that machine: set
-``GAMEDAY_HOST`` to its address and ``GAMEDAY_BIND_ADDRESS`` to an interface of it.
+:class:`ComposeTarget` is generic: given the host port of each service it reports every
+service that has a container; :class:`gameday.systems.compose.SystemComposeTarget` points
+it at a system file (its files, project, and ``compose`` members with their ports). Ports
+are passed to Compose as ``GAMEDAY_<SERVICE>_PORT`` with ``GAMEDAY_BIND_ADDRESS``
+(``settings.bind_address``, default 127.0.0.1), where the compose file publishes them.
+With ``DOCKER_HOST=ssh://host`` the project runs on that machine: set ``GAMEDAY_HOST`` to
+its address and ``GAMEDAY_BIND_ADDRESS`` to an interface of it.
 
 Container faults (:meth:`ComposeTarget.inject_container_fault`, actions of
 :mod:`gameday.targets.containers`) are armed with a dead-man's switch
@@ -46,26 +46,17 @@ from gameday.config import Settings
 from gameday.errors import StackNotRunning, TargetError
 from gameday.http import is_loopback
 from gameday.targets import containers
-from gameday.targets.base import ServiceStatus, StackStatus, StackUrls, Target
-from gameday.targets.composecli import compose_command, compose_files, port_variable, run_compose
+from gameday.targets.base import ServiceStatus, StackStatus, Target
+from gameday.targets.composecli import compose_files, port_variable, run_compose
 from gameday.targets.containers import short_error
-from gameday.targets.localplan import StackPorts
-from gameday.targets.localprocs import http_health
 
-__all__ = ["ComposeTarget", "SERVICES", "compose_command", "take_down"]
+__all__ = ["ComposeTarget", "take_down"]
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 NETWORK_LABEL = "com.docker.compose.network"
 
-#: Every service of the stack, in the order status reports them.
-SERVICES: tuple[str, ...] = (
-    "inventory-1", "inventory-2", "inventory-3", "monitor", "voter", "orders", "kafka",
-    "postgres",
-)
-_HTTP_SERVICES = ("inventory-1", "inventory-2", "inventory-3", "monitor", "voter", "orders")
-_REPLICAS = ("1", "2", "3")
 _POLL_S = 0.2
 _DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 _HOW_TO_START = (
@@ -75,16 +66,19 @@ _HOW_TO_START = (
 
 
 class ComposeTarget(Target):
-    """The stack as Docker Compose containers of project ``settings.compose_project``.
+    """A Docker Compose project: ``settings.compose_project`` from the files of
+    ``settings.compose_file``; a subclass may point it at others and says which services
+    it has (module docstring).
 
     ``client_factory`` (tests) returns a docker client; by default ``docker.from_env``
     with ``docker_timeout_s`` on every API call. ``progress`` receives Compose's output
-    lines while the stack starts or stops.
+    lines while the project starts or stops. ``ports``: the host port of each service
+    (here: status reports every service that has a container).
     """
 
     name = "compose"
     #: What :class:`StackNotRunning` says to do when a service has no container.
-    how_to_start = "`gameday stack up --target compose`"
+    how_to_start = "`docker compose up -d --wait`"
 
     def __init__(
         self,
@@ -93,8 +87,10 @@ class ComposeTarget(Target):
         docker_timeout_s: float = 10.0,
         client_factory: Callable[[], Any] | None = None,
         progress: Callable[[str], None] | None = None,
+        ports: dict[str, int] | None = None,
     ) -> None:
         self.settings = settings
+        self._ports = dict(ports or {})
         self.project = settings.compose_project
         self.compose_files = compose_files(settings.compose_file)
         self.docker_timeout_s = docker_timeout_s
@@ -102,27 +98,20 @@ class ComposeTarget(Target):
         self._progress = progress
         self._client: Any = None
 
-    # -- URLs ---------------------------------------------------------------------------
-
-    @property
-    def urls(self) -> StackUrls:
-        by_service = self.urls_by_service()
-        return StackUrls(
-            inventory=tuple(by_service[f"inventory-{i}"] for i in _REPLICAS),
-            monitor=by_service["monitor"],
-            voter=by_service["voter"],
-            orders=by_service["orders"],
-        )
-
-    def urls_by_service(self) -> dict[str, str]:
-        """Base URL of every HTTP service, on the host ports of docker-compose.yml."""
-        host = self.settings.host
-        return {s: f"http://{host}:{self.ports[s]}" for s in _HTTP_SERVICES}
+    # -- what the project is (a subclass knows its services) ------------------------------
 
     @property
     def ports(self) -> dict[str, int]:
-        """The host port of every service: the local target's ports for the base port."""
-        return StackPorts(self.settings.base_port).by_service()
+        """The host port of every service that publishes one, by service name (passed to
+        Compose as ``GAMEDAY_<SERVICE>_PORT``)."""
+        return dict(self._ports)
+
+    def _status_rows(self) -> list[tuple[str, str | None]]:
+        """(service, where it is reached) of every service :meth:`status` reports: here
+        every service of the project that has a container."""
+        host = self.settings.host
+        return [(s, f"tcp://{host}:{self.ports[s]}" if s in self.ports else None)
+                for s in sorted(self.containers())]
 
     # -- Docker access ------------------------------------------------------------------
 
@@ -172,14 +161,6 @@ class ComposeTarget(Target):
                 by_service[service] = container
         return by_service
 
-    def _replica(self, instance_id: str) -> Any:
-        instance_id = str(instance_id)
-        if instance_id not in _REPLICAS:
-            raise TargetError(
-                f"unknown replica {instance_id!r}; allowed: {', '.join(map(repr, _REPLICAS))}"
-            )
-        return self._container(f"inventory-{instance_id}")
-
     def _container(self, service: str) -> Any:
         container = self.containers().get(service)
         if container is None:
@@ -199,12 +180,6 @@ class ComposeTarget(Target):
         return {(n.attrs.get("Labels") or {}).get(NETWORK_LABEL, n.name): n.name for n in found}
 
     # -- Target contract ----------------------------------------------------------------
-
-    def _status_rows(self) -> list[tuple[str, str]]:
-        """(service, where it is reached) of every service :meth:`status` reports."""
-        urls = self.urls_by_service()
-        return [(s, urls.get(s) or f"tcp://{self.settings.host}:{self.ports[s]}")
-                for s in SERVICES]
 
     def status(self) -> StackStatus:
         containers = self.containers()
@@ -240,47 +215,39 @@ class ComposeTarget(Target):
             )
         return StackStatus(target=self.name, services=tuple(services))
 
-    def kill_replica(self, instance_id: str, *, hold: bool = False) -> None:
-        """SIGKILL replica ``instance_id``: a crash its restart policy recovers from, or,
-        with ``hold``, a kill through the Docker API, which Docker records as a manual stop:
-        the replica stays down until :meth:`restart_replica`."""
-        container = self._replica(instance_id)
+    def kill_service(self, service: str, *, hold: bool = False) -> None:
+        """SIGKILL ``service``'s container: a crash its restart policy recovers from, or,
+        with ``hold``, a kill through the Docker API, which Docker records as a manual
+        stop: it stays down until :meth:`start_service`. Killing a stopped one is fine."""
+        container = self._container(service)
         if not hold:
             if _is_running(container):
-                fault = containers.describe(container, "kill", f"inventory-{instance_id}")
-                containers.apply(self.client(), fault)
+                containers.apply(self.client(), containers.describe(container, "kill", service))
             return
         try:
             container.kill()
         except APIError as exc:
-            # Killing a stopped container is a 409: the replica is already down.
+            # Killing a stopped container is a 409: it is already down.
             if exc.status_code != 409:
-                raise self._api_error(f"kill inventory-{instance_id}", exc) from exc
+                raise self._api_error(f"kill {service}", exc) from exc
         except NotFound:
             return
         except DockerException as exc:
-            raise self._api_error(f"kill inventory-{instance_id}", exc) from exc
-        self._wait(
-            container,
-            lambda c: not _is_running(c),
-            10.0,
-            f"inventory-{instance_id} to stop after the kill",
-        )
+            raise self._api_error(f"kill {service}", exc) from exc
+        self._wait(container, lambda c: not _is_running(c), 10.0,
+                   f"{service} to stop after the kill")
 
-    def restart_replica(self, instance_id: str, *, timeout_s: float = 30.0) -> None:
-        """Start replica ``instance_id`` unless it runs (or Docker is restarting it) and
-        wait until it answers ``GET /health`` on its host port, as the local target does
-        (Docker's own health check runs only every few seconds)."""
-        container = self._replica(instance_id)
+    def start_service(self, service: str) -> Any:
+        """Start ``service``'s container unless it runs (or Docker is restarting it);
+        returns the container (wait for it with :meth:`_wait`)."""
+        container = self._container(service)
         state = container.attrs.get("State") or {}
         if not state.get("Running") and not state.get("Restarting"):
             try:
                 container.start()
             except DockerException as exc:
-                raise self._api_error(f"start inventory-{instance_id}", exc) from exc
-        url = self.urls.replica(instance_id)
-        self._wait(container, lambda c: _is_running(c) and http_health(url)[0], timeout_s,
-                   f"inventory-{instance_id} to answer GET {url}/health")
+                raise self._api_error(f"start {service}", exc) from exc
+        return container
 
     def inject_container_fault(
         self, service: str, action: str, *, ttl_s: float, network: str | None = None,
@@ -290,8 +257,8 @@ class ComposeTarget(Target):
 
         A dead-man's switch is armed first: it undoes the fault after ``ttl_s`` or as soon
         as this process dies. Call ``.rollback()`` on the returned switch to undo the fault
-        and disarm it. ``network`` (``disconnect``): a network of the compose file (e.g.
-        ``replicas``, ``events``, ``db``); None cuts the container from every network.
+        and disarm it. ``network`` (``disconnect``): a network as the compose file names
+        it; None cuts the container from every network.
         ``mark`` is called right before Docker is asked to act, after the switch is armed
         (when the fault began, for TTD).
         """

@@ -1,21 +1,22 @@
-"""The local stack's supervisor: a detached process that owns every process of one stack.
+"""The supervisor: a detached process that owns every local process of one system.
 
 ``python -m gameday.targets.supervisor --stack-dir DIR`` reads ``DIR/spec.json`` (written
-by :class:`gameday.targets.local.LocalTarget`). For the inventory stack it starts
-Postgres, waits until it accepts connections and creates the database, starts the broker,
-waits for its port, then starts the services; a system file's processes (no Postgres, no
-broker of its own) start in spec order. It outlives the command that started it (its own session).
+by :class:`gameday.targets.supervised.SupervisedTarget`). When the spec has a builtin
+Postgres it starts it first, waits until it accepts connections and creates the database;
+a builtin broker next, awaited on its port; then every other process in spec order. It
+outlives the command that started it (its own session).
 
 Restart policy, like a container's ``restart: unless-stopped``: a process that exits by
-itself (a crash fault, a SIGKILL from ``kill_replica``) is started again after
+itself (a crash fault, a SIGKILL from a ``process`` fault) is started again after
 ``restart_delay_s`` (0.5 s), doubling up to 8 s while it keeps dying within 2 s of its
 start. A process put on *hold* through a control file stays down until told to start.
 
-When the spec names an owner process (a test session), the stack stops once that process
-is gone. Control: the driver drops ``DIR/control/<any>.json`` files ``{"op": "start"|"hold",
-"service": name}``; they are read every 100 ms. SIGTERM/SIGINT stop the stack: SIGTERM
-to every service's process group, SIGKILL after a timeout, ``pg_ctl stop -m fast`` for
-Postgres; then the supervisor exits. ``DIR/state.json`` says what runs now.
+When the spec names an owner process (a test session, a GameDay), everything stops once
+that process is gone. Control: the driver drops ``DIR/control/<any>.json`` files
+``{"op": "start"|"hold", "service": name}``; they are read every 100 ms. SIGTERM/SIGINT
+stop everything: SIGTERM to every service's process group, SIGKILL after a timeout,
+``pg_ctl stop -m fast`` for Postgres; then the supervisor exits. ``DIR/state.json`` says
+what runs now.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ from typing import Any
 import psutil
 
 from gameday.targets import postgres
-from gameday.targets.localplan import HOST, SECRET_ENV, STACK_TAG_ENV, read_json, write_json
+from gameday.targets.localplan import (
+    CHAOS_TOKEN_ENV,
+    HOST,
+    STACK_TAG_ENV,
+    read_json,
+    write_json,
+)
 
 __all__ = ["Supervisor", "main"]
 
@@ -117,7 +124,7 @@ class Supervisor:
     # --- processes -------------------------------------------------------------------
     def spawn(self, child: _Child) -> None:
         spec = child.spec
-        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+        env = {k: v for k, v in os.environ.items() if k != CHAOS_TOKEN_ENV}
         env.update(spec["env"])
         for name, source in spec.get("secret_env", {}).items():
             if source in os.environ:
@@ -205,7 +212,7 @@ class Supervisor:
 
     def start_all(self) -> None:
         """Postgres first (data folder, database) and the broker next when the spec has
-        them (the inventory stack), then every other process in spec order; a process
+        them, then every other process in spec order; a process
         with ``wait_port`` is awaited before the next one starts."""
         pg = self._of_kind("postgres")
         if pg is not None:
