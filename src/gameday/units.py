@@ -57,7 +57,7 @@ METRIC_NAMES = {
     "outage_s": "outage",
     "requests": "requests",
     "achieved_rate": "achieved rate",
-    "front_timeout_share": "front's timeouts on the faulted member",
+    "front_timeout_share": "front timeouts on the faulted member",
 }
 
 _SHARES = {"availability", "quorum_rate", "front_timeout_share"}

@@ -29,7 +29,9 @@ def _write_runbook(path: Path, phases: list[dict[str, Any]], **overrides: Any) -
         "seed": 7,
         "load": {"rate": 20, "timeout_s": 1.0, "mix": {"read": 8, "write": 2},
                  "follow_up_after_s": {"write": 0.3}},
-        "slo": {"latency_p95_min_ms": 250},
+        "slo": {"latency_p95_min_ms": 250,
+                "ttd_s": {"crash": 0.8, "latency": 1.0, "intermittent": 1.0,
+                          "incorrect_response": 0.5}},
         "safety": {"fault_ttl_s": 30},
         "phases": phases,
     }

@@ -41,7 +41,7 @@ def test_six_phase_gameday_records_detection_masking_and_recovery(
 
     [run_dir] = _run_dirs(flow_env)
     journal = json.loads((run_dir / "journal.json").read_text())
-    assert journal["version"] == 2 and journal["status"] != "running"
+    assert journal["version"] == 3 and journal["status"] != "running"
     assert [p["name"] for p in journal["phases"]] == [p["name"] for p in six_phases]
     for phase in journal["phases"]:
         m = phase["metrics"]

@@ -46,8 +46,8 @@ def test_a_latency_sweep_across_the_voters_timeout_finds_it(
     [run_dir] = sorted(p.parent for p in flow_env.glob("*/journal.json"))
     journal = json.loads((run_dir / "journal.json").read_text())
     swept = [p for p in journal["phases"] if p.get("dose") is not None]
-    assert all(p["voter"]["timeout_s"] * 1000 == timeout_ms for p in swept)
-    assert all(p["voter"]["asked"] > 0 for p in swept), [p["voter"] for p in swept]
+    assert all(p["front"]["timeout_s"] * 1000 == timeout_ms for p in swept)
+    assert all(p["front"]["asked"] > 0 for p in swept), [p["front"] for p in swept]
     [sweep] = journal["sweeps"]
     points = {p["dose"]: p for p in sweep["points"]}
     for dose in below:
@@ -59,7 +59,7 @@ def test_a_latency_sweep_across_the_voters_timeout_finds_it(
     assert (bp["low"], bp["high"]) == (below[-1], above[0]), bp
     assert bp["low"] < bp["estimate"] < bp["high"]
     page = (run_dir / "report.html").read_text()
-    assert (f"front's timeouts on the faulted member ≤ 50 % breaks between {below[-1]} ms "
+    assert (f"front timeouts on the faulted member ≤ 50 % breaks between {below[-1]} ms "
             f"and {above[0]} ms") in page
-    assert "got no answer within the voter&#x27;s per-replica timeout" in page or \
-        "got no answer within the voter's per-replica timeout" in page
+    assert "got no answer within the front&#x27;s timeout" in page or \
+        "got no answer within the front's timeout" in page

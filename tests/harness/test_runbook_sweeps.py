@@ -173,7 +173,7 @@ def test_a_sweep_of_the_voters_timeouts_finds_the_step_and_leaves_out_trials_wit
     from gameday.evidence.readable import sweep_metric_note, sweep_sentence
 
     assert sweep_sentence(result).startswith(
-        "front's timeouts on the faulted member ≤ 50 % breaks between 200 ms and 400 ms")
+        "front timeouts on the faulted member ≤ 50 % breaks between 200 ms and 400 ms")
     assert "(0.3 s on this system" in sweep_metric_note(result, records)
     with pytest.raises(RunbookError, match="front_timeout_share has no target"):
         load_runbook(_runbook(tmp_path, {**sweep, "target": None}))

@@ -109,7 +109,7 @@ def sweep_metric_note(result: SweepResult, phases: Sequence[Any] = ()) -> str:
                        and p.front.timeout_s is not None})
     said = (f" ({' / '.join(fmt_value('x_s', t) for t in timeouts)} on this system, as its "
             "counters said)" if timeouts else "")
-    return ("Front's timeouts on the faulted member: of the front's requests to the faulted "
+    return ("Front timeouts on the faulted member: of the front's requests to the faulted "
             "member during each trial (its own counts, the system file's counters, read "
             "just before the injection and after the phase), the share that got no answer "
             f"within the front's timeout{said}. Such an answer does not count: the front "
