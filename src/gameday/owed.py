@@ -77,11 +77,8 @@ class OwedRequests:
     def owe(self, key: str, request: OwedRequest) -> None:
         """``key`` is now owed; ``request`` is how to send it."""
         self._open.add(key)
-        line: dict[str, Any] = {"owe": key}
-        if request is not None:
-            line["request"] = request.model_dump(mode="json", by_alias=True,
-                                                 exclude_defaults=True)
-        self._write(line)
+        self._write({"owe": key, "request": request.model_dump(mode="json", by_alias=True,
+                                                               exclude_defaults=True)})
 
     def paid(self, key: str) -> None:
         """The owed request is done (or needs doing no more)."""
