@@ -123,8 +123,8 @@ class SupervisedTarget(Target):
         the settings' chaos token as ``GAMEDAY_CHAOS_TOKEN`` (removed when unset)."""
         env = dict(os.environ)
         env.pop(CHAOS_TOKEN_ENV, None)
-        if self._token():
-            env[CHAOS_TOKEN_ENV] = self._token() or ""
+        if token := self._token():
+            env[CHAOS_TOKEN_ENV] = token
         env[STACK_TAG_ENV] = str(self.dir)
         src = str(Path(__file__).resolve().parents[2])  # gameday importable without install
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
